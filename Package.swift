@@ -1,0 +1,119 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "crucial",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CrucialClient", targets: ["CrucialClient"]),
+        .library(name: "CrucialServer", targets: ["CrucialServer"]),
+        .executable(name: "crucial-server", targets: ["crucial-server"]),
+        .executable(name: "crucial-bench", targets: ["crucial-bench"]),
+        .executable(name: "crucial-demo", targets: ["crucial-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Debian's libprotobuf-c (apt-get install libprotobuf-c-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        // protoc-c output for Protocol/crucial.proto, committed; tools/regen-proto.sh rewrites it.
+        .target(
+            name: "CCrucialProto",
+            dependencies: ["CProtobufC"],
+            cSettings: [.unsafeFlags(["-Wno-unused-parameter"])]
+        ),
+        .target(
+            name: "CrucialCore",
+            dependencies: [
+                "CCrucialProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CrucialServer",
+            dependencies: [
+                "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "crucial-server",
+            dependencies: [
+                "CrucialServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CrucialClient",
+            dependencies: [
+                "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "crucial-demo",
+            dependencies: ["CrucialClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/demo",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "crucial-bench",
+            dependencies: [
+                "CrucialClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/bench",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CrucialCoreTests",
+            dependencies: [
+                "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CrucialServerTests",
+            dependencies: ["CrucialServer", "CrucialCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "CrucialClient", "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,88 @@
+/// The error every Crucial API throws: a precise ``Code`` and a message a user can act on.
+///
+/// Codes below 1000 travel on the wire (they mirror `ErrorCode` in
+/// `Protocol/crucial.proto`); codes from 1000 on are raised by the client itself.
+public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Int32, Sendable, CaseIterable {
+        case unspecified = 0
+        case badFrame = 1
+        case frameTooLarge = 2
+        case unsupportedVersion = 3
+        case handshakeRequired = 4
+        case unauthenticated = 5
+        case unknownType = 6
+        case unknownMethod = 7
+        case badArguments = 8
+        case notFound = 9
+        case badInitialState = 10
+        case illegalState = 11
+        case outOfRange = 12
+        case brokenBarrier = 13
+        case timeout = 14
+        case wrongView = 15
+        case userError = 16
+        case shuttingDown = 17
+        case `internal` = 18
+        case badRequest = 19
+
+        // Client-side codes: never sent on the wire.
+        /// No server could be reached.
+        case connectionFailed = 1000
+        /// The connection closed while the request was in flight, and retries ran out.
+        case connectionLost = 1001
+        /// A result could not be decoded into the type the proxy expected.
+        case decodingFailed = 1002
+        /// An argument could not be encoded.
+        case encodingFailed = 1003
+        /// The request is invalid before it is sent (e.g. a key containing NUL).
+        case invalidArgument = 1004
+        /// The server answered something the protocol does not allow.
+        case protocolViolation = 1005
+
+        /// The code's name as in the protocol, e.g. `BAD_ARGUMENTS`.
+        public var name: String {
+            switch self {
+            case .unspecified: "UNSPECIFIED"
+            case .badFrame: "BAD_FRAME"
+            case .frameTooLarge: "FRAME_TOO_LARGE"
+            case .unsupportedVersion: "UNSUPPORTED_VERSION"
+            case .handshakeRequired: "HANDSHAKE_REQUIRED"
+            case .unauthenticated: "UNAUTHENTICATED"
+            case .unknownType: "UNKNOWN_TYPE"
+            case .unknownMethod: "UNKNOWN_METHOD"
+            case .badArguments: "BAD_ARGUMENTS"
+            case .notFound: "NOT_FOUND"
+            case .badInitialState: "BAD_INITIAL_STATE"
+            case .illegalState: "ILLEGAL_STATE"
+            case .outOfRange: "OUT_OF_RANGE"
+            case .brokenBarrier: "BROKEN_BARRIER"
+            case .timeout: "TIMEOUT"
+            case .wrongView: "WRONG_VIEW"
+            case .userError: "USER_ERROR"
+            case .shuttingDown: "SHUTTING_DOWN"
+            case .internal: "INTERNAL"
+            case .badRequest: "BAD_REQUEST"
+            case .connectionFailed: "CONNECTION_FAILED"
+            case .connectionLost: "CONNECTION_LOST"
+            case .decodingFailed: "DECODING_FAILED"
+            case .encodingFailed: "ENCODING_FAILED"
+            case .invalidArgument: "INVALID_ARGUMENT"
+            case .protocolViolation: "PROTOCOL_VIOLATION"
+            }
+        }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.name): \(message)" }
+}
+
+extension CrucialError {
+    static func badArguments(_ message: String) -> CrucialError { .init(.badArguments, message) }
+}

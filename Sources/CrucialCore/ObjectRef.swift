@@ -1,0 +1,24 @@
+/// Identifies a shared object: its type name and the key the user gave it.
+///
+/// `AtomicLong("counter")` is `ObjectRef(type: "AtomicLong", key: "counter")`;
+/// two objects of different types may share a key.
+public struct ObjectRef: Hashable, Sendable, CustomStringConvertible {
+    public var type: String
+    public var key: String
+
+    public init(type: String, key: String) {
+        self.type = type
+        self.key = key
+    }
+
+    public var description: String { "\(type)(\"\(key)\")" }
+
+    /// Checks the names can travel in protobuf-c strings (which stop at NUL) and are not empty.
+    public func validate() throws(CrucialError) {
+        guard !type.isEmpty else { throw CrucialError(.invalidArgument, "object type name is empty") }
+        guard !key.isEmpty else { throw CrucialError(.invalidArgument, "key of \(type) is empty") }
+        guard !type.utf8.contains(0), !key.utf8.contains(0) else {
+            throw CrucialError(.invalidArgument, "key or type name of \(self) contains a NUL character")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+/// The wire protocol version this build speaks.
+public let crucialProtocolVersion: UInt32 = 1
+
+/// Sent with an invocation so the server can create the object on first use.
+public struct Create: Sendable, Equatable {
+    public var initial: Value
+    public var persistent: Bool
+    public init(initial: Value, persistent: Bool = false) {
+        self.initial = initial
+        self.persistent = persistent
+    }
+}
+
+/// Calls `method` on the object `ref` (see `Invoke` in crucial.proto).
+public struct Invoke: Sendable, Equatable {
+    public var id: UInt64
+    public var viewID: UInt64 = 0
+    public var ref: ObjectRef
+    public var method: String
+    public var args: [Value]
+    public var create: Create?
+    public var clientID: UInt64 = 0
+    public var seq: UInt64 = 0
+    public var ackedBelow: UInt64 = 0
+
+    public init(
+        id: UInt64, ref: ObjectRef, method: String, args: [Value] = [], create: Create? = nil,
+        clientID: UInt64 = 0, seq: UInt64 = 0, ackedBelow: UInt64 = 0, viewID: UInt64 = 0
+    ) {
+        self.id = id
+        self.ref = ref
+        self.method = method
+        self.args = args
+        self.create = create
+        self.clientID = clientID
+        self.seq = seq
+        self.ackedBelow = ackedBelow
+        self.viewID = viewID
+    }
+}
+
+/// A membership view of the DSO layer.
+public struct View: Sendable, Equatable {
+    public struct Member: Sendable, Equatable, Hashable {
+        public var id: String
+        public var address: String
+        public init(id: String, address: String) {
+            self.id = id
+            self.address = address
+        }
+    }
+    public var id: UInt64
+    public var members: [Member]
+    public var rf: UInt32
+    public init(id: UInt64, members: [Member], rf: UInt32) {
+        self.id = id
+        self.members = members
+        self.rf = rf
+    }
+}
+
+/// What a request came to.
+public enum Outcome: Sendable, Equatable {
+    case value(Value)
+    case error(CrucialError)
+    case wrongView(View)
+
+    public static let void = Outcome.value(.null)
+}
+
+/// The answer to the request `id` (`Result` in crucial.proto).
+public struct Reply: Sendable, Equatable {
+    public var id: UInt64
+    public var outcome: Outcome
+    public init(id: UInt64, outcome: Outcome) {
+        self.id = id
+        self.outcome = outcome
+    }
+}
+
+public struct Hello: Sendable, Equatable {
+    public var protocolVersion: UInt32
+    public var authToken: String
+    public var clientName: String
+    public init(protocolVersion: UInt32 = crucialProtocolVersion, authToken: String = "", clientName: String = "") {
+        self.protocolVersion = protocolVersion
+        self.authToken = authToken
+        self.clientName = clientName
+    }
+}
+
+public struct HelloReply: Sendable, Equatable {
+    public var protocolVersion: UInt32
+    public var serverID: String
+    public var view: View?
+    public var error: CrucialError?
+    public var maxFrameSize: UInt32
+    public init(
+        protocolVersion: UInt32 = crucialProtocolVersion, serverID: String, view: View? = nil,
+        error: CrucialError? = nil, maxFrameSize: UInt32
+    ) {
+        self.protocolVersion = protocolVersion
+        self.serverID = serverID
+        self.view = view
+        self.error = error
+        self.maxFrameSize = maxFrameSize
+    }
+}
+
+public struct ObjectInfo: Sendable, Equatable {
+    public var ref: ObjectRef
+    public var persistent: Bool
+    public var waiters: UInt32
+    public init(ref: ObjectRef, persistent: Bool, waiters: UInt32) {
+        self.ref = ref
+        self.persistent = persistent
+        self.waiters = waiters
+    }
+}
+
+/// One protocol frame: exactly one of these travels in each length-prefixed frame.
+public enum Frame: Sendable, Equatable {
+    case hello(Hello)
+    case helloReply(HelloReply)
+    case invoke(Invoke)
+    case result(Reply)
+    case remove(id: UInt64, ref: ObjectRef)
+    case ping(id: UInt64)
+    case listObjects(id: UInt64, typePrefix: String)
+    case objectList(id: UInt64, objects: [ObjectInfo])
+
+    /// The request id, for frames that carry one.
+    public var requestID: UInt64? {
+        switch self {
+        case .hello, .helloReply: nil
+        case .invoke(let i): i.id
+        case .result(let r): r.id
+        case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
+        }
+    }
+}

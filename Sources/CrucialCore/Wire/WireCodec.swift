@@ -1,0 +1,406 @@
+internal import CCrucialProto
+internal import CProtobufC
+public import NIOCore
+
+/// Converts ``Frame``s to and from protobuf-c bytes.
+///
+/// The C structs live only inside these functions, in a ``CArena``: callers
+/// see Swift values and `ByteBuffer`s, never a pointer.
+public enum WireCodec {
+    /// Deepest sub-message nesting accepted in a frame (a `Value` list inside a
+    /// list costs two levels). Deeper frames are refused before unpacking.
+    public static let maxNesting = 100
+
+    /// Appends the 4-byte big-endian length and the encoded `frame` to `buffer`.
+    public static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
+        let arena = CArena()
+        var f = Crucial__Frame()
+        crucial__frame__init(&f)
+        fill(&f, from: frame, arena)
+        let size = crucial__frame__get_packed_size(&f)
+        buffer.writeInteger(UInt32(truncatingIfNeeded: size))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            guard let base = out.baseAddress else { return 0 }
+            return crucial__frame__pack(&f, base.assumingMemoryBound(to: UInt8.self))
+        }
+        withExtendedLifetime(arena) {}
+    }
+
+    /// The encoded size of `frame` without its length prefix.
+    public static func encodedSize(_ frame: Frame) -> Int {
+        let arena = CArena()
+        var f = Crucial__Frame()
+        crucial__frame__init(&f)
+        fill(&f, from: frame, arena)
+        let size = crucial__frame__get_packed_size(&f)
+        withExtendedLifetime(arena) {}
+        return size
+    }
+
+    /// Decodes one frame payload (without its length prefix).
+    ///
+    /// Throws ``CrucialError/Code/badFrame`` for bytes that are not a `Frame`
+    /// and ``CrucialError/Code/badRequest`` for a frame with no body.
+    public static func decode(_ payload: ByteBuffer) throws(CrucialError) -> Frame {
+        let result: Result<Frame, CrucialError> = payload.withUnsafeReadableBytes { raw in
+            switch NestingGuard.check(raw, descriptor: withUnsafePointer(to: crucial__frame__descriptor) { $0 }, maxDepth: maxNesting) {
+            case .ok: break
+            case .tooDeep:
+                return .failure(CrucialError(.badFrame, "frame nests values more than \(maxNesting) levels deep"))
+            case .malformed:
+                return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid protobuf message"))
+            }
+            let arena = CArena()
+            return arena.withAllocator { allocator in
+                let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                guard let f = crucial__frame__unpack(allocator, raw.count, base) else {
+                    return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid Frame message"))
+                }
+                return Result { () throws(CrucialError) in try frame(from: f) }
+            }
+        }
+        return try result.get()
+    }
+}
+
+// MARK: - Swift -> C
+
+extension WireCodec {
+    private static func fill(_ f: inout Crucial__Frame, from frame: Frame, _ a: CArena) {
+        switch frame {
+        case .hello(let h):
+            let p = a.make(Crucial__Hello.self, crucial__hello__init)
+            p.pointee.protocol_version = h.protocolVersion
+            p.pointee.auth_token = a.cString(h.authToken)
+            p.pointee.client_name = a.cString(h.clientName)
+            f.body_case = CRUCIAL__FRAME__BODY_HELLO
+            f.hello = p
+        case .helloReply(let r):
+            let p = a.make(Crucial__HelloReply.self, crucial__hello_reply__init)
+            p.pointee.protocol_version = r.protocolVersion
+            p.pointee.server_id = a.cString(r.serverID)
+            p.pointee.max_frame_size = r.maxFrameSize
+            if let v = r.view { p.pointee.view = cView(v, a) }
+            if let e = r.error { p.pointee.error = cError(e, a) }
+            f.body_case = CRUCIAL__FRAME__BODY_HELLO_REPLY
+            f.hello_reply = p
+        case .invoke(let i):
+            let p = a.make(Crucial__Invoke.self, crucial__invoke__init)
+            p.pointee.id = i.id
+            p.pointee.view_id = i.viewID
+            p.pointee.ref = cRef(i.ref, a)
+            p.pointee.method = a.cString(i.method)
+            p.pointee.n_args = i.args.count
+            if !i.args.isEmpty {
+                let args = a.array(UnsafeMutablePointer<Crucial__Value>?.self, count: i.args.count)
+                for (n, v) in i.args.enumerated() { args[n] = cValue(v, a) }
+                p.pointee.args = args
+            }
+            if let c = i.create {
+                let cp = a.make(Crucial__Create.self, crucial__create__init)
+                cp.pointee.initial = cValue(c.initial, a)
+                cp.pointee.persistent = c.persistent ? 1 : 0
+                p.pointee.create = cp
+            }
+            p.pointee.client_id = i.clientID
+            p.pointee.seq = i.seq
+            p.pointee.acked_below = i.ackedBelow
+            f.body_case = CRUCIAL__FRAME__BODY_INVOKE
+            f.invoke = p
+        case .result(let r):
+            let p = a.make(Crucial__Result.self, crucial__result__init)
+            p.pointee.id = r.id
+            switch r.outcome {
+            case .value(let v):
+                p.pointee.outcome_case = CRUCIAL__RESULT__OUTCOME_VALUE
+                p.pointee.value = cValue(v, a)
+            case .error(let e):
+                p.pointee.outcome_case = CRUCIAL__RESULT__OUTCOME_ERROR
+                p.pointee.error = cError(e, a)
+            case .wrongView(let v):
+                p.pointee.outcome_case = CRUCIAL__RESULT__OUTCOME_WRONG_VIEW
+                p.pointee.wrong_view = cView(v, a)
+            }
+            f.body_case = CRUCIAL__FRAME__BODY_RESULT
+            f.result = p
+        case .remove(let id, let ref):
+            let p = a.make(Crucial__Remove.self, crucial__remove__init)
+            p.pointee.id = id
+            p.pointee.ref = cRef(ref, a)
+            f.body_case = CRUCIAL__FRAME__BODY_REMOVE
+            f.remove = p
+        case .ping(let id):
+            let p = a.make(Crucial__Ping.self, crucial__ping__init)
+            p.pointee.id = id
+            f.body_case = CRUCIAL__FRAME__BODY_PING
+            f.ping = p
+        case .listObjects(let id, let prefix):
+            let p = a.make(Crucial__ListObjects.self, crucial__list_objects__init)
+            p.pointee.id = id
+            p.pointee.type_prefix = a.cString(prefix)
+            f.body_case = CRUCIAL__FRAME__BODY_LIST_OBJECTS
+            f.list_objects = p
+        case .objectList(let id, let objects):
+            let p = a.make(Crucial__ObjectList.self, crucial__object_list__init)
+            p.pointee.id = id
+            p.pointee.n_objects = objects.count
+            if !objects.isEmpty {
+                let arr = a.array(UnsafeMutablePointer<Crucial__ObjectInfo>?.self, count: objects.count)
+                for (n, o) in objects.enumerated() {
+                    let op = a.make(Crucial__ObjectInfo.self, crucial__object_info__init)
+                    op.pointee.ref = cRef(o.ref, a)
+                    op.pointee.persistent = o.persistent ? 1 : 0
+                    op.pointee.waiters = o.waiters
+                    arr[n] = op
+                }
+                p.pointee.objects = arr
+            }
+            f.body_case = CRUCIAL__FRAME__BODY_OBJECT_LIST
+            f.object_list = p
+        }
+    }
+
+    private static func cRef(_ r: ObjectRef, _ a: CArena) -> UnsafeMutablePointer<Crucial__ObjectRef> {
+        let p = a.make(Crucial__ObjectRef.self, crucial__object_ref__init)
+        p.pointee.type = a.cString(r.type)
+        p.pointee.key = a.cString(r.key)
+        return p
+    }
+
+    private static func cError(_ e: CrucialError, _ a: CArena) -> UnsafeMutablePointer<Crucial__Error> {
+        let p = a.make(Crucial__Error.self, crucial__error__init)
+        p.pointee.code = Crucial__ErrorCode(rawValue: UInt32(bitPattern: e.code.rawValue < 1000 ? e.code.rawValue : 18))
+        p.pointee.message = a.cString(e.message)
+        return p
+    }
+
+    private static func cView(_ v: View, _ a: CArena) -> UnsafeMutablePointer<Crucial__View> {
+        let p = a.make(Crucial__View.self, crucial__view__init)
+        p.pointee.id = v.id
+        p.pointee.rf = v.rf
+        p.pointee.n_members = v.members.count
+        if !v.members.isEmpty {
+            let arr = a.array(UnsafeMutablePointer<Crucial__Member>?.self, count: v.members.count)
+            for (n, m) in v.members.enumerated() {
+                let mp = a.make(Crucial__Member.self, crucial__member__init)
+                mp.pointee.id = a.cString(m.id)
+                mp.pointee.address = a.cString(m.address)
+                arr[n] = mp
+            }
+            p.pointee.members = arr
+        }
+        return p
+    }
+
+    static func cValue(_ v: Value, _ a: CArena) -> UnsafeMutablePointer<Crucial__Value> {
+        let p = a.make(Crucial__Value.self, crucial__value__init)
+        switch v {
+        case .null:
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_NULL_VALUE
+            p.pointee.null_value = 1
+        case .bool(let b):
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_BOOL_VALUE
+            p.pointee.bool_value = b ? 1 : 0
+        case .int(let i):
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_INT_VALUE
+            p.pointee.int_value = i
+        case .double(let d):
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_DOUBLE_VALUE
+            p.pointee.double_value = d
+        case .string(let s):
+            if s.utf8.contains(0) {
+                p.pointee.kind_case = CRUCIAL__VALUE__KIND_UTF8_VALUE
+                p.pointee.utf8_value = a.bytes(Array(s.utf8))
+            } else {
+                p.pointee.kind_case = CRUCIAL__VALUE__KIND_STRING_VALUE
+                p.pointee.string_value = a.cString(s)
+            }
+        case .bytes(let b):
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_BYTES_VALUE
+            p.pointee.bytes_value = a.bytes(b)
+        case .doubles(let d):
+            let dp = a.make(Crucial__DoubleArray.self, crucial__double_array__init)
+            dp.pointee.n_items = d.count
+            let items = a.array(Double.self, count: d.count)
+            d.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { items.update(from: base, count: d.count) }
+            }
+            dp.pointee.items = items
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_DOUBLES
+            p.pointee.doubles = dp
+        case .ints(let i):
+            let ip = a.make(Crucial__IntArray.self, crucial__int_array__init)
+            ip.pointee.n_items = i.count
+            let items = a.array(Int64.self, count: i.count)
+            i.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { items.update(from: base, count: i.count) }
+            }
+            ip.pointee.items = items
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_INTS
+            p.pointee.ints = ip
+        case .list(let l):
+            let lp = a.make(Crucial__ValueList.self, crucial__value_list__init)
+            lp.pointee.n_items = l.count
+            if !l.isEmpty {
+                let items = a.array(UnsafeMutablePointer<Crucial__Value>?.self, count: l.count)
+                for (n, e) in l.enumerated() { items[n] = cValue(e, a) }
+                lp.pointee.items = items
+            }
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_LIST_VALUE
+            p.pointee.list_value = lp
+        case .record(let r):
+            let rp = a.make(Crucial__Record.self, crucial__record__init)
+            rp.pointee.n_keys = r.count
+            rp.pointee.n_values = r.count
+            if !r.isEmpty {
+                let keys = a.array(UnsafeMutablePointer<CChar>?.self, count: r.count)
+                let values = a.array(UnsafeMutablePointer<Crucial__Value>?.self, count: r.count)
+                for (n, (k, e)) in r.enumerated() {
+                    keys[n] = a.cString(k)
+                    values[n] = cValue(e, a)
+                }
+                rp.pointee.keys = keys
+                rp.pointee.values = values
+            }
+            p.pointee.kind_case = CRUCIAL__VALUE__KIND_RECORD_VALUE
+            p.pointee.record_value = rp
+        }
+        return p
+    }
+}
+
+// MARK: - C -> Swift
+
+extension WireCodec {
+    private static func string(_ p: UnsafePointer<CChar>?) -> String {
+        guard let p else { return "" }
+        return String(cString: p)
+    }
+
+    private static func frame(from f: UnsafePointer<Crucial__Frame>) throws(CrucialError) -> Frame {
+        let frame = f.pointee
+        switch frame.body_case {
+        case CRUCIAL__FRAME__BODY_HELLO:
+            guard let h = frame.hello else { break }
+            return .hello(
+                Hello(
+                    protocolVersion: h.pointee.protocol_version, authToken: string(h.pointee.auth_token),
+                    clientName: string(h.pointee.client_name)))
+        case CRUCIAL__FRAME__BODY_HELLO_REPLY:
+            guard let r = frame.hello_reply else { break }
+            return .helloReply(
+                HelloReply(
+                    protocolVersion: r.pointee.protocol_version, serverID: string(r.pointee.server_id),
+                    view: r.pointee.view.map { view(from: $0) }, error: r.pointee.error.map { error(from: $0) },
+                    maxFrameSize: r.pointee.max_frame_size))
+        case CRUCIAL__FRAME__BODY_INVOKE:
+            guard let i = frame.invoke else { break }
+            let inv = i.pointee
+            var args: [Value] = []
+            args.reserveCapacity(inv.n_args)
+            for n in 0..<inv.n_args { args.append(value(from: inv.args[n])) }
+            let create = inv.create.map { c in
+                Create(initial: value(from: c.pointee.initial), persistent: c.pointee.persistent != 0)
+            }
+            return .invoke(
+                Invoke(
+                    id: inv.id, ref: ref(from: inv.ref), method: string(inv.method), args: args, create: create,
+                    clientID: inv.client_id, seq: inv.seq, ackedBelow: inv.acked_below, viewID: inv.view_id))
+        case CRUCIAL__FRAME__BODY_RESULT:
+            guard let r = frame.result else { break }
+            let outcome: Outcome
+            switch r.pointee.outcome_case {
+            case CRUCIAL__RESULT__OUTCOME_VALUE: outcome = .value(value(from: r.pointee.value))
+            case CRUCIAL__RESULT__OUTCOME_ERROR:
+                guard let e = r.pointee.error else { throw CrucialError(.badFrame, "Result error is empty") }
+                outcome = .error(error(from: e))
+            case CRUCIAL__RESULT__OUTCOME_WRONG_VIEW:
+                guard let v = r.pointee.wrong_view else { throw CrucialError(.badFrame, "Result view is empty") }
+                outcome = .wrongView(view(from: v))
+            default: outcome = .value(.null)
+            }
+            return .result(Reply(id: r.pointee.id, outcome: outcome))
+        case CRUCIAL__FRAME__BODY_REMOVE:
+            guard let r = frame.remove else { break }
+            return .remove(id: r.pointee.id, ref: ref(from: r.pointee.ref))
+        case CRUCIAL__FRAME__BODY_PING:
+            guard let p = frame.ping else { break }
+            return .ping(id: p.pointee.id)
+        case CRUCIAL__FRAME__BODY_LIST_OBJECTS:
+            guard let l = frame.list_objects else { break }
+            return .listObjects(id: l.pointee.id, typePrefix: string(l.pointee.type_prefix))
+        case CRUCIAL__FRAME__BODY_OBJECT_LIST:
+            guard let l = frame.object_list else { break }
+            var objects: [ObjectInfo] = []
+            for n in 0..<l.pointee.n_objects {
+                guard let o = l.pointee.objects[n] else { continue }
+                objects.append(
+                    ObjectInfo(ref: ref(from: o.pointee.ref), persistent: o.pointee.persistent != 0, waiters: o.pointee.waiters))
+            }
+            return .objectList(id: l.pointee.id, objects: objects)
+        default:
+            break
+        }
+        throw CrucialError(.badRequest, "frame has no body (unknown or missing message type)")
+    }
+
+    private static func ref(from p: UnsafeMutablePointer<Crucial__ObjectRef>?) -> ObjectRef {
+        guard let p else { return ObjectRef(type: "", key: "") }
+        return ObjectRef(type: string(p.pointee.type), key: string(p.pointee.key))
+    }
+
+    private static func error(from p: UnsafeMutablePointer<Crucial__Error>) -> CrucialError {
+        let raw = Int32(bitPattern: p.pointee.code.rawValue)
+        let code = CrucialError.Code(rawValue: raw) ?? .unspecified
+        return CrucialError(code, string(p.pointee.message))
+    }
+
+    private static func view(from p: UnsafeMutablePointer<Crucial__View>) -> View {
+        var members: [View.Member] = []
+        for n in 0..<p.pointee.n_members {
+            guard let m = p.pointee.members[n] else { continue }
+            members.append(View.Member(id: string(m.pointee.id), address: string(m.pointee.address)))
+        }
+        return View(id: p.pointee.id, members: members, rf: p.pointee.rf)
+    }
+
+    static func value(from p: UnsafeMutablePointer<Crucial__Value>?) -> Value {
+        guard let v = p?.pointee else { return .null }
+        switch v.kind_case {
+        case CRUCIAL__VALUE__KIND_NULL_VALUE: return .null
+        case CRUCIAL__VALUE__KIND_BOOL_VALUE: return .bool(v.bool_value != 0)
+        case CRUCIAL__VALUE__KIND_INT_VALUE: return .int(v.int_value)
+        case CRUCIAL__VALUE__KIND_DOUBLE_VALUE: return .double(v.double_value)
+        case CRUCIAL__VALUE__KIND_STRING_VALUE: return .string(string(v.string_value))
+        case CRUCIAL__VALUE__KIND_UTF8_VALUE:
+            return .string(String(decoding: bytes(v.utf8_value), as: UTF8.self))
+        case CRUCIAL__VALUE__KIND_BYTES_VALUE: return .bytes(bytes(v.bytes_value))
+        case CRUCIAL__VALUE__KIND_DOUBLES:
+            guard let d = v.doubles, d.pointee.n_items > 0, let items = d.pointee.items else { return .doubles([]) }
+            return .doubles(Array(UnsafeBufferPointer(start: items, count: d.pointee.n_items)))
+        case CRUCIAL__VALUE__KIND_INTS:
+            guard let i = v.ints, i.pointee.n_items > 0, let items = i.pointee.items else { return .ints([]) }
+            return .ints(Array(UnsafeBufferPointer(start: items, count: i.pointee.n_items)))
+        case CRUCIAL__VALUE__KIND_LIST_VALUE:
+            guard let l = v.list_value else { return .list([]) }
+            var out: [Value] = []
+            out.reserveCapacity(l.pointee.n_items)
+            for n in 0..<l.pointee.n_items { out.append(value(from: l.pointee.items[n])) }
+            return .list(out)
+        case CRUCIAL__VALUE__KIND_RECORD_VALUE:
+            guard let r = v.record_value else { return .record([:]) }
+            var out: [String: Value] = [:]
+            let count = min(r.pointee.n_keys, r.pointee.n_values)
+            out.reserveCapacity(count)
+            for n in 0..<count { out[string(r.pointee.keys[n])] = value(from: r.pointee.values[n]) }
+            return .record(out)
+        default:
+            return .null
+        }
+    }
+
+    private static func bytes(_ b: ProtobufCBinaryData) -> [UInt8] {
+        guard b.len > 0, let data = b.data else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: b.len))
+    }
+}
