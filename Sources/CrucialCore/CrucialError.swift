@@ -84,5 +84,5 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension CrucialError {
-    static func badArguments(_ message: String) -> CrucialError { .init(.badArguments, message) }
+    public static func badArguments(_ message: String) -> CrucialError { .init(.badArguments, message) }
 }

@@ -1,0 +1,275 @@
+public import CrucialCore
+
+/// A fixed-length array of bytes with `AtomicIntegerArray`-style methods (wrapping arithmetic).
+public final class AtomicByteArray: SharedObject {
+    public static let typeName = "AtomicByteArray"
+    var bytes: [UInt8]
+
+    public init(initial: Value) throws(CrucialError) {
+        if case .int(let n) = initial {
+            guard n >= 0, n <= Int64(CrucialDefaults.maxFrameSize) else {
+                throw CrucialError(.badInitialState, "AtomicByteArray length \(n) must be in 0...\(CrucialDefaults.maxFrameSize)")
+            }
+            bytes = [UInt8](repeating: 0, count: Int(n))
+        } else if let b = initial.bytesValue {
+            bytes = b
+        } else {
+            throw CrucialError(.badInitialState, "AtomicByteArray initial state must be bytes or a length, got \(initial.kindName)")
+        }
+    }
+
+    public func snapshot() -> Value { .bytes(bytes) }
+
+    private func byte(_ call: Call, _ i: Int, _ name: String) throws(CrucialError) -> UInt8 {
+        let raw = try call.int(i, name)
+        guard let b = UInt8(exactly: raw) else {
+            throw .badArguments("AtomicByteArray.\(call.method): \(name) \(raw) is not a byte (0...255)")
+        }
+        return b
+    }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        let n = bytes.count
+        switch call.method {
+        case "length":
+            try call.arity(0, "length()")
+            return .value(.int(Int64(n)))
+        case "get":
+            try call.arity(1, "get(index)")
+            return .value(.int(Int64(bytes[try call.index(0, "index", count: n)])))
+        case "set":
+            try call.arity(2, "set(index, value)")
+            bytes[try call.index(0, "index", count: n)] = try byte(call, 1, "value")
+            return .void
+        case "getAndSet":
+            try call.arity(2, "getAndSet(index, value)")
+            let i = try call.index(0, "index", count: n)
+            let old = bytes[i]
+            bytes[i] = try byte(call, 1, "value")
+            return .value(.int(Int64(old)))
+        case "compareAndSet":
+            try call.arity(3, "compareAndSet(index, expect, update)")
+            let i = try call.index(0, "index", count: n)
+            let expect = try byte(call, 1, "expect"), update = try byte(call, 2, "update")
+            guard bytes[i] == expect else { return .value(.bool(false)) }
+            bytes[i] = update
+            return .value(.bool(true))
+        case "addAndGet", "getAndAdd":
+            try call.arity(2, "\(call.method)(index, delta)")
+            let i = try call.index(0, "index", count: n)
+            let delta = try call.int(1, "delta")
+            let old = bytes[i]
+            bytes[i] = UInt8(truncatingIfNeeded: Int64(old) &+ delta)
+            return .value(.int(Int64(call.method == "addAndGet" ? bytes[i] : old)))
+        case "getAll":
+            try call.arity(0, "getAll()")
+            return .value(.bytes(bytes))
+        case "setAll":
+            try call.arity(1, "setAll(bytes)")
+            let b = try call.bytes(0, "bytes")
+            guard b.count == n else {
+                throw .badArguments("AtomicByteArray.setAll: got \(b.count) bytes for an array of length \(n)")
+            }
+            bytes = b
+            return .void
+        default:
+            throw call.unknownMethod(["length", "get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd", "getAll", "setAll"])
+        }
+    }
+}
+
+/// Adds `deltas` into `target` element-wise; shared by arrays and matrices.
+func addElementwise(_ target: inout [Double], _ deltas: [Double]) {
+    target.withUnsafeMutableBufferPointer { t in
+        deltas.withUnsafeBufferPointer { d in
+            for i in 0..<min(t.count, d.count) { t[i] += d[i] }
+        }
+    }
+}
+
+/// A fixed-length array of doubles; `add` adds a whole vector element-wise (gradients).
+public final class AtomicDoubleArray: SharedObject {
+    public static let typeName = "AtomicDoubleArray"
+    var values: [Double]
+
+    public init(initial: Value) throws(CrucialError) {
+        if case .int(let n) = initial {
+            guard n >= 0, n <= Int64(CrucialDefaults.maxFrameSize / 8) else {
+                throw CrucialError(.badInitialState, "AtomicDoubleArray length \(n) must be in 0...\(CrucialDefaults.maxFrameSize / 8)")
+            }
+            values = [Double](repeating: 0, count: Int(n))
+        } else if let d = initial.doublesValue {
+            values = d
+        } else {
+            throw CrucialError(.badInitialState, "AtomicDoubleArray initial state must be doubles or a length, got \(initial.kindName)")
+        }
+    }
+
+    public func snapshot() -> Value { .doubles(values) }
+
+    private func vector(_ call: Call, _ name: String) throws(CrucialError) -> [Double] {
+        let d = try call.doubles(0, name)
+        guard d.count == values.count else {
+            throw .badArguments("AtomicDoubleArray.\(call.method): got \(d.count) values for an array of length \(values.count)")
+        }
+        return d
+    }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        let n = values.count
+        switch call.method {
+        case "length":
+            try call.arity(0, "length()")
+            return .value(.int(Int64(n)))
+        case "get":
+            try call.arity(1, "get(index)")
+            return .value(.double(values[try call.index(0, "index", count: n)]))
+        case "set":
+            try call.arity(2, "set(index, value)")
+            values[try call.index(0, "index", count: n)] = try call.double(1, "value")
+            return .void
+        case "getAndSet":
+            try call.arity(2, "getAndSet(index, value)")
+            let i = try call.index(0, "index", count: n)
+            let old = values[i]
+            values[i] = try call.double(1, "value")
+            return .value(.double(old))
+        case "compareAndSet":
+            try call.arity(3, "compareAndSet(index, expect, update)")
+            let i = try call.index(0, "index", count: n)
+            let expect = try call.double(1, "expect"), update = try call.double(2, "update")
+            guard values[i].bitPattern == expect.bitPattern else { return .value(.bool(false)) }
+            values[i] = update
+            return .value(.bool(true))
+        case "addAndGet", "getAndAdd":
+            try call.arity(2, "\(call.method)(index, delta)")
+            let i = try call.index(0, "index", count: n)
+            let old = values[i]
+            values[i] += try call.double(1, "delta")
+            return .value(.double(call.method == "addAndGet" ? values[i] : old))
+        case "add":
+            try call.arity(1, "add(deltas)")
+            addElementwise(&values, try vector(call, "deltas"))
+            return .void
+        case "addAndGetAll":
+            try call.arity(1, "addAndGetAll(deltas)")
+            addElementwise(&values, try vector(call, "deltas"))
+            return .value(.doubles(values))
+        case "getAll":
+            try call.arity(0, "getAll()")
+            return .value(.doubles(values))
+        case "setAll":
+            try call.arity(1, "setAll(values)")
+            values = try vector(call, "values")
+            return .void
+        default:
+            throw call.unknownMethod([
+                "length", "get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd", "add", "addAndGetAll",
+                "getAll", "setAll",
+            ])
+        }
+    }
+}
+
+/// A rows × cols matrix of doubles, row-major; `merge` adds a whole matrix element-wise.
+public final class AtomicMatrix: SharedObject {
+    public static let typeName = "AtomicMatrix"
+    let rows: Int
+    let cols: Int
+    var data: [Double]
+
+    public init(initial: Value) throws(CrucialError) {
+        guard case .record(let r) = initial, let rows = r["rows"]?.intValue, let cols = r["cols"]?.intValue else {
+            throw CrucialError(.badInitialState, "AtomicMatrix initial state must be a record {rows, cols, data?}")
+        }
+        guard rows >= 0, cols >= 0, rows.multipliedReportingOverflow(by: cols).partialValue <= Int64(CrucialDefaults.maxFrameSize / 8),
+            !rows.multipliedReportingOverflow(by: cols).overflow
+        else {
+            throw CrucialError(.badInitialState, "AtomicMatrix of \(rows) × \(cols) is negative or too large")
+        }
+        self.rows = Int(rows)
+        self.cols = Int(cols)
+        if let d = r["data"], d != .null {
+            guard let values = d.doublesValue, values.count == self.rows * self.cols else {
+                throw CrucialError(.badInitialState, "AtomicMatrix data must hold rows × cols = \(rows * cols) numbers")
+            }
+            data = values
+        } else {
+            data = [Double](repeating: 0, count: self.rows * self.cols)
+        }
+    }
+
+    public func snapshot() -> Value {
+        .record(["rows": .int(Int64(rows)), "cols": .int(Int64(cols)), "data": .doubles(data)])
+    }
+
+    public func checkCompatible(initial: Value) throws(CrucialError) {
+        guard case .record(let r) = initial, r["rows"]?.intValue == Int64(rows), r["cols"]?.intValue == Int64(cols) else {
+            throw CrucialError(.badInitialState, "AtomicMatrix exists with shape \(rows) × \(cols); the proxy asks for a different shape")
+        }
+    }
+
+    /// A whole matrix argument: nested rows or one flat row-major array.
+    private func matrix(_ call: Call, _ i: Int) throws(CrucialError) -> [Double] {
+        let v = try call.value(i, "matrix")
+        if let flat = v.doublesValue, flat.count == rows * cols { return flat }
+        guard case .list(let rowValues) = v, rowValues.count == rows else {
+            throw .badArguments("AtomicMatrix.\(call.method): expected a \(rows) × \(cols) matrix")
+        }
+        var out: [Double] = []
+        out.reserveCapacity(rows * cols)
+        for row in rowValues {
+            guard let d = row.doublesValue, d.count == cols else {
+                throw .badArguments("AtomicMatrix.\(call.method): every row must hold \(cols) numbers")
+            }
+            out.append(contentsOf: d)
+        }
+        return out
+    }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        switch call.method {
+        case "shape":
+            try call.arity(0, "shape()")
+            return .value(.ints([Int64(rows), Int64(cols)]))
+        case "get":
+            try call.arity(2, "get(row, col)")
+            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
+            return .value(.double(data[r * cols + c]))
+        case "set":
+            try call.arity(3, "set(row, col, value)")
+            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
+            data[r * cols + c] = try call.double(2, "value")
+            return .void
+        case "addAndGet":
+            try call.arity(3, "addAndGet(row, col, delta)")
+            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
+            data[r * cols + c] += try call.double(2, "delta")
+            return .value(.double(data[r * cols + c]))
+        case "row":
+            try call.arity(1, "row(index)")
+            let r = try call.index(0, "index", count: rows)
+            return .value(.doubles(Array(data[r * cols..<(r + 1) * cols])))
+        case "setRow":
+            try call.arity(2, "setRow(index, values)")
+            let r = try call.index(0, "index", count: rows)
+            let d = try call.doubles(1, "values")
+            guard d.count == cols else { throw .badArguments("AtomicMatrix.setRow: got \(d.count) values for \(cols) columns") }
+            data.replaceSubrange(r * cols..<(r + 1) * cols, with: d)
+            return .void
+        case "getAll":
+            try call.arity(0, "getAll()")
+            return .value(.list((0..<rows).map { r in .doubles(Array(data[r * cols..<(r + 1) * cols])) }))
+        case "merge":
+            try call.arity(1, "merge(matrix)")
+            addElementwise(&data, try matrix(call, 0))
+            return .void
+        case "setAll":
+            try call.arity(1, "setAll(matrix)")
+            data = try matrix(call, 0)
+            return .void
+        default:
+            throw call.unknownMethod(["shape", "get", "set", "addAndGet", "row", "setRow", "getAll", "merge", "setAll"])
+        }
+    }
+}

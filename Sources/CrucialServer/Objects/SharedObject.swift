@@ -1,0 +1,97 @@
+public import CrucialCore
+
+/// Identifies the connection a request came from, so that its parked waiters
+/// can be removed when it closes.
+public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    public let raw: UInt64
+    public init(_ raw: UInt64) { self.raw = raw }
+    public var description: String { "conn#\(raw)" }
+}
+
+/// A parked request: who to answer, and how.
+public struct WaiterID: Hashable, Sendable {
+    public let connection: ConnectionID
+    public let request: UInt64
+}
+
+/// Delivers an answer to a request, from any thread.
+public protocol Responder: Sendable {
+    func respond(_ reply: Reply)
+}
+
+/// A request that may be answered later.
+public struct Waiter: Sendable {
+    public let id: WaiterID
+    /// Retry identity (0 = not de-duplicated); the store records late answers under it.
+    let clientID: UInt64
+    let seq: UInt64
+    let responder: any Responder
+}
+
+/// What an object's method did with a call.
+public enum Response: Sendable, Equatable {
+    /// The call completed with this value.
+    case value(Value)
+    /// The call waits; the object keeps `call.waiter` and answers it later through ``Effects``.
+    case parked
+
+    public static let void = Response.value(.null)
+}
+
+/// Side effects of a method, collected under the object's lock and carried out after it.
+public struct Effects: Sendable {
+    /// Parked calls to answer.
+    public internal(set) var wakeups: [(Waiter, Outcome)] = []
+    /// Parked calls whose wait is bounded: after `Duration`, the store calls `timeout(_:)`.
+    public internal(set) var timers: [(WaiterID, Duration)] = []
+
+    public init() {}
+
+    public mutating func wake(_ waiter: Waiter, _ outcome: Outcome) { wakeups.append((waiter, outcome)) }
+    public mutating func wake(_ waiter: Waiter, value: Value) { wakeups.append((waiter, .value(value))) }
+    public mutating func wake(_ waiter: Waiter, error: CrucialError) { wakeups.append((waiter, .error(error))) }
+}
+
+/// A shared object living on a server.
+///
+/// The store serialises every call to one object under that object's lock, so an
+/// implementation is plain single-threaded code; calls on different objects run in
+/// parallel. Methods never block: a call that must wait returns ``Response/parked``
+/// after keeping `call.waiter`, and a later call answers it with `call.effects.wake`.
+public protocol SharedObject: AnyObject, SendableMetatype {
+    /// The type name clients use in ``ObjectRef/type``.
+    static var typeName: String { get }
+
+    /// Creates the object from the initial state a client sent (the same form as ``snapshot()``).
+    init(initial: Value) throws(CrucialError)
+
+    /// Runs one method call.
+    func invoke(_ call: inout Call) throws(CrucialError) -> Response
+
+    /// The object's state, in the form ``init(initial:)`` accepts.
+    func snapshot() -> Value
+
+    /// Checks that a client's `Create` for an existing object does not contradict
+    /// it (for example a barrier created with a different number of parties).
+    func checkCompatible(initial: Value) throws(CrucialError)
+
+    /// The number of parked calls.
+    var waiterCount: Int { get }
+
+    /// Forgets parked calls of a closed connection, waking whoever that unblocks.
+    func cancelWaiters(of connection: ConnectionID, effects: inout Effects)
+
+    /// A bounded wait of `waiter` expired: answer it (through `effects`) if still parked.
+    func timeout(_ waiter: WaiterID, effects: inout Effects)
+
+    /// The object is being removed: answer every parked call (with NOT_FOUND).
+    func drainWaiters(effects: inout Effects, error: CrucialError)
+}
+
+extension SharedObject {
+    public func checkCompatible(initial: Value) throws(CrucialError) {}
+    public var waiterCount: Int { 0 }
+    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
+    public func timeout(_ waiter: WaiterID, effects: inout Effects) {}
+    public func drainWaiters(effects: inout Effects, error: CrucialError) {}
+}

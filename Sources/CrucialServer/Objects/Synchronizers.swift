@@ -1,0 +1,318 @@
+public import CrucialCore
+
+/// `java.util.concurrent.CyclicBarrier`: `parties` callers meet, then the barrier
+/// opens and a new generation starts.
+///
+/// `await` answers with the arrival index (`parties - 1` for the first to arrive,
+/// 0 for the last), as in Java. A timed-out `await` breaks the barrier (the
+/// others get BROKEN_BARRIER) as in Java; `reset` breaks the current generation
+/// and starts a fresh one. A waiter whose connection dies is simply withdrawn —
+/// unlike a Java thread's interrupt it does not break the barrier, because a
+/// retried cloud thread will come back and take its place.
+public final class CyclicBarrier: SharedObject {
+    public static let typeName = "CyclicBarrier"
+    let parties: Int
+    var waiting: [Waiter] = []
+    var generation: Int64 = 0
+    var broken = false
+
+    public init(initial: Value) throws(CrucialError) {
+        guard let p = initial.intValue, p >= 1, p <= Int64(Int32.max) else {
+            throw CrucialError(.badInitialState, "CyclicBarrier needs a number of parties ≥ 1, got \(initial)")
+        }
+        parties = Int(p)
+    }
+
+    public func snapshot() -> Value { .int(Int64(parties)) }
+
+    public func checkCompatible(initial: Value) throws(CrucialError) {
+        guard initial.intValue == Int64(parties) else {
+            throw CrucialError(
+                .badInitialState, "CyclicBarrier exists with \(parties) parties; this proxy asks for \(initial)")
+        }
+    }
+
+    public var waiterCount: Int { waiting.count }
+
+    private func breakBarrier(_ effects: inout Effects, except skip: WaiterID? = nil) {
+        broken = true
+        let error = CrucialError(.brokenBarrier, "CyclicBarrier was broken while waiting (generation \(generation))")
+        for w in waiting where w.id != skip { effects.wake(w, error: error) }
+        waiting.removeAll()
+    }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        switch call.method {
+        case "await":
+            try call.arity(0...1, "await(timeoutMillis?)")
+            let timeout = try call.timeout(0)
+            guard !broken else { throw CrucialError(.brokenBarrier, "CyclicBarrier is broken; call reset()") }
+            if waiting.count + 1 == parties {
+                for (n, w) in waiting.enumerated() { call.effects.wake(w, value: .int(Int64(parties - 1 - n))) }
+                waiting.removeAll()
+                generation += 1
+                return .value(.int(0))
+            }
+            if timeout == .zero {
+                breakBarrier(&call.effects)
+                throw CrucialError(.timeout, "CyclicBarrier.await timed out")
+            }
+            waiting.append(call.waiter)
+            return call.park(timeout: timeout)
+        case "reset":
+            try call.arity(0, "reset()")
+            if !waiting.isEmpty { breakBarrier(&call.effects) }
+            broken = false
+            generation += 1
+            return .void
+        case "isBroken":
+            try call.arity(0, "isBroken()")
+            return .value(.bool(broken))
+        case "getParties":
+            try call.arity(0, "getParties()")
+            return .value(.int(Int64(parties)))
+        case "getNumberWaiting":
+            try call.arity(0, "getNumberWaiting()")
+            return .value(.int(Int64(waiting.count)))
+        default:
+            throw call.unknownMethod(["await", "reset", "isBroken", "getParties", "getNumberWaiting"])
+        }
+    }
+
+    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+        waiting.removeAll { $0.id.connection == connection }
+    }
+
+    public func timeout(_ id: WaiterID, effects: inout Effects) {
+        guard let w = waiting.first(where: { $0.id == id }) else { return }
+        effects.wake(w, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
+        breakBarrier(&effects, except: id)
+    }
+
+    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+        for w in waiting { effects.wake(w, error: error) }
+        waiting.removeAll()
+    }
+}
+
+/// `java.util.concurrent.Semaphore` (fair): `acquire(n)` waits in FIFO order
+/// until n permits are free; `tryAcquire(n, timeoutMillis?)` answers false
+/// instead of waiting past its timeout.
+///
+/// Permits belong to nobody: those acquired by a client that then dies are not
+/// given back (as in Java). A *waiting* acquire whose connection dies is withdrawn
+/// and never takes permits.
+public final class Semaphore: SharedObject {
+    public static let typeName = "Semaphore"
+    var permits: Int64
+    /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
+    var queue: [(waiter: Waiter, wanted: Int64, boolean: Bool)] = []
+
+    public init(initial: Value) throws(CrucialError) {
+        guard let p = initial.intValue else {
+            throw CrucialError(.badInitialState, "Semaphore initial state must be a number of permits, got \(initial.kindName)")
+        }
+        permits = p
+    }
+
+    public func snapshot() -> Value { .int(permits) }
+
+    public var waiterCount: Int { queue.count }
+
+    private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
+        guard i < call.args.count else { return 1 }
+        let n = try call.int(i, "permits")
+        guard n >= 0 else { throw .badArguments("Semaphore.\(call.method): permits must not be negative, got \(n)") }
+        return n
+    }
+
+    /// Grants queued acquires from the head while permits suffice.
+    private func grant(_ effects: inout Effects) {
+        while let head = queue.first, head.wanted <= permits {
+            permits -= head.wanted
+            queue.removeFirst()
+            effects.wake(head.waiter, value: head.boolean ? .bool(true) : .null)
+        }
+    }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        switch call.method {
+        case "acquire":
+            try call.arity(0...1, "acquire(permits?)")
+            let n = try wanted(call, 0)
+            if queue.isEmpty, n <= permits {
+                permits -= n
+                return .void
+            }
+            queue.append((call.waiter, n, false))
+            return call.park()
+        case "tryAcquire":
+            try call.arity(0...2, "tryAcquire(permits?, timeoutMillis?)")
+            let n = try wanted(call, 0)
+            let timeout = try call.timeout(1)
+            if queue.isEmpty, n <= permits {
+                permits -= n
+                return .value(.bool(true))
+            }
+            guard let timeout, timeout > .zero else { return .value(.bool(false)) }
+            queue.append((call.waiter, n, true))
+            return call.park(timeout: timeout)
+        case "release":
+            try call.arity(0...1, "release(permits?)")
+            let (sum, overflow) = permits.addingReportingOverflow(try wanted(call, 0))
+            guard !overflow else { throw CrucialError(.illegalState, "Semaphore.release: permit count would overflow") }
+            permits = sum
+            grant(&call.effects)
+            return .void
+        case "availablePermits":
+            try call.arity(0, "availablePermits()")
+            return .value(.int(permits))
+        case "drainPermits":
+            try call.arity(0, "drainPermits()")
+            let drained = max(permits, 0)
+            permits -= drained
+            return .value(.int(drained))
+        case "getQueueLength":
+            try call.arity(0, "getQueueLength()")
+            return .value(.int(Int64(queue.count)))
+        default:
+            throw call.unknownMethod(["acquire", "tryAcquire", "release", "availablePermits", "drainPermits", "getQueueLength"])
+        }
+    }
+
+    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+        queue.removeAll { $0.waiter.id.connection == connection }
+        grant(&effects)  // a withdrawn head may have been blocking smaller requests
+    }
+
+    public func timeout(_ id: WaiterID, effects: inout Effects) {
+        guard let i = queue.firstIndex(where: { $0.waiter.id == id }) else { return }
+        let entry = queue.remove(at: i)
+        effects.wake(entry.waiter, value: .bool(false))
+        grant(&effects)
+    }
+
+    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+        for e in queue { effects.wake(e.waiter, error: error) }
+        queue.removeAll()
+    }
+}
+
+/// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
+/// called `count` times. `await(timeoutMillis)` answers false on timeout.
+public final class CountDownLatch: SharedObject {
+    public static let typeName = "CountDownLatch"
+    var count: Int64
+    var waiting: [Waiter] = []
+
+    public init(initial: Value) throws(CrucialError) {
+        guard let c = initial.intValue, c >= 0 else {
+            throw CrucialError(.badInitialState, "CountDownLatch needs a count ≥ 0, got \(initial)")
+        }
+        count = c
+    }
+
+    public func snapshot() -> Value { .int(count) }
+
+    public var waiterCount: Int { waiting.count }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        switch call.method {
+        case "countDown":
+            try call.arity(0, "countDown()")
+            guard count > 0 else { return .void }
+            count -= 1
+            if count == 0 {
+                for w in waiting { call.effects.wake(w, value: .bool(true)) }
+                waiting.removeAll()
+            }
+            return .void
+        case "getCount":
+            try call.arity(0, "getCount()")
+            return .value(.int(count))
+        case "await":
+            try call.arity(0...1, "await(timeoutMillis?)")
+            let timeout = try call.timeout(0)
+            if count == 0 { return .value(.bool(true)) }
+            if timeout == .zero { return .value(.bool(false)) }
+            waiting.append(call.waiter)
+            return call.park(timeout: timeout)
+        default:
+            throw call.unknownMethod(["countDown", "getCount", "await"])
+        }
+    }
+
+    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+        waiting.removeAll { $0.id.connection == connection }
+    }
+
+    public func timeout(_ id: WaiterID, effects: inout Effects) {
+        guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
+        effects.wake(waiting.remove(at: i), value: .bool(false))
+    }
+
+    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+        for w in waiting { effects.wake(w, error: error) }
+        waiting.removeAll()
+    }
+}
+
+/// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
+/// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
+public final class SharedFuture: SharedObject {
+    public static let typeName = "SharedFuture"
+    var value: Value?
+    var waiting: [Waiter] = []
+
+    public init(initial: Value) throws(CrucialError) {
+        // The initial state of a fresh future is `null` (not done); a snapshot of a
+        // done future is {"value": v}.
+        if case .record(let r) = initial, let v = r["value"] { value = v }
+    }
+
+    public func snapshot() -> Value { value.map { .record(["value": $0]) } ?? .null }
+
+    public var waiterCount: Int { waiting.count }
+
+    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        switch call.method {
+        case "set", "trySet":
+            try call.arity(1, "\(call.method)(value)")
+            let v = try call.value(0, "value")
+            guard value == nil else {
+                if call.method == "trySet" { return .value(.bool(false)) }
+                throw CrucialError(.illegalState, "SharedFuture(\"\(call.ref.key)\") is already set")
+            }
+            value = v
+            for w in waiting { call.effects.wake(w, value: v) }
+            waiting.removeAll()
+            return call.method == "trySet" ? .value(.bool(true)) : .void
+        case "get":
+            try call.arity(0...1, "get(timeoutMillis?)")
+            let timeout = try call.timeout(0)
+            if let value { return .value(value) }
+            if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
+            waiting.append(call.waiter)
+            return call.park(timeout: timeout)
+        case "isDone":
+            try call.arity(0, "isDone()")
+            return .value(.bool(value != nil))
+        default:
+            throw call.unknownMethod(["set", "trySet", "get", "isDone"])
+        }
+    }
+
+    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+        waiting.removeAll { $0.id.connection == connection }
+    }
+
+    public func timeout(_ id: WaiterID, effects: inout Effects) {
+        guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
+        effects.wake(waiting.remove(at: i), error: CrucialError(.timeout, "SharedFuture.get timed out"))
+    }
+
+    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+        for w in waiting { effects.wake(w, error: error) }
+        waiting.removeAll()
+    }
+}

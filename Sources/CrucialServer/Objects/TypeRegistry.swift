@@ -1,0 +1,34 @@
+public import CrucialCore
+
+/// The object types a server can create, by type name.
+public struct TypeRegistry: Sendable {
+    // Untyped `throws`: Swift 6.3's SILGen crashes on a typed-throws closure that
+    // calls a generic initialiser here. Factories only ever throw CrucialError.
+    public typealias Factory = @Sendable (Value) throws -> any SharedObject
+
+    private var factories: [String: Factory] = [:]
+
+    public init() {}
+
+    /// A registry holding every built-in type.
+    public static var builtins: TypeRegistry {
+        var r = TypeRegistry()
+        for type in builtinTypes { r.register(type) }
+        return r
+    }
+
+    public mutating func register<T: SharedObject>(_ type: T.Type) {
+        factories[T.typeName] = { initial in try T(initial: initial) }
+    }
+
+    public func factory(for type: String) -> Factory? { factories[type] }
+
+    public var typeNames: [String] { factories.keys.sorted() }
+}
+
+let builtinTypes: [any SharedObject.Type] = [
+    AtomicInt.self, AtomicLong.self, AtomicBoolean.self, AtomicDouble.self, AtomicReference.self,
+    AtomicByteArray.self, AtomicDoubleArray.self, AtomicMatrix.self,
+    SharedList.self, SharedSet.self, SharedMap.self, SharedSortedMap.self,
+    CyclicBarrier.self, Semaphore.self, CountDownLatch.self, SharedFuture.self,
+]

@@ -1,0 +1,216 @@
+public import CrucialCore
+public import NIOCore
+internal import NIOConcurrencyHelpers
+
+/// One object with its own lock: the unit of serialisation. Calls on different
+/// boxes never share a lock, which gives disjoint-access parallelism.
+final class ObjectBox: @unchecked Sendable {
+    let ref: ObjectRef
+    let persistent: Bool
+    let lock = NIOLock()
+    // Guarded by `lock`:
+    var object: any SharedObject
+    var retries = RetryTable()
+    var removed = false
+
+    init(ref: ObjectRef, object: any SharedObject, persistent: Bool) {
+        self.ref = ref
+        self.object = object
+        self.persistent = persistent
+    }
+}
+
+/// The objects of one server, sharded over independently locked maps.
+///
+/// The shard lock is held only to find or insert a box; a method runs under the
+/// box's lock alone. Effects (wake-ups, timers) are carried out after that lock
+/// is released, so a responder never runs under an object lock.
+public final class ObjectStore: Sendable {
+    private let shards: [NIOLockedValueBox<[ObjectRef: ObjectBox]>]
+    public let registry: TypeRegistry
+    /// Runs timeouts of bounded waits.
+    private let timerLoop: any EventLoop
+
+    public init(registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64) {
+        self.registry = registry
+        self.timerLoop = timerLoop
+        self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
+    }
+
+    private func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
+        shards[Int(UInt(bitPattern: ref.hashValue) % UInt(shards.count))]
+    }
+
+    /// Runs `invoke` for `waiter`. Returns the outcome, or nil when the call parked
+    /// (it is then answered through the waiter's responder).
+    public func invoke(_ invoke: Invoke, waiter: Waiter) -> Outcome? {
+        let ref = invoke.ref
+        guard !ref.type.isEmpty, !ref.key.isEmpty else {
+            return .error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key"))
+        }
+        guard !invoke.method.isEmpty else {
+            return .error(CrucialError(.badRequest, "invoke \(invoke.id) on \(ref) names no method"))
+        }
+        // A concurrent remove can retire a box between lookup and lock; look it up again then.
+        for _ in 0..<8 {
+            let box: ObjectBox
+            switch self.box(for: invoke) {
+            case .success(let b): box = b
+            case .failure(let e): return .error(e)
+            }
+            var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
+            let result: Outcome?? = box.lock.withLock {
+                guard !box.removed else { return .none }
+                if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
+                    return .some(answered)
+                }
+                let outcome: Outcome?
+                do throws(CrucialError) {
+                    switch try box.object.invoke(&call) {
+                    case .value(let v): outcome = .value(v)
+                    case .parked: outcome = nil
+                    }
+                } catch {
+                    outcome = .error(error)
+                }
+                if let outcome { box.retries.record(client: invoke.clientID, seq: invoke.seq, outcome: outcome) }
+                record(call.effects, in: box)
+                return .some(outcome)
+            }
+            guard let outcome = result else { continue }
+            carryOut(call.effects, box: box)
+            return outcome
+        }
+        return .error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call"))
+    }
+
+    private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {
+        let ref = invoke.ref
+        let shard = self.shard(ref)
+        if let existing = shard.withLockedValue({ $0[ref] }) {
+            if let create = invoke.create {
+                let conflict: CrucialError? = existing.lock.withLock {
+                    do throws(CrucialError) {
+                        try existing.object.checkCompatible(initial: create.initial)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+                if let conflict { return .failure(conflict) }
+            }
+            return .success(existing)
+        }
+        guard let factory = registry.factory(for: ref.type) else {
+            return .failure(
+                CrucialError(.unknownType, "no object type \"\(ref.type)\" on this server; it knows: \(registry.typeNames.joined(separator: ", "))"))
+        }
+        guard let create = invoke.create else {
+            return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))
+        }
+        let object: any SharedObject
+        do {
+            object = try factory(create.initial)
+        } catch {
+            return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+        }
+        let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent)
+        // First creation wins when two clients race.
+        return .success(shard.withLockedValue { map in
+            if let raced = map[ref] { return raced }
+            map[ref] = fresh
+            return fresh
+        })
+    }
+
+    /// Records late answers for retries. Called under the box lock.
+    private func record(_ effects: Effects, in box: ObjectBox) {
+        for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
+            box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
+        }
+    }
+
+    /// Answers woken waiters and arms timers. Called after the box lock is released.
+    private func carryOut(_ effects: Effects, box: ObjectBox) {
+        for (waiter, outcome) in effects.wakeups {
+            waiter.responder.respond(Reply(id: waiter.id.request, outcome: outcome))
+        }
+        for (id, delay) in effects.timers {
+            timerLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) { [weak box] in
+                guard let box else { return }
+                var effects = Effects()
+                box.lock.withLock {
+                    guard !box.removed else { return }
+                    box.object.timeout(id, effects: &effects)
+                    self.record(effects, in: box)
+                }
+                self.carryOut(effects, box: box)
+            }
+        }
+    }
+
+    /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
+    @discardableResult
+    public func remove(_ ref: ObjectRef) -> Bool {
+        guard let box = shard(ref).withLockedValue({ $0.removeValue(forKey: ref) }) else { return false }
+        var effects = Effects()
+        box.lock.withLock {
+            box.removed = true
+            box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
+        }
+        carryOut(effects, box: box)
+        return true
+    }
+
+    /// Forgets the parked calls a closed connection left on `refs`.
+    public func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
+        for ref in refs {
+            guard let box = shard(ref).withLockedValue({ $0[ref] }) else { continue }
+            var effects = Effects()
+            box.lock.withLock {
+                guard !box.removed else { return }
+                box.object.cancelWaiters(of: connection, effects: &effects)
+                record(effects, in: box)
+            }
+            carryOut(effects, box: box)
+        }
+    }
+
+    /// Answers every parked call with `error` (used at shutdown).
+    public func drainAllWaiters(_ error: CrucialError) {
+        for shard in shards {
+            for box in shard.withLockedValue({ Array($0.values) }) {
+                var effects = Effects()
+                box.lock.withLock { box.object.drainWaiters(effects: &effects, error: error) }
+                carryOut(effects, box: box)
+            }
+        }
+    }
+
+    /// The objects held, optionally only those whose type starts with `typePrefix`.
+    public func list(typePrefix: String = "") -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        for shard in shards {
+            for box in shard.withLockedValue({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
+                let waiters = box.lock.withLock { box.object.waiterCount }
+                out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters)))
+            }
+        }
+        return out.sorted { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
+    }
+
+    /// The state of `ref`, or nil if it does not exist.
+    public func snapshot(_ ref: ObjectRef) -> Value? {
+        guard let box = shard(ref).withLockedValue({ $0[ref] }) else { return nil }
+        return box.lock.withLock { box.object.snapshot() }
+    }
+
+    public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s &* 1_000_000_000 &+ atto / 1_000_000_000
+    }
+}

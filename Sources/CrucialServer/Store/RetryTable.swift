@@ -1,0 +1,57 @@
+public import CrucialCore
+
+/// Remembers the answers to recent calls on one object, by (client, seq), so that
+/// a call retried after a lost connection is answered, not applied twice.
+///
+/// A client tells with `ackedBelow` which of its answers it has received; those
+/// are dropped. Tables stay bounded even for clients that vanish: at most
+/// `perClient` answers per client and `maxClients` clients per object (the
+/// least recently active client goes first).
+public struct RetryTable: Sendable {
+    struct ClientAnswers: Sendable {
+        var answers: [UInt64: Outcome] = [:]
+        var lastUse: UInt64 = 0
+    }
+
+    private var clients: [UInt64: ClientAnswers] = [:]
+    private var clock: UInt64 = 0
+    let perClient: Int
+    let maxClients: Int
+
+    public init(perClient: Int = 512, maxClients: Int = 1024) {
+        self.perClient = perClient
+        self.maxClients = maxClients
+    }
+
+    public var isEmpty: Bool { clients.isEmpty }
+
+    /// The recorded answer to (client, seq), after dropping what the client acknowledged.
+    public mutating func lookup(client: UInt64, seq: UInt64, ackedBelow: UInt64) -> Outcome? {
+        guard seq != 0, var entry = clients[client] else { return nil }
+        if ackedBelow > 0, !entry.answers.isEmpty {
+            entry.answers = entry.answers.filter { $0.key >= ackedBelow }
+        }
+        let found = entry.answers[seq]
+        if entry.answers.isEmpty {
+            clients[client] = nil
+        } else {
+            clients[client] = entry
+        }
+        return found
+    }
+
+    public mutating func record(client: UInt64, seq: UInt64, outcome: Outcome) {
+        guard seq != 0 else { return }
+        clock &+= 1
+        var entry = clients[client] ?? ClientAnswers()
+        entry.answers[seq] = outcome
+        entry.lastUse = clock
+        if entry.answers.count > perClient, let oldest = entry.answers.keys.min() {
+            entry.answers[oldest] = nil
+        }
+        clients[client] = entry
+        if clients.count > maxClients, let idle = clients.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+            clients[idle] = nil
+        }
+    }
+}
