@@ -1,0 +1,133 @@
+public import CrucialCore
+public import Logging
+public import NIOCore
+internal import NIOConcurrencyHelpers
+internal import NIOPosix
+public import ServiceLifecycle
+
+/// A Crucial DSO server: a SwiftNIO TCP server in front of an ``ObjectStore``.
+///
+/// Run it as a swift-service-lifecycle `Service` (it stops gracefully on the
+/// group's shutdown), or drive it directly:
+///
+/// ```swift
+/// let server = CrucialServer(configuration: .init(host: "127.0.0.1", port: 0))
+/// let address = try await server.start()
+/// ...
+/// try await server.shutdown()
+/// ```
+public final class CrucialServer: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port; ``CrucialServer/start()`` returns the one bound.
+        public var port: Int
+        public var maxFrameSize: Int
+        /// When set, clients must present it in their Hello.
+        public var authToken: String?
+        /// Event-loop threads.
+        public var threads: Int
+        public var serverID: String
+
+        public init(
+            host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
+            authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server"
+        ) {
+            self.host = host
+            self.port = port
+            self.maxFrameSize = maxFrameSize
+            self.authToken = authToken
+            self.threads = max(1, threads ?? System.coreCount)
+            self.serverID = serverID
+        }
+    }
+
+    private enum State {
+        case idle
+        case running(serverChannel: any Channel)
+        case stopped
+    }
+
+    public let configuration: Configuration
+    public let store: ObjectStore
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State.idle)
+    private let children = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+    private let nextConnection = NIOLockedValueBox<UInt64>(0)
+
+    public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        self.store = ObjectStore(registry: registry, timerLoop: group.next())
+    }
+
+    /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let settings = ConnectionSettings(
+            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken)
+        let store = self.store
+        let logger = self.logger
+        let children = self.children
+        let nextConnection = self.nextConnection
+        let maxFrameSize = configuration.maxFrameSize
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                let id = nextConnection.withLockedValue { n in
+                    n += 1
+                    return n
+                }
+                let key = ObjectIdentifier(channel)
+                children.withLockedValue { $0[key] = channel }
+                channel.closeFuture.whenComplete { _ in _ = children.withLockedValue { $0.removeValue(forKey: key) } }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ServerConnectionHandler(store: store, settings: settings, connection: ConnectionID(id), logger: logger))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        guard let address = channel.localAddress else { throw CrucialError(.internal, "bound server channel has no address") }
+        let accepted = state.withLockedValue { state -> Bool in
+            guard case .idle = state else { return false }
+            state = .running(serverChannel: channel)
+            return true
+        }
+        guard accepted else {
+            try await channel.close()
+            throw CrucialError(.illegalState, "server was already started or stopped")
+        }
+        logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
+        return address
+    }
+
+    /// Stops accepting, answers parked calls with SHUTTING_DOWN, closes every
+    /// connection and stops the event loops.
+    public func shutdown() async throws {
+        let previous = state.withLockedValue { state -> State in
+            defer { state = .stopped }
+            return state
+        }
+        if case .running(let serverChannel) = previous {
+            logger.info("shutting down", metadata: ["connections": "\(children.withLockedValue { $0.count })"])
+            try? await serverChannel.close()
+            store.drainAllWaiters(CrucialError(.shuttingDown, "the server is shutting down"))
+            let open = children.withLockedValue { Array($0.values) }
+            for child in open { try? await child.close() }
+        }
+        if case .stopped = previous { return }
+        try await group.shutdownGracefully()
+    }
+
+    /// `Service`: serves until the service group shuts down gracefully.
+    public func run() async throws {
+        if case .idle = state.withLockedValue({ $0 }) { try await start() }
+        try await gracefulShutdown()
+        try await shutdown()
+    }
+}

@@ -1,0 +1,214 @@
+internal import CrucialCore
+internal import Logging
+internal import NIOCore
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Answers parked calls from any thread by writing to the connection's channel.
+struct ChannelResponder: Responder {
+    let channel: any Channel
+
+    func respond(_ reply: Reply) {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        WireCodec.encode(.result(reply), into: &buffer)
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+}
+
+/// Settings every connection of a server shares.
+struct ConnectionSettings: Sendable {
+    let serverID: String
+    let maxFrameSize: Int
+    let authToken: String?
+}
+
+/// Serves one client connection: the handshake, then requests in the order they
+/// arrive. Answers produced while reading a batch are flushed once at its end.
+final class ServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// awaitingHello → ready (a valid Hello) → closing (a refused Hello, an oversized
+    /// frame or a request before Hello); nothing is read in `closing`.
+    private enum State {
+        case awaitingHello
+        case ready
+        case closing
+    }
+
+    private var state = State.awaitingHello
+    private let store: ObjectStore
+    private let settings: ConnectionSettings
+    private let connection: ConnectionID
+    private var logger: Logger
+    private var responder: ChannelResponder?
+    /// Objects on which this connection may have parked calls.
+    private var parkedOn: Set<ObjectRef> = []
+    private var needsFlush = false
+
+    init(store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.connection = connection
+        self.logger = logger
+        self.logger[metadataKey: "connection"] = "\(connection.raw)"
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        responder = ChannelResponder(channel: context.channel)
+        logger.debug("connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        logger.debug("connection closed", metadata: ["parkedOn": "\(parkedOn.count)"])
+        store.connectionClosed(connection, parkedOn: parkedOn)
+        parkedOn.removeAll()
+        responder = nil
+        context.fireChannelInactive()
+    }
+
+    private func write(context: ChannelHandlerContext, _ frame: Frame) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        WireCodec.encode(frame, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    private func reply(context: ChannelHandlerContext, _ id: UInt64, _ outcome: Outcome) {
+        write(context: context, .result(Reply(id: id, outcome: outcome)))
+    }
+
+    /// Answers with `error` and closes once it is written.
+    private func fail(context: ChannelHandlerContext, id: UInt64, _ error: CrucialError) {
+        logger.info("closing connection", metadata: ["error": "\(error)"])
+        closeAfter(context: context, .result(Reply(id: id, outcome: .error(error))))
+    }
+
+    /// Writes `frame` as the connection's last word and closes it.
+    private func closeAfter(context: ChannelHandlerContext, _ frame: Frame) {
+        state = .closing
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        WireCodec.encode(frame, into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard state != .closing else { return }
+        let payload = unwrapInboundIn(data)
+        let frame: Frame
+        do {
+            frame = try WireCodec.decode(payload)
+        } catch {
+            if state == .awaitingHello {
+                fail(context: context, id: 0, CrucialError(error.code, "\(error.message); expected a Hello frame"))
+            } else {
+                // The framing is intact, so the stream stays usable: answer and go on.
+                logger.debug("undecodable frame", metadata: ["error": "\(error)"])
+                reply(context: context, 0, .error(error))
+            }
+            return
+        }
+        switch state {
+        case .awaitingHello: handshake(context: context, frame)
+        case .ready: serve(context: context, frame)
+        case .closing: break
+        }
+    }
+
+    private func handshake(context: ChannelHandlerContext, _ frame: Frame) {
+        guard case .hello(let hello) = frame else {
+            fail(context: context, id: frame.requestID ?? 0, CrucialError(.handshakeRequired, "send a Hello frame before any request"))
+            return
+        }
+        var refusal: CrucialError?
+        if hello.protocolVersion != crucialProtocolVersion {
+            refusal = CrucialError(
+                .unsupportedVersion,
+                "client speaks protocol version \(hello.protocolVersion); this server speaks \(crucialProtocolVersion)")
+        } else if let token = settings.authToken, hello.authToken != token {
+            refusal = CrucialError(.unauthenticated, hello.authToken.isEmpty ? "this server requires an auth token" : "wrong auth token")
+        }
+        let helloReply = HelloReply(
+            serverID: settings.serverID, view: nil, error: refusal, maxFrameSize: UInt32(clamping: settings.maxFrameSize))
+        if let refusal {
+            logger.info("refused handshake", metadata: ["error": "\(refusal)", "client": "\(hello.clientName)"])
+            closeAfter(context: context, .helloReply(helloReply))
+            return
+        }
+        logger.debug("handshake", metadata: ["client": "\(hello.clientName)"])
+        state = .ready
+        write(context: context, .helloReply(helloReply))
+    }
+
+    private func serve(context: ChannelHandlerContext, _ frame: Frame) {
+        switch frame {
+        case .invoke(let invoke):
+            guard let responder else { return }
+            let waiter = Waiter(
+                id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
+                responder: responder)
+            if let outcome = store.invoke(invoke, waiter: waiter) {
+                reply(context: context, invoke.id, outcome)
+            } else {
+                parkedOn.insert(invoke.ref)
+            }
+        case .remove(let id, let ref):
+            reply(context: context, id, .value(.bool(store.remove(ref))))
+        case .ping(let id):
+            reply(context: context, id, .void)
+        case .listObjects(let id, let prefix):
+            write(context: context, .objectList(id: id, objects: store.list(typePrefix: prefix)))
+        case .hello:
+            reply(context: context, 0, .error(CrucialError(.badRequest, "the handshake is already done")))
+        case .helloReply, .result, .objectList:
+            reply(context: context, frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let tooLarge = error as? FrameDecoder.FrameTooLarge {
+            fail(
+                context: context, id: 0,
+                CrucialError(.frameTooLarge, "frame of \(tooLarge.length) bytes exceeds this server's limit of \(tooLarge.limit) bytes"))
+            return
+        }
+        if let io = error as? IOError, [ECONNRESET, EPIPE].contains(io.errnoCode) {
+            logger.debug("connection reset")
+        } else {
+            logger.warning("connection error", metadata: ["error": "\(error)"])
+        }
+        state = .closing
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ServerConnectionHandler: Sendable {}
+
+extension Frame {
+    /// The frame's message name, for error messages.
+    var kindName: String {
+        switch self {
+        case .hello: "Hello"
+        case .helloReply: "HelloReply"
+        case .invoke: "Invoke"
+        case .result: "Result"
+        case .remove: "Remove"
+        case .ping: "Ping"
+        case .listObjects: "ListObjects"
+        case .objectList: "ObjectList"
+        }
+    }
+}
