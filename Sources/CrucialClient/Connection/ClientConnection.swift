@@ -1,0 +1,185 @@
+internal import CrucialCore
+internal import NIOConcurrencyHelpers
+internal import NIOCore
+internal import NIOPosix
+
+/// A request on its way out, with the promise its answer completes.
+struct OutboundRequest {
+    let frame: Frame
+    let id: UInt64
+    let promise: EventLoopPromise<Frame>
+}
+
+/// Matches answers to requests on one connection. Confined to the channel's event loop.
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = OutboundRequest
+    typealias OutboundOut = ByteBuffer
+
+    private var pending: [UInt64: EventLoopPromise<Frame>] = [:]
+    private var helloPromise: EventLoopPromise<HelloReply>?
+    private var closedError: CrucialError?
+    private let address: String
+    /// The server's frame limit, learned in the handshake.
+    var serverMaxFrameSize = Int.max
+
+    init(address: String, helloPromise: EventLoopPromise<HelloReply>) {
+        self.address = address
+        self.helloPromise = helloPromise
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        if let closedError {
+            request.promise.fail(closedError)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        WireCodec.encode(request.frame, into: &buffer)
+        guard buffer.readableBytes - 4 <= serverMaxFrameSize else {
+            request.promise.fail(
+                CrucialError(
+                    .frameTooLarge,
+                    "request of \(buffer.readableBytes - 4) bytes exceeds the server's frame limit of \(serverMaxFrameSize) bytes"))
+            return
+        }
+        pending[request.id] = request.promise
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame: Frame
+        do {
+            frame = try WireCodec.decode(unwrapInboundIn(data))
+        } catch {
+            close(context: context, CrucialError(.protocolViolation, "undecodable frame from \(address): \(error)"))
+            return
+        }
+        switch frame {
+        case .helloReply(let reply):
+            if let limit = Int(exactly: reply.maxFrameSize), limit > 0 { serverMaxFrameSize = limit }
+            helloPromise?.succeed(reply)
+            helloPromise = nil
+        case .result(let reply) where reply.id == 0:
+            // An error not tied to a request: the server is about to close, or a frame was unreadable.
+            if case .error(let e) = reply.outcome {
+                closedError = CrucialError(.connectionLost, "server \(address) reported \(e)")
+                helloPromise?.fail(e)
+                helloPromise = nil
+            }
+        default:
+            guard let id = frame.requestID, let promise = pending.removeValue(forKey: id) else { return }
+            promise.succeed(frame)
+        }
+    }
+
+    private func close(context: ChannelHandlerContext, _ error: CrucialError) {
+        closedError = error
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = closedError ?? CrucialError(.connectionLost, "connection to \(address) closed")
+        closedError = error
+        helloPromise?.fail(error)
+        helloPromise = nil
+        let failed = pending
+        pending.removeAll()
+        for promise in failed.values { promise.fail(error) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(context: context, CrucialError(.connectionLost, "connection to \(address) failed: \(error)"))
+    }
+}
+
+@available(*, unavailable)
+extension ClientConnectionHandler: Sendable {}
+
+/// One pipelined connection to a server.
+final class ClientConnection: Sendable {
+    let channel: any Channel
+    let address: String
+    let hello: HelloReply
+    /// Set while a flush is scheduled, so concurrent writers share one flush (one syscall).
+    private let flushScheduled = NIOLockedValueBox(false)
+
+    private init(channel: any Channel, address: String, hello: HelloReply) {
+        self.channel = channel
+        self.address = address
+        self.hello = hello
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    static let maxInboundFrame = 256 << 20
+
+    /// Connects and performs the handshake.
+    static func connect(
+        host: String, port: Int, group: any EventLoopGroup, hello: Hello, timeout: Duration
+    ) async throws -> ClientConnection {
+        let address = "\(host):\(port)"
+        let loop = group.next()
+        let helloPromise = loop.makePromise(of: HelloReply.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(.milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
+                        try channel.pipeline.syncOperations.addHandler(
+                            ClientConnectionHandler(address: address, helloPromise: helloPromise))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            helloPromise.fail(error)
+            throw CrucialError(.connectionFailed, "cannot connect to crucial-server at \(address): \(error)")
+        }
+        var buffer = channel.allocator.buffer(capacity: 64)
+        WireCodec.encode(.hello(hello), into: &buffer)
+        channel.writeAndFlush(buffer, promise: nil)
+        let reply: HelloReply
+        do {
+            reply = try await helloPromise.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
+        }
+        if let refusal = reply.error {
+            channel.close(promise: nil)
+            throw refusal
+        }
+        return ClientConnection(channel: channel, address: address, hello: reply)
+    }
+
+    /// Sends `frame` and waits for the frame that answers it.
+    func request(_ frame: Frame, id: UInt64) async throws -> Frame {
+        let promise = channel.eventLoop.makePromise(of: Frame.self)
+        let request = OutboundRequest(frame: frame, id: id, promise: promise)
+        if channel.eventLoop.inEventLoop {
+            channel.writeAndFlush(request, promise: nil)
+        } else {
+            channel.write(request, promise: nil)
+            let schedule = flushScheduled.withLockedValue { scheduled in
+                defer { scheduled = true }
+                return !scheduled
+            }
+            if schedule {
+                channel.eventLoop.execute { [self] in
+                    flushScheduled.withLockedValue { $0 = false }
+                    channel.flush()
+                }
+            }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}

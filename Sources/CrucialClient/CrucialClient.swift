@@ -1,0 +1,286 @@
+@_exported public import CrucialCore
+internal import NIOConcurrencyHelpers
+internal import NIOCore
+internal import NIOPosix
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// A connection to the Crucial DSO layer: a small pool of pipelined
+/// connections, reconnection, and retries that servers de-duplicate.
+///
+/// Most programs never create one: proxies use ``CrucialClient/shared``, which
+/// reads its servers from `CRUCIAL_SERVERS` (default `127.0.0.1:7420`).
+///
+/// ```swift
+/// let counter = AtomicLong("counter", initial: 0)          // uses CrucialClient.shared
+/// let other = CrucialClient(servers: ["10.0.0.5:7420"])
+/// let remote = AtomicLong("counter", initial: 0, client: other)
+/// ```
+public final class CrucialClient: Sendable {
+    public struct Configuration: Sendable {
+        /// Server addresses, "host:port"; the first reachable one is used.
+        public var servers: [String]
+        /// Connections in the pool; requests are spread over them round-robin.
+        public var connections: Int
+        /// Sent in the handshake to servers that require one.
+        public var authToken: String
+        /// How many times a request is re-sent after its connection failed.
+        public var retries: Int
+        /// The first retry waits this long; each next one twice as long (at most 2 s).
+        public var retryBackoff: Duration
+        public var connectTimeout: Duration
+        /// Shown in server logs.
+        public var name: String
+
+        public init(
+            servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
+            retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
+            name: String = "crucial-client"
+        ) {
+            self.servers = servers
+            self.connections = max(1, connections)
+            self.authToken = authToken
+            self.retries = max(0, retries)
+            self.retryBackoff = retryBackoff
+            self.connectTimeout = connectTimeout
+            self.name = name
+        }
+
+        /// Servers from `CRUCIAL_SERVERS` (comma-separated) and the token from
+        /// `CRUCIAL_AUTH_TOKEN`; defaults elsewhere.
+        public static func fromEnvironment() -> Configuration {
+            var c = Configuration()
+            if let servers = environment("CRUCIAL_SERVERS") {
+                let list = servers.split(separator: ",").map { String($0) }.filter { !$0.allSatisfy(\.isWhitespace) }
+                if !list.isEmpty { c.servers = list }
+            }
+            if let token = environment("CRUCIAL_AUTH_TOKEN") { c.authToken = token }
+            return c
+        }
+    }
+
+    private enum Slot {
+        case empty
+        case connecting(Task<ClientConnection, any Error>)
+        case connected(ClientConnection)
+    }
+
+    public let configuration: Configuration
+    /// This client's identity for retry de-duplication.
+    public let clientID: UInt64
+    private let group: any EventLoopGroup
+    private let slots: [NIOLockedValueBox<Slot>]
+    private let nextSlot = NIOLockedValueBox(0)
+    private let nextRequestID = NIOLockedValueBox<UInt64>(0)
+    private let seqs = NIOLockedValueBox(SeqTracker())
+
+    /// A client for `configuration`. It shares NIO's process-wide event loops, so it
+    /// needs no shutdown; ``close()`` releases its connections.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.clientID = UInt64.random(in: 1...UInt64.max)
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.slots = (0..<configuration.connections).map { _ in NIOLockedValueBox(Slot.empty) }
+    }
+
+    /// A client for `servers` ("host:port" each).
+    public convenience init(servers: [String], authToken: String = "") {
+        self.init(configuration: Configuration(servers: servers, authToken: authToken))
+    }
+
+    // MARK: The default client
+
+    private static let sharedBox = NIOLockedValueBox<CrucialClient?>(nil)
+
+    /// The process-wide client proxies use when none is given. Created on first
+    /// use from the environment (``Configuration/fromEnvironment()``); replace it
+    /// with ``useShared(_:)``.
+    public static var shared: CrucialClient {
+        sharedBox.withLockedValue { box in
+            if let c = box { return c }
+            let c = CrucialClient(configuration: .fromEnvironment())
+            box = c
+            return c
+        }
+    }
+
+    /// Makes `client` the process-wide default; the previous one is closed.
+    public static func useShared(_ client: CrucialClient) {
+        let old = sharedBox.withLockedValue { box in
+            defer { box = client }
+            return box
+        }
+        if let old, old !== client { old.close() }
+    }
+
+    // MARK: Connections
+
+    private func connection() async throws -> ClientConnection {
+        let index = nextSlot.withLockedValue { n in
+            defer { n = (n + 1) % slots.count }
+            return n
+        }
+        let slot = slots[index]
+        enum Found {
+            case ready(ClientConnection)
+            case pending(Task<ClientConnection, any Error>)
+        }
+        let found: Found = slot.withLockedValue { state in
+            switch state {
+            case .connected(let c) where c.isActive:
+                return .ready(c)
+            case .connecting(let t):
+                return .pending(t)
+            default:
+                let t = Task { try await self.connectAny() }
+                state = .connecting(t)
+                return .pending(t)
+            }
+        }
+        let task: Task<ClientConnection, any Error>
+        switch found {
+        case .ready(let c): return c
+        case .pending(let t): task = t
+        }
+        do {
+            let c = try await task.value
+            slot.withLockedValue { state in
+                if case .connecting = state { state = .connected(c) }
+            }
+            return c
+        } catch {
+            slot.withLockedValue { state in
+                if case .connecting = state { state = .empty }
+            }
+            throw error
+        }
+    }
+
+    /// Connects to the first server that answers.
+    private func connectAny() async throws -> ClientConnection {
+        var failures: [String] = []
+        for server in configuration.servers {
+            let (host, port) = try parseAddress(server)
+            do {
+                return try await ClientConnection.connect(
+                    host: host, port: port, group: group,
+                    hello: Hello(authToken: configuration.authToken, clientName: configuration.name),
+                    timeout: configuration.connectTimeout)
+            } catch let error as CrucialError where error.code == .unauthenticated || error.code == .unsupportedVersion {
+                throw error
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        throw CrucialError(
+            .connectionFailed,
+            "no Crucial server reachable (tried \(configuration.servers.joined(separator: ", "))): "
+                + failures.joined(separator: "; ")
+                + ". Start one with `crucial-server`, or set CRUCIAL_SERVERS=host:port.")
+    }
+
+    /// Closes every connection; the client reconnects if used again.
+    public func close() {
+        for slot in slots {
+            let old = slot.withLockedValue { state -> Slot in
+                defer { state = .empty }
+                return state
+            }
+            switch old {
+            case .connected(let c): c.close()
+            case .connecting(let t): Task { try? await t.value.close() }
+            case .empty: break
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    private func newRequestID() -> UInt64 {
+        nextRequestID.withLockedValue { n in
+            n &+= 1
+            return n
+        }
+    }
+
+    /// Sends a frame built for a fresh request id, retrying on connection failures.
+    private func send(_ build: (UInt64) -> Frame) async throws -> Frame {
+        var attempt = 0
+        while true {
+            let id = newRequestID()
+            do {
+                let c = try await connection()
+                return try await c.request(build(id), id: id)
+            } catch let error as CrucialError
+                where (error.code == .connectionLost || error.code == .connectionFailed) && attempt < configuration.retries
+            {
+                let delay = min(configuration.retryBackoff * (1 << min(attempt, 10)), .seconds(2))
+                attempt += 1
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Calls `method` on `ref`. `create` makes the object on first use.
+    /// Mutating calls are de-duplicated by the server when retried; pass
+    /// `readOnly: true` for calls that may safely run twice.
+    public func invoke(
+        _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false
+    ) async throws -> Value {
+        try ref.validate()
+        let seq = readOnly ? 0 : seqs.withLockedValue { $0.allocate() }
+        defer { if seq != 0 { seqs.withLockedValue { $0.complete(seq) } } }
+        let frame = try await send { id in
+            let acked = seq == 0 ? 0 : seqs.withLockedValue { $0.ackedBelow }
+            return .invoke(
+                Invoke(id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked))
+        }
+        guard case .result(let reply) = frame else {
+            throw CrucialError(.protocolViolation, "server answered an Invoke with a \(frame) frame")
+        }
+        switch reply.outcome {
+        case .value(let v): return v
+        case .error(let e): throw e
+        case .wrongView(let view):
+            throw CrucialError(.wrongView, "server is in view \(view.id) and does not own \(ref); cluster routing is not enabled")
+        }
+    }
+
+    /// Removes an object; answers whether it existed.
+    @discardableResult
+    public func remove(_ ref: ObjectRef) async throws -> Bool {
+        try ref.validate()
+        let frame = try await send { .remove(id: $0, ref: ref) }
+        guard case .result(let reply) = frame else { throw CrucialError(.protocolViolation, "unexpected answer to Remove") }
+        switch reply.outcome {
+        case .value(let v): return v.boolValue ?? false
+        case .error(let e): throw e
+        case .wrongView: throw CrucialError(.wrongView, "server does not own \(ref)")
+        }
+    }
+
+    /// Checks a server answers.
+    public func ping() async throws {
+        _ = try await send { .ping(id: $0) }
+    }
+
+    /// The objects the server holds, optionally only types starting with `typePrefix`.
+    public func listObjects(typePrefix: String = "") async throws -> [ObjectInfo] {
+        let frame = try await send { .listObjects(id: $0, typePrefix: typePrefix) }
+        switch frame {
+        case .objectList(_, let objects): return objects
+        case .result(let r):
+            if case .error(let e) = r.outcome { throw e }
+            throw CrucialError(.protocolViolation, "unexpected answer to ListObjects")
+        default: throw CrucialError(.protocolViolation, "unexpected answer to ListObjects")
+        }
+    }
+}
+
+private func environment(_ name: String) -> String? {
+    guard let raw = getenv(name) else { return nil }
+    let s = String(cString: raw)
+    return s.isEmpty ? nil : s
+}

@@ -1,0 +1,134 @@
+/// The methods of `AtomicInt` and `AtomicLong` (those of `java.util.concurrent.atomic.AtomicLong`).
+/// Arithmetic wraps on overflow, as in Java.
+public protocol AtomicIntegerProxy: SharedProxy {
+    associatedtype Number: FixedWidthInteger & SignedInteger & Sendable
+}
+
+extension AtomicIntegerProxy {
+    private func number(_ v: Value) throws -> Number {
+        let i = try v.int64()
+        guard let n = Number(exactly: i) else {
+            throw CrucialError(.decodingFailed, "server value \(i) does not fit in \(Number.self)")
+        }
+        return n
+    }
+
+    private func op(_ method: String, _ args: Number...) async throws -> Number {
+        try number(await handle.call(method, args.map { .int(Int64($0)) }))
+    }
+
+    public func get() async throws -> Number { try number(await handle.call("get", readOnly: true)) }
+    public func set(_ newValue: Number) async throws { _ = try await handle.call("set", [.int(Int64(newValue))]) }
+    public func getAndSet(_ newValue: Number) async throws -> Number { try await op("getAndSet", newValue) }
+    /// Sets `update` if the value is `expect`; answers whether it did.
+    public func compareAndSet(_ expect: Number, _ update: Number) async throws -> Bool {
+        try await handle.call("compareAndSet", [.int(Int64(expect)), .int(Int64(update))]).bool()
+    }
+    @discardableResult
+    public func addAndGet(_ delta: Number) async throws -> Number { try await op("addAndGet", delta) }
+    @discardableResult
+    public func getAndAdd(_ delta: Number) async throws -> Number { try await op("getAndAdd", delta) }
+    @discardableResult
+    public func incrementAndGet() async throws -> Number { try await op("incrementAndGet") }
+    @discardableResult
+    public func decrementAndGet() async throws -> Number { try await op("decrementAndGet") }
+    @discardableResult
+    public func getAndIncrement() async throws -> Number { try await op("getAndIncrement") }
+    @discardableResult
+    public func getAndDecrement() async throws -> Number { try await op("getAndDecrement") }
+    /// Combines `x` into the value on the server ("sum", "max", "min" or "product") and returns the result.
+    @discardableResult
+    public func accumulateAndGet(_ x: Number, _ op: String) async throws -> Number {
+        try number(await handle.call("accumulateAndGet", [.int(Int64(x)), .string(op)]))
+    }
+}
+
+/// A shared 32-bit integer.
+///
+/// ```swift
+/// let hits = AtomicInt("hits")
+/// try await hits.incrementAndGet()
+/// ```
+public struct AtomicInt: AtomicIntegerProxy {
+    public typealias Number = Int32
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, initial: Int32 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "AtomicInt", key: key, initial: .int(Int64(initial)), persistent: persistent, client: client)
+    }
+}
+
+/// A shared 64-bit integer: the paper's counter.
+///
+/// ```swift
+/// let counter = AtomicLong("counter", initial: 0)
+/// try await counter.addAndGet(inside)
+/// ```
+public struct AtomicLong: AtomicIntegerProxy {
+    public typealias Number = Int64
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, initial: Int64 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "AtomicLong", key: key, initial: .int(initial), persistent: persistent, client: client)
+    }
+}
+
+/// A shared boolean.
+public struct AtomicBoolean: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "AtomicBoolean", key: key, initial: .bool(initial), persistent: persistent, client: client)
+    }
+
+    public func get() async throws -> Bool { try await handle.call("get", readOnly: true).bool() }
+    public func set(_ newValue: Bool) async throws { _ = try await handle.call("set", [.bool(newValue)]) }
+    public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call("getAndSet", [.bool(newValue)]).bool() }
+    public func compareAndSet(_ expect: Bool, _ update: Bool) async throws -> Bool {
+        try await handle.call("compareAndSet", [.bool(expect), .bool(update)]).bool()
+    }
+}
+
+/// A shared double; `compareAndSet` compares bit patterns (Guava's `AtomicDouble`).
+public struct AtomicDouble: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "AtomicDouble", key: key, initial: .double(initial), persistent: persistent, client: client)
+    }
+
+    public func get() async throws -> Double { try await handle.call("get", readOnly: true).double() }
+    public func set(_ newValue: Double) async throws { _ = try await handle.call("set", [.double(newValue)]) }
+    public func getAndSet(_ newValue: Double) async throws -> Double {
+        try await handle.call("getAndSet", [.double(newValue)]).double()
+    }
+    public func compareAndSet(_ expect: Double, _ update: Double) async throws -> Bool {
+        try await handle.call("compareAndSet", [.double(expect), .double(update)]).bool()
+    }
+    @discardableResult
+    public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call("addAndGet", [.double(delta)]).double() }
+    @discardableResult
+    public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call("getAndAdd", [.double(delta)]).double() }
+}
+
+/// A shared reference to any Codable value; `compareAndSet` compares encoded values.
+///
+/// ```swift
+/// let model = AtomicReference<Model?>("model", initial: nil)
+/// try await model.set(trained)
+/// ```
+public struct AtomicReference<T: Codable & Sendable>: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    /// Throws if `initial` cannot be encoded.
+    public init(_ key: String, initial: T, persistent: Bool = false, client: CrucialClient = .shared) throws {
+        handle = SharedObjectHandle(type: "AtomicReference", key: key, initial: try encode(initial), persistent: persistent, client: client)
+    }
+
+    public func get() async throws -> T { try await handle.call("get", readOnly: true).decode() }
+    public func set(_ newValue: T) async throws { _ = try await handle.call("set", [encode(newValue)]) }
+    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call("getAndSet", [encode(newValue)]).decode() }
+    public func compareAndSet(_ expect: T, _ update: T) async throws -> Bool {
+        try await handle.call("compareAndSet", [encode(expect), encode(update)]).bool()
+    }
+}

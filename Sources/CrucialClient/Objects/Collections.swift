@@ -1,0 +1,191 @@
+/// How ``SharedMap/merge(_:_:_:)`` combines a new value with the existing one, on the server.
+public enum MergeOperation: String, Sendable, CaseIterable {
+    /// Numbers add; numeric arrays add element-wise.
+    case sum
+    case min
+    case max
+    /// The new value replaces the old one.
+    case replace
+    /// Strings, bytes, lists and arrays concatenate.
+    case append
+}
+
+/// A shared list with `java.util.List`'s methods.
+public struct SharedList<Element: Codable & Sendable>: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "SharedList", key: key, initial: .list([]), persistent: persistent, client: client)
+    }
+
+    public func add(_ element: Element) async throws { _ = try await handle.call("add", [encode(element)]) }
+    public func insert(_ element: Element, at index: Int) async throws {
+        _ = try await handle.call("insert", [encode(element), .int(Int64(index))])
+    }
+    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call("addAll", [.list(elements.map(encode))]) }
+    public func get(_ index: Int) async throws -> Element { try await handle.call("get", [.int(Int64(index))], readOnly: true).decode() }
+    /// Replaces the element at `index`; returns the old one.
+    @discardableResult
+    public func set(_ index: Int, _ element: Element) async throws -> Element {
+        try await handle.call("set", [.int(Int64(index)), encode(element)]).decode()
+    }
+    @discardableResult
+    public func remove(at index: Int) async throws -> Element { try await handle.call("removeAt", [.int(Int64(index))]).decode() }
+    /// Removes the first occurrence of `element`; answers whether there was one.
+    @discardableResult
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encode(element)]).bool() }
+    public func contains(_ element: Element) async throws -> Bool {
+        try await handle.call("contains", [encode(element)], readOnly: true).bool()
+    }
+    /// The index of the first occurrence of `element`, or nil.
+    public func firstIndex(of element: Element) async throws -> Int? {
+        let i = try await handle.call("indexOf", [encode(element)], readOnly: true).int()
+        return i < 0 ? nil : i
+    }
+    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
+    public func clear() async throws { _ = try await handle.call("clear") }
+    public func getAll() async throws -> [Element] { try await handle.call("getAll", readOnly: true).list().map { try $0.decode() } }
+    public func subList(_ range: Range<Int>) async throws -> [Element] {
+        try await handle.call("subList", [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))], readOnly: true)
+            .list().map { try $0.decode() }
+    }
+}
+
+/// A shared set with `java.util.Set`'s methods (elements compare by their encoded form).
+public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "SharedSet", key: key, initial: .list([]), persistent: persistent, client: client)
+    }
+
+    /// Answers whether `element` was new.
+    @discardableResult
+    public func add(_ element: Element) async throws -> Bool { try await handle.call("add", [encode(element)]).bool() }
+    @discardableResult
+    public func addAll(_ elements: [Element]) async throws -> Bool {
+        try await handle.call("addAll", [.list(elements.map(encode))]).bool()
+    }
+    @discardableResult
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encode(element)]).bool() }
+    public func contains(_ element: Element) async throws -> Bool {
+        try await handle.call("contains", [encode(element)], readOnly: true).bool()
+    }
+    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
+    public func clear() async throws { _ = try await handle.call("clear") }
+    public func getAll() async throws -> Set<Element> { Set(try await handle.call("getAll", readOnly: true).list().map { try $0.decode() }) }
+}
+
+/// The methods of ``SharedMap`` and ``SharedSortedMap`` (`java.util.Map`, plus server-side merge).
+public protocol SharedMapProxy: SharedProxy {
+    associatedtype Key: Codable & Hashable & Sendable
+    associatedtype MapValue: Codable & Sendable
+}
+
+extension SharedMapProxy {
+    /// Stores `value`; returns the previous value.
+    @discardableResult
+    public func put(_ key: Key, _ value: MapValue) async throws -> MapValue? {
+        try await handle.call("put", [encode(key), encode(value)]).decodeOptional()
+    }
+    public func get(_ key: Key) async throws -> MapValue? {
+        try await handle.call("get", [encode(key)], readOnly: true).decodeOptional()
+    }
+    public func get(_ key: Key, default defaultValue: MapValue) async throws -> MapValue {
+        try await handle.call("getOrDefault", [encode(key), encode(defaultValue)], readOnly: true).decode()
+    }
+    /// Removes `key`; returns its value.
+    @discardableResult
+    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call("remove", [encode(key)]).decodeOptional() }
+    public func containsKey(_ key: Key) async throws -> Bool {
+        try await handle.call("containsKey", [encode(key)], readOnly: true).bool()
+    }
+    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
+    public func clear() async throws { _ = try await handle.call("clear") }
+    public func keys() async throws -> [Key] { try await handle.call("keys", readOnly: true).list().map { try $0.decode() } }
+    public func values() async throws -> [MapValue] { try await handle.call("values", readOnly: true).list().map { try $0.decode() } }
+    public func entries() async throws -> [(key: Key, value: MapValue)] {
+        try await handle.call("entries", readOnly: true).pairs(Key.self, MapValue.self).map { (key: $0.0, value: $0.1) }
+    }
+    /// Stores `value` only if `key` is absent; returns the existing value, or nil if it stored.
+    @discardableResult
+    public func putIfAbsent(_ key: Key, _ value: MapValue) async throws -> MapValue? {
+        try await handle.call("putIfAbsent", [encode(key), encode(value)]).decodeOptional()
+    }
+    /// Replaces the value of `key` only if present; returns the old value.
+    @discardableResult
+    public func replace(_ key: Key, _ value: MapValue) async throws -> MapValue? {
+        try await handle.call("replace", [encode(key), encode(value)]).decodeOptional()
+    }
+    /// Replaces the value of `key` only if it is `expect`; answers whether it did.
+    public func replace(_ key: Key, expect: MapValue, update: MapValue) async throws -> Bool {
+        try await handle.call("compareAndReplace", [encode(key), encode(expect), encode(update)]).bool()
+    }
+    /// Combines `value` into the entry for `key` on the server (or stores it if absent); returns the result.
+    @discardableResult
+    public func merge(_ key: Key, _ value: MapValue, _ op: MergeOperation) async throws -> MapValue {
+        try await handle.call("merge", [encode(key), encode(value), .string(op.rawValue)]).decode()
+    }
+    public func putAll(_ entries: [Key: MapValue]) async throws {
+        _ = try await handle.call("putAll", [.list(entries.map { .list([try encode($0.key), try encode($0.value)]) })])
+    }
+    /// Merges many entries in one call; if any merge is invalid, nothing changes.
+    public func mergeAll(_ entries: [Key: MapValue], _ op: MergeOperation) async throws {
+        _ = try await handle.call(
+            "mergeAll", [.list(entries.map { .list([try encode($0.key), try encode($0.value)]) }), .string(op.rawValue)])
+    }
+}
+
+/// A shared hash map.
+///
+/// ```swift
+/// let wordCounts = SharedMap<String, Int>("counts")
+/// try await wordCounts.merge("serverless", 1, .sum)
+/// ```
+public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "SharedMap", key: key, initial: .list([]), persistent: persistent, client: client)
+    }
+}
+
+/// A shared map kept sorted by key, with ``top(_:)`` and range queries. Keys order
+/// as numbers, strings or bytes do; mixed kinds order by kind.
+public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "SharedSortedMap", key: key, initial: .list([]), persistent: persistent, client: client)
+    }
+
+    private func entryList(_ v: Value) throws -> [(key: Key, value: MapValue)] {
+        try v.pairs(Key.self, MapValue.self).map { (key: $0.0, value: $0.1) }
+    }
+
+    /// The `k` entries with the greatest keys, greatest first.
+    public func top(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
+        try entryList(await handle.call("top", [.int(Int64(k))], readOnly: true))
+    }
+    /// The `k` entries with the smallest keys, smallest first.
+    public func head(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
+        try entryList(await handle.call("head", [.int(Int64(k))], readOnly: true))
+    }
+    /// The entries with `range.lowerBound <= key < range.upperBound`, in order.
+    public func range(from lower: Key, to upper: Key) async throws -> [(key: Key, value: MapValue)] {
+        try entryList(await handle.call("range", [encode(lower), encode(upper)], readOnly: true))
+    }
+    public func firstKey() async throws -> Key? { try await handle.call("firstKey", readOnly: true).decodeOptional() }
+    public func lastKey() async throws -> Key? { try await handle.call("lastKey", readOnly: true).decodeOptional() }
+    /// The greatest key ≤ `key`.
+    public func floorKey(_ key: Key) async throws -> Key? {
+        try await handle.call("floorKey", [encode(key)], readOnly: true).decodeOptional()
+    }
+    /// The smallest key ≥ `key`.
+    public func ceilingKey(_ key: Key) async throws -> Key? {
+        try await handle.call("ceilingKey", [encode(key)], readOnly: true).decodeOptional()
+    }
+}

@@ -1,0 +1,133 @@
+internal import NIOConcurrencyHelpers
+
+/// What every proxy holds: the object's reference, the client that reaches it,
+/// and the initial state sent with the first call so the server can create the
+/// object on first use.
+public final class SharedObjectHandle: Sendable {
+    public let ref: ObjectRef
+    public let client: CrucialClient
+    public let persistent: Bool
+    let initial: Value
+    private let created = NIOLockedValueBox(false)
+
+    public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient) {
+        self.ref = ObjectRef(type: type, key: key)
+        self.initial = initial
+        self.persistent = persistent
+        self.client = client
+    }
+
+    /// Calls `method` on the object. Until a call succeeded, the initial state
+    /// travels along; afterwards the object is known to exist.
+    public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
+        let isCreated = created.withLockedValue { $0 }
+        let create = isCreated ? nil : Create(initial: initial, persistent: persistent)
+        let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)
+        if !isCreated { created.withLockedValue { $0 = true } }
+        return value
+    }
+
+    /// Removes the object from the servers. A later call through a proxy that
+    /// already used it fails with NOT_FOUND; a new proxy creates it afresh.
+    @discardableResult
+    public func remove() async throws -> Bool {
+        try await client.remove(ref)
+    }
+}
+
+/// A client-side stand-in for a shared object: every method runs on the server.
+public protocol SharedProxy: Sendable {
+    var handle: SharedObjectHandle { get }
+}
+
+extension SharedProxy {
+    /// The object's (type, key).
+    public var ref: ObjectRef { handle.ref }
+
+    /// Removes the object from the servers; answers whether it existed.
+    @discardableResult
+    public func remove() async throws -> Bool { try await handle.remove() }
+}
+
+// MARK: - Conversions at the proxy boundary
+
+extension Value {
+    private func mismatch(_ expected: String) -> CrucialError {
+        CrucialError(.decodingFailed, "expected \(expected) from the server, got \(kindName) \(self)")
+    }
+
+    func int64() throws -> Int64 {
+        guard case .int(let i) = self else { throw mismatch("an int") }
+        return i
+    }
+
+    func int() throws -> Int {
+        guard let i = Int(exactly: try int64()) else { throw mismatch("an Int") }
+        return i
+    }
+
+    func bool() throws -> Bool {
+        guard case .bool(let b) = self else { throw mismatch("a bool") }
+        return b
+    }
+
+    func double() throws -> Double {
+        guard let d = doubleValue else { throw mismatch("a number") }
+        return d
+    }
+
+    func doubles() throws -> [Double] {
+        guard let d = doublesValue else { throw mismatch("an array of doubles") }
+        return d
+    }
+
+    func bytes() throws -> [UInt8] {
+        guard let b = bytesValue else { throw mismatch("bytes") }
+        return b
+    }
+
+    func list() throws -> [Value] {
+        guard let l = listValue else { throw mismatch("a list") }
+        return l
+    }
+
+    func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try ValueDecoder().decode(type, from: self)
+        } catch {
+            throw CrucialError(.decodingFailed, "cannot decode \(T.self) from the server's \(kindName): \(error)")
+        }
+    }
+
+    /// nil for `.null`, else the decoded value.
+    func decodeOptional<T: Decodable>(_ type: T.Type = T.self) throws -> T? {
+        if case .null = self { return nil }
+        return try decode(type)
+    }
+
+    /// A list of [key, value] pairs.
+    func pairs<K: Decodable, V: Decodable>(_ k: K.Type, _ v: V.Type) throws -> [(K, V)] {
+        try list().map { pair in
+            guard case .list(let kv) = pair, kv.count == 2 else { throw mismatch("[key, value] pairs") }
+            return (try kv[0].decode(K.self), try kv[1].decode(V.self))
+        }
+    }
+}
+
+/// Encodes a proxy argument.
+func encode<T: Encodable>(_ value: T) throws -> Value {
+    do {
+        return try ValueEncoder().encode(value)
+    } catch {
+        throw CrucialError(.encodingFailed, "cannot encode \(T.self): \(error)")
+    }
+}
+
+extension Duration {
+    /// Milliseconds, rounded up so that a short positive wait never becomes 0 ("do not wait").
+    var millisecondsArgument: Value {
+        let (s, atto) = components
+        let ms = s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
+        return .int(max(0, ms))
+    }
+}

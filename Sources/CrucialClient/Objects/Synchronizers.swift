@@ -1,0 +1,99 @@
+/// A shared `java.util.concurrent.CyclicBarrier`: `parties` threads meet at
+/// ``await()``, then all proceed and the barrier resets for the next round.
+/// The wait happens on the server: no polling.
+///
+/// ```swift
+/// let barrier = CyclicBarrier("iteration", parties: n)
+/// try await barrier.await()
+/// ```
+public struct CyclicBarrier: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, parties: Int, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "CyclicBarrier", key: key, initial: .int(Int64(parties)), client: client)
+    }
+
+    /// Waits until all parties arrived; returns the arrival index (`parties - 1`
+    /// for the first, 0 for the last). Throws BROKEN_BARRIER if the barrier breaks.
+    @discardableResult
+    public func `await`() async throws -> Int { try await handle.call("await").int() }
+
+    /// As ``await()``, but fails with TIMEOUT (and breaks the barrier, as in Java) after `timeout`.
+    @discardableResult
+    public func `await`(timeout: Duration) async throws -> Int {
+        try await handle.call("await", [timeout.millisecondsArgument]).int()
+    }
+
+    /// Breaks the current round (its waiters get BROKEN_BARRIER) and starts afresh.
+    public func reset() async throws { _ = try await handle.call("reset") }
+    public func isBroken() async throws -> Bool { try await handle.call("isBroken", readOnly: true).bool() }
+    public func getParties() async throws -> Int { try await handle.call("getParties", readOnly: true).int() }
+    public func getNumberWaiting() async throws -> Int { try await handle.call("getNumberWaiting", readOnly: true).int() }
+}
+
+/// A shared fair `java.util.concurrent.Semaphore`.
+public struct Semaphore: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, permits: Int, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "Semaphore", key: key, initial: .int(Int64(permits)), client: client)
+    }
+
+    /// Waits until `permits` are available and takes them.
+    public func acquire(_ permits: Int = 1) async throws { _ = try await handle.call("acquire", [.int(Int64(permits))]) }
+
+    /// Takes `permits` if available now (or within `timeout`); answers whether it did.
+    public func tryAcquire(_ permits: Int = 1, timeout: Duration? = nil) async throws -> Bool {
+        try await handle.call("tryAcquire", [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
+    }
+
+    public func release(_ permits: Int = 1) async throws { _ = try await handle.call("release", [.int(Int64(permits))]) }
+    public func availablePermits() async throws -> Int { try await handle.call("availablePermits", readOnly: true).int() }
+    /// Takes every available permit; returns how many.
+    @discardableResult
+    public func drainPermits() async throws -> Int { try await handle.call("drainPermits").int() }
+    public func getQueueLength() async throws -> Int { try await handle.call("getQueueLength", readOnly: true).int() }
+}
+
+/// A shared `java.util.concurrent.CountDownLatch`.
+public struct CountDownLatch: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, count: Int, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "CountDownLatch", key: key, initial: .int(Int64(count)), client: client)
+    }
+
+    public func countDown() async throws { _ = try await handle.call("countDown") }
+    public func getCount() async throws -> Int { try await handle.call("getCount", readOnly: true).int() }
+    /// Waits until the count reaches zero.
+    public func `await`() async throws { _ = try await handle.call("await") }
+    /// Waits at most `timeout`; answers whether the count reached zero.
+    public func `await`(timeout: Duration) async throws -> Bool {
+        try await handle.call("await", [timeout.millisecondsArgument]).bool()
+    }
+}
+
+/// A shared value set once: ``get()`` waits on the server until some thread calls ``set(_:)``.
+///
+/// ```swift
+/// let result = SharedFuture<Double>("result-\(i)")
+/// try await result.set(partial)          // in the cloud thread
+/// let value = try await result.get()     // in the driver
+/// ```
+public struct SharedFuture<T: Codable & Sendable>: SharedProxy {
+    public let handle: SharedObjectHandle
+
+    public init(_ key: String, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: "SharedFuture", key: key, initial: .null, client: client)
+    }
+
+    /// Sets the value; throws ILLEGAL_STATE if it was already set.
+    public func set(_ value: T) async throws { _ = try await handle.call("set", [encode(value)]) }
+    /// Sets the value unless already set; answers whether it did.
+    public func trySet(_ value: T) async throws -> Bool { try await handle.call("trySet", [encode(value)]).bool() }
+    /// Waits for the value.
+    public func get() async throws -> T { try await handle.call("get").decode() }
+    /// Waits at most `timeout`, then fails with TIMEOUT.
+    public func get(timeout: Duration) async throws -> T { try await handle.call("get", [timeout.millisecondsArgument]).decode() }
+    public func isDone() async throws -> Bool { try await handle.call("isDone", readOnly: true).bool() }
+}
