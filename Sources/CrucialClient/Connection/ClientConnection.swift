@@ -23,9 +23,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// The server's frame limit, learned in the handshake.
     var serverMaxFrameSize = Int.max
 
-    init(address: String, helloPromise: EventLoopPromise<HelloReply>) {
+    private let hello: Hello
+
+    init(address: String, hello: Hello, helloPromise: EventLoopPromise<HelloReply>) {
         self.address = address
+        self.hello = hello
         self.helloPromise = helloPromise
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        WireCodec.encode(.hello(hello), into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.fireChannelActive()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -132,7 +142,7 @@ final class ClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(address: address, helloPromise: helloPromise))
+                            ClientConnectionHandler(address: address, hello: hello, helloPromise: helloPromise))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -140,9 +150,6 @@ final class ClientConnection: Sendable {
             helloPromise.fail(error)
             throw CrucialError(.connectionFailed, "cannot connect to crucial-server at \(address): \(error)")
         }
-        var buffer = channel.allocator.buffer(capacity: 64)
-        WireCodec.encode(.hello(hello), into: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
         let reply: HelloReply
         do {
             reply = try await helloPromise.futureResult.get()

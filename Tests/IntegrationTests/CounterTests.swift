@@ -1,0 +1,67 @@
+import CrucialClient
+import Testing
+
+@Suite("Atomic counters on a real server")
+struct CounterTests {
+    @Test("8 tasks × 10,000 addAndGet on one AtomicLong give exactly 80,000")
+    func concurrentIncrements() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let counter = AtomicLong("counter", initial: 0, client: client)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<10_000 { try await counter.addAndGet(1) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await counter.get() == 80_000)
+        #expect(server.stop() == 0)
+    }
+
+    @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")
+    func methods() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let l = AtomicLong("l", initial: 5, client: client)
+        #expect(try await l.get() == 5)
+        #expect(try await l.getAndAdd(3) == 5)
+        #expect(try await l.addAndGet(2) == 10)
+        #expect(try await l.incrementAndGet() == 11)
+        #expect(try await l.getAndIncrement() == 11)
+        #expect(try await l.decrementAndGet() == 11)
+        #expect(try await l.getAndDecrement() == 11)
+        #expect(try await l.compareAndSet(10, 42))
+        #expect(try await !l.compareAndSet(10, 43))
+        #expect(try await l.getAndSet(7) == 42)
+        #expect(try await l.accumulateAndGet(100, "max") == 100)
+        try await l.set(Int64.max)
+        #expect(try await l.incrementAndGet() == Int64.min)  // wraps, as in Java
+
+        let i = AtomicInt("i", initial: Int32.max, client: client)
+        #expect(try await i.incrementAndGet() == Int32.min)
+        // A second proxy with another initial value does not reset the object.
+        let again = AtomicLong("l", initial: 0, client: client)
+        #expect(try await again.get() == Int64.min)
+
+        let b = AtomicBoolean("flag", client: client)
+        #expect(try await b.compareAndSet(false, true))
+        #expect(try await b.get())
+        let d = AtomicDouble("d", initial: 1.5, client: client)
+        #expect(try await d.addAndGet(2.25) == 3.75)
+        #expect(try await d.compareAndSet(3.75, -1))
+        struct Model: Codable, Sendable, Equatable {
+            var name: String
+            var weights: [Double]
+        }
+        let r = try AtomicReference<Model?>("model", initial: nil, client: client)
+        #expect(try await r.get() == nil)
+        let m = Model(name: "m", weights: [1, 2, 3])
+        #expect(try await r.compareAndSet(nil, m))
+        #expect(try await r.get() == m)
+        #expect(try await !r.compareAndSet(nil, m))
+    }
+}
