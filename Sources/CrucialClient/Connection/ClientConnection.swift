@@ -112,8 +112,9 @@ final class ClientConnection: Sendable {
     let channel: any Channel
     let address: String
     let hello: HelloReply
-    /// Set while a flush is scheduled, so concurrent writers share one flush (one syscall).
-    private let flushScheduled = NIOLockedValueBox(false)
+    /// Requests written from outside the event loop wait here; the first one into
+    /// an empty queue schedules one task that writes them all and flushes once.
+    private let outbox = NIOLockedValueBox<[OutboundRequest]>([])
 
     private init(channel: any Channel, address: String, hello: HelloReply) {
         self.channel = channel
@@ -171,14 +172,17 @@ final class ClientConnection: Sendable {
         if channel.eventLoop.inEventLoop {
             channel.writeAndFlush(request, promise: nil)
         } else {
-            channel.write(request, promise: nil)
-            let schedule = flushScheduled.withLockedValue { scheduled in
-                defer { scheduled = true }
-                return !scheduled
+            let first = outbox.withLockedValue { queue in
+                queue.append(request)
+                return queue.count == 1
             }
-            if schedule {
+            if first {
                 channel.eventLoop.execute { [self] in
-                    flushScheduled.withLockedValue { $0 = false }
+                    let batch = outbox.withLockedValue { queue in
+                        defer { queue.removeAll(keepingCapacity: true) }
+                        return queue
+                    }
+                    for r in batch { channel.write(r, promise: nil) }
                     channel.flush()
                 }
             }

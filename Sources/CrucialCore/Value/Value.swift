@@ -195,3 +195,42 @@ extension Value: ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, Express
     public init(nilLiteral: ()) { self = .null }
     public init(arrayLiteral elements: Value...) { self = .list(elements) }
 }
+
+/// `Value` passes through ``ValueEncoder``/``ValueDecoder`` unchanged; other coders
+/// (JSON, say) see its natural shape: numbers, strings, arrays and objects.
+extension Value: Codable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int64.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let l = try? c.decode([Value].self) {
+            self = .list(l)
+        } else {
+            self = .record(try c.decode([String: Value].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .bytes(let b): try c.encode(b)
+        case .doubles(let d): try c.encode(d)
+        case .ints(let i): try c.encode(i)
+        case .list(let l): try c.encode(l)
+        case .record(let r): try c.encode(r)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import CrucialClient
+import Testing
+
+@Suite("Synchronization objects on a real server")
+struct SynchronizationTests {
+    @Test("A 16-party CyclicBarrier reused for 50 generations")
+    func barrierGenerations() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let parties = 16, generations = 50
+        let barrier = CyclicBarrier("iteration", parties: parties, client: client)
+        let arrivals = AtomicLong("arrivals", client: client)
+        let indices = SharedList<Int>("indices", client: client)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<parties {
+                group.addTask {
+                    for g in 0..<generations {
+                        try await arrivals.incrementAndGet()
+                        let index = try await barrier.await()
+                        // Nobody passes generation g before all parties arrived at it.
+                        let seen = try await arrivals.get()
+                        #expect(seen >= Int64(parties * (g + 1)))
+                        if g == generations - 1 { try await indices.add(index) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // The arrival indices of one generation are exactly 0..<parties.
+        #expect(try await indices.getAll().sorted() == Array(0..<parties))
+        #expect(try await arrivals.get() == Int64(parties * generations))
+        #expect(try await barrier.getNumberWaiting() == 0)
+        #expect(try await !barrier.isBroken())
+    }
+
+    @Test("A timed-out await breaks the barrier for the others; reset repairs it")
+    func barrierTimeout() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let barrier = CyclicBarrier("b", parties: 3, client: client)
+        async let other: Int = barrier.await()
+        try await waitUntil { try await barrier.getNumberWaiting() == 1 }
+        await #expect(throws: CrucialError.self) { try await barrier.await(timeout: .milliseconds(50)) }
+        do {
+            _ = try await other
+            Issue.record("the waiting party should see a broken barrier")
+        } catch let e as CrucialError {
+            #expect(e.code == .brokenBarrier)
+        }
+        #expect(try await barrier.isBroken())
+        try await barrier.reset()
+        #expect(try await !barrier.isBroken())
+        // A barrier with another number of parties under the same key is refused.
+        let wrong = CyclicBarrier("b", parties: 4, client: client)
+        await #expect(throws: CrucialError(.badInitialState, "CyclicBarrier exists with 3 parties; this proxy asks for 4")) {
+            try await wrong.getParties()
+        }
+    }
+
+    @Test("A Semaphore never over-admits under contention")
+    func semaphoreAdmission() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let permits = 3
+        let semaphore = Semaphore("gate", permits: permits, client: client)
+        let inside = AtomicLong("inside", client: client)
+        let maxInside = AtomicLong("maxInside", client: client)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<12 {
+                group.addTask {
+                    for _ in 0..<20 {
+                        let n = t % 2 == 0 ? 1 : 2  // multi-permit acquires too
+                        try await semaphore.acquire(n)
+                        let now = try await inside.addAndGet(Int64(n))
+                        try await maxInside.accumulateAndGet(now, "max")
+                        try await inside.addAndGet(-Int64(n))
+                        try await semaphore.release(n)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let peak = try await maxInside.get()
+        #expect(peak <= Int64(permits))
+        #expect(peak >= 2)  // there was contention
+        #expect(try await semaphore.availablePermits() == permits)
+        #expect(try await !semaphore.tryAcquire(permits + 1))
+        #expect(try await !semaphore.tryAcquire(permits + 1, timeout: .milliseconds(30)))
+        #expect(try await semaphore.tryAcquire(permits))
+        #expect(try await semaphore.drainPermits() == 0)
+    }
+
+    @Test("SharedFuture get before and after set")
+    func future() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let future = SharedFuture<[Double]>("result", client: client)
+        async let early = future.get()
+        try await waitUntil { (try await client.listObjects(typePrefix: "SharedFuture").first?.waiters ?? 0) == 1 }
+        #expect(try await !future.isDone())
+        try await future.set([1, 2, 3])
+        #expect(try await early == [1, 2, 3])
+        #expect(try await future.get() == [1, 2, 3])
+        #expect(try await future.isDone())
+        await #expect(throws: CrucialError.self) { try await future.set([4]) }
+        #expect(try await !future.trySet([4]))
+        let never = SharedFuture<Int>("never", client: client)
+        do {
+            _ = try await never.get(timeout: .milliseconds(30))
+            Issue.record("get should time out")
+        } catch let e as CrucialError {
+            #expect(e.code == .timeout)
+        }
+    }
+
+    @Test("CountDownLatch releases waiters at zero")
+    func latch() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let latch = CountDownLatch("done", count: 3, client: client)
+        #expect(try await !latch.await(timeout: .milliseconds(20)))
+        async let waited: Void = latch.await()
+        for _ in 0..<3 { try await latch.countDown() }
+        try await waited
+        #expect(try await latch.getCount() == 0)
+        #expect(try await latch.await(timeout: .milliseconds(20)))
+    }
+}
+
+/// Polls `condition` every 10 ms for at most 10 s.
+func waitUntil(_ condition: () async throws -> Bool) async throws {
+    for _ in 0..<1000 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not reached within 10 s")
+}
