@@ -10,6 +10,11 @@ public struct FrameDecoder: ByteToMessageDecoder {
     public struct FrameTooLarge: Error, Equatable {
         public var length: UInt32
         public var limit: Int
+
+        public init(length: UInt32, limit: Int) {
+            self.length = length
+            self.limit = limit
+        }
     }
 
     public let maxFrameSize: Int

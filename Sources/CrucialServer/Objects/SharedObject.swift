@@ -12,6 +12,11 @@ public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 public struct WaiterID: Hashable, Sendable {
     public let connection: ConnectionID
     public let request: UInt64
+
+    public init(connection: ConnectionID, request: UInt64) {
+        self.connection = connection
+        self.request = request
+    }
 }
 
 /// Delivers an answer to a request, from any thread.
@@ -26,6 +31,13 @@ public struct Waiter: Sendable {
     let clientID: UInt64
     let seq: UInt64
     let responder: any Responder
+
+    public init(id: WaiterID, clientID: UInt64 = 0, seq: UInt64 = 0, responder: any Responder) {
+        self.id = id
+        self.clientID = clientID
+        self.seq = seq
+        self.responder = responder
+    }
 }
 
 /// What an object's method did with a call.

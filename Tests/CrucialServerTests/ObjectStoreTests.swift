@@ -1,0 +1,120 @@
+import CrucialCore
+import CrucialServer
+import NIOConcurrencyHelpers
+import NIOPosix
+import Testing
+
+/// Collects the late answers a store delivers.
+final class Recorder: Responder {
+    let replies = NIOLockedValueBox<[Reply]>([])
+    func respond(_ reply: Reply) { replies.withLockedValue { $0.append(reply) } }
+    var all: [Reply] { replies.withLockedValue { $0 } }
+}
+
+/// An in-process store with helpers to call it as connection `conn` would.
+struct Harness {
+    let store = ObjectStore(timerLoop: MultiThreadedEventLoopGroup.singleton.next())
+    let recorder = Recorder()
+    var nextID: UInt64 = 0
+
+    mutating func call(
+        _ type: String, _ key: String, _ method: String, _ args: [Value] = [], initial: Value = .null, conn: UInt64 = 1,
+        client: UInt64 = 0, seq: UInt64 = 0
+    ) -> Outcome? {
+        nextID += 1
+        let invoke = Invoke(
+            id: nextID, ref: ObjectRef(type: type, key: key), method: method, args: args, create: Create(initial: initial),
+            clientID: client, seq: seq)
+        let waiter = Waiter(id: WaiterID(connection: ConnectionID(conn), request: nextID), clientID: client, seq: seq, responder: recorder)
+        return store.invoke(invoke, waiter: waiter)
+    }
+}
+
+@Suite("Object store, without sockets")
+struct ObjectStoreTests {
+    @Test("A retried call with the same (client, seq) is applied once")
+    func retriesAreDeduplicated() {
+        var h = Harness()
+        #expect(h.call("AtomicLong", "c", "addAndGet", [1], client: 5, seq: 1) == .value(1))
+        #expect(h.call("AtomicLong", "c", "addAndGet", [1], client: 5, seq: 1) == .value(1))
+        #expect(h.call("AtomicLong", "c", "addAndGet", [1], client: 5, seq: 2) == .value(2))
+        #expect(h.call("AtomicLong", "c", "addAndGet", [1], client: 6, seq: 1) == .value(3))
+        #expect(h.call("AtomicLong", "c", "get") == .value(3))
+        #expect(h.store.snapshot(ObjectRef(type: "AtomicLong", key: "c")) == .int(3))
+    }
+
+    @Test("A barrier answer delivered late is remembered for the retry")
+    func lateAnswerIsRemembered() {
+        var h = Harness()
+        #expect(h.call("CyclicBarrier", "b", "await", initial: 2, conn: 1, client: 1, seq: 1) == nil)
+        #expect(h.call("CyclicBarrier", "b", "await", initial: 2, conn: 2, client: 2, seq: 1) == .value(0))
+        #expect(h.recorder.all.map(\.outcome) == [.value(1)])
+        // Client 1 lost the answer with its connection and retries: it gets the same answer,
+        // and does not park in the next generation.
+        #expect(h.call("CyclicBarrier", "b", "await", initial: 2, conn: 3, client: 1, seq: 1) == .value(1))
+        #expect(h.call("CyclicBarrier", "b", "getNumberWaiting", initial: 2) == .value(0))
+    }
+
+    @Test("Semaphore serves waiters first come, first served")
+    func semaphoreFIFO() {
+        var h = Harness()
+        #expect(h.call("Semaphore", "s", "acquire", [2], initial: 0, conn: 1) == nil)
+        #expect(h.call("Semaphore", "s", "acquire", [1], initial: 0, conn: 2) == nil)
+        // One permit is not enough for the head (2); the second waiter must not overtake it.
+        #expect(h.call("Semaphore", "s", "release", [1]) == .void)
+        #expect(h.recorder.all.isEmpty)
+        #expect(h.call("Semaphore", "s", "release", [2]) == .void)
+        #expect(h.recorder.all.map(\.id) == [1, 2])
+        #expect(h.call("Semaphore", "s", "availablePermits") == .value(0))
+        // A closed connection's waiter is withdrawn and unblocks those behind it.
+        #expect(h.call("Semaphore", "s", "acquire", [5], conn: 7) == nil)
+        #expect(h.call("Semaphore", "s", "acquire", [1], conn: 8) == nil)
+        #expect(h.call("Semaphore", "s", "release", [1]) == .void)
+        h.store.connectionClosed(ConnectionID(7), parkedOn: [ObjectRef(type: "Semaphore", key: "s")])
+        #expect(h.recorder.all.last?.id == h.nextID - 1)
+    }
+
+    @Test("Bounded waits time out")
+    func timeouts() async throws {
+        var h = Harness()
+        #expect(h.call("SharedFuture", "f", "get", [20]) == nil)
+        #expect(h.call("CountDownLatch", "l", "await", [20], initial: 1) == nil)
+        #expect(h.call("Semaphore", "s", "tryAcquire", [1, 20], initial: 0) == nil)
+        for _ in 0..<200 where h.recorder.all.count < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        let outcomes = h.recorder.all.sorted { $0.id < $1.id }.map(\.outcome)
+        #expect(outcomes.count == 3)
+        if case .error(let e)? = outcomes.first { #expect(e.code == .timeout) } else { Issue.record("future get must time out") }
+        #expect(outcomes.dropFirst().map { $0 } == [.value(false), .value(false)])
+    }
+
+    @Test("Removing an object answers its waiters with NOT_FOUND")
+    func removal() {
+        var h = Harness()
+        #expect(h.call("SharedFuture", "f", "get") == nil)
+        #expect(h.store.remove(ObjectRef(type: "SharedFuture", key: "f")))
+        guard case .error(let e)? = h.recorder.all.first?.outcome else {
+            Issue.record("the waiter must be answered")
+            return
+        }
+        #expect(e.code == .notFound)
+        #expect(h.store.count == 0)
+    }
+
+    @Test("Every built-in type can be created with a null initial state or its natural one")
+    func creation() {
+        var h = Harness()
+        let initial: [String: Value] = [
+            "CyclicBarrier": 2, "Semaphore": 1, "CountDownLatch": 1, "AtomicByteArray": 4, "AtomicDoubleArray": 4,
+            "AtomicMatrix": .record(["rows": 2, "cols": 2]),
+        ]
+        for type in TypeRegistry.builtins.typeNames {
+            let outcome = h.call(type, "x", "snapshot-please", initial: initial[type] ?? .null)
+            guard case .error(let e)? = outcome else {
+                Issue.record("\(type): expected UNKNOWN_METHOD")
+                continue
+            }
+            #expect(e.code == .unknownMethod, "\(type): \(e)")
+        }
+        #expect(h.store.count == 16)
+    }
+}
