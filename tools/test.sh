@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds everything and runs the whole test suite (unit + integration tests with real server processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/lib/ensure-deps.sh
+ensure_deps
+echo "==> swift build --build-tests" >&2
+swift build --build-tests
+echo "==> swift test" >&2
+swift test --skip-build
