@@ -83,9 +83,11 @@ let package = Package(
         .executableTarget(
             name: "crucial-bench",
             dependencies: [
-                "CrucialClient",
+                "CrucialClient", "CrucialServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/bench",

@@ -1,0 +1,363 @@
+import ArgumentParser
+import CrucialClient
+import CrucialServer
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crucial-bench",
+        abstract: "Benchmarks Crucial against Redis on this machine, in one run.",
+        subcommands: [Run.self, Serve.self],
+        defaultSubcommand: Run.self)
+}
+
+/// `crucial-bench serve`: a crucial-server with the benchmark's object type linked in.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Runs a crucial-server that also knows BenchCounter.")
+
+    @Option var port = 0
+
+    func run() async throws {
+        var registry = TypeRegistry.builtins
+        registry.register(BenchCounter.self)
+        var logger = Logger(label: "crucial.bench.server")
+        logger.logLevel = .warning
+        let server = CrucialServer(configuration: .init(port: port), registry: registry, logger: logger)
+        let address = try await server.start()
+        print("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
+        fflush(nil)
+        try await ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measures 1 KB latency, simple-op and complex-op throughput against redis-server.")
+
+    @Option(help: "Seconds per throughput measurement.")
+    var duration = 10.0
+
+    @Option(help: "Concurrent closed-loop clients.")
+    var clients = 50
+
+    @Option(help: "Distinct keys (objects) the clients pick from at random.")
+    var keys = 800
+
+    @Option(help: "Sequential operations per latency measurement (each of put and get).")
+    var latencyOps = 20_000
+
+    @Option(help: "Connections per client pool (both systems).")
+    var connections = 2
+
+    @Option(help: "The redis-server executable.")
+    var redisServer = "/usr/bin/redis-server"
+
+    @Option(help: "Also append the results as a Markdown table to this file.")
+    var markdown: String?
+
+    func validate() throws {
+        guard duration > 0, clients > 0, keys > 0, latencyOps > 0, connections > 0 else {
+            throw ValidationError("every size must be positive")
+        }
+        guard FileManager.default.isExecutableFile(atPath: redisServer) else {
+            throw ValidationError("\(redisServer) not found: apt-get install redis-server (tools/bench.sh does it)")
+        }
+    }
+
+    func run() async throws {
+        let redisPort = try freePort()
+        let redis = try Child.start(
+            redisServer,
+            ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            readyLine: "Ready to accept connections")
+        defer { redis.stop() }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let crucialChild = try Child.start(me, ["serve"], readyLine: "listening on")
+        defer { crucialChild.stop() }
+        guard let crucialPort = crucialChild.readyText.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        else { throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucialChild.readyText)") }
+
+        let crucial = CrucialClient(configuration: .init(servers: ["127.0.0.1:\(crucialPort)"], connections: connections))
+        defer { crucial.close() }
+        let pool = try await RedisPool(port: redisPort, connections: connections)
+        defer { pool.close() }
+        try await crucial.ping()
+        _ = try await pool.command("PING")
+
+        print("crucial-bench: \(clients) clients, \(keys) keys, \(duration) s per throughput run, \(connections) connections each")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(redisVersion())")
+        var rows: [Row] = []
+
+        // 1 KB sequential latency.
+        let kb = [UInt8](repeating: 0x61, count: 1024)
+        let blob = ObjectRef(type: "AtomicReference", key: "blob")
+        let create = Create(initial: .bytes(kb))
+        print("latency: \(latencyOps) sequential 1 KB puts, then gets ...")
+        let cPut = try await latency(latencyOps) { _ = try await crucial.invoke(blob, "set", [.bytes(kb)], create: create) }
+        let cGet = try await latency(latencyOps) {
+            guard try await crucial.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
+        }
+        let rPut = try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
+        let rGet = try await latency(latencyOps) {
+            guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
+        }
+        rows.append(Row("1 KB put p50 (µs)", cPut.p50, rPut.p50, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB put p99 (µs)", cPut.p99, rPut.p99, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB get p50 (µs)", cGet.p50, rGet.p50, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB get p99 (µs)", cGet.p99, rGet.p99, lowerIsBetter: true, target: "≤ 1.0"))
+
+        // Simple op: increment a random counter.
+        print("throughput: increment, \(clients) clients × \(duration) s, each system ...")
+        let cIncr = try await throughput { k in
+            _ = try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "incrementAndGet", create: Create(initial: .int(0)))
+        }
+        let rIncr = try await throughput { k in _ = try await pool.command("INCR", "counter:\(k)") }
+        try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops, expectedRedis: rIncr.ops)
+        rows.append(Row("increment (ops/s)", cIncr.rate, rIncr.rate, lowerIsBetter: false, target: "≥ 1.0"))
+
+        // Complex op: 10,000 multiplications on the server.
+        let sha: String
+        guard case .bulk(let shaBytes?) = try await pool.command("SCRIPT", "LOAD", complexLua) else { throw BenchFailure("SCRIPT LOAD") }
+        sha = String(decoding: shaBytes, as: UTF8.self)
+        // Both sides compute the same function.
+        let expected = BenchCounter.complex(1)
+        let cOne = try await crucial.invoke(ObjectRef(type: "BenchCounter", key: "check"), "complex", create: Create(initial: .int(1)))
+        let rOne = try await pool.command("EVALSHA", sha, "1", "check")
+        guard cOne == .int(expected), rOne == .integer(expected) else {
+            throw BenchFailure("complex op disagrees: local \(expected), crucial \(cOne), redis \(rOne)")
+        }
+        print("throughput: complex op (10,000 multiplications), \(clients) clients × \(duration) s, each system ...")
+        let cComplex = try await throughput { k in
+            _ = try await crucial.invoke(ObjectRef(type: "BenchCounter", key: "obj:\(k)"), "complex", create: Create(initial: .int(1)))
+        }
+        let rComplex = try await throughput { k in _ = try await pool.command("EVALSHA", sha, "1", "obj:\(k)") }
+        rows.append(Row("complex op (ops/s)", cComplex.rate, rComplex.rate, lowerIsBetter: false, target: "≥ 1.8"))
+
+        let reference = redisBenchmark(port: redisPort)
+        print("")
+        print(Row.table(rows))
+        if let reference { print("reference: redis-benchmark -c \(clients) -r \(keys) -t incr: \(reference)") }
+        if let markdown {
+            let date = ISO8601DateFormatter().string(from: Date())
+            var text = "\n### \(date)\n\n`crucial-bench run --duration \(duration) --clients \(clients) --keys \(keys) --latency-ops \(latencyOps) --connections \(connections)`\n\n"
+            text += Row.markdown(rows)
+            if let reference { text += "\nReference, same Redis: `redis-benchmark -c \(clients) -r \(keys) -t incr` → \(reference)\n" }
+            let url = URL(fileURLWithPath: markdown)
+            let old = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            try (old + text).write(to: url, atomically: true, encoding: .utf8)
+            print("appended to \(markdown)")
+        }
+    }
+
+    // MARK: Measurements
+
+    struct Latency {
+        var p50: Double
+        var p99: Double
+    }
+
+    func latency(_ n: Int, _ op: () async throws -> Void) async throws -> Latency {
+        for _ in 0..<min(1000, n) { try await op() }  // warm-up
+        var samples: [Double] = []
+        samples.reserveCapacity(n)
+        let clock = ContinuousClock()
+        for _ in 0..<n {
+            let t = clock.now
+            try await op()
+            samples.append(micros(clock.now - t))
+        }
+        samples.sort()
+        return Latency(p50: samples[n / 2], p99: samples[min(n - 1, n * 99 / 100)])
+    }
+
+    struct Throughput {
+        var ops: Int
+        var rate: Double
+    }
+
+    /// `clients` closed loops on random keys for `duration` seconds.
+    func throughput(_ op: @escaping @Sendable (Int) async throws -> Void) async throws -> Throughput {
+        let keys = self.keys, clients = self.clients
+        // Warm-up: every key once, so object creation is not measured.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<clients {
+                group.addTask { for k in stride(from: c, to: keys, by: clients) { try await op(k) } }
+            }
+            try await group.waitForAll()
+        }
+        let warm = keys
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + .milliseconds(Int64(duration * 1000))
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    var rng = SystemRandomNumberGenerator()
+                    var n = 0
+                    while clock.now < deadline {
+                        try await op(Int.random(in: 0..<keys, using: &rng))
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let seconds = micros(clock.now - start) / 1e6
+        return Throughput(ops: counts + warm, rate: Double(counts) / seconds)
+    }
+
+    /// Every acknowledged increment is in the counters: none lost, none doubled.
+    func check(crucialTotal crucial: CrucialClient, redis: RedisPool, expectedCrucial: Int, expectedRedis: Int) async throws {
+        var cSum: Int64 = 0, rSum: Int64 = 0
+        for k in 0..<keys {
+            cSum += try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "get", readOnly: true).intValue ?? 0
+            if case .bulk(let b?) = try await redis.command("GET", "counter:\(k)") { rSum += Int64(String(decoding: b, as: UTF8.self)) ?? 0 }
+        }
+        guard cSum == Int64(expectedCrucial), rSum == Int64(expectedRedis) else {
+            throw BenchFailure("counters disagree with acknowledged increments: crucial \(cSum) vs \(expectedCrucial), redis \(rSum) vs \(expectedRedis)")
+        }
+        print("  checked: crucial counters sum to its \(expectedCrucial) acknowledged increments, redis to its \(expectedRedis)")
+    }
+
+    func redisBenchmark(port: Int) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-benchmark")
+        p.arguments = ["-p", "\(port)", "-c", "\(clients)", "-r", "\(keys)", "-n", "200000", "-t", "incr", "-q"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func redisVersion() -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: redisServer)
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        guard (try? p.run()) != nil else { return "?" }
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: " ").first(where: { $0.hasPrefix("v=") }).map { String($0.dropFirst(2)) } ?? text
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func micros(_ d: Duration) -> Double {
+    Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+}
+
+/// One line of the results: Crucial, Redis, and the ratio in the "better" direction.
+struct Row {
+    let name: String
+    let crucial: Double
+    let redis: Double
+    let lowerIsBetter: Bool
+    let target: String
+
+    init(_ name: String, _ crucial: Double, _ redis: Double, lowerIsBetter: Bool, target: String) {
+        self.name = name
+        self.crucial = crucial
+        self.redis = redis
+        self.lowerIsBetter = lowerIsBetter
+        self.target = target
+    }
+
+    var ratio: Double { crucial / redis }
+
+    static func fmt(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.1f", x) }
+
+    static func table(_ rows: [Row]) -> String {
+        var s = "metric                 crucial      redis   crucial/redis  target\n"
+        for r in rows {
+            s += r.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            s += fmt(r.crucial).leftPad(11) + fmt(r.redis).leftPad(11) + String(format: "%.2f", r.ratio).leftPad(16)
+            s += "  " + r.target + "\n"
+        }
+        return s
+    }
+
+    static func markdown(_ rows: [Row]) -> String {
+        var s = "| metric | Crucial | Redis | Crucial / Redis | target |\n| --- | ---: | ---: | ---: | --- |\n"
+        for r in rows { s += "| \(r.name) | \(fmt(r.crucial)) | \(fmt(r.redis)) | \(String(format: "%.2f", r.ratio)) | \(r.target) |\n" }
+        return s
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+/// A child process that prints a line when it is ready.
+final class Child {
+    let process: Process
+    let readyText: String
+
+    private init(process: Process, readyText: String) {
+        self.process = process
+        self.readyText = readyText
+    }
+
+    static func start(_ path: String, _ args: [String], readyLine: String) throws -> Child {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning, Date() < deadline {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.contains(readyLine) }) {
+                // Keep draining the pipe so the child never blocks on a full one.
+                let handle = out.fileHandleForReading
+                Thread.detachNewThread { while !handle.availableData.isEmpty {} }
+                return Child(process: p, readyText: String(line))
+            }
+        }
+        p.terminate()
+        throw BenchFailure("\(path) did not become ready: \(text)")
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// A free loopback port (bound, then released for the child to take).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw BenchFailure("cannot find a free port") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}

@@ -1,0 +1,155 @@
+import CrucialClient
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A RESP reply, as far as the benchmark needs it.
+enum RESP: Equatable, Sendable {
+    case simple(String)
+    case error(String)
+    case integer(Int64)
+    case bulk([UInt8]?)
+    case array([RESP]?)
+}
+
+/// Parses RESP2 replies; returns nil until a whole reply is buffered.
+struct RESPDecoder: ByteToMessageDecoder {
+    typealias InboundOut = RESP
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        var copy = buffer
+        guard let reply = try Self.parse(&copy) else { return .needMoreData }
+        buffer = copy
+        context.fireChannelRead(Self.wrapInboundOut(reply))
+        return .continue
+    }
+
+    private static func line(_ b: inout ByteBuffer) -> String? {
+        let view = b.readableBytesView
+        guard let cr = view.firstIndex(of: UInt8(ascii: "\r")), cr + 1 < view.endIndex else { return nil }
+        let s = b.readString(length: cr - view.startIndex)
+        b.moveReaderIndex(forwardBy: 2)
+        return s
+    }
+
+    static func parse(_ b: inout ByteBuffer) throws -> RESP? {
+        guard let type = b.readInteger(as: UInt8.self), let text = line(&b) else { return nil }
+        switch type {
+        case UInt8(ascii: "+"): return .simple(text)
+        case UInt8(ascii: "-"): return .error(text)
+        case UInt8(ascii: ":"): return .integer(Int64(text) ?? 0)
+        case UInt8(ascii: "$"):
+            let n = Int(text) ?? -1
+            if n < 0 { return .bulk(nil) }
+            guard b.readableBytes >= n + 2, let bytes = b.readBytes(length: n) else { return nil }
+            b.moveReaderIndex(forwardBy: 2)
+            return .bulk(bytes)
+        case UInt8(ascii: "*"):
+            let n = Int(text) ?? -1
+            if n < 0 { return .array(nil) }
+            var items: [RESP] = []
+            for _ in 0..<n {
+                guard let item = try parse(&b) else { return nil }
+                items.append(item)
+            }
+            return .array(items)
+        default:
+            throw CrucialError(.protocolViolation, "bad RESP type byte \(type)")
+        }
+    }
+}
+
+/// Matches replies to commands in order (Redis answers a connection's commands in order).
+final class RESPHandler: ChannelDuplexHandler {
+    typealias InboundIn = RESP
+    typealias OutboundIn = ([[UInt8]], EventLoopPromise<RESP>)
+    typealias OutboundOut = ByteBuffer
+
+    private var waiting = CircularBuffer<EventLoopPromise<RESP>>()
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let (args, reply) = unwrapOutboundIn(data)
+        var b = context.channel.allocator.buffer(capacity: 64)
+        b.writeString("*\(args.count)\r\n")
+        for a in args {
+            b.writeString("$\(a.count)\r\n")
+            b.writeBytes(a)
+            b.writeString("\r\n")
+        }
+        waiting.append(reply)
+        context.write(wrapOutboundOut(b), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        waiting.popFirst()?.succeed(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        while let p = waiting.popFirst() { p.fail(CrucialError(.connectionLost, "redis connection closed")) }
+    }
+}
+
+/// One pipelined Redis connection, with the same write coalescing as Crucial's client.
+final class RedisConnection: Sendable {
+    let channel: any Channel
+    private let outbox = NIOLockedValueBox<[([[UInt8]], EventLoopPromise<RESP>)]>([])
+
+    init(port: Int, group: any EventLoopGroup) async throws {
+        channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                    try ch.pipeline.syncOperations.addHandler(RESPHandler())
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    func command(_ args: [[UInt8]]) async throws -> RESP {
+        let promise = channel.eventLoop.makePromise(of: RESP.self)
+        let first = outbox.withLockedValue { q in
+            q.append((args, promise))
+            return q.count == 1
+        }
+        if first {
+            channel.eventLoop.execute { [self] in
+                let batch = outbox.withLockedValue { q in
+                    defer { q.removeAll(keepingCapacity: true) }
+                    return q
+                }
+                for item in batch { channel.write(item, promise: nil) }
+                channel.flush()
+            }
+        }
+        let reply = try await promise.futureResult.get()
+        if case .error(let e) = reply { throw CrucialError(.userError, "redis: \(e)") }
+        return reply
+    }
+
+    func close() { channel.close(promise: nil) }
+}
+
+/// A pool of pipelined Redis connections used round-robin, like CrucialClient's.
+final class RedisPool: Sendable {
+    let connections: [RedisConnection]
+    private let next = NIOLockedValueBox(0)
+
+    init(port: Int, connections: Int) async throws {
+        var cs: [RedisConnection] = []
+        for _ in 0..<connections { cs.append(try await RedisConnection(port: port, group: MultiThreadedEventLoopGroup.singleton)) }
+        self.connections = cs
+    }
+
+    func command(_ args: String...) async throws -> RESP { try await command(args.map { Array($0.utf8) }) }
+
+    func command(_ args: [[UInt8]]) async throws -> RESP {
+        let i = next.withLockedValue { n in
+            defer { n = (n + 1) % connections.count }
+            return n
+        }
+        return try await connections[i].command(args)
+    }
+
+    func close() { connections.forEach { $0.close() } }
+}
