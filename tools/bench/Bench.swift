@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = .warning
         let server = CrucialServer(configuration: .init(port: port), registry: registry, logger: logger)
         let address = try await server.start()
-        print("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
+        say("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
         fflush(nil)
         try await ServiceGroup(
             configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -93,15 +93,15 @@ struct Run: AsyncParsableCommand {
         try await crucial.ping()
         _ = try await pool.command("PING")
 
-        print("crucial-bench: \(clients) clients, \(keys) keys, \(duration) s per throughput run, \(connections) connections each")
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(redisVersion())")
+        say("crucial-bench: \(clients) clients, \(keys) keys, \(duration) s per throughput run, \(connections) connections each")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(redisVersion())")
         var rows: [Row] = []
 
         // 1 KB sequential latency.
         let kb = [UInt8](repeating: 0x61, count: 1024)
         let blob = ObjectRef(type: "AtomicReference", key: "blob")
         let create = Create(initial: .bytes(kb))
-        print("latency: \(latencyOps) sequential 1 KB puts, then gets ...")
+        say("latency: \(latencyOps) sequential 1 KB puts, then gets ...")
         let cPut = try await latency(latencyOps) { _ = try await crucial.invoke(blob, "set", [.bytes(kb)], create: create) }
         let cGet = try await latency(latencyOps) {
             guard try await crucial.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
@@ -116,7 +116,7 @@ struct Run: AsyncParsableCommand {
         rows.append(Row("1 KB get p99 (µs)", cGet.p99, rGet.p99, lowerIsBetter: true, target: "≤ 1.0"))
 
         // Simple op: increment a random counter.
-        print("throughput: increment, \(clients) clients × \(duration) s, each system ...")
+        say("throughput: increment, \(clients) clients × \(duration) s, each system ...")
         let cIncr = try await throughput { k in
             _ = try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "incrementAndGet", create: Create(initial: .int(0)))
         }
@@ -135,7 +135,7 @@ struct Run: AsyncParsableCommand {
         guard cOne == .int(expected), rOne == .integer(expected) else {
             throw BenchFailure("complex op disagrees: local \(expected), crucial \(cOne), redis \(rOne)")
         }
-        print("throughput: complex op (10,000 multiplications), \(clients) clients × \(duration) s, each system ...")
+        say("throughput: complex op (10,000 multiplications), \(clients) clients × \(duration) s, each system ...")
         let cComplex = try await throughput { k in
             _ = try await crucial.invoke(ObjectRef(type: "BenchCounter", key: "obj:\(k)"), "complex", create: Create(initial: .int(1)))
         }
@@ -143,9 +143,9 @@ struct Run: AsyncParsableCommand {
         rows.append(Row("complex op (ops/s)", cComplex.rate, rComplex.rate, lowerIsBetter: false, target: "≥ 1.8"))
 
         let reference = redisBenchmark(port: redisPort)
-        print("")
-        print(Row.table(rows))
-        if let reference { print("reference: redis-benchmark -c \(clients) -r \(keys) -t incr: \(reference)") }
+        say("")
+        say(Row.table(rows))
+        if let reference { say("reference: redis-benchmark -c \(clients) -r \(keys) -t incr: \(reference)") }
         if let markdown {
             let date = ISO8601DateFormatter().string(from: Date())
             var text = "\n### \(date)\n\n`crucial-bench run --duration \(duration) --clients \(clients) --keys \(keys) --latency-ops \(latencyOps) --connections \(connections)`\n\n"
@@ -154,7 +154,7 @@ struct Run: AsyncParsableCommand {
             let url = URL(fileURLWithPath: markdown)
             let old = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
             try (old + text).write(to: url, atomically: true, encoding: .utf8)
-            print("appended to \(markdown)")
+            say("appended to \(markdown)")
         }
     }
 
@@ -226,7 +226,7 @@ struct Run: AsyncParsableCommand {
         guard cSum == Int64(expectedCrucial), rSum == Int64(expectedRedis) else {
             throw BenchFailure("counters disagree with acknowledged increments: crucial \(cSum) vs \(expectedCrucial), redis \(rSum) vs \(expectedRedis)")
         }
-        print("  checked: crucial counters sum to its \(expectedCrucial) acknowledged increments, redis to its \(expectedRedis)")
+        say("  checked: crucial counters sum to its \(expectedCrucial) acknowledged increments, redis to its \(expectedRedis)")
     }
 
     func redisBenchmark(port: Int) -> String? {
@@ -339,9 +339,14 @@ final class Child {
         throw BenchFailure("\(path) did not become ready: \(text)")
     }
 
+    /// SIGTERM, and SIGKILL after 3 s: a child started from a Swift process may
+    /// inherit a mask that blocks SIGTERM (redis-server then never sees it).
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
@@ -360,4 +365,10 @@ func freePort() throws -> Int {
     }
     guard ok else { throw BenchFailure("cannot find a free port") }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Prints and flushes: progress lines must show up when stdout is a pipe.
+func say(_ s: String) {
+    print(s)
+    fflush(nil)
 }

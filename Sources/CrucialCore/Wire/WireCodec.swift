@@ -11,6 +11,15 @@ public enum WireCodec {
     /// list costs two levels). Deeper frames are refused before unpacking.
     public static let maxNesting = 100
 
+    /// The address of protobuf-c's `crucial__frame__descriptor`. Taken from an
+    /// initialised message: `withUnsafePointer(to:)` on the imported C constant may
+    /// point at a temporary copy, which must not escape.
+    nonisolated(unsafe) private static let frameDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+        var f = Crucial__Frame()
+        crucial__frame__init(&f)
+        return f.base.descriptor
+    }()
+
     /// Appends the 4-byte big-endian length and the encoded `frame` to `buffer`.
     public static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
         let arena = CArena()
@@ -43,7 +52,7 @@ public enum WireCodec {
     /// and ``CrucialError/Code/badRequest`` for a frame with no body.
     public static func decode(_ payload: ByteBuffer) throws(CrucialError) -> Frame {
         let result: Result<Frame, CrucialError> = payload.withUnsafeReadableBytes { raw in
-            switch NestingGuard.check(raw, descriptor: withUnsafePointer(to: crucial__frame__descriptor) { $0 }, maxDepth: maxNesting) {
+            switch NestingGuard.check(raw, descriptor: frameDescriptor, maxDepth: maxNesting) {
             case .ok: break
             case .tooDeep:
                 return .failure(CrucialError(.badFrame, "frame nests values more than \(maxNesting) levels deep"))
