@@ -123,7 +123,7 @@ struct RobustnessTests {
 
         // Through all of it the server served, and the counter did not change.
         #expect(try await counter.get() == 42)
-        #expect(server.process.isRunning)
+        #expect(server.isRunning)
     }
 
     @Test("Unknown types and methods, wrong arguments and missing objects get precise errors")

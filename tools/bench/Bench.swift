@@ -79,17 +79,18 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let redisPort = try freePort()
-        let redis = try Child.start(
-            redisServer,
-            ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            readyLine: "Ready to accept connections")
+        let redis = try ServerProcess.start(
+            executable: redisServer,
+            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            readyText: "Ready to accept connections")
         defer { redis.stop() }
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        let crucialChild = try Child.start(
-            me, ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []), readyLine: "listening on")
+        let crucialChild = try ServerProcess.start(
+            executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
         defer { crucialChild.stop() }
-        guard let crucialPort = crucialChild.readyText.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
-        else { throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucialChild.readyText)") }
+        guard let crucialPort = crucialChild.port else {
+            throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucialChild.readyLine)")
+        }
 
         let crucial = CrucialClient(configuration: .init(servers: ["127.0.0.1:\(crucialPort)"], connections: connections))
         defer { crucial.close() }
@@ -310,52 +311,6 @@ struct Row {
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
-}
-
-/// A child process that prints a line when it is ready.
-final class Child {
-    let process: Process
-    let readyText: String
-
-    private init(process: Process, readyText: String) {
-        self.process = process
-        self.readyText = readyText
-    }
-
-    static func start(_ path: String, _ args: [String], readyLine: String) throws -> Child {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while p.isRunning, Date() < deadline {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.contains(readyLine) }) {
-                // Keep draining the pipe so the child never blocks on a full one.
-                let handle = out.fileHandleForReading
-                Thread.detachNewThread { while !handle.availableData.isEmpty {} }
-                return Child(process: p, readyText: String(line))
-            }
-        }
-        p.terminate()
-        throw BenchFailure("\(path) did not become ready: \(text)")
-    }
-
-    /// SIGTERM, and SIGKILL after 3 s: a child started from a Swift process may
-    /// inherit a mask that blocks SIGTERM (redis-server then never sees it).
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(3)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
 }
 
 /// A free loopback port (bound, then released for the child to take).

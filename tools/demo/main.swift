@@ -93,46 +93,13 @@ struct SplitMix64: RandomNumberGenerator {
     mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
-/// A crucial-server child process, started when CRUCIAL_SERVERS is unset.
-final class LocalServer {
-    let process: Process
-    let address: String
-
-    private init(process: Process, address: String) {
-        self.process = process
-        self.address = address
-    }
-
-    static func startIfNeeded() throws -> LocalServer? {
+/// Starts a local crucial-server (next to this executable) when CRUCIAL_SERVERS is unset.
+enum LocalServer {
+    static func startIfNeeded() throws -> ServerProcess? {
         if let servers = ProcessInfo.processInfo.environment["CRUCIAL_SERVERS"], !servers.isEmpty { return nil }
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("crucial-server")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw ValidationError("no crucial-server next to crucial-demo (\(binary.path)); build it, or set CRUCIAL_SERVERS")
+        guard let binary = ServerProcess.siblingExecutable() else {
+            throw ValidationError("no crucial-server next to crucial-demo; build it, or set CRUCIAL_SERVERS")
         }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--port", "0", "--log-level", "warning"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        var text = ""
-        while process.isRunning {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on ") }),
-                let address = line.split(separator: " ").last
-            {
-                return LocalServer(process: process, address: String(address))
-            }
-        }
-        throw ValidationError("crucial-server did not start: \(text)")
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        return try ServerProcess.start(executable: binary, arguments: ["--port", "0", "--log-level", "warning"])
     }
 }
