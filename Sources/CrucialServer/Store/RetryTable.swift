@@ -26,30 +26,32 @@ public struct RetryTable: Sendable {
     public var isEmpty: Bool { clients.isEmpty }
 
     /// The recorded answer to (client, seq), after dropping what the client acknowledged.
+    /// Entries are changed in place: copying a client's answers out and back would
+    /// duplicate the dictionary on every call.
     public mutating func lookup(client: UInt64, seq: UInt64, ackedBelow: UInt64) -> Outcome? {
-        guard seq != 0, var entry = clients[client] else { return nil }
-        if ackedBelow > 0, !entry.answers.isEmpty {
-            entry.answers = entry.answers.filter { $0.key >= ackedBelow }
+        guard seq != 0, clients[client] != nil else { return nil }
+        if ackedBelow > 0 {
+            let stale = clients[client]?.answers.keys.filter { $0 < ackedBelow } ?? []
+            for k in stale { clients[client]?.answers.removeValue(forKey: k) }
         }
-        let found = entry.answers[seq]
-        if entry.answers.isEmpty {
-            clients[client] = nil
-        } else {
-            clients[client] = entry
-        }
+        let found = clients[client]?.answers[seq]
+        if clients[client]?.answers.isEmpty == true { clients[client] = nil }
         return found
     }
 
     public mutating func record(client: UInt64, seq: UInt64, outcome: Outcome) {
         guard seq != 0 else { return }
         clock &+= 1
-        var entry = clients[client] ?? ClientAnswers()
-        entry.answers[seq] = outcome
-        entry.lastUse = clock
-        if entry.answers.count > perClient, let oldest = entry.answers.keys.min() {
-            entry.answers[oldest] = nil
+        let now = clock
+        func store(_ entry: inout ClientAnswers) -> Int {
+            entry.answers[seq] = outcome
+            entry.lastUse = now
+            return entry.answers.count
         }
-        clients[client] = entry
+        let count = store(&clients[client, default: ClientAnswers()])
+        if count > perClient, let oldest = clients[client]?.answers.keys.min() {
+            clients[client]?.answers.removeValue(forKey: oldest)
+        }
         if clients.count > maxClients, let idle = clients.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
             clients[idle] = nil
         }
