@@ -59,16 +59,22 @@ struct RESPDecoder: ByteToMessageDecoder {
     }
 }
 
+struct RESPCommand: Sendable {
+    let args: [[UInt8]]
+    let reply: EventLoopPromise<RESP>
+}
+
 /// Matches replies to commands in order (Redis answers a connection's commands in order).
 final class RESPHandler: ChannelDuplexHandler {
     typealias InboundIn = RESP
-    typealias OutboundIn = ([[UInt8]], EventLoopPromise<RESP>)
+    typealias OutboundIn = RESPCommand
     typealias OutboundOut = ByteBuffer
 
     private var waiting = CircularBuffer<EventLoopPromise<RESP>>()
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let (args, reply) = unwrapOutboundIn(data)
+        let command = unwrapOutboundIn(data)
+        let (args, reply) = (command.args, command.reply)
         var b = context.channel.allocator.buffer(capacity: 64)
         b.writeString("*\(args.count)\r\n")
         for a in args {
@@ -92,7 +98,7 @@ final class RESPHandler: ChannelDuplexHandler {
 /// One pipelined Redis connection, with the same write coalescing as Crucial's client.
 final class RedisConnection: Sendable {
     let channel: any Channel
-    private let outbox = NIOLockedValueBox<[([[UInt8]], EventLoopPromise<RESP>)]>([])
+    private let writer: WriteCoalescer<RESPCommand>
 
     init(port: Int, group: any EventLoopGroup) async throws {
         channel = try await ClientBootstrap(group: group)
@@ -104,24 +110,12 @@ final class RedisConnection: Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
+        writer = WriteCoalescer(channel: channel)
     }
 
     func command(_ args: [[UInt8]]) async throws -> RESP {
         let promise = channel.eventLoop.makePromise(of: RESP.self)
-        let first = outbox.withLockedValue { q in
-            q.append((args, promise))
-            return q.count == 1
-        }
-        if first {
-            channel.eventLoop.execute { [self] in
-                let batch = outbox.withLockedValue { q in
-                    defer { q.removeAll(keepingCapacity: true) }
-                    return q
-                }
-                for item in batch { channel.write(item, promise: nil) }
-                channel.flush()
-            }
-        }
+        writer.write(RESPCommand(args: args, reply: promise))
         let reply = try await promise.futureResult.get()
         if case .error(let e) = reply { throw CrucialError(.userError, "redis: \(e)") }
         return reply

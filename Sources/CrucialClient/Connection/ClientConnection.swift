@@ -4,7 +4,7 @@ internal import NIOCore
 internal import NIOPosix
 
 /// A request on its way out, with the promise its answer completes.
-struct OutboundRequest {
+struct OutboundRequest: Sendable {
     let frame: Frame
     let id: UInt64
     let promise: EventLoopPromise<Frame>
@@ -112,14 +112,13 @@ final class ClientConnection: Sendable {
     let channel: any Channel
     let address: String
     let hello: HelloReply
-    /// Requests written from outside the event loop wait here; the first one into
-    /// an empty queue schedules one task that writes them all and flushes once.
-    private let outbox = NIOLockedValueBox<[OutboundRequest]>([])
+    private let writer: WriteCoalescer<OutboundRequest>
 
     private init(channel: any Channel, address: String, hello: HelloReply) {
         self.channel = channel
         self.address = address
         self.hello = hello
+        self.writer = WriteCoalescer(channel: channel)
     }
 
     var isActive: Bool { channel.isActive }
@@ -169,24 +168,7 @@ final class ClientConnection: Sendable {
     func request(_ frame: Frame, id: UInt64) async throws -> Frame {
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         let request = OutboundRequest(frame: frame, id: id, promise: promise)
-        if channel.eventLoop.inEventLoop {
-            channel.writeAndFlush(request, promise: nil)
-        } else {
-            let first = outbox.withLockedValue { queue in
-                queue.append(request)
-                return queue.count == 1
-            }
-            if first {
-                channel.eventLoop.execute { [self] in
-                    let batch = outbox.withLockedValue { queue in
-                        defer { queue.removeAll(keepingCapacity: true) }
-                        return queue
-                    }
-                    for r in batch { channel.write(r, promise: nil) }
-                    channel.flush()
-                }
-            }
-        }
+        writer.write(request)
         return try await promise.futureResult.get()
     }
 
