@@ -15,12 +15,16 @@ let package = Package(
         .executable(name: "crucial-server", targets: ["crucial-server"]),
         .executable(name: "crucial-bench", targets: ["crucial-bench"]),
         .executable(name: "crucial-demo", targets: ["crucial-demo"]),
+        .executable(name: "crucial-lambda-emulator", targets: ["crucial-lambda-emulator"]),
+        .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Debian's libprotobuf-c (apt-get install libprotobuf-c-dev), found through pkg-config.
@@ -71,13 +75,51 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Lambda custom-runtime loop: serves registered Runnables when a Lambda
+        // runtime (AWS or crucial-lambda-emulator) started the executable.
+        .target(
+            name: "CrucialLambda",
+            dependencies: [
+                "CrucialClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "crucial-lambda-emulator",
+            dependencies: [
+                "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/lambda-emulator",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "crucial-demo",
-            dependencies: ["CrucialClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "CrucialClient", "CrucialLambda",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "tools/demo",
+            swiftSettings: strict
+        ),
+        // Runnables for the cloud-thread tests: the bootstrap the emulator runs in IntegrationTests.
+        .executableTarget(
+            name: "crucial-test-functions",
+            dependencies: ["CrucialClient", "CrucialLambda"],
+            path: "Tests/TestFunctions",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -111,7 +153,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore",
+                "CrucialClient", "CrucialCore", "CrucialLambda",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -279,7 +279,8 @@ public final class CrucialClient: Sendable {
     }
 }
 
-private func environment(_ name: String) -> String? {
+/// A set, non-empty environment variable.
+func environment(_ name: String) -> String? {
     guard let raw = getenv(name) else { return nil }
     let s = String(cString: raw)
     return s.isEmpty ? nil : s

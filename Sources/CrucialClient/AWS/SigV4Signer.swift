@@ -1,0 +1,141 @@
+public import Foundation
+internal import Crypto
+
+/// AWS Signature Version 4 for one request, as AWS documents it
+/// ("Create a signed AWS API request"): canonical request, string to sign,
+/// derived signing key, `Authorization` header.
+///
+/// ```swift
+/// let signer = SigV4Signer(credentials: creds, region: "eu-west-1", service: "lambda")
+/// let headers = signer.sign(method: "POST", host: "lambda.eu-west-1.amazonaws.com",
+///                           path: "/2015-03-31/functions/crucial/invocations", body: payload)
+/// ```
+public struct SigV4Signer: Sendable {
+    public var credentials: AWSCredentials
+    public var region: String
+    public var service: String
+
+    public init(credentials: AWSCredentials, region: String, service: String) {
+        self.credentials = credentials
+        self.region = region
+        self.service = service
+    }
+
+    /// The headers to add to the request: `x-amz-date`, `x-amz-content-sha256` when
+    /// asked, `x-amz-security-token` with temporary credentials, and `authorization`.
+    ///
+    /// - Parameters:
+    ///   - path: the path as sent on the wire (already percent-encoded).
+    ///   - query: the raw query string, without `?`.
+    ///   - headers: the other headers to sign; `host` is added.
+    public func sign(
+        method: String, host: String, path: String, query: String = "", headers: [(String, String)] = [],
+        body: some DataProtocol = Data(), date: Date = Date(), includeContentHash: Bool = false
+    ) -> [(String, String)] {
+        let amzDate = Self.amzDate(date)
+        let payloadHash = hex(SHA256.hash(data: body))
+        var added: [(String, String)] = [("x-amz-date", amzDate)]
+        if includeContentHash { added.append(("x-amz-content-sha256", payloadHash)) }
+        if let token = credentials.sessionToken { added.append(("x-amz-security-token", token)) }
+        let auth = authorization(
+            method: method, path: path, query: query, headers: [("host", host)] + headers + added,
+            payloadHash: payloadHash, amzDate: amzDate)
+        return added + [("authorization", auth)]
+    }
+
+    /// The `Authorization` header value for a request whose headers (including
+    /// `host` and `x-amz-date`) are all given.
+    public func authorization(
+        method: String, path: String, query: String, headers: [(String, String)], payloadHash: String, amzDate: String
+    ) -> String {
+        let day = String(amzDate.prefix(8))
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let canonical = canonicalRequest(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
+        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(hex(SHA256.hash(data: Data(canonical.request.utf8))))"
+        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey(day: day)))
+        return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
+    }
+
+    /// The canonical request and its signed-header list.
+    public func canonicalRequest(
+        method: String, path: String, query: String, headers: [(String, String)], payloadHash: String
+    ) -> (request: String, signedHeaders: String) {
+        // Services other than S3 sign the path URI-encoded once more, segment by segment.
+        let segments: [Substring] = (path.isEmpty ? "/" : path).split(separator: "/", omittingEmptySubsequences: false)
+        let encodedSegments: [String] = segments.map { Self.uriEncode(String($0)) }
+        let canonicalPath = service == "s3" ? path : encodedSegments.joined(separator: "/")
+        var pairs: [(key: String, value: String)] = []
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Self.uriEncode(Self.percentDecode(String(parts[0])))
+            let value = parts.count > 1 ? Self.uriEncode(Self.percentDecode(String(parts[1]))) : ""
+            pairs.append((key, value))
+        }
+        pairs.sort { $0.key != $1.key ? $0.key < $1.key : $0.value < $1.value }
+        let canonicalQuery = pairs.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        var merged: [String: [String]] = [:]
+        for (name, value) in headers {
+            let trimmed = value.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            merged[name.lowercased(), default: []].append(trimmed)
+        }
+        let names = merged.keys.sorted()
+        let canonicalHeaders = names.map { "\($0):\(merged[$0, default: []].joined(separator: ","))\n" }.joined()
+        let signed = names.joined(separator: ";")
+        let request = [method, canonicalPath, canonicalQuery, canonicalHeaders, signed, payloadHash].joined(separator: "\n")
+        return (request, signed)
+    }
+
+    func signingKey(day: String) -> SymmetricKey {
+        var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
+        for part in [day, region, service, "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
+        }
+        return key
+    }
+
+    /// "20150830T123600Z" for `date`, in UTC.
+    public static func amzDate(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secs = seconds - days * 86_400
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)\(two(month))\(two(day))T\(two(secs / 3600))\(two(secs / 60 % 60))\(two(secs % 60))Z"
+    }
+
+    /// RFC 3986 encoding as SigV4 wants it: everything but `A-Z a-z 0-9 - . _ ~`.
+    static func uriEncode(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    static func percentDecode(_ s: String) -> String { s.removingPercentEncoding ?? s }
+}
+
+private func hex(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,128 @@
+public import Foundation
+internal import NIOConcurrencyHelpers
+
+/// Where cloud functions run: AWS Lambda or the local emulator (``LambdaInvoker``),
+/// or this process (``InProcessInvoker``, for tests).
+public protocol CloudInvoker: Sendable {
+    /// Runs `function` with `payload` (an invocation payload, JSON) once and returns
+    /// its JSON answer. Throws ``CloudFunctionError`` when the function failed and
+    /// ``CloudThreadError`` when it could not be run.
+    func invoke(function: String, payload: Data) async throws -> Data
+}
+
+/// How often a failed cloud function is run again, and how long to wait in between.
+///
+/// A retried function runs with the same input; shared objects keep whatever its
+/// earlier attempt wrote, so make re-execution sound (README, "Retries and idempotence").
+public struct RetryPolicy: Sendable, Equatable {
+    /// Runs after the first one; 0 reports the first failure.
+    public var retries: Int
+    /// The wait before the first retry; each next one waits twice as long, at most ``maxBackoff``.
+    public var backoff: Duration
+    public var maxBackoff: Duration
+
+    public init(retries: Int, backoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10)) {
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.maxBackoff = maxBackoff
+    }
+
+    /// Report the first failure.
+    public static let none = RetryPolicy(retries: 0)
+
+    /// Whether `error` may go away when the function runs again: function errors
+    /// and an unreachable endpoint, not configuration or payload mistakes.
+    func isRetryable(_ error: any Error) -> Bool {
+        switch error {
+        case is CloudFunctionError: return true
+        case let e as CloudThreadError:
+            if case .unreachable = e { return true }
+            if case .invocationRefused(let status, _, _) = e { return status == 429 || status >= 500 }
+            return false
+        default: return false
+        }
+    }
+
+    func delay(beforeRetry n: Int) -> Duration {
+        var d = backoff
+        for _ in 1..<max(1, n) where d < maxBackoff { d *= 2 }
+        return min(d, maxBackoff)
+    }
+}
+
+/// The process-wide invoker cloud threads use when none is given.
+public enum CloudInvokers {
+    private static let box = NIOLockedValueBox<(any CloudInvoker)?>(nil)
+
+    /// Created on first use from the environment: `CRUCIAL_INVOKER=in-process` runs
+    /// functions in this process; otherwise a ``LambdaInvoker`` configured by
+    /// ``LambdaInvoker/Configuration/fromEnvironment()`` (the local emulator at
+    /// `http://127.0.0.1:7421` unless `CRUCIAL_LAMBDA_ENDPOINT` says otherwise).
+    public static var `default`: any CloudInvoker {
+        get throws(CloudThreadError) {
+            if let invoker = box.withLockedValue({ $0 }) { return invoker }
+            let made: any CloudInvoker
+            if environment("CRUCIAL_INVOKER") == "in-process" {
+                made = InProcessInvoker()
+            } else {
+                made = LambdaInvoker(configuration: try .fromEnvironment())
+            }
+            return box.withLockedValue { current in
+                if let current { return current }
+                current = made
+                return made
+            }
+        }
+    }
+
+    /// Makes `invoker` the default for threads and executors created without one.
+    public static func useDefault(_ invoker: any CloudInvoker) {
+        box.withLockedValue { $0 = invoker }
+    }
+}
+
+/// Runs cloud functions as tasks of this process, through the same encode, look-up
+/// and decode path as a Lambda bootstrap: what passes here has the same `Codable`
+/// behaviour remotely. For tests and debugging.
+public struct InProcessInvoker: CloudInvoker {
+    public init() {}
+
+    public func invoke(function: String, payload: Data) async throws -> Data {
+        let requestID = "local-" + UUID().uuidString.lowercased()
+        switch await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil) {
+        case .success(let answer): return answer
+        case .failure(let body):
+            throw CloudFunctionError(
+                function: function, errorType: body.errorType ?? "Unknown", errorMessage: body.errorMessage ?? "",
+                kind: "Handled", requestID: requestID)
+        }
+    }
+}
+
+extension CloudFunctions {
+    /// Runs one invocation of a registered function: the bootstrap's and the
+    /// in-process invoker's common path. Never throws: failures become Lambda error bodies.
+    package static func execute(
+        payload: Data, requestID: String, deadline: ContinuousClock.Instant?
+    ) async -> Result<Data, LambdaErrorBody> {
+        let header: PayloadHeader
+        do { header = try PayloadHeader.decode(payload) } catch {
+            return .failure(LambdaErrorBody(errorType: "Crucial.InvalidPayload", errorMessage: error.description))
+        }
+        guard let handler = handler(named: header.function) else {
+            let known = names.isEmpty ? "none" : names.joined(separator: ", ")
+            return .failure(LambdaErrorBody(
+                errorType: "Crucial.UnknownFunction",
+                errorMessage: "no cloud function is registered as \"\(header.function)\" here (registered: \(known)); "
+                    + "pass its type to CrucialLambda.serveIfLambda(registering:)"))
+        }
+        let invocation = CloudInvocation(requestID: requestID, attempt: header.attempt ?? 1, deadline: deadline)
+        do {
+            return .success(try await handler(payload, invocation))
+        } catch let error as DecodingError {
+            return .failure(LambdaErrorBody(errorType: "Crucial.InvalidPayload", errorMessage: "input of \(header.function) does not decode: \(error)"))
+        } catch {
+            return .failure(LambdaErrorBody(describing: error))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+/// A cloud function ran and failed: the error its code threw, with the remote
+/// Swift type and message, or the platform's own (a timeout, a crash).
+///
+/// ```swift
+/// do { try await thread.join() }
+/// catch let e as CloudFunctionError where e.errorType == "Sandbox.Timedout" { ... }
+/// ```
+public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
+    /// The ``CloudFunction/cloudName`` of what ran.
+    public var function: String
+    /// The remote error's type: a Swift type name (`"MyApp.ParseError"`) for errors
+    /// user code threw, or Lambda's (`"Sandbox.Timedout"`, `"Runtime.ExitError"`).
+    public var errorType: String
+    public var errorMessage: String
+    /// Lambda's `X-Amz-Function-Error`: `"Unhandled"` or `"Handled"`.
+    public var kind: String
+    /// The request id of the last attempt, when the platform gave one.
+    public var requestID: String?
+    /// How many times the function ran.
+    public var attempts: Int
+    /// The end of the function's log (the last 4 KB Lambda returns), when asked for.
+    public var log: String?
+
+    public init(function: String, errorType: String, errorMessage: String, kind: String = "Unhandled", requestID: String? = nil, attempts: Int = 1) {
+        self.function = function
+        self.errorType = errorType
+        self.errorMessage = errorMessage
+        self.kind = kind
+        self.requestID = requestID
+        self.attempts = attempts
+    }
+
+    public var description: String {
+        let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        return "cloud function \(function) failed\(tries): \(errorType): \(errorMessage)"
+    }
+}
+
+/// A cloud thread could not be run at all: bad configuration, an unreachable or
+/// refusing Lambda endpoint, a payload that does not encode.
+public enum CloudThreadError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The type cannot be a cloud function, or is unknown where it should run.
+    case invalidFunction(String)
+    /// The input or the answer does not encode or decode.
+    case invalidPayload(String)
+    /// ``CloudThread/join()`` before ``CloudThread/start()``.
+    case notStarted
+    /// The invoker's settings are incomplete or wrong (endpoint, credentials, region).
+    case configuration(String)
+    /// The Invoke API refused the call (`status` is the HTTP status, `type` AWS's error type).
+    case invocationRefused(status: Int, type: String, message: String)
+    /// The Invoke API could not be reached, or broke off.
+    case unreachable(String)
+
+    public var description: String {
+        switch self {
+        case .invalidFunction(let m): "invalid cloud function: \(m)"
+        case .invalidPayload(let m): "invalid payload: \(m)"
+        case .notStarted: "join() on a cloud thread that was never started"
+        case .configuration(let m): "cloud thread configuration: \(m)"
+        case .invocationRefused(let status, let type, let message): "Lambda refused the invocation (HTTP \(status) \(type)): \(message)"
+        case .unreachable(let m): "Lambda endpoint unreachable: \(m)"
+        }
+    }
+}

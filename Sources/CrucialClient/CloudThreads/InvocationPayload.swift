@@ -1,0 +1,103 @@
+package import Foundation
+
+/// The JSON a cloud function receives:
+///
+/// ```json
+/// {"function": "MyApp.PiEstimator", "input": {"iterations": 1000000},
+///  "crucial": {"servers": ["10.0.0.5:7420"], "authToken": ""}, "attempt": 1}
+/// ```
+///
+/// Plain JSON, so `aws lambda invoke --payload` can start a function by hand.
+package struct InvocationPayload<Input: Codable & Sendable>: Codable, Sendable {
+    /// The ``CloudFunction/cloudName`` of the input's type.
+    package var function: String
+    package var input: Input
+    /// How the function reaches the DSO layer; without it, the function's own
+    /// environment (`CRUCIAL_SERVERS`) decides.
+    package var crucial: DSOEndpoint?
+    /// 1 for the first run, then 2, 3, ... for retries (1 when absent).
+    package var attempt: Int?
+
+    package init(function: String, input: Input, crucial: DSOEndpoint?, attempt: Int) {
+        self.function = function
+        self.input = input
+        self.crucial = crucial
+        self.attempt = attempt
+    }
+
+    package func encode() throws -> Data { try JSONEncoder().encode(self) }
+
+    package static func decode(_ data: Data) throws -> InvocationPayload {
+        try JSONDecoder().decode(InvocationPayload.self, from: data)
+    }
+}
+
+/// The part of a payload every function reads before it knows the input's type.
+package struct PayloadHeader: Codable, Sendable {
+    package var function: String
+    package var crucial: DSOEndpoint?
+    package var attempt: Int?
+
+    package static func decode(_ data: Data) throws(CloudThreadError) -> PayloadHeader {
+        do {
+            return try JSONDecoder().decode(PayloadHeader.self, from: data)
+        } catch {
+            throw .invalidPayload("not a Crucial invocation payload (expected {\"function\": ..., \"input\": ...}): \(error)")
+        }
+    }
+}
+
+/// How a cloud function reaches the DSO layer: addresses already resolved to IPs,
+/// because a statically linked bootstrap cannot use the system's name services.
+public struct DSOEndpoint: Codable, Sendable, Equatable {
+    public var servers: [String]
+    public var authToken: String
+
+    public init(servers: [String], authToken: String = "") {
+        self.servers = servers
+        self.authToken = authToken
+    }
+
+    /// The endpoint of `client`, with host names resolved.
+    public init(client: CrucialClient) {
+        self.init(servers: client.configuration.servers.map(resolveHostPort), authToken: client.configuration.authToken)
+    }
+}
+
+/// The body AWS Lambda uses for a function error, `{"errorType": ..., "errorMessage": ...}`.
+package struct LambdaErrorBody: Error, Codable, Sendable {
+    package var errorType: String?
+    package var errorMessage: String?
+    package var stackTrace: [String]?
+
+    package init(errorType: String, errorMessage: String) {
+        self.errorType = errorType
+        self.errorMessage = errorMessage
+        self.stackTrace = []
+    }
+
+    /// The error body of `error` thrown by user code: its Swift type and description.
+    package init(describing error: any Error) {
+        if let e = error as? CloudFunctionError {
+            self.init(errorType: e.errorType, errorMessage: e.errorMessage)
+        } else {
+            self.init(errorType: String(reflecting: type(of: error)), errorMessage: String(describing: error))
+        }
+    }
+}
+
+/// "host:port" with the host resolved to an IP address ("[v6]:port" for IPv6);
+/// unchanged when it does not resolve.
+func resolveHostPort(_ address: String) -> String {
+    guard let (host, port) = try? parseAddress(address) else { return address }
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var result: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return address }
+    defer { freeaddrinfo(result) }
+    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+    guard getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+    else { return address }
+    let ip = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+}

@@ -1,0 +1,191 @@
+internal import AsyncHTTPClient
+public import Foundation
+internal import NIOCore
+internal import NIOHTTP1
+
+/// Runs cloud functions through the Lambda Invoke API (`RequestResponse`): on AWS
+/// Lambda, SigV4-signed, or on `crucial-lambda-emulator` on this machine.
+///
+/// ```swift
+/// // The local emulator (the default): crucial-lambda-emulator --port 7421 --function crucial=.build/release/my-app
+/// let local = LambdaInvoker(configuration: .init(endpoint: "http://127.0.0.1:7421", functionName: "crucial"))
+/// // AWS: credentials and region from the environment or ~/.aws
+/// let aws = LambdaInvoker(configuration: try .aws(functionName: "crucial"))
+/// ```
+///
+/// Throttling (429) and server errors (5xx) are retried with back-off; a function
+/// error comes back as ``CloudFunctionError``.
+public struct LambdaInvoker: CloudInvoker {
+    public struct Configuration: Sendable {
+        /// Base URL of the Invoke API: `https://lambda.REGION.amazonaws.com`, or the emulator's `http://127.0.0.1:PORT`.
+        public var endpoint: String
+        /// The function to invoke: a name, `name:qualifier` or an ARN.
+        public var functionName: String
+        public var region: String
+        /// Signs requests when set; required unless the endpoint is on loopback.
+        public var credentials: AWSCredentials?
+        /// How often a 429 or 5xx answer is retried, and the first wait (doubled each time).
+        public var throttleRetries: Int
+        public var throttleBackoff: Duration
+        /// Ask for the last 4 KB of the function's log (`X-Amz-Log-Type: Tail`); it is
+        /// attached to ``CloudFunctionError/log`` when the function fails.
+        public var logTail: Bool
+
+        public init(
+            endpoint: String = "http://127.0.0.1:\(LambdaDefaults.emulatorPort)", functionName: String = LambdaDefaults.functionName,
+            region: String = "us-east-1", credentials: AWSCredentials? = nil, throttleRetries: Int = 6,
+            throttleBackoff: Duration = .milliseconds(100), logTail: Bool = true
+        ) {
+            self.endpoint = endpoint
+            self.functionName = functionName
+            self.region = region
+            self.credentials = credentials
+            self.throttleRetries = max(0, throttleRetries)
+            self.throttleBackoff = throttleBackoff
+            self.logTail = logTail
+        }
+
+        /// AWS Lambda in `region` (default: `AWS_REGION`, `AWS_DEFAULT_REGION` or the
+        /// profile's), with credentials from the environment or the profile file.
+        public static func aws(functionName: String, region: String? = nil) throws(CloudThreadError) -> Configuration {
+            guard let region = region ?? AWSCredentials.region() else {
+                throw .configuration("no AWS region: set AWS_REGION, or a region in ~/.aws/config")
+            }
+            guard let credentials = AWSCredentials.fromEnvironment() else {
+                throw .configuration(
+                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
+            }
+            return Configuration(
+                endpoint: "https://lambda.\(region).amazonaws.com", functionName: functionName, region: region, credentials: credentials)
+        }
+
+        /// From the environment:
+        /// - `CRUCIAL_LAMBDA_ENDPOINT`: the Invoke API's base URL, or `aws` for AWS Lambda
+        ///   in the configured region; default `http://127.0.0.1:7421` (the local emulator).
+        /// - `CRUCIAL_LAMBDA_FUNCTION`: the function (default `crucial`).
+        /// - AWS credentials and region as the AWS CLI finds them.
+        public static func fromEnvironment() throws(CloudThreadError) -> Configuration {
+            let function = environment("CRUCIAL_LAMBDA_FUNCTION") ?? LambdaDefaults.functionName
+            let endpoint = environment("CRUCIAL_LAMBDA_ENDPOINT") ?? "http://127.0.0.1:\(LambdaDefaults.emulatorPort)"
+            if endpoint == "aws" { return try .aws(functionName: function) }
+            var c = Configuration(endpoint: endpoint, functionName: function, region: AWSCredentials.region() ?? "us-east-1")
+            c.credentials = AWSCredentials.fromEnvironment()
+            return c
+        }
+    }
+
+    public let configuration: Configuration
+    private let target: Target
+
+    private struct Target: Sendable {
+        var url: String
+        var host: String
+        var path: String
+        var signer: SigV4Signer?
+    }
+
+    /// An invoker for `configuration`; a bad endpoint or missing credentials surface
+    /// at the first invocation as ``CloudThreadError/configuration(_:)``.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.target = (try? Self.target(configuration)) ?? Target(url: "", host: "", path: "", signer: nil)
+    }
+
+    private static func target(_ c: Configuration) throws(CloudThreadError) -> Target {
+        guard let url = URL(string: c.endpoint), let scheme = url.scheme, scheme == "http" || scheme == "https", let host = url.host
+        else { throw .configuration("Lambda endpoint \"\(c.endpoint)\" is not an http(s) URL") }
+        guard !c.functionName.isEmpty else { throw .configuration("empty Lambda function name") }
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        let path = "/2015-03-31/functions/\(SigV4Signer.uriEncode(c.functionName))/invocations"
+        let base = c.endpoint.hasSuffix("/") ? String(c.endpoint.dropLast()) : c.endpoint
+        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        if c.credentials == nil, !loopback {
+            throw .configuration(
+                "no AWS credentials for \(c.endpoint): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
+        }
+        let signer = c.credentials.map { SigV4Signer(credentials: $0, region: c.region, service: "lambda") }
+        return Target(url: base + path, host: hostHeader, path: path, signer: signer)
+    }
+
+    public func invoke(function: String, payload: Data) async throws -> Data {
+        if target.url.isEmpty { _ = try Self.target(configuration) }  // rethrows the configuration error
+        var attempt = 0
+        while true {
+            let response = try await send(payload)
+            let status = Int(response.status.code)
+            if status == 429 || status >= 500, attempt < configuration.throttleRetries {
+                attempt += 1
+                var delay = configuration.throttleBackoff
+                for _ in 1..<attempt { delay *= 2 }
+                try await Task.sleep(for: delay)
+                continue
+            }
+            return try outcome(of: response, function: function)
+        }
+    }
+
+    private struct Response {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: Data
+    }
+
+    private func send(_ payload: Data) async throws -> Response {
+        var request = HTTPClientRequest(url: target.url)
+        request.method = .POST
+        request.headers.add(name: "host", value: target.host)
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "x-amz-invocation-type", value: "RequestResponse")
+        if configuration.logTail { request.headers.add(name: "x-amz-log-type", value: "Tail") }
+        if let signer = target.signer {
+            let signed = signer.sign(
+                method: "POST", host: target.host, path: target.path,
+                headers: request.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }, body: payload)
+            for (name, value) in signed { request.headers.add(name: name, value: value) }
+        }
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        do {
+            let response = try await Self.http.execute(request, timeout: .minutes(16))
+            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            return Response(status: response.status, headers: response.headers, body: Data(body.readableBytesView))
+        } catch {
+            throw CloudThreadError.unreachable("\(configuration.endpoint): \(error)" + (target.signer == nil
+                ? " (is crucial-lambda-emulator running there? start it, or set CRUCIAL_LAMBDA_ENDPOINT)" : ""))
+        }
+    }
+
+    private func outcome(of response: Response, function: String) throws -> Data {
+        let requestID = response.headers.first(name: "x-amzn-requestid")
+        if response.status == .ok {
+            guard let kind = response.headers.first(name: "x-amz-function-error") else { return response.body }
+            let body = try? JSONDecoder().decode(LambdaErrorBody.self, from: response.body)
+            var error = CloudFunctionError(
+                function: function, errorType: body?.errorType ?? "Unknown",
+                errorMessage: body?.errorMessage ?? String(decoding: response.body, as: UTF8.self), kind: kind, requestID: requestID)
+            if let tail = response.headers.first(name: "x-amz-log-result"), let log = Data(base64Encoded: tail) {
+                error.log = String(decoding: log, as: UTF8.self)
+            }
+            throw error
+        }
+        // AWS's service errors: {"Type": "User", "message": "..."} or {"Message": "..."}, type in a header.
+        let json = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
+        let message = (json?["message"] ?? json?["Message"]) as? String ?? String(decoding: response.body, as: UTF8.self)
+        let type = response.headers.first(name: "x-amzn-errortype")?.split(separator: ":").first.map(String.init)
+            ?? (json?["__type"] as? String) ?? response.status.reasonPhrase
+        throw CloudThreadError.invocationRefused(status: Int(response.status.code), type: type, message: message)
+    }
+
+    /// One pool for every invoker: many functions run at once, so many connections per host.
+    private static let http = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2_000)))
+}
+
+/// Defaults shared by the invoker, the emulator and the bootstrap.
+public enum LambdaDefaults {
+    /// The local emulator's default port.
+    public static let emulatorPort = 7421
+    /// The default function name.
+    public static let functionName = "crucial"
+}

@@ -1,0 +1,87 @@
+internal import AsyncHTTPClient
+internal import CrucialClient
+internal import Foundation
+internal import NIOCore
+
+/// The Lambda Runtime API (version 2018-06-01) as a custom runtime uses it.
+struct RuntimeClient: Sendable {
+    /// `AWS_LAMBDA_RUNTIME_API`: "host:port".
+    let api: String
+
+    struct Invocation: Sendable {
+        var requestID: String
+        var payload: Data
+        var deadline: ContinuousClock.Instant?
+        var traceID: String?
+        var functionARN: String?
+    }
+
+    enum Failure: Error, CustomStringConvertible {
+        case status(path: String, code: UInt, body: String)
+        case missingRequestID
+
+        var description: String {
+            switch self {
+            case .status(let path, let code, let body): "\(path) answered HTTP \(code): \(body)"
+            case .missingRequestID: "the next invocation came without Lambda-Runtime-Aws-Request-Id"
+            }
+        }
+    }
+
+    /// Waits for the next invocation (a long poll, no timeout).
+    func next() async throws -> Invocation {
+        let path = "/2018-06-01/runtime/invocation/next"
+        let response = try await Self.http.execute(HTTPClientRequest(url: "http://\(api)\(path)"), timeout: .hours(24 * 365))
+        let body = try await response.body.collect(upTo: 7 * 1024 * 1024)
+        guard response.status == .ok else {
+            throw Failure.status(path: path, code: response.status.code, body: String(buffer: body))
+        }
+        guard let requestID = response.headers.first(name: "lambda-runtime-aws-request-id") else { throw Failure.missingRequestID }
+        var deadline: ContinuousClock.Instant?
+        if let ms = response.headers.first(name: "lambda-runtime-deadline-ms").flatMap(Int64.init) {
+            let left = ms - Int64(Date().timeIntervalSince1970 * 1000)
+            deadline = .now + .milliseconds(left)
+        }
+        return Invocation(
+            requestID: requestID, payload: Data(body.readableBytesView), deadline: deadline,
+            traceID: response.headers.first(name: "lambda-runtime-trace-id"),
+            functionARN: response.headers.first(name: "lambda-runtime-invoked-function-arn"))
+    }
+
+    /// Posts the function's answer.
+    func respond(requestID: String, body: Data) async throws {
+        try await post("/2018-06-01/runtime/invocation/\(requestID)/response", body: body, errorType: nil)
+    }
+
+    /// Posts a function error in AWS's format.
+    func fail(requestID: String, error: LambdaErrorBody) async throws {
+        try await post("/2018-06-01/runtime/invocation/\(requestID)/error", body: try JSONEncoder().encode(error), errorType: error.errorType)
+    }
+
+    /// Reports a failure before the first invocation; the caller exits after it.
+    func initError(type: String, message: String) async {
+        let body = (try? JSONEncoder().encode(LambdaErrorBody(errorType: type, errorMessage: message))) ?? Data()
+        do { try await post("/2018-06-01/runtime/init/error", body: body, errorType: type) } catch {
+            log("crucial: could not report the init error: \(error)")
+        }
+    }
+
+    private func post(_ path: String, body: Data, errorType: String?) async throws {
+        var request = HTTPClientRequest(url: "http://\(api)\(path)")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        if let errorType { request.headers.add(name: "lambda-runtime-function-error-type", value: errorType) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await Self.http.execute(request, timeout: .seconds(30))
+        let answer = try await response.body.collect(upTo: 64 * 1024)
+        // 202 Accepted; 400/413 mean this answer was refused (bad id, too large) but the loop can go on.
+        guard response.status == .accepted || response.status == .badRequest || response.status == .payloadTooLarge else {
+            throw Failure.status(path: path, code: response.status.code, body: String(buffer: answer))
+        }
+        if response.status != .accepted {
+            log("crucial: \(path) answered HTTP \(response.status.code): \(String(buffer: answer))")
+        }
+    }
+
+    private static let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init())
+}

@@ -1,0 +1,70 @@
+internal import CrucialClient
+internal import Foundation
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// next invocation → connect to the DSO layer → run → post the answer or the error,
+/// as AWS's custom-runtime contract describes.
+struct RuntimeLoop {
+    let runtime: RuntimeClient
+    /// The DSO endpoint the shared client talks to, kept across warm invocations.
+    private var endpoint: DSOEndpoint?
+
+    init(runtime: RuntimeClient) {
+        self.runtime = runtime
+    }
+
+    /// Serves until the Runtime API fails; returns the exit code.
+    mutating func run() async -> Int32 {
+        while true {
+            let event: RuntimeClient.Invocation
+            do { event = try await runtime.next() } catch {
+                log("crucial: the Lambda Runtime API failed, exiting: \(error)")
+                return 1
+            }
+            if let trace = event.traceID { setenv("_X_AMZN_TRACE_ID", trace, 1) } else { unsetenv("_X_AMZN_TRACE_ID") }
+            let result: Result<Data, LambdaErrorBody>
+            if let failure = await connect(for: event.payload) {
+                result = .failure(failure)
+            } else {
+                result = await CloudFunctions.execute(payload: event.payload, requestID: event.requestID, deadline: event.deadline)
+            }
+            do {
+                switch result {
+                case .success(let answer): try await runtime.respond(requestID: event.requestID, body: answer)
+                case .failure(let error): try await runtime.fail(requestID: event.requestID, error: error)
+                }
+            } catch {
+                log("crucial: could not post the result of \(event.requestID), exiting: \(error)")
+                return 1
+            }
+        }
+    }
+
+    /// Points the shared client at the payload's DSO servers and reaches one, before
+    /// user code runs; an error body when that fails.
+    private mutating func connect(for payload: Data) async -> LambdaErrorBody? {
+        guard let header = try? PayloadHeader.decode(payload), let wanted = header.crucial, !wanted.servers.isEmpty else {
+            return nil  // not a Crucial payload, or no DSO servers: execute() reports or runs without them
+        }
+        if wanted != endpoint {
+            CrucialClient.useShared(CrucialClient(configuration: .init(servers: wanted.servers, authToken: wanted.authToken)))
+            endpoint = wanted
+        }
+        do {
+            try await CrucialClient.shared.ping()
+            return nil
+        } catch {
+            endpoint = nil
+            return LambdaErrorBody(
+                errorType: "Crucial.DSOUnreachable",
+                errorMessage: "the function cannot reach the DSO servers \(wanted.servers.joined(separator: ", ")): \(error)")
+        }
+    }
+}
+
+func log(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

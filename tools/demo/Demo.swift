@@ -1,0 +1,158 @@
+import ArgumentParser
+import CrucialClient
+import CrucialLambda
+import Foundation
+
+/// The Monte Carlo estimation of π from Listing 1 of the Crucial paper: cloud
+/// threads draw random points and add their hits to one shared AtomicLong.
+struct PiEstimator: Runnable {
+    var iterations: Int
+    var seed: UInt64
+    /// How many times the thread adds its progress to the shared "points-drawn" counter.
+    var reports: Int
+
+    func run() async throws {
+        let counter = AtomicLong("counter", initial: 0)
+        let progress = AtomicLong("points-drawn", initial: 0)
+        var rng = SplitMix64(seed: seed)
+        let chunk = max(1, iterations / max(1, reports))
+        var done = 0
+        while done < iterations {
+            let n = min(chunk, iterations - done)
+            var inside: Int64 = 0
+            for _ in 0..<n {
+                let x = rng.nextUnitDouble(), y = rng.nextUnitDouble()
+                if x * x + y * y <= 1 { inside += 1 }
+            }
+            try await counter.addAndGet(inside)
+            try await progress.addAndGet(Int64(n))
+            done += n
+        }
+    }
+}
+
+@main
+enum Entry {
+    static func main() async {
+        // Started by a Lambda runtime (the emulator, or AWS): serve PiEstimator and never return.
+        await CrucialLambda.serveIfLambda(registering: PiEstimator.self)
+        await Demo.main()
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crucial-demo",
+        abstract: "Estimates π with cloud threads sharing one AtomicLong on the Crucial DSO layer (the paper's Listing 1).",
+        discussion: """
+            Each thread is a cloud function. With CRUCIAL_SERVERS unset, a local crucial-server is \
+            started; with CRUCIAL_LAMBDA_ENDPOINT unset, a local crucial-lambda-emulator that runs this \
+            same executable as its bootstrap. Both are stopped at the end.
+            """)
+
+    @Option(help: "Number of cloud threads.")
+    var threads = 8
+
+    @Option(help: "Random points drawn by each thread.")
+    var iterations = 20_000_000
+
+    @Option(help: "Each thread reports its progress this many times.")
+    var reports = 10
+
+    func validate() throws {
+        guard (1...1000).contains(threads) else { throw ValidationError("--threads must be 1...1000") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard reports >= 1 else { throw ValidationError("--reports must be at least 1") }
+    }
+
+    func run() async throws {
+        let local = try LocalStack.start(concurrency: threads)
+        defer { local.stop() }
+        let client = CrucialClient.shared
+        defer { client.close() }
+
+        let counter = AtomicLong("counter", initial: 0)
+        let progress = AtomicLong("points-drawn", initial: 0)
+        try await counter.set(0)
+        try await progress.set(0)
+        let total = Int64(threads) * Int64(iterations)
+        print("estimating π with \(threads) cloud threads × \(iterations) points")
+        let start = ContinuousClock.now
+
+        let cloudThreads = (0..<threads).map { t in
+            CloudThread(PiEstimator(iterations: iterations, seed: UInt64(t + 1) &* 0x9E37_79B9_7F4A_7C15, reports: reports))
+        }
+        for thread in cloudThreads { thread.start() }
+        let reporter = Task {
+            var last: Int64 = -1
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(500))
+                let drawn = try await progress.get()
+                if drawn != last {
+                    print(String(format: "  %5.1f%% of points drawn", 100 * Double(drawn) / Double(total)))
+                    last = drawn
+                }
+            }
+        }
+        defer { reporter.cancel() }
+        for thread in cloudThreads { try await thread.join() }
+
+        let pi = 4 * Double(try await counter.get()) / Double(total)
+        let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+        print(String(format: "π ≈ %.6f (error %.2e) from %lld points in %.2f s (%.1f M points/s)",
+                     pi, abs(pi - Double.pi), total, seconds, Double(total) / seconds / 1e6))
+        guard abs(pi - Double.pi) < 0.01 else { throw ExitCode.failure }
+    }
+}
+
+/// A fast, seedable generator, so each thread draws its own reproducible stream.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
+}
+
+/// The embedded default: a crucial-server and a crucial-lambda-emulator (siblings of
+/// this executable) on free loopback ports, unless the environment names others.
+struct LocalStack {
+    var server: ServerProcess?
+    var emulator: ServerProcess?
+
+    static func start(concurrency: Int) throws -> LocalStack {
+        var stack = LocalStack()
+        let env = ProcessInfo.processInfo.environment
+        if (env["CRUCIAL_SERVERS"] ?? "").isEmpty {
+            guard let binary = ServerProcess.siblingExecutable("crucial-server") else {
+                throw ValidationError("no crucial-server next to crucial-demo; build it, or set CRUCIAL_SERVERS")
+            }
+            let server = try ServerProcess.start(executable: binary, arguments: ["--port", "0", "--log-level", "warning"])
+            CrucialClient.useShared(CrucialClient(servers: [server.address]))
+            print("started a local crucial-server at \(server.address)")
+            stack.server = server
+        }
+        if (env["CRUCIAL_LAMBDA_ENDPOINT"] ?? "").isEmpty, env["CRUCIAL_INVOKER"] != "in-process" {
+            guard let binary = ServerProcess.siblingExecutable("crucial-lambda-emulator"),
+                let me = ServerProcess.siblingExecutable("crucial-demo")
+            else { throw ValidationError("no crucial-lambda-emulator next to crucial-demo; build it, or set CRUCIAL_LAMBDA_ENDPOINT") }
+            let emulator = try ServerProcess.start(
+                executable: binary,
+                arguments: ["--port", "0", "--function", "crucial=\(me)", "--concurrency", String(concurrency), "--log-level", "warning"])
+            CloudInvokers.useDefault(LambdaInvoker(configuration: .init(endpoint: "http://\(emulator.address)")))
+            print("started a local crucial-lambda-emulator at \(emulator.address), running this executable as the bootstrap")
+            stack.emulator = emulator
+        }
+        return stack
+    }
+
+    func stop() {
+        emulator?.stop()
+        server?.stop()
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import CrucialCore
+import Dispatch
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct EmulatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crucial-lambda-emulator",
+        abstract: "A local AWS Lambda: the Invoke API on loopback, bootstrap processes spawned on demand.",
+        discussion: """
+            Serves POST /2015-03-31/functions/NAME/invocations as AWS Lambda does, and runs each \
+            concurrent invocation in its own bootstrap process, which it serves the Lambda Runtime API \
+            (AWS_LAMBDA_RUNTIME_API). Processes stay warm for the next invocation. Invocations over \
+            --concurrency wait in a queue. Each invocation logs START, END and REPORT lines as CloudWatch does.
+
+            Example:
+              crucial-lambda-emulator --function crucial=.build/release/my-app
+              CRUCIAL_LAMBDA_ENDPOINT=http://127.0.0.1:7421 .build/release/my-app
+            """)
+
+    @Option(help: "Address to listen on (keep it on loopback: the Invoke API has no authentication here).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port of the Invoke API; 0 picks a free one.")
+    var port = 7421
+
+    @Option(name: .customLong("function"), help: ArgumentHelp(
+        "A function, NAME=EXECUTABLE (or EXECUTABLE alone, named \"crucial\"). Repeat for more.", valueName: "name=path"))
+    var functions: [String] = []
+
+    @Option(help: "At most this many invocations run at once; more wait in a queue.")
+    var concurrency = 64
+
+    @Option(help: "Seconds an invocation may run (cold start included) before its process is killed.")
+    var timeout: Double = 900
+
+    @Option(help: "Memory size reported to functions and in REPORT lines, in MB.")
+    var memory = 1024
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "notice"
+
+    func validate() throws {
+        guard !functions.isEmpty else { throw ValidationError("give at least one --function NAME=EXECUTABLE") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard timeout > 0, timeout <= 86_400 else { throw ValidationError("--timeout must be between 0 and 86400 seconds") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        for f in try parsedFunctions() where !FileManager.default.isExecutableFile(atPath: f.executable) {
+            throw ValidationError("\(f.executable) (function \(f.name)) is not an executable file")
+        }
+    }
+
+    func parsedFunctions() throws -> [FunctionConfig] {
+        try functions.map { spec in
+            let (name, path): (String, String)
+            if let eq = spec.firstIndex(of: "=") {
+                (name, path) = (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+            } else {
+                (name, path) = ("crucial", spec)
+            }
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ValidationError("bad function name \"\(name)\": use letters, digits, - and _")
+            }
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            return FunctionConfig(name: name, executable: absolute, memoryMB: memory, timeout: .milliseconds(Int64(timeout * 1000)))
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "crucial-lambda-emulator") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        let emulator = Emulator(functions: try parsedFunctions(), concurrency: concurrency, logger: logger)
+        let server = try await HTTPServer.start(host: host, port: port, maxBody: Emulator.maxRequestBytes + 1024 * 1024) { request in
+            await emulator.handle(request)
+        }
+        for f in emulator.functions.values.sorted(by: { $0.name < $1.name }) {
+            logger.notice("function \(f.name): \(f.executable)")
+        }
+        Emulator.write("crucial-lambda-emulator listening on \(host):\(server.port)")
+
+        // SIGINT/SIGTERM: stop the warm processes, then exit.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let (stop, continuation) = AsyncStream<Int32>.makeStream()
+        let sources = [SIGINT, SIGTERM].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        for await sig in stop {
+            logger.notice("signal \(sig): stopping")
+            break
+        }
+        server.close()
+        emulator.shutdown()
+    }
+}

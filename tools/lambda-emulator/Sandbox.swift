@@ -1,0 +1,334 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One invocation as the Runtime API hands it out.
+struct Event: Sendable {
+    var requestID: String
+    var payload: ByteBuffer
+    var deadlineMs: Int64
+    var functionARN: String
+    var traceID: String
+}
+
+/// How an invocation ended.
+enum Outcome: Sendable {
+    case response(ByteBuffer)
+    /// The runtime posted an error (to `/error` or `/init/error`).
+    case functionError(type: String, body: ByteBuffer)
+    case exited(reason: String)
+    case timedOut
+    case tooLarge(bytes: Int)
+}
+
+/// One execution environment: a bootstrap process and the Runtime API it polls,
+/// served on its own loopback port. Runs one invocation at a time.
+final class Sandbox: Sendable {
+    let id: Int
+    let function: FunctionConfig
+    let spawnedAt: ContinuousClock.Instant
+    private let process: ProcessBox
+    private let server: Mutex<HTTPServer?> = Mutex(nil)
+    private let state = Mutex(State())
+
+    private struct State {
+        /// When the runtime first asked for an invocation: the end of its init.
+        var ready: ContinuousClock.Instant?
+        var waitingNext: CheckedContinuation<Event?, Never>?
+        var pendingEvent: Event?
+        var current: (requestID: String, continuation: CheckedContinuation<Outcome, Never>)?
+        var deliveredAt: ContinuousClock.Instant?
+        var exitReason: String?
+        var log = LogTail()
+    }
+
+    /// Output lines captured during the current invocation (the last 4 KB).
+    struct LogTail {
+        var text = ""
+        mutating func append(_ line: String) {
+            text += line + "\n"
+            if text.utf8.count > 4096 { text = String(decoding: text.utf8.suffix(4096), as: UTF8.self) }
+        }
+    }
+
+    /// Starts the Runtime API listener and the bootstrap process.
+    static func spawn(id: Int, function: FunctionConfig, output: @escaping @Sendable (String) -> Void) async throws -> Sandbox {
+        let sandbox = Sandbox(id: id, function: function)
+        let server = try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBody: 16 * 1024 * 1024) { [weak sandbox] request in
+            guard let sandbox else { return .json(.gone, #"{"errorType":"Sandbox.Gone","errorMessage":"sandbox ended"}"#) }
+            return await sandbox.handleRuntimeAPI(request)
+        }
+        sandbox.server.withLock { $0 = server }
+        do {
+            try sandbox.process.start(function: function, runtimeAPI: "127.0.0.1:\(server.port)", sandboxID: id) { [weak sandbox] line in
+                output(line)
+                sandbox?.state.withLock { $0.log.append(line) }
+            } onExit: { [weak sandbox] reason in
+                sandbox?.exited(reason)
+            }
+        } catch {
+            server.close()
+            throw error
+        }
+        return sandbox
+    }
+
+    private init(id: Int, function: FunctionConfig) {
+        self.id = id
+        self.function = function
+        self.spawnedAt = .now
+        self.process = ProcessBox()
+    }
+
+    var isAlive: Bool { state.withLock { $0.exitReason == nil } }
+    var processID: Int32 { process.pid }
+    /// Spawn to first `next`, once the runtime got there.
+    var initDuration: Duration? { state.withLock { $0.ready.map { $0 - spawnedAt } } }
+
+    /// Hands `event` to the runtime and waits for how it ends. Returns the outcome,
+    /// the time from delivery to the end, and the output captured meanwhile.
+    func invoke(_ event: Event) async -> (outcome: Outcome, ran: Duration, log: String) {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            enum Action { case deliver(CheckedContinuation<Event?, Never>), wait, dead(String) }
+            let action: Action = state.withLock { s in
+                if let reason = s.exitReason { return .dead(reason) }
+                s.current = (event.requestID, continuation)
+                s.log = LogTail()
+                if let next = s.waitingNext {
+                    s.waitingNext = nil
+                    s.deliveredAt = .now
+                    return .deliver(next)
+                }
+                s.pendingEvent = event
+                return .wait
+            }
+            switch action {
+            case .deliver(let next): next.resume(returning: event)
+            case .wait: break
+            case .dead(let reason): continuation.resume(returning: .exited(reason: reason))
+            }
+        }
+        let (delivered, log) = state.withLock { s in
+            defer { s.deliveredAt = nil; s.log = LogTail() }
+            return (s.deliveredAt, s.log.text)
+        }
+        return (outcome, delivered.map { .now - $0 } ?? .zero, log)
+    }
+
+    /// Ends the current invocation as timed out; the caller then kills the process
+    /// (AWS resets the environment), after reading its memory use.
+    func timeOut(requestID: String) {
+        finish(requestID: requestID, with: .timedOut)
+    }
+
+    func kill() {
+        process.kill()
+        server.withLock { $0?.close() }
+    }
+
+    /// Peak resident memory of the process so far, from /proc (0 if gone).
+    var maxMemoryMB: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
+        else { return 0 }
+        return (kb + 1023) / 1024
+    }
+
+    @discardableResult
+    private func finish(requestID: String, with outcome: Outcome) -> Bool {
+        let continuation = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
+            guard let current = s.current, current.requestID == requestID else { return nil }
+            s.current = nil
+            return current.continuation
+        }
+        continuation?.resume(returning: outcome)
+        return continuation != nil
+    }
+
+    private func exited(_ reason: String) {
+        let (current, next) = state.withLock { s in
+            s.exitReason = s.exitReason ?? reason
+            defer { s.current = nil; s.waitingNext = nil; s.pendingEvent = nil }
+            return (s.current?.continuation, s.waitingNext)
+        }
+        current?.resume(returning: .exited(reason: reason))
+        next?.resume(returning: nil)
+        server.withLock { $0?.close() }
+    }
+
+    // MARK: The Runtime API
+
+    private func handleRuntimeAPI(_ request: HTTPRequest) async -> HTTPResponse {
+        let parts = request.path.split(separator: "/").map(String.init)
+        // ["2018-06-01", "runtime", "invocation", "next"] and friends.
+        guard parts.count >= 3, parts[0] == "2018-06-01", parts[1] == "runtime" else {
+            return runtimeError(.notFound, "UnknownPath", "no Runtime API resource \(request.path)")
+        }
+        let route = parts.dropFirst(2)
+        let id = route.count == 3 && route.first == "invocation" ? route[route.startIndex + 1] : ""
+        switch (request.method, route.joined(separator: "/")) {
+        case (.GET, "invocation/next"):
+            guard let event = await nextEvent() else {
+                return runtimeError(.gone, "Sandbox.Gone", "this execution environment is shutting down")
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Lambda-Runtime-Aws-Request-Id", value: event.requestID)
+            headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(event.deadlineMs))
+            headers.add(name: "Lambda-Runtime-Invoked-Function-Arn", value: event.functionARN)
+            headers.add(name: "Lambda-Runtime-Trace-Id", value: event.traceID)
+            headers.add(name: "content-type", value: "application/json")
+            return HTTPResponse(status: .ok, headers: headers, body: event.payload)
+        case (.POST, "invocation/\(id)/response") where !id.isEmpty:
+            let size = request.body.readableBytes
+            let outcome: Outcome = size > Emulator.maxResponseBytes ? .tooLarge(bytes: size) : .response(request.body)
+            guard finish(requestID: id, with: outcome) else { return invalidRequestID(id) }
+            if case .tooLarge = outcome {
+                return runtimeError(.payloadTooLarge, "RequestEntityTooLarge", "response of \(size) bytes is over the \(Emulator.maxResponseBytes)-byte limit")
+            }
+            return .json(.accepted, #"{"status":"OK"}"#)
+        case (.POST, "invocation/\(id)/error") where !id.isEmpty:
+            let type = request.headers.first(name: "Lambda-Runtime-Function-Error-Type") ?? "Unhandled"
+            guard finish(requestID: id, with: .functionError(type: type, body: request.body)) else { return invalidRequestID(id) }
+            return .json(.accepted, #"{"status":"OK"}"#)
+        case (.POST, "init/error"):
+            let type = request.headers.first(name: "Lambda-Runtime-Function-Error-Type") ?? "Runtime.Unknown"
+            let current = state.withLock { $0.current?.requestID }
+            if let current { finish(requestID: current, with: .functionError(type: type, body: request.body)) }
+            // An environment whose init failed is discarded once the runtime has said so.
+            Task { try? await Task.sleep(for: .milliseconds(100)); self.kill() }
+            return .json(.accepted, #"{"status":"OK"}"#)
+        default:
+            return runtimeError(.notFound, "UnknownPath", "no Runtime API resource \(request.method) \(request.path)")
+        }
+    }
+
+    private func nextEvent() async -> Event? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Event?, Never>) in
+            enum Action { case now(Event?), wait, replace(CheckedContinuation<Event?, Never>) }
+            let action: Action = state.withLock { s in
+                if s.ready == nil { s.ready = .now }
+                if s.exitReason != nil { return .now(nil) }
+                if let event = s.pendingEvent {
+                    s.pendingEvent = nil
+                    s.deliveredAt = .now
+                    return .now(event)
+                }
+                defer { s.waitingNext = continuation }
+                return s.waitingNext.map { .replace($0) } ?? .wait
+            }
+            switch action {
+            case .now(let event): continuation.resume(returning: event)
+            case .wait: break
+            case .replace(let old): old.resume(returning: nil)
+            }
+        }
+    }
+
+    private func invalidRequestID(_ id: String) -> HTTPResponse {
+        runtimeError(.badRequest, "InvalidRequestID", "no invocation \(id) is in progress in this environment")
+    }
+
+    private func runtimeError(_ status: HTTPResponseStatus, _ type: String, _ message: String) -> HTTPResponse {
+        .json(status, jsonObject(["errorType": type, "errorMessage": message]))
+    }
+}
+
+/// The bootstrap process; Foundation's `Process` is not Sendable, so it lives behind a lock.
+final class ProcessBox: Sendable {
+    private let process = Mutex<Process?>(nil)
+    private let pidValue = Atomic<Int32>(0)
+
+    var pid: Int32 { pidValue.load(ordering: .relaxed) }
+
+    func start(
+        function: FunctionConfig, runtimeAPI: String, sandboxID: Int,
+        output: @escaping @Sendable (String) -> Void, onExit: @escaping @Sendable (String) -> Void
+    ) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: function.executable)
+        p.arguments = function.arguments
+        var env = ProcessInfo.processInfo.environment
+        env["AWS_LAMBDA_RUNTIME_API"] = runtimeAPI
+        env["AWS_LAMBDA_FUNCTION_NAME"] = function.name
+        env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
+        env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = String(function.memoryMB)
+        env["AWS_LAMBDA_LOG_GROUP_NAME"] = "/aws/lambda/\(function.name)"
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = "local/[$LATEST]\(sandboxID)"
+        env["AWS_REGION"] = env["AWS_REGION"] ?? "us-east-1"
+        env["LAMBDA_TASK_ROOT"] = URL(fileURLWithPath: function.executable).deletingLastPathComponent().path
+        env["_HANDLER"] = function.name
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let lines = LineSplitter(output)
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                lines.flush()
+            } else {
+                lines.feed(data)
+            }
+        }
+        p.terminationHandler = { p in
+            let reason: String
+            if p.terminationReason == .uncaughtSignal {
+                let name = strsignal(p.terminationStatus).map { String(cString: $0).lowercased() } ?? "signal \(p.terminationStatus)"
+                reason = "signal: \(name)"
+            } else {
+                reason = "exit status \(p.terminationStatus)"
+            }
+            onExit(reason)
+        }
+        try p.run()
+        pidValue.store(p.processIdentifier, ordering: .relaxed)
+        process.withLock { $0 = p }
+    }
+
+    func kill() {
+        let pid = self.pid
+        if pid > 0 { _ = Glibc.kill(pid, SIGKILL) }
+    }
+}
+
+/// Cuts a byte stream into lines.
+final class LineSplitter: Sendable {
+    private let pending = Mutex(Data())
+    private let emit: @Sendable (String) -> Void
+
+    init(_ emit: @escaping @Sendable (String) -> Void) { self.emit = emit }
+
+    func feed(_ data: Data) {
+        let lines: [String] = pending.withLock { buffer in
+            buffer.append(data)
+            var out: [String] = []
+            while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                out.append(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
+                buffer.removeSubrange(buffer.startIndex...nl)
+            }
+            return out
+        }
+        lines.forEach(emit)
+    }
+
+    func flush() {
+        let rest = pending.withLock { buffer in
+            defer { buffer.removeAll() }
+            return buffer
+        }
+        if !rest.isEmpty { emit(String(decoding: rest, as: UTF8.self)) }
+    }
+}
+
+/// A JSON object of strings, escaped properly.
+func jsonObject(_ fields: [String: String]) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
