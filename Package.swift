@@ -82,10 +82,12 @@ let package = Package(
         ),
         // The Lambda custom-runtime loop: serves registered Runnables when a Lambda
         // runtime (AWS or crucial-lambda-emulator) started the executable.
+        // C helpers Swift cannot write under strict concurrency.
+        .target(name: "CCrucialShims"),
         .target(
             name: "CrucialLambda",
             dependencies: [
-                "CrucialClient",
+                "CrucialClient", "CCrucialShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,11 +117,17 @@ let package = Package(
             path: "tools/demo",
             swiftSettings: strict
         ),
-        // Runnables for the cloud-thread tests: the bootstrap the emulator runs in IntegrationTests.
+        // The cloud functions of the cloud-thread tests, and the bootstrap the emulator runs them in.
+        .target(
+            name: "CrucialTestFunctions",
+            dependencies: ["CrucialClient"],
+            path: "Tests/TestFunctions/Library",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "crucial-test-functions",
-            dependencies: ["CrucialClient", "CrucialLambda"],
-            path: "Tests/TestFunctions",
+            dependencies: ["CrucialTestFunctions", "CrucialLambda"],
+            path: "Tests/TestFunctions/Bootstrap",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -146,6 +154,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CrucialClientTests",
+            dependencies: [
+                "CrucialClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CrucialServerTests",
             dependencies: ["CrucialServer", "CrucialCore"],
             swiftSettings: strict
@@ -153,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialLambda",
+                "CrucialClient", "CrucialCore", "CrucialTestFunctions",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -98,13 +98,18 @@ public final class CrucialClient: Sendable {
     /// use from the environment (``Configuration/fromEnvironment()``); replace it
     /// with ``useShared(_:)``.
     public static var shared: CrucialClient {
-        sharedBox.withLockedValue { box in
+        if let bound = taskBound { return bound }
+        return sharedBox.withLockedValue { box in
             if let c = box { return c }
             let c = CrucialClient(configuration: .fromEnvironment())
             box = c
             return c
         }
     }
+
+    /// Overrides ``shared`` for one task tree: the in-process invoker binds the
+    /// client of the invocation's DSO endpoint, as a Lambda bootstrap would use it.
+    @TaskLocal static var taskBound: CrucialClient?
 
     /// Makes `client` the process-wide default; the previous one is closed.
     public static func useShared(_ client: CrucialClient) {

@@ -32,13 +32,18 @@ public final class ServerProcess: @unchecked Sendable {
     public var processIdentifier: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
 
-    /// Starts `executable` and waits (at most `timeout`) for a stdout line containing `readyText`.
+    /// Starts `executable` and waits (at most `timeout`) for a stdout line containing
+    /// `readyText`. `environment` adds to (or overrides) this process's environment.
     public static func start(
-        executable: String, arguments: [String], readyText: String = "listening on", timeout: Duration = .seconds(30)
+        executable: String, arguments: [String], environment: [String: String] = [:], readyText: String = "listening on",
+        timeout: Duration = .seconds(30)
     ) throws -> ServerProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -1,3 +1,4 @@
+internal import CCrucialShims
 internal import CrucialClient
 internal import Foundation
 
@@ -38,6 +39,9 @@ public enum CrucialLambda {
             }
             return
         }
+        // Lambda collects stdout through a pipe: line buffering keeps each line, and the
+        // last ones before a crash, in the function's log.
+        crucial_line_buffer_stdout()
         let runtime = RuntimeClient(api: api)
         if case .failure(let error) = registration {
             await runtime.initError(type: "Runtime.InvalidFunction", message: error.description)
@@ -53,3 +57,4 @@ public enum CrucialLambda {
         !(ProcessInfo.processInfo.environment["AWS_LAMBDA_RUNTIME_API"] ?? "").isEmpty
     }
 }
+

@@ -14,12 +14,7 @@ final class TestServer: Sendable {
     /// The built `crucial-server`: $CRUCIAL_SERVER_BIN, or next to the test bundle.
     static func binary() throws -> String {
         if let env = ProcessInfo.processInfo.environment["CRUCIAL_SERVER_BIN"] { return env }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates: [String?] = [ServerProcess.siblingExecutable(), root.appendingPathComponent(".build/debug/crucial-server").path]
-        if let found = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
-            return found
-        }
-        throw CrucialError(.invalidArgument, "crucial-server is not built; run `swift build` first")
+        return try builtExecutable("crucial-server")
     }
 
     init(arguments: [String] = []) throws {
@@ -39,4 +34,40 @@ final class TestServer: Sendable {
     func stop() -> Int32 { server.stop(grace: .seconds(10)) }
 
     func kill9() { server.kill9() }
+}
+
+/// An executable product of this package, next to the test bundle or in .build/debug.
+func builtExecutable(_ name: String) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let candidates: [String?] = [ServerProcess.siblingExecutable(name), root.appendingPathComponent(".build/debug/\(name)").path]
+    if let found = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+        return found
+    }
+    throw CrucialError(.invalidArgument, "\(name) is not built; run `swift build --build-tests` first")
+}
+
+/// A real `crucial-lambda-emulator` on a free loopback port, running the
+/// `crucial-test-functions` bootstrap, for one test.
+final class TestEmulator: Sendable {
+    let process: ServerProcess
+    let address: String
+
+    init(timeout: Double = 60, concurrency: Int = 16) throws {
+        process = try ServerProcess.start(
+            executable: builtExecutable("crucial-lambda-emulator"),
+            arguments: [
+                "--port", "0", "--function", "crucial=\(builtExecutable("crucial-test-functions"))", "--timeout", String(timeout),
+                "--concurrency", String(concurrency), "--log-level", "warning",
+            ],
+            // A crashing bootstrap ends at once, without Swift's seconds-long backtrace.
+            environment: ["SWIFT_BACKTRACE": "enable=no"])
+        address = process.address
+    }
+
+    func invoker(function: String = "crucial") -> LambdaInvoker {
+        LambdaInvoker(configuration: .init(endpoint: "http://\(address)", functionName: function))
+    }
+
+    @discardableResult
+    func stop() -> Int32 { process.stop(grace: .seconds(10)) }
 }

@@ -84,12 +84,30 @@ public enum CloudInvokers {
 /// Runs cloud functions as tasks of this process, through the same encode, look-up
 /// and decode path as a Lambda bootstrap: what passes here has the same `Codable`
 /// behaviour remotely. For tests and debugging.
+///
+/// Shared objects the function creates without a `client:` use the invocation's
+/// DSO endpoint, as they would in a Lambda bootstrap.
 public struct InProcessInvoker: CloudInvoker {
     public init() {}
 
+    /// One client per DSO endpoint, kept for the life of the process.
+    private static let clients = NIOLockedValueBox<[DSOEndpoint: CrucialClient]>([:])
+
     public func invoke(function: String, payload: Data) async throws -> Data {
         let requestID = "local-" + UUID().uuidString.lowercased()
-        switch await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil) {
+        var client: CrucialClient?
+        if let endpoint = (try? PayloadHeader.decode(payload))?.crucial, !endpoint.servers.isEmpty {
+            client = Self.clients.withLockedValue { clients in
+                if let c = clients[endpoint] { return c }
+                let c = CrucialClient(configuration: .init(servers: endpoint.servers, authToken: endpoint.authToken))
+                clients[endpoint] = c
+                return c
+            }
+        }
+        let result = await CrucialClient.$taskBound.withValue(client) {
+            await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil)
+        }
+        switch result {
         case .success(let answer): return answer
         case .failure(let body):
             throw CloudFunctionError(

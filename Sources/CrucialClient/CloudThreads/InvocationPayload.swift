@@ -49,7 +49,7 @@ package struct PayloadHeader: Codable, Sendable {
 
 /// How a cloud function reaches the DSO layer: addresses already resolved to IPs,
 /// because a statically linked bootstrap cannot use the system's name services.
-public struct DSOEndpoint: Codable, Sendable, Equatable {
+public struct DSOEndpoint: Codable, Sendable, Hashable {
     public var servers: [String]
     public var authToken: String
 

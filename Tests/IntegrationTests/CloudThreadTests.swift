@@ -1,0 +1,154 @@
+import CrucialClient
+import CrucialTestFunctions
+import Foundation
+import Testing
+
+/// A runnable the bootstrap does not know.
+struct NotInBootstrap: Runnable {
+    func run() async throws {}
+}
+
+@Suite("Cloud threads on crucial-lambda-emulator with a real bootstrap")
+struct CloudThreadTests {
+    @Test("50 concurrent cloud threads increment one counter exactly 1,000 times (16 at a time, the rest queued)")
+    func fiftyThreads() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator(concurrency: 16)
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let threads = (0..<50).map { _ in
+            CloudThread(Increment(key: "hits", times: 20), invoker: emulator.invoker(), client: client)
+        }
+        for t in threads { t.start() }
+        for t in threads { try await t.join() }
+        #expect(try await AtomicLong("hits", initial: 0, client: client).get() == 1_000)
+        #expect(emulator.stop() == 0)
+    }
+
+    @Test("An error thrown by the runnable comes back at join() with its Swift type and message")
+    func remoteErrorAtJoin() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator()
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let thread = CloudThread(Fail(message: "the input was bad"), invoker: emulator.invoker(), client: client)
+        thread.start()
+        let error = try await #require(throws: CloudFunctionError.self) { try await thread.join() }
+        #expect(error.errorType == "CrucialTestFunctions.TestFailure")
+        #expect(error.errorMessage == "the input was bad")
+        #expect(error.function == "CrucialTestFunctions.Fail")
+        #expect(error.attempts == 1)
+        #expect(error.requestID != nil)
+        // join() again reports the same failure; join() before start() is refused.
+        await #expect(throws: CloudFunctionError.self) { try await thread.join() }
+        await #expect(throws: CloudThreadError.notStarted) { try await CloudThread(Fail(message: ""), client: client).join() }
+    }
+
+    @Test("A runnable over the timeout is killed and reported as Sandbox.Timedout")
+    func timeout() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator(timeout: 1.5)
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let start = ContinuousClock.now
+        let error = try await #require(throws: CloudFunctionError.self) {
+            try await CloudThread(Sleep(seconds: 30), invoker: emulator.invoker(), client: client).run()
+        }
+        #expect(error.errorType == "Sandbox.Timedout")
+        #expect(error.errorMessage.contains("Task timed out after 1.50 seconds"))
+        #expect(ContinuousClock.now - start < .seconds(15))
+        // The environment was reset: the next invocation runs in a fresh process and succeeds.
+        let squares = try await CloudExecutor(invoker: emulator.invoker(), client: client).invokeAll([Square(x: 3)])
+        #expect(squares == [9])
+    }
+
+    @Test("A runnable that traps is reported as Runtime.ExitError and the next invocation gets a fresh process")
+    func crash() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator(concurrency: 1)
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let executor = CloudExecutor(invoker: emulator.invoker(), client: client)
+        let before = try await executor.invokeAll([ProcessID()])
+        let warm = try await executor.invokeAll([ProcessID()])
+        #expect(before == warm, "a warm process serves the second invocation")
+        let error = try await #require(throws: CloudFunctionError.self) {
+            try await CloudThread(Crash(), invoker: emulator.invoker(), client: client).run()
+        }
+        #expect(error.errorType == "Runtime.ExitError")
+        #expect(error.errorMessage.contains("Runtime exited with error: signal"))
+        #expect(error.log?.contains("about to trap") == true)
+        let after = try await executor.invokeAll([ProcessID()])
+        #expect(after != before)
+    }
+
+    @Test("invokeAll returns callables' outputs in order; invokeIterativeTask covers the range once")
+    func executor() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator()
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let executor = CloudExecutor(invoker: emulator.invoker(), client: client)
+        #expect(try await executor.invokeAll((0..<12).map { Square(x: $0) }) == (0..<12).map { $0 * $0 })
+        try await executor.invokeIterativeTask(SumIndices(key: "sum"), workers: 7, from: 0, to: 1_000)
+        #expect(try await AtomicLong("sum", initial: 0, client: client).get() == 499_500)
+        try await executor.invokeAll([Increment(key: "x", times: 1)])  // Runnables too
+        #expect(try await AtomicLong("x", initial: 0, client: client).get() == 1)
+    }
+
+    @Test("A retried runnable sees its first attempt's shared state and completes once")
+    func retries() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator()
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let noRetry = try await #require(throws: CloudFunctionError.self) {
+            try await CloudThread(FailOnce(key: "a"), invoker: emulator.invoker(), client: client).run()
+        }
+        #expect(noRetry.errorMessage == "first attempt fails on purpose")
+        let retry = RetryPolicy(retries: 2, backoff: .milliseconds(10))
+        try await CloudThread(FailOnce(key: "b"), invoker: emulator.invoker(), retry: retry, client: client).run()
+        #expect(try await AtomicLong("b-attempts", initial: 0, client: client).get() == 2)
+        #expect(try await AtomicLong("b-total", initial: 0, client: client).get() == 1)
+        #expect(try await CloudExecutor(invoker: emulator.invoker(), client: client).invokeAll([Echo(text: "hi")]) == [["hi", "1"]])
+    }
+
+    @Test("Refusals are precise: unknown function type, unknown Lambda function, no emulator")
+    func refusals() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator()
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let unknown = try await #require(throws: CloudFunctionError.self) {
+            try await CloudThread(NotInBootstrap(), invoker: emulator.invoker(), client: client).run()
+        }
+        #expect(unknown.errorType == "Crucial.UnknownFunction")
+        #expect(unknown.errorMessage.contains("CrucialTestFunctions.Fail"), "lists what is registered")
+        let missing = try await #require(throws: CloudThreadError.self) {
+            try await CloudExecutor(invoker: emulator.invoker(function: "nope"), client: client).invokeAll([Square(x: 1)])
+        }
+        #expect(missing == .invocationRefused(
+            status: 404, type: "ResourceNotFoundException", message: "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"))
+        emulator.stop()
+        let down = try await #require(throws: CloudThreadError.self) {
+            try await CloudThread(Increment(key: "k", times: 1), invoker: emulator.invoker(), client: client).run()
+        }
+        guard case .unreachable(let message) = down else { Issue.record("expected .unreachable, got \(down)"); return }
+        #expect(message.contains("crucial-lambda-emulator"))
+    }
+
+    @Test("The in-process invoker runs the same encode, look-up and decode path")
+    func inProcess() async throws {
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let executor = CloudExecutor(invoker: InProcessInvoker(), client: client)
+        #expect(try await executor.invokeAll([Square(x: 5), Square(x: 6)]) == [25, 36])
+        try await CloudThread(Increment(key: "local", times: 3), invoker: InProcessInvoker(), client: client).run()
+        let error = try await #require(throws: CloudFunctionError.self) {
+            try await CloudThread(Fail(message: "here"), invoker: InProcessInvoker(), client: client).run()
+        }
+        #expect(error.errorType == "CrucialTestFunctions.TestFailure")
+        #expect(error.errorMessage == "here")
+    }
+}
