@@ -157,6 +157,7 @@ let package = Package(
             name: "CrucialClientTests",
             dependencies: [
                 "CrucialClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -43,7 +43,8 @@ public struct RetryPolicy: Sendable, Equatable {
         }
     }
 
-    func delay(beforeRetry n: Int) -> Duration {
+    /// The wait before retry number `n` (1 for the first).
+    public func delay(beforeRetry n: Int) -> Duration {
         var d = backoff
         for _ in 1..<max(1, n) where d < maxBackoff { d *= 2 }
         return min(d, maxBackoff)
