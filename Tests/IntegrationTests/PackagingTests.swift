@@ -1,0 +1,61 @@
+import CrucialClient
+import CrucialTestFunctions
+import Foundation
+import Testing
+
+/// Runs a command; returns its exit status and what it wrote to stderr.
+func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let data = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("Lambda packaging (tools/package-lambda.sh)")
+struct PackagingTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let script = root.appendingPathComponent("tools/package-lambda.sh").path
+
+    @Test("The zip holds an executable bootstrap at its root, and the unzipped bootstrap serves invocations")
+    func zipLayout() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-zip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zip = dir.appendingPathComponent("function.zip").path
+        // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
+        let packed = try runCommand("/bin/bash", [Self.script, "--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
+        #expect(packed.status == 0, "\(packed.stderr)")
+
+        let out = dir.appendingPathComponent("unzipped")
+        let unzipped = try runCommand("/usr/bin/unzip", ["-q", zip, "-d", out.path])
+        #expect(unzipped.status == 0, "\(unzipped.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["bootstrap"])
+        let bootstrap = out.appendingPathComponent("bootstrap").path
+        #expect(FileManager.default.isExecutableFile(atPath: bootstrap))
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: bootstrap)[.posixPermissions] as? Int)
+        #expect(mode & 0o555 == 0o555, "readable and executable by all: Lambda runs it as another user")
+
+        // The unzipped file is a working bootstrap.
+        let emulator = try ServerProcess.start(
+            executable: builtExecutable("crucial-lambda-emulator"), arguments: ["--port", "0", "--function", "crucial=\(bootstrap)"])
+        defer { emulator.stop() }
+        let invoker = LambdaInvoker(configuration: .init(endpoint: "http://\(emulator.address)"))
+        let server = try TestServer()
+        let client = server.client()
+        defer { client.close() }
+        #expect(try await CloudExecutor(invoker: invoker, client: client).invokeAll([Square(x: 12)]) == [144])
+    }
+
+    @Test("The Amazon Linux 2023 check refuses a binary that needs the toolchain's shared libraries")
+    func checkRefuses() throws {
+        let result = try runCommand("/bin/bash", [Self.script, "--check", builtExecutable("crucial-test-functions")])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("needs libswiftCore.so, which provided.al2023 does not have"))
+    }
+}
