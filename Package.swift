@@ -108,10 +108,17 @@ let package = Package(
             path: "tools/lambda-emulator",
             swiftSettings: strict
         ),
+        // The paper's example programs, shared by the demo and the benchmarks.
+        .target(
+            name: "CrucialExamples",
+            dependencies: ["CrucialClient"],
+            path: "tools/examples",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "crucial-demo",
             dependencies: [
-                "CrucialClient", "CrucialLambda",
+                "CrucialClient", "CrucialLambda", "CrucialExamples",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/demo",
@@ -133,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-bench",
             dependencies: [
-                "CrucialClient", "CrucialServer",
+                "CrucialClient", "CrucialServer", "CrucialLambda", "CrucialExamples",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -43,16 +43,16 @@ struct RuntimeLoop {
         }
     }
 
-    /// Points the shared client at the payload's DSO servers and reaches one, before
-    /// user code runs; an error body when that fails.
+    /// Points the shared client at the payload's DSO servers and reaches one before
+    /// user code runs; an error body when that fails. A warm process that already
+    /// talks to those servers skips the round trip (the client reconnects by itself).
     private mutating func connect(for payload: Data) async -> LambdaErrorBody? {
         guard let header = try? PayloadHeader.decode(payload), let wanted = header.crucial, !wanted.servers.isEmpty else {
             return nil  // not a Crucial payload, or no DSO servers: execute() reports or runs without them
         }
-        if wanted != endpoint {
-            CrucialClient.useShared(CrucialClient(configuration: .init(servers: wanted.servers, authToken: wanted.authToken)))
-            endpoint = wanted
-        }
+        if wanted == endpoint { return nil }
+        CrucialClient.useShared(CrucialClient(configuration: .init(servers: wanted.servers, authToken: wanted.authToken)))
+        endpoint = wanted
         do {
             try await CrucialClient.shared.ping()
             return nil

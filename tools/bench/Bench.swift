@@ -1,5 +1,7 @@
 import ArgumentParser
 import CrucialClient
+import CrucialExamples
+import CrucialLambda
 import CrucialServer
 import Foundation
 import Logging
@@ -10,11 +12,19 @@ import Glibc
 #endif
 
 @main
+enum BenchMain {
+    static func main() async {
+        // Under crucial-lambda-emulator this executable is the bootstrap of the Lambda benchmark.
+        await CrucialLambda.serveIfLambda(registering: PiEstimator.self, Noop.self, NoopThenExit.self)
+        await Bench.main()
+    }
+}
+
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
-        abstract: "Benchmarks Crucial against Redis on this machine, in one run.",
-        subcommands: [Run.self, Serve.self],
+        abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
+        subcommands: [Run.self, Serve.self, LambdaBench.self],
         defaultSubcommand: Run.self)
 }
 

@@ -1,35 +1,8 @@
 import ArgumentParser
 import CrucialClient
+import CrucialExamples
 import CrucialLambda
 import Foundation
-
-/// The Monte Carlo estimation of π from Listing 1 of the Crucial paper: cloud
-/// threads draw random points and add their hits to one shared AtomicLong.
-struct PiEstimator: Runnable {
-    var iterations: Int
-    var seed: UInt64
-    /// How many times the thread adds its progress to the shared "points-drawn" counter.
-    var reports: Int
-
-    func run() async throws {
-        let counter = AtomicLong("counter", initial: 0)
-        let progress = AtomicLong("points-drawn", initial: 0)
-        var rng = SplitMix64(seed: seed)
-        let chunk = max(1, iterations / max(1, reports))
-        var done = 0
-        while done < iterations {
-            let n = min(chunk, iterations - done)
-            var inside: Int64 = 0
-            for _ in 0..<n {
-                let x = rng.nextUnitDouble(), y = rng.nextUnitDouble()
-                if x * x + y * y <= 1 { inside += 1 }
-            }
-            try await counter.addAndGet(inside)
-            try await progress.addAndGet(Int64(n))
-            done += n
-        }
-    }
-}
 
 @main
 enum Entry {
@@ -103,20 +76,6 @@ struct Demo: AsyncParsableCommand {
                      pi, abs(pi - Double.pi), total, seconds, Double(total) / seconds / 1e6))
         guard abs(pi - Double.pi) < 0.01 else { throw ExitCode.failure }
     }
-}
-
-/// A fast, seedable generator, so each thread draws its own reproducible stream.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
 /// The embedded default: a crucial-server and a crucial-lambda-emulator (siblings of
