@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Builds a Crucial executable as an AWS Lambda `bootstrap` for the provided.al2023
-# runtime and zips it: static Swift standard library, static libprotobuf-c, and a
-# check that the binary needs no glibc symbol newer than 2.34 and no shared library
-# that Amazon Linux 2023 lacks. Prints the aws CLI commands that deploy the zip.
+# runtime and zips it, stripped: a fully static executable by default (Swift runtime,
+# Foundation, libprotobuf-c and glibc linked in), checked to need no glibc symbol newer
+# than 2.34 and no shared library that Amazon Linux 2023 lacks. Prints the aws CLI
+# commands that deploy the zip.
 #
 #   tools/package-lambda.sh [--product crucial-demo] [--output .build/lambda/crucial-demo.zip]
-#                           [--function-name crucial] [--static-executable]
+#                           [--function-name crucial] [--dynamic-glibc]
 #   tools/package-lambda.sh --binary PATH [--no-check] ...   zip an already built binary
 #   tools/package-lambda.sh --check PATH                      only check a binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-product=crucial-demo output="" binary="" check_only="" no_check=0 static_executable=0 function_name=crucial
+product=crucial-demo output="" binary="" check_only="" no_check=0 static_executable=1 function_name=crucial
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
@@ -20,7 +21,7 @@ while (($#)); do
     --binary) binary="$2"; shift 2 ;;
     --check) check_only="$2"; shift 2 ;;
     --no-check) no_check=1; shift ;;
-    --static-executable) static_executable=1; shift ;;
+    --dynamic-glibc) static_executable=0; shift ;;
     --function-name) function_name="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "package-lambda: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -37,7 +38,7 @@ newer_than_max() { [[ "$(printf '%s\n%s\n' "$1" "$max_glibc" | sort -V | tail -1
 check() {
   local bin="$1" bad=0
   [[ -x "$bin" ]] || { echo "package-lambda: $bin is not an executable file" >&2; return 1; }
-  local needed; needed=$(readelf -d "$bin" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  local needed; needed=$( (readelf -d "$bin" 2>/dev/null || true) | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
   for lib in $needed; do
     if ! [[ "$lib" =~ $allowed_libs ]]; then
       echo "package-lambda: $bin needs $lib, which provided.al2023 does not have (build with --static-swift-stdlib; link it statically)" >&2
@@ -45,12 +46,12 @@ check() {
     fi
   done
   # "(GLIBC_2.34) __libc_start_main" in objdump -T: the version each imported symbol needs.
-  local versions; versions=$(objdump -T "$bin" 2>/dev/null | awk 'match($0, /GLIBC_[0-9.]+/) { print substr($0, RSTART + 6, RLENGTH - 6), $NF }')
+  local versions; versions=$( (objdump -T "$bin" 2>/dev/null || true) | awk 'match($0, /GLIBC_[0-9.]+/) { print substr($0, RSTART + 6, RLENGTH - 6), $NF }')
   local newest; newest=$(echo "$versions" | awk 'NF { print $1 }' | sort -uV | tail -1)
   local too_new; too_new=$(echo "$versions" | while read -r v sym; do
-    [[ -n "$v" ]] && newer_than_max "$v" && echo "$sym@GLIBC_$v"; done | sort -u | tr '\n' ' ')
+    if [[ -n "$v" ]] && newer_than_max "$v"; then echo "$sym@GLIBC_$v"; fi; done | sort -u | tr '\n' ' ')
   if [[ -n "$too_new" ]]; then
-    echo "package-lambda: $bin needs glibc $newest, Amazon Linux 2023 has $max_glibc: $too_new(rebuild with --static-executable)" >&2
+    echo "package-lambda: $bin needs glibc $newest, Amazon Linux 2023 has $max_glibc: $too_new(build without --dynamic-glibc)" >&2
     bad=1
   fi
   if ((bad)); then return 1; fi
@@ -67,13 +68,20 @@ source tools/lib/ensure-deps.sh
 ensure_deps zip binutils
 
 if [[ -z "$binary" ]]; then
-  # A folder holding only libprotobuf-c.a, searched first: -lprotobuf-c then links the archive.
-  static_dir=.build-lambda/static-libs
-  mkdir -p "$static_dir"
+  # A folder holding only libprotobuf-c.a, and a pkg-config file that points there:
+  # SwiftPM then links -lprotobuf-c from the archive instead of the shared library.
+  static_dir=$PWD/.build-lambda/static-libs
+  mkdir -p "$static_dir/pkgconfig"
   archive=$(pkg-config --variable=libdir libprotobuf-c)/libprotobuf-c.a
   [[ -f "$archive" ]] || { echo "package-lambda: $archive missing (apt-get install libprotobuf-c-dev)" >&2; exit 1; }
   ln -sf "$archive" "$static_dir/libprotobuf-c.a"
-  flags=(-c release --product "$product" --scratch-path .build-lambda -Xlinker -L"$PWD/$static_dir")
+  sed -e "s|^libdir=.*|libdir=$static_dir|" "$(pkg-config --variable=pcfiledir libprotobuf-c)/libprotobuf-c.pc" \
+    > "$static_dir/pkgconfig/libprotobuf-c.pc"
+  export PKG_CONFIG_PATH="$static_dir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  flags=(-c release --product "$product" --scratch-path .build-lambda)
+  # Static glibc: this toolchain's Foundation needs hypot@GLIBC_2.35, newer than Amazon
+  # Linux 2023's 2.34. The payload carries DSO servers as IP addresses, so the missing
+  # name-service modules of a static binary do not matter for reaching them.
   if ((static_executable)); then flags+=(--static-swift-stdlib -Xswiftc -static-executable); else flags+=(--static-swift-stdlib); fi
   echo "==> swift build ${flags[*]} (the first build takes several minutes)" >&2
   swift build "${flags[@]}" >&2
@@ -89,6 +97,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$binary" "$stage/bootstrap"
 chmod 755 "$stage/bootstrap"
+strip --strip-all "$stage/bootstrap" 2>/dev/null || true  # debug info is most of the size
 rm -f "$output"
 (cd "$stage" && zip -q -X "$output" bootstrap)
 echo "==> $output ($(du -h "$output" | cut -f1)): bootstrap at its root" >&2
