@@ -1,3 +1,4 @@
+internal import CrucialCore
 internal import Foundation
 
 #if canImport(Glibc)
@@ -41,9 +42,9 @@ public final class ServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
-        if !environment.isEmpty {
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
+        // The child stops itself if we die without stopping it (see ParentWatch).
+        let watch = [ParentWatch.environmentKey: String(ProcessInfo.processInfo.processIdentifier)]
+        p.environment = ProcessInfo.processInfo.environment.merging(watch) { _, new in new }.merging(environment) { _, new in new }
         let out = Pipe()
         p.standardOutput = out
         try p.run()

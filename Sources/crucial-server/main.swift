@@ -67,6 +67,7 @@ struct CrucialServerCommand: AsyncParsableCommand {
                 threads: threads, serverID: serverID),
             logger: logger)
         let address = try await server.start()
+        ParentWatch.start()
         print("crucial-server listening on \(host):\(address.port ?? port)")
         fflush(nil)  // stdout is block-buffered when piped; whoever waits for this line needs it now
         let group = ServiceGroup(

@@ -197,4 +197,42 @@ struct RobustnessTests {
             #expect([.shuttingDown, .connectionLost].contains(e.code))
         }
     }
+
+    @Test("A server or emulator whose starter died without stopping it stops itself")
+    func orphanedServersStop() async throws {
+        // A shell starts both with the parent watch naming the shell, prints their
+        // pids and exits without stopping them, as a crashed test would.
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = [
+            "-c",
+            """
+            export \(ParentWatch.environmentKey)=$$
+            "$0" --port 0 --log-level warning >/dev/null & echo $!
+            "$1" --port 0 --function f=/bin/true --log-level warning >/dev/null 2>&1 & echo $!
+            sleep 1
+            """,
+            try TestServer.binary(), try builtExecutable("crucial-lambda-emulator"),
+        ]
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        shell.waitUntilExit()
+        let pids = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").compactMap { pid_t($0) }
+        #expect(pids.count == 2)
+        // Running, not merely unreaped: a zombie's state in /proc/PID/stat is Z.
+        let alive = {
+            pids.filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return false }
+                return !stat[close...].hasPrefix(") Z")
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !alive().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(alive().isEmpty, "still running: \(alive())")
+        alive().forEach { kill($0, SIGKILL) }
+    }
 }

@@ -84,6 +84,7 @@ struct EmulatorCommand: AsyncParsableCommand {
             logger.notice("function \(f.name): \(f.executable)")
         }
         Emulator.write("crucial-lambda-emulator listening on \(host):\(server.port)")
+        ParentWatch.start()
 
         // SIGINT/SIGTERM: stop the warm processes, then exit.
         signal(SIGINT, SIG_IGN)

@@ -1,3 +1,4 @@
+import CrucialCore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -254,6 +255,7 @@ final class ProcessBox: Sendable {
         p.executableURL = URL(fileURLWithPath: function.executable)
         p.arguments = function.arguments
         var env = ProcessInfo.processInfo.environment
+        env[ParentWatch.environmentKey] = nil  // meant for the emulator, not its functions
         env["AWS_LAMBDA_RUNTIME_API"] = runtimeAPI
         env["AWS_LAMBDA_FUNCTION_NAME"] = function.name
         env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"

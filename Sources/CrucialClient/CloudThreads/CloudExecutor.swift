@@ -67,13 +67,21 @@ public struct CloudExecutor: Sendable {
         let results = await withTaskGroup(of: (Int, Result<Data, any Error>).self) { group in
             for (i, call) in calls.enumerated() {
                 group.addTask {
-                    do { return (i, .success(try await call.perform())) } catch { return (i, .failure(error)) }
+                    // Assign, then return: Swift 6.3.1 -O miscompiles
+                    // `do { return (i, .success(try await …)) } catch { return (i, .failure(error)) }`
+                    // in a child task (every child returned i = 0); see tools/bench `lambda`.
+                    let result: Result<Data, any Error>
+                    do { result = .success(try await call.perform()) } catch { result = .failure(error) }
+                    return (i, result)
                 }
             }
             var results = [Result<Data, any Error>?](repeating: nil, count: calls.count)
             for await (i, r) in group { results[i] = r }
             return results
         }
-        return try results.compactMap { $0 }.map { try $0.get() }
+        return try results.enumerated().map { i, result in
+            guard let result else { throw CloudThreadError.invalidPayload("cloud function \(i) of \(calls.count) returned no result") }
+            return try result.get()
+        }
     }
 }
