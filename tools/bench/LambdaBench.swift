@@ -74,11 +74,16 @@ struct LambdaBench: AsyncParsableCommand {
         } between: {
             try await Task.sleep(for: .milliseconds(150))  // the process exits 20 ms after answering
         }
+        try await Task.sleep(for: .milliseconds(150))  // the last one too, before anything else runs
+        // posix_spawn + waitpid: Foundation's Process.waitUntilExit polls every 50 ms.
         let spawn = try await Self.sample(cold) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/true")
-            try p.run()
-            p.waitUntilExit()
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+            defer { free(argv[0]) }
+            let rc = posix_spawn(&pid, "/bin/true", nil, nil, argv, environ)
+            guard rc == 0 else { throw BenchFailure("posix_spawn /bin/true: error \(rc)") }
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
         }
         var report = """
             Invocation overhead of one cloud thread, µs (driver's start() to join() returning)

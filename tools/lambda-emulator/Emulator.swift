@@ -100,30 +100,40 @@ final class Emulator: Sendable {
         await acquireSlot(requestID: requestID)
         defer { releaseSlot() }
 
-        var cold = false
-        let sandbox: Sandbox
-        if let warm = checkout(function.name) {
-            sandbox = warm
-        } else {
-            cold = true
-            do {
-                sandbox = try await spawn(function)
-            } catch {
-                logger.error("cannot start \(function.executable): \(error)")
-                return functionError(requestID: requestID, "Runtime.InvalidEntrypoint", "RequestId: \(requestID) Error: cannot start \(function.executable): \(error)", log: "")
-            }
-        }
         let deadline = Date().addingTimeInterval(Double(function.timeout.components.seconds) + Double(function.timeout.components.attoseconds) / 1e18)
         let event = Event(
             requestID: requestID, payload: payload, deadlineMs: Int64(deadline.timeIntervalSince1970 * 1000), functionARN: arn(function.name),
             traceID: traceID ?? "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(requestID.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0")
         emit("START RequestId: \(requestID) Version: $LATEST")
-        let timer = Task {
-            try await Task.sleep(for: function.timeout)
-            sandbox.timeOut(requestID: requestID)
+        var cold = false
+        var sandbox: Sandbox
+        var outcome: Outcome, ran: Duration, log: String
+        var attempt = 1
+        while true {
+            if let warm = checkout(function.name) {
+                sandbox = warm
+            } else {
+                cold = true
+                do {
+                    sandbox = try await spawn(function)
+                } catch {
+                    logger.error("cannot start \(function.executable): \(error)")
+                    return functionError(requestID: requestID, "Runtime.InvalidEntrypoint", "RequestId: \(requestID) Error: cannot start \(function.executable): \(error)", log: "")
+                }
+            }
+            let timer = Task { [sandbox] in
+                try await Task.sleep(for: function.timeout)
+                sandbox.timeOut(requestID: requestID)
+            }
+            (outcome, ran, log) = await sandbox.invoke(event)
+            timer.cancel()
+            // A warm process that exited before taking the event (say, a runtime that
+            // quits after answering) never ran it: hand it to another environment.
+            guard case .undelivered(let reason) = outcome, attempt < Self.deliveryAttempts else { break }
+            sandbox.kill()
+            logger.info("sandbox \(sandbox.id) of \(function.name) ended (\(reason)) before taking \(requestID); trying another")
+            attempt += 1
         }
-        let (outcome, ran, log) = await sandbox.invoke(event)
-        timer.cancel()
         let memory = sandbox.maxMemoryMB
         emit("END RequestId: \(requestID)")
         var report = "REPORT RequestId: \(requestID)\tDuration: \(Self.ms(ran)) ms\tBilled Duration: \(Int(ceil(Self.milliseconds(ran)))) ms"
@@ -145,7 +155,7 @@ final class Emulator: Sendable {
             headers.add(name: "content-type", value: "application/json")
             _ = type
             return HTTPResponse(status: .ok, headers: headers, body: body)
-        case .exited(let reason):
+        case .exited(let reason), .undelivered(let reason):
             sandbox.kill()
             logger.warning("bootstrap of \(function.name) (sandbox \(sandbox.id)) exited during \(requestID): \(reason)")
             return functionError(requestID: requestID, "Runtime.ExitError", "RequestId: \(requestID) Error: Runtime exited with error: \(reason)", log: tail ? fullLog : nil)
@@ -161,6 +171,9 @@ final class Emulator: Sendable {
                 "Response payload size (\(bytes) bytes) exceeded maximum allowed payload size (\(Self.maxResponseBytes) bytes).", log: tail ? fullLog : nil)
         }
     }
+
+    /// How many environments an invocation is offered to when each ends before taking it.
+    static let deliveryAttempts = 3
 
     private func functionError(requestID: String, _ type: String, _ message: String, log: String?) -> HTTPResponse {
         var headers = responseHeaders(requestID: requestID, log: log)

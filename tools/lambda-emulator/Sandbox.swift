@@ -23,6 +23,9 @@ enum Outcome: Sendable {
     /// The runtime posted an error (to `/error` or `/init/error`).
     case functionError(type: String, body: ByteBuffer)
     case exited(reason: String)
+    /// The process was gone before the runtime took the event: the function never
+    /// saw it, so it may be handed to another environment.
+    case undelivered(reason: String)
     case timedOut
     case tooLarge(bytes: Int)
 }
@@ -111,7 +114,7 @@ final class Sandbox: Sendable {
             switch action {
             case .deliver(let next): next.resume(returning: event)
             case .wait: break
-            case .dead(let reason): continuation.resume(returning: .exited(reason: reason))
+            case .dead(let reason): continuation.resume(returning: .undelivered(reason: reason))
             }
         }
         let (delivered, log) = state.withLock { s in
@@ -153,12 +156,12 @@ final class Sandbox: Sendable {
     }
 
     private func exited(_ reason: String) {
-        let (current, next) = state.withLock { s in
+        let (current, delivered, next) = state.withLock { s in
             s.exitReason = s.exitReason ?? reason
             defer { s.current = nil; s.waitingNext = nil; s.pendingEvent = nil }
-            return (s.current?.continuation, s.waitingNext)
+            return (s.current?.continuation, s.pendingEvent == nil, s.waitingNext)
         }
-        current?.resume(returning: .exited(reason: reason))
+        current?.resume(returning: delivered ? .exited(reason: reason) : .undelivered(reason: reason))
         next?.resume(returning: nil)
         server.withLock { $0?.close() }
     }
