@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import CompilerPluginSupport
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
         // Debian's libprotobuf-c (apt-get install libprotobuf-c-dev), found through pkg-config.
@@ -51,6 +53,7 @@ let package = Package(
             name: "CrucialServer",
             dependencies: [
                 "CrucialCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -60,18 +63,21 @@ let package = Package(
         ),
         .executableTarget(
             name: "crucial-server",
-            dependencies: [
-                "CrucialServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["CrucialServer"],
             swiftSettings: strict
+        ),
+        // @Shared and @SharedKey: user-defined shared objects.
+        .macro(
+            name: "CrucialMacros",
+            dependencies: [
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
         ),
         .target(
             name: "CrucialClient",
             dependencies: [
-                "CrucialCore",
+                "CrucialCore", "CrucialMacros",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,6 +141,13 @@ let package = Package(
             name: "crucial-test-functions",
             dependencies: ["CrucialTestFunctions", "CrucialLambda"],
             path: "Tests/TestFunctions/Bootstrap",
+            swiftSettings: strict
+        ),
+        // A crucial-server that also knows the tests' @Shared types: CrucialServer as a library.
+        .executableTarget(
+            name: "crucial-test-server",
+            dependencies: ["CrucialTestFunctions", "CrucialServer"],
+            path: "Tests/TestFunctions/Server",
             swiftSettings: strict
         ),
         .executableTarget(

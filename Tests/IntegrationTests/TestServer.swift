@@ -17,10 +17,17 @@ final class TestServer: Sendable {
         return try builtExecutable("crucial-server")
     }
 
-    init(arguments: [String] = []) throws {
-        server = try ServerProcess.start(executable: Self.binary(), arguments: ["--port", "0", "--log-level", "warning"] + arguments)
+    /// - Parameter executable: the server binary; default `crucial-server`
+    ///   (`crucial-test-server` knows the tests' `@Shared` types).
+    init(arguments: [String] = [], executable: String? = nil) throws {
+        server = try ServerProcess.start(executable: executable ?? Self.binary(), arguments: ["--port", "0", "--log-level", "warning"] + arguments)
         guard let port = server.port else { throw CrucialError(.connectionFailed, "no port in \(server.readyLine)") }
         self.port = port
+    }
+
+    /// A `crucial-test-server`: a server linking the tests' `@Shared` types.
+    static func withTestTypes(arguments: [String] = []) throws -> TestServer {
+        try TestServer(arguments: arguments, executable: builtExecutable("crucial-test-server"))
     }
 
     var isRunning: Bool { server.isRunning }

@@ -5,21 +5,39 @@ internal import NIOConcurrencyHelpers
 /// object on first use.
 public final class SharedObjectHandle: Sendable {
     public let ref: ObjectRef
-    public let client: CrucialClient
     public let persistent: Bool
     let initial: Value
+    /// Why the initial state could not be encoded; thrown by the first call.
+    let initialError: CrucialError?
+    let boundClient: CrucialClient?
     private let created = NIOLockedValueBox(false)
 
-    public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient) {
+    public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient?) {
         self.ref = ObjectRef(type: type, key: key)
         self.initial = initial
+        self.initialError = nil
         self.persistent = persistent
-        self.client = client
+        self.boundClient = client
     }
+
+    init(ref: ObjectRef, initial: Result<Value, CrucialError>, persistent: Bool, client: CrucialClient?) {
+        self.ref = ref
+        switch initial {
+        case .success(let v): (self.initial, self.initialError) = (v, nil)
+        case .failure(let e): (self.initial, self.initialError) = (.null, e)
+        }
+        self.persistent = persistent
+        self.boundClient = client
+    }
+
+    /// The client given at creation, else the one in effect where the call runs
+    /// (``CrucialClient/shared``: inside a cloud thread, the one reaching the driver's servers).
+    public var client: CrucialClient { boundClient ?? .shared }
 
     /// Calls `method` on the object. Until a call succeeded, the initial state
     /// travels along; afterwards the object is known to exist.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
+        if let initialError { throw initialError }
         let isCreated = created.withLockedValue { $0 }
         let create = isCreated ? nil : Create(initial: initial, persistent: persistent)
         let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)

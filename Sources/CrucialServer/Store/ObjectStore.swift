@@ -103,7 +103,10 @@ public final class ObjectStore: Sendable {
         }
         guard let factory = registry.factory(for: ref.type) else {
             return .failure(
-                CrucialError(.unknownType, "no object type \"\(ref.type)\" on this server; it knows: \(registry.typeNames.joined(separator: ", "))"))
+                CrucialError(
+                    .unknownType,
+                    "no object type \"\(ref.type)\" on this server: a @Shared type must be linked into the server "
+                        + "(CrucialServerCommand.main(registering:)) or loaded from a plugin; it knows: \(registry.typeNames.joined(separator: ", "))"))
         }
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))

@@ -1,0 +1,139 @@
+public import CrucialCore
+
+/// Makes a type a shared object: its methods run on the DSO servers.
+///
+/// `@Shared` writes the server-side dispatch table (``SharedType``) and a client proxy,
+/// `T.Shared`, with each non-private instance method again, as `async throws`. The type's
+/// stored properties are its state and must be `Codable` (conformance is added when
+/// missing); methods must be synchronous and not generic, their arguments and results
+/// `Codable`. Classes must be `final`. A struct's non-`mutating` methods are reads.
+///
+/// ```swift
+/// @Shared
+/// final class GlobalCentroids {
+///     var sums: [[Double]]
+///     var counts: [Int]
+///     init(k: Int, dims: Int) { ... }
+///     func update(_ partial: [[Double]], counts: [Int]) { ... }
+///     func centroids() -> [[Double]] { ... }
+/// }
+///
+/// let centroids = GlobalCentroids.Shared("centroids", GlobalCentroids(k: 25, dims: 100))
+/// try await centroids.update(partial, counts: counts)      // runs on the server
+/// ```
+///
+/// - Parameter name: the type's name on the wire; defaults to the type's own name.
+@attached(member, names: named(Shared), named(crucialTypeName), named(crucialMethods), named(crucialInvoke))
+@attached(extension, conformances: SharedType, Codable)
+public macro Shared(name: String? = nil) = #externalMacro(module: "CrucialMacros", type: "SharedMacro")
+
+/// Names a shared object after the property that holds it, as the paper's
+/// `@Shared` fields do; `@SharedKey("name")` gives the key explicitly.
+///
+/// ```swift
+/// struct Worker: Runnable {
+///     @SharedKey var centroids = GlobalCentroids.Shared(GlobalCentroids(k: 25, dims: 100))  // key "centroids"
+///     func run() async throws { try await centroids.update(...) }
+/// }
+/// ```
+@attached(accessor, names: named(init), named(get), named(set))
+@attached(peer, names: prefixed(_))
+public macro SharedKey(_ key: String? = nil) = #externalMacro(module: "CrucialMacros", type: "SharedKeyMacro")
+
+/// The client proxy `@Shared` generates for a type, `T.Shared`.
+///
+/// A proxy is a reference `(type, key)` plus the initial state that creates the object
+/// on first use; it is `Codable`, so a cloud thread can carry it.
+public protocol SharedObjectProxy: SharedProxy, Codable {
+    associatedtype Object: SharedType
+    init(handle: SharedObjectHandle)
+}
+
+extension SharedObjectProxy {
+    /// The object `key`, created from `initial` by the first call if it does not exist yet.
+    ///
+    /// - Parameters:
+    ///   - persistent: whether the object outlives the application (see the README's "Lifetime").
+    ///   - client: the client to call through; nil = ``CrucialClient/shared`` where each call runs.
+    public init(_ key: String, _ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {
+        let state: Result<Value, CrucialError>
+        do { state = .success(try initial.crucialEncode()) } catch { state = .failure(error) }
+        self.init(
+            handle: SharedObjectHandle(
+                ref: ObjectRef(type: Object.crucialTypeName, key: key), initial: state, persistent: persistent, client: client))
+    }
+
+    /// An object named after the property that holds it: declare that property `@SharedKey`.
+    public init(_ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {
+        self.init("", initial, persistent: persistent, client: client)
+    }
+
+    /// This proxy named `key`, unless it already has a key.
+    public func keyed(_ key: String) -> Self {
+        guard handle.ref.key.isEmpty else { return self }
+        return Self(
+            handle: SharedObjectHandle(
+                ref: ObjectRef(type: handle.ref.type, key: key),
+                initial: handle.initialError.map { .failure($0) } ?? .success(handle.initial),
+                persistent: handle.persistent, client: handle.boundClient))
+    }
+
+    /// Calls a shipped method: what the generated proxy methods do.
+    public func crucialCall(_ method: String, _ args: [Value], readOnly: Bool) async throws -> Value {
+        guard !handle.ref.key.isEmpty else {
+            throw CrucialError(
+                .invalidArgument,
+                "\(Object.crucialTypeName).Shared has no key: pass one, as in \(Object.crucialTypeName).Shared(\"name\", ...), "
+                    + "or declare the property holding it @SharedKey")
+        }
+        return try await handle.call(method, args, readOnly: readOnly)
+    }
+
+    /// Encodes a proxy argument.
+    public static func crucialArgument<T: Encodable>(_ value: T, _ name: String) throws -> Value {
+        do {
+            return try ValueEncoder().encode(value)
+        } catch {
+            throw CrucialError(.encodingFailed, "\(Object.crucialTypeName): argument \(name) (\(T.self)) does not encode: \(error)")
+        }
+    }
+
+    /// Decodes a method's result.
+    public static func crucialResult<T: Decodable>(_ value: Value, _ method: String, as type: T.Type = T.self) throws -> T {
+        do {
+            return try ValueDecoder().decode(T.self, from: value)
+        } catch {
+            throw CrucialError(
+                .decodingFailed, "\(Object.crucialTypeName).\(method): the server's \(value.kindName) does not decode as \(T.self): \(error)")
+        }
+    }
+}
+
+// MARK: Codable: a proxy travels as its key, lifetime and initial state.
+
+private enum ProxyCodingKeys: String, CodingKey {
+    case type, key, persistent, initial
+}
+
+extension SharedObjectProxy {
+    public func encode(to encoder: any Encoder) throws {
+        if let error = handle.initialError { throw error }
+        var c = encoder.container(keyedBy: ProxyCodingKeys.self)
+        try c.encode(handle.ref.type, forKey: .type)
+        try c.encode(handle.ref.key, forKey: .key)
+        try c.encode(handle.persistent, forKey: .persistent)
+        try c.encode(try ValueDecoder().decode(Object.self, from: handle.initial), forKey: .initial)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ProxyCodingKeys.self)
+        let type = try c.decode(String.self, forKey: .type)
+        guard type == Object.crucialTypeName else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: c, debugDescription: "a proxy of \(type) cannot decode as \(Object.crucialTypeName).Shared")
+        }
+        let initial = try c.decode(Object.self, forKey: .initial)
+        self.init(
+            try c.decode(String.self, forKey: .key), initial, persistent: try c.decode(Bool.self, forKey: .persistent), client: nil)
+    }
+}

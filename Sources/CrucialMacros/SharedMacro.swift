@@ -1,0 +1,223 @@
+import SwiftDiagnostics
+import SwiftSyntax
+import SwiftSyntaxBuilder
+import SwiftSyntaxMacros
+
+/// `@Shared`: the dispatch table of ``SharedType`` and the client proxy `T.Shared`.
+public struct SharedMacro: MemberMacro, ExtensionMacro {
+    public static func expansion(
+        of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
+        conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
+    ) throws -> [DeclSyntax] {
+        guard let target = try SharedTarget(declaration, attribute: node, context: context) else { return [] }
+        return target.members()
+    }
+
+    public static func expansion(
+        of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax, providingExtensionsOf type: some TypeSyntaxProtocol,
+        conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
+    ) throws -> [ExtensionDeclSyntax] {
+        // Diagnostics come from the member expansion; here only what is missing is added.
+        guard declaration.is(ClassDeclSyntax.self) || declaration.is(StructDeclSyntax.self), !protocols.isEmpty else { return [] }
+        let list = protocols.map { $0.trimmedDescription }.joined(separator: ", ")
+        return [try ExtensionDeclSyntax("extension \(type.trimmed): \(raw: list) {}")]
+    }
+}
+
+/// A diagnostic with a message a user can act on.
+struct SharedDiagnostic: DiagnosticMessage {
+    let message: String
+    var diagnosticID: MessageID { MessageID(domain: "CrucialMacros", id: "shared") }
+    var severity: DiagnosticSeverity { .error }
+}
+
+/// One method to ship.
+struct ShippedMethod {
+    struct Parameter {
+        var label: String?  // nil = `_`
+        var name: String
+        var type: String
+    }
+
+    var name: String
+    var parameters: [Parameter]
+    /// The parameter clause as written (labels, types, defaults), for the proxy.
+    var signature: String
+    var returnType: String?
+    var throwsErrors: Bool
+    var isRead: Bool
+    var access: String
+}
+
+/// What `@Shared` is attached to, checked.
+struct SharedTarget {
+    var typeName: String
+    var wireName: String
+    var access: String
+    var methods: [ShippedMethod]
+
+    init?(_ declaration: some DeclGroupSyntax, attribute: AttributeSyntax, context: some MacroExpansionContext) throws {
+        var failed = false
+        func fail(_ node: some SyntaxProtocol, _ message: String) {
+            context.diagnose(Diagnostic(node: Syntax(node), message: SharedDiagnostic(message: message)))
+            failed = true
+        }
+        let isStruct: Bool
+        let name: TokenSyntax
+        let generics: GenericParameterClauseSyntax?
+        if let c = declaration.as(ClassDeclSyntax.self) {
+            guard c.modifiers.contains(where: { $0.name.tokenKind == .keyword(.final) }) else {
+                fail(c.name, "@Shared classes must be final: mark \(c.name.text) final (its state is encoded and decoded as a whole)")
+                return nil
+            }
+            (isStruct, name, generics) = (false, c.name, c.genericParameterClause)
+        } else if let s = declaration.as(StructDeclSyntax.self) {
+            (isStruct, name, generics) = (true, s.name, s.genericParameterClause)
+        } else {
+            fail(attribute, "@Shared applies to a final class or a struct")
+            return nil
+        }
+        if let generics { fail(generics, "@Shared types cannot be generic"); return nil }
+        typeName = name.text
+        wireName = typeName
+        if let arguments = attribute.arguments?.as(LabeledExprListSyntax.self),
+            let nameArgument = arguments.first(where: { $0.label?.text == "name" })
+        {
+            guard let literal = nameArgument.expression.as(StringLiteralExprSyntax.self), literal.segments.count == 1,
+                let segment = literal.segments.first?.as(StringSegmentSyntax.self), !segment.content.text.isEmpty
+            else { fail(nameArgument, "@Shared(name:) takes a non-empty string literal"); return nil }
+            wireName = segment.content.text
+        }
+        access = Self.access(declaration.modifiers) ?? ""
+
+        var methods: [ShippedMethod] = []
+        for member in declaration.memberBlock.members {
+            guard let f = member.decl.as(FunctionDeclSyntax.self) else { continue }
+            let modifiers = f.modifiers.map(\.name.tokenKind)
+            if modifiers.contains(.keyword(.static)) || modifiers.contains(.keyword(.class)) { continue }
+            if modifiers.contains(.keyword(.private)) || modifiers.contains(.keyword(.fileprivate)) { continue }
+            let method = f.name.text
+            if f.signature.effectSpecifiers?.asyncSpecifier != nil {
+                fail(f.name, "\(typeName).\(method) is async: shipped methods run under the object's lock and must be synchronous (make it private to keep it local)")
+                continue
+            }
+            if f.genericParameterClause != nil {
+                fail(f.name, "\(typeName).\(method) is generic: a shipped method needs concrete argument types")
+                continue
+            }
+            if methods.contains(where: { $0.name == method }) {
+                fail(f.name, "\(typeName) has two methods named \(method): shipped methods are called by name, so rename one (or make it private)")
+                continue
+            }
+            var parameters: [ShippedMethod.Parameter] = []
+            for p in f.signature.parameterClause.parameters {
+                if p.ellipsis != nil {
+                    fail(p, "\(typeName).\(method): variadic parameters cannot be shipped; take an array")
+                    continue
+                }
+                if let attributed = p.type.as(AttributedTypeSyntax.self), !attributed.specifiers.isEmpty {
+                    fail(p, "\(typeName).\(method): inout or borrowing parameters cannot be shipped")
+                    continue
+                }
+                if p.type.is(SomeOrAnyTypeSyntax.self) || p.type.is(FunctionTypeSyntax.self) {
+                    fail(p, "\(typeName).\(method): parameter types must be concrete Codable types")
+                    continue
+                }
+                let first = p.firstName.text
+                let label = first == "_" ? nil : first
+                parameters.append(.init(label: label, name: p.secondName?.text ?? first, type: p.type.trimmedDescription))
+            }
+            var returnType = f.signature.returnClause?.type.trimmedDescription
+            if returnType == "Void" || returnType == "()" { returnType = nil }
+            methods.append(
+                ShippedMethod(
+                    name: method, parameters: parameters, signature: f.signature.parameterClause.trimmedDescription,
+                    returnType: returnType, throwsErrors: f.signature.effectSpecifiers?.throwsClause != nil,
+                    isRead: isStruct && !modifiers.contains(.keyword(.mutating)), access: Self.access(f.modifiers) ?? ""))
+        }
+        if failed { return nil }
+        self.methods = methods
+    }
+
+    static func access(_ modifiers: DeclModifierListSyntax) -> String? {
+        for m in modifiers {
+            switch m.name.tokenKind {
+            case .keyword(.public), .keyword(.open): return "public "
+            case .keyword(.package): return "package "
+            case .keyword(.internal): return "internal "
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    func members() -> [DeclSyntax] {
+        let kinds = methods.map { "\"\($0.name)\": .\($0.isRead ? "read" : "write")" }
+        var cases = ""
+        for m in methods {
+            let decoded = m.parameters.enumerated().map { i, p in
+                "let a\(i) = try call.argument(\(i), \(literal(p.name)), as: (\(p.type)).self)"
+            }
+            let arguments = m.parameters.enumerated().map { i, p in p.label.map { "\($0): a\(i)" } ?? "a\(i)" }.joined(separator: ", ")
+            let invocation = "\(m.throwsErrors ? "try " : "")object.\(m.name)(\(arguments))"
+            cases += """
+                case \(literal(m.name)):
+                    try call.arity(\(m.parameters.count))
+                    \(decoded.joined(separator: "\n        "))
+                    \(m.returnType == nil ? "\(invocation)\n        return .null" : "return try call.result(\(invocation))")
+
+                """
+        }
+        let dispatch: DeclSyntax = """
+            \(raw: access)static func crucialInvoke(_ object: inout \(raw: typeName), _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {
+                switch call.method {
+                \(raw: cases)default:
+                    throw call.unknownMethod(crucialMethods.keys)
+                }
+            }
+            """
+
+        var proxyMethods = ""
+        for m in methods {
+            let args = m.parameters.map { "try Self.crucialArgument(\($0.name), \(literal($0.name)))" }.joined(separator: ", ")
+            let call = "try await crucialCall(\(literal(m.name)), [\(args)], readOnly: \(m.isRead))"
+            let body = m.returnType.map { "try Self.crucialResult(\(call), \(literal(m.name)), as: (\($0)).self)" } ?? "_ = \(call)"
+            proxyMethods += """
+
+                    /// Runs `\(typeName).\(m.name)` on the object, on its server.
+                    \(m.returnType == nil ? "" : "@discardableResult\n        ")\(m.access)func \(m.name)\(m.signature) async throws\(m.returnType.map { " -> \($0)" } ?? "") {
+                        \(body)
+                    }
+                """
+        }
+        let proxy: DeclSyntax = """
+            /// The client-side stand-in for a shared `\(raw: typeName)`: each method runs on the object's server.
+            \(raw: access)struct Shared: SharedObjectProxy {
+                \(raw: access)typealias Object = \(raw: typeName)
+                \(raw: access)let handle: SharedObjectHandle
+                \(raw: access)init(handle: SharedObjectHandle) { self.handle = handle }
+            \(raw: proxyMethods)
+            }
+            """
+        return [
+            "\(raw: access)static var crucialTypeName: String { \(raw: literal(wireName)) }",
+            "\(raw: access)static var crucialMethods: [String: CrucialCore.SharedMethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
+            dispatch,
+            proxy,
+        ]
+    }
+}
+
+/// A Swift string literal for `s`.
+func literal(_ s: String) -> String {
+    var out = "\""
+    for ch in s.unicodeScalars {
+        switch ch {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default: out.unicodeScalars.append(ch)
+        }
+    }
+    return out + "\""
+}

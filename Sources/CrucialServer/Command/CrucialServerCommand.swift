@@ -1,0 +1,114 @@
+public import ArgumentParser
+public import CrucialCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `crucial-server`: runs one DSO server in the foreground.
+///
+/// A server that knows a user's `@Shared` types is a three-line program:
+///
+/// ```swift
+/// import CrucialServer
+/// import MyTypes
+/// await CrucialServerCommand.main(registering: GlobalCentroids.self, Model.self)
+/// ```
+/// It takes the same flags as `crucial-server`.
+public struct CrucialServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "crucial-server",
+        abstract: "Runs a Crucial distributed-shared-object server.",
+        discussion: """
+            Prints "crucial-server listening on HOST:PORT" on standard output once it accepts
+            connections. SIGTERM or SIGINT stop it gracefully: parked calls are answered with
+            SHUTTING_DOWN and connections are closed.
+            """)
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free port and prints it.")
+    var port = CrucialDefaults.port
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "Largest frame accepted, in bytes.")
+    var maxFrameSize = CrucialDefaults.maxFrameSize
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: "Shared secret clients must send (default: $CRUCIAL_AUTH_TOKEN; none = no authentication).")
+    var authToken: String?
+
+    @Option(help: "This server's name in logs and handshakes.")
+    var serverID = "crucial-server"
+
+    public init() {}
+
+    private static let userTypes = Mutex<[any SharedType.Type]>([])
+
+    /// Runs the command line with `types` known besides the built-in ones.
+    public static func main(registering first: any SharedType.Type, _ more: any SharedType.Type...) async {
+        await main(registering: [first] + more)
+    }
+
+    /// Runs the command line with `types` known besides the built-in ones.
+    public static func main(registering types: [any SharedType.Type]) async {
+        userTypes.withLock { $0 = types }
+        await main()
+    }
+
+    static var registry: TypeRegistry {
+        var registry = TypeRegistry.builtins
+        for type in userTypes.withLock({ $0 }) { registry.register(shared: type) }
+        return registry
+    }
+
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        guard maxFrameSize >= 1024, maxFrameSize <= Int(Int32.max) else {
+            throw ValidationError("--max-frame-size must be in 1024...\(Int32.max), got \(maxFrameSize)")
+        }
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    public func run() async throws {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "crucial.server")
+        let token = authToken ?? ProcessInfoEnvironment.get("CRUCIAL_AUTH_TOKEN")
+        let server = CrucialServer(
+            configuration: .init(
+                host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
+                threads: threads, serverID: serverID),
+            registry: Self.registry, logger: logger)
+        let address = try await server.start()
+        ParentWatch.start()
+        print("crucial-server listening on \(host):\(address.port ?? port)")
+        fflush(nil)  // stdout is block-buffered when piped; whoever waits for this line needs it now
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+enum ProcessInfoEnvironment {
+    static func get(_ name: String) -> String? {
+        guard let raw = getenv(name) else { return nil }
+        return String(cString: raw)
+    }
+}

@@ -1,0 +1,4 @@
+import CrucialServer
+import CrucialTestFunctions
+
+await CrucialServerCommand.main(registering: TestCentroids.self, Tally.self)
