@@ -185,6 +185,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CrucialMacrosTests",
+            dependencies: [
+                "CrucialMacros",
+                .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CrucialServerTests",
             dependencies: ["CrucialServer", "CrucialCore"],
             swiftSettings: strict

@@ -9,16 +9,18 @@ public struct SharedMacro: MemberMacro, ExtensionMacro {
         of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
-        guard let target = try SharedTarget(declaration, attribute: node, context: context) else { return [] }
-        return target.members()
+        let target = SharedTarget(declaration, attribute: node) { at, message in
+            context.diagnose(Diagnostic(node: at, message: SharedDiagnostic(message: message)))
+        }
+        return target?.members() ?? []
     }
 
     public static func expansion(
         of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax, providingExtensionsOf type: some TypeSyntaxProtocol,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
     ) throws -> [ExtensionDeclSyntax] {
-        // Diagnostics come from the member expansion; here only what is missing is added.
-        guard declaration.is(ClassDeclSyntax.self) || declaration.is(StructDeclSyntax.self), !protocols.isEmpty else { return [] }
+        // The member expansion reports what is wrong; a type it refuses gets no conformance either.
+        guard !protocols.isEmpty, SharedTarget(declaration, attribute: node, diagnose: { _, _ in }) != nil else { return [] }
         let list = protocols.map { $0.trimmedDescription }.joined(separator: ", ")
         return [try ExtensionDeclSyntax("extension \(type.trimmed): \(raw: list) {}")]
     }
@@ -56,10 +58,10 @@ struct SharedTarget {
     var access: String
     var methods: [ShippedMethod]
 
-    init?(_ declaration: some DeclGroupSyntax, attribute: AttributeSyntax, context: some MacroExpansionContext) throws {
+    init?(_ declaration: some DeclGroupSyntax, attribute: AttributeSyntax, diagnose: (Syntax, String) -> Void) {
         var failed = false
         func fail(_ node: some SyntaxProtocol, _ message: String) {
-            context.diagnose(Diagnostic(node: Syntax(node), message: SharedDiagnostic(message: message)))
+            diagnose(Syntax(node), message)
             failed = true
         }
         let isStruct: Bool
@@ -152,58 +154,55 @@ struct SharedTarget {
     }
 
     func members() -> [DeclSyntax] {
-        let kinds = methods.map { "\"\($0.name)\": .\($0.isRead ? "read" : "write")" }
-        var cases = ""
+        let kinds = methods.map { "\(literal($0.name)): .\($0.isRead ? "read" : "write")" }
+        var dispatch = [
+            "\(access)static func crucialInvoke(_ object: inout \(typeName), _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {",
+            "    switch call.method {",
+        ]
         for m in methods {
-            let decoded = m.parameters.enumerated().map { i, p in
-                "let a\(i) = try call.argument(\(i), \(literal(p.name)), as: (\(p.type)).self)"
+            dispatch.append("    case \(literal(m.name)):")
+            dispatch.append("        try call.arity(\(m.parameters.count))")
+            for (i, p) in m.parameters.enumerated() {
+                dispatch.append("        let a\(i) = try call.argument(\(i), \(literal(p.name)), as: (\(p.type)).self)")
             }
             let arguments = m.parameters.enumerated().map { i, p in p.label.map { "\($0): a\(i)" } ?? "a\(i)" }.joined(separator: ", ")
             let invocation = "\(m.throwsErrors ? "try " : "")object.\(m.name)(\(arguments))"
-            cases += """
-                case \(literal(m.name)):
-                    try call.arity(\(m.parameters.count))
-                    \(decoded.joined(separator: "\n        "))
-                    \(m.returnType == nil ? "\(invocation)\n        return .null" : "return try call.result(\(invocation))")
-
-                """
-        }
-        let dispatch: DeclSyntax = """
-            \(raw: access)static func crucialInvoke(_ object: inout \(raw: typeName), _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {
-                switch call.method {
-                \(raw: cases)default:
-                    throw call.unknownMethod(crucialMethods.keys)
-                }
+            if m.returnType == nil {
+                dispatch += ["        \(invocation)", "        return .null"]
+            } else {
+                dispatch.append("        return try call.result(\(invocation))")
             }
-            """
+        }
+        dispatch += ["    default:", "        throw call.unknownMethod(crucialMethods.keys)", "    }", "}"]
 
-        var proxyMethods = ""
+        var proxy = [
+            "/// The client-side stand-in for a shared `\(typeName)`: each method runs on the object's server.",
+            "\(access)struct Shared: SharedObjectProxy {",
+            "    \(access)typealias Object = \(typeName)",
+            "    \(access)let handle: SharedObjectHandle",
+            "    \(access)init(handle: SharedObjectHandle) { self.handle = handle }",
+        ]
         for m in methods {
             let args = m.parameters.map { "try Self.crucialArgument(\($0.name), \(literal($0.name)))" }.joined(separator: ", ")
             let call = "try await crucialCall(\(literal(m.name)), [\(args)], readOnly: \(m.isRead))"
-            let body = m.returnType.map { "try Self.crucialResult(\(call), \(literal(m.name)), as: (\($0)).self)" } ?? "_ = \(call)"
-            proxyMethods += """
-
-                    /// Runs `\(typeName).\(m.name)` on the object, on its server.
-                    \(m.returnType == nil ? "" : "@discardableResult\n        ")\(m.access)func \(m.name)\(m.signature) async throws\(m.returnType.map { " -> \($0)" } ?? "") {
-                        \(body)
-                    }
-                """
-        }
-        let proxy: DeclSyntax = """
-            /// The client-side stand-in for a shared `\(raw: typeName)`: each method runs on the object's server.
-            \(raw: access)struct Shared: SharedObjectProxy {
-                \(raw: access)typealias Object = \(raw: typeName)
-                \(raw: access)let handle: SharedObjectHandle
-                \(raw: access)init(handle: SharedObjectHandle) { self.handle = handle }
-            \(raw: proxyMethods)
+            proxy += ["", "    /// Runs `\(typeName).\(m.name)` on the object, on its server."]
+            if let result = m.returnType {
+                proxy += [
+                    "    @discardableResult",
+                    "    \(m.access)func \(m.name)\(m.signature) async throws -> \(result) {",
+                    "        try Self.crucialResult(\(call), \(literal(m.name)), as: (\(result)).self)",
+                ]
+            } else {
+                proxy += ["    \(m.access)func \(m.name)\(m.signature) async throws {", "        _ = \(call)"]
             }
-            """
+            proxy.append("    }")
+        }
+        proxy.append("}")
         return [
             "\(raw: access)static var crucialTypeName: String { \(raw: literal(wireName)) }",
             "\(raw: access)static var crucialMethods: [String: CrucialCore.SharedMethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
-            dispatch,
-            proxy,
+            DeclSyntax(stringLiteral: dispatch.joined(separator: "\n")),
+            DeclSyntax(stringLiteral: proxy.joined(separator: "\n")),
         ]
     }
 }

@@ -1,0 +1,187 @@
+import CrucialMacros
+import SwiftSyntaxMacroExpansion
+import SwiftSyntaxMacrosGenericTestSupport
+import Testing
+
+private let macros: [String: MacroSpec] = [
+    "Shared": MacroSpec(type: SharedMacro.self, conformances: ["SharedType", "Codable"]),
+    "SharedKey": MacroSpec(type: SharedKeyMacro.self),
+]
+
+/// Expands `source` and checks the expansion and the diagnostics (message, line, column).
+private func expect(
+    _ source: String, expands expanded: String, diagnostics: [(String, Int, Int)] = [], line: UInt = #line
+) {
+    assertMacroExpansion(
+        source, expandedSource: expanded,
+        diagnostics: diagnostics.map { DiagnosticSpec(message: $0.0, line: $0.1, column: $0.2) },
+        macroSpecs: macros, indentationWidth: .spaces(4),
+        failureHandler: { Issue.record(Comment(rawValue: $0.message)) }, line: line)
+}
+
+@Suite("@Shared and @SharedKey expansions")
+struct SharedMacroTests {
+    @Test("A struct gets a dispatch table, a proxy and its missing conformances")
+    func structExpansion() {
+        expect(
+            """
+            @Shared
+            struct Counter {
+                var n = 0
+                mutating func add(_ x: Int, times: Int = 1) throws -> Int { n += x * times; return n }
+                func get() -> Int { n }
+                private func hidden() {}
+            }
+            """,
+            expands: """
+                struct Counter {
+                    var n = 0
+                    mutating func add(_ x: Int, times: Int = 1) throws -> Int { n += x * times; return n }
+                    func get() -> Int { n }
+                    private func hidden() {}
+
+                    static var crucialTypeName: String {
+                        "Counter"
+                    }
+
+                    static var crucialMethods: [String: CrucialCore.SharedMethodKind] {
+                        ["add": .write, "get": .read]
+                    }
+
+                    static func crucialInvoke(_ object: inout Counter, _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {
+                        switch call.method {
+                        case "add":
+                            try call.arity(2)
+                            let a0 = try call.argument(0, "x", as: (Int).self)
+                            let a1 = try call.argument(1, "times", as: (Int).self)
+                            return try call.result(try object.add(a0, times: a1))
+                        case "get":
+                            try call.arity(0)
+                            return try call.result(object.get())
+                        default:
+                            throw call.unknownMethod(crucialMethods.keys)
+                        }
+                    }
+
+                    /// The client-side stand-in for a shared `Counter`: each method runs on the object's server.
+                    struct Shared: SharedObjectProxy {
+                        typealias Object = Counter
+                        let handle: SharedObjectHandle
+                        init(handle: SharedObjectHandle) {
+                            self.handle = handle
+                        }
+
+                        /// Runs `Counter.add` on the object, on its server.
+                        @discardableResult
+                        func add(_ x: Int, times: Int = 1) async throws -> Int {
+                            try Self.crucialResult(try await crucialCall("add", [try Self.crucialArgument(x, "x"), try Self.crucialArgument(times, "times")], readOnly: false), "add", as: (Int).self)
+                        }
+
+                        /// Runs `Counter.get` on the object, on its server.
+                        @discardableResult
+                        func get() async throws -> Int {
+                            try Self.crucialResult(try await crucialCall("get", [], readOnly: true), "get", as: (Int).self)
+                        }
+                    }
+                }
+
+                extension Counter: SharedType, Codable {
+                }
+                """)
+    }
+
+    @Test("Types and methods that cannot be shipped are refused with a reason")
+    func refusals() {
+        expect(
+            "@Shared class Model {\n    var w = 0\n}",
+            expands: "class Model {\n    var w = 0\n}",
+            diagnostics: [("@Shared classes must be final: mark Model final (its state is encoded and decoded as a whole)", 1, 15)])
+        expect(
+            "@Shared enum E {\n    case a\n}",
+            expands: "enum E {\n    case a\n}",
+            diagnostics: [("@Shared applies to a final class or a struct", 1, 1)])
+        expect(
+            "@Shared struct G<T> {\n    var t: Int\n}",
+            expands: "struct G<T> {\n    var t: Int\n}",
+            diagnostics: [("@Shared types cannot be generic", 1, 17)])
+        expect(
+            """
+            @Shared final class M {
+                func a() async {}
+                func b<T>(_ t: T) {}
+                func c() {}
+                func c(_ x: Int) {}
+                func d(_ xs: Int...) {}
+                func e(_ x: inout Int) {}
+            }
+            """,
+            expands: """
+                final class M {
+                    func a() async {}
+                    func b<T>(_ t: T) {}
+                    func c() {}
+                    func c(_ x: Int) {}
+                    func d(_ xs: Int...) {}
+                    func e(_ x: inout Int) {}
+                }
+                """,
+            diagnostics: [
+                ("M.a is async: shipped methods run under the object's lock and must be synchronous (make it private to keep it local)", 2, 10),
+                ("M.b is generic: a shipped method needs concrete argument types", 3, 10),
+                ("M has two methods named c: shipped methods are called by name, so rename one (or make it private)", 5, 10),
+                ("M.d: variadic parameters cannot be shipped; take an array", 6, 12),
+                ("M.e: inout or borrowing parameters cannot be shipped", 7, 12),
+            ])
+    }
+
+    @Test("@SharedKey stores the proxy and names it after the property")
+    func sharedKey() {
+        expect(
+            """
+            struct W {
+                @SharedKey var centroids = GlobalCentroids.Shared(GlobalCentroids())
+                @SharedKey("m") var model: Model.Shared = .init(Model())
+            }
+            """,
+            expands: """
+                struct W {
+                    var centroids {
+                        @storageRestrictions(initializes: _centroids)
+                        init(initialValue) {
+                            _centroids = initialValue.keyed("centroids")
+                        }
+                        get {
+                            _centroids
+                        }
+                        set {
+                            _centroids = newValue.keyed("centroids")
+                        }
+                    }
+
+                    private var _centroids: GlobalCentroids.Shared
+                    var model: Model.Shared {
+                        @storageRestrictions(initializes: _model)
+                        init(initialValue) {
+                            _model = initialValue.keyed("m")
+                        }
+                        get {
+                            _model
+                        }
+                        set {
+                            _model = newValue.keyed("m")
+                        }
+                    }
+
+                    private var _model: Model.Shared
+                }
+                """)
+        expect(
+            "struct W {\n    @SharedKey let c = X.Shared(X())\n}",
+            expands: "struct W {\n    let c = X.Shared(X())\n}",
+            diagnostics: [("@SharedKey properties must be `var` (Swift's init accessors need it); the proxy itself never changes", 2, 16)])
+        expect(
+            "struct W {\n    @SharedKey var c = make()\n}",
+            expands: "struct W {\n    var c = make()\n}",
+            diagnostics: [("@SharedKey cannot tell the property's type: write `var c: T.Shared = ...`", 2, 20)])
+    }
+}
