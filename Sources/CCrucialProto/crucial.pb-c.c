@@ -457,6 +457,141 @@ void   crucial__ping__free_unpacked
   assert(message->base.descriptor == &crucial__ping__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__keep_alive__init
+                     (Crucial__KeepAlive         *message)
+{
+  static const Crucial__KeepAlive init_value = CRUCIAL__KEEP_ALIVE__INIT;
+  *message = init_value;
+}
+size_t crucial__keep_alive__get_packed_size
+                     (const Crucial__KeepAlive *message)
+{
+  assert(message->base.descriptor == &crucial__keep_alive__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__keep_alive__pack
+                     (const Crucial__KeepAlive *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__keep_alive__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__keep_alive__pack_to_buffer
+                     (const Crucial__KeepAlive *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__keep_alive__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__KeepAlive *
+       crucial__keep_alive__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__KeepAlive *)
+     protobuf_c_message_unpack (&crucial__keep_alive__descriptor,
+                                allocator, len, data);
+}
+void   crucial__keep_alive__free_unpacked
+                     (Crucial__KeepAlive *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__keep_alive__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   crucial__end_session__init
+                     (Crucial__EndSession         *message)
+{
+  static const Crucial__EndSession init_value = CRUCIAL__END_SESSION__INIT;
+  *message = init_value;
+}
+size_t crucial__end_session__get_packed_size
+                     (const Crucial__EndSession *message)
+{
+  assert(message->base.descriptor == &crucial__end_session__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__end_session__pack
+                     (const Crucial__EndSession *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__end_session__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__end_session__pack_to_buffer
+                     (const Crucial__EndSession *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__end_session__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__EndSession *
+       crucial__end_session__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__EndSession *)
+     protobuf_c_message_unpack (&crucial__end_session__descriptor,
+                                allocator, len, data);
+}
+void   crucial__end_session__free_unpacked
+                     (Crucial__EndSession *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__end_session__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   crucial__get_object__init
+                     (Crucial__GetObject         *message)
+{
+  static const Crucial__GetObject init_value = CRUCIAL__GET_OBJECT__INIT;
+  *message = init_value;
+}
+size_t crucial__get_object__get_packed_size
+                     (const Crucial__GetObject *message)
+{
+  assert(message->base.descriptor == &crucial__get_object__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__get_object__pack
+                     (const Crucial__GetObject *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__get_object__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__get_object__pack_to_buffer
+                     (const Crucial__GetObject *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__get_object__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__GetObject *
+       crucial__get_object__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__GetObject *)
+     protobuf_c_message_unpack (&crucial__get_object__descriptor,
+                                allocator, len, data);
+}
+void   crucial__get_object__free_unpacked
+                     (Crucial__GetObject *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__get_object__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__list_objects__init
                      (Crucial__ListObjects         *message)
 {
@@ -1291,7 +1426,7 @@ const ProtobufCMessageDescriptor crucial__object_ref__descriptor =
   (ProtobufCMessageInit) crucial__object_ref__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__create__field_descriptors[2] =
+static const ProtobufCFieldDescriptor crucial__create__field_descriptors[3] =
 {
   {
     "initial",
@@ -1317,15 +1452,28 @@ static const ProtobufCFieldDescriptor crucial__create__field_descriptors[2] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Create, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__create__field_indices_by_name[] = {
   0,   /* field[0] = initial */
   1,   /* field[1] = persistent */
+  2,   /* field[2] = session */
 };
 static const ProtobufCIntRange crucial__create__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor crucial__create__descriptor =
 {
@@ -1335,7 +1483,7 @@ const ProtobufCMessageDescriptor crucial__create__descriptor =
   "Crucial__Create",
   "crucial",
   sizeof(Crucial__Create),
-  2,
+  3,
   crucial__create__field_descriptors,
   crucial__create__field_indices_by_name,
   1,  crucial__create__number_ranges,
@@ -1571,6 +1719,172 @@ const ProtobufCMessageDescriptor crucial__ping__descriptor =
   crucial__ping__field_indices_by_name,
   1,  crucial__ping__number_ranges,
   (ProtobufCMessageInit) crucial__ping__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__keep_alive__field_descriptors[3] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__KeepAlive, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__KeepAlive, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lease_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__KeepAlive, lease_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__keep_alive__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  2,   /* field[2] = lease_ms */
+  1,   /* field[1] = session */
+};
+static const ProtobufCIntRange crucial__keep_alive__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor crucial__keep_alive__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.KeepAlive",
+  "KeepAlive",
+  "Crucial__KeepAlive",
+  "crucial",
+  sizeof(Crucial__KeepAlive),
+  3,
+  crucial__keep_alive__field_descriptors,
+  crucial__keep_alive__field_indices_by_name,
+  1,  crucial__keep_alive__number_ranges,
+  (ProtobufCMessageInit) crucial__keep_alive__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__end_session__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__EndSession, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__EndSession, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__end_session__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = session */
+};
+static const ProtobufCIntRange crucial__end_session__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor crucial__end_session__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.EndSession",
+  "EndSession",
+  "Crucial__EndSession",
+  "crucial",
+  sizeof(Crucial__EndSession),
+  2,
+  crucial__end_session__field_descriptors,
+  crucial__end_session__field_indices_by_name,
+  1,  crucial__end_session__number_ranges,
+  (ProtobufCMessageInit) crucial__end_session__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__get_object__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__GetObject, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ref",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__GetObject, ref),
+    &crucial__object_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__get_object__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = ref */
+};
+static const ProtobufCIntRange crucial__get_object__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor crucial__get_object__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.GetObject",
+  "GetObject",
+  "Crucial__GetObject",
+  "crucial",
+  sizeof(Crucial__GetObject),
+  2,
+  crucial__get_object__field_descriptors,
+  crucial__get_object__field_indices_by_name,
+  1,  crucial__get_object__number_ranges,
+  (ProtobufCMessageInit) crucial__get_object__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor crucial__list_objects__field_descriptors[2] =
@@ -1867,7 +2181,7 @@ const ProtobufCMessageDescriptor crucial__result__descriptor =
   (ProtobufCMessageInit) crucial__result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__object_info__field_descriptors[3] =
+static const ProtobufCFieldDescriptor crucial__object_info__field_descriptors[4] =
 {
   {
     "ref",
@@ -1905,16 +2219,29 @@ static const ProtobufCFieldDescriptor crucial__object_info__field_descriptors[3]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectInfo, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__object_info__field_indices_by_name[] = {
   1,   /* field[1] = persistent */
   0,   /* field[0] = ref */
+  3,   /* field[3] = session */
   2,   /* field[2] = waiters */
 };
 static const ProtobufCIntRange crucial__object_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor crucial__object_info__descriptor =
 {
@@ -1924,7 +2251,7 @@ const ProtobufCMessageDescriptor crucial__object_info__descriptor =
   "Crucial__ObjectInfo",
   "crucial",
   sizeof(Crucial__ObjectInfo),
-  3,
+  4,
   crucial__object_info__field_descriptors,
   crucial__object_info__field_indices_by_name,
   1,  crucial__object_info__number_ranges,
@@ -2136,7 +2463,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[8] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[11] =
 {
   {
     "hello",
@@ -2234,11 +2561,50 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[8] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "keep_alive",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, keep_alive),
+    &crucial__keep_alive__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end_session",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, end_session),
+    &crucial__end_session__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "get_object",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, get_object),
+    &crucial__get_object__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
+  9,   /* field[9] = end_session */
+  10,   /* field[10] = get_object */
   0,   /* field[0] = hello */
   1,   /* field[1] = hello_reply */
   2,   /* field[2] = invoke */
+  8,   /* field[8] = keep_alive */
   6,   /* field[6] = list_objects */
   7,   /* field[7] = object_list */
   5,   /* field[5] = ping */
@@ -2248,7 +2614,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -2258,7 +2624,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  8,
+  11,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,

@@ -33,12 +33,20 @@ public final class CrucialClient: Sendable {
         public var connectTimeout: Duration
         /// Shown in server logs.
         public var name: String
+        /// The application session this client's ephemeral objects belong to; nil = a
+        /// new one, kept alive by this client. Cloud threads get their driver's.
+        public var session: UInt64?
+        /// How long the servers keep this client's session after its last keep-alive
+        /// (it sends one every third of this while it has created objects).
+        public var sessionLease: Duration
 
         public init(
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
-            name: String = "crucial-client"
+            name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30)
         ) {
+            self.session = session
+            self.sessionLease = sessionLease
             self.servers = servers
             self.connections = max(1, connections)
             self.authToken = authToken
@@ -70,6 +78,11 @@ public final class CrucialClient: Sendable {
     public let configuration: Configuration
     /// This client's identity for retry de-duplication.
     public let clientID: UInt64
+    /// The application session its ephemeral objects belong to.
+    public let session: UInt64
+    /// Whether this client keeps ``session`` alive (false for a cloud thread using its driver's).
+    public let ownsSession: Bool
+    private let keepAliveTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let group: any EventLoopGroup
     private let slots: [NIOLockedValueBox<Slot>]
     private let nextSlot = NIOLockedValueBox(0)
@@ -81,6 +94,8 @@ public final class CrucialClient: Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         self.clientID = UInt64.random(in: 1...UInt64.max)
+        self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
+        self.ownsSession = configuration.session == nil
         self.group = MultiThreadedEventLoopGroup.singleton
         self.slots = (0..<configuration.connections).map { _ in NIOLockedValueBox(Slot.empty) }
     }
@@ -186,8 +201,14 @@ public final class CrucialClient: Sendable {
                 + ". Start one with `crucial-server`, or set CRUCIAL_SERVERS=host:port.")
     }
 
-    /// Closes every connection; the client reconnects if used again.
+    /// Closes every connection and stops keeping the session alive; the client
+    /// reconnects if used again. The session's ephemeral objects stay until its lease
+    /// lapses: call ``endSession()`` first to remove them at once.
     public func close() {
+        keepAliveTask.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
         for slot in slots {
             let old = slot.withLockedValue { state -> Slot in
                 defer { state = .empty }
@@ -235,6 +256,11 @@ public final class CrucialClient: Sendable {
         _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false
     ) async throws -> Value {
         try ref.validate()
+        var create = create
+        if create != nil {
+            if create?.session == 0 { create?.session = session }
+            if ownsSession, create?.persistent == false { startKeepAlive() }
+        }
         let seq = readOnly ? 0 : seqs.withLockedValue { $0.allocate() }
         defer { if seq != 0 { seqs.withLockedValue { $0.complete(seq) } } }
         let frame = try await send { id in
@@ -269,6 +295,63 @@ public final class CrucialClient: Sendable {
     /// Checks a server answers.
     public func ping() async throws {
         _ = try await send { .ping(id: $0) }
+    }
+
+    // MARK: Sessions
+
+    /// Sends keep-alives every third of the lease from the first ephemeral object on.
+    private func startKeepAlive() {
+        guard keepAliveTask.withLockedValue({ $0 == nil }) else { return }
+        let lease = configuration.sessionLease
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                do { try await self.keepAlive(lease: lease) } catch {}  // the next one retries; the lease has slack
+                try? await Task.sleep(for: lease / 3)
+            }
+        }
+        let raced = keepAliveTask.withLockedValue { current -> Bool in
+            guard current == nil else { return true }
+            current = task
+            return false
+        }
+        if raced { task.cancel() }
+    }
+
+    /// Tells the servers this client's session lives for `lease` more.
+    public func keepAlive(lease: Duration? = nil) async throws {
+        let (seconds, attoseconds) = (lease ?? configuration.sessionLease).components
+        let ms = UInt32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        try expectOK(try await send { .keepAlive(id: $0, session: self.session, leaseMillis: ms) }, "KeepAlive")
+    }
+
+    /// Ends the application session: the servers remove its ephemeral objects (those
+    /// its cloud threads created too). Returns how many. Call it when the driver is done;
+    /// a driver that dies instead loses them when the lease lapses.
+    @discardableResult
+    public func endSession() async throws -> Int {
+        keepAliveTask.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+        let value = try expectOK(try await send { .endSession(id: $0, session: self.session) }, "EndSession")
+        return Int(value.intValue ?? 0)
+    }
+
+    /// The state of an object (admin): what its type sends as initial state.
+    public func getObject(_ ref: ObjectRef) async throws -> Value {
+        try ref.validate()
+        return try expectOK(try await send { .getObject(id: $0, ref: ref) }, "GetObject")
+    }
+
+    @discardableResult
+    private func expectOK(_ frame: Frame, _ request: String) throws -> Value {
+        guard case .result(let reply) = frame else { throw CrucialError(.protocolViolation, "unexpected answer to \(request)") }
+        switch reply.outcome {
+        case .value(let v): return v
+        case .error(let e): throw e
+        case .wrongView: throw CrucialError(.wrongView, "server is in another view")
+        }
     }
 
     /// The objects the server holds, optionally only types starting with `typePrefix`.

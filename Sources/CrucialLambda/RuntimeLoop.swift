@@ -51,7 +51,7 @@ struct RuntimeLoop {
             return nil  // not a Crucial payload, or no DSO servers: execute() reports or runs without them
         }
         if wanted == endpoint { return nil }
-        CrucialClient.useShared(CrucialClient(configuration: .init(servers: wanted.servers, authToken: wanted.authToken)))
+        CrucialClient.useShared(wanted.makeClient())
         endpoint = wanted
         do {
             try await CrucialClient.shared.ping()

@@ -25,6 +25,9 @@ typedef struct Crucial__Create Crucial__Create;
 typedef struct Crucial__Invoke Crucial__Invoke;
 typedef struct Crucial__Remove Crucial__Remove;
 typedef struct Crucial__Ping Crucial__Ping;
+typedef struct Crucial__KeepAlive Crucial__KeepAlive;
+typedef struct Crucial__EndSession Crucial__EndSession;
+typedef struct Crucial__GetObject Crucial__GetObject;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
 typedef struct Crucial__Error Crucial__Error;
 typedef struct Crucial__Member Crucial__Member;
@@ -248,10 +251,16 @@ struct  Crucial__Create
   ProtobufCMessage base;
   Crucial__Value *initial;
   protobuf_c_boolean persistent;
+  /*
+   * The application session an ephemeral object belongs to: it is removed when that
+   * session ends or its lease lapses. 0 = no session (the object lives until removed).
+   * Ignored for persistent objects.
+   */
+  uint64_t session;
 };
 #define CRUCIAL__CREATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__create__descriptor) \
-    , NULL, 0 }
+    , NULL, 0, 0 }
 
 
 /*
@@ -313,6 +322,52 @@ struct  Crucial__Ping
 #define CRUCIAL__PING__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__ping__descriptor) \
     , 0 }
+
+
+/*
+ * Keeps an application session alive for lease_ms more (0 = the server's default).
+ * Answered with an ok Result. A session whose lease lapses ends as with EndSession.
+ */
+struct  Crucial__KeepAlive
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t session;
+  uint32_t lease_ms;
+};
+#define CRUCIAL__KEEP_ALIVE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__keep_alive__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * Ends an application session: its ephemeral objects are removed (their parked
+ * waiters get NOT_FOUND). Result value: the number of objects removed.
+ */
+struct  Crucial__EndSession
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t session;
+};
+#define CRUCIAL__END_SESSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__end_session__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * The state of one object (admin). Result value: the object's state, in the form its
+ * type's Create.initial takes; NOT_FOUND if it does not exist.
+ */
+struct  Crucial__GetObject
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  Crucial__ObjectRef *ref;
+};
+#define CRUCIAL__GET_OBJECT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__get_object__descriptor) \
+    , 0, NULL }
 
 
 /*
@@ -397,10 +452,14 @@ struct  Crucial__ObjectInfo
   Crucial__ObjectRef *ref;
   protobuf_c_boolean persistent;
   uint32_t waiters;
+  /*
+   * the owning session of an ephemeral object (0 = none)
+   */
+  uint64_t session;
 };
 #define CRUCIAL__OBJECT_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__object_info__descriptor) \
-    , NULL, 0, 0 }
+    , NULL, 0, 0, 0 }
 
 
 struct  Crucial__ObjectList
@@ -453,7 +512,10 @@ typedef enum {
   CRUCIAL__FRAME__BODY_REMOVE = 5,
   CRUCIAL__FRAME__BODY_PING = 6,
   CRUCIAL__FRAME__BODY_LIST_OBJECTS = 7,
-  CRUCIAL__FRAME__BODY_OBJECT_LIST = 8
+  CRUCIAL__FRAME__BODY_OBJECT_LIST = 8,
+  CRUCIAL__FRAME__BODY_KEEP_ALIVE = 9,
+  CRUCIAL__FRAME__BODY_END_SESSION = 10,
+  CRUCIAL__FRAME__BODY_GET_OBJECT = 11
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -470,6 +532,9 @@ struct  Crucial__Frame
     Crucial__Ping *ping;
     Crucial__ListObjects *list_objects;
     Crucial__ObjectList *object_list;
+    Crucial__KeepAlive *keep_alive;
+    Crucial__EndSession *end_session;
+    Crucial__GetObject *get_object;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -666,6 +731,63 @@ Crucial__Ping *
                       const uint8_t       *data);
 void   crucial__ping__free_unpacked
                      (Crucial__Ping *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__KeepAlive methods */
+void   crucial__keep_alive__init
+                     (Crucial__KeepAlive         *message);
+size_t crucial__keep_alive__get_packed_size
+                     (const Crucial__KeepAlive   *message);
+size_t crucial__keep_alive__pack
+                     (const Crucial__KeepAlive   *message,
+                      uint8_t             *out);
+size_t crucial__keep_alive__pack_to_buffer
+                     (const Crucial__KeepAlive   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__KeepAlive *
+       crucial__keep_alive__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__keep_alive__free_unpacked
+                     (Crucial__KeepAlive *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__EndSession methods */
+void   crucial__end_session__init
+                     (Crucial__EndSession         *message);
+size_t crucial__end_session__get_packed_size
+                     (const Crucial__EndSession   *message);
+size_t crucial__end_session__pack
+                     (const Crucial__EndSession   *message,
+                      uint8_t             *out);
+size_t crucial__end_session__pack_to_buffer
+                     (const Crucial__EndSession   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__EndSession *
+       crucial__end_session__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__end_session__free_unpacked
+                     (Crucial__EndSession *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__GetObject methods */
+void   crucial__get_object__init
+                     (Crucial__GetObject         *message);
+size_t crucial__get_object__get_packed_size
+                     (const Crucial__GetObject   *message);
+size_t crucial__get_object__pack
+                     (const Crucial__GetObject   *message,
+                      uint8_t             *out);
+size_t crucial__get_object__pack_to_buffer
+                     (const Crucial__GetObject   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__GetObject *
+       crucial__get_object__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__get_object__free_unpacked
+                     (Crucial__GetObject *message,
                       ProtobufCAllocator *allocator);
 /* Crucial__ListObjects methods */
 void   crucial__list_objects__init
@@ -889,6 +1011,15 @@ typedef void (*Crucial__Remove_Closure)
 typedef void (*Crucial__Ping_Closure)
                  (const Crucial__Ping *message,
                   void *closure_data);
+typedef void (*Crucial__KeepAlive_Closure)
+                 (const Crucial__KeepAlive *message,
+                  void *closure_data);
+typedef void (*Crucial__EndSession_Closure)
+                 (const Crucial__EndSession *message,
+                  void *closure_data);
+typedef void (*Crucial__GetObject_Closure)
+                 (const Crucial__GetObject *message,
+                  void *closure_data);
 typedef void (*Crucial__ListObjects_Closure)
                  (const Crucial__ListObjects *message,
                   void *closure_data);
@@ -936,6 +1067,9 @@ extern const ProtobufCMessageDescriptor crucial__create__descriptor;
 extern const ProtobufCMessageDescriptor crucial__invoke__descriptor;
 extern const ProtobufCMessageDescriptor crucial__remove__descriptor;
 extern const ProtobufCMessageDescriptor crucial__ping__descriptor;
+extern const ProtobufCMessageDescriptor crucial__keep_alive__descriptor;
+extern const ProtobufCMessageDescriptor crucial__end_session__descriptor;
+extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
 extern const ProtobufCMessageDescriptor crucial__error__descriptor;
 extern const ProtobufCMessageDescriptor crucial__member__descriptor;

@@ -100,7 +100,7 @@ public struct InProcessInvoker: CloudInvoker {
         if let endpoint = (try? PayloadHeader.decode(payload))?.crucial, !endpoint.servers.isEmpty {
             client = Self.clients.withLockedValue { clients in
                 if let c = clients[endpoint] { return c }
-                let c = CrucialClient(configuration: .init(servers: endpoint.servers, authToken: endpoint.authToken))
+                let c = endpoint.makeClient()
                 clients[endpoint] = c
                 return c
             }

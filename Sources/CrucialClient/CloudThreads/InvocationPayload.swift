@@ -52,15 +52,26 @@ package struct PayloadHeader: Codable, Sendable {
 public struct DSOEndpoint: Codable, Sendable, Hashable {
     public var servers: [String]
     public var authToken: String
+    /// The driver's application session (hex), which the function's ephemeral objects join.
+    public var session: String?
 
-    public init(servers: [String], authToken: String = "") {
+    public init(servers: [String], authToken: String = "", session: UInt64? = nil) {
         self.servers = servers
         self.authToken = authToken
+        self.session = session.map { String($0, radix: 16) }
     }
 
     /// The endpoint of `client`, with host names resolved.
     public init(client: CrucialClient) {
-        self.init(servers: client.configuration.servers.map(resolveHostPort), authToken: client.configuration.authToken)
+        self.init(
+            servers: client.configuration.servers.map(resolveHostPort), authToken: client.configuration.authToken,
+            session: client.session)
+    }
+
+    /// A client for this endpoint, in the driver's session (which it does not keep alive).
+    public func makeClient() -> CrucialClient {
+        CrucialClient(
+            configuration: .init(servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }))
     }
 }
 

@@ -5,9 +5,12 @@ public let crucialProtocolVersion: UInt32 = 1
 public struct Create: Sendable, Equatable {
     public var initial: Value
     public var persistent: Bool
-    public init(initial: Value, persistent: Bool = false) {
+    /// The application session an ephemeral object belongs to (0 = none).
+    public var session: UInt64
+    public init(initial: Value, persistent: Bool = false, session: UInt64 = 0) {
         self.initial = initial
         self.persistent = persistent
+        self.session = session
     }
 }
 
@@ -111,10 +114,13 @@ public struct ObjectInfo: Sendable, Equatable {
     public var ref: ObjectRef
     public var persistent: Bool
     public var waiters: UInt32
-    public init(ref: ObjectRef, persistent: Bool, waiters: UInt32) {
+    /// The session an ephemeral object belongs to (0 = none).
+    public var session: UInt64
+    public init(ref: ObjectRef, persistent: Bool, waiters: UInt32, session: UInt64 = 0) {
         self.ref = ref
         self.persistent = persistent
         self.waiters = waiters
+        self.session = session
     }
 }
 
@@ -128,6 +134,12 @@ public enum Frame: Sendable, Equatable {
     case ping(id: UInt64)
     case listObjects(id: UInt64, typePrefix: String)
     case objectList(id: UInt64, objects: [ObjectInfo])
+    /// Keeps `session` alive for `leaseMillis` more (0 = the server's default).
+    case keepAlive(id: UInt64, session: UInt64, leaseMillis: UInt32)
+    /// Ends `session`: its ephemeral objects are removed.
+    case endSession(id: UInt64, session: UInt64)
+    /// Asks for the state of one object.
+    case getObject(id: UInt64, ref: ObjectRef)
 
     /// The request id, for frames that carry one.
     public var requestID: UInt64? {
@@ -136,6 +148,7 @@ public enum Frame: Sendable, Equatable {
         case .invoke(let i): i.id
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
+        case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _): id
         }
     }
 }

@@ -109,6 +109,7 @@ extension WireCodec {
                 let cp = a.make(Crucial__Create.self, crucial__create__init)
                 cp.pointee.initial = cValue(c.initial, a)
                 cp.pointee.persistent = c.persistent ? 1 : 0
+                cp.pointee.session = c.session
                 p.pointee.create = cp
             }
             p.pointee.client_id = i.clientID
@@ -160,12 +161,32 @@ extension WireCodec {
                     op.pointee.ref = cRef(o.ref, a)
                     op.pointee.persistent = o.persistent ? 1 : 0
                     op.pointee.waiters = o.waiters
+                    op.pointee.session = o.session
                     arr[n] = op
                 }
                 p.pointee.objects = arr
             }
             f.body_case = CRUCIAL__FRAME__BODY_OBJECT_LIST
             f.object_list = p
+        case .keepAlive(let id, let session, let lease):
+            let p = a.make(Crucial__KeepAlive.self, crucial__keep_alive__init)
+            p.pointee.id = id
+            p.pointee.session = session
+            p.pointee.lease_ms = lease
+            f.body_case = CRUCIAL__FRAME__BODY_KEEP_ALIVE
+            f.keep_alive = p
+        case .endSession(let id, let session):
+            let p = a.make(Crucial__EndSession.self, crucial__end_session__init)
+            p.pointee.id = id
+            p.pointee.session = session
+            f.body_case = CRUCIAL__FRAME__BODY_END_SESSION
+            f.end_session = p
+        case .getObject(let id, let ref):
+            let p = a.make(Crucial__GetObject.self, crucial__get_object__init)
+            p.pointee.id = id
+            p.pointee.ref = cRef(ref, a)
+            f.body_case = CRUCIAL__FRAME__BODY_GET_OBJECT
+            f.get_object = p
         }
     }
 
@@ -309,7 +330,7 @@ extension WireCodec {
             args.reserveCapacity(inv.n_args)
             for n in 0..<inv.n_args { args.append(value(from: inv.args[n])) }
             let create = inv.create.map { c in
-                Create(initial: value(from: c.pointee.initial), persistent: c.pointee.persistent != 0)
+                Create(initial: value(from: c.pointee.initial), persistent: c.pointee.persistent != 0, session: c.pointee.session)
             }
             return .invoke(
                 Invoke(
@@ -344,9 +365,20 @@ extension WireCodec {
             for n in 0..<l.pointee.n_objects {
                 guard let o = l.pointee.objects[n] else { continue }
                 objects.append(
-                    ObjectInfo(ref: ref(from: o.pointee.ref), persistent: o.pointee.persistent != 0, waiters: o.pointee.waiters))
+                    ObjectInfo(
+                        ref: ref(from: o.pointee.ref), persistent: o.pointee.persistent != 0, waiters: o.pointee.waiters,
+                        session: o.pointee.session))
             }
             return .objectList(id: l.pointee.id, objects: objects)
+        case CRUCIAL__FRAME__BODY_KEEP_ALIVE:
+            guard let k = frame.keep_alive else { break }
+            return .keepAlive(id: k.pointee.id, session: k.pointee.session, leaseMillis: k.pointee.lease_ms)
+        case CRUCIAL__FRAME__BODY_END_SESSION:
+            guard let e = frame.end_session else { break }
+            return .endSession(id: e.pointee.id, session: e.pointee.session)
+        case CRUCIAL__FRAME__BODY_GET_OBJECT:
+            guard let g = frame.get_object else { break }
+            return .getObject(id: g.pointee.id, ref: ref(from: g.pointee.ref))
         default:
             break
         }

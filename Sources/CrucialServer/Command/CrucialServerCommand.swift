@@ -49,6 +49,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "This server's name in logs and handshakes.")
     var serverID = "crucial-server"
 
+    @Option(help: "Seconds an application session lives without a keep-alive (unless its client asks for another lease); its ephemeral objects are then removed.")
+    var sessionLease = 30.0
+
     public init() {}
 
     private static let userTypes = Mutex<[any SharedType.Type]>([])
@@ -79,6 +82,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard sessionLease > 0, sessionLease <= 86_400 else {
+            throw ValidationError("--session-lease must be in (0, 86400] seconds, got \(sessionLease)")
+        }
     }
 
     public func run() async throws {
@@ -93,7 +99,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         let server = CrucialServer(
             configuration: .init(
                 host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
-                threads: threads, serverID: serverID),
+                threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000))),
             registry: Self.registry, logger: logger)
         let address = try await server.start()
         ParentWatch.start()

@@ -27,11 +27,16 @@ public final class CrucialServer: Service, Sendable {
         /// Event-loop threads.
         public var threads: Int
         public var serverID: String
+        /// How long an application session lives without a keep-alive, unless its
+        /// client asks for another lease; then its ephemeral objects are removed.
+        public var sessionLease: Duration
 
         public init(
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
-            authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server"
+            authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
+            sessionLease: Duration = .seconds(30)
         ) {
+            self.sessionLease = sessionLease
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
@@ -59,7 +64,7 @@ public final class CrucialServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        self.store = ObjectStore(registry: registry, timerLoop: group.next())
+        self.store = ObjectStore(registry: registry, timerLoop: group.next(), defaultSessionLease: configuration.sessionLease)
     }
 
     /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
@@ -101,6 +106,14 @@ public final class CrucialServer: Service, Sendable {
         guard accepted else {
             try await channel.close()
             throw CrucialError(.illegalState, "server was already started or stopped")
+        }
+        // Sessions whose lease lapsed (their driver died) lose their ephemeral objects.
+        channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+            for (session, removed) in store.expireSessions() {
+                logger.info(
+                    "session lease lapsed; its ephemeral objects were removed",
+                    metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
+            }
         }
         logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
         return address

@@ -162,6 +162,21 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             reply(context: context, id, .void)
         case .listObjects(let id, let prefix):
             write(context: context, .objectList(id: id, objects: store.list(typePrefix: prefix)))
+        case .keepAlive(let id, let session, let leaseMillis):
+            guard session != 0 else {
+                reply(context: context, id, .error(CrucialError(.badRequest, "KeepAlive names no session (0)")))
+                return
+            }
+            store.keepAlive(session: session, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
+            reply(context: context, id, .void)
+        case .endSession(let id, let session):
+            reply(context: context, id, .value(.int(Int64(store.endSession(session)))))
+        case .getObject(let id, let ref):
+            if let state = store.snapshot(ref) {
+                reply(context: context, id, .value(state))
+            } else {
+                reply(context: context, id, .error(CrucialError(.notFound, "\(ref) does not exist")))
+            }
         case .hello:
             reply(context: context, 0, .error(CrucialError(.badRequest, "the handshake is already done")))
         case .helloReply, .result, .objectList:
@@ -209,6 +224,9 @@ extension Frame {
         case .ping: "Ping"
         case .listObjects: "ListObjects"
         case .objectList: "ObjectList"
+        case .keepAlive: "KeepAlive"
+        case .endSession: "EndSession"
+        case .getObject: "GetObject"
         }
     }
 }

@@ -7,16 +7,19 @@ internal import NIOConcurrencyHelpers
 final class ObjectBox: @unchecked Sendable {
     let ref: ObjectRef
     let persistent: Bool
+    /// The application session owning an ephemeral object (0 = none).
+    let session: UInt64
     let lock = NIOLock()
     // Guarded by `lock`:
     var object: any SharedObject
     var retries = RetryTable()
     var removed = false
 
-    init(ref: ObjectRef, object: any SharedObject, persistent: Bool) {
+    init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
         self.ref = ref
         self.object = object
         self.persistent = persistent
+        self.session = persistent ? 0 : session
     }
 }
 
@@ -28,13 +31,20 @@ final class ObjectBox: @unchecked Sendable {
 public final class ObjectStore: Sendable {
     private let shards: [NIOLockedValueBox<[ObjectRef: ObjectBox]>]
     public let registry: TypeRegistry
-    /// Runs timeouts of bounded waits.
+    /// Runs timeouts of bounded waits and the session reaper.
     private let timerLoop: any EventLoop
+    private let sessions = NIOLockedValueBox(SessionTable())
+    /// The lease of a session that did not ask for one.
+    public let defaultSessionLease: Duration
 
-    public init(registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64) {
+    public init(
+        registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64,
+        defaultSessionLease: Duration = .seconds(30)
+    ) {
         self.registry = registry
         self.timerLoop = timerLoop
         self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
+        self.defaultSessionLease = defaultSessionLease
     }
 
     private func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
@@ -117,13 +127,17 @@ public final class ObjectStore: Sendable {
         } catch {
             return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
         }
-        let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent)
+        let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
         // First creation wins when two clients race.
-        return .success(shard.withLockedValue { map in
+        let winner = shard.withLockedValue { map in
             if let raced = map[ref] { return raced }
             map[ref] = fresh
             return fresh
-        })
+        }
+        if winner === fresh, fresh.session != 0 {
+            sessions.withLockedValue { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
+        }
+        return .success(winner)
     }
 
     /// Records late answers for retries. Called under the box lock.
@@ -156,6 +170,7 @@ public final class ObjectStore: Sendable {
     @discardableResult
     public func remove(_ ref: ObjectRef) -> Bool {
         guard let box = shard(ref).withLockedValue({ $0.removeValue(forKey: ref) }) else { return false }
+        if box.session != 0 { sessions.withLockedValue { $0.release(ref, from: box.session) } }
         var effects = Effects()
         box.lock.withLock {
             box.removed = true
@@ -196,7 +211,7 @@ public final class ObjectStore: Sendable {
         for shard in shards {
             for box in shard.withLockedValue({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
                 let waiters = box.lock.withLock { box.object.waiterCount }
-                out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters)))
+                out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session))
             }
         }
         return out.sorted { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
@@ -209,6 +224,30 @@ public final class ObjectStore: Sendable {
     }
 
     public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+
+    // MARK: Sessions
+
+    /// Keeps `session` alive for `lease` (nil = the default) from now.
+    public func keepAlive(session: UInt64, lease: Duration?) {
+        sessions.withLockedValue { $0.keepAlive(session, lease: lease ?? defaultSessionLease, now: .now) }
+    }
+
+    /// Ends `session` and removes its ephemeral objects; returns how many.
+    @discardableResult
+    public func endSession(_ session: UInt64) -> Int {
+        let refs = sessions.withLockedValue { $0.end(session) }
+        return refs.reduce(0) { $0 + (remove($1) ? 1 : 0) }
+    }
+
+    /// Ends the sessions whose lease lapsed, removing their objects; returns them.
+    @discardableResult
+    public func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
+        let lapsed = sessions.withLockedValue { $0.expire(now: now) }
+        return lapsed.map { ($0.session, $0.objects.reduce(0) { $0 + (remove($1) ? 1 : 0) }) }
+    }
+
+    /// Sessions alive now.
+    public var sessionCount: Int { sessions.withLockedValue { $0.sessions.count } }
 }
 
 extension Duration {
