@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "crucial-bench", targets: ["crucial-bench"]),
         .executable(name: "crucial-demo", targets: ["crucial-demo"]),
         .executable(name: "crucial-lambda-emulator", targets: ["crucial-lambda-emulator"]),
+        .executable(name: "crucial", targets: ["crucial"]),
         .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
     ],
     dependencies: [
@@ -112,6 +113,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/lambda-emulator",
+            swiftSettings: strict
+        ),
+        // The admin CLI: `crucial objects ls|get|rm`.
+        .executableTarget(
+            name: "crucial",
+            dependencies: [
+                "CrucialClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/crucial",
             swiftSettings: strict
         ),
         // The paper's example programs, shared by the demo and the benchmarks.

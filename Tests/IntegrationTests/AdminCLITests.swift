@@ -1,0 +1,61 @@
+import CrucialClient
+import CrucialTestFunctions
+import Foundation
+import Testing
+
+/// Runs the `crucial` admin CLI; returns its exit status, stdout and stderr.
+func runCLI(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try builtExecutable("crucial"))
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite("The crucial admin CLI")
+struct AdminCLITests {
+    @Test("objects ls, get and rm against a running server")
+    func objects() async throws {
+        let server = try TestServer.withTestTypes()
+        let client = server.client()
+        defer { client.close() }
+        try await AtomicLong("hits", initial: 41, persistent: true, client: client).incrementAndGet()
+        try await Tally.Shared("t", Tally(), client: client).add(2, note: "x")
+        let at = ["--servers", server.address]
+
+        let ls = try runCLI(["objects", "ls"] + at)
+        #expect(ls.status == 0, "\(ls.err)")
+        let lines = ls.out.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(lines.first == ["TYPE", "KEY", "LIFETIME", "WAITERS"])
+        #expect(lines.contains(["AtomicLong", "hits", "persistent", "0"]))
+        #expect(lines.contains(["test.Tally", "t", "session", String(client.session, radix: 16), "0"]))
+        #expect(lines.last == ["2", "objects"])
+
+        let json = try runCLI(["objects", "ls", "--type", "test.", "--json"] + at)
+        #expect(json.out == "{\"key\":\"t\",\"persistent\":false,\"session\":\"\(String(client.session, radix: 16))\",\"type\":\"test.Tally\",\"waiters\":0}\n")
+
+        let get = try runCLI(["objects", "get", "test.Tally", "t"] + at)
+        #expect(get.status == 0)
+        #expect(get.out == "{\"history\":[\"x\"],\"total\":2}\n")
+
+        let rm = try runCLI(["objects", "rm", "AtomicLong", "hits"] + at)
+        #expect(rm.status == 0)
+        #expect(rm.out == "removed AtomicLong(\"hits\")\n")
+        let again = try runCLI(["objects", "rm", "AtomicLong", "hits"] + at)
+        #expect(again.status == 1)
+        #expect(again.err.contains("AtomicLong(\"hits\") does not exist"))
+        let missing = try runCLI(["objects", "get", "AtomicLong", "hits"] + at)
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("does not exist"))
+
+        let unreachable = try runCLI(["objects", "ls", "--servers", "127.0.0.1:1"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.err.contains("no Crucial server reachable"))
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import CrucialClient
+import Foundation
+
+/// `crucial`: administration of a running Crucial DSO layer.
+@main
+struct CrucialCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crucial",
+        abstract: "Administers Crucial DSO servers.",
+        subcommands: [Objects.self])
+}
+
+/// Where to reach the servers; shared by every subcommand.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Servers, comma-separated host:port (default: $CRUCIAL_SERVERS or 127.0.0.1:7420).")
+    var servers: String?
+
+    @Option(help: "Auth token (default: $CRUCIAL_AUTH_TOKEN).")
+    var authToken: String?
+
+    func client() -> CrucialClient {
+        var configuration = CrucialClient.Configuration.fromEnvironment()
+        if let servers {
+            configuration.servers = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let authToken { configuration.authToken = authToken }
+        configuration.retries = 1
+        configuration.name = "crucial-admin"
+        return CrucialClient(configuration: configuration)
+    }
+}
+
+struct Objects: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "objects", abstract: "Lists, shows and removes shared objects.", subcommands: [List.self, Get.self, Remove.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "Lists the objects: type, key, lifetime and parked calls.")
+
+        @OptionGroup var server: ServerOptions
+
+        @Option(name: .customLong("type"), help: "Only types starting with this.")
+        var typePrefix = ""
+
+        @Flag(help: "One JSON object per line.")
+        var json = false
+
+        func run() async throws {
+            let client = server.client()
+            defer { client.close() }
+            let objects = try await client.listObjects(typePrefix: typePrefix)
+            if json {
+                for o in objects {
+                    print(
+                        jsonText(.record([
+                            "type": .string(o.ref.type), "key": .string(o.ref.key), "persistent": .bool(o.persistent),
+                            "session": .string(o.session == 0 ? "" : String(o.session, radix: 16)), "waiters": .int(Int64(o.waiters)),
+                        ])))
+                }
+                return
+            }
+            let rows = objects.map { o in
+                [o.ref.type, o.ref.key, o.persistent ? "persistent" : o.session == 0 ? "ephemeral" : "session \(String(o.session, radix: 16))",
+                 String(o.waiters)]
+            }
+            printTable(header: ["TYPE", "KEY", "LIFETIME", "WAITERS"], rows: rows)
+            print("\(objects.count) object\(objects.count == 1 ? "" : "s")")
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Prints an object's state as JSON.")
+
+        @OptionGroup var server: ServerOptions
+
+        @Argument(help: "The object's type, e.g. AtomicLong or a @Shared type's name.")
+        var type: String
+
+        @Argument(help: "The object's key.")
+        var key: String
+
+        func run() async throws {
+            let client = server.client()
+            defer { client.close() }
+            print(jsonText(try await client.getObject(ObjectRef(type: type, key: key))))
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Removes an object; its parked calls get NOT_FOUND. Exits 1 if it did not exist.")
+
+        @OptionGroup var server: ServerOptions
+
+        @Argument(help: "The object's type.")
+        var type: String
+
+        @Argument(help: "The object's key.")
+        var key: String
+
+        func run() async throws {
+            let client = server.client()
+            defer { client.close() }
+            let ref = ObjectRef(type: type, key: key)
+            guard try await client.remove(ref) else {
+                FileHandle.standardError.write(Data("crucial: \(ref) does not exist\n".utf8))
+                throw ExitCode(1)
+            }
+            print("removed \(ref)")
+        }
+    }
+}
+
+func printTable(header: [String], rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    for row in all {
+        print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  "))
+    }
+}
+
+/// A value as JSON text: records as objects, byte strings as base64.
+func jsonText(_ value: Value) -> String {
+    func quote(_ s: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+    func number(_ d: Double) -> String { d.isFinite ? "\(d)" : quote("\(d)") }
+    switch value {
+    case .null: return "null"
+    case .bool(let b): return b ? "true" : "false"
+    case .int(let i): return String(i)
+    case .double(let d): return number(d)
+    case .string(let s): return quote(s)
+    case .bytes(let b): return quote(Data(b).base64EncodedString())
+    case .doubles(let d): return "[" + d.map(number).joined(separator: ",") + "]"
+    case .ints(let i): return "[" + i.map(String.init).joined(separator: ",") + "]"
+    case .list(let l): return "[" + l.map(jsonText).joined(separator: ",") + "]"
+    case .record(let r): return "{" + r.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(jsonText($0.value))" }.joined(separator: ",") + "}"
+    }
+}
