@@ -4,11 +4,14 @@
 #                                         e.g. --duration 5 --markdown docs/BENCHMARKS.md
 #   tools/bench.sh lambda [options]       cloud threads on crucial-lambda-emulator: invocation
 #                                         overhead (warm, cold) and Monte Carlo π scale-up
+#   tools/bench.sh codec [options]        argument/state format: binary vs JSON sizes and times
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
 ensure_deps redis-server redis-tools
 echo "==> swift build -c release (crucial-bench, crucial-server, crucial-lambda-emulator)" >&2
 for product in crucial-bench crucial-server crucial-lambda-emulator; do swift build -c release --product "$product" >&2; done
-if [[ "${1:-}" == lambda ]]; then shift; exec .build/release/crucial-bench lambda "$@"; fi
+case "${1:-}" in
+  lambda|codec) exec .build/release/crucial-bench "$@" ;;
+esac
 exec .build/release/crucial-bench run "$@"

@@ -35,6 +35,22 @@ struct ValueCodecTests {
         #expect(try ValueDecoder().decode(Model.self, from: value) == model)
     }
 
+    @Test("Standalone values round-trip through protobuf bytes; garbage is refused")
+    func valueBytes() throws {
+        let model = Model(
+            kind: .linear, weights: Array(repeating: 0.25, count: 1000), counts: [], raw: Data([1, 0, 2]),
+            centroids: [[1, 2], [3]], byName: [:], byID: [1: "a\u{0}b"], flags: [], big: 1, small: 0, nested: [nil])
+        let value = try ValueEncoder().encode(model)
+        let bytes = WireCodec.encode(value: value)
+        #expect(try WireCodec.decodeValue(bytes) == value)
+        #expect(bytes.count < 8 * 1000 + 200)  // 1,000 doubles packed: 8 bytes each plus a little
+        #expect(try WireCodec.decodeValue([]) == .null)  // an empty message is the default value
+        #expect(throws: CrucialError.self) { try WireCodec.decodeValue([0xFF, 0xFF, 0xFF]) }
+        var deep = Value.int(1)
+        for _ in 0..<200 { deep = .list([deep]) }
+        #expect(throws: CrucialError.self) { try WireCodec.decodeValue(WireCodec.encode(value: deep)) }
+    }
+
     @Test("Numeric arrays take the packed forms")
     func packedForms() throws {
         #expect(try ValueEncoder().encode([1.0, 2.0]) == .doubles([1, 2]))

@@ -140,13 +140,7 @@ struct LambdaBench: AsyncParsableCommand {
         if let markdown {
             let date = ISO8601DateFormatter().string(from: Date()).prefix(10)
             let text = "\n### Cloud threads on crucial-lambda-emulator (\(date), `tools/bench.sh lambda`)\n\n```\n\(report)```\n"
-            if let h = FileHandle(forWritingAtPath: markdown) {
-                h.seekToEndOfFile()
-                h.write(Data(text.utf8))
-                try h.close()
-            } else {
-                try text.write(toFile: markdown, atomically: true, encoding: .utf8)
-            }
+            try appendMarkdown(text, to: markdown)
         }
     }
 
