@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "crucial-demo", targets: ["crucial-demo"]),
         .executable(name: "crucial-lambda-emulator", targets: ["crucial-lambda-emulator"]),
         .executable(name: "crucial", targets: ["crucial"]),
+        // The plugin the tests build and load into running servers.
+        .library(name: "CrucialTestPlugin", type: .dynamic, targets: ["CrucialTestPlugin"]),
         .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
     ],
     dependencies: [
@@ -45,7 +47,7 @@ let package = Package(
         .target(
             name: "CrucialCore",
             dependencies: [
-                "CCrucialProto",
+                "CCrucialProto", "CCrucialShims",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -53,7 +55,7 @@ let package = Package(
         .target(
             name: "CrucialServer",
             dependencies: [
-                "CrucialCore",
+                "CrucialCore", "CCrucialShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -152,6 +154,12 @@ let package = Package(
             name: "crucial-test-functions",
             dependencies: ["CrucialTestFunctions", "CrucialLambda"],
             path: "Tests/TestFunctions/Bootstrap",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CrucialTestPlugin",
+            dependencies: ["CrucialClient"],
+            path: "Tests/TestFunctions/Plugin",
             swiftSettings: strict
         ),
         // A crucial-server that also knows the tests' @Shared types: CrucialServer as a library.

@@ -592,6 +592,51 @@ void   crucial__get_object__free_unpacked
   assert(message->base.descriptor == &crucial__get_object__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__load_plugin__init
+                     (Crucial__LoadPlugin         *message)
+{
+  static const Crucial__LoadPlugin init_value = CRUCIAL__LOAD_PLUGIN__INIT;
+  *message = init_value;
+}
+size_t crucial__load_plugin__get_packed_size
+                     (const Crucial__LoadPlugin *message)
+{
+  assert(message->base.descriptor == &crucial__load_plugin__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__load_plugin__pack
+                     (const Crucial__LoadPlugin *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__load_plugin__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__load_plugin__pack_to_buffer
+                     (const Crucial__LoadPlugin *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__load_plugin__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__LoadPlugin *
+       crucial__load_plugin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__LoadPlugin *)
+     protobuf_c_message_unpack (&crucial__load_plugin__descriptor,
+                                allocator, len, data);
+}
+void   crucial__load_plugin__free_unpacked
+                     (Crucial__LoadPlugin *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__load_plugin__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__list_objects__init
                      (Crucial__ListObjects         *message)
 {
@@ -1887,6 +1932,96 @@ const ProtobufCMessageDescriptor crucial__get_object__descriptor =
   (ProtobufCMessageInit) crucial__get_object__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor crucial__load_plugin__field_descriptors[5] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chunk",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, chunk),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, last),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__load_plugin__field_indices_by_name[] = {
+  3,   /* field[3] = chunk */
+  0,   /* field[0] = id */
+  4,   /* field[4] = last */
+  1,   /* field[1] = name */
+  2,   /* field[2] = offset */
+};
+static const ProtobufCIntRange crucial__load_plugin__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor crucial__load_plugin__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.LoadPlugin",
+  "LoadPlugin",
+  "Crucial__LoadPlugin",
+  "crucial",
+  sizeof(Crucial__LoadPlugin),
+  5,
+  crucial__load_plugin__field_descriptors,
+  crucial__load_plugin__field_indices_by_name,
+  1,  crucial__load_plugin__number_ranges,
+  (ProtobufCMessageInit) crucial__load_plugin__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor crucial__list_objects__field_descriptors[2] =
 {
   {
@@ -2463,7 +2598,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[11] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[12] =
 {
   {
     "hello",
@@ -2597,6 +2732,18 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[11] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "load_plugin",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, load_plugin),
+    &crucial__load_plugin__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
   9,   /* field[9] = end_session */
@@ -2606,6 +2753,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
   2,   /* field[2] = invoke */
   8,   /* field[8] = keep_alive */
   6,   /* field[6] = list_objects */
+  11,   /* field[11] = load_plugin */
   7,   /* field[7] = object_list */
   5,   /* field[5] = ping */
   4,   /* field[4] = remove */
@@ -2614,7 +2762,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -2624,7 +2772,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  11,
+  12,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,

@@ -344,6 +344,25 @@ public final class CrucialClient: Sendable {
         return try expectOK(try await send { .getObject(id: $0, ref: ref) }, "GetObject")
     }
 
+    /// Uploads a plugin (a shared library exporting `@Shared` types) to the server this
+    /// client talks to, which loads it without restarting; returns the types it brought.
+    /// Needs the server's admin token as this client's `authToken` (or a server with no tokens).
+    public func loadPlugin(_ bytes: [UInt8], name: String, chunkSize: Int = 1 << 20) async throws -> [String] {
+        guard !bytes.isEmpty else { throw CrucialError(.invalidArgument, "plugin \(name) is empty") }
+        let c = try await connection()  // every chunk on one connection: the server assembles per connection
+        var offset = 0
+        var answer = Value.null
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + max(1, chunkSize))
+            let id = newRequestID()
+            let frame = try await c.request(
+                .loadPlugin(id: id, name: name, offset: UInt64(offset), chunk: Array(bytes[offset..<end]), last: end == bytes.count), id: id)
+            answer = try expectOK(frame, "LoadPlugin")
+            offset = end
+        }
+        return (answer.listValue ?? []).compactMap(\.stringValue)
+    }
+
     @discardableResult
     private func expectOK(_ frame: Frame, _ request: String) throws -> Value {
         guard case .result(let reply) = frame else { throw CrucialError(.protocolViolation, "unexpected answer to \(request)") }

@@ -8,7 +8,7 @@ struct CrucialCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial",
         abstract: "Administers Crucial DSO servers.",
-        subcommands: [Objects.self])
+        subcommands: [Objects.self, PluginCommand.self])
 }
 
 /// Where to reach the servers; shared by every subcommand.
@@ -19,11 +19,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Auth token (default: $CRUCIAL_AUTH_TOKEN).")
     var authToken: String?
 
-    func client() -> CrucialClient {
+    /// The servers named, or those of the environment.
+    func addresses() -> [String] {
+        guard let servers else { return CrucialClient.Configuration.fromEnvironment().servers }
+        return servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func client(servers: [String]? = nil) -> CrucialClient {
         var configuration = CrucialClient.Configuration.fromEnvironment()
-        if let servers {
-            configuration.servers = servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
+        configuration.servers = servers ?? addresses()
         if let authToken { configuration.authToken = authToken }
         configuration.retries = 1
         configuration.name = "crucial-admin"
@@ -109,6 +113,44 @@ struct Objects: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print("removed \(ref)")
+        }
+    }
+}
+
+struct PluginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin", abstract: "Loads plugins into running servers.", subcommands: [Load.self])
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load",
+            abstract: "Uploads a plugin (a shared library exporting @Shared types) to every server given; each loads it without restarting.",
+            discussion: "Needs the servers' admin token (--auth-token or $CRUCIAL_AUTH_TOKEN set to it) unless they run without tokens.")
+
+        @OptionGroup var server: ServerOptions
+
+        @Argument(help: "The plugin, e.g. .build/release/libMyTypesPlugin.so")
+        var path: String
+
+        func run() async throws {
+            let bytes: [UInt8]
+            do { bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+            }
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            var failed = false
+            for address in server.addresses() {
+                let client = server.client(servers: [address])
+                defer { client.close() }
+                do {
+                    let types = try await client.loadPlugin(bytes, name: name)
+                    print("\(address): loaded \(name) (\(bytes.count) bytes): \(types.joined(separator: ", "))")
+                } catch {
+                    FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
         }
     }
 }

@@ -28,6 +28,7 @@ typedef struct Crucial__Ping Crucial__Ping;
 typedef struct Crucial__KeepAlive Crucial__KeepAlive;
 typedef struct Crucial__EndSession Crucial__EndSession;
 typedef struct Crucial__GetObject Crucial__GetObject;
+typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
 typedef struct Crucial__Error Crucial__Error;
 typedef struct Crucial__Member Crucial__Member;
@@ -371,6 +372,32 @@ struct  Crucial__GetObject
 
 
 /*
+ * Uploads a plugin (admin): a shared library exporting @Shared types, sent in
+ * chunks in order. After the chunk with last = true the server loads it; that
+ * Result's value is the list of the type names it brought. Earlier chunks get an
+ * ok Result. A chunk at offset 0 starts the upload afresh.
+ */
+struct  Crucial__LoadPlugin
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  /*
+   * the library's file name, e.g. libMyTypesPlugin.so
+   */
+  char *name;
+  /*
+   * where this chunk goes in the file
+   */
+  uint64_t offset;
+  ProtobufCBinaryData chunk;
+  protobuf_c_boolean last;
+};
+#define CRUCIAL__LOAD_PLUGIN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__load_plugin__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, {0,NULL}, 0 }
+
+
+/*
  * Lists the objects a server holds (admin).
  */
 struct  Crucial__ListObjects
@@ -515,7 +542,8 @@ typedef enum {
   CRUCIAL__FRAME__BODY_OBJECT_LIST = 8,
   CRUCIAL__FRAME__BODY_KEEP_ALIVE = 9,
   CRUCIAL__FRAME__BODY_END_SESSION = 10,
-  CRUCIAL__FRAME__BODY_GET_OBJECT = 11
+  CRUCIAL__FRAME__BODY_GET_OBJECT = 11,
+  CRUCIAL__FRAME__BODY_LOAD_PLUGIN = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -535,6 +563,7 @@ struct  Crucial__Frame
     Crucial__KeepAlive *keep_alive;
     Crucial__EndSession *end_session;
     Crucial__GetObject *get_object;
+    Crucial__LoadPlugin *load_plugin;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -789,6 +818,25 @@ Crucial__GetObject *
 void   crucial__get_object__free_unpacked
                      (Crucial__GetObject *message,
                       ProtobufCAllocator *allocator);
+/* Crucial__LoadPlugin methods */
+void   crucial__load_plugin__init
+                     (Crucial__LoadPlugin         *message);
+size_t crucial__load_plugin__get_packed_size
+                     (const Crucial__LoadPlugin   *message);
+size_t crucial__load_plugin__pack
+                     (const Crucial__LoadPlugin   *message,
+                      uint8_t             *out);
+size_t crucial__load_plugin__pack_to_buffer
+                     (const Crucial__LoadPlugin   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__LoadPlugin *
+       crucial__load_plugin__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__load_plugin__free_unpacked
+                     (Crucial__LoadPlugin *message,
+                      ProtobufCAllocator *allocator);
 /* Crucial__ListObjects methods */
 void   crucial__list_objects__init
                      (Crucial__ListObjects         *message);
@@ -1020,6 +1068,9 @@ typedef void (*Crucial__EndSession_Closure)
 typedef void (*Crucial__GetObject_Closure)
                  (const Crucial__GetObject *message,
                   void *closure_data);
+typedef void (*Crucial__LoadPlugin_Closure)
+                 (const Crucial__LoadPlugin *message,
+                  void *closure_data);
 typedef void (*Crucial__ListObjects_Closure)
                  (const Crucial__ListObjects *message,
                   void *closure_data);
@@ -1070,6 +1121,7 @@ extern const ProtobufCMessageDescriptor crucial__ping__descriptor;
 extern const ProtobufCMessageDescriptor crucial__keep_alive__descriptor;
 extern const ProtobufCMessageDescriptor crucial__end_session__descriptor;
 extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
+extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
 extern const ProtobufCMessageDescriptor crucial__error__descriptor;
 extern const ProtobufCMessageDescriptor crucial__member__descriptor;

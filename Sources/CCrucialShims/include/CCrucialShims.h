@@ -6,4 +6,6 @@
 /// `stdout` under strict concurrency.
 void crucial_line_buffer_stdout(void);
 
+#include "crucial_plugin.h"
+
 #endif

@@ -140,6 +140,8 @@ public enum Frame: Sendable, Equatable {
     case endSession(id: UInt64, session: UInt64)
     /// Asks for the state of one object.
     case getObject(id: UInt64, ref: ObjectRef)
+    /// One chunk of a plugin upload.
+    case loadPlugin(id: UInt64, name: String, offset: UInt64, chunk: [UInt8], last: Bool)
 
     /// The request id, for frames that carry one.
     public var requestID: UInt64? {
@@ -148,7 +150,7 @@ public enum Frame: Sendable, Equatable {
         case .invoke(let i): i.id
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
-        case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _): id
+        case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         }
     }
 }

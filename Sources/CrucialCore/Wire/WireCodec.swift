@@ -187,6 +187,15 @@ extension WireCodec {
             p.pointee.ref = cRef(ref, a)
             f.body_case = CRUCIAL__FRAME__BODY_GET_OBJECT
             f.get_object = p
+        case .loadPlugin(let id, let name, let offset, let chunk, let last):
+            let p = a.make(Crucial__LoadPlugin.self, crucial__load_plugin__init)
+            p.pointee.id = id
+            p.pointee.name = a.cString(name)
+            p.pointee.offset = offset
+            p.pointee.chunk = a.bytes(chunk)
+            p.pointee.last = last ? 1 : 0
+            f.body_case = CRUCIAL__FRAME__BODY_LOAD_PLUGIN
+            f.load_plugin = p
         }
     }
 
@@ -379,6 +388,11 @@ extension WireCodec {
         case CRUCIAL__FRAME__BODY_GET_OBJECT:
             guard let g = frame.get_object else { break }
             return .getObject(id: g.pointee.id, ref: ref(from: g.pointee.ref))
+        case CRUCIAL__FRAME__BODY_LOAD_PLUGIN:
+            guard let l = frame.load_plugin else { break }
+            return .loadPlugin(
+                id: l.pointee.id, name: string(l.pointee.name), offset: l.pointee.offset, chunk: bytes(l.pointee.chunk),
+                last: l.pointee.last != 0)
         default:
             break
         }

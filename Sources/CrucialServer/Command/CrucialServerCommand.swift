@@ -49,6 +49,15 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "This server's name in logs and handshakes.")
     var serverID = "crucial-server"
 
+    @Option(name: .customLong("plugin"), help: "A plugin to load at start-up: a shared library exporting @Shared types (repeatable).")
+    var plugins: [String] = []
+
+    @Option(help: "Token that grants admin operations such as loading plugins (default: $CRUCIAL_ADMIN_TOKEN). Without it and without --auth-token, every client may.")
+    var adminToken: String?
+
+    @Option(help: "Where uploaded plugins are stored (default: a directory under the system's temporary one).")
+    var pluginDir: String?
+
     @Option(help: "Seconds an application session lives without a keep-alive (unless its client asks for another lease); its ephemeral objects are then removed.")
     var sessionLease = 30.0
 
@@ -96,11 +105,21 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "crucial.server")
         let token = authToken ?? ProcessInfoEnvironment.get("CRUCIAL_AUTH_TOKEN")
+        let admin = adminToken ?? ProcessInfoEnvironment.get("CRUCIAL_ADMIN_TOKEN")
         let server = CrucialServer(
             configuration: .init(
                 host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
-                threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000))),
+                threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000)),
+                adminToken: admin?.isEmpty == true ? nil : admin, pluginDirectory: pluginDir),
             registry: Self.registry, logger: logger)
+        for path in plugins {
+            do {
+                let types = try server.store.loadPlugin(path: path)
+                logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(types.joined(separator: ", "))"])
+            } catch {
+                throw ValidationError("--plugin \(path): \(error.message)")
+            }
+        }
         let address = try await server.start()
         ParentWatch.start()
         print("crucial-server listening on \(host):\(address.port ?? port)")

@@ -2,6 +2,7 @@ public import CrucialCore
 public import Logging
 public import NIOCore
 internal import NIOConcurrencyHelpers
+internal import Foundation
 internal import NIOPosix
 public import ServiceLifecycle
 
@@ -30,13 +31,27 @@ public final class CrucialServer: Service, Sendable {
         /// How long an application session lives without a keep-alive, unless its
         /// client asks for another lease; then its ephemeral objects are removed.
         public var sessionLease: Duration
+        /// Clients presenting this token may load plugins; nil with no `authToken`
+        /// lets every client (a development server).
+        public var adminToken: String?
+        /// Where uploaded plugins are stored.
+        public var pluginDirectory: String
+        /// The largest plugin accepted.
+        public var maxPluginBytes: Int
+        /// The plugin directory was made up for this process: removed at shutdown.
+        var pluginDirectoryIsTemporary: Bool
 
         public init(
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
             authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
-            sessionLease: Duration = .seconds(30)
+            sessionLease: Duration = .seconds(30), adminToken: String? = nil, pluginDirectory: String? = nil,
+            maxPluginBytes: Int = 1 << 30
         ) {
             self.sessionLease = sessionLease
+            self.adminToken = adminToken
+            self.pluginDirectory = pluginDirectory ?? "\(NSTemporaryDirectory())crucial-plugins-\(getpid())"
+            self.pluginDirectoryIsTemporary = pluginDirectory == nil
+            self.maxPluginBytes = maxPluginBytes
             self.host = host
             self.port = port
             self.maxFrameSize = maxFrameSize
@@ -71,7 +86,9 @@ public final class CrucialServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let settings = ConnectionSettings(
-            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken)
+            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken,
+            adminToken: configuration.adminToken, pluginDirectory: configuration.pluginDirectory,
+            maxPluginBytes: configuration.maxPluginBytes)
         let store = self.store
         let logger = self.logger
         let children = self.children
@@ -134,6 +151,7 @@ public final class CrucialServer: Service, Sendable {
             for child in open { try? await child.close() }
         }
         if case .stopped = previous { return }
+        if configuration.pluginDirectoryIsTemporary { try? FileManager.default.removeItem(atPath: configuration.pluginDirectory) }
         try await group.shutdownGracefully()
     }
 

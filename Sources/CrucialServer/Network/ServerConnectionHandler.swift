@@ -1,4 +1,5 @@
 internal import CrucialCore
+internal import Foundation
 internal import Logging
 internal import NIOCore
 
@@ -22,6 +23,11 @@ struct ConnectionSettings: Sendable {
     let serverID: String
     let maxFrameSize: Int
     let authToken: String?
+    /// Grants admin operations (plugin upload) to clients presenting it. With neither
+    /// token set, every client is admin (a development server).
+    let adminToken: String?
+    let pluginDirectory: String
+    let maxPluginBytes: Int
 }
 
 /// Serves one client connection: the handshake, then requests in the order they
@@ -47,6 +53,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// Objects on which this connection may have parked calls.
     private var parkedOn: Set<ObjectRef> = []
     private var needsFlush = false
+    private var isAdmin = false
+    private var upload: PluginUpload?
 
     init(store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger) {
         self.store = store
@@ -66,6 +74,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         logger.debug("connection closed", metadata: ["parkedOn": "\(parkedOn.count)"])
         store.connectionClosed(connection, parkedOn: parkedOn)
         parkedOn.removeAll()
+        upload?.discard()
+        upload = nil
         responder = nil
         context.fireChannelInactive()
     }
@@ -129,8 +139,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             refusal = CrucialError(
                 .unsupportedVersion,
                 "client speaks protocol version \(hello.protocolVersion); this server speaks \(crucialProtocolVersion)")
+        } else if let admin = settings.adminToken, !admin.isEmpty, hello.authToken == admin {
+            isAdmin = true
         } else if let token = settings.authToken, hello.authToken != token {
             refusal = CrucialError(.unauthenticated, hello.authToken.isEmpty ? "this server requires an auth token" : "wrong auth token")
+        } else {
+            isAdmin = settings.adminToken == nil && settings.authToken == nil
         }
         let helloReply = HelloReply(
             serverID: settings.serverID, view: nil, error: refusal, maxFrameSize: UInt32(clamping: settings.maxFrameSize))
@@ -171,6 +185,39 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             reply(context: context, id, .void)
         case .endSession(let id, let session):
             reply(context: context, id, .value(.int(Int64(store.endSession(session)))))
+        case .loadPlugin(let id, let name, let offset, let chunk, let last):
+            guard isAdmin else {
+                reply(context: context, id, .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token (crucial-server --admin-token)")))
+                return
+            }
+            do throws(CrucialError) {
+                if offset == 0 {
+                    upload?.discard()
+                    upload = try PluginUpload(name: name, directory: settings.pluginDirectory, connection: connection)
+                }
+                guard let current = upload, current.name == name else {
+                    throw CrucialError(.badRequest, "no upload of plugin \(name) in progress: start at offset 0")
+                }
+                try current.append(chunk, at: offset, limit: settings.maxPluginBytes)
+                guard last else {
+                    reply(context: context, id, .void)
+                    return
+                }
+                upload = nil
+                let path = try current.finish(directory: settings.pluginDirectory)
+                let types: [String]
+                do { types = try store.loadPlugin(path: path) } catch {
+                    try? FileManager.default.removeItem(atPath: path)
+                    throw error
+                }
+                logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(types.joined(separator: ", "))"])
+                reply(context: context, id, .value(.list(types.map(Value.string))))
+            } catch {
+                upload?.discard()
+                upload = nil
+                logger.warning("plugin refused", metadata: ["name": "\(name)", "error": "\(error)"])
+                reply(context: context, id, .error(error))
+            }
         case .getObject(let id, let ref):
             if let state = store.snapshot(ref) {
                 reply(context: context, id, .value(state))
@@ -227,6 +274,7 @@ extension Frame {
         case .keepAlive: "KeepAlive"
         case .endSession: "EndSession"
         case .getObject: "GetObject"
+        case .loadPlugin: "LoadPlugin"
         }
     }
 }

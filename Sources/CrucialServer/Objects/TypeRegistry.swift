@@ -21,6 +21,11 @@ public struct TypeRegistry: Sendable {
         factories[T.typeName] = { initial in try T(initial: initial) }
     }
 
+    /// Registers a factory under `typeName` (plugins register their types this way).
+    public mutating func register(typeName: String, factory: @escaping Factory) {
+        factories[typeName] = factory
+    }
+
     public func factory(for type: String) -> Factory? { factories[type] }
 
     public var typeNames: [String] { factories.keys.sorted() }

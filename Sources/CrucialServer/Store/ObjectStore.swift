@@ -30,7 +30,14 @@ final class ObjectBox: @unchecked Sendable {
 /// is released, so a responder never runs under an object lock.
 public final class ObjectStore: Sendable {
     private let shards: [NIOLockedValueBox<[ObjectRef: ObjectBox]>]
-    public let registry: TypeRegistry
+    private let registryBox: NIOLockedValueBox<TypeRegistry>
+    private let pluginList = NIOLockedValueBox<[Plugin]>([])
+
+    /// The types this store can create: linked in, and loaded from plugins.
+    public var registry: TypeRegistry { registryBox.withLockedValue { $0 } }
+
+    /// The plugins loaded so far.
+    public var plugins: [Plugin] { pluginList.withLockedValue { $0 } }
     /// Runs timeouts of bounded waits and the session reaper.
     private let timerLoop: any EventLoop
     private let sessions = NIOLockedValueBox(SessionTable())
@@ -41,7 +48,7 @@ public final class ObjectStore: Sendable {
         registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64,
         defaultSessionLease: Duration = .seconds(30)
     ) {
-        self.registry = registry
+        self.registryBox = NIOLockedValueBox(registry)
         self.timerLoop = timerLoop
         self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
         self.defaultSessionLease = defaultSessionLease
@@ -111,6 +118,7 @@ public final class ObjectStore: Sendable {
             }
             return .success(existing)
         }
+        let registry = self.registry
         guard let factory = registry.factory(for: ref.type) else {
             return .failure(
                 CrucialError(
@@ -224,6 +232,26 @@ public final class ObjectStore: Sendable {
     }
 
     public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+
+    // MARK: Plugins
+
+    /// Loads the plugin at `path` and makes its types creatable; returns their names.
+    /// A type name this store already knows is refused (restart to replace a plugin).
+    @discardableResult
+    public func loadPlugin(path: String) throws(CrucialError) -> [String] {
+        let plugin = try Plugin.load(path: path)
+        let clash: String? = registryBox.withLockedValue { registry in
+            if let known = plugin.typeNames.first(where: { registry.factory(for: $0) != nil }) { return known }
+            for (i, name) in plugin.typeNames.enumerated() { registry.register(typeName: name, factory: plugin.factory(for: i)) }
+            return nil
+        }
+        if let clash {
+            throw CrucialError(
+                .badRequest, "plugin \(path) defines \(clash), which this server already knows; restart the server to replace a type's code")
+        }
+        pluginList.withLockedValue { $0.append(plugin) }
+        return plugin.typeNames
+    }
 
     // MARK: Sessions
 
