@@ -58,6 +58,15 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Where uploaded plugins are stored (default: a directory under the system's temporary one).")
     var pluginDir: String?
 
+    @Option(help: "Directory for persistent objects: an operation log and snapshots (default: none, everything in memory).")
+    var dataDir: String?
+
+    @Option(help: "When the operation log reaches the disk: always (before answering), everysec, never.")
+    var fsync = FsyncPolicy.everysec
+
+    @Option(help: "Compact the operation log into a snapshot once it exceeds this many bytes.")
+    var compactAfter = 64 << 20
+
     @Option(help: "Seconds an application session lives without a keep-alive (unless its client asks for another lease); its ephemeral objects are then removed.")
     var sessionLease = 30.0
 
@@ -91,6 +100,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard compactAfter >= 4096 else { throw ValidationError("--compact-after must be at least 4096 bytes, got \(compactAfter)") }
         guard sessionLease > 0, sessionLease <= 86_400 else {
             throw ValidationError("--session-lease must be in (0, 86400] seconds, got \(sessionLease)")
         }
@@ -110,7 +120,8 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             configuration: .init(
                 host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
                 threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000)),
-                adminToken: admin?.isEmpty == true ? nil : admin, pluginDirectory: pluginDir),
+                adminToken: admin?.isEmpty == true ? nil : admin, pluginDirectory: pluginDir,
+                persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync, compactAfterBytes: compactAfter) }),
             registry: Self.registry, logger: logger)
         for path in plugins {
             do {
@@ -137,3 +148,5 @@ enum ProcessInfoEnvironment {
         return String(cString: raw)
     }
 }
+
+extension FsyncPolicy: ExpressibleByArgument {}

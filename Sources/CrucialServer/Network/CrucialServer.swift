@@ -40,13 +40,16 @@ public final class CrucialServer: Service, Sendable {
         public var maxPluginBytes: Int
         /// The plugin directory was made up for this process: removed at shutdown.
         var pluginDirectoryIsTemporary: Bool
+        /// Where and how persistent objects are kept on disk; nil = in memory only.
+        public var persistence: PersistenceConfiguration?
 
         public init(
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
             authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
             sessionLease: Duration = .seconds(30), adminToken: String? = nil, pluginDirectory: String? = nil,
-            maxPluginBytes: Int = 1 << 30
+            maxPluginBytes: Int = 1 << 30, persistence: PersistenceConfiguration? = nil
         ) {
+            self.persistence = persistence
             self.sessionLease = sessionLease
             self.adminToken = adminToken
             self.pluginDirectory = pluginDirectory ?? "\(NSTemporaryDirectory())crucial-plugins-\(getpid())"
@@ -73,7 +76,9 @@ public final class CrucialServer: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State.idle)
     private let children = NIOLockedValueBox([ObjectIdentifier: any Channel]())
-    private let nextConnection = NIOLockedValueBox<UInt64>(0)
+    /// Connection ids go into the operation log; a random start keeps those of
+    /// different runs of the server apart.
+    private let nextConnection = NIOLockedValueBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
 
     public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
         self.configuration = configuration
@@ -85,6 +90,16 @@ public final class CrucialServer: Service, Sendable {
     /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let persistence = configuration.persistence {
+            let started = ContinuousClock.now
+            let report = try store.startPersistence(persistence)
+            logger.notice(
+                "recovered persistent objects",
+                metadata: [
+                    "dataDir": "\(persistence.directory)", "fsync": "\(persistence.fsync.rawValue)", "report": "\(report)",
+                    "took": "\(ContinuousClock.now - started)",
+                ])
+        }
         let settings = ConnectionSettings(
             serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken,
             adminToken: configuration.adminToken, pluginDirectory: configuration.pluginDirectory,
@@ -124,6 +139,14 @@ public final class CrucialServer: Service, Sendable {
             try await channel.close()
             throw CrucialError(.illegalState, "server was already started or stopped")
         }
+        if configuration.persistence != nil {
+            // Compaction writes a snapshot: off the event loop.
+            channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                DispatchQueue.global().async {
+                    do { try store.compactIfDue() } catch { logger.error("compaction failed", metadata: ["error": "\(error)"]) }
+                }
+            }
+        }
         // Sessions whose lease lapsed (their driver died) lose their ephemeral objects.
         channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             for (session, removed) in store.expireSessions() {
@@ -149,6 +172,7 @@ public final class CrucialServer: Service, Sendable {
             store.drainAllWaiters(CrucialError(.shuttingDown, "the server is shutting down"))
             let open = children.withLockedValue { Array($0.values) }
             for child in open { try? await child.close() }
+            store.stopPersistence()
         }
         if case .stopped = previous { return }
         if configuration.pluginDirectoryIsTemporary { try? FileManager.default.removeItem(atPath: configuration.pluginDirectory) }

@@ -98,7 +98,18 @@ public protocol SharedObject: AnyObject, SendableMetatype {
 
     /// The object is being removed: answer every parked call (with NOT_FOUND).
     func drainWaiters(effects: inout Effects, error: CrucialError)
+
+    /// Whether `method` leaves the object's state as it was, so a persistent object
+    /// need not log it. A wrong `true` loses updates on recovery; when in doubt, false.
+    func isReadOnly(_ method: String) -> Bool
 }
+
+/// The methods of the built-in types that only read.
+let builtinReadOnlyMethods: Set<String> = [
+    "availablePermits", "ceilingKey", "contains", "containsKey", "entries", "firstKey", "floorKey", "get", "getAll", "getCount",
+    "getNumberWaiting", "getOrDefault", "getParties", "getQueueLength", "head", "indexOf", "isBroken", "isDone", "isEmpty", "keys",
+    "lastKey", "length", "range", "row", "shape", "size", "subList", "top", "values",
+]
 
 extension SharedObject {
     public func checkCompatible(initial: Value) throws(CrucialError) {}
@@ -106,4 +117,6 @@ extension SharedObject {
     public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
     public func timeout(_ waiter: WaiterID, effects: inout Effects) {}
     public func drainWaiters(effects: inout Effects, error: CrucialError) {}
+    /// The built-in types' read methods (`get`, `size`, `contains`, ...) are reads.
+    public func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
 }

@@ -19,7 +19,7 @@ final class UserObject<T: SharedType>: SharedObject {
         (try? value.crucialEncode()) ?? .record(["error": .string("the state of \(T.crucialTypeName) does not encode")])
     }
 
-    static func isReadOnly(_ method: String) -> Bool { T.crucialMethods[method] == .read }
+    func isReadOnly(_ method: String) -> Bool { T.crucialMethods[method] == .read }
 }
 
 extension TypeRegistry {

@@ -161,6 +161,10 @@ final class PluginObject: SharedObject {
         return value
     }
 
+    func isReadOnly(_ method: String) -> Bool {
+        method.withCString { plugin.descriptor.pointee.is_read_only(typeIndex, $0) } == 1
+    }
+
     /// "CODE message" from the plugin's create.
     private static func split(_ text: String) -> (CrucialError.Code, String) {
         let parts = text.split(separator: " ", maxSplits: 1)

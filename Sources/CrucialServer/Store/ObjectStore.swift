@@ -14,6 +14,8 @@ final class ObjectBox: @unchecked Sendable {
     var object: any SharedObject
     var retries = RetryTable()
     var removed = false
+    /// The sequence number of the last logged operation of a persistent object.
+    var lastLSN: UInt64 = 0
 
     init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
         self.ref = ref
@@ -41,6 +43,11 @@ public final class ObjectStore: Sendable {
     /// Runs timeouts of bounded waits and the session reaper.
     private let timerLoop: any EventLoop
     private let sessions = NIOLockedValueBox(SessionTable())
+    /// The operation log of persistent objects, once persistence started.
+    let logBox = NIOLockedValueBox<OperationLog?>(nil)
+    var log: OperationLog? { logBox.withLockedValue { $0 } }
+    let persistenceSettings = NIOLockedValueBox<PersistenceConfiguration?>(nil)
+    let compacting = NIOLockedValueBox(false)
     /// The lease of a session that did not ask for one.
     public let defaultSessionLease: Duration
 
@@ -53,6 +60,11 @@ public final class ObjectStore: Sendable {
         self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
         self.defaultSessionLease = defaultSessionLease
     }
+
+    func shardFor(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> { shard(ref) }
+
+    /// Every box, shard by shard.
+    func allBoxes() -> [ObjectBox] { shards.flatMap { $0.withLockedValue { Array($0.values) } } }
 
     private func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
         shards[Int(UInt(bitPattern: ref.hashValue) % UInt(shards.count))]
@@ -76,11 +88,15 @@ public final class ObjectStore: Sendable {
             case .failure(let e): return .error(e)
             }
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
-            let result: Outcome?? = box.lock.withLock {
-                guard !box.removed else { return .none }
+            let log = box.persistent ? self.log : nil
+            // (outcome, the log record the answer must wait for); nil: the box was removed meanwhile.
+            let result: (Outcome?, UInt64?)? = box.lock.withLock {
+                guard !box.removed else { return nil }
                 if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
-                    return .some(answered)
+                    return (answered, log == nil ? nil : box.lastLSN)
                 }
+                let logs = log != nil && !box.object.isReadOnly(invoke.method)
+                if logs, let failure = log?.failure { return (.error(failure), nil) }
                 let outcome: Outcome?
                 do throws(CrucialError) {
                     switch try box.object.invoke(&call) {
@@ -92,11 +108,34 @@ public final class ObjectStore: Sendable {
                 }
                 if let outcome { box.retries.record(client: invoke.clientID, seq: invoke.seq, outcome: outcome) }
                 record(call.effects, in: box)
-                return .some(outcome)
+                var lsn: UInt64?
+                if logs, let log {
+                    // Logged whatever the outcome: a method that threw may have changed the state first.
+                    lsn = try? log.append { n in
+                        LogRecord(
+                            lsn: n, ref: ref,
+                            operation: .invoke(
+                                method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq,
+                                connection: waiter.id.connection.raw, request: waiter.id.request))
+                    }
+                    if let lsn { box.lastLSN = lsn }
+                }
+                return (outcome, lsn)
             }
-            guard let outcome = result else { continue }
-            carryOut(call.effects, box: box)
-            return outcome
+            guard let (outcome, lsn) = result else { continue }
+            guard let lsn, let log, log.policy == .always else {
+                carryOut(call.effects, box: box)
+                return outcome
+            }
+            // fsync=always: nothing this operation caused is visible before its record is on disk.
+            let effects = call.effects
+            log.whenDurable(lsn) { failure in
+                self.carryOut(effects, box: box)
+                if let outcome {
+                    waiter.responder.respond(Reply(id: waiter.id.request, outcome: failure.map { .error($0) } ?? outcome))
+                }
+            }
+            return nil
         }
         return .error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call"))
     }
@@ -136,16 +175,37 @@ public final class ObjectStore: Sendable {
             return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
-        // First creation wins when two clients race.
-        let winner = shard.withLockedValue { map in
-            if let raced = map[ref] { return raced }
-            map[ref] = fresh
-            return fresh
+        // First creation wins when two clients race. A persistent object's creation is
+        // logged under its lock, before anyone can reach it and log an operation.
+        let log = create.persistent ? self.log : nil
+        let winner: Result<ObjectBox, CrucialError> = fresh.lock.withLock {
+            let winner = shard.withLockedValue { map in
+                if let raced = map[ref] { return raced }
+                map[ref] = fresh
+                return fresh
+            }
+            guard winner === fresh, let log else { return .success(winner) }
+            do throws(CrucialError) {
+                fresh.lastLSN = try log.append { LogRecord(lsn: $0, ref: ref, operation: .create(initial: create.initial)) }
+                return .success(fresh)
+            } catch {
+                fresh.removed = true
+                shard.withLockedValue { _ = $0.removeValue(forKey: ref) }
+                return .failure(error)
+            }
         }
+        guard case .success(let winner) = winner else { return winner }
         if winner === fresh, fresh.session != 0 {
             sessions.withLockedValue { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
         }
         return .success(winner)
+    }
+
+    /// Logs an event of a persistent object. Called under the box lock. A failing log
+    /// has already made the server refuse changes to persistent objects.
+    private func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
+        guard box.persistent, let log else { return }
+        if let lsn = try? log.append({ LogRecord(lsn: $0, ref: box.ref, operation: operation) }) { box.lastLSN = lsn }
     }
 
     /// Records late answers for retries. Called under the box lock.
@@ -168,6 +228,7 @@ public final class ObjectStore: Sendable {
                     guard !box.removed else { return }
                     box.object.timeout(id, effects: &effects)
                     self.record(effects, in: box)
+                    self.logEvent(.timeout(connection: id.connection.raw, request: id.request), on: box)
                 }
                 self.carryOut(effects, box: box)
             }
@@ -181,6 +242,7 @@ public final class ObjectStore: Sendable {
         if box.session != 0 { sessions.withLockedValue { $0.release(ref, from: box.session) } }
         var effects = Effects()
         box.lock.withLock {
+            logEvent(.remove, on: box)
             box.removed = true
             box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
         }
@@ -197,6 +259,7 @@ public final class ObjectStore: Sendable {
                 guard !box.removed else { return }
                 box.object.cancelWaiters(of: connection, effects: &effects)
                 record(effects, in: box)
+                logEvent(.connectionClosed(connection: connection.raw), on: box)
             }
             carryOut(effects, box: box)
         }

@@ -56,4 +56,14 @@ public struct RetryTable: Sendable {
             clients[idle] = nil
         }
     }
+
+    /// Every recorded answer, for a snapshot.
+    var entries: [(client: UInt64, seq: UInt64, outcome: Outcome)] {
+        clients.flatMap { client, answers in answers.answers.map { (client, $0.key, $0.value) } }
+    }
+
+    /// Re-records answers from a snapshot.
+    mutating func restore(_ entries: [(client: UInt64, seq: UInt64, outcome: Outcome)]) {
+        for e in entries { record(client: e.client, seq: e.seq, outcome: e.outcome) }
+    }
 }

@@ -1,0 +1,110 @@
+internal import CrucialCore
+
+/// One entry of a persistent object's history, as the operation log keeps it.
+///
+/// Replaying every record of an object in order rebuilds its state: the methods of
+/// shared objects are deterministic, and the events that change parked calls
+/// (timeouts, closed connections) are records too.
+struct LogRecord: Equatable {
+    enum Operation: Equatable {
+        case create(initial: Value)
+        case invoke(method: String, args: [Value], clientID: UInt64, seq: UInt64, connection: UInt64, request: UInt64)
+        case remove
+        /// A bounded wait of the call (connection, request) expired.
+        case timeout(connection: UInt64, request: UInt64)
+        /// A connection with calls parked on the object closed.
+        case connectionClosed(connection: UInt64)
+    }
+
+    var lsn: UInt64
+    var ref: ObjectRef
+    var operation: Operation
+
+    var value: Value {
+        var r: [String: Value] = ["n": .int(Int64(bitPattern: lsn)), "t": .string(ref.type), "k": .string(ref.key)]
+        func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
+        switch operation {
+        case .create(let initial):
+            r["o"] = .string("c")
+            r["v"] = initial
+        case .invoke(let method, let args, let clientID, let seq, let connection, let request):
+            r["o"] = .string("i")
+            r["m"] = .string(method)
+            r["a"] = .list(args)
+            r["c"] = u(clientID)
+            r["s"] = u(seq)
+            r["w"] = u(connection)
+            r["q"] = u(request)
+        case .remove:
+            r["o"] = .string("r")
+        case .timeout(let connection, let request):
+            r["o"] = .string("t")
+            r["w"] = u(connection)
+            r["q"] = u(request)
+        case .connectionClosed(let connection):
+            r["o"] = .string("x")
+            r["w"] = u(connection)
+        }
+        return .record(r)
+    }
+
+    init(lsn: UInt64, ref: ObjectRef, operation: Operation) {
+        self.lsn = lsn
+        self.ref = ref
+        self.operation = operation
+    }
+
+    init(_ value: Value) throws(CrucialError) {
+        guard case .record(let r) = value, let n = r["n"]?.intValue, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue,
+            let kind = r["o"]?.stringValue
+        else { throw CrucialError(.badFrame, "log record lacks its sequence number, object or kind") }
+        func u(_ name: String) throws(CrucialError) -> UInt64 {
+            guard let i = r[name]?.intValue else { throw CrucialError(.badFrame, "log record \(n) lacks \(name)") }
+            return UInt64(bitPattern: i)
+        }
+        lsn = UInt64(bitPattern: n)
+        ref = ObjectRef(type: type, key: key)
+        switch kind {
+        case "c": operation = .create(initial: r["v"] ?? .null)
+        case "i":
+            guard let method = r["m"]?.stringValue else { throw CrucialError(.badFrame, "log record \(n) lacks its method") }
+            operation = .invoke(
+                method: method, args: r["a"]?.listValue ?? [], clientID: try u("c"), seq: try u("s"), connection: try u("w"),
+                request: try u("q"))
+        case "r": operation = .remove
+        case "t": operation = .timeout(connection: try u("w"), request: try u("q"))
+        case "x": operation = .connectionClosed(connection: try u("w"))
+        default: throw CrucialError(.badFrame, "log record \(n) has unknown kind \(kind)")
+        }
+    }
+}
+
+/// Framing of records in a file: 4-byte little-endian length, 4-byte CRC-32, payload.
+enum RecordFraming {
+    static func frame(_ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(payload.count + 8)
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: CRC32.checksum(payload).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: payload)
+        return out
+    }
+
+    /// The payloads of `bytes` up to the first incomplete or damaged frame, and where that is.
+    static func payloads(_ bytes: [UInt8]) -> (payloads: [ArraySlice<UInt8>], validLength: Int) {
+        var out: [ArraySlice<UInt8>] = []
+        var at = 0
+        func u32(_ i: Int) -> UInt32 {
+            UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+        }
+        while at + 8 <= bytes.count {
+            let length = Int(u32(at)), crc = u32(at + 4)
+            guard length <= bytes.count - at - 8 else { break }
+            let payload = bytes[(at + 8)..<(at + 8 + length)]
+            guard CRC32.checksum(payload) == crc else { break }
+            out.append(payload)
+            at += 8 + length
+        }
+        return (out, at)
+    }
+}

@@ -1,0 +1,290 @@
+public import CrucialCore
+internal import Foundation
+internal import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// How a server keeps persistent objects on disk.
+public struct PersistenceConfiguration: Sendable {
+    /// Holds `log-G.aof` operation logs and `snapshot-G.snap` snapshots.
+    public var directory: String
+    public var fsync: FsyncPolicy
+    /// Compact (snapshot, then drop older logs) once the current log exceeds this many bytes.
+    public var compactAfterBytes: Int
+
+    public init(directory: String, fsync: FsyncPolicy = .everysec, compactAfterBytes: Int = 64 << 20) {
+        self.directory = directory
+        self.fsync = fsync
+        self.compactAfterBytes = compactAfterBytes
+    }
+}
+
+/// What recovery found.
+public struct RecoveryReport: Sendable, CustomStringConvertible {
+    public var objects = 0
+    public var snapshotObjects = 0
+    public var recordsReplayed = 0
+    public var truncatedBytes = 0
+    public var snapshotGeneration: UInt64?
+
+    public var description: String {
+        "\(objects) persistent objects (\(snapshotObjects) from snapshot \(snapshotGeneration.map(String.init) ?? "none"), "
+            + "\(recordsReplayed) log records replayed\(truncatedBytes > 0 ? ", \(truncatedBytes) damaged tail bytes dropped" : ""))"
+    }
+}
+
+/// Answers nothing: the callers of replayed operations are gone.
+private struct ReplayResponder: Responder {
+    func respond(_ reply: Reply) {}
+}
+
+extension ObjectStore {
+    /// Restores the persistent objects of `configuration.directory`, then logs every
+    /// change to them. Call before serving, after every type (plugins too) is known.
+    public func startPersistence(_ configuration: PersistenceConfiguration) throws(CrucialError) -> RecoveryReport {
+        let dir = configuration.directory
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw CrucialError(.internal, "cannot create the data directory \(dir): \(error.localizedDescription)")
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        func generations(_ prefix: String, _ suffix: String) -> [UInt64] {
+            files.compactMap { name in
+                guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+                return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+            }.sorted()
+        }
+        let logs = generations("log-", ".aof")
+        let snapshots = generations("snapshot-", ".snap")
+        var report = RecoveryReport()
+        var maxLSN: UInt64 = 0
+
+        var from: UInt64 = 0
+        if let g = snapshots.last {
+            let path = Self.snapshotPath(dir, g)
+            let bytes = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
+            let (payloads, _) = RecordFraming.payloads(bytes)
+            guard let payload = payloads.first else { throw CrucialError(.internal, "snapshot \(path) is damaged; move it away to recover from older files") }
+            let (count, lsn) = try restoreSnapshot(try WireCodec.decodeValue(payload), path: path)
+            report.snapshotObjects = count
+            report.snapshotGeneration = g
+            maxLSN = max(maxLSN, lsn)
+            from = g
+        }
+        var parked: [ObjectRef: Set<UInt64>] = [:]
+        for (i, g) in logs.enumerated() where g >= from {
+            let path = OperationLog.logPath(dir, g)
+            let bytes = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
+            let (payloads, valid) = RecordFraming.payloads(bytes)
+            if valid < bytes.count {
+                // A torn tail is what a crash leaves; damage elsewhere is not.
+                guard i == logs.count - 1 else {
+                    throw CrucialError(.internal, "operation log \(path) is damaged at byte \(valid) and later logs exist; refusing to guess")
+                }
+                report.truncatedBytes = bytes.count - valid
+                truncate(path, Int64(valid))
+            }
+            for payload in payloads {
+                let record = try LogRecord(try WireCodec.decodeValue(payload))
+                maxLSN = max(maxLSN, record.lsn)
+                if try replay(record, parked: &parked) { report.recordsReplayed += 1 }
+            }
+        }
+        let log = try OperationLog(
+            directory: dir, generation: (logs.last ?? from) + 1, nextLSN: maxLSN + 1, policy: configuration.fsync)
+        logBox.withLockedValue { $0 = log }
+        persistenceSettings.withLockedValue { $0 = configuration }
+        // The connections of replayed calls are gone: withdraw their parked calls, and
+        // log it, so that the next recovery does not see them parked.
+        for (ref, connections) in parked {
+            for c in connections { connectionClosed(ConnectionID(c), parkedOn: [ref]) }
+        }
+        report.objects = list().filter(\.persistent).count
+        return report
+    }
+
+    /// Writes a snapshot of every persistent object and drops the logs it covers.
+    /// Operations go on meanwhile; each object is copied under its own lock.
+    public func compact() throws(CrucialError) {
+        guard let log, let configuration = persistenceSettings.withLockedValue({ $0 }) else { return }
+        guard compacting.withLockedValue({ busy in
+            defer { busy = true }
+            return !busy
+        }) else { return }
+        defer { compacting.withLockedValue { $0 = false } }
+        let generation = try log.rotate()
+        var objects: [Value] = []
+        for box in allBoxes() where box.persistent {
+            let entry: Value? = box.lock.withLock {
+                guard !box.removed else { return nil }
+                let retries: [Value] = box.retries.entries.map { e in
+                    var r: [String: Value] = ["c": .int(Int64(bitPattern: e.client)), "s": .int(Int64(bitPattern: e.seq))]
+                    switch e.outcome {
+                    case .value(let v): r["v"] = v
+                    case .error(let err): (r["e"], r["m"]) = (.int(Int64(err.code.rawValue)), .string(err.message))
+                    case .wrongView: return .null
+                    }
+                    return .record(r)
+                }
+                return .record([
+                    "t": .string(box.ref.type), "k": .string(box.ref.key), "v": box.object.snapshot(),
+                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": .list(retries.filter { $0 != .null }),
+                ])
+            }
+            if let entry { objects.append(entry) }
+        }
+        let dir = configuration.directory
+        let bytes = RecordFraming.frame(WireCodec.encode(value: .record(["g": .int(Int64(generation)), "o": .list(objects)])))
+        let path = Self.snapshotPath(dir, generation)
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CrucialError(.internal, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                Glibc.close(fd)
+                throw CrucialError(.internal, "writing \(temporary) failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+        let synced = fsync(fd) == 0
+        Glibc.close(fd)
+        guard synced, rename(temporary, path) == 0 else { throw CrucialError(.internal, "cannot install snapshot \(path)") }
+        try OperationLog.syncDirectory(dir)
+        // Older files are covered by the snapshot now.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            for (prefix, suffix) in [("log-", ".aof"), ("snapshot-", ".snap")] where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
+                if let g = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count)), g < generation {
+                    try? FileManager.default.removeItem(atPath: "\(dir)/\(name)")
+                }
+            }
+        }
+    }
+
+    /// Compacts when the current log outgrew its limit (called periodically).
+    public func compactIfDue() throws(CrucialError) {
+        guard let log, let limit = persistenceSettings.withLockedValue({ $0?.compactAfterBytes }), log.fileBytes > limit else { return }
+        try compact()
+    }
+
+    /// Writes what is pending and closes the log.
+    public func stopPersistence() {
+        let log = logBox.withLockedValue { log in
+            defer { log = nil }
+            return log
+        }
+        log?.close()
+    }
+
+    static func snapshotPath(_ dir: String, _ generation: UInt64) -> String {
+        "\(dir)/snapshot-\(String(format: "%010llu", generation)).snap"
+    }
+
+    private func truncate(_ path: String, _ length: Int64) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = ftruncate(fd, off_t(length))
+        fsync(fd)
+        Glibc.close(fd)
+    }
+
+    /// Loads a snapshot's objects; returns their count and the highest sequence number.
+    private func restoreSnapshot(_ value: Value, path: String) throws(CrucialError) -> (Int, UInt64) {
+        guard case .record(let top) = value, let objects = top["o"]?.listValue else {
+            throw CrucialError(.internal, "snapshot \(path) has no object list")
+        }
+        var maxLSN: UInt64 = 0
+        for object in objects {
+            guard case .record(let r) = object, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue, let lsn = r["l"]?.intValue
+            else { throw CrucialError(.internal, "snapshot \(path) holds a malformed object") }
+            let ref = ObjectRef(type: type, key: key)
+            let box = try makeBox(ref, initial: r["v"] ?? .null)
+            box.lastLSN = UInt64(bitPattern: lsn)
+            maxLSN = max(maxLSN, box.lastLSN)
+            box.retries.restore(
+                (r["r"]?.listValue ?? []).compactMap { e in
+                    guard case .record(let x) = e, let c = x["c"]?.intValue, let s = x["s"]?.intValue else { return nil }
+                    let outcome: Outcome
+                    if let code = x["e"]?.intValue {
+                        outcome = .error(CrucialError(CrucialError.Code(rawValue: Int32(truncatingIfNeeded: code)) ?? .internal, x["m"]?.stringValue ?? ""))
+                    } else {
+                        outcome = .value(x["v"] ?? .null)
+                    }
+                    return (UInt64(bitPattern: c), UInt64(bitPattern: s), outcome)
+                })
+        }
+        return (objects.count, maxLSN)
+    }
+
+    /// A persistent box for `ref`, placed in its shard (recovery only: nothing else runs).
+    private func makeBox(_ ref: ObjectRef, initial: Value) throws(CrucialError) -> ObjectBox {
+        guard let factory = registry.factory(for: ref.type) else {
+            throw CrucialError(
+                .unknownType,
+                "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin")
+        }
+        let object: any SharedObject
+        do { object = try factory(initial) } catch {
+            throw error as? CrucialError ?? CrucialError(.badInitialState, "\(ref): \(error)")
+        }
+        let box = ObjectBox(ref: ref, object: object, persistent: true)
+        shardFor(ref).withLockedValue { $0[ref] = box }
+        return box
+    }
+
+    /// Applies one record unless the object already reflects it; returns whether it did.
+    private func replay(_ record: LogRecord, parked: inout [ObjectRef: Set<UInt64>]) throws(CrucialError) -> Bool {
+        let ref = record.ref
+        let existing = shardFor(ref).withLockedValue { $0[ref] }
+        if let existing, existing.lastLSN >= record.lsn { return false }
+        switch record.operation {
+        case .create(let initial):
+            if let existing {
+                existing.lastLSN = record.lsn
+                return true
+            }
+            let box = try makeBox(ref, initial: initial)
+            box.lastLSN = record.lsn
+        case .invoke(let method, let args, let clientID, let seq, let connection, let request):
+            guard let box = existing else { return false }
+            let waiter = Waiter(
+                id: WaiterID(connection: ConnectionID(connection), request: request), clientID: clientID, seq: seq,
+                responder: ReplayResponder())
+            var call = Call(ref: ref, method: method, args: args, waiter: waiter)
+            let outcome: Outcome?
+            do throws(CrucialError) {
+                switch try box.object.invoke(&call) {
+                case .value(let v): outcome = .value(v)
+                case .parked: outcome = nil
+                }
+            } catch {
+                outcome = .error(error)
+            }
+            if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
+            for (w, o) in call.effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
+            if outcome == nil { parked[ref, default: []].insert(connection) }
+            box.lastLSN = record.lsn
+        case .timeout(let connection, let request):
+            guard let box = existing else { return false }
+            var effects = Effects()
+            box.object.timeout(WaiterID(connection: ConnectionID(connection), request: request), effects: &effects)
+            for (w, o) in effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
+            box.lastLSN = record.lsn
+        case .connectionClosed(let connection):
+            guard let box = existing else { return false }
+            var effects = Effects()
+            box.object.cancelWaiters(of: ConnectionID(connection), effects: &effects)
+            for (w, o) in effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
+            box.lastLSN = record.lsn
+        case .remove:
+            guard existing != nil else { return false }
+            remove(ref)
+        }
+        return true
+    }
+}

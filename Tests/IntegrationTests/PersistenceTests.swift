@@ -1,0 +1,131 @@
+import CrucialClient
+import CrucialTestFunctions
+import Foundation
+import Testing
+
+/// A fresh data directory, removed by `cleanup()`.
+struct DataDirectory {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-data-\(UUID())").path
+    func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite("Persistent objects on disk (--data-dir)")
+struct PersistenceTests {
+    @Test("kill -9 and restart keep every acknowledged operation (fsync=always, compacting all along)")
+    func killAndRestart() async throws {
+        let dir = DataDirectory()
+        defer { dir.cleanup() }
+        let arguments = ["--data-dir", dir.path, "--fsync", "always", "--compact-after", "4096"]
+        let server = try TestServer.withTestTypes(arguments: arguments)
+        let setup = server.client(retries: 0)
+        try await AtomicLong("gone", initial: 1, persistent: true, client: setup).incrementAndGet()
+        try await AtomicLong("gone", initial: 1, persistent: true, client: setup).remove()
+        try await AtomicLong("scratch", initial: 5, client: setup).incrementAndGet()  // ephemeral: not kept
+        let centroids = TestCentroids.Shared("centroids", TestCentroids(k: 2, dims: 2), persistent: true, client: setup)
+        try await centroids.update([[1, 2], [3, 4]], counts: [1, 2])
+        setup.close()
+
+        // 8 writers, each on objects of its own, count what was acknowledged until the kill.
+        let writers = 8
+        let acked = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    let client = server.client(retries: 0)
+                    defer { client.close() }
+                    let counter = AtomicLong("counter-\(w)", initial: 0, persistent: true, client: client)
+                    let tally = Tally.Shared("tally-\(w)", Tally(), persistent: true, client: client)
+                    var n = 0
+                    do {
+                        while true {
+                            try await counter.incrementAndGet()
+                            try await tally.add(1, note: n % 50 == 0 ? "note \(n)" : "")
+                            n += 1
+                        }
+                    } catch {}
+                    return (w, n)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+            server.kill9()
+            var acked = [Int](repeating: 0, count: writers)
+            for try await (w, n) in group { acked[w] = n }
+            return acked
+        }
+        #expect(acked.allSatisfy { $0 > 10 }, "\(acked)")
+        #expect(dir.files().contains { $0.hasPrefix("snapshot-") }, "compaction never ran: \(dir.files())")
+
+        let restarted = try TestServer.withTestTypes(arguments: arguments)
+        let client = restarted.client()
+        defer { client.close() }
+        for w in 0..<writers {
+            // The operation in flight at the kill may or may not have been logged; none acknowledged is lost.
+            let value = try await AtomicLong("counter-\(w)", initial: 0, persistent: true, client: client).get()
+            #expect(value == Int64(acked[w]) || value == Int64(acked[w] + 1), "counter-\(w): \(value) after \(acked[w]) acknowledged")
+            let total = try await Tally.Shared("tally-\(w)", Tally(), persistent: true, client: client).current()
+            #expect(total == Int64(acked[w]) || total == Int64(acked[w] - 1) || total == Int64(acked[w] + 1), "tally-\(w): \(total)")
+            #expect(total <= value && value <= total + 1)
+        }
+        #expect(try await TestCentroids.Shared("centroids", TestCentroids(k: 2, dims: 2), client: client).centroids() == [[1, 2], [1.5, 2]])
+        let keys = Set(try await client.listObjects().map(\.ref.key))
+        #expect(!keys.contains("gone") && !keys.contains("scratch"))
+        #expect(try await client.listObjects().allSatisfy(\.persistent))
+    }
+
+    @Test("A graceful restart keeps everything exactly; the damaged tail of a log is dropped")
+    func gracefulRestartAndTornTail() async throws {
+        let dir = DataDirectory()
+        defer { dir.cleanup() }
+        let arguments = ["--data-dir", dir.path, "--fsync", "everysec"]
+        var server = try TestServer(arguments: arguments)
+        var client = server.client()
+        let list = SharedList<String>("list", persistent: true, client: client)
+        for i in 0..<100 { try await list.add("item \(i)") }
+        let map = SharedMap<String, Int>("map", persistent: true, client: client)
+        for i in 0..<50 { try await map.put("k\(i)", i * i) }
+        _ = try await map.remove("k7")
+        let array = AtomicDoubleArray("gradient", length: 4, persistent: true, client: client)
+        try await array.add([1, 2, 3, 4])
+        client.close()
+        #expect(server.stop() == 0)
+
+        // A crash in the middle of a write leaves half a record at the end.
+        let lastLog = try #require(dir.files().last { $0.hasPrefix("log-") })
+        let handle = try #require(FileHandle(forWritingAtPath: "\(dir.path)/\(lastLog)"))
+        handle.seekToEndOfFile()
+        handle.write(Data([0x40, 0, 0, 0, 0xDE, 0xAD]))
+        try handle.close()
+
+        server = try TestServer(arguments: arguments)
+        client = server.client()
+        defer {
+            client.close()
+            server.stop()
+        }
+        #expect(try await SharedList<String>("list", persistent: true, client: client).getAll() == (0..<100).map { "item \($0)" })
+        let restored = SharedMap<String, Int>("map", persistent: true, client: client)
+        #expect(try await restored.size() == 49)
+        #expect(try await restored.get("k9") == 81)
+        #expect(try await restored.get("k7") == nil)
+        #expect(try await AtomicDoubleArray("gradient", length: 4, persistent: true, client: client).getAll() == [1, 2, 3, 4])
+        // The restarted server keeps logging where it left off.
+        try await restored.put("after", 1)
+        #expect(server.stop() == 0)
+        server = try TestServer(arguments: arguments)
+        client = server.client()
+        #expect(try await SharedMap<String, Int>("map", persistent: true, client: client).get("after") == 1)
+    }
+
+    @Test("A data directory naming a type the server does not know stops it with the reason")
+    func unknownTypeInData() async throws {
+        let dir = DataDirectory()
+        defer { dir.cleanup() }
+        let server = try TestServer.withTestTypes(arguments: ["--data-dir", dir.path, "--fsync", "always"])
+        let client = server.client()
+        try await Tally.Shared("t", Tally(), persistent: true, client: client).add(1)
+        client.close()
+        #expect(server.stop() == 0)
+        // crucial-server without the test types cannot rebuild a test.Tally.
+        #expect(throws: CrucialError.self) { try TestServer(arguments: ["--data-dir", dir.path]) }
+    }
+}
