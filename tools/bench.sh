@@ -5,6 +5,8 @@
 #   tools/bench.sh lambda [options]       cloud threads on crucial-lambda-emulator: invocation
 #                                         overhead (warm, cold) and Monte Carlo π scale-up
 #   tools/bench.sh codec [options]        argument/state format: binary vs JSON sizes and times
+#   tools/bench.sh shared [options]       user-defined objects: complex method vs Redis Lua, and
+#                                         the k-means update shipped vs fetched-merged-written-back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
@@ -12,6 +14,6 @@ ensure_deps redis-server redis-tools
 echo "==> swift build -c release (crucial-bench, crucial-server, crucial-lambda-emulator)" >&2
 for product in crucial-bench crucial-server crucial-lambda-emulator; do swift build -c release --product "$product" >&2; done
 case "${1:-}" in
-  lambda|codec) exec .build/release/crucial-bench "$@" ;;
+  lambda|codec|shared) exec .build/release/crucial-bench "$@" ;;
 esac
 exec .build/release/crucial-bench run "$@"

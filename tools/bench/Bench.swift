@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
-        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self],
+        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self],
         defaultSubcommand: Run.self)
 }
 
@@ -38,6 +38,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var registry = TypeRegistry.builtins
         registry.register(BenchCounter.self)
+        registry.register(shared: ComplexCounter.self)
+        registry.register(shared: BenchCentroids.self)
         var logger = Logger(label: "crucial.bench.server")
         logger.logLevel = .warning
         let server = CrucialServer(configuration: .init(port: port, threads: threads), registry: registry, logger: logger)
