@@ -127,11 +127,20 @@ let package = Package(
             path: "tools/crucial",
             swiftSettings: strict
         ),
+        // docs/PORTING.md: a threaded program and its Crucial port, side by side.
+        .executableTarget(name: "porting-before", path: "tools/examples/porting/before", swiftSettings: strict),
+        .executableTarget(
+            name: "porting-after",
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialServer"],
+            path: "tools/examples/porting/after",
+            swiftSettings: strict
+        ),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
             dependencies: ["CrucialClient"],
             path: "tools/examples",
+            exclude: ["porting"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -37,7 +37,7 @@ public final class CrucialClient: Sendable {
         /// new one, kept alive by this client. Cloud threads get their driver's.
         public var session: UInt64?
         /// How long the servers keep this client's session after its last keep-alive
-        /// (it sends one every third of this while it has created objects).
+        /// (it sends one every quarter of this while it has created objects).
         public var sessionLease: Duration
 
         public init(
@@ -299,7 +299,7 @@ public final class CrucialClient: Sendable {
 
     // MARK: Sessions
 
-    /// Sends keep-alives every third of the lease from the first ephemeral object on.
+    /// Sends keep-alives every quarter of the lease from the first ephemeral object on.
     private func startKeepAlive() {
         guard keepAliveTask.withLockedValue({ $0 == nil }) else { return }
         let lease = configuration.sessionLease
@@ -307,7 +307,7 @@ public final class CrucialClient: Sendable {
             while !Task.isCancelled {
                 guard let self else { return }
                 do { try await self.keepAlive(lease: lease) } catch {}  // the next one retries; the lease has slack
-                try? await Task.sleep(for: lease / 3)
+                try? await Task.sleep(for: lease / 4)
             }
         }
         let raced = keepAliveTask.withLockedValue { current -> Bool in

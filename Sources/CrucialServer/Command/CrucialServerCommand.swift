@@ -79,10 +79,17 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         await main(registering: [first] + more)
     }
 
-    /// Runs the command line with `types` known besides the built-in ones.
-    public static func main(registering types: [any SharedType.Type]) async {
+    /// Runs the command line (`arguments`, default the process's) with `types` known
+    /// besides the built-in ones.
+    public static func main(registering types: [any SharedType.Type], arguments: [String]? = nil) async {
         userTypes.withLock { $0 = types }
-        await main()
+        guard let arguments else { return await main() }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
     }
 
     static var registry: TypeRegistry {
