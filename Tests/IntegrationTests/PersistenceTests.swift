@@ -1,6 +1,7 @@
 import CrucialClient
 import CrucialTestFunctions
 import Foundation
+import Synchronization
 import Testing
 
 /// A fresh data directory, removed by `cleanup()`.
@@ -8,6 +9,14 @@ struct DataDirectory {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-data-\(UUID())").path
     func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Operations acknowledged so far, per writer.
+final class Progress: Sendable {
+    private let counts: Mutex<[Int]>
+    init(_ writers: Int) { counts = Mutex([Int](repeating: 0, count: writers)) }
+    func set(_ writer: Int, _ n: Int) { counts.withLock { $0[writer] = n } }
+    var least: Int { counts.withLock { $0.min() ?? 0 } }
 }
 
 @Suite("Persistent objects on disk (--data-dir)")
@@ -28,6 +37,7 @@ struct PersistenceTests {
 
         // 8 writers, each on objects of its own, count what was acknowledged until the kill.
         let writers = 8
+        let progress = Progress(writers)
         let acked = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for w in 0..<writers {
                 group.addTask {
@@ -41,18 +51,23 @@ struct PersistenceTests {
                             try await counter.incrementAndGet()
                             try await tally.add(1, note: n % 50 == 0 ? "note \(n)" : "")
                             n += 1
+                            progress.set(w, n)
                         }
                     } catch {}
                     return (w, n)
                 }
             }
-            try await Task.sleep(for: .milliseconds(1500))
+            // Kill once every writer is well under way (and compaction had work), at most after 20 s.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while progress.least < 40, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             server.kill9()
             var acked = [Int](repeating: 0, count: writers)
             for try await (w, n) in group { acked[w] = n }
             return acked
         }
-        #expect(acked.allSatisfy { $0 > 10 }, "\(acked)")
+        #expect(acked.allSatisfy { $0 >= 40 }, "\(acked)")
         #expect(dir.files().contains { $0.hasPrefix("snapshot-") }, "compaction never ran: \(dir.files())")
 
         let restarted = try TestServer.withTestTypes(arguments: arguments)
