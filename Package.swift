@@ -56,6 +56,8 @@ let package = Package(
             name: "CrucialServer",
             dependencies: [
                 "CrucialCore", "CCrucialShims",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -229,7 +231,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialTestFunctions",
+                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 internal import CrucialCore
 internal import Foundation
+internal import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 internal import Glibc
@@ -51,11 +52,19 @@ public final class ServerProcess: @unchecked Sendable {
         var text = ""
         let deadline = ContinuousClock.now + timeout
         let handle = out.fileHandleForReading
+        // A child that goes quiet without the line would block the read below forever:
+        // at the deadline it is stopped, which ends the read.
+        let ready = NIOLockedValueBox(false)
+        let (seconds, attoseconds) = timeout.components
+        DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) { [p] in
+            if !ready.withLockedValue({ $0 }), p.isRunning { p.terminate() }
+        }
         while p.isRunning, ContinuousClock.now < deadline {
             let data = handle.availableData
             if data.isEmpty { break }
             text += String(decoding: data, as: UTF8.self)
             if let line = text.split(separator: "\n").first(where: { $0.contains(readyText) }) {
+                ready.withLockedValue { $0 = true }
                 // Keep draining stdout so the child never blocks on a full pipe.
                 Thread.detachNewThread { while !handle.availableData.isEmpty {} }
                 return ServerProcess(process: p, readyLine: String(line))
@@ -63,6 +72,23 @@ public final class ServerProcess: @unchecked Sendable {
         }
         p.terminate()
         throw CrucialError(.connectionFailed, "\(executable) did not print \"\(readyText)\"; its output: \(text)")
+    }
+
+    /// A loopback port nobody listens on right now (for servers that cannot pick one themselves).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CrucialError(.connectionFailed, "cannot open a socket to find a free port") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw CrucialError(.connectionFailed, "cannot find a free loopback port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
     }
 
     /// The sibling `crucial-server` of the running executable, if built.

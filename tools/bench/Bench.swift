@@ -326,20 +326,7 @@ extension String {
 }
 
 /// A free loopback port (bound, then released for the child to take).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard ok else { throw BenchFailure("cannot find a free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
+func freePort() throws -> Int { try ServerProcess.freePort() }
 
 /// Prints and flushes: progress lines must show up when stdout is a pipe.
 func say(_ s: String) {

@@ -1,0 +1,122 @@
+internal import AsyncHTTPClient
+internal import CrucialCore
+internal import Foundation
+internal import NIOCore
+internal import NIOFoundationCompat
+
+/// The part of etcd's v3 API membership needs, through etcd's JSON gateway
+/// (`/v3/kv/*`, `/v3/lease/*`): keys and values travel base64-encoded, 64-bit
+/// numbers as strings.
+public struct EtcdClient: Sendable {
+    public struct KeyValue: Sendable, Equatable {
+        public var key: String
+        public var value: [UInt8]
+        public var modRevision: Int64
+        public var lease: Int64
+    }
+
+    /// The endpoint, e.g. `http://127.0.0.1:2379`.
+    public let endpoint: String
+    private let timeout: TimeAmount
+
+    public init(endpoint: String, timeout: Duration = .seconds(5)) {
+        self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+    }
+
+    /// A lease of `ttl` seconds; returns its id.
+    public func grantLease(ttl: Int) async throws -> Int64 {
+        let answer = try await call("/v3/lease/grant", ["TTL": String(ttl)])
+        guard let id = Self.int(answer["ID"]) else { throw CrucialError(.protocolViolation, "etcd granted no lease id: \(answer)") }
+        return id
+    }
+
+    /// Renews `lease`; returns its remaining TTL in seconds (0 or less: it expired).
+    @discardableResult
+    public func keepAlive(lease: Int64) async throws -> Int64 {
+        let answer = try await call("/v3/lease/keepalive", ["ID": String(lease)])
+        let result = answer["result"] as? [String: Any] ?? answer
+        return Self.int(result["TTL"]) ?? 0
+    }
+
+    public func revoke(lease: Int64) async throws {
+        _ = try await call("/v3/lease/revoke", ["ID": String(lease)])
+    }
+
+    /// Puts `key` = `value`, attached to `lease` (0 = none); returns the revision.
+    @discardableResult
+    public func put(_ key: String, _ value: [UInt8], lease: Int64 = 0) async throws -> Int64 {
+        var body: [String: Any] = ["key": Self.b64(key), "value": Data(value).base64EncodedString()]
+        if lease != 0 { body["lease"] = String(lease) }
+        let answer = try await call("/v3/kv/put", body)
+        return Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
+    }
+
+    /// Every key starting with `prefix`, and the store's revision.
+    public func range(prefix: String) async throws -> (kvs: [KeyValue], revision: Int64) {
+        let answer = try await call("/v3/kv/range", ["key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix))])
+        let revision = Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
+        let kvs = (answer["kvs"] as? [[String: Any]] ?? []).compactMap { kv -> KeyValue? in
+            guard let k = (kv["key"] as? String).flatMap({ Data(base64Encoded: $0) }) else { return nil }
+            let v = (kv["value"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
+            return KeyValue(
+                key: String(decoding: k, as: UTF8.self), value: [UInt8](v), modRevision: Self.int(kv["mod_revision"]) ?? 0,
+                lease: Self.int(kv["lease"]) ?? 0)
+        }
+        return (kvs, revision)
+    }
+
+    public func delete(_ key: String) async throws {
+        _ = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
+    }
+
+    // MARK: Plumbing
+
+    private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: endpoint + path)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        } catch {
+            throw CrucialError(.connectionFailed, "etcd at \(endpoint) is unreachable: \(error)")
+        }
+        var bytes = try await response.body.collect(upTo: 16 << 20)
+        let data = bytes.readData(length: bytes.readableBytes) ?? Data()
+        // Streaming endpoints (lease keepalive) answer with one JSON object per line: take the first.
+        let first = data.split(separator: UInt8(ascii: "\n")).first ?? data
+        let object = (try? JSONSerialization.jsonObject(with: first)) as? [String: Any] ?? [:]
+        guard response.status == .ok else {
+            let message = object["message"] as? String ?? object["error"] as? String ?? String(decoding: data, as: UTF8.self)
+            throw CrucialError(.protocolViolation, "etcd \(path) answered \(response.status.code): \(message)")
+        }
+        if let error = object["error"] as? [String: Any] {
+            throw CrucialError(.protocolViolation, "etcd \(path) failed: \(error["message"] as? String ?? "\(error)")")
+        }
+        return object
+    }
+
+    private static func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+
+    /// The smallest key greater than every key starting with `prefix`.
+    static func prefixEnd(_ prefix: String) -> String {
+        var bytes = Array(prefix.utf8)
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes.removeLast()
+        }
+        return "\0"
+    }
+
+    /// etcd's JSON carries int64s as strings.
+    private static func int(_ any: Any?) -> Int64? {
+        if let s = any as? String { return Int64(s) }
+        if let n = any as? NSNumber { return n.int64Value }
+        return nil
+    }
+}

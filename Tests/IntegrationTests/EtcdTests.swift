@@ -1,0 +1,71 @@
+import CrucialClient
+import CrucialServer
+import Foundation
+import Testing
+
+/// A real single-member etcd on free loopback ports, with its own data directory.
+final class TestEtcd: Sendable {
+    let process: ServerProcess
+    let endpoint: String
+    let dataDir: String
+
+    init() throws {
+        let client = try ServerProcess.freePort(), peer = try ServerProcess.freePort()
+        dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-etcd-\(UUID())").path
+        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else { throw CrucialError(.invalidArgument, "etcd is not installed: apt-get install etcd-server (tools/test.sh does it)") }
+        endpoint = "http://127.0.0.1:\(client)"
+        let arguments = [
+            "--name", "test", "--data-dir", dataDir, "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+            "--initial-cluster", "test=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
+        ]
+        // etcd logs to stderr; the shell joins it to stdout, where ServerProcess waits for readiness.
+        process = try ServerProcess.start(
+            executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments,
+            readyText: "serving client traffic")
+    }
+
+    deinit {
+        process.stop()
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+}
+
+@Suite("etcd v3 through its JSON gateway")
+struct EtcdTests {
+    @Test("Leases, puts under a lease, prefix ranges with revisions, expiry and revocation")
+    func leasesAndRanges() async throws {
+        let etcd = try TestEtcd()
+        let client = EtcdClient(endpoint: etcd.endpoint)
+        let lease = try await client.grantLease(ttl: 5)
+        #expect(lease != 0)
+        let r1 = try await client.put("/crucial/members/a", Array("127.0.0.1:1".utf8), lease: lease)
+        let r2 = try await client.put("/crucial/members/b", Array("127.0.0.1:2".utf8))
+        try await client.put("/crucial/membersX", Array("not a member".utf8))
+        #expect(r2 > r1)
+        let (kvs, revision) = try await client.range(prefix: "/crucial/members/")
+        #expect(kvs.map(\.key) == ["/crucial/members/a", "/crucial/members/b"])
+        #expect(kvs.first?.value == Array("127.0.0.1:1".utf8))
+        #expect(kvs.first?.lease == lease)
+        #expect(revision >= r2)
+
+        // Kept alive, the lease outlives its TTL (8 s > 5 s); left alone, its key goes.
+        for _ in 0..<4 {
+            #expect(try await client.keepAlive(lease: lease) > 0)
+            try await Task.sleep(for: .seconds(2))
+        }
+        #expect(try await client.range(prefix: "/crucial/members/").kvs.count == 2)
+        try await waitUntil { try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"] }
+
+        let other = try await client.grantLease(ttl: 60)
+        try await client.put("/crucial/members/c", [], lease: other)
+        try await client.revoke(lease: other)
+        #expect(try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"])
+        try await client.delete("/crucial/members/b")
+        #expect(try await client.range(prefix: "/crucial/members/").kvs.isEmpty)
+
+        let unreachable = EtcdClient(endpoint: "http://127.0.0.1:1")
+        await #expect(throws: CrucialError.self) { try await unreachable.grantLease(ttl: 5) }
+    }
+}
