@@ -205,10 +205,7 @@ public final class CrucialClient: Sendable {
     /// reconnects if used again. The session's ephemeral objects stay until its lease
     /// lapses: call ``endSession()`` first to remove them at once.
     public func close() {
-        keepAliveTask.withLockedValue { task in
-            task?.cancel()
-            task = nil
-        }
+        stopKeepAlive()
         for slot in slots {
             let old = slot.withLockedValue { state -> Slot in
                 defer { state = .empty }
@@ -318,6 +315,13 @@ public final class CrucialClient: Sendable {
         if raced { task.cancel() }
     }
 
+    private func stopKeepAlive() {
+        keepAliveTask.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
     /// Tells the servers this client's session lives for `lease` more.
     public func keepAlive(lease: Duration? = nil) async throws {
         let (seconds, attoseconds) = (lease ?? configuration.sessionLease).components
@@ -330,10 +334,7 @@ public final class CrucialClient: Sendable {
     /// a driver that dies instead loses them when the lease lapses.
     @discardableResult
     public func endSession() async throws -> Int {
-        keepAliveTask.withLockedValue { task in
-            task?.cancel()
-            task = nil
-        }
+        stopKeepAlive()
         let value = try expectOK(try await send { .endSession(id: $0, session: self.session) }, "EndSession")
         return Int(value.intValue ?? 0)
     }

@@ -2,18 +2,6 @@ import CrucialClient
 import Foundation
 import Testing
 
-/// A library product of this package, next to the test bundle or in .build/debug.
-func builtLibrary(_ product: String) throws -> String {
-    let name = "lib\(product).so"
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates: [String?] = [
-        ServerProcess.siblingExecutable("crucial-server").map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent(name).path },
-        root.appendingPathComponent(".build/debug/\(name)").path,
-    ]
-    if let found = candidates.compactMap({ $0 }).first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-    throw CrucialError(.invalidArgument, "\(name) is not built; run `swift build --build-tests` first")
-}
-
 /// The plugin's type as a client sees it: a raw reference, since the driver does not link the plugin.
 struct HistogramRef {
     let client: CrucialClient

@@ -44,10 +44,16 @@ final class TestServer: Sendable {
 }
 
 /// An executable product of this package, next to the test bundle or in .build/debug.
-func builtExecutable(_ name: String) throws -> String {
+func builtExecutable(_ name: String) throws -> String { try builtFile(name) }
+
+/// A dynamic library product of this package (`lib<product>.so`), found as executables are.
+func builtLibrary(_ product: String) throws -> String { try builtFile("lib\(product).so") }
+
+private func builtFile(_ name: String) throws -> String {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates: [String?] = [ServerProcess.siblingExecutable(name), root.appendingPathComponent(".build/debug/\(name)").path]
-    if let found = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    let candidates = [besideTests.appendingPathComponent(name).path, root.appendingPathComponent(".build/debug/\(name)").path]
+    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
         return found
     }
     throw CrucialError(.invalidArgument, "\(name) is not built; run `swift build --build-tests` first")

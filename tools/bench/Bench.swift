@@ -90,19 +90,9 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let redisPort = try freePort()
-        let redis = try ServerProcess.start(
-            executable: redisServer,
-            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            readyText: "Ready to accept connections")
-        defer { redis.stop() }
-        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        let crucialChild = try ServerProcess.start(
-            executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
-        defer { crucialChild.stop() }
-        guard let crucialPort = crucialChild.port else {
-            throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucialChild.readyLine)")
-        }
+        let peers = try Peers(redisServer: redisServer, serverThreads: serverThreads)
+        defer { peers.stop() }
+        let (redisPort, crucialPort) = (peers.redisPort, peers.crucialPort)
 
         let crucial = CrucialClient(configuration: .init(servers: ["127.0.0.1:\(crucialPort)"], connections: connections))
         defer { crucial.close() }
@@ -171,9 +161,7 @@ struct Run: AsyncParsableCommand {
             var text = "\n### \(date)\n\n`crucial-bench run --duration \(duration) --clients \(clients) --keys \(keys) --latency-ops \(latencyOps) --connections \(connections)`\n\n"
             text += Row.markdown(rows)
             if let reference { text += "\nReference, same Redis: `redis-benchmark -c \(clients) -r \(keys) -t incr` → \(reference)\n" }
-            let url = URL(fileURLWithPath: markdown)
-            let old = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-            try (old + text).write(to: url, atomically: true, encoding: .utf8)
+            try appendMarkdown(text, to: markdown)
             say("appended to \(markdown)")
         }
     }
@@ -326,7 +314,40 @@ extension String {
 }
 
 /// A free loopback port (bound, then released for the child to take).
-func freePort() throws -> Int { try ServerProcess.freePort() }
+/// A redis-server and a `crucial-bench serve` (a crucial-server with the benchmark's
+/// types linked in), each on a free loopback port, for one run.
+struct Peers {
+    let redis: ServerProcess
+    let redisPort: Int
+    let crucial: ServerProcess
+    let crucialPort: Int
+
+    init(redisServer: String, serverThreads: Int? = nil) throws {
+        redisPort = try ServerProcess.freePort()
+        redis = try ServerProcess.start(
+            executable: redisServer,
+            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            readyText: "Ready to accept connections")
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        do {
+            crucial = try ServerProcess.start(executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
+        } catch {
+            redis.stop()
+            throw error
+        }
+        guard let port = crucial.port else {
+            redis.stop()
+            crucial.stop()
+            throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucial.readyLine)")
+        }
+        crucialPort = port
+    }
+
+    func stop() {
+        crucial.stop()
+        redis.stop()
+    }
+}
 
 /// Prints and flushes: progress lines must show up when stdout is a pipe.
 func say(_ s: String) {

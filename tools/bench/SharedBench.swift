@@ -84,18 +84,11 @@ struct SharedBench: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: redisServer) else {
             throw ValidationError("\(redisServer) not found: apt-get install redis-server (tools/bench.sh does it)")
         }
-        let redisPort = try freePort()
-        let redis = try ServerProcess.start(
-            executable: redisServer,
-            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            readyText: "Ready to accept connections")
-        defer { redis.stop() }
-        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-        let server = try ServerProcess.start(executable: me, arguments: ["serve"])
-        defer { server.stop() }
-        let crucial = CrucialClient(configuration: .init(servers: [server.address], connections: connections))
+        let peers = try Peers(redisServer: redisServer)
+        defer { peers.stop() }
+        let crucial = CrucialClient(configuration: .init(servers: ["127.0.0.1:\(peers.crucialPort)"], connections: connections))
         defer { crucial.close() }
-        let pool = try await RedisPool(port: redisPort, connections: connections)
+        let pool = try await RedisPool(port: peers.redisPort, connections: connections)
         defer { pool.close() }
         let run = Run.parseOrExit(["--duration", String(duration), "--clients", String(clients), "--keys", String(objects)])
         say("crucial-bench shared: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(run.redisVersion())")

@@ -199,7 +199,8 @@ final class OperationLog: @unchecked Sendable {  // every mutable field is guard
         condition.unlock()
     }
 
-    private static func write(_ bytes: [UInt8], to fd: Int32) -> CrucialError? {
+    /// Writes all of `bytes`, retrying short writes and EINTR; the error if it fails.
+    static func write(_ bytes: [UInt8], to fd: Int32) -> CrucialError? {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }

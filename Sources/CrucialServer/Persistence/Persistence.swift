@@ -50,15 +50,8 @@ extension ObjectStore {
         } catch {
             throw CrucialError(.internal, "cannot create the data directory \(dir): \(error.localizedDescription)")
         }
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        func generations(_ prefix: String, _ suffix: String) -> [UInt64] {
-            files.compactMap { name in
-                guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
-                return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
-            }.sorted()
-        }
-        let logs = generations("log-", ".aof")
-        let snapshots = generations("snapshot-", ".snap")
+        let logs = Self.generations(in: dir, .log).map(\.generation)
+        let snapshots = Self.generations(in: dir, .snapshot).map(\.generation)
         var report = RecoveryReport()
         var maxLSN: UInt64 = 0
 
@@ -142,28 +135,35 @@ extension ObjectStore {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CrucialError(.internal, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                Glibc.close(fd)
-                throw CrucialError(.internal, "writing \(temporary) failed: \(String(cString: strerror(errno)))")
-            }
-            offset += n
+        if let failure = OperationLog.write(bytes, to: fd) {
+            Glibc.close(fd)
+            throw CrucialError(.internal, "writing \(temporary) failed: \(failure.message)")
         }
         let synced = fsync(fd) == 0
         Glibc.close(fd)
         guard synced, rename(temporary, path) == 0 else { throw CrucialError(.internal, "cannot install snapshot \(path)") }
         try OperationLog.syncDirectory(dir)
         // Older files are covered by the snapshot now.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
-            for (prefix, suffix) in [("log-", ".aof"), ("snapshot-", ".snap")] where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
-                if let g = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count)), g < generation {
-                    try? FileManager.default.removeItem(atPath: "\(dir)/\(name)")
-                }
-            }
+        for file in Self.generations(in: dir, .log) + Self.generations(in: dir, .snapshot) where file.generation < generation {
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(file.name)")
         }
+    }
+
+    /// The kinds of files in a data directory: `log-G.aof` and `snapshot-G.snap`.
+    enum DataFile {
+        case log, snapshot
+        var affixes: (prefix: String, suffix: String) { self == .log ? ("log-", ".aof") : ("snapshot-", ".snap") }
+    }
+
+    /// The files of `kind` in `dir`, by ascending generation.
+    static func generations(in dir: String, _ kind: DataFile) -> [(name: String, generation: UInt64)] {
+        let (prefix, suffix) = kind.affixes
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap { name in
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix),
+                let g = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+            else { return nil }
+            return (name, g)
+        }.sorted { $0.generation < $1.generation }
     }
 
     /// Compacts when the current log outgrew its limit (called periodically).
@@ -233,14 +233,14 @@ extension ObjectStore {
             throw error as? CrucialError ?? CrucialError(.badInitialState, "\(ref): \(error)")
         }
         let box = ObjectBox(ref: ref, object: object, persistent: true)
-        shardFor(ref).withLockedValue { $0[ref] = box }
+        shard(ref).withLockedValue { $0[ref] = box }
         return box
     }
 
     /// Applies one record unless the object already reflects it; returns whether it did.
     private func replay(_ record: LogRecord, parked: inout [ObjectRef: Set<UInt64>]) throws(CrucialError) -> Bool {
         let ref = record.ref
-        let existing = shardFor(ref).withLockedValue { $0[ref] }
+        let existing = shard(ref).withLockedValue { $0[ref] }
         if let existing, existing.lastLSN >= record.lsn { return false }
         switch record.operation {
         case .create(let initial):
@@ -256,30 +256,19 @@ extension ObjectStore {
                 id: WaiterID(connection: ConnectionID(connection), request: request), clientID: clientID, seq: seq,
                 responder: ReplayResponder())
             var call = Call(ref: ref, method: method, args: args, waiter: waiter)
-            let outcome: Outcome?
-            do throws(CrucialError) {
-                switch try box.object.invoke(&call) {
-                case .value(let v): outcome = .value(v)
-                case .parked: outcome = nil
-                }
-            } catch {
-                outcome = .error(error)
-            }
-            if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
-            for (w, o) in call.effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
-            if outcome == nil { parked[ref, default: []].insert(connection) }
+            if run(&call, on: box, clientID: clientID, seq: seq) == nil { parked[ref, default: []].insert(connection) }
             box.lastLSN = record.lsn
         case .timeout(let connection, let request):
             guard let box = existing else { return false }
             var effects = Effects()
             box.object.timeout(WaiterID(connection: ConnectionID(connection), request: request), effects: &effects)
-            for (w, o) in effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
+            self.record(effects, in: box)
             box.lastLSN = record.lsn
         case .connectionClosed(let connection):
             guard let box = existing else { return false }
             var effects = Effects()
             box.object.cancelWaiters(of: ConnectionID(connection), effects: &effects)
-            for (w, o) in effects.wakeups where w.seq != 0 { box.retries.record(client: w.clientID, seq: w.seq, outcome: o) }
+            self.record(effects, in: box)
             box.lastLSN = record.lsn
         case .remove:
             guard existing != nil else { return false }

@@ -61,12 +61,10 @@ public final class ObjectStore: Sendable {
         self.defaultSessionLease = defaultSessionLease
     }
 
-    func shardFor(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> { shard(ref) }
-
     /// Every box, shard by shard.
     func allBoxes() -> [ObjectBox] { shards.flatMap { $0.withLockedValue { Array($0.values) } } }
 
-    private func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
+    func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
         shards[Int(UInt(bitPattern: ref.hashValue) % UInt(shards.count))]
     }
 
@@ -97,17 +95,7 @@ public final class ObjectStore: Sendable {
                 }
                 let logs = log != nil && !box.object.isReadOnly(invoke.method)
                 if logs, let failure = log?.failure { return (.error(failure), nil) }
-                let outcome: Outcome?
-                do throws(CrucialError) {
-                    switch try box.object.invoke(&call) {
-                    case .value(let v): outcome = .value(v)
-                    case .parked: outcome = nil
-                    }
-                } catch {
-                    outcome = .error(error)
-                }
-                if let outcome { box.retries.record(client: invoke.clientID, seq: invoke.seq, outcome: outcome) }
-                record(call.effects, in: box)
+                let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
                 var lsn: UInt64?
                 if logs, let log {
                     // Logged whatever the outcome: a method that threw may have changed the state first.
@@ -208,8 +196,25 @@ public final class ObjectStore: Sendable {
         if let lsn = try? log.append({ LogRecord(lsn: $0, ref: box.ref, operation: operation) }) { box.lastLSN = lsn }
     }
 
+    /// Runs `call` on the object and records its answer (nil: it parked) and the late
+    /// answers it caused for retries. Called under the box lock.
+    func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
+        let outcome: Outcome?
+        do throws(CrucialError) {
+            switch try box.object.invoke(&call) {
+            case .value(let v): outcome = .value(v)
+            case .parked: outcome = nil
+            }
+        } catch {
+            outcome = .error(error)
+        }
+        if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
+        record(call.effects, in: box)
+        return outcome
+    }
+
     /// Records late answers for retries. Called under the box lock.
-    private func record(_ effects: Effects, in box: ObjectBox) {
+    func record(_ effects: Effects, in box: ObjectBox) {
         for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
             box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
         }
