@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "CrucialServer",
             dependencies: [
-                "CrucialCore", "CCrucialShims",
+                "CrucialCore", "CCrucialShims", "CrucialClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

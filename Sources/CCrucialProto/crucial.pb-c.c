@@ -682,6 +682,141 @@ void   crucial__list_objects__free_unpacked
   assert(message->base.descriptor == &crucial__list_objects__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__object_state__init
+                     (Crucial__ObjectState         *message)
+{
+  static const Crucial__ObjectState init_value = CRUCIAL__OBJECT_STATE__INIT;
+  *message = init_value;
+}
+size_t crucial__object_state__get_packed_size
+                     (const Crucial__ObjectState *message)
+{
+  assert(message->base.descriptor == &crucial__object_state__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__object_state__pack
+                     (const Crucial__ObjectState *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__object_state__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__object_state__pack_to_buffer
+                     (const Crucial__ObjectState *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__object_state__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__ObjectState *
+       crucial__object_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__ObjectState *)
+     protobuf_c_message_unpack (&crucial__object_state__descriptor,
+                                allocator, len, data);
+}
+void   crucial__object_state__free_unpacked
+                     (Crucial__ObjectState *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__object_state__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   crucial__replicate__init
+                     (Crucial__Replicate         *message)
+{
+  static const Crucial__Replicate init_value = CRUCIAL__REPLICATE__INIT;
+  *message = init_value;
+}
+size_t crucial__replicate__get_packed_size
+                     (const Crucial__Replicate *message)
+{
+  assert(message->base.descriptor == &crucial__replicate__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__replicate__pack
+                     (const Crucial__Replicate *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__replicate__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__replicate__pack_to_buffer
+                     (const Crucial__Replicate *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__replicate__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__Replicate *
+       crucial__replicate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__Replicate *)
+     protobuf_c_message_unpack (&crucial__replicate__descriptor,
+                                allocator, len, data);
+}
+void   crucial__replicate__free_unpacked
+                     (Crucial__Replicate *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__replicate__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   crucial__transfer_done__init
+                     (Crucial__TransferDone         *message)
+{
+  static const Crucial__TransferDone init_value = CRUCIAL__TRANSFER_DONE__INIT;
+  *message = init_value;
+}
+size_t crucial__transfer_done__get_packed_size
+                     (const Crucial__TransferDone *message)
+{
+  assert(message->base.descriptor == &crucial__transfer_done__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__transfer_done__pack
+                     (const Crucial__TransferDone *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__transfer_done__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__transfer_done__pack_to_buffer
+                     (const Crucial__TransferDone *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__transfer_done__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__TransferDone *
+       crucial__transfer_done__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__TransferDone *)
+     protobuf_c_message_unpack (&crucial__transfer_done__descriptor,
+                                allocator, len, data);
+}
+void   crucial__transfer_done__free_unpacked
+                     (Crucial__TransferDone *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__transfer_done__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__error__init
                      (Crucial__Error         *message)
 {
@@ -2073,6 +2208,276 @@ const ProtobufCMessageDescriptor crucial__list_objects__descriptor =
   (ProtobufCMessageInit) crucial__list_objects__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor crucial__object_state__field_descriptors[4] =
+{
+  {
+    "state",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectState, state),
+    &crucial__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "persistent",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectState, persistent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectState, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retries",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectState, retries),
+    &crucial__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__object_state__field_indices_by_name[] = {
+  1,   /* field[1] = persistent */
+  3,   /* field[3] = retries */
+  2,   /* field[2] = session */
+  0,   /* field[0] = state */
+};
+static const ProtobufCIntRange crucial__object_state__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor crucial__object_state__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.ObjectState",
+  "ObjectState",
+  "Crucial__ObjectState",
+  "crucial",
+  sizeof(Crucial__ObjectState),
+  4,
+  crucial__object_state__field_descriptors,
+  crucial__object_state__field_indices_by_name,
+  1,  crucial__object_state__number_ranges,
+  (ProtobufCMessageInit) crucial__object_state__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[8] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "view_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, view_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ref",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, ref),
+    &crucial__object_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version_view",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, version_view),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "index",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invoke",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Replicate, operation_case),
+    offsetof(Crucial__Replicate, invoke),
+    &crucial__invoke__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "install",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Replicate, operation_case),
+    offsetof(Crucial__Replicate, install),
+    &crucial__object_state__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remove",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Crucial__Replicate, operation_case),
+    offsetof(Crucial__Replicate, remove),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__replicate__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  4,   /* field[4] = index */
+  6,   /* field[6] = install */
+  5,   /* field[5] = invoke */
+  2,   /* field[2] = ref */
+  7,   /* field[7] = remove */
+  3,   /* field[3] = version_view */
+  1,   /* field[1] = view_id */
+};
+static const ProtobufCIntRange crucial__replicate__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor crucial__replicate__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.Replicate",
+  "Replicate",
+  "Crucial__Replicate",
+  "crucial",
+  sizeof(Crucial__Replicate),
+  8,
+  crucial__replicate__field_descriptors,
+  crucial__replicate__field_indices_by_name,
+  1,  crucial__replicate__number_ranges,
+  (ProtobufCMessageInit) crucial__replicate__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[3] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__TransferDone, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "view_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__TransferDone, view_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__TransferDone, from),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__transfer_done__field_indices_by_name[] = {
+  2,   /* field[2] = from */
+  0,   /* field[0] = id */
+  1,   /* field[1] = view_id */
+};
+static const ProtobufCIntRange crucial__transfer_done__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.TransferDone",
+  "TransferDone",
+  "Crucial__TransferDone",
+  "crucial",
+  sizeof(Crucial__TransferDone),
+  3,
+  crucial__transfer_done__field_descriptors,
+  crucial__transfer_done__field_indices_by_name,
+  1,  crucial__transfer_done__number_ranges,
+  (ProtobufCMessageInit) crucial__transfer_done__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor crucial__error__field_descriptors[2] =
 {
   {
@@ -2598,7 +3003,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[12] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[14] =
 {
   {
     "hello",
@@ -2744,6 +3149,30 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[12] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "replicate",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, replicate),
+    &crucial__replicate__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transfer_done",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, transfer_done),
+    &crucial__transfer_done__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
   9,   /* field[9] = end_session */
@@ -2757,12 +3186,14 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
   7,   /* field[7] = object_list */
   5,   /* field[5] = ping */
   4,   /* field[4] = remove */
+  12,   /* field[12] = replicate */
   3,   /* field[3] = result */
+  13,   /* field[13] = transfer_done */
 };
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -2772,7 +3203,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  12,
+  14,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,

@@ -39,12 +39,17 @@ public final class CrucialClient: Sendable {
         /// How long the servers keep this client's session after its last keep-alive
         /// (it sends one every quarter of this while it has created objects).
         public var sessionLease: Duration
+        /// In a cluster: how long a call keeps retrying while members fail and objects
+        /// move (a crash is noticed after the servers' --lease-ttl).
+        public var failoverTimeout: Duration
 
         public init(
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
-            name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30)
+            name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30),
+            failoverTimeout: Duration = .seconds(30)
         ) {
+            self.failoverTimeout = failoverTimeout
             self.session = session
             self.sessionLease = sessionLease
             self.servers = servers
@@ -84,8 +89,12 @@ public final class CrucialClient: Sendable {
     public let ownsSession: Bool
     private let keepAliveTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let group: any EventLoopGroup
+    /// Connections to "any server" (a server on its own, or the first contact of a cluster).
     private let slots: [NIOLockedValueBox<Slot>]
     private let nextSlot = NIOLockedValueBox(0)
+    /// In a cluster: connections per member address, and the view calls are routed with.
+    private let memberSlots = NIOLockedValueBox<[String: [NIOLockedValueBox<Slot>]]>([:])
+    private let routing = NIOLockedValueBox<(view: View, ring: HashRing)?>(nil)
     private let nextRequestID = NIOLockedValueBox<UInt64>(0)
     private let seqs = NIOLockedValueBox(SeqTracker())
 
@@ -137,12 +146,23 @@ public final class CrucialClient: Sendable {
 
     // MARK: Connections
 
-    private func connection() async throws -> ClientConnection {
+    /// A connection to `address`, or to any server when nil.
+    private func connection(to address: String? = nil) async throws -> ClientConnection {
         let index = nextSlot.withLockedValue { n in
             defer { n = (n + 1) % slots.count }
             return n
         }
-        let slot = slots[index]
+        let slot: NIOLockedValueBox<Slot>
+        if let address {
+            slot = memberSlots.withLockedValue { pools in
+                if let pool = pools[address] { return pool[index % pool.count] }
+                let pool = slots.map { _ in NIOLockedValueBox(Slot.empty) }
+                pools[address] = pool
+                return pool[index % pool.count]
+            }
+        } else {
+            slot = slots[index]
+        }
         enum Found {
             case ready(ClientConnection)
             case pending(Task<ClientConnection, any Error>)
@@ -154,7 +174,12 @@ public final class CrucialClient: Sendable {
             case .connecting(let t):
                 return .pending(t)
             default:
-                let t = Task { try await self.connectAny() }
+                let t = Task {
+                    let c: ClientConnection
+                    if let address { c = try await self.connect(to: address) } else { c = try await self.connectAny() }
+                    self.learn(c.hello.view)
+                    return c
+                }
                 state = .connecting(t)
                 return .pending(t)
             }
@@ -178,16 +203,22 @@ public final class CrucialClient: Sendable {
         }
     }
 
-    /// Connects to the first server that answers.
+    private func connect(to server: String) async throws -> ClientConnection {
+        let (host, port) = try parseAddress(server)
+        return try await ClientConnection.connect(
+            host: host, port: port, group: group, hello: Hello(authToken: configuration.authToken, clientName: configuration.name),
+            timeout: configuration.connectTimeout)
+    }
+
+    /// Connects to the first server that answers: the configured ones, then the members
+    /// of the last view seen.
     private func connectAny() async throws -> ClientConnection {
         var failures: [String] = []
-        for server in configuration.servers {
-            let (host, port) = try parseAddress(server)
+        var servers = configuration.servers
+        for m in routing.withLockedValue({ $0?.view.members ?? [] }) where !servers.contains(m.address) { servers.append(m.address) }
+        for server in servers {
             do {
-                return try await ClientConnection.connect(
-                    host: host, port: port, group: group,
-                    hello: Hello(authToken: configuration.authToken, clientName: configuration.name),
-                    timeout: configuration.connectTimeout)
+                return try await connect(to: server)
             } catch let error as CrucialError where error.code == .unauthenticated || error.code == .unsupportedVersion {
                 throw error
             } catch {
@@ -206,7 +237,7 @@ public final class CrucialClient: Sendable {
     /// lapses: call ``endSession()`` first to remove them at once.
     public func close() {
         stopKeepAlive()
-        for slot in slots {
+        for slot in slots + memberSlots.withLockedValue({ $0.values.flatMap { $0 } }) {
             let old = slot.withLockedValue { state -> Slot in
                 defer { state = .empty }
                 return state
@@ -228,21 +259,70 @@ public final class CrucialClient: Sendable {
         }
     }
 
-    /// Sends a frame built for a fresh request id, retrying on connection failures.
-    private func send(_ build: (UInt64) -> Frame) async throws -> Frame {
+    // MARK: Routing
+
+    /// The cluster view calls are routed with; nil while talking to a server on its own.
+    public var view: View? { routing.withLockedValue { $0?.view } }
+
+    /// Adopts `view` if it is newer than the one held; returns whether it was.
+    @discardableResult
+    private func learn(_ view: View?) -> Bool {
+        guard let view, !view.members.isEmpty else { return false }
+        return routing.withLockedValue { r in
+            guard (r?.view.id ?? 0) < view.id else { return false }
+            r = (view, HashRing(members: view.members))
+            return true
+        }
+    }
+
+    /// Asks another member (or a configured server) for its view after `failed` did not answer.
+    private func refreshView(excluding failed: String?) async {
+        var candidates = routing.withLockedValue { $0?.view.members.map(\.address) ?? [] }
+        candidates += configuration.servers.filter { !candidates.contains($0) }
+        for address in candidates where address != failed {
+            guard let c = try? await connect(to: address) else { continue }
+            learn(c.hello.view)
+            c.close()
+            return
+        }
+    }
+
+    /// Sends the frame `build` makes for a fresh request id and the view it is routed
+    /// with, to the primary of `ref` in a cluster (else to any server). Retries calls a
+    /// failed connection lost (the servers de-duplicate them) and calls a member refused
+    /// for belonging elsewhere, once it knows where: in a cluster until
+    /// ``Configuration/failoverTimeout``, else ``Configuration/retries`` times.
+    private func send(to ref: ObjectRef? = nil, _ build: (_ id: UInt64, _ viewID: UInt64) -> Frame) async throws -> Frame {
         var attempt = 0
+        let started = ContinuousClock.now
         while true {
             let id = newRequestID()
-            do {
-                let c = try await connection()
-                return try await c.request(build(id), id: id)
-            } catch let error as CrucialError
-                where (error.code == .connectionLost || error.code == .connectionFailed) && attempt < configuration.retries
-            {
-                let delay = min(configuration.retryBackoff * (1 << min(attempt, 10)), .seconds(2))
-                attempt += 1
-                try await Task.sleep(for: delay)
+            let route = routing.withLockedValue { r in r.map { ($0.view.id, ref.flatMap($0.ring.primary(for:))?.address) } }
+            let viewID = route?.0 ?? 0, address = route?.1
+            let clustered = route != nil
+            func mayRetry() -> Bool {
+                clustered ? ContinuousClock.now - started < configuration.failoverTimeout : attempt < configuration.retries
             }
+            do {
+                let c = try await connection(to: address)
+                let frame = try await c.request(build(id, viewID), id: id)
+                guard case .result(let reply) = frame else { return frame }
+                switch reply.outcome {
+                case .wrongView(let v):
+                    // A newer view: route again at once. An older one: that member is catching up.
+                    if learn(v) || v.id > viewID { continue }
+                    guard mayRetry() else { return frame }
+                case .error(let e) where e.code == .wrongView:  // a view change is under way
+                    guard mayRetry() else { return frame }
+                default:
+                    return frame
+                }
+            } catch let error as CrucialError where (error.code == .connectionLost || error.code == .connectionFailed) && mayRetry() {
+                if clustered { await refreshView(excluding: address) }
+            }
+            let cap: Duration = clustered ? .milliseconds(500) : .seconds(2)
+            try await Task.sleep(for: min(configuration.retryBackoff * (1 << min(attempt, 10)), cap))
+            attempt += 1
         }
     }
 
@@ -260,10 +340,12 @@ public final class CrucialClient: Sendable {
         }
         let seq = readOnly ? 0 : seqs.withLockedValue { $0.allocate() }
         defer { if seq != 0 { seqs.withLockedValue { $0.complete(seq) } } }
-        let frame = try await send { id in
+        let frame = try await send(to: ref) { id, viewID in
             let acked = seq == 0 ? 0 : seqs.withLockedValue { $0.ackedBelow }
             return .invoke(
-                Invoke(id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked))
+                Invoke(
+                    id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked,
+                    viewID: viewID))
         }
         guard case .result(let reply) = frame else {
             throw CrucialError(.protocolViolation, "server answered an Invoke with a \(frame) frame")
@@ -272,7 +354,7 @@ public final class CrucialClient: Sendable {
         case .value(let v): return v
         case .error(let e): throw e
         case .wrongView(let view):
-            throw CrucialError(.wrongView, "server is in view \(view.id) and does not own \(ref); cluster routing is not enabled")
+            throw CrucialError(.wrongView, "no member of view \(view.id) took the call on \(ref) within \(configuration.failoverTimeout)")
         }
     }
 
@@ -280,7 +362,7 @@ public final class CrucialClient: Sendable {
     @discardableResult
     public func remove(_ ref: ObjectRef) async throws -> Bool {
         try ref.validate()
-        let frame = try await send { .remove(id: $0, ref: ref) }
+        let frame = try await send(to: ref) { id, _ in .remove(id: id, ref: ref) }
         guard case .result(let reply) = frame else { throw CrucialError(.protocolViolation, "unexpected answer to Remove") }
         switch reply.outcome {
         case .value(let v): return v.boolValue ?? false
@@ -291,10 +373,27 @@ public final class CrucialClient: Sendable {
 
     /// Checks a server answers.
     public func ping() async throws {
-        _ = try await send { .ping(id: $0) }
+        _ = try await send { id, _ in .ping(id: id) }
     }
 
     // MARK: Sessions
+
+    /// Runs `request` on every member of the view (sessions live on each), or on the one
+    /// server without a cluster. Retries through ``send``'s rules for the lone server.
+    private func everyMember<T: Sendable>(_ request: @escaping @Sendable (ClientConnection, UInt64) async throws -> T) async throws -> [T] {
+        guard let members = view?.members else {
+            let c = try await connection()
+            return [try await request(c, newRequestID())]
+        }
+        // A member that does not answer is on its way out of the view: the others count.
+        var out: [T] = []
+        var failure: (any Error)?
+        for m in members {
+            do { out.append(try await request(try await connection(to: m.address), newRequestID())) } catch { failure = failure ?? error }
+        }
+        if out.isEmpty, let failure { throw failure }
+        return out
+    }
 
     /// Sends keep-alives every quarter of the lease from the first ephemeral object on.
     private func startKeepAlive() {
@@ -326,7 +425,7 @@ public final class CrucialClient: Sendable {
     public func keepAlive(lease: Duration? = nil) async throws {
         let (seconds, attoseconds) = (lease ?? configuration.sessionLease).components
         let ms = UInt32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        try expectOK(try await send { .keepAlive(id: $0, session: self.session, leaseMillis: ms) }, "KeepAlive")
+        _ = try await everyMember { c, id in try self.expectOK(try await c.request(.keepAlive(id: id, session: self.session, leaseMillis: ms), id: id), "KeepAlive") }
     }
 
     /// Ends the application session: the servers remove its ephemeral objects (those
@@ -335,14 +434,16 @@ public final class CrucialClient: Sendable {
     @discardableResult
     public func endSession() async throws -> Int {
         stopKeepAlive()
-        let value = try expectOK(try await send { .endSession(id: $0, session: self.session) }, "EndSession")
-        return Int(value.intValue ?? 0)
+        let counts = try await everyMember { c, id in
+            try self.expectOK(try await c.request(.endSession(id: id, session: self.session), id: id), "EndSession").intValue ?? 0
+        }
+        return Int(counts.reduce(0, +))
     }
 
     /// The state of an object (admin): what its type sends as initial state.
     public func getObject(_ ref: ObjectRef) async throws -> Value {
         try ref.validate()
-        return try expectOK(try await send { .getObject(id: $0, ref: ref) }, "GetObject")
+        return try expectOK(try await send(to: ref) { id, _ in .getObject(id: id, ref: ref) }, "GetObject")
     }
 
     /// Uploads a plugin (a shared library exporting `@Shared` types) to the server this
@@ -376,7 +477,7 @@ public final class CrucialClient: Sendable {
 
     /// The objects the server holds, optionally only types starting with `typePrefix`.
     public func listObjects(typePrefix: String = "") async throws -> [ObjectInfo] {
-        let frame = try await send { .listObjects(id: $0, typePrefix: typePrefix) }
+        let frame = try await send { id, _ in .listObjects(id: id, typePrefix: typePrefix) }
         switch frame {
         case .objectList(_, let objects): return objects
         case .result(let r):

@@ -27,6 +27,17 @@ struct WireCodecTests {
         .ping(id: 5),
         .listObjects(id: 6, typePrefix: "Atomic"),
         .objectList(id: 7, objects: [ObjectInfo(ref: ObjectRef(type: "T", key: "k"), persistent: true, waiters: 3)]),
+        .replicate(
+            Replicate(
+                id: 8, viewID: 12, ref: ObjectRef(type: "AtomicLong", key: "c"), version: ObjectVersion(view: 12, index: 7),
+                operation: .invoke(Invoke(id: 0, ref: ObjectRef(type: "AtomicLong", key: "c"), method: "incrementAndGet", clientID: 3, seq: 4)))),
+        .replicate(
+            Replicate(
+                id: 9, viewID: 12, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 11, index: 70),
+                operation: .install(ObjectState(state: .record(["a": .int(1)]), persistent: true, session: 5, retries: .list([.int(1)]))))),
+        .replicate(
+            Replicate(id: 10, viewID: 13, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 13, index: 71), operation: .remove)),
+        .transferDone(id: 11, viewID: 13, from: "node-b"),
     ]
 
     @Test("Every frame kind round-trips through protobuf-c", arguments: frames)

@@ -30,6 +30,9 @@ typedef struct Crucial__EndSession Crucial__EndSession;
 typedef struct Crucial__GetObject Crucial__GetObject;
 typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
+typedef struct Crucial__ObjectState Crucial__ObjectState;
+typedef struct Crucial__Replicate Crucial__Replicate;
+typedef struct Crucial__TransferDone Crucial__TransferDone;
 typedef struct Crucial__Error Crucial__Error;
 typedef struct Crucial__Member Crucial__Member;
 typedef struct Crucial__View Crucial__View;
@@ -411,6 +414,89 @@ struct  Crucial__ListObjects
     , 0, (char *)protobuf_c_empty_string }
 
 
+/*
+ * The whole state of one object, as re-balancing moves it.
+ */
+struct  Crucial__ObjectState
+{
+  ProtobufCMessage base;
+  /*
+   * in the form its type's Create.initial takes
+   */
+  Crucial__Value *state;
+  protobuf_c_boolean persistent;
+  /*
+   * the owning session of an ephemeral object
+   */
+  uint64_t session;
+  /*
+   * the retry de-duplication table (a list of records)
+   */
+  Crucial__Value *retries;
+};
+#define CRUCIAL__OBJECT_STATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__object_state__descriptor) \
+    , NULL, 0, 0, NULL }
+
+
+typedef enum {
+  CRUCIAL__REPLICATE__OPERATION__NOT_SET = 0,
+  CRUCIAL__REPLICATE__OPERATION_INVOKE = 6,
+  CRUCIAL__REPLICATE__OPERATION_INSTALL = 7,
+  CRUCIAL__REPLICATE__OPERATION_REMOVE = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__REPLICATE__OPERATION__CASE)
+} Crucial__Replicate__OperationCase;
+
+/*
+ * A primary to a replica of `ref`: apply this operation, or install this state.
+ * Operations of one object travel in order on one connection; `index` numbers them.
+ * (version_view, index) is the object's version afterwards: a copy with a higher
+ * version is never replaced by a lower one. Answered with an ok Result once applied,
+ * or with wrong_view when the receiver's view is newer than view_id.
+ */
+struct  Crucial__Replicate
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t view_id;
+  Crucial__ObjectRef *ref;
+  uint64_t version_view;
+  uint64_t index;
+  Crucial__Replicate__OperationCase operation_case;
+  union {
+    /*
+     * the client's call, with its (client_id, seq)
+     */
+    Crucial__Invoke *invoke;
+    /*
+     * replaces the copy (re-balancing, re-synchronisation)
+     */
+    Crucial__ObjectState *install;
+    protobuf_c_boolean remove;
+  };
+};
+#define CRUCIAL__REPLICATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__replicate__descriptor) \
+    , 0, 0, NULL, 0, 0, CRUCIAL__REPLICATE__OPERATION__NOT_SET, {0} }
+
+
+/*
+ * Sent by every member to every other once it has moved (and had acknowledged)
+ * everything the receiver gets in view view_id. A member serves view_id only after
+ * hearing this from all the others.
+ */
+struct  Crucial__TransferDone
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t view_id;
+  char *from;
+};
+#define CRUCIAL__TRANSFER_DONE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__transfer_done__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string }
+
+
 struct  Crucial__Error
 {
   ProtobufCMessage base;
@@ -543,7 +629,9 @@ typedef enum {
   CRUCIAL__FRAME__BODY_KEEP_ALIVE = 9,
   CRUCIAL__FRAME__BODY_END_SESSION = 10,
   CRUCIAL__FRAME__BODY_GET_OBJECT = 11,
-  CRUCIAL__FRAME__BODY_LOAD_PLUGIN = 12
+  CRUCIAL__FRAME__BODY_LOAD_PLUGIN = 12,
+  CRUCIAL__FRAME__BODY_REPLICATE = 13,
+  CRUCIAL__FRAME__BODY_TRANSFER_DONE = 14
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -564,6 +652,8 @@ struct  Crucial__Frame
     Crucial__EndSession *end_session;
     Crucial__GetObject *get_object;
     Crucial__LoadPlugin *load_plugin;
+    Crucial__Replicate *replicate;
+    Crucial__TransferDone *transfer_done;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -856,6 +946,63 @@ Crucial__ListObjects *
 void   crucial__list_objects__free_unpacked
                      (Crucial__ListObjects *message,
                       ProtobufCAllocator *allocator);
+/* Crucial__ObjectState methods */
+void   crucial__object_state__init
+                     (Crucial__ObjectState         *message);
+size_t crucial__object_state__get_packed_size
+                     (const Crucial__ObjectState   *message);
+size_t crucial__object_state__pack
+                     (const Crucial__ObjectState   *message,
+                      uint8_t             *out);
+size_t crucial__object_state__pack_to_buffer
+                     (const Crucial__ObjectState   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__ObjectState *
+       crucial__object_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__object_state__free_unpacked
+                     (Crucial__ObjectState *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__Replicate methods */
+void   crucial__replicate__init
+                     (Crucial__Replicate         *message);
+size_t crucial__replicate__get_packed_size
+                     (const Crucial__Replicate   *message);
+size_t crucial__replicate__pack
+                     (const Crucial__Replicate   *message,
+                      uint8_t             *out);
+size_t crucial__replicate__pack_to_buffer
+                     (const Crucial__Replicate   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__Replicate *
+       crucial__replicate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__replicate__free_unpacked
+                     (Crucial__Replicate *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__TransferDone methods */
+void   crucial__transfer_done__init
+                     (Crucial__TransferDone         *message);
+size_t crucial__transfer_done__get_packed_size
+                     (const Crucial__TransferDone   *message);
+size_t crucial__transfer_done__pack
+                     (const Crucial__TransferDone   *message,
+                      uint8_t             *out);
+size_t crucial__transfer_done__pack_to_buffer
+                     (const Crucial__TransferDone   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__TransferDone *
+       crucial__transfer_done__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__transfer_done__free_unpacked
+                     (Crucial__TransferDone *message,
+                      ProtobufCAllocator *allocator);
 /* Crucial__Error methods */
 void   crucial__error__init
                      (Crucial__Error         *message);
@@ -1074,6 +1221,15 @@ typedef void (*Crucial__LoadPlugin_Closure)
 typedef void (*Crucial__ListObjects_Closure)
                  (const Crucial__ListObjects *message,
                   void *closure_data);
+typedef void (*Crucial__ObjectState_Closure)
+                 (const Crucial__ObjectState *message,
+                  void *closure_data);
+typedef void (*Crucial__Replicate_Closure)
+                 (const Crucial__Replicate *message,
+                  void *closure_data);
+typedef void (*Crucial__TransferDone_Closure)
+                 (const Crucial__TransferDone *message,
+                  void *closure_data);
 typedef void (*Crucial__Error_Closure)
                  (const Crucial__Error *message,
                   void *closure_data);
@@ -1123,6 +1279,9 @@ extern const ProtobufCMessageDescriptor crucial__end_session__descriptor;
 extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
 extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
+extern const ProtobufCMessageDescriptor crucial__object_state__descriptor;
+extern const ProtobufCMessageDescriptor crucial__replicate__descriptor;
+extern const ProtobufCMessageDescriptor crucial__transfer_done__descriptor;
 extern const ProtobufCMessageDescriptor crucial__error__descriptor;
 extern const ProtobufCMessageDescriptor crucial__member__descriptor;
 extern const ProtobufCMessageDescriptor crucial__view__descriptor;

@@ -1,6 +1,6 @@
-internal import CrucialCore
+package import CrucialCore
 internal import NIOConcurrencyHelpers
-internal import NIOCore
+package import NIOCore
 internal import NIOPosix
 
 /// A request on its way out, with the promise its answer completes.
@@ -107,11 +107,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 @available(*, unavailable)
 extension ClientConnectionHandler: Sendable {}
 
-/// One pipelined connection to a server.
-final class ClientConnection: Sendable {
+/// One pipelined connection to a server. Servers of a cluster use it to reach each other.
+package final class ClientConnection: Sendable {
     let channel: any Channel
-    let address: String
-    let hello: HelloReply
+    package let address: String
+    package let hello: HelloReply
     private let writer: WriteCoalescer<OutboundRequest>
 
     private init(channel: any Channel, address: String, hello: HelloReply) {
@@ -121,12 +121,12 @@ final class ClientConnection: Sendable {
         self.writer = WriteCoalescer(channel: channel)
     }
 
-    var isActive: Bool { channel.isActive }
+    package var isActive: Bool { channel.isActive }
 
     static let maxInboundFrame = 256 << 20
 
     /// Connects and performs the handshake.
-    static func connect(
+    package static func connect(
         host: String, port: Int, group: any EventLoopGroup, hello: Hello, timeout: Duration
     ) async throws -> ClientConnection {
         let address = "\(host):\(port)"
@@ -166,13 +166,18 @@ final class ClientConnection: Sendable {
 
     /// Sends `frame` and waits for the frame that answers it.
     func request(_ frame: Frame, id: UInt64) async throws -> Frame {
-        let promise = channel.eventLoop.makePromise(of: Frame.self)
-        let request = OutboundRequest(frame: frame, id: id, promise: promise)
-        writer.write(request)
-        return try await promise.futureResult.get()
+        try await send(frame, id: id).get()
     }
 
-    func close() {
+    /// Queues `frame` at once (frames queued one after the other are written in that
+    /// order); the future holds the frame that answers it.
+    package func send(_ frame: Frame, id: UInt64) -> EventLoopFuture<Frame> {
+        let promise = channel.eventLoop.makePromise(of: Frame.self)
+        writer.write(OutboundRequest(frame: frame, id: id, promise: promise))
+        return promise.futureResult
+    }
+
+    package func close() {
         channel.close(promise: nil)
     }
 }

@@ -13,14 +13,18 @@ public final class WriteCoalescer<Item: Sendable>: Sendable {
         self.channel = channel
     }
 
+    /// Items are written in the order their `write` calls happened, whatever the threads.
     public func write(_ item: Item) {
-        if channel.eventLoop.inEventLoop {
-            channel.writeAndFlush(item, promise: nil)
-            return
-        }
-        let first = queue.withLockedValue { q in
+        let inLoop = channel.eventLoop.inEventLoop
+        // On the event loop, write at once unless earlier items still wait in the queue.
+        let first = queue.withLockedValue { q -> Bool? in
+            if inLoop && q.isEmpty { return nil }
             q.append(item)
             return q.count == 1
+        }
+        guard let first else {
+            channel.writeAndFlush(item, promise: nil)
+            return
         }
         guard first else { return }
         channel.eventLoop.execute { [self] in

@@ -124,6 +124,57 @@ public struct ObjectInfo: Sendable, Equatable {
     }
 }
 
+/// The whole state of one object, as re-balancing moves it (`ObjectState` in crucial.proto).
+public struct ObjectState: Sendable, Equatable {
+    public var state: Value
+    public var persistent: Bool
+    public var session: UInt64
+    /// The retry de-duplication table.
+    public var retries: Value
+    public init(state: Value, persistent: Bool, session: UInt64 = 0, retries: Value = .list([])) {
+        self.state = state
+        self.persistent = persistent
+        self.session = session
+        self.retries = retries
+    }
+}
+
+/// The version of a replicated object: the view of the primary that made the last
+/// change, then the number of changes. Copies are ordered by it.
+public struct ObjectVersion: Sendable, Equatable, Comparable, Hashable, CustomStringConvertible {
+    public var view: UInt64
+    public var index: UInt64
+    public init(view: UInt64, index: UInt64) {
+        self.view = view
+        self.index = index
+    }
+    public static let zero = ObjectVersion(view: 0, index: 0)
+    public static func < (a: ObjectVersion, b: ObjectVersion) -> Bool { (a.view, a.index) < (b.view, b.index) }
+    public var description: String { "\(view).\(index)" }
+}
+
+/// A primary to a replica: apply an operation or install a state (`Replicate` in crucial.proto).
+public struct Replicate: Sendable, Equatable {
+    public enum Operation: Sendable, Equatable {
+        case invoke(Invoke)
+        case install(ObjectState)
+        case remove
+    }
+    public var id: UInt64
+    public var viewID: UInt64
+    public var ref: ObjectRef
+    /// The object's version once this is applied.
+    public var version: ObjectVersion
+    public var operation: Operation
+    public init(id: UInt64, viewID: UInt64, ref: ObjectRef, version: ObjectVersion, operation: Operation) {
+        self.id = id
+        self.viewID = viewID
+        self.ref = ref
+        self.version = version
+        self.operation = operation
+    }
+}
+
 /// One protocol frame: exactly one of these travels in each length-prefixed frame.
 public enum Frame: Sendable, Equatable {
     case hello(Hello)
@@ -142,6 +193,10 @@ public enum Frame: Sendable, Equatable {
     case getObject(id: UInt64, ref: ObjectRef)
     /// One chunk of a plugin upload.
     case loadPlugin(id: UInt64, name: String, offset: UInt64, chunk: [UInt8], last: Bool)
+    /// Server to server: an operation or a state for a replica.
+    case replicate(Replicate)
+    /// Server to server: the sender moved everything the receiver gets in `viewID`.
+    case transferDone(id: UInt64, viewID: UInt64, from: String)
 
     /// The request id, for frames that carry one.
     public var requestID: UInt64? {
@@ -151,6 +206,8 @@ public enum Frame: Sendable, Equatable {
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
         case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
+        case .replicate(let r): r.id
+        case .transferDone(let id, _, _): id
         }
     }
 }

@@ -94,29 +94,8 @@ extension WireCodec {
             f.body_case = CRUCIAL__FRAME__BODY_HELLO_REPLY
             f.hello_reply = p
         case .invoke(let i):
-            let p = a.make(Crucial__Invoke.self, crucial__invoke__init)
-            p.pointee.id = i.id
-            p.pointee.view_id = i.viewID
-            p.pointee.ref = cRef(i.ref, a)
-            p.pointee.method = a.cString(i.method)
-            p.pointee.n_args = i.args.count
-            if !i.args.isEmpty {
-                let args = a.array(UnsafeMutablePointer<Crucial__Value>?.self, count: i.args.count)
-                for (n, v) in i.args.enumerated() { args[n] = cValue(v, a) }
-                p.pointee.args = args
-            }
-            if let c = i.create {
-                let cp = a.make(Crucial__Create.self, crucial__create__init)
-                cp.pointee.initial = cValue(c.initial, a)
-                cp.pointee.persistent = c.persistent ? 1 : 0
-                cp.pointee.session = c.session
-                p.pointee.create = cp
-            }
-            p.pointee.client_id = i.clientID
-            p.pointee.seq = i.seq
-            p.pointee.acked_below = i.ackedBelow
             f.body_case = CRUCIAL__FRAME__BODY_INVOKE
-            f.invoke = p
+            f.invoke = cInvoke(i, a)
         case .result(let r):
             let p = a.make(Crucial__Result.self, crucial__result__init)
             p.pointee.id = r.id
@@ -196,7 +175,64 @@ extension WireCodec {
             p.pointee.last = last ? 1 : 0
             f.body_case = CRUCIAL__FRAME__BODY_LOAD_PLUGIN
             f.load_plugin = p
+        case .replicate(let r):
+            let p = a.make(Crucial__Replicate.self, crucial__replicate__init)
+            p.pointee.id = r.id
+            p.pointee.view_id = r.viewID
+            p.pointee.ref = cRef(r.ref, a)
+            p.pointee.version_view = r.version.view
+            p.pointee.index = r.version.index
+            switch r.operation {
+            case .invoke(let i):
+                p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_INVOKE
+                p.pointee.invoke = cInvoke(i, a)
+            case .install(let o):
+                let op = a.make(Crucial__ObjectState.self, crucial__object_state__init)
+                op.pointee.state = cValue(o.state, a)
+                op.pointee.persistent = o.persistent ? 1 : 0
+                op.pointee.session = o.session
+                op.pointee.retries = cValue(o.retries, a)
+                p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_INSTALL
+                p.pointee.install = op
+            case .remove:
+                p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_REMOVE
+                p.pointee.remove = 1
+            }
+            f.body_case = CRUCIAL__FRAME__BODY_REPLICATE
+            f.replicate = p
+        case .transferDone(let id, let viewID, let from):
+            let p = a.make(Crucial__TransferDone.self, crucial__transfer_done__init)
+            p.pointee.id = id
+            p.pointee.view_id = viewID
+            p.pointee.from = a.cString(from)
+            f.body_case = CRUCIAL__FRAME__BODY_TRANSFER_DONE
+            f.transfer_done = p
         }
+    }
+
+    private static func cInvoke(_ i: Invoke, _ a: CArena) -> UnsafeMutablePointer<Crucial__Invoke> {
+        let p = a.make(Crucial__Invoke.self, crucial__invoke__init)
+        p.pointee.id = i.id
+        p.pointee.view_id = i.viewID
+        p.pointee.ref = cRef(i.ref, a)
+        p.pointee.method = a.cString(i.method)
+        p.pointee.n_args = i.args.count
+        if !i.args.isEmpty {
+            let args = a.array(UnsafeMutablePointer<Crucial__Value>?.self, count: i.args.count)
+            for (n, v) in i.args.enumerated() { args[n] = cValue(v, a) }
+            p.pointee.args = args
+        }
+        if let c = i.create {
+            let cp = a.make(Crucial__Create.self, crucial__create__init)
+            cp.pointee.initial = cValue(c.initial, a)
+            cp.pointee.persistent = c.persistent ? 1 : 0
+            cp.pointee.session = c.session
+            p.pointee.create = cp
+        }
+        p.pointee.client_id = i.clientID
+        p.pointee.seq = i.seq
+        p.pointee.acked_below = i.ackedBelow
+        return p
     }
 
     private static func cRef(_ r: ObjectRef, _ a: CArena) -> UnsafeMutablePointer<Crucial__ObjectRef> {
@@ -334,17 +370,7 @@ extension WireCodec {
                     maxFrameSize: r.pointee.max_frame_size))
         case CRUCIAL__FRAME__BODY_INVOKE:
             guard let i = frame.invoke else { break }
-            let inv = i.pointee
-            var args: [Value] = []
-            args.reserveCapacity(inv.n_args)
-            for n in 0..<inv.n_args { args.append(value(from: inv.args[n])) }
-            let create = inv.create.map { c in
-                Create(initial: value(from: c.pointee.initial), persistent: c.pointee.persistent != 0, session: c.pointee.session)
-            }
-            return .invoke(
-                Invoke(
-                    id: inv.id, ref: ref(from: inv.ref), method: string(inv.method), args: args, create: create,
-                    clientID: inv.client_id, seq: inv.seq, ackedBelow: inv.acked_below, viewID: inv.view_id))
+            return .invoke(invoke(from: i))
         case CRUCIAL__FRAME__BODY_RESULT:
             guard let r = frame.result else { break }
             let outcome: Outcome
@@ -393,10 +419,48 @@ extension WireCodec {
             return .loadPlugin(
                 id: l.pointee.id, name: string(l.pointee.name), offset: l.pointee.offset, chunk: bytes(l.pointee.chunk),
                 last: l.pointee.last != 0)
+        case CRUCIAL__FRAME__BODY_REPLICATE:
+            guard let r = frame.replicate else { break }
+            let operation: Replicate.Operation
+            switch r.pointee.operation_case {
+            case CRUCIAL__REPLICATE__OPERATION_INVOKE:
+                guard let i = r.pointee.invoke else { throw CrucialError(.badRequest, "Replicate carries an empty Invoke") }
+                operation = .invoke(invoke(from: i))
+            case CRUCIAL__REPLICATE__OPERATION_INSTALL:
+                guard let o = r.pointee.install else { throw CrucialError(.badRequest, "Replicate carries an empty ObjectState") }
+                operation = .install(
+                    ObjectState(
+                        state: value(from: o.pointee.state), persistent: o.pointee.persistent != 0, session: o.pointee.session,
+                        retries: value(from: o.pointee.retries)))
+            case CRUCIAL__REPLICATE__OPERATION_REMOVE:
+                operation = .remove
+            default:
+                throw CrucialError(.badRequest, "Replicate carries no operation")
+            }
+            return .replicate(
+                Replicate(
+                    id: r.pointee.id, viewID: r.pointee.view_id, ref: ref(from: r.pointee.ref),
+                    version: ObjectVersion(view: r.pointee.version_view, index: r.pointee.index), operation: operation))
+        case CRUCIAL__FRAME__BODY_TRANSFER_DONE:
+            guard let t = frame.transfer_done else { break }
+            return .transferDone(id: t.pointee.id, viewID: t.pointee.view_id, from: string(t.pointee.from))
         default:
             break
         }
         throw CrucialError(.badRequest, "frame has no body (unknown or missing message type)")
+    }
+
+    private static func invoke(from i: UnsafeMutablePointer<Crucial__Invoke>) -> Invoke {
+        let inv = i.pointee
+        var args: [Value] = []
+        args.reserveCapacity(inv.n_args)
+        for n in 0..<inv.n_args { args.append(value(from: inv.args[n])) }
+        let create = inv.create.map { c in
+            Create(initial: value(from: c.pointee.initial), persistent: c.pointee.persistent != 0, session: c.pointee.session)
+        }
+        return Invoke(
+            id: inv.id, ref: ref(from: inv.ref), method: string(inv.method), args: args, create: create,
+            clientID: inv.client_id, seq: inv.seq, ackedBelow: inv.acked_below, viewID: inv.view_id)
     }
 
     private static func ref(from p: UnsafeMutablePointer<Crucial__ObjectRef>?) -> ObjectRef {

@@ -67,6 +67,24 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Compact the operation log into a snapshot once it exceeds this many bytes.")
     var compactAfter = 64 << 20
 
+    @Option(help: "etcd client URL (e.g. http://127.0.0.1:2379): join the cluster whose members register there. Without it the server runs on its own.")
+    var etcd: String?
+
+    @Option(help: "This server's unique name in the cluster (default: its --advertise address).")
+    var nodeId: String?
+
+    @Option(help: "The host:port clients and other servers reach this one at (default: --host and the bound port).")
+    var advertise: String?
+
+    @Option(help: "Copies of each persistent object in a cluster (ephemeral and synchronization objects keep one).")
+    var rf = 2
+
+    @Option(help: "Seconds after which etcd drops a silent member from the view (how fast a crash is noticed).")
+    var leaseTtl = 5
+
+    @Option(help: "Name of the cluster; servers of one cluster share it, and several clusters can share one etcd.")
+    var cluster = "default"
+
     @Option(help: "Seconds an application session lives without a keep-alive (unless its client asks for another lease); its ephemeral objects are then removed.")
     var sessionLease = 30.0
 
@@ -108,6 +126,23 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard compactAfter >= 4096 else { throw ValidationError("--compact-after must be at least 4096 bytes, got \(compactAfter)") }
+        guard (1...16).contains(rf) else { throw ValidationError("--rf must be in 1...16, got \(rf)") }
+        guard (1...3600).contains(leaseTtl) else { throw ValidationError("--lease-ttl must be in 1...3600 seconds, got \(leaseTtl)") }
+        if etcd == nil, nodeId != nil || advertise != nil {
+            throw ValidationError("--node-id and --advertise need --etcd (they describe this server's place in a cluster)")
+        }
+        if let etcd, !(etcd.hasPrefix("http://") || etcd.hasPrefix("https://")) {
+            throw ValidationError("--etcd must be an http:// or https:// URL, got \(etcd)")
+        }
+        if etcd != nil, dataDir != nil {
+            throw ValidationError("--data-dir with --etcd is not supported yet: a cluster keeps persistent objects on --rf nodes instead")
+        }
+        if etcd != nil, port == 0, advertise == nil {
+            throw ValidationError("a cluster member with --port 0 needs --advertise HOST:PORT... or a fixed --port")
+        }
+        if let advertise {
+            do { _ = try parseAddress(advertise) } catch { throw ValidationError("--advertise: \(error.message)") }
+        }
         guard sessionLease > 0, sessionLease <= 86_400 else {
             throw ValidationError("--session-lease must be in (0, 86400] seconds, got \(sessionLease)")
         }
@@ -128,7 +163,13 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
                 threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000)),
                 adminToken: admin?.isEmpty == true ? nil : admin, pluginDirectory: pluginDir,
-                persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync, compactAfterBytes: compactAfter) }),
+                persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync, compactAfterBytes: compactAfter) },
+                cluster: etcd.map { etcd in
+                    let address = advertise ?? "\(host):\(port)"
+                    return ClusterConfiguration(
+                        etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster,
+                        exitWhenEvicted: true)
+                }),
             registry: Self.registry, logger: logger)
         for path in plugins {
             do {

@@ -52,18 +52,72 @@ public struct EtcdClient: Sendable {
         return Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
     }
 
-    /// Every key starting with `prefix`, and the store's revision.
-    public func range(prefix: String) async throws -> (kvs: [KeyValue], revision: Int64) {
-        let answer = try await call("/v3/kv/range", ["key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix))])
+    /// Every key starting with `prefix` as of `revision` (0 = now), and the store's revision.
+    public func range(prefix: String, revision at: Int64 = 0) async throws -> (kvs: [KeyValue], revision: Int64) {
+        var body = ["key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix))]
+        if at > 0 { body["revision"] = String(at) }
+        let answer = try await call("/v3/kv/range", body)
         let revision = Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
-        let kvs = (answer["kvs"] as? [[String: Any]] ?? []).compactMap { kv -> KeyValue? in
-            guard let k = (kv["key"] as? String).flatMap({ Data(base64Encoded: $0) }) else { return nil }
-            let v = (kv["value"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
-            return KeyValue(
-                key: String(decoding: k, as: UTF8.self), value: [UInt8](v), modRevision: Self.int(kv["mod_revision"]) ?? 0,
-                lease: Self.int(kv["lease"]) ?? 0)
-        }
+        let kvs = (answer["kvs"] as? [[String: Any]] ?? []).compactMap(Self.keyValue)
         return (kvs, revision)
+    }
+
+    /// A change seen by a watch.
+    public struct Event: Sendable, Equatable {
+        public var deleted: Bool
+        /// For a deletion: the key, and the revision of the deletion.
+        public var kv: KeyValue
+    }
+
+    /// Calls `onEvents` with each batch of changes to keys under `prefix` from
+    /// `revision` on (all the events of one revision come in one batch), until the
+    /// stream ends or fails (thrown) or the task is cancelled.
+    public func watch(prefix: String, from revision: Int64, onEvents: @Sendable ([Event]) async -> Void) async throws {
+        var request = HTTPClientRequest(url: endpoint + "/v3/watch")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        let create: [String: Any] = [
+            "create_request": [
+                "key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix)), "start_revision": String(revision),
+            ]
+        ]
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: create)))
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, deadline: .distantFuture)
+        } catch {
+            throw CrucialError(.connectionFailed, "etcd at \(endpoint) is unreachable: \(error)")
+        }
+        guard response.status == .ok else { throw CrucialError(.protocolViolation, "etcd watch answered \(response.status.code)") }
+        var pending = Data()
+        for try await chunk in response.body {
+            pending.append(contentsOf: chunk.readableBytesView)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending[pending.startIndex..<newline]
+                pending = Data(pending[pending.index(after: newline)...])
+                guard let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any] else { continue }
+                if let error = object["error"] as? [String: Any] {
+                    throw CrucialError(.protocolViolation, "etcd watch failed: \(error["message"] as? String ?? "\(error)")")
+                }
+                let result = object["result"] as? [String: Any] ?? [:]
+                if (result["canceled"] as? Bool) == true {
+                    throw CrucialError(.protocolViolation, "etcd cancelled the watch: \(result["cancel_reason"] as? String ?? "no reason given")")
+                }
+                let events = (result["events"] as? [[String: Any]] ?? []).compactMap { e -> Event? in
+                    guard let kv = (e["kv"] as? [String: Any]).flatMap(Self.keyValue) else { return nil }
+                    return Event(deleted: (e["type"] as? String) == "DELETE", kv: kv)
+                }
+                if !events.isEmpty { await onEvents(events) }
+            }
+        }
+    }
+
+    private static func keyValue(_ kv: [String: Any]) -> KeyValue? {
+        guard let k = (kv["key"] as? String).flatMap({ Data(base64Encoded: $0) }) else { return nil }
+        let v = (kv["value"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
+        return KeyValue(
+            key: String(decoding: k, as: UTF8.self), value: [UInt8](v), modRevision: int(kv["mod_revision"]) ?? 0,
+            lease: int(kv["lease"]) ?? 0)
     }
 
     public func delete(_ key: String) async throws {

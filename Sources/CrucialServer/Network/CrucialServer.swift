@@ -42,13 +42,16 @@ public final class CrucialServer: Service, Sendable {
         var pluginDirectoryIsTemporary: Bool
         /// Where and how persistent objects are kept on disk; nil = in memory only.
         public var persistence: PersistenceConfiguration?
+        /// Membership of a cluster; nil = a server on its own.
+        public var cluster: ClusterConfiguration?
 
         public init(
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
             authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
             sessionLease: Duration = .seconds(30), adminToken: String? = nil, pluginDirectory: String? = nil,
-            maxPluginBytes: Int = 1 << 30, persistence: PersistenceConfiguration? = nil
+            maxPluginBytes: Int = 1 << 30, persistence: PersistenceConfiguration? = nil, cluster: ClusterConfiguration? = nil
         ) {
+            self.cluster = cluster
             self.persistence = persistence
             self.sessionLease = sessionLease
             self.adminToken = adminToken
@@ -79,6 +82,8 @@ public final class CrucialServer: Service, Sendable {
     /// Connection ids go into the operation log; a random start keeps those of
     /// different runs of the server apart.
     private let nextConnection = NIOLockedValueBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
+    /// This node's part in a cluster, and its membership tasks.
+    private let clusterState = NIOLockedValueBox<(cluster: Cluster, membership: Membership, lease: Int64, tasks: [Task<Void, Never>])?>(nil)
 
     public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
         self.configuration = configuration
@@ -100,10 +105,23 @@ public final class CrucialServer: Service, Sendable {
                     "took": "\(ContinuousClock.now - started)",
                 ])
         }
+        var cluster: Cluster?
+        if let c = configuration.cluster {
+            let logger = self.logger
+            let exits = c.exitWhenEvicted
+            cluster = Cluster(
+                me: View.Member(id: c.nodeID, address: c.advertise), rf: c.rf, store: store, loop: group.next(),
+                authToken: configuration.authToken ?? "", logger: logger,
+                onEvicted: {
+                    guard exits else { return }
+                    logger.critical("exiting: a restarted server joins the cluster afresh")
+                    exit(3)
+                })
+        }
         let settings = ConnectionSettings(
             serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken,
             adminToken: configuration.adminToken, pluginDirectory: configuration.pluginDirectory,
-            maxPluginBytes: configuration.maxPluginBytes)
+            maxPluginBytes: configuration.maxPluginBytes, cluster: cluster)
         let store = self.store
         let logger = self.logger
         let children = self.children
@@ -156,8 +174,35 @@ public final class CrucialServer: Service, Sendable {
             }
         }
         logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
+        if let cluster, let c = configuration.cluster {
+            try await join(cluster, c)
+        }
         return address
     }
+
+    /// Registers in etcd (once listening, so that members told about this node can reach
+    /// it), adopts the first view and follows the next ones.
+    private func join(_ cluster: Cluster, _ c: ClusterConfiguration) async throws {
+        store.replicationBox.withLockedValue { $0 = cluster }
+        let membership = Membership(
+            endpoint: c.etcd, cluster: c.clusterName, me: cluster.me, rf: UInt32(c.rf), leaseTTL: c.leaseTTL, logger: logger)
+        let registration: Membership.Registration
+        do {
+            registration = try await membership.register()
+        } catch {
+            try? await shutdown()
+            throw error
+        }
+        logger.notice(
+            "joined the cluster", metadata: ["etcd": "\(c.etcd)", "node": "\(c.nodeID)", "view": "\(registration.view.id)", "rf": "\(c.rf)"])
+        cluster.adopt(registration.view)
+        let keepAlive = Task { await membership.keepAlive(registration.lease) }
+        let watch = Task { await membership.watch(after: registration.view) { cluster.adopt($0) } }
+        clusterState.withLockedValue { $0 = (cluster, membership, registration.lease, [keepAlive, watch]) }
+    }
+
+    /// The cluster view this server serves (nil when it is on its own).
+    public var view: View? { clusterState.withLockedValue { $0?.cluster.view } }
 
     /// Stops accepting, answers parked calls with SHUTTING_DOWN, closes every
     /// connection and stops the event loops.
@@ -165,6 +210,15 @@ public final class CrucialServer: Service, Sendable {
         let previous = state.withLockedValue { state -> State in
             defer { state = .stopped }
             return state
+        }
+        if case .running = previous, let (cluster, membership, lease, tasks) = clusterState.withLockedValue({ $0 }) {
+            // Hand the objects over and leave the view, then give clients a moment to learn where they went.
+            await cluster.leave { await membership.leave(lease) }
+            for _ in 0..<20 where cluster.view?.members.contains(cluster.me) ?? false {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            for t in tasks { t.cancel() }
+            cluster.shutdown()
         }
         if case .running(let serverChannel) = previous {
             logger.info("shutting down", metadata: ["connections": "\(children.withLockedValue { $0.count })"])

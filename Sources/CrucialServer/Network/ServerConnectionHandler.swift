@@ -28,6 +28,8 @@ struct ConnectionSettings: Sendable {
     let adminToken: String?
     let pluginDirectory: String
     let maxPluginBytes: Int
+    /// This node's part in a cluster; nil for a server on its own.
+    let cluster: Cluster?
 }
 
 /// Serves one client connection: the handshake, then requests in the order they
@@ -147,7 +149,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             isAdmin = settings.adminToken == nil && settings.authToken == nil
         }
         let helloReply = HelloReply(
-            serverID: settings.serverID, view: nil, error: refusal, maxFrameSize: UInt32(clamping: settings.maxFrameSize))
+            serverID: settings.serverID, view: settings.cluster?.view, error: refusal, maxFrameSize: UInt32(clamping: settings.maxFrameSize))
         if let refusal {
             logger.info("refused handshake", metadata: ["error": "\(refusal)", "client": "\(hello.clientName)"])
             closeAfter(context: context, .helloReply(helloReply))
@@ -162,16 +164,47 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         switch frame {
         case .invoke(let invoke):
             guard let responder else { return }
+            var routedIn: UInt64 = 0
+            if let cluster = settings.cluster {
+                switch cluster.route(invoke.ref, clientView: invoke.viewID) {
+                case .serve(let viewID): routedIn = viewID
+                case .wrongView(let view): return reply(context: context, invoke.id, .wrongView(view))
+                case .wait: return serveWhenReady(context: context, frame, cluster)
+                }
+            }
             let waiter = Waiter(
                 id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
                 responder: responder)
-            if let outcome = store.invoke(invoke, waiter: waiter) {
+            if let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn) {
                 reply(context: context, invoke.id, outcome)
             } else {
                 parkedOn.insert(invoke.ref)
             }
         case .remove(let id, let ref):
-            reply(context: context, id, .value(.bool(store.remove(ref))))
+            guard let cluster = settings.cluster else {
+                return reply(context: context, id, .value(.bool(store.remove(ref))))
+            }
+            switch cluster.route(ref, clientView: 0) {
+            case .serve:
+                let existed = store.remove(ref)
+                guard let responder else { return }
+                cluster.replicateRemoval(ref).whenSuccess { instead in
+                    responder.respond(Reply(id: id, outcome: instead ?? .value(.bool(existed))))
+                }
+            case .wrongView(let view): reply(context: context, id, .wrongView(view))
+            case .wait: serveWhenReady(context: context, frame, cluster)
+            }
+        case .replicate(let replicate):
+            guard let cluster = settings.cluster else {
+                return reply(context: context, replicate.id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
+            }
+            reply(context: context, replicate.id, cluster.apply(replicate))
+        case .transferDone(let id, let viewID, let from):
+            guard let cluster = settings.cluster else {
+                return reply(context: context, id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
+            }
+            cluster.transferDone(viewID: viewID, from: from)
+            reply(context: context, id, .void)
         case .ping(let id):
             reply(context: context, id, .void)
         case .listObjects(let id, let prefix):
@@ -231,6 +264,24 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Serves `frame` again once the cluster serves a view (a view change is in progress).
+    private func serveWhenReady(context: ChannelHandlerContext, _ frame: Frame, _ cluster: Cluster) {
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let context = NIOLoopBound(context, eventLoop: loop)
+        cluster.whenReady {
+            loop.execute {
+                let handler = handler.value
+                guard handler.state == .ready, handler.responder != nil else { return }
+                handler.serve(context: context.value, frame)
+                if handler.needsFlush {
+                    handler.needsFlush = false
+                    context.value.flush()
+                }
+            }
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if needsFlush {
             needsFlush = false
@@ -275,6 +326,8 @@ extension Frame {
         case .endSession: "EndSession"
         case .getObject: "GetObject"
         case .loadPlugin: "LoadPlugin"
+        case .replicate: "Replicate"
+        case .transferDone: "TransferDone"
         }
     }
 }

@@ -102,6 +102,10 @@ public protocol SharedObject: AnyObject, SendableMetatype {
     /// Whether `method` leaves the object's state as it was, so a persistent object
     /// need not log it. A wrong `true` loses updates on recovery; when in doubt, false.
     func isReadOnly(_ method: String) -> Bool
+
+    /// Synchronization objects (barriers, semaphores, latches, futures) park calls and
+    /// arm timers: a cluster keeps one copy of them, even when persistent.
+    static var isSynchronizer: Bool { get }
 }
 
 /// The methods of the built-in types that only read.
@@ -119,4 +123,5 @@ extension SharedObject {
     public func drainWaiters(effects: inout Effects, error: CrucialError) {}
     /// The built-in types' read methods (`get`, `size`, `contains`, ...) are reads.
     public func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
+    public static var isSynchronizer: Bool { false }
 }

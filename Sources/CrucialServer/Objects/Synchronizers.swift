@@ -10,6 +10,7 @@ public import CrucialCore
 /// unlike a Java thread's interrupt it does not break the barrier, because a
 /// retried cloud thread will come back and take its place.
 public final class CyclicBarrier: SharedObject {
+    public static var isSynchronizer: Bool { true }
     public static let typeName = "CyclicBarrier"
     let parties: Int
     var waiting: [Waiter] = []
@@ -103,6 +104,7 @@ public final class CyclicBarrier: SharedObject {
 /// given back (as in Java). A *waiting* acquire whose connection dies is withdrawn
 /// and never takes permits.
 public final class Semaphore: SharedObject {
+    public static var isSynchronizer: Bool { true }
     public static let typeName = "Semaphore"
     var permits: Int64
     /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
@@ -201,6 +203,7 @@ public final class Semaphore: SharedObject {
 /// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
 /// called `count` times. `await(timeoutMillis)` answers false on timeout.
 public final class CountDownLatch: SharedObject {
+    public static var isSynchronizer: Bool { true }
     public static let typeName = "CountDownLatch"
     var count: Int64
     var waiting: [Waiter] = []
@@ -260,6 +263,7 @@ public final class CountDownLatch: SharedObject {
 /// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
 /// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
 public final class SharedFuture: SharedObject {
+    public static var isSynchronizer: Bool { true }
     public static let typeName = "SharedFuture"
     var value: Value?
     var waiting: [Waiter] = []

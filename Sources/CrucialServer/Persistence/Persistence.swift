@@ -113,18 +113,9 @@ extension ObjectStore {
         for box in allBoxes() where box.persistent {
             let entry: Value? = box.lock.withLock {
                 guard !box.removed else { return nil }
-                let retries: [Value] = box.retries.entries.map { e in
-                    var r: [String: Value] = ["c": .int(Int64(bitPattern: e.client)), "s": .int(Int64(bitPattern: e.seq))]
-                    switch e.outcome {
-                    case .value(let v): r["v"] = v
-                    case .error(let err): (r["e"], r["m"]) = (.int(Int64(err.code.rawValue)), .string(err.message))
-                    case .wrongView: return .null
-                    }
-                    return .record(r)
-                }
                 return .record([
                     "t": .string(box.ref.type), "k": .string(box.ref.key), "v": box.object.snapshot(),
-                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": .list(retries.filter { $0 != .null }),
+                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": box.retries.value,
                 ])
             }
             if let entry { objects.append(entry) }
@@ -206,17 +197,7 @@ extension ObjectStore {
             let box = try makeBox(ref, initial: r["v"] ?? .null)
             box.lastLSN = UInt64(bitPattern: lsn)
             maxLSN = max(maxLSN, box.lastLSN)
-            box.retries.restore(
-                (r["r"]?.listValue ?? []).compactMap { e in
-                    guard case .record(let x) = e, let c = x["c"]?.intValue, let s = x["s"]?.intValue else { return nil }
-                    let outcome: Outcome
-                    if let code = x["e"]?.intValue {
-                        outcome = .error(CrucialError(CrucialError.Code(rawValue: Int32(truncatingIfNeeded: code)) ?? .internal, x["m"]?.stringValue ?? ""))
-                    } else {
-                        outcome = .value(x["v"] ?? .null)
-                    }
-                    return (UInt64(bitPattern: c), UInt64(bitPattern: s), outcome)
-                })
+            box.retries.restore(r["r"] ?? .list([]))
         }
         return (objects.count, maxLSN)
     }

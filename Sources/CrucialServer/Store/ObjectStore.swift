@@ -16,6 +16,14 @@ final class ObjectBox: @unchecked Sendable {
     var removed = false
     /// The sequence number of the last logged operation of a persistent object.
     var lastLSN: UInt64 = 0
+    /// In a cluster: how many changes this copy has seen, and the view of the primary
+    /// that made the last one.
+    var version = ObjectVersion.zero
+    /// In a cluster: completes once every replica applied the changes made so far
+    /// (its value: nil, or the outcome to answer instead). Reads wait for it too.
+    var replicated: EventLoopFuture<Outcome?>?
+    /// A change did not reach every replica: the next call sends them the whole state first.
+    var needsSync = false
 
     init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
         self.ref = ref
@@ -23,6 +31,21 @@ final class ObjectBox: @unchecked Sendable {
         self.persistent = persistent
         self.session = persistent ? 0 : session
     }
+
+    /// Whether a cluster keeps `rf` copies (persistent, not a synchronization object)
+    /// rather than one.
+    var replicates: Bool { persistent && !type(of: object).isSynchronizer }
+}
+
+/// What a cluster does for the store; nil on a single server.
+protocol Replication: Sendable {
+    /// The view this node serves now.
+    var viewID: UInt64 { get }
+    /// Sends `operation` (the change just made to `box`, now at `box.version`) to the
+    /// object's other replicas, after everything sent them before. Called under the
+    /// box lock. The future's value is nil once all applied it, else the outcome to
+    /// answer instead (WRONG_VIEW when this node turned out to be stale).
+    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?>
 }
 
 /// The objects of one server, sharded over independently locked maps.
@@ -50,6 +73,9 @@ public final class ObjectStore: Sendable {
     let compacting = NIOLockedValueBox(false)
     /// The lease of a session that did not ask for one.
     public let defaultSessionLease: Duration
+    /// Set when the server is part of a cluster.
+    let replicationBox = NIOLockedValueBox<(any Replication)?>(nil)
+    var replication: (any Replication)? { replicationBox.withLockedValue { $0 } }
 
     public init(
         registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64,
@@ -70,7 +96,10 @@ public final class ObjectStore: Sendable {
 
     /// Runs `invoke` for `waiter`. Returns the outcome, or nil when the call parked
     /// (it is then answered through the waiter's responder).
-    public func invoke(_ invoke: Invoke, waiter: Waiter) -> Outcome? {
+    ///
+    /// In a cluster, `routedIn` is the view in which this node found itself the
+    /// object's primary; the call is refused with WRONG_VIEW if the view changed since.
+    public func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0) -> Outcome? {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
             return .error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key"))
@@ -87,15 +116,43 @@ public final class ObjectStore: Sendable {
             }
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
             let log = box.persistent ? self.log : nil
+            let replication = self.replication
             // (outcome, the log record the answer must wait for); nil: the box was removed meanwhile.
+            var replicated: EventLoopFuture<Outcome?>?
             let result: (Outcome?, UInt64?)? = box.lock.withLock {
                 guard !box.removed else { return nil }
+                if let replication, replication.viewID != routedIn {
+                    return (.error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry")), nil)
+                }
+                var sync: EventLoopFuture<Outcome?>?
+                if let replication, box.replicates, box.needsSync {
+                    // An earlier change did not reach every replica: send them the whole state first.
+                    box.needsSync = false
+                    sync = replication.replicate(box, .install(exportState(box)))
+                    box.replicated = sync
+                }
                 if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
+                    if let replication, box.replicates {
+                        // A retry: its first attempt may not have reached every replica. Bring them up to date first.
+                        replicated = replication.replicate(box, .install(exportState(box)))
+                        box.replicated = replicated
+                    }
                     return (answered, log == nil ? nil : box.lastLSN)
                 }
                 let logs = log != nil && !box.object.isReadOnly(invoke.method)
                 if logs, let failure = log?.failure { return (.error(failure), nil) }
                 let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
+                if let replication, box.replicates {
+                    if box.object.isReadOnly(invoke.method) {
+                        replicated = box.replicated  // a read waits for the writes it may have seen
+                    } else {
+                        box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
+                        let this = replication.replicate(box, .invoke(invoke))
+                        // Wait for the whole-state sync too (acks of one replica come in order; of several, not).
+                        replicated = sync.map { $0.and(this).map { $0 ?? $1 } } ?? this
+                        box.replicated = replicated
+                    }
+                }
                 var lsn: UInt64?
                 if logs, let log {
                     // Logged whatever the outcome: a method that threw may have changed the state first.
@@ -111,6 +168,21 @@ public final class ObjectStore: Sendable {
                 return (outcome, lsn)
             }
             guard let (outcome, lsn) = result else { continue }
+            if let replicated {
+                // Answered once every replica applied the change (and whatever came before it).
+                let effects = call.effects
+                replicated.whenComplete { done in
+                    self.carryOut(effects, box: box)
+                    let instead: Outcome?
+                    switch done {
+                    case .success(let o): instead = o
+                    case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                    }
+                    if instead != nil { box.lock.withLock { box.needsSync = true } }
+                    if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
+                }
+                return nil
+            }
             guard let lsn, let log, log.policy == .always else {
                 carryOut(call.effects, box: box)
                 return outcome
@@ -221,7 +293,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Answers woken waiters and arms timers. Called after the box lock is released.
-    private func carryOut(_ effects: Effects, box: ObjectBox) {
+    func carryOut(_ effects: Effects, box: ObjectBox) {
         for (waiter, outcome) in effects.wakeups {
             waiter.responder.respond(Reply(id: waiter.id.request, outcome: outcome))
         }
@@ -340,6 +412,16 @@ public final class ObjectStore: Sendable {
     public func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
         let lapsed = sessions.withLockedValue { $0.expire(now: now) }
         return lapsed.map { ($0.session, $0.objects.reduce(0) { $0 + (remove($1) ? 1 : 0) }) }
+    }
+
+    /// Enters a box that arrived from another node into its session's objects.
+    func adopt(_ box: ObjectBox) {
+        sessions.withLockedValue { $0.adopt(box.ref, by: box.session, lease: defaultSessionLease, now: .now) }
+    }
+
+    /// Takes a box that left for another node out of its session's objects.
+    func release(_ box: ObjectBox) {
+        sessions.withLockedValue { $0.release(box.ref, from: box.session) }
     }
 
     /// Sessions alive now.

@@ -57,6 +57,35 @@ public struct RetryTable: Sendable {
         }
     }
 
+    /// The table as a value (snapshots, state transfer): a list of records.
+    var value: Value {
+        .list(
+            entries.compactMap { e in
+                var r: [String: Value] = ["c": .int(Int64(bitPattern: e.client)), "s": .int(Int64(bitPattern: e.seq))]
+                switch e.outcome {
+                case .value(let v): r["v"] = v
+                case .error(let err): (r["e"], r["m"]) = (.int(Int64(err.code.rawValue)), .string(err.message))
+                case .wrongView: return nil
+                }
+                return .record(r)
+            })
+    }
+
+    /// Re-records the answers of a table's ``value``.
+    mutating func restore(_ value: Value) {
+        restore(
+            (value.listValue ?? []).compactMap { e in
+                guard case .record(let x) = e, let c = x["c"]?.intValue, let s = x["s"]?.intValue else { return nil }
+                let outcome: Outcome
+                if let code = x["e"]?.intValue {
+                    outcome = .error(CrucialError(CrucialError.Code(rawValue: Int32(truncatingIfNeeded: code)) ?? .internal, x["m"]?.stringValue ?? ""))
+                } else {
+                    outcome = .value(x["v"] ?? .null)
+                }
+                return (UInt64(bitPattern: c), UInt64(bitPattern: s), outcome)
+            })
+    }
+
     /// Every recorded answer, for a snapshot.
     var entries: [(client: UInt64, seq: UInt64, outcome: Outcome)] {
         clients.flatMap { client, answers in answers.answers.map { (client, $0.key, $0.value) } }

@@ -1,0 +1,31 @@
+/// How a server takes part in a cluster.
+public struct ClusterConfiguration: Sendable {
+    /// etcd's client URL, e.g. `http://127.0.0.1:2379` (v3 API through its JSON gateway).
+    public var etcd: String
+    /// This server's unique name in the cluster.
+    public var nodeID: String
+    /// The "host:port" clients and other servers reach this one at.
+    public var advertise: String
+    /// Copies of each persistent object (synchronization objects and ephemeral ones keep one).
+    public var rf: Int
+    /// Seconds without a keep-alive after which etcd drops a member: the time to notice a crash.
+    public var leaseTTL: Int
+    /// Servers of one cluster share this name; several clusters can share one etcd.
+    public var clusterName: String
+    /// Exit the process (code 3) when etcd dropped this server from the view (its lease
+    /// expired while it was alive, e.g. a partition): a restarted server joins afresh.
+    public var exitWhenEvicted: Bool
+
+    public init(
+        etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default",
+        exitWhenEvicted: Bool = false
+    ) {
+        self.etcd = etcd
+        self.nodeID = nodeID
+        self.advertise = advertise
+        self.rf = rf
+        self.leaseTTL = leaseTTL
+        self.clusterName = clusterName
+        self.exitWhenEvicted = exitWhenEvicted
+    }
+}

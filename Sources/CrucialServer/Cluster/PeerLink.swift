@@ -1,0 +1,92 @@
+internal import CrucialClient
+internal import CrucialCore
+internal import NIOConcurrencyHelpers
+internal import NIOCore
+
+/// One ordered connection from this node to another member.
+///
+/// Frames given to ``send(_:)`` are written in the order of the calls, also while the
+/// connection is being made (they wait in a backlog), so that a primary that sends an
+/// object's changes under the object's lock delivers them in that order. A broken
+/// connection fails what it carried; the next send connects again.
+final class PeerLink: Sendable {
+    private enum State {
+        case idle
+        case connecting(backlog: [(Frame, UInt64, EventLoopPromise<Frame>)])
+        case connected(ClientConnection)
+    }
+
+    let member: View.Member
+    private let state = NIOLockedValueBox(State.idle)
+    private let loop: any EventLoop
+    private let hello: Hello
+    private let nextID = NIOLockedValueBox<UInt64>(0)
+
+    init(member: View.Member, loop: any EventLoop, hello: Hello) {
+        self.member = member
+        self.loop = loop
+        self.hello = hello
+    }
+
+    /// Sends the frame `build` makes for a fresh request id; the future holds the answer.
+    func send(_ build: (UInt64) -> Frame) -> EventLoopFuture<Frame> {
+        state.withLockedValue { state in
+            let id = nextID.withLockedValue { n in
+                n += 1
+                return n
+            }
+            let frame = build(id)
+            switch state {
+            case .connected(let c) where c.isActive:
+                return c.send(frame, id: id)
+            case .connecting(var backlog):
+                let promise = loop.makePromise(of: Frame.self)
+                backlog.append((frame, id, promise))
+                state = .connecting(backlog: backlog)
+                return promise.futureResult
+            case .idle, .connected:
+                let promise = loop.makePromise(of: Frame.self)
+                state = .connecting(backlog: [(frame, id, promise)])
+                connect()
+                return promise.futureResult
+            }
+        }
+    }
+
+    private func connect() {
+        Task {
+            let result: Result<ClientConnection, any Error>
+            do {
+                let (host, port) = try parseAddress(member.address)
+                result = .success(
+                    try await ClientConnection.connect(host: host, port: port, group: loop, hello: hello, timeout: .seconds(2)))
+            } catch {
+                result = .failure(error)
+            }
+            let failed: [(Frame, UInt64, EventLoopPromise<Frame>)] = state.withLockedValue { state in
+                guard case .connecting(let backlog) = state else { return [] }
+                switch result {
+                case .success(let c):
+                    for (frame, id, promise) in backlog { promise.completeWith(c.send(frame, id: id)) }
+                    state = .connected(c)
+                    return []
+                case .failure:
+                    state = .idle
+                    return backlog
+                }
+            }
+            if case .failure(let error) = result {
+                let e = CrucialError(.connectionFailed, "cannot reach member \(member.id) at \(member.address): \(error)")
+                for (_, _, promise) in failed { promise.fail(e) }
+            }
+        }
+    }
+
+    func close() {
+        let old = state.withLockedValue { state -> State in
+            defer { state = .idle }
+            return state
+        }
+        if case .connected(let c) = old { c.close() }
+    }
+}
