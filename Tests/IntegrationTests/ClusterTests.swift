@@ -135,4 +135,30 @@ struct ClusterTests {
         try await work.check()
         #expect(client.view?.members.map(\.id) == ["a", "c"])
     }
+
+    @Test("crucial cluster status shows the view and each member's objects; a lone server says so")
+    func status() async throws {
+        let cluster = try TestCluster()
+        for id in ["a", "b"] { try cluster.start(id) }
+        let client = cluster.client(via: "b")
+        defer { client.close() }
+        for i in 0..<10 { try await AtomicLong("p\(i)", initial: 0, persistent: true, client: client).incrementAndGet() }
+        try await AtomicLong("e", initial: 0, client: client).incrementAndGet()
+        let result = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address, "--json"])
+        #expect(result.status == 0, "\(result.err)")
+        let rows = result.out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(rows.map { $0["node"] as? String } == ["a", "b"])
+        // rf = 2 over two members: both hold every persistent counter; the ephemeral one lives once.
+        #expect(rows.map { $0["persistent"] as? Int } == [10, 10])
+        #expect(rows.compactMap { $0["objects"] as? Int }.reduce(0, +) == 21)
+        #expect(rows.compactMap { $0["primary"] as? Int }.reduce(0, +) == 11)
+        let table = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address])
+        #expect(table.out.hasPrefix("view "), "\(table.out)")
+
+        let lone = try TestServer()
+        let alone = try runCLI(["cluster", "status", "--servers", lone.address])
+        #expect(alone.out.contains("is a server on its own"), "\(alone.out)")
+    }
 }

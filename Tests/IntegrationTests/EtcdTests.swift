@@ -1,6 +1,7 @@
 import CrucialClient
 import CrucialServer
 import Foundation
+import Synchronization
 import Testing
 
 /// A real single-member etcd on free loopback ports, with its own data directory.
@@ -38,7 +39,9 @@ struct EtcdTests {
     func leasesAndRanges() async throws {
         let etcd = try TestEtcd()
         let client = EtcdClient(endpoint: etcd.endpoint)
-        let lease = try await client.grantLease(ttl: 5)
+        // Checks that must not depend on timing use a long lease: a test process starved for
+        // seconds on a loaded 2-core machine must not see a short one lapse under it.
+        let lease = try await client.grantLease(ttl: 60)
         #expect(lease != 0)
         let r1 = try await client.put("/crucial/members/a", Array("127.0.0.1:1".utf8), lease: lease)
         let r2 = try await client.put("/crucial/members/b", Array("127.0.0.1:2".utf8))
@@ -49,15 +52,21 @@ struct EtcdTests {
         #expect(kvs.first?.value == Array("127.0.0.1:1".utf8))
         #expect(kvs.first?.lease == lease)
         #expect(revision >= r2)
+        // A past revision shows the keys as they were then.
+        #expect(try await client.range(prefix: "/crucial/members/", revision: r1).kvs.map(\.key) == ["/crucial/members/a"])
+        #expect(try await client.keepAlive(lease: lease) > 0)
 
-        // Kept alive every second, the lease outlives its TTL (7 s > 5 s); left alone, its key goes.
-        // (Renewals 2 s apart were too far apart on a loaded 2-core machine.)
-        for _ in 0..<7 {
-            #expect(try await client.keepAlive(lease: lease) > 0)
-            try await Task.sleep(for: .seconds(1))
+        // Kept alive every half second, a 4 s lease outlives its TTL (6 s); left alone, its key goes.
+        let short = try await client.grantLease(ttl: 4)
+        try await client.put("/crucial/members/s", [], lease: short)
+        for _ in 0..<12 {
+            try await client.keepAlive(lease: short)
+            try await Task.sleep(for: .milliseconds(500))
         }
-        #expect(try await client.range(prefix: "/crucial/members/").kvs.count == 2)
-        try await waitUntil { try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"] }
+        #expect(try await client.range(prefix: "/crucial/members/").kvs.count == 3)
+        try await waitUntil { try await client.range(prefix: "/crucial/members/").kvs.count == 2 }
+        try await client.revoke(lease: lease)
+        #expect(try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"])
 
         let other = try await client.grantLease(ttl: 60)
         try await client.put("/crucial/members/c", [], lease: other)
@@ -68,5 +77,26 @@ struct EtcdTests {
 
         let unreachable = EtcdClient(endpoint: "http://127.0.0.1:1")
         await #expect(throws: CrucialError.self) { try await unreachable.grantLease(ttl: 5) }
+    }
+
+    @Test("A watch reports puts and deletions under a prefix in revision order, from a given revision")
+    func watch() async throws {
+        let etcd = try TestEtcd()
+        let client = EtcdClient(endpoint: etcd.endpoint)
+        let start = try await client.put("/w/members/a", Array("1".utf8))
+        let seen = Mutex<[EtcdClient.Event]>([])
+        let watcher = Task {
+            try await client.watch(prefix: "/w/members/", from: start) { events in seen.withLock { $0 += events } }
+        }
+        let put = try await client.put("/w/members/b", Array("2".utf8))
+        try await client.put("/w/other", Array("3".utf8))
+        try await client.delete("/w/members/a")
+        try await waitUntil { seen.withLock { $0.count } >= 3 }
+        watcher.cancel()
+        let events = seen.withLock { $0 }
+        #expect(events.map(\.kv.key) == ["/w/members/a", "/w/members/b", "/w/members/a"])
+        #expect(events.map(\.deleted) == [false, false, true])
+        #expect(events[0].kv.modRevision == start && events[1].kv.modRevision == put)
+        #expect(events[2].kv.modRevision > put)
     }
 }

@@ -70,7 +70,8 @@ struct LifetimeTests {
 
     @Test("A session nobody keeps alive expires after the server's default lease")
     func serverDefaultLease() async throws {
-        let server = try TestServer(arguments: ["--session-lease", "2"])
+        // A lease long enough that a starved test process still lists the object before it lapses.
+        let server = try TestServer(arguments: ["--session-lease", "6"])
         let client = server.client(retries: 0)
         defer { client.close() }
         // Created straight through invoke with a session the server never heard a keep-alive for.
