@@ -10,8 +10,12 @@ final class TestCluster: Sendable {
     let leaseTTL: Int
     private let members = Mutex<[String: TestServer]>([:])
 
-    init(rf: Int = 2, leaseTTL: Int = 2) throws {
+    /// Set for every member: see CRUCIAL_TEST_FAULT in Cluster.swift.
+    let fault: String?
+
+    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil) throws {
         etcd = try TestEtcd()
+        self.fault = fault
         self.rf = rf
         self.leaseTTL = leaseTTL
     }
@@ -25,7 +29,7 @@ final class TestCluster: Sendable {
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
                 String(leaseTTL), "--log-level", "notice",
-            ])
+            ], environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
         members.withLock { $0[id] = server }
         return server
     }
@@ -160,5 +164,134 @@ struct ClusterTests {
         let lone = try TestServer()
         let alone = try runCLI(["cluster", "status", "--servers", lone.address])
         #expect(alone.out.contains("is a server on its own"), "\(alone.out)")
+    }
+
+    /// Runs 16 clients on 8 registers and 8 counters for `seconds`, SIGKILLs member b a
+    /// third of the way in, and returns what every call did and when.
+    static func recordHistory(_ cluster: TestCluster, seconds: Double) async throws -> History<RegisterInput, Int64> {
+        let client = cluster.client(via: "a")
+        defer { client.close() }
+        let history = Recorder()
+        let clock = ContinuousClock()
+        let end = history.origin + .seconds(seconds)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<16 {
+                group.addTask {
+                    var rng = SplitMix(seed: UInt64(100 + t))
+                    while clock.now < end {
+                        let counter = rng.next() % 2 == 0
+                        let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
+                        let input: RegisterInput =
+                            counter
+                            ? (rng.next() % 3 == 0 ? .read : .increment)
+                            : (rng.next() % 2 == 0 ? .read : .write(Int64(rng.next() % 1000) + 1))
+                        let (method, args): (String, [Value]) =
+                            switch input {
+                            case .read: ("get", [])
+                            case .write(let v): ("set", [.int(v)])
+                            case .increment: ("incrementAndGet", [])
+                            }
+                        let call = history.now()
+                        // Create on every call: a member that lost the object would make a new one and be caught.
+                        let output = try? await client.invoke(
+                            ObjectRef(type: "AtomicLong", key: key), method, args, create: Create(initial: .int(0), persistent: true),
+                            readOnly: method == "get")
+                        let response = output == nil ? UInt64.max : history.now()
+                        let value: Int64? = output.map { input.isWrite ? 0 : $0.intValue ?? -1 }
+                        history.record(.init(object: key, input: input, output: value, call: call, response: response))
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds / 3))
+                cluster["b"]!.kill9()
+            }
+            for try await _ in group {}
+        }
+        return history.history
+    }
+
+    @Test("Registers and counters stay linearizable across a member's crash (Wing & Gong checker)")
+    func linearizable() async throws {
+        let cluster = try TestCluster()
+        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let history = try await Self.recordHistory(cluster, seconds: 6)
+        let answered = history.operations.filter { $0.output != nil }.count
+        #expect(answered > 200, "only \(answered) calls were answered")
+        #expect(Linearizability.violations(history, .register) == [])
+    }
+
+    @Test("The checker catches a cluster that acknowledges changes it did not replicate")
+    func brokenReplicationIsCaught() async throws {
+        let cluster = try TestCluster(fault: "skip-replication")
+        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let history = try await Self.recordHistory(cluster, seconds: 6)
+        // Whatever b was primary of restarts from 0 elsewhere: reads and increments go back in time.
+        #expect(!Linearizability.violations(history, .register).isEmpty)
+    }
+}
+
+/// Collects the operations of concurrent clients, timed from one origin.
+final class Recorder: Sendable {
+    let origin = ContinuousClock.now
+    private let operations = Mutex(History<RegisterInput, Int64>())
+    func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }
+    func record(_ op: History<RegisterInput, Int64>.Operation) { operations.withLock { $0.operations.append(op) } }
+    var history: History<RegisterInput, Int64> { operations.withLock { $0 } }
+}
+
+extension RegisterInput {
+    var isWrite: Bool {
+        if case .write = self { return true }
+        return false
+    }
+}
+
+@Suite("The linearizability checker itself")
+struct LinearizabilityCheckerTests {
+    typealias Op = History<RegisterInput, Int64>.Operation
+
+    @Test("Sequential and overlapping histories that have a linearization pass")
+    func accepts() {
+        let sequential: [Op] = [
+            .init(object: "r", input: .write(1), output: 0, call: 0, response: 10),
+            .init(object: "r", input: .read, output: 1, call: 20, response: 30),
+            .init(object: "c", input: .increment, output: 1, call: 0, response: 5),
+        ]
+        #expect(Linearizability.violations(History(operations: sequential), .register).isEmpty)
+        // A read overlapping a write may see either value; two overlapping increments either order.
+        let overlapping: [Op] = [
+            .init(object: "r", input: .write(7), output: 0, call: 0, response: 100),
+            .init(object: "r", input: .read, output: 0, call: 10, response: 20),
+            .init(object: "r", input: .read, output: 7, call: 30, response: 40),
+            .init(object: "c", input: .increment, output: 2, call: 0, response: 50),
+            .init(object: "c", input: .increment, output: 1, call: 10, response: 60),
+            .init(object: "c", input: .increment, output: nil, call: 70, response: .max),
+        ]
+        #expect(Linearizability.violations(History(operations: overlapping), .register).isEmpty)
+    }
+
+    @Test("A stale read after a completed write, and a value going back, are violations")
+    func rejects() {
+        let stale: [Op] = [
+            .init(object: "r", input: .write(1), output: 0, call: 0, response: 10),
+            .init(object: "r", input: .read, output: 0, call: 20, response: 30),
+        ]
+        #expect(Linearizability.violations(History(operations: stale), .register) == ["r"])
+        let backwards: [Op] = [
+            .init(object: "c", input: .increment, output: 1, call: 0, response: 10),
+            .init(object: "c", input: .increment, output: 2, call: 20, response: 30),
+            .init(object: "c", input: .read, output: 1, call: 40, response: 50),
+        ]
+        #expect(Linearizability.violations(History(operations: backwards), .register) == ["c"])
+        // Two reads that each saw the other's future: 1 then 2 then 1 is impossible.
+        let flip: [Op] = [
+            .init(object: "r", input: .write(1), output: 0, call: 0, response: 100),
+            .init(object: "r", input: .write(2), output: 0, call: 0, response: 100),
+            .init(object: "r", input: .read, output: 1, call: 10, response: 20),
+            .init(object: "r", input: .read, output: 2, call: 30, response: 40),
+            .init(object: "r", input: .read, output: 1, call: 50, response: 60),
+        ]
+        #expect(Linearizability.violations(History(operations: flip), .register) == ["r"])
     }
 }

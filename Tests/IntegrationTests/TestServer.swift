@@ -20,9 +20,10 @@ final class TestServer: Sendable {
     /// - Parameter executable: the server binary; default `crucial-server`
     ///   (`crucial-test-server` knows the tests' `@Shared` types).
     /// - Parameter port: 0 lets the server pick one.
-    init(port: Int = 0, arguments: [String] = [], executable: String? = nil) throws {
+    init(port: Int = 0, arguments: [String] = [], executable: String? = nil, environment: [String: String] = [:]) throws {
         server = try ServerProcess.start(
-            executable: executable ?? Self.binary(), arguments: ["--port", String(port), "--log-level", "warning"] + arguments)
+            executable: executable ?? Self.binary(), arguments: ["--port", String(port), "--log-level", "warning"] + arguments,
+            environment: environment)
         guard let port = server.port else { throw CrucialError(.connectionFailed, "no port in \(server.readyLine)") }
         self.port = port
     }

@@ -44,6 +44,9 @@ final class Cluster: Replication, Sendable {
     private let hello: Hello
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// A deliberately broken node for the tests that must catch one: it acknowledges
+    /// changes without sending them to the replicas (CRUCIAL_TEST_FAULT=skip-replication).
+    private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
     /// Called when etcd dropped this node from the view without it leaving.
     private let onEvicted: @Sendable () -> Void
 
@@ -52,6 +55,7 @@ final class Cluster: Replication, Sendable {
         onEvicted: @escaping @Sendable () -> Void
     ) {
         self.onEvicted = onEvicted
+        if skipsReplication { logger.critical("CRUCIAL_TEST_FAULT=skip-replication: this node does not replicate; it loses data on purpose") }
         self.me = me
         self.rf = max(1, rf)
         self.store = store
@@ -105,6 +109,7 @@ final class Cluster: Replication, Sendable {
     // MARK: Replication (primary side)
 
     func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?> {
+        if skipsReplication { return loop.makeSucceededFuture(nil) }
         let (view, targets) = state.withLockedValue { s -> (View?, [PeerLink]) in
             guard let view = s.view else { return (nil, []) }
             let replicas = s.ring.replicas(for: box.ref, count: copies(box)).filter { $0.id != me.id }
