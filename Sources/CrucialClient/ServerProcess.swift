@@ -74,6 +74,24 @@ public final class ServerProcess: @unchecked Sendable {
         throw CrucialError(.connectionFailed, "\(executable) did not print \"\(readyText)\"; its output: \(text)")
     }
 
+    /// A single-member etcd (Debian's `etcd-server`) on free loopback ports, keeping its
+    /// data in `dataDirectory`; returns it and its client URL.
+    public static func startEtcd(dataDirectory: String) throws -> (process: ServerProcess, endpoint: String) {
+        let client = try freePort(), peer = try freePort()
+        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else { throw CrucialError(.invalidArgument, "etcd is not installed: apt-get install etcd-server") }
+        let endpoint = "http://127.0.0.1:\(client)"
+        let arguments = [
+            "--name", "crucial", "--data-dir", dataDirectory, "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+            "--initial-cluster", "crucial=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
+        ]
+        // etcd logs to stderr; the shell joins it to stdout, where readiness is awaited.
+        let process = try start(
+            executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments, readyText: "serving client traffic")
+        return (process, endpoint)
+    }
+
     /// A loopback port nobody listens on right now (for servers that cannot pick one themselves).
     public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

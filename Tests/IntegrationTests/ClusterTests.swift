@@ -114,6 +114,8 @@ struct ClusterTests {
         let cluster = try TestCluster()
         for id in ["a", "b", "c"] { try cluster.start(id) }
         let client = cluster.client(via: "a")
+        // Objects only ever read: their creation is replicated too.
+        for i in 0..<30 { _ = try await AtomicLong("read-only-\(i)", initial: Int64(i), persistent: true, client: client).get() }
         let work = IncrementWorkload(client: client, count: 200)
         try await work.run(tasks: 20, perTask: 150) { waitFor in
             try await waitFor(1000)
@@ -122,6 +124,11 @@ struct ClusterTests {
             try cluster.start("d")
         }
         try await work.check()
+        for i in 0..<30 {
+            // No Create: a lost object would be NOT_FOUND.
+            let value = try await client.invoke(ObjectRef(type: "AtomicLong", key: "read-only-\(i)"), "get", readOnly: true)
+            #expect(value == .int(Int64(i)))
+        }
         let view = try #require(client.view)
         #expect(view.members.map(\.id) == ["a", "c", "d"])
     }

@@ -11,20 +11,8 @@ final class TestEtcd: Sendable {
     let dataDir: String
 
     init() throws {
-        let client = try ServerProcess.freePort(), peer = try ServerProcess.freePort()
         dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-etcd-\(UUID())").path
-        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let binary else { throw CrucialError(.invalidArgument, "etcd is not installed: apt-get install etcd-server (tools/test.sh does it)") }
-        endpoint = "http://127.0.0.1:\(client)"
-        let arguments = [
-            "--name", "test", "--data-dir", dataDir, "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
-            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
-            "--initial-cluster", "test=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
-        ]
-        // etcd logs to stderr; the shell joins it to stdout, where ServerProcess waits for readiness.
-        process = try ServerProcess.start(
-            executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments,
-            readyText: "serving client traffic")
+        (process, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
     }
 
     deinit {

@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
-        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self],
+        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self],
         defaultSubcommand: Run.self)
 }
 
@@ -34,6 +34,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option var port = 0
     @Option var threads: Int?
+    @Option(help: "Join the cluster registered in this etcd (as crucial-server --etcd).") var etcd: String?
+    @Option var nodeId = "bench"
+    @Option var rf = 2
+    @Option var leaseTtl = 2
 
     func run() async throws {
         var registry = TypeRegistry.builtins
@@ -42,7 +46,10 @@ struct Serve: AsyncParsableCommand {
         registry.register(shared: BenchCentroids.self)
         var logger = Logger(label: "crucial.bench.server")
         logger.logLevel = .warning
-        let server = CrucialServer(configuration: .init(port: port, threads: threads), registry: registry, logger: logger)
+        let cluster = etcd.map {
+            ClusterConfiguration(etcd: $0, nodeID: nodeId, advertise: "127.0.0.1:\(port)", rf: rf, leaseTTL: leaseTtl, clusterName: "bench")
+        }
+        let server = CrucialServer(configuration: .init(port: port, threads: threads, cluster: cluster), registry: registry, logger: logger)
         let address = try await server.start()
         say("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
         fflush(nil)
@@ -167,25 +174,6 @@ struct Run: AsyncParsableCommand {
     }
 
     // MARK: Measurements
-
-    struct Latency {
-        var p50: Double
-        var p99: Double
-    }
-
-    func latency(_ n: Int, _ op: () async throws -> Void) async throws -> Latency {
-        for _ in 0..<min(1000, n) { try await op() }  // warm-up
-        var samples: [Double] = []
-        samples.reserveCapacity(n)
-        let clock = ContinuousClock()
-        for _ in 0..<n {
-            let t = clock.now
-            try await op()
-            samples.append(micros(clock.now - t))
-        }
-        samples.sort()
-        return Latency(p50: samples[n / 2], p99: samples[min(n - 1, n * 99 / 100)])
-    }
 
     struct Throughput {
         var ops: Int
@@ -347,6 +335,26 @@ struct Peers {
         crucial.stop()
         redis.stop()
     }
+}
+
+struct Latency {
+    var p50: Double
+    var p99: Double
+}
+
+/// p50 and p99 of `n` sequential calls of `op`, after a warm-up, in µs.
+func latency(_ n: Int, _ op: () async throws -> Void) async throws -> Latency {
+    for _ in 0..<min(1000, n) { try await op() }  // warm-up
+    var samples: [Double] = []
+    samples.reserveCapacity(n)
+    let clock = ContinuousClock()
+    for _ in 0..<n {
+        let t = clock.now
+        try await op()
+        samples.append(micros(clock.now - t))
+    }
+    samples.sort()
+    return Latency(p50: samples[n / 2], p99: samples[min(n - 1, n * 99 / 100)])
 }
 
 /// Prints and flushes: progress lines must show up when stdout is a pipe.

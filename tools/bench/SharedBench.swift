@@ -47,6 +47,20 @@ struct BenchCentroids {
     }
 
     func totalCount() -> Int { counts.reduce(0, +) }
+
+    /// An inference: the centroid (mean of its points) nearest to `point`.
+    func nearest(_ point: [Double]) -> Int {
+        var best = 0, bestDistance = Double.infinity
+        for c in sums.indices where counts[c] > 0 {
+            var d = 0.0
+            for i in point.indices where i < sums[c].count {
+                let x = sums[c][i] / Double(counts[c]) - point[i]
+                d += x * x
+            }
+            if d < bestDistance { (best, bestDistance) = (c, d) }
+        }
+        return best
+    }
 }
 
 /// `crucial-bench shared`: user-defined objects against their peers.

@@ -143,7 +143,8 @@ public final class ObjectStore: Sendable {
                 if logs, let failure = log?.failure { return (.error(failure), nil) }
                 let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
                 if let replication, box.replicates {
-                    if box.object.isReadOnly(invoke.method) {
+                    // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
+                    if box.object.isReadOnly(invoke.method), box.version.index > 0 {
                         replicated = box.replicated  // a read waits for the writes it may have seen
                     } else {
                         box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
