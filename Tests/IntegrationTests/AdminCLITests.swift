@@ -4,9 +4,9 @@ import Foundation
 import Testing
 
 /// Runs the `crucial` admin CLI; returns its exit status, stdout and stderr.
-func runCLI(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runCLI(_ arguments: [String], executable: String = "crucial") throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: try builtExecutable("crucial"))
+    p.executableURL = URL(fileURLWithPath: try builtExecutable(executable))
     p.arguments = arguments
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

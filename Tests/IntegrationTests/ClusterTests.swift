@@ -147,6 +147,28 @@ struct ClusterTests {
         #expect(client.view?.members.map(\.id) == ["a", "c"])
     }
 
+    @Test("Bad cluster flags and a second member with a taken node id are refused with the reason")
+    func refusals() throws {
+        func server(_ arguments: [String]) throws -> (status: Int32, err: String) {
+            let r = try runCLI(arguments, executable: "crucial-server")
+            return (r.status, r.err)
+        }
+        let noEtcd = try server(["--port", "0", "--node-id", "x"])
+        #expect(noEtcd.status != 0 && noEtcd.err.contains("need --etcd"), "\(noEtcd.err)")
+        let badURL = try server(["--port", "7999", "--etcd", "127.0.0.1:2379"])
+        #expect(badURL.status != 0 && badURL.err.contains("http://"), "\(badURL.err)")
+        let rf = try server(["--port", "7999", "--etcd", "http://127.0.0.1:1", "--rf", "0"])
+        #expect(rf.status != 0 && rf.err.contains("--rf"), "\(rf.err)")
+        let unreachable = try server(["--port", String(try ServerProcess.freePort()), "--etcd", "http://127.0.0.1:1"])
+        #expect(unreachable.status != 0 && unreachable.err.contains("unreachable"), "\(unreachable.err)")
+
+        let cluster = try TestCluster()
+        try cluster.start("a")
+        let port = try ServerProcess.freePort()
+        let twin = try server(["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "a", "--advertise", "127.0.0.1:\(port)"])
+        #expect(twin.status != 0 && twin.err.contains("already registered"), "\(twin.err)")
+    }
+
     @Test("crucial cluster status shows the view and each member's objects; a lone server says so")
     func status() async throws {
         let cluster = try TestCluster()
@@ -165,6 +187,9 @@ struct ClusterTests {
         #expect(rows.map { $0["persistent"] as? Int } == [10, 10])
         #expect(rows.compactMap { $0["objects"] as? Int }.reduce(0, +) == 21)
         #expect(rows.compactMap { $0["primary"] as? Int }.reduce(0, +) == 11)
+        // objects ls lists the whole cluster's objects, each once.
+        let ls = try runCLI(["objects", "ls", "--servers", cluster["a"]!.address, "--json"])
+        #expect(ls.out.split(separator: "\n").count == 11, "\(ls.out)")
         let table = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address])
         #expect(table.out.hasPrefix("view "), "\(table.out)")
 

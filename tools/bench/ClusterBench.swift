@@ -49,7 +49,7 @@ struct ClusterBench: AsyncParsableCommand {
         print(report)
         if let markdown {
             let command = "crucial-bench cluster --latency-ops \(latencyOps) --duration \(duration) --clients \(clients) --models \(models) --lease-ttl \(leaseTtl)"
-            try appendMarkdown("\n### \(date)\n\n`\(command)`\n\n```\n\(report)```\n", to: markdown)
+            try appendMarkdown("\n### \(date)\n\n`\(command)`\n\n```\n\(report)```\n\n![timeline](\(URL(fileURLWithPath: plot).lastPathComponent))\n", to: markdown)
             say("appended to \(markdown)")
         }
     }
@@ -158,7 +158,8 @@ struct ClusterBench: AsyncParsableCommand {
             return
         }
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-figure8-\(UUID()).dat").path
-        try series.enumerated().map { "\($0.offset + 1) \($0.element)" }.joined(separator: "\n").write(toFile: data, atomically: true, encoding: .utf8)
+        // Each count covers one second: drawn at its middle.
+        try series.enumerated().map { "\(Double($0.offset) + 0.5) \($0.element)" }.joined(separator: "\n").write(toFile: data, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: data) }
         let script = """
             set terminal png size 900,420

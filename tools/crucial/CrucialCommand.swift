@@ -110,7 +110,18 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let client = server.client()
             defer { client.close() }
-            let objects = try await client.listObjects(typePrefix: typePrefix)
+            var objects = try await client.listObjects(typePrefix: typePrefix)
+            if let view = client.view {
+                // A cluster: every member's objects, each once (from its primary).
+                let ring = HashRing(members: view.members)
+                objects = []
+                for member in view.members {
+                    let memberClient = server.client(servers: [member.address])
+                    defer { memberClient.close() }
+                    objects += try await memberClient.listObjects(typePrefix: typePrefix).filter { ring.primary(for: $0.ref)?.id == member.id }
+                }
+                objects.sort { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
+            }
             if json {
                 for o in objects {
                     print(
