@@ -13,9 +13,13 @@ final class TestCluster: Sendable {
     /// Set for every member: see CRUCIAL_TEST_FAULT in Cluster.swift.
     let fault: String?
 
-    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil) throws {
+    /// Passed to every member.
+    let extraArguments: [String]
+
+    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = []) throws {
         etcd = try TestEtcd()
         self.fault = fault
+        self.extraArguments = arguments
         self.rf = rf
         self.leaseTTL = leaseTTL
     }
@@ -29,7 +33,7 @@ final class TestCluster: Sendable {
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
                 String(leaseTTL), "--log-level", "notice",
-            ], environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
+            ] + extraArguments, environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
         members.withLock { $0[id] = server }
         return server
     }
@@ -167,6 +171,31 @@ struct ClusterTests {
         let port = try ServerProcess.freePort()
         let twin = try server(["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "a", "--advertise", "127.0.0.1:\(port)"])
         #expect(twin.status != 0 && twin.err.contains("already registered"), "\(twin.err)")
+    }
+
+    @Test("With tokens, members replicate to each other with the admin token; a plain client cannot write replicas")
+    func memberAuthentication() async throws {
+        let cluster = try TestCluster(arguments: ["--auth-token", "user-secret", "--admin-token", "admin-secret"])
+        for id in ["a", "b"] { try cluster.start(id) }
+        let client = CrucialClient(configuration: .init(servers: [cluster["a"]!.address], authToken: "user-secret"))
+        defer { client.close() }
+        for i in 0..<10 { try await AtomicLong("p\(i)", initial: 0, persistent: true, client: client).incrementAndGet() }
+        let status = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address, "--auth-token", "admin-secret", "--json"])
+        #expect(status.out.split(separator: "\n").count == 2 && !status.out.contains("unreachable"), "\(status.out)\(status.err)")
+        #expect(status.out.components(separatedBy: "\"persistent\":10").count == 3, "both members hold all 10: \(status.out)")
+
+        let raw = try RawSocket(port: cluster["b"]!.port)
+        raw.send(.hello(Hello(authToken: "user-secret")))
+        _ = try raw.receive()
+        let ref = ObjectRef(type: "AtomicLong", key: "p0")
+        raw.send(
+            .replicate(Replicate(id: 7, viewID: .max, ref: ref, version: ObjectVersion(view: .max, index: 1), operation: .install(ObjectState(state: .int(666), persistent: true)))))
+        guard case .result(let reply) = try raw.receive(), case .error(let e) = reply.outcome else {
+            Issue.record("a plain client's Replicate was not refused")
+            return
+        }
+        #expect(e.code == .unauthenticated)
+        #expect(try await AtomicLong("p0", initial: 0, persistent: true, client: client).get() == 1)
     }
 
     @Test("crucial cluster status shows the view and each member's objects; a lone server says so")

@@ -50,6 +50,7 @@ final class Cluster: Replication, Sendable {
     /// Called when etcd dropped this node from the view without it leaving.
     private let onEvicted: @Sendable () -> Void
 
+    /// `authToken`: what this node presents to the others (the admin token when there is one).
     init(
         me: View.Member, rf: Int, store: ObjectStore, loop: any EventLoop, authToken: String, logger: Logger,
         onEvicted: @escaping @Sendable () -> Void

@@ -111,7 +111,7 @@ public final class CrucialServer: Service, Sendable {
             let exits = c.exitWhenEvicted
             cluster = Cluster(
                 me: View.Member(id: c.nodeID, address: c.advertise), rf: c.rf, store: store, loop: group.next(),
-                authToken: configuration.authToken ?? "", logger: logger,
+                authToken: configuration.adminToken ?? configuration.authToken ?? "", logger: logger,
                 onEvicted: {
                     guard exits else { return }
                     logger.critical("exiting: a restarted server joins the cluster afresh")

@@ -195,14 +195,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             case .wait: serveWhenReady(context: context, frame, cluster)
             }
         case .replicate(let replicate):
-            guard let cluster = settings.cluster else {
-                return reply(context: context, replicate.id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
-            }
+            guard let cluster = memberCluster(context: context, replicate.id) else { return }
             reply(context: context, replicate.id, cluster.apply(replicate))
         case .transferDone(let id, let viewID, let from):
-            guard let cluster = settings.cluster else {
-                return reply(context: context, id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
-            }
+            guard let cluster = memberCluster(context: context, id) else { return }
             cluster.transferDone(viewID: viewID, from: from)
             reply(context: context, id, .void)
         case .ping(let id):
@@ -262,6 +258,20 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .helloReply, .result, .objectList:
             reply(context: context, frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
         }
+    }
+
+    /// The cluster, for frames only members send: with an admin token set, members present
+    /// it (plain clients cannot write replicas); otherwise the auth token suffices.
+    private func memberCluster(context: ChannelHandlerContext, _ id: UInt64) -> Cluster? {
+        guard let cluster = settings.cluster else {
+            reply(context: context, id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
+            return nil
+        }
+        guard isAdmin || settings.adminToken == nil else {
+            reply(context: context, id, .error(CrucialError(.unauthenticated, "only cluster members (with the admin token) may send this")))
+            return nil
+        }
+        return cluster
     }
 
     /// Serves `frame` again once the cluster serves a view (a view change is in progress).
