@@ -137,6 +137,18 @@ let package = Package(
             path: "tools/examples/porting/after",
             swiftSettings: strict
         ),
+        // The paper's applications, each as a plain threaded program and its Crucial port
+        // (tools/table4.sh counts what the port changed).
+        .executableTarget(
+            name: "montecarlo-plain",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "apps/montecarlo/plain", swiftSettings: strict),
+        .executableTarget(
+            name: "montecarlo-crucial",
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialExamples", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "apps/montecarlo/crucial", swiftSettings: strict),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",

@@ -39,7 +39,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let local = try LocalStack.start(concurrency: threads)
+        let local = try LocalStack.start(concurrency: threads, bootstrap: "crucial-demo")
         defer { local.stop() }
         let client = CrucialClient.shared
         defer { client.close() }
@@ -77,43 +77,5 @@ struct Demo: AsyncParsableCommand {
         // The counters of this run were ephemeral: the application is done with them.
         try await CrucialClient.shared.endSession()
         guard abs(pi - Double.pi) < 0.01 else { throw ExitCode.failure }
-    }
-}
-
-/// The embedded default: a crucial-server and a crucial-lambda-emulator (siblings of
-/// this executable) on free loopback ports, unless the environment names others.
-struct LocalStack {
-    var server: ServerProcess?
-    var emulator: ServerProcess?
-
-    static func start(concurrency: Int) throws -> LocalStack {
-        var stack = LocalStack()
-        let env = ProcessInfo.processInfo.environment
-        if (env["CRUCIAL_SERVERS"] ?? "").isEmpty {
-            guard let binary = ServerProcess.siblingExecutable("crucial-server") else {
-                throw ValidationError("no crucial-server next to crucial-demo; build it, or set CRUCIAL_SERVERS")
-            }
-            let server = try ServerProcess.start(executable: binary, arguments: ["--port", "0", "--log-level", "warning"])
-            CrucialClient.useShared(CrucialClient(servers: [server.address]))
-            print("started a local crucial-server at \(server.address)")
-            stack.server = server
-        }
-        if (env["CRUCIAL_LAMBDA_ENDPOINT"] ?? "").isEmpty, env["CRUCIAL_INVOKER"] != "in-process" {
-            guard let binary = ServerProcess.siblingExecutable("crucial-lambda-emulator"),
-                let me = ServerProcess.siblingExecutable("crucial-demo")
-            else { throw ValidationError("no crucial-lambda-emulator next to crucial-demo; build it, or set CRUCIAL_LAMBDA_ENDPOINT") }
-            let emulator = try ServerProcess.start(
-                executable: binary,
-                arguments: ["--port", "0", "--function", "crucial=\(me)", "--concurrency", String(concurrency), "--log-level", "warning"])
-            CloudInvokers.useDefault(LambdaInvoker(configuration: .init(endpoint: "http://\(emulator.address)")))
-            print("started a local crucial-lambda-emulator at \(emulator.address), running this executable as the bootstrap")
-            stack.emulator = emulator
-        }
-        return stack
-    }
-
-    func stop() {
-        emulator?.stop()
-        server?.stop()
     }
 }

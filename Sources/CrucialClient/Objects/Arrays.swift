@@ -1,5 +1,5 @@
 /// A shared fixed-length byte array (wrapping arithmetic).
-public struct AtomicByteArray: SharedProxy {
+public struct AtomicByteArray: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     /// An array of `length` zero bytes.
@@ -47,7 +47,7 @@ public struct AtomicByteArray: SharedProxy {
 /// let gradient = AtomicDoubleArray("gradient", length: 100)
 /// try await gradient.add(localGradient)
 /// ```
-public struct AtomicDoubleArray: SharedProxy {
+public struct AtomicDoubleArray: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -86,7 +86,7 @@ public struct AtomicDoubleArray: SharedProxy {
 }
 
 /// A shared rows × cols matrix of doubles; ``merge(_:)`` adds a whole matrix on the server.
-public struct AtomicMatrix: SharedProxy {
+public struct AtomicMatrix: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     /// A zero matrix.

@@ -49,7 +49,7 @@ extension AtomicIntegerProxy {
 /// let hits = AtomicInt("hits")
 /// try await hits.incrementAndGet()
 /// ```
-public struct AtomicInt: AtomicIntegerProxy {
+public struct AtomicInt: AtomicIntegerProxy, Codable {
     public typealias Number = Int32
     public let handle: SharedObjectHandle
 
@@ -64,7 +64,7 @@ public struct AtomicInt: AtomicIntegerProxy {
 /// let counter = AtomicLong("counter", initial: 0)
 /// try await counter.addAndGet(inside)
 /// ```
-public struct AtomicLong: AtomicIntegerProxy {
+public struct AtomicLong: AtomicIntegerProxy, Codable {
     public typealias Number = Int64
     public let handle: SharedObjectHandle
 
@@ -74,7 +74,7 @@ public struct AtomicLong: AtomicIntegerProxy {
 }
 
 /// A shared boolean.
-public struct AtomicBoolean: SharedProxy {
+public struct AtomicBoolean: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -90,7 +90,7 @@ public struct AtomicBoolean: SharedProxy {
 }
 
 /// A shared double; `compareAndSet` compares bit patterns (Guava's `AtomicDouble`).
-public struct AtomicDouble: SharedProxy {
+public struct AtomicDouble: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -117,18 +117,18 @@ public struct AtomicDouble: SharedProxy {
 /// let model = AtomicReference<Model?>("model", initial: nil)
 /// try await model.set(trained)
 /// ```
-public struct AtomicReference<T: Codable & Sendable>: SharedProxy {
+public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     /// Throws if `initial` cannot be encoded.
     public init(_ key: String, initial: T, persistent: Bool = false, client: CrucialClient = .shared) throws {
-        handle = SharedObjectHandle(type: "AtomicReference", key: key, initial: try encode(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: "AtomicReference", key: key, initial: try encodeArgument(initial), persistent: persistent, client: client)
     }
 
     public func get() async throws -> T { try await handle.call("get", readOnly: true).decode() }
-    public func set(_ newValue: T) async throws { _ = try await handle.call("set", [encode(newValue)]) }
-    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call("getAndSet", [encode(newValue)]).decode() }
+    public func set(_ newValue: T) async throws { _ = try await handle.call("set", [encodeArgument(newValue)]) }
+    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call("getAndSet", [encodeArgument(newValue)]).decode() }
     public func compareAndSet(_ expect: T, _ update: T) async throws -> Bool {
-        try await handle.call("compareAndSet", [encode(expect), encode(update)]).bool()
+        try await handle.call("compareAndSet", [encodeArgument(expect), encodeArgument(update)]).bool()
     }
 }

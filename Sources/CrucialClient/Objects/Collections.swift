@@ -11,35 +11,35 @@ public enum MergeOperation: String, Sendable, CaseIterable {
 }
 
 /// A shared list with `java.util.List`'s methods.
-public struct SharedList<Element: Codable & Sendable>: SharedProxy {
+public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: "SharedList", key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
-    public func add(_ element: Element) async throws { _ = try await handle.call("add", [encode(element)]) }
+    public func add(_ element: Element) async throws { _ = try await handle.call("add", [encodeArgument(element)]) }
     public func insert(_ element: Element, at index: Int) async throws {
-        _ = try await handle.call("insert", [encode(element), .int(Int64(index))])
+        _ = try await handle.call("insert", [encodeArgument(element), .int(Int64(index))])
     }
-    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call("addAll", [.list(elements.map(encode))]) }
+    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call("addAll", [.list(elements.map(encodeArgument))]) }
     public func get(_ index: Int) async throws -> Element { try await handle.call("get", [.int(Int64(index))], readOnly: true).decode() }
     /// Replaces the element at `index`; returns the old one.
     @discardableResult
     public func set(_ index: Int, _ element: Element) async throws -> Element {
-        try await handle.call("set", [.int(Int64(index)), encode(element)]).decode()
+        try await handle.call("set", [.int(Int64(index)), encodeArgument(element)]).decode()
     }
     @discardableResult
     public func remove(at index: Int) async throws -> Element { try await handle.call("removeAt", [.int(Int64(index))]).decode() }
     /// Removes the first occurrence of `element`; answers whether there was one.
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encode(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encodeArgument(element)]).bool() }
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call("contains", [encode(element)], readOnly: true).bool()
+        try await handle.call("contains", [encodeArgument(element)], readOnly: true).bool()
     }
     /// The index of the first occurrence of `element`, or nil.
     public func firstIndex(of element: Element) async throws -> Int? {
-        let i = try await handle.call("indexOf", [encode(element)], readOnly: true).int()
+        let i = try await handle.call("indexOf", [encodeArgument(element)], readOnly: true).int()
         return i < 0 ? nil : i
     }
     public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
@@ -53,7 +53,7 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy {
 }
 
 /// A shared set with `java.util.Set`'s methods (elements compare by their encoded form).
-public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy {
+public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -62,15 +62,15 @@ public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy {
 
     /// Answers whether `element` was new.
     @discardableResult
-    public func add(_ element: Element) async throws -> Bool { try await handle.call("add", [encode(element)]).bool() }
+    public func add(_ element: Element) async throws -> Bool { try await handle.call("add", [encodeArgument(element)]).bool() }
     @discardableResult
     public func addAll(_ elements: [Element]) async throws -> Bool {
-        try await handle.call("addAll", [.list(elements.map(encode))]).bool()
+        try await handle.call("addAll", [.list(elements.map(encodeArgument))]).bool()
     }
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encode(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encodeArgument(element)]).bool() }
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call("contains", [encode(element)], readOnly: true).bool()
+        try await handle.call("contains", [encodeArgument(element)], readOnly: true).bool()
     }
     public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
     public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
@@ -88,19 +88,19 @@ extension SharedMapProxy {
     /// Stores `value`; returns the previous value.
     @discardableResult
     public func put(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("put", [encode(key), encode(value)]).decodeOptional()
+        try await handle.call("put", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     public func get(_ key: Key) async throws -> MapValue? {
-        try await handle.call("get", [encode(key)], readOnly: true).decodeOptional()
+        try await handle.call("get", [encodeArgument(key)], readOnly: true).decodeOptional()
     }
     public func get(_ key: Key, default defaultValue: MapValue) async throws -> MapValue {
-        try await handle.call("getOrDefault", [encode(key), encode(defaultValue)], readOnly: true).decode()
+        try await handle.call("getOrDefault", [encodeArgument(key), encodeArgument(defaultValue)], readOnly: true).decode()
     }
     /// Removes `key`; returns its value.
     @discardableResult
-    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call("remove", [encode(key)]).decodeOptional() }
+    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call("remove", [encodeArgument(key)]).decodeOptional() }
     public func containsKey(_ key: Key) async throws -> Bool {
-        try await handle.call("containsKey", [encode(key)], readOnly: true).bool()
+        try await handle.call("containsKey", [encodeArgument(key)], readOnly: true).bool()
     }
     public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
     public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
@@ -113,29 +113,29 @@ extension SharedMapProxy {
     /// Stores `value` only if `key` is absent; returns the existing value, or nil if it stored.
     @discardableResult
     public func putIfAbsent(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("putIfAbsent", [encode(key), encode(value)]).decodeOptional()
+        try await handle.call("putIfAbsent", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     /// Replaces the value of `key` only if present; returns the old value.
     @discardableResult
     public func replace(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("replace", [encode(key), encode(value)]).decodeOptional()
+        try await handle.call("replace", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     /// Replaces the value of `key` only if it is `expect`; answers whether it did.
     public func replace(_ key: Key, expect: MapValue, update: MapValue) async throws -> Bool {
-        try await handle.call("compareAndReplace", [encode(key), encode(expect), encode(update)]).bool()
+        try await handle.call("compareAndReplace", [encodeArgument(key), encodeArgument(expect), encodeArgument(update)]).bool()
     }
     /// Combines `value` into the entry for `key` on the server (or stores it if absent); returns the result.
     @discardableResult
     public func merge(_ key: Key, _ value: MapValue, _ op: MergeOperation) async throws -> MapValue {
-        try await handle.call("merge", [encode(key), encode(value), .string(op.rawValue)]).decode()
+        try await handle.call("merge", [encodeArgument(key), encodeArgument(value), .string(op.rawValue)]).decode()
     }
     public func putAll(_ entries: [Key: MapValue]) async throws {
-        _ = try await handle.call("putAll", [.list(entries.map { .list([try encode($0.key), try encode($0.value)]) })])
+        _ = try await handle.call("putAll", [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) })])
     }
     /// Merges many entries in one call; if any merge is invalid, nothing changes.
     public func mergeAll(_ entries: [Key: MapValue], _ op: MergeOperation) async throws {
         _ = try await handle.call(
-            "mergeAll", [.list(entries.map { .list([try encode($0.key), try encode($0.value)]) }), .string(op.rawValue)])
+            "mergeAll", [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) }), .string(op.rawValue)])
     }
 }
 
@@ -145,7 +145,7 @@ extension SharedMapProxy {
 /// let wordCounts = SharedMap<String, Int>("counts")
 /// try await wordCounts.merge("serverless", 1, .sum)
 /// ```
-public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy {
+public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -155,7 +155,7 @@ public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & 
 
 /// A shared map kept sorted by key, with ``top(_:)`` and range queries. Keys order
 /// as numbers, strings or bytes do; mixed kinds order by kind.
-public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy {
+public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
@@ -176,16 +176,16 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
     }
     /// The entries with `range.lowerBound <= key < range.upperBound`, in order.
     public func range(from lower: Key, to upper: Key) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call("range", [encode(lower), encode(upper)], readOnly: true))
+        try entryList(await handle.call("range", [encodeArgument(lower), encodeArgument(upper)], readOnly: true))
     }
     public func firstKey() async throws -> Key? { try await handle.call("firstKey", readOnly: true).decodeOptional() }
     public func lastKey() async throws -> Key? { try await handle.call("lastKey", readOnly: true).decodeOptional() }
     /// The greatest key ≤ `key`.
     public func floorKey(_ key: Key) async throws -> Key? {
-        try await handle.call("floorKey", [encode(key)], readOnly: true).decodeOptional()
+        try await handle.call("floorKey", [encodeArgument(key)], readOnly: true).decodeOptional()
     }
     /// The smallest key ≥ `key`.
     public func ceilingKey(_ key: Key) async throws -> Key? {
-        try await handle.call("ceilingKey", [encode(key)], readOnly: true).decodeOptional()
+        try await handle.call("ceilingKey", [encodeArgument(key)], readOnly: true).decodeOptional()
     }
 }

@@ -53,6 +53,28 @@ public final class SharedObjectHandle: Sendable {
     }
 }
 
+// MARK: Codable: built-in proxies travel inside cloud threads as their key, lifetime and
+// initial state; a decoded proxy uses the client in effect where it runs.
+extension SharedObjectHandle: Codable {
+    private enum CodingKeys: String, CodingKey { case type, key, persistent, initial }
+
+    public convenience init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            type: try c.decode(String.self, forKey: .type), key: try c.decode(String.self, forKey: .key),
+            initial: try c.decode(Value.self, forKey: .initial), persistent: try c.decode(Bool.self, forKey: .persistent), client: nil)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        if let initialError { throw initialError }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ref.type, forKey: .type)
+        try c.encode(ref.key, forKey: .key)
+        try c.encode(persistent, forKey: .persistent)
+        try c.encode(initial, forKey: .initial)
+    }
+}
+
 /// A client-side stand-in for a shared object: every method runs on the server.
 public protocol SharedProxy: Sendable {
     var handle: SharedObjectHandle { get }
@@ -133,7 +155,7 @@ extension Value {
 }
 
 /// Encodes a proxy argument.
-func encode<T: Encodable>(_ value: T) throws -> Value {
+func encodeArgument<T: Encodable>(_ value: T) throws -> Value {
     do {
         return try ValueEncoder().encode(value)
     } catch {

@@ -6,7 +6,7 @@
 /// let barrier = CyclicBarrier("iteration", parties: n)
 /// try await barrier.await()
 /// ```
-public struct CyclicBarrier: SharedProxy {
+public struct CyclicBarrier: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, parties: Int, client: CrucialClient = .shared) {
@@ -32,7 +32,7 @@ public struct CyclicBarrier: SharedProxy {
 }
 
 /// A shared fair `java.util.concurrent.Semaphore`.
-public struct Semaphore: SharedProxy {
+public struct Semaphore: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, permits: Int, client: CrucialClient = .shared) {
@@ -56,7 +56,7 @@ public struct Semaphore: SharedProxy {
 }
 
 /// A shared `java.util.concurrent.CountDownLatch`.
-public struct CountDownLatch: SharedProxy {
+public struct CountDownLatch: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, count: Int, client: CrucialClient = .shared) {
@@ -80,7 +80,7 @@ public struct CountDownLatch: SharedProxy {
 /// try await result.set(partial)          // in the cloud thread
 /// let value = try await result.get()     // in the driver
 /// ```
-public struct SharedFuture<T: Codable & Sendable>: SharedProxy {
+public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, client: CrucialClient = .shared) {
@@ -88,9 +88,9 @@ public struct SharedFuture<T: Codable & Sendable>: SharedProxy {
     }
 
     /// Sets the value; throws ILLEGAL_STATE if it was already set.
-    public func set(_ value: T) async throws { _ = try await handle.call("set", [encode(value)]) }
+    public func set(_ value: T) async throws { _ = try await handle.call("set", [encodeArgument(value)]) }
     /// Sets the value unless already set; answers whether it did.
-    public func trySet(_ value: T) async throws -> Bool { try await handle.call("trySet", [encode(value)]).bool() }
+    public func trySet(_ value: T) async throws -> Bool { try await handle.call("trySet", [encodeArgument(value)]).bool() }
     /// Waits for the value.
     public func get() async throws -> T { try await handle.call("get").decode() }
     /// Waits at most `timeout`, then fails with TIMEOUT.

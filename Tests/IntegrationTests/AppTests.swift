@@ -1,0 +1,40 @@
+import CrucialClient
+import Foundation
+import Testing
+
+/// Runs a built executable to completion; returns its status and output.
+func runProgram(_ name: String, _ arguments: [String]) throws -> (status: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try builtExecutable(name))
+    p.arguments = arguments
+    // A cloud thread's crash should end at once, without Swift's seconds-long backtrace.
+    p.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The paper's applications (apps/): each plain threaded program and its Crucial port,
+/// at a small size, give the same result.
+@Suite("The paper's applications, plain and on Crucial")
+struct AppTests {
+    /// The line of `output` starting with `prefix`.
+    func line(_ output: String, _ prefix: String) -> String? {
+        output.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init)
+    }
+
+    @Test("Monte Carlo π: cloud threads on the emulator count exactly the points plain threads count")
+    func montecarlo() throws {
+        let arguments = ["--threads", "4", "--iterations", "250000"]
+        let plain = try runProgram("montecarlo-plain", arguments)
+        let crucial = try runProgram("montecarlo-crucial", arguments)
+        #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
+        let p = line(plain.out, "pi = ").map { $0.split(separator: " ")[2] }
+        let c = line(crucial.out, "pi = ").map { $0.split(separator: " ")[2] }
+        #expect(p != nil && p == c, "plain: \(plain.out)\ncrucial: \(crucial.out)")
+        #expect(crucial.out.components(separatedBy: "a thread finished").count == 5)
+    }
+}

@@ -1,0 +1,59 @@
+// Monte Carlo π (Listing 1 of the Crucial paper): each thread draws random points in
+// the unit square and adds those inside the quarter circle to a shared counter.
+// apps/montecarlo/plain runs it with plain threads, apps/montecarlo/crucial on Crucial.
+import ArgumentParser
+import CrucialClient
+import CrucialExamples
+import CrucialLambda
+import Foundation
+
+struct Estimator: Runnable {
+    var iterations: Int
+    var seed: UInt64
+    var counter: AtomicLong
+
+    func run() async throws {
+        var state = seed
+        var inside: Int64 = 0
+        for _ in 0..<iterations {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            let x = Double(mix(state) >> 11) / 9_007_199_254_740_992
+            state &+= 0x9E37_79B9_7F4A_7C15
+            let y = Double(mix(state) >> 11) / 9_007_199_254_740_992
+            if x * x + y * y <= 1 { inside += 1 }
+        }
+        try await counter.addAndGet(inside)
+    }
+
+    func mix(_ z0: UInt64) -> UInt64 {
+        var z = (z0 ^ (z0 >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@main
+struct MonteCarlo: AsyncParsableCommand {
+    @Option(help: "Threads.") var threads = 8
+    @Option(help: "Points drawn by each thread.") var iterations = 10_000_000
+
+    func run() async throws {
+        await CrucialLambda.serveIfLambda(registering: Estimator.self)  // a cloud thread's process serves and never returns
+        let local = try LocalStack.start(concurrency: threads, bootstrap: "montecarlo-crucial")
+        defer { local.stop() }
+        let counter = AtomicLong("counter", initial: 0)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<threads {
+                let estimator = Estimator(iterations: iterations, seed: UInt64(t + 1), counter: counter)
+                group.addTask { try await CloudThread(estimator).run() }
+            }
+            for try await _ in group { print("a thread finished") }
+        }
+        let total = Double(threads) * Double(iterations)
+        let pi = 4 * Double(try await counter.get()) / total
+        print(String(format: "pi = %.9f from %.0f points in %.2f s", pi, total, Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000))
+        try await CrucialClient.shared.endSession()
+        guard abs(pi - Double.pi) < 20 / total.squareRoot() else { throw ValidationError("π is off: \(pi)") }
+    }
+}
