@@ -149,6 +149,17 @@ let package = Package(
                 "CrucialClient", "CrucialLambda", "CrucialExamples", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "apps/montecarlo/crucial", swiftSettings: strict),
+        .executableTarget(
+            name: "kmeans-plain",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "apps/kmeans/plain", swiftSettings: strict),
+        .executableTarget(
+            name: "kmeans-crucial",
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialExamples", "CrucialServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "apps/kmeans/crucial", swiftSettings: strict),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",

@@ -37,4 +37,17 @@ struct AppTests {
         #expect(p != nil && p == c, "plain: \(plain.out)\ncrucial: \(crucial.out)")
         #expect(crucial.out.components(separatedBy: "a thread finished").count == 5)
     }
+
+    @Test("k-means: cloud threads sharing centroids, delta and a barrier reach the plain version's objective")
+    func kmeans() throws {
+        let arguments = ["--threads", "3", "--points", "3000", "--k", "6", "--dims", "20", "--iterations", "6", "--seed", "7"]
+        let plain = try runProgram("kmeans-plain", arguments)
+        let crucial = try runProgram("kmeans-crucial", arguments)
+        #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
+        func objective(_ out: String) -> Double? { line(out, "objective = ").flatMap { Double($0.split(separator: " ")[2]) } }
+        let p = try #require(objective(plain.out), "\(plain.out)"), c = try #require(objective(crucial.out), "\(crucial.out)")
+        // Same data, same seeds: equal up to the order in which threads added their sums.
+        #expect(abs(p - c) <= 1e-6 * p, "plain \(p), crucial \(c)")
+        #expect(crucial.out.contains("done by every thread"))
+    }
 }

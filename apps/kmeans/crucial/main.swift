@@ -1,0 +1,175 @@
+// k-means (Listing 2 of the Crucial paper): threads assign their points to the nearest
+// centroid and add their partial sums to shared centroids, a shared delta counts the
+// points that changed cluster, and a barrier ends each iteration. A per-thread
+// iteration counter lets a restarted thread resume where it stopped.
+// apps/kmeans/plain runs it with plain threads, apps/kmeans/crucial on Crucial.
+import ArgumentParser
+import CrucialClient
+import CrucialExamples
+import CrucialLambda
+import struct CrucialServer.CrucialServerCommand
+import Foundation
+
+@Shared
+final class GlobalCentroids {
+    var sums: [[Double]]
+    var counts: [Int]
+
+    init(_ centroids: [[Double]]) {
+        sums = centroids
+        counts = centroids.map { _ in 1 }
+    }
+
+    func update(_ partial: [[Double]], counts partialCounts: [Int]) {
+        for c in sums.indices {
+            for d in sums[c].indices { sums[c][d] += partial[c][d] }
+            counts[c] += partialCounts[c]
+        }
+    }
+
+    func centroids() -> [[Double]] {
+        return zip(sums, counts).map { sum, n in sum.map { n == 0 ? 0 : $0 / Double(n) } }
+    }
+}
+
+/// The shared state of one run: per iteration the centroids being summed and the delta.
+struct SharedState: Codable, Sendable {
+    var threads: Int
+    var centroids: [GlobalCentroids.Shared]
+    var deltas: [AtomicLong]
+    var progress: [AtomicLong]
+    var barrier: CyclicBarrier
+    var cost: AtomicDouble
+
+    init(threads: Int, iterations: Int, initial: [[Double]]) {
+        self.threads = threads
+        let zero = initial.map { $0.map { _ in 0.0 } }
+        centroids = [GlobalCentroids.Shared("centroids-0", GlobalCentroids(initial))]
+            + (1...iterations).map { GlobalCentroids.Shared("centroids-\($0)", GlobalCentroids(zero)) }
+        deltas = (0..<iterations).map { AtomicLong("delta-\($0)") }
+        progress = (0..<threads).map { AtomicLong("progress-\($0)") }
+        barrier = CyclicBarrier("barrier", parties: threads)
+        cost = AtomicDouble("cost")
+    }
+}
+
+struct Worker: Runnable {
+    var id: Int
+    var k: Int
+    var dims: Int
+    var points: Int
+    var iterations: Int
+    var seed: UInt64
+    var shared: SharedState
+
+    func run() async throws {
+        let data = Data.points(count: points, dims: dims, k: k, seed: seed &+ UInt64(id) &* 7919)
+        var membership = [Int](repeating: -1, count: points)
+        var iteration = Int(try await shared.progress[id].get())  // a restarted thread resumes
+        var current = try await shared.centroids[iteration].centroids()
+        while iteration < iterations {
+            var partial = current.map { $0.map { _ in 0.0 } }
+            var counts = current.map { _ in 0 }
+            var changed: Int64 = 0
+            for (i, point) in data.enumerated() {
+                let c = Data.nearest(point, current)
+                if c != membership[i] { changed += 1 }
+                membership[i] = c
+                for d in 0..<dims { partial[c][d] += point[d] }
+                counts[c] += 1
+            }
+            try await shared.centroids[iteration + 1].update(partial, counts: counts)
+            try await shared.deltas[iteration].addAndGet(changed)
+            try await shared.barrier.await()
+            current = try await shared.centroids[iteration + 1].centroids()
+            iteration += 1
+            try await shared.progress[id].set(Int64(iteration))
+            if try await shared.deltas[iteration - 1].get() == 0 { break }
+        }
+        try await shared.cost.addAndGet(data.reduce(0) { $0 + Data.distance($1, current[Data.nearest($1, current)]) })
+    }
+}
+
+/// Clustered points: `k` centres in [0, 100)^dims, points normally spread around them.
+enum Data {
+    static func points(count: Int, dims: Int, k: Int, seed: UInt64) -> [[Double]] {
+        var centres = Random(seed: 42)
+        let means = (0..<k).map { _ in (0..<dims).map { _ in centres.unit() * 100 } }
+        var rng = Random(seed: seed)
+        return (0..<count).map { _ in
+            let m = means[Int(rng.next() % UInt64(k))]
+            return m.map { $0 + rng.gaussian() * 5 }
+        }
+    }
+
+    static func distance(_ a: [Double], _ b: [Double]) -> Double {
+        var s = 0.0
+        for i in a.indices { s += (a[i] - b[i]) * (a[i] - b[i]) }
+        return s
+    }
+
+    static func nearest(_ p: [Double], _ centroids: [[Double]]) -> Int {
+        centroids.indices.min { distance(p, centroids[$0]) < distance(p, centroids[$1]) } ?? 0
+    }
+}
+
+struct Random {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / 9_007_199_254_740_992 }
+    mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
+}
+
+struct KMeans: AsyncParsableCommand {
+    @Option(help: "Threads.") var threads = 4
+    @Option(help: "Clusters.") var k = 25
+    @Option(help: "Dimensions of a point.") var dims = 100
+    @Option(help: "Points per thread.") var points = 10_000
+    @Option(help: "Most iterations.") var iterations = 10
+    @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
+
+    func run() async throws {
+        let local = try LocalStack.start(concurrency: threads, bootstrap: "kmeans-crucial", server: "kmeans-crucial", serverArguments: ["serve"])
+        defer { local.stop() }
+        let initial = Array(Data.points(count: k, dims: dims, k: k, seed: seed))
+        let shared = SharedState(threads: threads, iterations: iterations, initial: initial)
+        let start = ContinuousClock.now
+        let reporter = Task {
+            var last: Int64 = 0
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(200))
+                var done = Int64.max
+                for p in shared.progress { done = min(done, try await p.get()) }
+                if done > last { print("iteration \(done) done by every thread"); last = done }
+            }
+        }
+        defer { reporter.cancel() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in 0..<threads {
+                let worker = Worker(id: id, k: k, dims: dims, points: points, iterations: iterations, seed: seed, shared: shared)
+                group.addTask { try await CloudThread(worker).run() }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+        print(String(format: "objective = %.6e after %.2f s", try await shared.cost.get(), seconds))
+        try await CrucialClient.shared.endSession()
+    }
+}
+
+@main
+enum Entry {
+    static func main() async {
+        await CrucialLambda.serveIfLambda(registering: Worker.self)  // a cloud thread's process serves and never returns
+        if CommandLine.arguments.dropFirst().first == "serve" {  // the DSO server, knowing GlobalCentroids
+            return await CrucialServerCommand.main(registering: [GlobalCentroids.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
+        }
+        await KMeans.main()
+    }
+}
