@@ -160,6 +160,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "apps/kmeans/crucial", swiftSettings: strict),
+        .executableTarget(
+            name: "logreg-plain",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "apps/logreg/plain", swiftSettings: strict),
+        .executableTarget(
+            name: "logreg-crucial",
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialExamples", "CrucialServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "apps/logreg/crucial", swiftSettings: strict),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",

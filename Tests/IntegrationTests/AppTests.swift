@@ -50,4 +50,16 @@ struct AppTests {
         #expect(abs(p - c) <= 1e-6 * p, "plain \(p), crucial \(c)")
         #expect(crucial.out.contains("done by every thread"))
     }
+
+    @Test("Logistic regression: cloud threads summing gradients on the servers reach the plain version's loss, decreasing")
+    func logreg() throws {
+        let arguments = ["--threads", "3", "--points", "800", "--dims", "20", "--iterations", "15", "--seed", "3"]
+        let plain = try runProgram("logreg-plain", arguments)
+        let crucial = try runProgram("logreg-crucial", arguments)
+        #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
+        func loss(_ out: String) -> Double? { line(out, "loss = ").flatMap { Double($0.split(separator: " ")[2]) } }
+        let p = try #require(loss(plain.out), "\(plain.out)"), c = try #require(loss(crucial.out), "\(crucial.out)")
+        #expect(abs(p - c) <= 1e-9 * p, "plain \(p), crucial \(c)")
+        #expect(p < 0.693, "the loss must fall below log 2 (all-zero weights): \(p)")
+    }
 }

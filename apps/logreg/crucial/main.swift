@@ -1,0 +1,143 @@
+// Logistic regression trained by batch gradient descent (§6.2.2 of the Crucial paper):
+// each thread computes the gradient of the logistic loss on its share of the points,
+// the shared gradient of the iteration sums them, a barrier ends the iteration, and
+// every thread then takes the same step. apps/logreg/plain runs it with plain threads,
+// apps/logreg/crucial on Crucial.
+import ArgumentParser
+import CrucialClient
+import CrucialExamples
+import CrucialLambda
+import struct CrucialServer.CrucialServerCommand
+import Foundation
+
+@Shared
+final class GlobalGradient {
+    var sum: [Double]
+    var loss = 0.0
+    var count = 0
+
+    init(dims: Int) {
+        sum = Array(repeating: 0, count: dims)
+    }
+
+    func add(_ gradient: [Double], loss partialLoss: Double, count partialCount: Int) {
+        for d in sum.indices { sum[d] += gradient[d] }
+        loss += partialLoss
+        count += partialCount
+    }
+
+    func mean() -> [Double] {
+        return sum.map { $0 / Double(max(1, count)) } + [loss / Double(max(1, count))]
+    }
+}
+
+/// The shared state of one run: the gradient of each iteration, and the barrier.
+struct SharedState: Codable, Sendable {
+    var gradients: [GlobalGradient.Shared]
+    var barrier: CyclicBarrier
+
+    init(threads: Int, iterations: Int, dims: Int) {
+        gradients = (0..<iterations).map { GlobalGradient.Shared("gradient-\($0)", GlobalGradient(dims: dims)) }
+        barrier = CyclicBarrier("barrier", parties: threads)
+    }
+}
+
+struct Worker: Runnable {
+    var id: Int
+    var dims: Int
+    var points: Int
+    var iterations: Int
+    var rate: Double
+    var seed: UInt64
+    var shared: SharedState
+
+    func run() async throws {
+        let (xs, ys) = Data.points(count: points, dims: dims, seed: seed &+ UInt64(id) &* 7919)
+        var weights = [Double](repeating: 0, count: dims)
+        for iteration in 0..<iterations {
+            var gradient = [Double](repeating: 0, count: dims)
+            var loss = 0.0
+            for (x, y) in zip(xs, ys) {
+                let p = 1 / (1 + exp(-zip(weights, x).reduce(0) { $0 + $1.0 * $1.1 }))
+                for d in 0..<dims { gradient[d] += (p - y) * x[d] }
+                loss -= y * log(max(p, 1e-12)) + (1 - y) * log(max(1 - p, 1e-12))
+            }
+            try await shared.gradients[iteration].add(gradient, loss: loss, count: points)
+            try await shared.barrier.await()
+            let mean = try await shared.gradients[iteration].mean()
+            for d in 0..<dims { weights[d] -= rate * mean[d] }
+        }
+    }
+}
+
+/// Labelled points as spark-perf generates them: features ~ N(0, 1), and the label of
+/// a point is 1 with the logistic probability of a hidden weight vector.
+enum Data {
+    static func points(count: Int, dims: Int, seed: UInt64) -> (x: [[Double]], y: [Double]) {
+        var hidden = Random(seed: 42)
+        let truth = (0..<dims).map { _ in hidden.gaussian() }
+        var rng = Random(seed: seed)
+        var xs: [[Double]] = [], ys: [Double] = []
+        for _ in 0..<count {
+            let x = (0..<dims).map { _ in rng.gaussian() }
+            let p = 1 / (1 + exp(-zip(truth, x).reduce(0) { $0 + $1.0 * $1.1 }))
+            xs.append(x)
+            ys.append(rng.unit() < p ? 1 : 0)
+        }
+        return (xs, ys)
+    }
+}
+
+struct Random {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / 9_007_199_254_740_992 }
+    mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
+}
+
+struct LogisticRegression: AsyncParsableCommand {
+    @Option(help: "Threads.") var threads = 4
+    @Option(help: "Features of a point.") var dims = 100
+    @Option(help: "Points per thread.") var points = 10_000
+    @Option(help: "Iterations of gradient descent.") var iterations = 100
+    @Option(help: "Learning rate.") var rate = 1.0
+    @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
+
+    func run() async throws {
+        let local = try LocalStack.start(concurrency: threads, bootstrap: "logreg-crucial", server: "logreg-crucial", serverArguments: ["serve"])
+        defer { local.stop() }
+        let shared = SharedState(threads: threads, iterations: iterations, dims: dims)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in 0..<threads {
+                let worker = Worker(id: id, dims: dims, points: points, iterations: iterations, rate: rate, seed: seed, shared: shared)
+                group.addTask { try await CloudThread(worker).run() }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+        var losses: [Double] = []
+        for g in shared.gradients { losses.append(try await g.mean().last ?? 0) }
+        for (i, l) in losses.enumerated() where i % max(1, iterations / 10) == 0 { print(String(format: "iteration %d: loss %.6f", i + 1, l)) }
+        print(String(format: "loss = %.9f after %d iterations in %.2f s", losses.last ?? 0, iterations, seconds))
+        try await CrucialClient.shared.endSession()
+        guard losses.count < 2 || losses.last! < losses.first! else { throw ValidationError("the loss did not decrease") }
+    }
+}
+
+@main
+enum Entry {
+    static func main() async {
+        await CrucialLambda.serveIfLambda(registering: Worker.self)  // a cloud thread's process serves and never returns
+        if CommandLine.arguments.dropFirst().first == "serve" {  // the DSO server, knowing GlobalGradient
+            return await CrucialServerCommand.main(registering: [GlobalGradient.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
+        }
+        await LogisticRegression.main()
+    }
+}
