@@ -171,6 +171,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "apps/logreg/crucial", swiftSettings: strict),
+        .executableTarget(
+            name: "santa-plain",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "apps/santa/plain", swiftSettings: strict),
+        .executableTarget(
+            name: "santa-crucial",
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialExamples", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "apps/santa/crucial", swiftSettings: strict),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",

@@ -62,4 +62,14 @@ struct AppTests {
         #expect(abs(p - c) <= 1e-9 * p, "plain \(p), crucial \(c)")
         #expect(p < 0.693, "the loss must fall below log 2 (all-zero weights): \(p)")
     }
+
+    @Test("Santa Claus: Santa, 9 reindeer and 6 elves as cloud threads on shared semaphores make every delivery and help every elf group, breaking no rule")
+    func santa() throws {
+        let arguments = ["--deliveries", "4", "--elves", "6", "--helps", "2"]
+        for program in ["santa-plain", "santa-crucial"] {
+            let run = try runProgram(program, arguments)
+            #expect(run.status == 0, "\(program): \(run.out)")
+            #expect(line(run.out, "deliveries = ")?.hasPrefix("deliveries = 4, elf groups = 4, violations = 0") == true, "\(program): \(run.out)")
+        }
+    }
 }
