@@ -153,10 +153,6 @@ struct ClusterBench: AsyncParsableCommand {
 
     /// Draws the series with gnuplot, the crash and the join as vertical lines.
     private func draw(series: [Int], crash: Double, join: Double) throws {
-        guard let gnuplot = ["/usr/bin/gnuplot", "/usr/local/bin/gnuplot"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            say("gnuplot not found: no plot drawn (apt-get install gnuplot-nox)")
-            return
-        }
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-figure8-\(UUID()).dat").path
         // Each count covers one second: drawn at its middle.
         try series.enumerated().map { "\(Double($0.offset) + 0.5) \($0.element)" }.joined(separator: "\n").write(toFile: data, atomically: true, encoding: .utf8)
@@ -175,15 +171,7 @@ struct ClusterBench: AsyncParsableCommand {
             set label 'join' at \(join),graph 0.95 offset 0.5,0 tc rgb 'dark-green'
             plot '\(data)' using 1:2 with linespoints lw 2 pt 7 ps 0.6 title 'inferences/s'
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: gnuplot)
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        input.fileHandleForWriting.write(Data(script.utf8))
-        try input.fileHandleForWriting.close()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BenchFailure("gnuplot failed (\(p.terminationStatus))") }
+        try gnuplot(script)
         say("plot: \(plot)")
     }
 }
