@@ -3,19 +3,9 @@ import CrucialTestFunctions
 import Foundation
 import Testing
 
-/// Runs the `crucial` admin CLI; returns its exit status, stdout and stderr.
+/// Runs an executable of this package, by default the `crucial` admin CLI, to completion.
 func runCLI(_ arguments: [String], executable: String = "crucial") throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try builtExecutable(executable))
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try runProcess(builtExecutable(executable), arguments)
 }
 
 @Suite("The crucial admin CLI")

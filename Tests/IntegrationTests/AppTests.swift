@@ -2,21 +2,6 @@ import CrucialClient
 import Foundation
 import Testing
 
-/// Runs a built executable to completion; returns its status and output.
-func runProgram(_ name: String, _ arguments: [String]) throws -> (status: Int32, out: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try builtExecutable(name))
-    p.arguments = arguments
-    // A cloud thread's crash should end at once, without Swift's seconds-long backtrace.
-    p.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// The paper's applications (apps/): each plain threaded program and its Crucial port,
 /// at a small size, give the same result.
 @Suite("The paper's applications, plain and on Crucial")
@@ -29,8 +14,8 @@ struct AppTests {
     @Test("Monte Carlo π: cloud threads on the emulator count exactly the points plain threads count")
     func montecarlo() throws {
         let arguments = ["--threads", "4", "--iterations", "250000"]
-        let plain = try runProgram("montecarlo-plain", arguments)
-        let crucial = try runProgram("montecarlo-crucial", arguments)
+        let plain = try runCLI(arguments, executable: "montecarlo-plain")
+        let crucial = try runCLI(arguments, executable: "montecarlo-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         let p = line(plain.out, "pi = ").map { $0.split(separator: " ")[2] }
         let c = line(crucial.out, "pi = ").map { $0.split(separator: " ")[2] }
@@ -41,8 +26,8 @@ struct AppTests {
     @Test("k-means: cloud threads sharing centroids, delta and a barrier reach the plain version's objective")
     func kmeans() throws {
         let arguments = ["--threads", "3", "--points", "3000", "--k", "6", "--dims", "20", "--iterations", "6", "--seed", "7"]
-        let plain = try runProgram("kmeans-plain", arguments)
-        let crucial = try runProgram("kmeans-crucial", arguments)
+        let plain = try runCLI(arguments, executable: "kmeans-plain")
+        let crucial = try runCLI(arguments, executable: "kmeans-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         func objective(_ out: String) -> Double? { line(out, "objective = ").flatMap { Double($0.split(separator: " ")[2]) } }
         let p = try #require(objective(plain.out), "\(plain.out)"), c = try #require(objective(crucial.out), "\(crucial.out)")
@@ -54,8 +39,8 @@ struct AppTests {
     @Test("Logistic regression: cloud threads summing gradients on the servers reach the plain version's loss, decreasing")
     func logreg() throws {
         let arguments = ["--threads", "3", "--points", "800", "--dims", "20", "--iterations", "15", "--seed", "3"]
-        let plain = try runProgram("logreg-plain", arguments)
-        let crucial = try runProgram("logreg-crucial", arguments)
+        let plain = try runCLI(arguments, executable: "logreg-plain")
+        let crucial = try runCLI(arguments, executable: "logreg-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         func loss(_ out: String) -> Double? { line(out, "loss = ").flatMap { Double($0.split(separator: " ")[2]) } }
         let p = try #require(loss(plain.out), "\(plain.out)"), c = try #require(loss(crucial.out), "\(crucial.out)")
@@ -67,7 +52,7 @@ struct AppTests {
     func santa() throws {
         let arguments = ["--deliveries", "4", "--elves", "6", "--helps", "2"]
         for program in ["santa-plain", "santa-crucial"] {
-            let run = try runProgram(program, arguments)
+            let run = try runCLI(arguments, executable: program)
             #expect(run.status == 0, "\(program): \(run.out)")
             #expect(line(run.out, "deliveries = ")?.hasPrefix("deliveries = 4, elf groups = 4, violations = 0") == true, "\(program): \(run.out)")
         }

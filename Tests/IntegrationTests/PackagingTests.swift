@@ -3,20 +3,6 @@ import CrucialTestFunctions
 import Foundation
 import Testing
 
-/// Runs a command; returns its exit status and what it wrote to stderr.
-func runCommand(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let data = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 @Suite("Lambda packaging (tools/package-lambda.sh)")
 struct PackagingTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -29,12 +15,12 @@ struct PackagingTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let zip = dir.appendingPathComponent("function.zip").path
         // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
-        let packed = try runCommand("/bin/bash", [Self.script, "--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
-        #expect(packed.status == 0, "\(packed.stderr)")
+        let packed = try runProcess("/bin/bash", [Self.script, "--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
+        #expect(packed.status == 0, "\(packed.err)")
 
         let out = dir.appendingPathComponent("unzipped")
-        let unzipped = try runCommand("/usr/bin/unzip", ["-q", zip, "-d", out.path])
-        #expect(unzipped.status == 0, "\(unzipped.stderr)")
+        let unzipped = try runProcess("/usr/bin/unzip", ["-q", zip, "-d", out.path])
+        #expect(unzipped.status == 0, "\(unzipped.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["bootstrap"])
         let bootstrap = out.appendingPathComponent("bootstrap").path
         #expect(FileManager.default.isExecutableFile(atPath: bootstrap))
@@ -54,8 +40,8 @@ struct PackagingTests {
 
     @Test("The Amazon Linux 2023 check refuses a binary that needs the toolchain's shared libraries")
     func checkRefuses() throws {
-        let result = try runCommand("/bin/bash", [Self.script, "--check", builtExecutable("crucial-test-functions")])
+        let result = try runProcess("/bin/bash", [Self.script, "--check", builtExecutable("crucial-test-functions")])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("needs libswiftCore.so, which provided.al2023 does not have"))
+        #expect(result.err.contains("needs libswiftCore.so, which provided.al2023 does not have"))
     }
 }

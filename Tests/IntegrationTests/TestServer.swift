@@ -46,6 +46,35 @@ final class TestServer: Sendable {
     func kill9() { server.kill9() }
 }
 
+/// Runs `path` to completion; returns its exit status, stdout and stderr.
+func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    // A crashing program ends at once, without Swift's seconds-long backtrace.
+    p.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Both pipes drained at once: a child filling one while we wait on the other would hang.
+    let stderr = Drained()
+    let done = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        stderr.data = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: stderr.data, as: UTF8.self))
+}
+
+/// What a reader thread collected; read after it signalled.
+private final class Drained: @unchecked Sendable {
+    var data = Data()
+}
+
 /// An executable product of this package, next to the test bundle or in .build/debug.
 func builtExecutable(_ name: String) throws -> String { try builtFile(name) }
 

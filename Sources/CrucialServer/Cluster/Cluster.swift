@@ -26,8 +26,7 @@ final class Cluster: Replication, Sendable {
     private struct State {
         var view: View?
         var ring = HashRing(members: [])
-        /// The last view whose transfer completed here.
-        var stable: View?
+        /// The ring of the last view whose transfer completed here.
         var stableRing = HashRing(members: [])
         var ready = false
         var ownTransferDone = false
@@ -68,7 +67,6 @@ final class Cluster: Replication, Sendable {
     var view: View? { state.withLockedValue { $0.view } }
     /// The view calls are served in; a leaving node serves none (`UInt64.max` matches no call).
     var viewID: UInt64 { state.withLockedValue { $0.leaving ? .max : $0.view?.id ?? 0 } }
-    var isReady: Bool { state.withLockedValue { $0.ready } }
 
     /// How many copies `box` has in the cluster.
     private func copies(_ box: ObjectBox) -> Int { box.replicates ? rf : 1 }
@@ -111,25 +109,26 @@ final class Cluster: Replication, Sendable {
 
     func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?> {
         if skipsReplication { return loop.makeSucceededFuture(nil) }
-        let (view, targets) = state.withLockedValue { s -> (View?, [PeerLink]) in
-            guard let view = s.view else { return (nil, []) }
-            let replicas = s.ring.replicas(for: box.ref, count: copies(box)).filter { $0.id != me.id }
-            return (view, replicas.map { link(to: $0, in: &s) })
-        }
-        guard let view, !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
-        let acks = send(operation, of: box.ref, at: box.version, in: view.id, to: targets)
-        return EventLoopFuture.whenAllSucceed(acks, on: loop).map { $0.compactMap { $0 }.first }
+        return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box))
     }
 
     /// Removes `ref` from its other replicas too (a removed object has no box to tell
     /// how many copies it had: every possible replica is told).
     func replicateRemoval(_ ref: ObjectRef) -> EventLoopFuture<Outcome?> {
+        toOtherReplicas(.remove, of: ref, at: .zero, copies: rf)
+    }
+
+    /// Sends `operation` to the replicas of `ref` in the current view other than this
+    /// node; nil once all applied it, else the first refusal.
+    private func toOtherReplicas(
+        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int
+    ) -> EventLoopFuture<Outcome?> {
         let (view, targets) = state.withLockedValue { s -> (View?, [PeerLink]) in
             guard let view = s.view else { return (nil, []) }
-            return (view, s.ring.replicas(for: ref, count: rf).filter { $0.id != me.id }.map { link(to: $0, in: &s) })
+            return (view, s.ring.replicas(for: ref, count: copies).filter { $0.id != me.id }.map { link(to: $0, in: &s) })
         }
         guard let view, !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
-        let acks = send(.remove, of: ref, at: .zero, in: view.id, to: targets)
+        let acks = send(operation, of: ref, at: version, in: view.id, to: targets)
         return EventLoopFuture.whenAllSucceed(acks, on: loop).map { $0.compactMap { $0 }.first }
     }
 
@@ -242,20 +241,18 @@ final class Cluster: Replication, Sendable {
 
     /// Serves the current view once this node and every other member are done moving.
     private func checkReady() {
-        let completed = state.withLockedValue { s -> View? in
+        let completed = state.withLockedValue { s -> (view: View, ring: HashRing)? in
             guard let view = s.view, !s.ready, s.ownTransferDone else { return nil }
             let heard = s.dones[view.id] ?? []
             guard view.members.allSatisfy({ $0.id == me.id || heard.contains($0.id) }) else { return nil }
             s.ready = true
-            s.stable = view
             s.stableRing = s.ring
-            return view
+            return (view, s.ring)
         }
-        guard let view = completed else { return }
+        guard let (view, ring) = completed else { return }
         // Copies this node no longer keeps: every new replica has acknowledged them.
-        let ring = HashRing(members: view.members)
         var dropped = 0
-        for box in store.heldBoxes where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me.id }) {
+        for box in store.allBoxes() where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me.id }) {
             store.drop(box)
             dropped += 1
         }
@@ -268,7 +265,7 @@ final class Cluster: Replication, Sendable {
     private func handOver(from old: HashRing, to new: HashRing, viewID: UInt64) -> ([EventLoopFuture<Outcome?>], Int) {
         var sends: [EventLoopFuture<Outcome?>] = []
         var moved = 0
-        for box in store.heldBoxes {
+        for box in store.allBoxes() {
             let count = copies(box)
             let had = Set(old.replicas(for: box.ref, count: count).map(\.id))
             let targets = new.replicas(for: box.ref, count: count).filter { $0.id != me.id && !had.contains($0.id) }

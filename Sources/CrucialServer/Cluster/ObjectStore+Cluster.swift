@@ -13,9 +13,6 @@ extension ObjectStore {
         ObjectState(state: box.object.snapshot(), persistent: box.persistent, session: box.session, retries: box.retries.value)
     }
 
-    /// The boxes held now, for re-balancing.
-    var heldBoxes: [ObjectBox] { allBoxes() }
-
     /// Applies what a primary sent. `viewID` is the view this node serves; an
     /// operation from an older view is refused with `stale` (WRONG_VIEW), checked under
     /// the object's lock so that no view change slips between check and apply.
@@ -40,12 +37,11 @@ extension ObjectStore {
                     guard let create = invoke.create, replicate.version.index == 1 else {
                         return .error(CrucialError(.illegalState, "replica of \(ref) missing; send its state"))
                     }
-                    guard let factory = registry.factory(for: ref.type) else {
-                        return .error(CrucialError(.unknownType, "no object type \"\(ref.type)\" on this replica"))
-                    }
                     let object: any SharedObject
-                    do { object = try factory(create.initial) } catch {
-                        return .error(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+                    do throws(CrucialError) {
+                        object = try registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
+                    } catch {
+                        return .error(error)
                     }
                     let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
                     box = shard(ref).withLockedValue { map in
@@ -80,12 +76,11 @@ extension ObjectStore {
 
     /// Replaces the copy of `ref` with `state` unless the copy is newer.
     func install(_ ref: ObjectRef, _ state: ObjectState, version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> Outcome {
-        guard let factory = registry.factory(for: ref.type) else {
-            return .error(CrucialError(.unknownType, "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)"))
-        }
         let object: any SharedObject
-        do { object = try factory(state.state) } catch {
-            return .error(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+        do throws(CrucialError) {
+            object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
+        } catch {
+            return .error(error)
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
         fresh.version = version

@@ -28,6 +28,18 @@ public struct TypeRegistry: Sendable {
 
     public func factory(for type: String) -> Factory? { factories[type] }
 
+    /// A new object of `type` made from `initial`: UNKNOWN_TYPE with the message
+    /// `unknown` makes when no such type is registered, BAD_INITIAL_STATE (or the
+    /// factory's own error) when it refuses `initial`.
+    func make(_ type: String, initial: Value, unknown: () -> String) throws(CrucialError) -> any SharedObject {
+        guard let factory = factories[type] else { throw CrucialError(.unknownType, unknown()) }
+        do {
+            return try factory(initial)
+        } catch {
+            throw error as? CrucialError ?? CrucialError(.badInitialState, "\(type): \(error)")
+        }
+    }
+
     public var typeNames: [String] { factories.keys.sorted() }
 }
 

@@ -204,14 +204,8 @@ extension ObjectStore {
 
     /// A persistent box for `ref`, placed in its shard (recovery only: nothing else runs).
     private func makeBox(_ ref: ObjectRef, initial: Value) throws(CrucialError) -> ObjectBox {
-        guard let factory = registry.factory(for: ref.type) else {
-            throw CrucialError(
-                .unknownType,
-                "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin")
-        }
-        let object: any SharedObject
-        do { object = try factory(initial) } catch {
-            throw error as? CrucialError ?? CrucialError(.badInitialState, "\(ref): \(error)")
+        let object = try registry.make(ref.type, initial: initial) {
+            "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
         }
         let box = ObjectBox(ref: ref, object: object, persistent: true)
         shard(ref).withLockedValue { $0[ref] = box }

@@ -219,21 +219,20 @@ public final class ObjectStore: Sendable {
             return .success(existing)
         }
         let registry = self.registry
-        guard let factory = registry.factory(for: ref.type) else {
-            return .failure(
-                CrucialError(
-                    .unknownType,
-                    "no object type \"\(ref.type)\" on this server: a @Shared type must be linked into the server "
-                        + "(CrucialServerCommand.main(registering:)) or loaded from a plugin; it knows: \(registry.typeNames.joined(separator: ", "))"))
+        let unknown = {
+            "no object type \"\(ref.type)\" on this server: a @Shared type must be linked into the server "
+                + "(CrucialServerCommand.main(registering:)) or loaded from a plugin; it knows: \(registry.typeNames.joined(separator: ", "))"
         }
+        // An unknown type is UNKNOWN_TYPE even when the call carries no Create.
+        guard registry.factory(for: ref.type) != nil else { return .failure(CrucialError(.unknownType, unknown())) }
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))
         }
         let object: any SharedObject
-        do {
-            object = try factory(create.initial)
+        do throws(CrucialError) {
+            object = try registry.make(ref.type, initial: create.initial, unknown: unknown)
         } catch {
-            return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+            return .failure(error)
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
         // First creation wins when two clients race. A persistent object's creation is
