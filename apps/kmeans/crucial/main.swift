@@ -15,9 +15,9 @@ final class GlobalCentroids {
     var sums: [[Double]]
     var counts: [Int]
 
-    init(_ centroids: [[Double]]) {
+    init(_ centroids: [[Double]], weight: Int) {
         sums = centroids
-        counts = centroids.map { _ in 1 }
+        counts = centroids.map { _ in weight }
     }
 
     func update(_ partial: [[Double]], counts partialCounts: [Int]) {
@@ -28,7 +28,7 @@ final class GlobalCentroids {
     }
 
     func centroids() -> [[Double]] {
-        return zip(sums, counts).map { sum, n in sum.map { n == 0 ? 0 : $0 / Double(n) } }
+        return zip(sums, counts).map { sum, n in n == 0 ? [] : sum.map { $0 / Double(n) } }  // [] for an empty cluster
     }
 }
 
@@ -40,16 +40,18 @@ struct SharedState: Codable, Sendable {
     var progress: [AtomicLong]
     var barrier: CyclicBarrier
     var cost: AtomicDouble
+    var seconds: AtomicDouble
 
     init(threads: Int, iterations: Int, initial: [[Double]]) {
         self.threads = threads
         let zero = initial.map { $0.map { _ in 0.0 } }
-        centroids = [GlobalCentroids.Shared("centroids-0", GlobalCentroids(initial))]
-            + (1...iterations).map { GlobalCentroids.Shared("centroids-\($0)", GlobalCentroids(zero)) }
+        centroids = [GlobalCentroids.Shared("centroids-0", GlobalCentroids(initial, weight: 1))]
+            + (1...iterations).map { GlobalCentroids.Shared("centroids-\($0)", GlobalCentroids(zero, weight: 0)) }
         deltas = (0..<iterations).map { AtomicLong("delta-\($0)") }
         progress = (0..<threads).map { AtomicLong("progress-\($0)") }
         barrier = CyclicBarrier("barrier", parties: threads)
         cost = AtomicDouble("cost")
+        seconds = AtomicDouble("seconds")
     }
 }
 
@@ -66,6 +68,8 @@ struct Worker: Runnable {
         let data = Data.points(count: points, dims: dims, k: k, seed: seed &+ UInt64(id) &* 7919)
         var membership = [Int](repeating: -1, count: points)
         var iteration = Int(try await shared.progress[id].get())  // a restarted thread resumes
+        if iteration == 0 { try await shared.barrier.await() }  // every thread has its data: the iterative phase starts
+        let start = Date()
         var current = try await shared.centroids[iteration].centroids()
         while iteration < iterations {
             var partial = current.map { $0.map { _ in 0.0 } }
@@ -81,11 +85,12 @@ struct Worker: Runnable {
             try await shared.centroids[iteration + 1].update(partial, counts: counts)
             try await shared.deltas[iteration].addAndGet(changed)
             try await shared.barrier.await()
-            current = try await shared.centroids[iteration + 1].centroids()
+            current = zip(try await shared.centroids[iteration + 1].centroids(), current).map { $0.isEmpty ? $1 : $0 }
             iteration += 1
             try await shared.progress[id].set(Int64(iteration))
             if try await shared.deltas[iteration - 1].get() == 0 { break }
         }
+        if id == 0 { try await shared.seconds.addAndGet(Date().timeIntervalSince(start)) }
         try await shared.cost.addAndGet(data.reduce(0) { $0 + Data.distance($1, current[Data.nearest($1, current)]) })
     }
 }
@@ -109,7 +114,12 @@ enum Data {
     }
 
     static func nearest(_ p: [Double], _ centroids: [[Double]]) -> Int {
-        centroids.indices.min { distance(p, centroids[$0]) < distance(p, centroids[$1]) } ?? 0
+        var best = 0, bestDistance = Double.infinity
+        for (c, centroid) in centroids.enumerated() {
+            let d = distance(p, centroid)
+            if d < bestDistance { (best, bestDistance) = (c, d) }
+        }
+        return best
     }
 }
 
@@ -158,7 +168,7 @@ struct KMeans: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
-        print(String(format: "objective = %.6e after %.2f s", try await shared.cost.get(), seconds))
+        print(String(format: "objective = %.6e after %.2f s (%lld iterations in %.3f s)", try await shared.cost.get(), seconds, try await shared.progress[0].get(), try await shared.seconds.get()))
         try await CrucialClient.shared.endSession()
     }
 }

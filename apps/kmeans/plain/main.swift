@@ -12,9 +12,9 @@ final class GlobalCentroids: @unchecked Sendable {
     var sums: [[Double]]
     var counts: [Int]
 
-    init(_ centroids: [[Double]]) {
+    init(_ centroids: [[Double]], weight: Int) {
         sums = centroids
-        counts = centroids.map { _ in 1 }
+        counts = centroids.map { _ in weight }
     }
 
     func update(_ partial: [[Double]], counts partialCounts: [Int]) {
@@ -29,7 +29,7 @@ final class GlobalCentroids: @unchecked Sendable {
     func centroids() -> [[Double]] {
         lock.lock()
         defer { lock.unlock() }
-        return zip(sums, counts).map { sum, n in sum.map { n == 0 ? 0 : $0 / Double(n) } }
+        return zip(sums, counts).map { sum, n in n == 0 ? [] : sum.map { $0 / Double(n) } }  // [] for an empty cluster
     }
 }
 
@@ -70,15 +70,17 @@ struct SharedState: Sendable {
     var progress: [Counter]
     var barrier: CyclicBarrier
     var cost: Sum
+    var seconds: Sum
 
     init(threads: Int, iterations: Int, initial: [[Double]]) {
         self.threads = threads
         let zero = initial.map { $0.map { _ in 0.0 } }
-        centroids = [GlobalCentroids(initial)] + (0..<iterations).map { _ in GlobalCentroids(zero) }
+        centroids = [GlobalCentroids(initial, weight: 1)] + (0..<iterations).map { _ in GlobalCentroids(zero, weight: 0) }
         deltas = (0..<iterations).map { _ in Counter() }
         progress = (0..<threads).map { _ in Counter() }
         barrier = CyclicBarrier(parties: threads)
         cost = Sum()
+        seconds = Sum()
     }
 }
 
@@ -95,6 +97,8 @@ struct Worker: Sendable {
         let data = Data.points(count: points, dims: dims, k: k, seed: seed &+ UInt64(id) &* 7919)
         var membership = [Int](repeating: -1, count: points)
         var iteration = Int(shared.progress[id].get())  // a restarted thread resumes
+        if iteration == 0 { await shared.barrier.await() }  // every thread has its data: the iterative phase starts
+        let start = Date()
         var current = shared.centroids[iteration].centroids()
         while iteration < iterations {
             var partial = current.map { $0.map { _ in 0.0 } }
@@ -110,11 +114,12 @@ struct Worker: Sendable {
             shared.centroids[iteration + 1].update(partial, counts: counts)
             shared.deltas[iteration].addAndGet(changed)
             await shared.barrier.await()
-            current = shared.centroids[iteration + 1].centroids()
+            current = zip(shared.centroids[iteration + 1].centroids(), current).map { $0.isEmpty ? $1 : $0 }
             iteration += 1
             shared.progress[id].set(Int64(iteration))
             if shared.deltas[iteration - 1].get() == 0 { break }
         }
+        if id == 0 { shared.seconds.add(Date().timeIntervalSince(start)) }
         shared.cost.add(data.reduce(0) { $0 + Data.distance($1, current[Data.nearest($1, current)]) })
     }
 }
@@ -138,7 +143,12 @@ enum Data {
     }
 
     static func nearest(_ p: [Double], _ centroids: [[Double]]) -> Int {
-        centroids.indices.min { distance(p, centroids[$0]) < distance(p, centroids[$1]) } ?? 0
+        var best = 0, bestDistance = Double.infinity
+        for (c, centroid) in centroids.enumerated() {
+            let d = distance(p, centroid)
+            if d < bestDistance { (best, bestDistance) = (c, d) }
+        }
+        return best
     }
 }
 
@@ -185,7 +195,7 @@ struct KMeans: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
-        print(String(format: "objective = %.6e after %.2f s", shared.cost.get(), seconds))
+        print(String(format: "objective = %.6e after %.2f s (%lld iterations in %.3f s)", shared.cost.get(), seconds, shared.progress[0].get(), shared.seconds.get()))
     }
 }
 
