@@ -15,7 +15,7 @@ import Glibc
 enum BenchMain {
     static func main() async {
         // Under crucial-lambda-emulator this executable is the bootstrap of the Lambda benchmark.
-        await CrucialLambda.serveIfLambda(registering: PiEstimator.self, Noop.self, NoopThenExit.self)
+        await CrucialLambda.serveIfLambda(registering: PiEstimator.self, Noop.self, NoopThenExit.self, MapTask.self, BarrierTask.self)
         await Bench.main()
     }
 }
@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
-        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, OrchestrationBench.self],
+        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self],
         defaultSubcommand: Run.self)
 }
 
