@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -39,3 +40,36 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+class Service:
+    """A server started for an experiment (crucial-server, crucial-lambda-emulator) that
+    prints "... listening on HOST:PORT" when ready; stopped on exit from the `with`."""
+
+    def __init__(self, binary, args):
+        self.process = subprocess.Popen([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        self.address = None
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if " listening on " in line:
+                self.address = line.rsplit(" listening on ", 1)[1].strip()
+                break
+        if not self.address:
+            self.process.kill()
+            raise SystemExit(f"{os.path.basename(binary)} did not start")
+        # Keep reading what it (and, for the emulator, its functions) prints, or a full
+        # pipe would block them.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

@@ -52,6 +52,7 @@ struct Participant: Sendable {
     var deliveries: Int
     var helpsPerElf: Int
     var elves: Int
+    var pause: Int
     var north: North
 
     func run() async throws {
@@ -78,6 +79,7 @@ struct Participant: Sendable {
             }
         case .reindeer:
             for _ in 0..<deliveries {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...pause)))  // on vacation
                 await north.mutex.acquire()
                 if north.reindeer.addAndGet(1) == 9 { await north.santa.release() }
                 await north.mutex.release()
@@ -85,6 +87,7 @@ struct Participant: Sendable {
             }
         case .elf:
             for _ in 0..<helpsPerElf {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...pause)))  // making toys
                 await north.elfDoor.acquire()
                 await north.mutex.acquire()
                 let waiting = north.elves.addAndGet(1)
@@ -104,6 +107,7 @@ struct SantaClaus: AsyncParsableCommand {
     @Option(help: "Deliveries (each needs all 9 reindeer).") var deliveries = 15
     @Option(help: "Elves.") var elves = 10
     @Option(help: "Times each elf needs help (elves × this must be a multiple of 3).") var helps = 3
+    @Option(help: "Most milliseconds a reindeer is on vacation, or an elf makes toys, before coming to Santa.") var pause = 0
 
     func validate() throws {
         guard elves * helps % 3 == 0, elves >= 3 else { throw ValidationError("elves × helps must be a multiple of 3, with at least 3 elves") }
@@ -115,14 +119,14 @@ struct SantaClaus: AsyncParsableCommand {
         let roles = [Role.santa] + Array(repeating: .reindeer, count: 9) + Array(repeating: .elf, count: elves)
         try await withThrowingTaskGroup(of: Role.self) { group in
             for role in roles {
-                let participant = Participant(role: role, deliveries: deliveries, helpsPerElf: helps, elves: elves, north: north)
+                let participant = Participant(role: role, deliveries: deliveries, helpsPerElf: helps, elves: elves, pause: pause, north: north)
                 group.addTask { try await participant.run(); return role }
             }
             for try await role in group where role == .santa { print("Santa is done") }
         }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         let d = north.deliveries.get(), g = north.groups.get(), v = north.violations.get()
-        print(String(format: "deliveries = %lld, elf groups = %lld, violations = %lld in %.2f s", d, g, v, seconds))
+        print(String(format: "deliveries = %lld, elf groups = %lld, violations = %lld in %.3f s", d, g, v, seconds))
         guard d == deliveries, g == elves * helps / 3, v == 0 else { throw ValidationError("the rules were broken") }
     }
 }
