@@ -128,7 +128,10 @@ public final class CrucialServer: Service, Sendable {
         let nextConnection = self.nextConnection
         let maxFrameSize = configuration.maxFrameSize
         let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            // Hundreds of cloud threads start at once and each opens its connections in the
+            // same instant: a short accept queue drops SYNs, and a dropped SYN costs the
+            // client a one-second retransmission (the kernel caps this at somaxconn).
+            .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
