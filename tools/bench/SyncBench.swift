@@ -256,7 +256,7 @@ struct BarrierBench: AsyncParsableCommand {
         abstract: "Mean time n cloud threads wait at a CyclicBarrier each round, against a Redis barrier.")
 
     @Option(help: "Numbers of cloud threads, comma-separated.")
-    var sizes = "2,10,25,50,100,200"
+    var sizes = "2,10,25,50,100,200,300"
 
     @Option(help: "Measured rounds of work then barrier per thread (after one unmeasured first round).")
     var rounds = 5

@@ -27,7 +27,13 @@ def append_markdown(path, title, report, plot):
     """Appends a dated run (title, the command that made it, its table and plot) to `path`."""
     if not path:
         return
-    command = "tools/experiments.sh " + os.path.basename(sys.argv[0]).removesuffix(".py") + " " + " ".join(sys.argv[1:])
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # the command that made it, less where its record went
+        if skip or arg.startswith("--markdown"):
+            skip = arg == "--markdown" and not skip
+            continue
+        args.append(arg)
+    command = "tools/experiments.sh " + os.path.basename(sys.argv[0]).removesuffix(".py") + " " + " ".join(args)
     with open(path, "a") as out:
         out.write(f"\n### {time.strftime('%Y-%m-%d')}: {title}\n\n`{command.strip()}`\n\n```\n{report}\n```\n\n")
         out.write(f"![{title}]({os.path.basename(plot)})\n")

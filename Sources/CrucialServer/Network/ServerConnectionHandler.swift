@@ -213,7 +213,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             store.keepAlive(session: session, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
             reply(context: context, id, .void)
         case .endSession(let id, let session):
-            reply(context: context, id, .value(.int(Int64(store.endSession(session)))))
+            let removed = store.endSession(session)
+            logger.info("session ended; its ephemeral objects were removed", metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
+            reply(context: context, id, .value(.int(Int64(removed))))
         case .loadPlugin(let id, let name, let offset, let chunk, let last):
             guard isAdmin else {
                 reply(context: context, id, .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token (crucial-server --admin-token)")))

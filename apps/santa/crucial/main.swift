@@ -14,12 +14,14 @@ struct North: Codable, Sendable {
     var mutex = Semaphore("mutex", permits: 1)
     var santa = Semaphore("santa", permits: 0)
     var sleigh = Semaphore("sleigh", permits: 0)
+    var hitched = Semaphore("hitched", permits: 0)
     var elfDoor = Semaphore("elf-door", permits: 1)
     var workshop = Semaphore("workshop", permits: 0)
     var reindeer = AtomicLong("reindeer")
     var elves = AtomicLong("elves")
     var deliveries = AtomicLong("deliveries")
     var groups = AtomicLong("groups")
+    var requests = AtomicLong("requests")
     var violations = AtomicLong("violations")
 }
 
@@ -47,6 +49,7 @@ struct Participant: Runnable {
                     try await north.reindeer.addAndGet(-9)
                     try await north.deliveries.addAndGet(1)
                     try await north.sleigh.release(9)
+                    for _ in 0..<9 { try await north.hitched.acquire() }  // all hitched before any is back: no one takes another's place
                 } else if try await north.elves.get() == 3 {
                     try await north.groups.addAndGet(1)
                     try await north.workshop.release(3)
@@ -62,9 +65,10 @@ struct Participant: Runnable {
                 if try await north.reindeer.addAndGet(1) == 9 { try await north.santa.release() }
                 try await north.mutex.release()
                 try await north.sleigh.acquire()  // hitched: off to deliver
+                try await north.hitched.release()
             }
         case .elf:
-            for _ in 0..<helpsPerElf {
+            while try await north.requests.addAndGet(1) <= Int64(elves * helpsPerElf) {  // a ticket per help: any 3 free elves form the last group
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...pause)))  // making toys
                 try await north.elfDoor.acquire()
                 try await north.mutex.acquire()
@@ -84,7 +88,7 @@ struct Participant: Runnable {
 struct SantaClaus: AsyncParsableCommand {
     @Option(help: "Deliveries (each needs all 9 reindeer).") var deliveries = 15
     @Option(help: "Elves.") var elves = 10
-    @Option(help: "Times each elf needs help (elves × this must be a multiple of 3).") var helps = 3
+    @Option(help: "Helps per elf on average: elves × this requests in all, a multiple of 3.") var helps = 3
     @Option(help: "Most milliseconds a reindeer is on vacation, or an elf makes toys, before coming to Santa.") var pause = 0
 
     func validate() throws {

@@ -36,12 +36,14 @@ struct North: Sendable {
     var mutex = Semaphore(permits: 1)
     var santa = Semaphore(permits: 0)
     var sleigh = Semaphore(permits: 0)
+    var hitched = Semaphore(permits: 0)
     var elfDoor = Semaphore(permits: 1)
     var workshop = Semaphore(permits: 0)
     var reindeer = Counter()
     var elves = Counter()
     var deliveries = Counter()
     var groups = Counter()
+    var requests = Counter()
     var violations = Counter()
 }
 
@@ -69,6 +71,7 @@ struct Participant: Sendable {
                     north.reindeer.addAndGet(-9)
                     north.deliveries.addAndGet(1)
                     await north.sleigh.release(9)
+                    for _ in 0..<9 { await north.hitched.acquire() }  // all hitched before any is back: no one takes another's place
                 } else if north.elves.get() == 3 {
                     north.groups.addAndGet(1)
                     await north.workshop.release(3)
@@ -84,9 +87,10 @@ struct Participant: Sendable {
                 if north.reindeer.addAndGet(1) == 9 { await north.santa.release() }
                 await north.mutex.release()
                 await north.sleigh.acquire()  // hitched: off to deliver
+                await north.hitched.release()
             }
         case .elf:
-            for _ in 0..<helpsPerElf {
+            while north.requests.addAndGet(1) <= Int64(elves * helpsPerElf) {  // a ticket per help: any 3 free elves form the last group
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...pause)))  // making toys
                 await north.elfDoor.acquire()
                 await north.mutex.acquire()
@@ -106,7 +110,7 @@ struct Participant: Sendable {
 struct SantaClaus: AsyncParsableCommand {
     @Option(help: "Deliveries (each needs all 9 reindeer).") var deliveries = 15
     @Option(help: "Elves.") var elves = 10
-    @Option(help: "Times each elf needs help (elves × this must be a multiple of 3).") var helps = 3
+    @Option(help: "Helps per elf on average: elves × this requests in all, a multiple of 3.") var helps = 3
     @Option(help: "Most milliseconds a reindeer is on vacation, or an elf makes toys, before coming to Santa.") var pause = 0
 
     func validate() throws {
