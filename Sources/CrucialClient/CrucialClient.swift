@@ -395,6 +395,12 @@ public final class CrucialClient: Sendable {
         return out
     }
 
+    /// Keeps this client's session alive from now on, if the session is its own: done
+    /// when it creates its first ephemeral object, or hands its session to a cloud thread.
+    func keepSessionAlive() {
+        if ownsSession { startKeepAlive() }
+    }
+
     /// Sends keep-alives every quarter of the lease from the first ephemeral object on.
     private func startKeepAlive() {
         guard keepAliveTask.withLockedValue({ $0 == nil }) else { return }

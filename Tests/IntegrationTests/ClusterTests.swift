@@ -111,7 +111,7 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
-@Suite("A cluster: etcd membership, replication, re-balancing", .serialized)
+@Suite("A cluster: etcd membership, replication, re-balancing", .serialized, .timeLimit(.minutes(3)))
 struct ClusterTests {
     @Test("3 servers, rf=2: one SIGKILLed and later a new one joining lose and double no acknowledged increment")
     func crashAndJoin() async throws {

@@ -68,6 +68,20 @@ struct LifetimeTests {
         #expect(ContinuousClock.now - start < .seconds(12))
     }
 
+    @Test("A driver whose cloud threads made all its ephemeral objects keeps its session alive while it lives")
+    func cloudThreadObjectsOutliveTheLease() async throws {
+        // Sessions first heard of in a create get 2 s; the driver's keep-alives ask for 3 s.
+        let server = try TestServer(arguments: ["--session-lease", "2"])
+        let watcher = server.client()
+        defer { watcher.close() }
+        let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(3)))
+        try await CloudExecutor(invoker: InProcessInvoker(), client: driver).invokeAll([MakeScratch(key: "from-thread")])
+        try await Task.sleep(for: .seconds(7))
+        #expect(try await watcher.listObjects().map(\.ref.key) == ["from-thread"])
+        #expect(try await driver.endSession() == 1)
+        driver.close()
+    }
+
     @Test("A session nobody keeps alive expires after the server's default lease")
     func serverDefaultLease() async throws {
         // A lease long enough that a starved test process still lists the object before it lapses.

@@ -74,7 +74,11 @@ struct CloudCall: Sendable {
     /// Runs the function until it succeeds or the retries are used up; returns its JSON answer.
     func perform() async throws -> Data {
         let invoker = try self.invoker ?? CloudInvokers.default
-        let endpoint = DSOEndpoint(client: client ?? .shared)
+        let driver = client ?? .shared
+        // The function's ephemeral objects join the driver's session: keep it alive from
+        // now on, even if the driver itself never creates an object.
+        driver.keepSessionAlive()
+        let endpoint = DSOEndpoint(client: driver)
         var attempt = 1
         while true {
             let payload: Data
