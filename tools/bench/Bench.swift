@@ -311,11 +311,7 @@ struct Peers {
     let crucialPort: Int
 
     init(redisServer: String, serverThreads: Int? = nil) throws {
-        redisPort = try ServerProcess.freePort()
-        redis = try ServerProcess.start(
-            executable: redisServer,
-            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            readyText: "Ready to accept connections")
+        (redis, redisPort) = try startRedis(redisServer)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         do {
             crucial = try ServerProcess.start(executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
@@ -335,6 +331,19 @@ struct Peers {
         crucial.stop()
         redis.stop()
     }
+}
+
+/// A redis-server on a free loopback port, without persistence: the peer of most benchmarks.
+func startRedis(_ executable: String, extraArguments: [String] = []) throws -> (process: ServerProcess, port: Int) {
+    guard FileManager.default.isExecutableFile(atPath: executable) else {
+        throw ValidationError("\(executable) not found: apt-get install redis-server (tools/bench.sh and tools/experiments.sh do it)")
+    }
+    let port = try ServerProcess.freePort()
+    let process = try ServerProcess.start(
+        executable: executable,
+        arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"] + extraArguments,
+        readyText: "Ready to accept connections")
+    return (process, port)
 }
 
 struct Latency {

@@ -92,11 +92,7 @@ struct MapSyncBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let redisPort = try ServerProcess.freePort()
-        let redis = try ServerProcess.start(
-            executable: redisServer,
-            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            readyText: "Ready to accept connections")
+        let (redis, redisPort) = try startRedis(redisServer)
         defer { redis.stop() }
         let pool = try await RedisPool(port: redisPort, connections: 1)
         defer { pool.close() }
@@ -277,11 +273,7 @@ struct BarrierBench: AsyncParsableCommand {
         let ns = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !ns.isEmpty, ns.allSatisfy({ (1...1000).contains($0) }) else { throw ValidationError("--sizes: numbers 1...1000") }
         guard rounds >= 1, work >= 0 else { throw ValidationError("--rounds at least 1, --work at least 0") }
-        let redisPort = try ServerProcess.freePort()
-        let redis = try ServerProcess.start(
-            executable: redisServer,
-            arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--maxclients", "4000"],
-            readyText: "Ready to accept connections")
+        let (redis, redisPort) = try startRedis(redisServer, extraArguments: ["--maxclients", "4000"])
         defer { redis.stop() }
         let most = ns.max() ?? 1
         let local = try LocalStack.start(concurrency: most, bootstrap: "crucial-bench")

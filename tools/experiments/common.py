@@ -39,6 +39,13 @@ def append_markdown(path, title, report, plot):
         out.write(f"![{title}]({os.path.basename(plot)})\n")
 
 
+def save(fig, path):
+    """Writes a matplotlib figure as the experiment's PNG."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    say(f"plot: {path}")
+
+
 def pyplot():
     import matplotlib
 

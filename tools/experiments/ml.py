@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from common import append_markdown, pyplot, run_program, say
+from common import append_markdown, pyplot, run_program, save, say
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -244,9 +244,7 @@ def plot(rows, path, cores):
     ax.set_title(f"k-means (10 iterations) and logistic regression (100), {cores} cores")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    say(f"plot: {path}")
+    save(fig, path)
 
 
 if __name__ == "__main__":

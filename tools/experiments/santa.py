@@ -15,7 +15,7 @@ import statistics
 
 import os
 
-from common import Service, append_markdown, pyplot, run_program, say
+from common import Service, append_markdown, pyplot, run_program, save, say
 
 LINE = re.compile(r"deliveries = (\d+), elf groups = (\d+), violations = (\d+) in (\S+) s")
 
@@ -77,9 +77,7 @@ def main():
     ax.set_ylabel("completion time (s)")
     ax.set_title(f"Santa Claus problem ({args.deliveries} deliveries)")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=100)
-    say(f"plot: {args.plot}")
+    save(fig, args.plot)
     append_markdown(args.markdown, "Santa Claus problem (Figure 7c)", report, args.plot)
 
 

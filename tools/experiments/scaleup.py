@@ -11,7 +11,7 @@ objective. Run it through tools/experiments.sh scaleup.
 import argparse
 import re
 
-from common import append_markdown, pyplot, run_program, say
+from common import append_markdown, pyplot, run_program, save, say
 
 LINE = re.compile(r"objective = (\S+) after (\S+) s \((\d+) iterations in (\S+) s\)")
 
@@ -73,9 +73,7 @@ def main():
     ax.set_title("k-means scale-up")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=100)
-    say(f"plot: {args.plot}")
+    save(fig, args.plot)
     append_markdown(args.markdown, "k-means scale-up (Figure 3)", report, args.plot)
     if wrong:
         raise SystemExit("WRONG RESULTS:\n" + "\n".join(wrong))
