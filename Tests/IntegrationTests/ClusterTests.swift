@@ -279,7 +279,14 @@ struct ClusterTests {
         let history = try await Self.recordHistory(cluster, seconds: 6)
         let answered = history.operations.filter { $0.output != nil }.count
         #expect(answered > 200, "only \(answered) calls were answered")
-        #expect(Linearizability.violations(history, .register) == [])
+        let violations = Linearizability.violations(history, .register)
+        #expect(violations == [])
+        if let first = violations.first {  // the history to look at, in call order (ms)
+            let ops = history.operations.filter { $0.object == first }.sorted { $0.call < $1.call }
+            print("history of \(first):\n" + ops.map { op in
+                "\(op.call / 1_000_000)–\(op.response == .max ? "∞" : String(op.response / 1_000_000)) \(op.input) → \(op.output.map(String.init) ?? "?")"
+            }.joined(separator: "\n"))
+        }
     }
 
     @Test("The checker catches a cluster that acknowledges changes it did not replicate")

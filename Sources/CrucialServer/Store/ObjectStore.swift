@@ -173,14 +173,19 @@ public final class ObjectStore: Sendable {
                 // Answered once every replica applied the change (and whatever came before it).
                 let effects = call.effects
                 replicated.whenComplete { done in
-                    self.carryOut(effects, box: box)
-                    let instead: Outcome?
-                    switch done {
-                    case .success(let o): instead = o
-                    case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                    // Never inline: a replica link that dies while a later call on this
+                    // object flushes to it (under the object's lock) fails this future on
+                    // that very thread, and taking the lock again there would deadlock.
+                    replicated.eventLoop.execute {
+                        self.carryOut(effects, box: box)
+                        let instead: Outcome?
+                        switch done {
+                        case .success(let o): instead = o
+                        case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                        }
+                        if instead != nil { box.lock.withLock { box.needsSync = true } }
+                        if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
                     }
-                    if instead != nil { box.lock.withLock { box.needsSync = true } }
-                    if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
                 }
                 return nil
             }
