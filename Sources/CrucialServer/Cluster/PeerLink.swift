@@ -63,18 +63,23 @@ final class PeerLink: Sendable {
             } catch {
                 result = .failure(error)
             }
-            let failed: [(Frame, UInt64, EventLoopPromise<Frame>)] = state.withLockedValue { state in
-                guard case .connecting(let backlog) = state else { return [] }
+            let (failed, unwanted) = state.withLockedValue { state -> ([(Frame, UInt64, EventLoopPromise<Frame>)], ClientConnection?) in
+                guard case .connecting(let backlog) = state else {
+                    // Closed meanwhile (the member left the view): close() failed the backlog.
+                    if case .success(let c) = result { return ([], c) }
+                    return ([], nil)
+                }
                 switch result {
                 case .success(let c):
                     for (frame, id, promise) in backlog { promise.completeWith(c.send(frame, id: id)) }
                     state = .connected(c)
-                    return []
+                    return ([], nil)
                 case .failure:
                     state = .idle
-                    return backlog
+                    return (backlog, nil)
                 }
             }
+            unwanted?.close()
             if case .failure(let error) = result {
                 let e = CrucialError(.connectionFailed, "cannot reach member \(member.id) at \(member.address): \(error)")
                 for (_, _, promise) in failed { promise.fail(e) }
@@ -82,11 +87,18 @@ final class PeerLink: Sendable {
         }
     }
 
+    /// Closes the link; requests still waiting for it to connect fail (never left hanging).
     func close() {
         let old = state.withLockedValue { state -> State in
             defer { state = .idle }
             return state
         }
-        if case .connected(let c) = old { c.close() }
+        switch old {
+        case .connected(let c): c.close()
+        case .connecting(let backlog):
+            let e = CrucialError(.connectionFailed, "the link to member \(member.id) was closed (it left the view)")
+            for (_, _, promise) in backlog { promise.fail(e) }
+        case .idle: break
+        }
     }
 }
