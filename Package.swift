@@ -7,6 +7,18 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The paper's applications, each as a plain threaded program and its Crucial port
+/// (tools/table4.sh counts what the port changed); those that are their own DSO server
+/// (`serve`, for their @Shared types) link CrucialServer.
+let paperApps: [Target] = [("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false)].flatMap { name, serves in
+    let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+    let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
+    return [
+        Target.executableTarget(name: "\(name)-plain", dependencies: [argumentParser], path: "apps/\(name)/plain", swiftSettings: strict),
+        Target.executableTarget(name: "\(name)-crucial", dependencies: crucial + [argumentParser], path: "apps/\(name)/crucial", swiftSettings: strict),
+    ]
+}
+
 let package = Package(
     name: "crucial",
     platforms: [.macOS(.v15)],
@@ -137,50 +149,8 @@ let package = Package(
             path: "tools/examples/porting/after",
             swiftSettings: strict
         ),
-        // The paper's applications, each as a plain threaded program and its Crucial port
-        // (tools/table4.sh counts what the port changed).
-        .executableTarget(
-            name: "montecarlo-plain",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "apps/montecarlo/plain", swiftSettings: strict),
-        .executableTarget(
-            name: "montecarlo-crucial",
-            dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialExamples", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "apps/montecarlo/crucial", swiftSettings: strict),
-        .executableTarget(
-            name: "kmeans-plain",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "apps/kmeans/plain", swiftSettings: strict),
-        .executableTarget(
-            name: "kmeans-crucial",
-            dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialExamples", "CrucialServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "apps/kmeans/crucial", swiftSettings: strict),
-        .executableTarget(
-            name: "logreg-plain",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "apps/logreg/plain", swiftSettings: strict),
-        .executableTarget(
-            name: "logreg-crucial",
-            dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialExamples", "CrucialServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "apps/logreg/crucial", swiftSettings: strict),
-        .executableTarget(
-            name: "santa-plain",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "apps/santa/plain", swiftSettings: strict),
-        .executableTarget(
-            name: "santa-crucial",
-            dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialExamples", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "apps/santa/crucial", swiftSettings: strict),
+        // The paper's applications: apps/NAME/plain and apps/NAME/crucial (see paperApps).
+    ] + paperApps + [
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
