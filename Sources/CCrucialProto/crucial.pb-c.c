@@ -1132,6 +1132,96 @@ void   crucial__hello__free_unpacked
   assert(message->base.descriptor == &crucial__hello__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__challenge__init
+                     (Crucial__Challenge         *message)
+{
+  static const Crucial__Challenge init_value = CRUCIAL__CHALLENGE__INIT;
+  *message = init_value;
+}
+size_t crucial__challenge__get_packed_size
+                     (const Crucial__Challenge *message)
+{
+  assert(message->base.descriptor == &crucial__challenge__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__challenge__pack
+                     (const Crucial__Challenge *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__challenge__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__challenge__pack_to_buffer
+                     (const Crucial__Challenge *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__challenge__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__Challenge *
+       crucial__challenge__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__Challenge *)
+     protobuf_c_message_unpack (&crucial__challenge__descriptor,
+                                allocator, len, data);
+}
+void   crucial__challenge__free_unpacked
+                     (Crucial__Challenge *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__challenge__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   crucial__authenticate__init
+                     (Crucial__Authenticate         *message)
+{
+  static const Crucial__Authenticate init_value = CRUCIAL__AUTHENTICATE__INIT;
+  *message = init_value;
+}
+size_t crucial__authenticate__get_packed_size
+                     (const Crucial__Authenticate *message)
+{
+  assert(message->base.descriptor == &crucial__authenticate__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__authenticate__pack
+                     (const Crucial__Authenticate *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__authenticate__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__authenticate__pack_to_buffer
+                     (const Crucial__Authenticate *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__authenticate__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__Authenticate *
+       crucial__authenticate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__Authenticate *)
+     protobuf_c_message_unpack (&crucial__authenticate__descriptor,
+                                allocator, len, data);
+}
+void   crucial__authenticate__free_unpacked
+                     (Crucial__Authenticate *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__authenticate__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__hello_reply__init
                      (Crucial__HelloReply         *message)
 {
@@ -2864,18 +2954,6 @@ static const ProtobufCFieldDescriptor crucial__hello__field_descriptors[3] =
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "auth_token",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Crucial__Hello, auth_token),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "client_name",
     3,
     PROTOBUF_C_LABEL_NONE,
@@ -2887,15 +2965,28 @@ static const ProtobufCFieldDescriptor crucial__hello__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client_nonce",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Hello, client_nonce),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__hello__field_indices_by_name[] = {
-  1,   /* field[1] = auth_token */
-  2,   /* field[2] = client_name */
+  1,   /* field[1] = client_name */
+  2,   /* field[2] = client_nonce */
   0,   /* field[0] = protocol_version */
 };
-static const ProtobufCIntRange crucial__hello__number_ranges[1 + 1] =
+static const ProtobufCIntRange crucial__hello__number_ranges[2 + 1] =
 {
   { 1, 0 },
+  { 3, 1 },
   { 0, 3 }
 };
 const ProtobufCMessageDescriptor crucial__hello__descriptor =
@@ -2909,11 +3000,87 @@ const ProtobufCMessageDescriptor crucial__hello__descriptor =
   3,
   crucial__hello__field_descriptors,
   crucial__hello__field_indices_by_name,
-  1,  crucial__hello__number_ranges,
+  2,  crucial__hello__number_ranges,
   (ProtobufCMessageInit) crucial__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__hello_reply__field_descriptors[5] =
+static const ProtobufCFieldDescriptor crucial__challenge__field_descriptors[1] =
+{
+  {
+    "server_nonce",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Challenge, server_nonce),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__challenge__field_indices_by_name[] = {
+  0,   /* field[0] = server_nonce */
+};
+static const ProtobufCIntRange crucial__challenge__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor crucial__challenge__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.Challenge",
+  "Challenge",
+  "Crucial__Challenge",
+  "crucial",
+  sizeof(Crucial__Challenge),
+  1,
+  crucial__challenge__field_descriptors,
+  crucial__challenge__field_indices_by_name,
+  1,  crucial__challenge__number_ranges,
+  (ProtobufCMessageInit) crucial__challenge__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__authenticate__field_descriptors[1] =
+{
+  {
+    "proof",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Authenticate, proof),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__authenticate__field_indices_by_name[] = {
+  0,   /* field[0] = proof */
+};
+static const ProtobufCIntRange crucial__authenticate__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor crucial__authenticate__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.Authenticate",
+  "Authenticate",
+  "Crucial__Authenticate",
+  "crucial",
+  sizeof(Crucial__Authenticate),
+  1,
+  crucial__authenticate__field_descriptors,
+  crucial__authenticate__field_indices_by_name,
+  1,  crucial__authenticate__number_ranges,
+  (ProtobufCMessageInit) crucial__authenticate__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__hello_reply__field_descriptors[6] =
 {
   {
     "protocol_version",
@@ -2975,18 +3142,31 @@ static const ProtobufCFieldDescriptor crucial__hello_reply__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "server_proof",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__HelloReply, server_proof),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__hello_reply__field_indices_by_name[] = {
   3,   /* field[3] = error */
   4,   /* field[4] = max_frame_size */
   0,   /* field[0] = protocol_version */
   1,   /* field[1] = server_id */
+  5,   /* field[5] = server_proof */
   2,   /* field[2] = view */
 };
 static const ProtobufCIntRange crucial__hello_reply__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
 {
@@ -2996,14 +3176,14 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   "Crucial__HelloReply",
   "crucial",
   sizeof(Crucial__HelloReply),
-  5,
+  6,
   crucial__hello_reply__field_descriptors,
   crucial__hello_reply__field_indices_by_name,
   1,  crucial__hello_reply__number_ranges,
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[14] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[16] =
 {
   {
     "hello",
@@ -3173,8 +3353,34 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[14] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "challenge",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, challenge),
+    &crucial__challenge__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "authenticate",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, authenticate),
+    &crucial__authenticate__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
+  15,   /* field[15] = authenticate */
+  14,   /* field[14] = challenge */
   9,   /* field[9] = end_session */
   10,   /* field[10] = get_object */
   0,   /* field[0] = hello */
@@ -3193,7 +3399,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -3203,14 +3409,14 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  14,
+  16,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,
   (ProtobufCMessageInit) crucial__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[20] =
+static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[21] =
 {
   { "ERROR_CODE_UNSPECIFIED", "CRUCIAL__ERROR_CODE__ERROR_CODE_UNSPECIFIED", 0 },
   { "BAD_FRAME", "CRUCIAL__ERROR_CODE__BAD_FRAME", 1 },
@@ -3232,11 +3438,12 @@ static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[20] =
   { "SHUTTING_DOWN", "CRUCIAL__ERROR_CODE__SHUTTING_DOWN", 17 },
   { "INTERNAL", "CRUCIAL__ERROR_CODE__INTERNAL", 18 },
   { "BAD_REQUEST", "CRUCIAL__ERROR_CODE__BAD_REQUEST", 19 },
+  { "RESOURCE_EXHAUSTED", "CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED", 20 },
 };
 static const ProtobufCIntRange crucial__error_code__value_ranges[] = {
-{0, 0},{0, 20}
+{0, 0},{0, 21}
 };
-static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[20] =
+static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[21] =
 {
   { "BAD_ARGUMENTS", 8 },
   { "BAD_FRAME", 1 },
@@ -3250,6 +3457,7 @@ static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[20
   { "INTERNAL", 18 },
   { "NOT_FOUND", 9 },
   { "OUT_OF_RANGE", 12 },
+  { "RESOURCE_EXHAUSTED", 20 },
   { "SHUTTING_DOWN", 17 },
   { "TIMEOUT", 14 },
   { "UNAUTHENTICATED", 5 },
@@ -3266,9 +3474,9 @@ const ProtobufCEnumDescriptor crucial__error_code__descriptor =
   "ErrorCode",
   "Crucial__ErrorCode",
   "crucial",
-  20,
+  21,
   crucial__error_code__enum_values_by_number,
-  20,
+  21,
   crucial__error_code__enum_values_by_name,
   1,
   crucial__error_code__value_ranges,

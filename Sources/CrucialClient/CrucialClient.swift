@@ -2,6 +2,7 @@
 internal import NIOConcurrencyHelpers
 internal import NIOCore
 internal import NIOPosix
+internal import NIOSSL
 
 #if canImport(Glibc)
 internal import Glibc
@@ -24,8 +25,11 @@ public final class CrucialClient: Sendable {
         public var servers: [String]
         /// Connections in the pool; requests are spread over them round-robin.
         public var connections: Int
-        /// Sent in the handshake to servers that require one.
+        /// The shared secret proved (never sent) in the handshake to servers that require
+        /// one; with it, a server must prove it knows the secret too.
         public var authToken: String
+        /// TLS for every connection (servers started with `--tls-cert`); nil = plain TCP.
+        public var tls: ClientTLS?
         /// How many times a request is re-sent after its connection failed.
         public var retries: Int
         /// The first retry waits this long; each next one twice as long (at most 2 s).
@@ -47,8 +51,9 @@ public final class CrucialClient: Sendable {
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
             name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30),
-            failoverTimeout: Duration = .seconds(30)
+            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil
         ) {
+            self.tls = tls
             self.failoverTimeout = failoverTimeout
             self.session = session
             self.sessionLease = sessionLease
@@ -61,8 +66,9 @@ public final class CrucialClient: Sendable {
             self.name = name
         }
 
-        /// Servers from `CRUCIAL_SERVERS` (comma-separated) and the token from
-        /// `CRUCIAL_AUTH_TOKEN`; defaults elsewhere.
+        /// Servers from `CRUCIAL_SERVERS` (comma-separated), the token from
+        /// `CRUCIAL_AUTH_TOKEN`, TLS from `CRUCIAL_TLS_CA` (a PEM file to trust) or
+        /// `CRUCIAL_TLS=1` (the system's roots); defaults elsewhere.
         public static func fromEnvironment() -> Configuration {
             var c = Configuration()
             if let servers = environment("CRUCIAL_SERVERS") {
@@ -70,6 +76,12 @@ public final class CrucialClient: Sendable {
                 if !list.isEmpty { c.servers = list }
             }
             if let token = environment("CRUCIAL_AUTH_TOKEN") { c.authToken = token }
+            if let ca = environment("CRUCIAL_TLS_CA"), !ca.isEmpty {
+                // An unreadable file fails every connection with this message rather than going unencrypted.
+                c.tls = (try? ClientTLS(trustingFile: ca)) ?? ClientTLS(trustRootsPEM: "unreadable: \(ca)")
+            } else if let flag = environment("CRUCIAL_TLS"), ["1", "true", "yes"].contains(flag.lowercased()) {
+                c.tls = ClientTLS()
+            }
             return c
         }
     }
@@ -97,6 +109,8 @@ public final class CrucialClient: Sendable {
     private let routing = NIOLockedValueBox<(view: View, ring: HashRing)?>(nil)
     private let nextRequestID = NIOLockedValueBox<UInt64>(0)
     private let seqs = NIOLockedValueBox(SeqTracker())
+    /// The TLS context every connection shares, or why there is none.
+    private let tlsContext: Result<NIOSSLContext, CrucialError>?
 
     /// A client for `configuration`. It shares NIO's process-wide event loops, so it
     /// needs no shutdown; ``close()`` releases its connections.
@@ -107,6 +121,7 @@ public final class CrucialClient: Sendable {
         self.ownsSession = configuration.session == nil
         self.group = MultiThreadedEventLoopGroup.singleton
         self.slots = (0..<configuration.connections).map { _ in NIOLockedValueBox(Slot.empty) }
+        self.tlsContext = configuration.tls.map { tls in Result { () throws(CrucialError) in try tls.makeContext() } }
     }
 
     /// A client for `servers` ("host:port" each).
@@ -205,9 +220,10 @@ public final class CrucialClient: Sendable {
 
     private func connect(to server: String) async throws -> ClientConnection {
         let (host, port) = try parseAddress(server)
-        return try await ClientConnection.connect(
-            host: host, port: port, group: group, hello: Hello(authToken: configuration.authToken, clientName: configuration.name),
-            timeout: configuration.connectTimeout)
+        let identity = ConnectionIdentity(
+            name: configuration.name, secret: configuration.authToken, tls: try tlsContext?.get(),
+            serverHostname: configuration.tls?.serverHostname)
+        return try await ClientConnection.connect(host: host, port: port, group: group, identity: identity, timeout: configuration.connectTimeout)
     }
 
     /// Connects to the first server that answers: the configured ones, then the members
@@ -219,7 +235,9 @@ public final class CrucialClient: Sendable {
         for server in servers {
             do {
                 return try await connect(to: server)
-            } catch let error as CrucialError where error.code == .unauthenticated || error.code == .unsupportedVersion {
+            } catch let error as CrucialError
+                where [.unauthenticated, .unsupportedVersion, .invalidArgument, .resourceExhausted].contains(error.code)
+            {
                 throw error
             } catch {
                 failures.append("\(error)")

@@ -24,6 +24,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         case shuttingDown = 17
         case `internal` = 18
         case badRequest = 19
+        case resourceExhausted = 20
 
         // Client-side codes: never sent on the wire.
         /// No server could be reached.
@@ -62,6 +63,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .shuttingDown: "SHUTTING_DOWN"
             case .internal: "INTERNAL"
             case .badRequest: "BAD_REQUEST"
+            case .resourceExhausted: "RESOURCE_EXHAUSTED"
             case .connectionFailed: "CONNECTION_FAILED"
             case .connectionLost: "CONNECTION_LOST"
             case .decodingFailed: "DECODING_FAILED"

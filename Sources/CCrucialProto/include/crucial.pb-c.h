@@ -40,6 +40,8 @@ typedef struct Crucial__Result Crucial__Result;
 typedef struct Crucial__ObjectInfo Crucial__ObjectInfo;
 typedef struct Crucial__ObjectList Crucial__ObjectList;
 typedef struct Crucial__Hello Crucial__Hello;
+typedef struct Crucial__Challenge Crucial__Challenge;
+typedef struct Crucial__Authenticate Crucial__Authenticate;
 typedef struct Crucial__HelloReply Crucial__HelloReply;
 typedef struct Crucial__Frame Crucial__Frame;
 
@@ -123,7 +125,11 @@ typedef enum _Crucial__ErrorCode {
   /*
    * a well-formed frame with missing or invalid fields
    */
-  CRUCIAL__ERROR_CODE__BAD_REQUEST = 19
+  CRUCIAL__ERROR_CODE__BAD_REQUEST = 19,
+  /*
+   * a server limit was reached (connections, in-flight requests,
+   */
+  CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED = 20
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__ERROR_CODE)
 } Crucial__ErrorCode;
 
@@ -587,16 +593,54 @@ struct  Crucial__ObjectList
     , 0, 0,NULL }
 
 
+/*
+ * Protocol 2 proves a shared secret without sending it (HMAC-SHA256 challenge-response,
+ * both ways). With no credential configured the server answers Hello with HelloReply at
+ * once; otherwise it sends a Challenge, the client answers with Authenticate, and the
+ * HelloReply that follows carries the server's own proof (or the refusal).
+ *   client proof = HMAC-SHA256(secret, "crucial-auth-v2 client" | client_nonce | server_nonce | client_name)
+ *   server proof = HMAC-SHA256(secret, "crucial-auth-v2 server" | server_nonce | client_nonce)
+ * A fresh server nonce per connection makes a recorded handshake useless.
+ */
 struct  Crucial__Hello
 {
   ProtobufCMessage base;
   uint32_t protocol_version;
-  char *auth_token;
   char *client_name;
+  /*
+   * 32 random bytes
+   */
+  ProtobufCBinaryData client_nonce;
 };
 #define CRUCIAL__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__hello__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, {0,NULL} }
+
+
+struct  Crucial__Challenge
+{
+  ProtobufCMessage base;
+  /*
+   * 32 random bytes, fresh for each connection
+   */
+  ProtobufCBinaryData server_nonce;
+};
+#define CRUCIAL__CHALLENGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__challenge__descriptor) \
+    , {0,NULL} }
+
+
+struct  Crucial__Authenticate
+{
+  ProtobufCMessage base;
+  /*
+   * empty when the client has no secret
+   */
+  ProtobufCBinaryData proof;
+};
+#define CRUCIAL__AUTHENTICATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__authenticate__descriptor) \
+    , {0,NULL} }
 
 
 struct  Crucial__HelloReply
@@ -610,10 +654,14 @@ struct  Crucial__HelloReply
    */
   Crucial__Error *error;
   uint32_t max_frame_size;
+  /*
+   * after a Challenge: the server's proof of the same secret
+   */
+  ProtobufCBinaryData server_proof;
 };
 #define CRUCIAL__HELLO_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__hello_reply__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, NULL, 0 }
+    , 0, (char *)protobuf_c_empty_string, NULL, NULL, 0, {0,NULL} }
 
 
 typedef enum {
@@ -631,7 +679,9 @@ typedef enum {
   CRUCIAL__FRAME__BODY_GET_OBJECT = 11,
   CRUCIAL__FRAME__BODY_LOAD_PLUGIN = 12,
   CRUCIAL__FRAME__BODY_REPLICATE = 13,
-  CRUCIAL__FRAME__BODY_TRANSFER_DONE = 14
+  CRUCIAL__FRAME__BODY_TRANSFER_DONE = 14,
+  CRUCIAL__FRAME__BODY_CHALLENGE = 15,
+  CRUCIAL__FRAME__BODY_AUTHENTICATE = 16
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -654,6 +704,8 @@ struct  Crucial__Frame
     Crucial__LoadPlugin *load_plugin;
     Crucial__Replicate *replicate;
     Crucial__TransferDone *transfer_done;
+    Crucial__Challenge *challenge;
+    Crucial__Authenticate *authenticate;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -1136,6 +1188,44 @@ Crucial__Hello *
 void   crucial__hello__free_unpacked
                      (Crucial__Hello *message,
                       ProtobufCAllocator *allocator);
+/* Crucial__Challenge methods */
+void   crucial__challenge__init
+                     (Crucial__Challenge         *message);
+size_t crucial__challenge__get_packed_size
+                     (const Crucial__Challenge   *message);
+size_t crucial__challenge__pack
+                     (const Crucial__Challenge   *message,
+                      uint8_t             *out);
+size_t crucial__challenge__pack_to_buffer
+                     (const Crucial__Challenge   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__Challenge *
+       crucial__challenge__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__challenge__free_unpacked
+                     (Crucial__Challenge *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__Authenticate methods */
+void   crucial__authenticate__init
+                     (Crucial__Authenticate         *message);
+size_t crucial__authenticate__get_packed_size
+                     (const Crucial__Authenticate   *message);
+size_t crucial__authenticate__pack
+                     (const Crucial__Authenticate   *message,
+                      uint8_t             *out);
+size_t crucial__authenticate__pack_to_buffer
+                     (const Crucial__Authenticate   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__Authenticate *
+       crucial__authenticate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__authenticate__free_unpacked
+                     (Crucial__Authenticate *message,
+                      ProtobufCAllocator *allocator);
 /* Crucial__HelloReply methods */
 void   crucial__hello_reply__init
                      (Crucial__HelloReply         *message);
@@ -1251,6 +1341,12 @@ typedef void (*Crucial__ObjectList_Closure)
 typedef void (*Crucial__Hello_Closure)
                  (const Crucial__Hello *message,
                   void *closure_data);
+typedef void (*Crucial__Challenge_Closure)
+                 (const Crucial__Challenge *message,
+                  void *closure_data);
+typedef void (*Crucial__Authenticate_Closure)
+                 (const Crucial__Authenticate *message,
+                  void *closure_data);
 typedef void (*Crucial__HelloReply_Closure)
                  (const Crucial__HelloReply *message,
                   void *closure_data);
@@ -1289,6 +1385,8 @@ extern const ProtobufCMessageDescriptor crucial__result__descriptor;
 extern const ProtobufCMessageDescriptor crucial__object_info__descriptor;
 extern const ProtobufCMessageDescriptor crucial__object_list__descriptor;
 extern const ProtobufCMessageDescriptor crucial__hello__descriptor;
+extern const ProtobufCMessageDescriptor crucial__challenge__descriptor;
+extern const ProtobufCMessageDescriptor crucial__authenticate__descriptor;
 extern const ProtobufCMessageDescriptor crucial__hello_reply__descriptor;
 extern const ProtobufCMessageDescriptor crucial__frame__descriptor;
 

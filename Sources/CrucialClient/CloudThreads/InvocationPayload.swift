@@ -54,24 +54,29 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     public var authToken: String
     /// The driver's application session (hex), which the function's ephemeral objects join.
     public var session: String?
+    /// The driver's TLS settings (its trusted certificates travel with them). Servers are
+    /// IP addresses here: with TLS, their certificates need IP entries, or set
+    /// ``ClientTLS/serverHostname``.
+    public var tls: ClientTLS?
 
-    public init(servers: [String], authToken: String = "", session: UInt64? = nil) {
+    public init(servers: [String], authToken: String = "", session: UInt64? = nil, tls: ClientTLS? = nil) {
         self.servers = servers
         self.authToken = authToken
         self.session = session.map { String($0, radix: 16) }
+        self.tls = tls
     }
 
     /// The endpoint of `client`, with host names resolved.
     public init(client: CrucialClient) {
         self.init(
             servers: client.configuration.servers.map(resolveHostPort), authToken: client.configuration.authToken,
-            session: client.session)
+            session: client.session, tls: client.configuration.tls)
     }
 
     /// A client for this endpoint, in the driver's session (which it does not keep alive).
     public func makeClient() -> CrucialClient {
         CrucialClient(
-            configuration: .init(servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }))
+            configuration: .init(servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }, tls: tls))
     }
 }
 

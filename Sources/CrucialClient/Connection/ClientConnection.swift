@@ -2,6 +2,24 @@ package import CrucialCore
 internal import NIOConcurrencyHelpers
 package import NIOCore
 internal import NIOPosix
+package import NIOSSL
+
+/// Who a connection says it is and how it proves it: the name servers log, the shared
+/// secret of the challenge-response (empty: none), and TLS.
+package struct ConnectionIdentity: Sendable {
+    package var name: String
+    package var secret: String
+    package var tls: NIOSSLContext?
+    /// The name the server's certificate must carry; nil = the host connected to.
+    package var serverHostname: String?
+
+    package init(name: String, secret: String, tls: NIOSSLContext? = nil, serverHostname: String? = nil) {
+        self.name = name
+        self.secret = secret
+        self.tls = tls
+        self.serverHostname = serverHostname
+    }
+}
 
 /// A request on its way out, with the promise its answer completes.
 struct OutboundRequest: Sendable {
@@ -24,10 +42,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var serverMaxFrameSize = Int.max
 
     private let hello: Hello
+    private let secret: String
+    /// The server's challenge, once it came.
+    private var serverNonce: [UInt8]?
 
-    init(address: String, hello: Hello, helloPromise: EventLoopPromise<HelloReply>) {
+    init(address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>) {
         self.address = address
         self.hello = hello
+        self.secret = secret
         self.helloPromise = helloPromise
     }
 
@@ -66,8 +88,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         switch frame {
+        case .challenge(let nonce) where helloPromise != nil && serverNonce == nil:
+            serverNonce = nonce
+            let proof =
+                secret.isEmpty
+                ? [] : HandshakeAuth.clientProof(secret: secret, clientNonce: hello.clientNonce, serverNonce: nonce, clientName: hello.clientName)
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            WireCodec.encode(.authenticate(proof: proof), into: &buffer)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         case .helloReply(let reply):
             if let limit = Int(exactly: reply.maxFrameSize), limit > 0 { serverMaxFrameSize = limit }
+            if reply.error == nil, let refusal = checkServerProof(reply) {
+                helloPromise?.fail(refusal)
+                helloPromise = nil
+                close(context: context, refusal)
+                return
+            }
             helloPromise?.succeed(reply)
             helloPromise = nil
         case .result(let reply) where reply.id == 0:
@@ -81,6 +117,23 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             guard let id = frame.requestID, let promise = pending.removeValue(forKey: id) else { return }
             promise.succeed(frame)
         }
+    }
+
+    /// With a secret, the server must prove it knows it too: a server that does not is
+    /// not the one this client was configured for, and gets no data.
+    private func checkServerProof(_ reply: HelloReply) -> CrucialError? {
+        guard !secret.isEmpty else { return nil }
+        guard let serverNonce else {
+            return CrucialError(
+                .unauthenticated,
+                "server \(address) does not ask for authentication but this client has an auth token: refusing a server "
+                    + "that cannot prove it knows the token (start it with --auth-token, or clear CRUCIAL_AUTH_TOKEN)")
+        }
+        let expected = HandshakeAuth.serverProof(secret: secret, serverNonce: serverNonce, clientNonce: hello.clientNonce)
+        guard HandshakeAuth.matches(reply.serverProof, expected) else {
+            return CrucialError(.unauthenticated, "server \(address) could not prove it knows this client's auth token")
+        }
+        return nil
     }
 
     private func close(context: ChannelHandlerContext, _ error: CrucialError) {
@@ -127,11 +180,15 @@ package final class ClientConnection: Sendable {
 
     /// Connects and performs the handshake.
     package static func connect(
-        host: String, port: Int, group: any EventLoopGroup, hello: Hello, timeout: Duration
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration
     ) async throws -> ClientConnection {
         let address = "\(host):\(port)"
         let loop = group.next()
         let helloPromise = loop.makePromise(of: HelloReply.self)
+        let hello = Hello(clientName: identity.name, clientNonce: HandshakeAuth.nonce())
+        // SNI takes names only: for an IP address the certificate's IP entries are checked instead.
+        let isIPAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        let hostname = identity.serverHostname ?? (isIPAddress ? nil : host)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -139,10 +196,13 @@ package final class ClientConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls = identity.tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(address: address, hello: hello, helloPromise: helloPromise))
+                            ClientConnectionHandler(address: address, hello: hello, secret: identity.secret, helloPromise: helloPromise))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -153,6 +213,9 @@ package final class ClientConnection: Sendable {
         let reply: HelloReply
         do {
             reply = try await helloPromise.futureResult.get()
+        } catch let refusal as CrucialError where refusal.code == .unauthenticated {
+            channel.close(promise: nil)
+            throw refusal
         } catch {
             channel.close(promise: nil)
             throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
@@ -160,6 +223,11 @@ package final class ClientConnection: Sendable {
         if let refusal = reply.error {
             channel.close(promise: nil)
             throw refusal
+        }
+        guard reply.protocolVersion == crucialProtocolVersion else {
+            channel.close(promise: nil)
+            throw CrucialError(
+                .unsupportedVersion, "server \(address) speaks protocol version \(reply.protocolVersion); this client speaks \(crucialProtocolVersion)")
         }
         return ClientConnection(channel: channel, address: address, hello: reply)
     }

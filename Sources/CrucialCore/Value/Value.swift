@@ -234,3 +234,19 @@ extension Value: Codable {
         }
     }
 }
+
+extension Value {
+    /// Roughly the bytes this value takes in memory: what a server counts against its
+    /// state-memory limit. Walks the whole value.
+    public var estimatedBytes: Int {
+        switch self {
+        case .null, .bool, .int, .double: 16
+        case .string(let s): 32 + s.utf8.count
+        case .bytes(let b): 32 + b.count
+        case .doubles(let d): 32 + 8 * d.count
+        case .ints(let i): 32 + 8 * i.count
+        case .list(let l): l.reduce(32) { $0 + $1.estimatedBytes }
+        case .record(let r): r.reduce(48) { $0 + 32 + $1.key.utf8.count + $1.value.estimatedBytes }
+        }
+    }
+}

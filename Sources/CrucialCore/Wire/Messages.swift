@@ -1,5 +1,5 @@
 /// The wire protocol version this build speaks.
-public let crucialProtocolVersion: UInt32 = 1
+public let crucialProtocolVersion: UInt32 = 2
 
 /// Sent with an invocation so the server can create the object on first use.
 public struct Create: Sendable, Equatable {
@@ -81,14 +81,16 @@ public struct Reply: Sendable, Equatable {
     }
 }
 
+/// The client's first frame. Protocol 2 sends no secret: see ``HandshakeAuth``.
 public struct Hello: Sendable, Equatable {
     public var protocolVersion: UInt32
-    public var authToken: String
     public var clientName: String
-    public init(protocolVersion: UInt32 = crucialProtocolVersion, authToken: String = "", clientName: String = "") {
+    /// Fresh random bytes the server's proof covers.
+    public var clientNonce: [UInt8]
+    public init(protocolVersion: UInt32 = crucialProtocolVersion, clientName: String = "", clientNonce: [UInt8] = []) {
         self.protocolVersion = protocolVersion
-        self.authToken = authToken
         self.clientName = clientName
+        self.clientNonce = clientNonce
     }
 }
 
@@ -98,15 +100,18 @@ public struct HelloReply: Sendable, Equatable {
     public var view: View?
     public var error: CrucialError?
     public var maxFrameSize: UInt32
+    /// After a ``Frame/challenge(serverNonce:)``: the server's proof of the secret.
+    public var serverProof: [UInt8]
     public init(
         protocolVersion: UInt32 = crucialProtocolVersion, serverID: String, view: View? = nil,
-        error: CrucialError? = nil, maxFrameSize: UInt32
+        error: CrucialError? = nil, maxFrameSize: UInt32, serverProof: [UInt8] = []
     ) {
         self.protocolVersion = protocolVersion
         self.serverID = serverID
         self.view = view
         self.error = error
         self.maxFrameSize = maxFrameSize
+        self.serverProof = serverProof
     }
 }
 
@@ -197,11 +202,15 @@ public enum Frame: Sendable, Equatable {
     case replicate(Replicate)
     /// Server to server: the sender moved everything the receiver gets in `viewID`.
     case transferDone(id: UInt64, viewID: UInt64, from: String)
+    /// Server to client, after Hello: prove the secret over these bytes.
+    case challenge(serverNonce: [UInt8])
+    /// Client to server: the answer to a challenge (empty without a secret).
+    case authenticate(proof: [UInt8])
 
     /// The request id, for frames that carry one.
     public var requestID: UInt64? {
         switch self {
-        case .hello, .helloReply: nil
+        case .hello, .helloReply, .challenge, .authenticate: nil
         case .invoke(let i): i.id
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id

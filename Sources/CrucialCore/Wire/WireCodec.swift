@@ -80,8 +80,8 @@ extension WireCodec {
         case .hello(let h):
             let p = a.make(Crucial__Hello.self, crucial__hello__init)
             p.pointee.protocol_version = h.protocolVersion
-            p.pointee.auth_token = a.cString(h.authToken)
             p.pointee.client_name = a.cString(h.clientName)
+            p.pointee.client_nonce = a.bytes(h.clientNonce)
             f.body_case = CRUCIAL__FRAME__BODY_HELLO
             f.hello = p
         case .helloReply(let r):
@@ -91,6 +91,7 @@ extension WireCodec {
             p.pointee.max_frame_size = r.maxFrameSize
             if let v = r.view { p.pointee.view = cView(v, a) }
             if let e = r.error { p.pointee.error = cError(e, a) }
+            p.pointee.server_proof = a.bytes(r.serverProof)
             f.body_case = CRUCIAL__FRAME__BODY_HELLO_REPLY
             f.hello_reply = p
         case .invoke(let i):
@@ -207,6 +208,16 @@ extension WireCodec {
             p.pointee.from = a.cString(from)
             f.body_case = CRUCIAL__FRAME__BODY_TRANSFER_DONE
             f.transfer_done = p
+        case .challenge(let nonce):
+            let p = a.make(Crucial__Challenge.self, crucial__challenge__init)
+            p.pointee.server_nonce = a.bytes(nonce)
+            f.body_case = CRUCIAL__FRAME__BODY_CHALLENGE
+            f.challenge = p
+        case .authenticate(let proof):
+            let p = a.make(Crucial__Authenticate.self, crucial__authenticate__init)
+            p.pointee.proof = a.bytes(proof)
+            f.body_case = CRUCIAL__FRAME__BODY_AUTHENTICATE
+            f.authenticate = p
         }
     }
 
@@ -359,15 +370,15 @@ extension WireCodec {
             guard let h = frame.hello else { break }
             return .hello(
                 Hello(
-                    protocolVersion: h.pointee.protocol_version, authToken: string(h.pointee.auth_token),
-                    clientName: string(h.pointee.client_name)))
+                    protocolVersion: h.pointee.protocol_version, clientName: string(h.pointee.client_name),
+                    clientNonce: bytes(h.pointee.client_nonce)))
         case CRUCIAL__FRAME__BODY_HELLO_REPLY:
             guard let r = frame.hello_reply else { break }
             return .helloReply(
                 HelloReply(
                     protocolVersion: r.pointee.protocol_version, serverID: string(r.pointee.server_id),
                     view: r.pointee.view.map { view(from: $0) }, error: r.pointee.error.map { error(from: $0) },
-                    maxFrameSize: r.pointee.max_frame_size))
+                    maxFrameSize: r.pointee.max_frame_size, serverProof: bytes(r.pointee.server_proof)))
         case CRUCIAL__FRAME__BODY_INVOKE:
             guard let i = frame.invoke else { break }
             return .invoke(invoke(from: i))
@@ -444,6 +455,12 @@ extension WireCodec {
         case CRUCIAL__FRAME__BODY_TRANSFER_DONE:
             guard let t = frame.transfer_done else { break }
             return .transferDone(id: t.pointee.id, viewID: t.pointee.view_id, from: string(t.pointee.from))
+        case CRUCIAL__FRAME__BODY_CHALLENGE:
+            guard let c = frame.challenge else { break }
+            return .challenge(serverNonce: bytes(c.pointee.server_nonce))
+        case CRUCIAL__FRAME__BODY_AUTHENTICATE:
+            guard let c = frame.authenticate else { break }
+            return .authenticate(proof: bytes(c.pointee.proof))
         default:
             break
         }

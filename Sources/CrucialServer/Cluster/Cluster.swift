@@ -1,3 +1,4 @@
+internal import CrucialClient
 internal import CrucialCore
 internal import Logging
 internal import NIOConcurrencyHelpers
@@ -40,7 +41,7 @@ final class Cluster: Replication, Sendable {
     let rf: Int
     private let store: ObjectStore
     private let loop: any EventLoop
-    private let hello: Hello
+    private let identity: ConnectionIdentity
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     /// A deliberately broken node for the tests that must catch one: it acknowledges
@@ -49,9 +50,9 @@ final class Cluster: Replication, Sendable {
     /// Called when etcd dropped this node from the view without it leaving.
     private let onEvicted: @Sendable () -> Void
 
-    /// `authToken`: what this node presents to the others (the admin token when there is one).
+    /// `identity`: how this node connects to the others (with the admin secret when there is one).
     init(
-        me: View.Member, rf: Int, store: ObjectStore, loop: any EventLoop, authToken: String, logger: Logger,
+        me: View.Member, rf: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
         onEvicted: @escaping @Sendable () -> Void
     ) {
         self.onEvicted = onEvicted
@@ -60,7 +61,7 @@ final class Cluster: Replication, Sendable {
         self.rf = max(1, rf)
         self.store = store
         self.loop = loop
-        self.hello = Hello(authToken: authToken, clientName: "crucial-server \(me.id)")
+        self.identity = identity
         self.logger = logger
     }
 
@@ -162,7 +163,7 @@ final class Cluster: Replication, Sendable {
     private func link(to member: View.Member, in s: inout State) -> PeerLink {
         if let l = s.links[member.id], l.member == member { return l }
         s.links[member.id]?.close()
-        let l = PeerLink(member: member, loop: loop, hello: hello)
+        let l = PeerLink(member: member, loop: loop, identity: identity)
         s.links[member.id] = l
         return l
     }

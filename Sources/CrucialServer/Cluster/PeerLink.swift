@@ -19,13 +19,13 @@ final class PeerLink: Sendable {
     let member: View.Member
     private let state = NIOLockedValueBox(State.idle)
     private let loop: any EventLoop
-    private let hello: Hello
+    private let identity: ConnectionIdentity
     private let nextID = NIOLockedValueBox<UInt64>(0)
 
-    init(member: View.Member, loop: any EventLoop, hello: Hello) {
+    init(member: View.Member, loop: any EventLoop, identity: ConnectionIdentity) {
         self.member = member
         self.loop = loop
-        self.hello = hello
+        self.identity = identity
     }
 
     /// Sends the frame `build` makes for a fresh request id; the future holds the answer.
@@ -59,7 +59,7 @@ final class PeerLink: Sendable {
             do {
                 let (host, port) = try parseAddress(member.address)
                 result = .success(
-                    try await ClientConnection.connect(host: host, port: port, group: loop, hello: hello, timeout: .seconds(2)))
+                    try await ClientConnection.connect(host: host, port: port, group: loop, identity: identity, timeout: .seconds(2)))
             } catch {
                 result = .failure(error)
             }

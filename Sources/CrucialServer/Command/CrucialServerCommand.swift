@@ -3,6 +3,7 @@ public import CrucialCore
 import Logging
 import ServiceLifecycle
 import Synchronization
+internal import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -43,8 +44,11 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
-    @Option(help: "Shared secret clients must send (default: $CRUCIAL_AUTH_TOKEN; none = no authentication).")
+    @Option(help: "Shared secret clients must prove in the handshake; it never travels (default: $CRUCIAL_AUTH_TOKEN; none = no authentication).")
     var authToken: String?
+
+    @Option(help: "File of more secrets, one `NAME client|admin SECRET` per line (per-application tokens, several admins).")
+    var credentials: String?
 
     @Option(help: "This server's name in logs and handshakes.")
     var serverID = "crucial-server"
@@ -52,8 +56,50 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("plugin"), help: "A plugin to load at start-up: a shared library exporting @Shared types (repeatable).")
     var plugins: [String] = []
 
-    @Option(help: "Token that grants admin operations such as loading plugins (default: $CRUCIAL_ADMIN_TOKEN). Without it and without --auth-token, every client may.")
+    @Option(help: "Secret that grants admin operations: loading plugins, acting as a cluster member (default: $CRUCIAL_ADMIN_TOKEN). With no secret at all, every client may.")
     var adminToken: String?
+
+    @Option(help: "PEM certificate (chain) for TLS on client and peer connections; needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM certificates this server trusts when it connects to other members (default: --tls-cert itself).")
+    var tlsCa: String?
+
+    @Option(help: "Serve GET /metrics (Prometheus) and GET /health on this port (0: a free one, printed); default: none.")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics endpoint listens on.")
+    var metricsHost = "127.0.0.1"
+
+    @Option(help: "Log format: text, or json (one object per line, with every metadata field).")
+    var logFormat = LogFormat.text
+
+    @Option(help: "Most open connections (clients and peers); more are refused in their handshake.")
+    var maxConnections = 10_000
+
+    @Option(help: "Most requests of one connection waiting for their answer (parked, replicating); more get RESOURCE_EXHAUSTED.")
+    var maxInFlight = 10_000
+
+    @Option(help: "Most calls parked on one object (barrier, semaphore, latch, future waits).")
+    var maxWaitersPerObject = 100_000
+
+    @Option(help: "Most ephemeral objects one application session may own.")
+    var maxObjectsPerSession = 1_000_000
+
+    @Option(help: "Most estimated bytes of object state, e.g. 512M or 8G (default: half the machine's memory); over it, calls that add state are refused.")
+    var maxStateBytes: ByteCount?
+
+    @Option(help: "Seconds after which a connection with no traffic and nothing parked is closed (0 = never).")
+    var idleTimeout = 600.0
+
+    @Option(help: "Seconds a new connection has to complete its handshake.")
+    var handshakeTimeout = 10.0
+
+    @Option(help: "Seconds a client may leave its answers unread before it is disconnected.")
+    var writeTimeout = 60.0
 
     @Option(help: "Where uploaded plugins are stored (default: a directory under the system's temporary one).")
     var pluginDir: String?
@@ -146,30 +192,80 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         guard sessionLease > 0, sessionLease <= 86_400 else {
             throw ValidationError("--session-lease must be in (0, 86400] seconds, got \(sessionLease)")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCa != nil, tlsCert == nil { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be in 0...65535, got \(metricsPort)")
+        }
+        for (name, value) in [
+            ("--max-connections", maxConnections), ("--max-in-flight", maxInFlight), ("--max-waiters-per-object", maxWaitersPerObject),
+            ("--max-objects-per-session", maxObjectsPerSession),
+        ] where value < 1 {
+            throw ValidationError("\(name) must be at least 1, got \(value)")
+        }
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--handshake-timeout", handshakeTimeout), ("--write-timeout", writeTimeout)]
+        where !(value >= 0 && value <= 86_400) || (value == 0 && name != "--idle-timeout") {
+            throw ValidationError("\(name) must be in (0, 86400] seconds, got \(value)")
+        }
+    }
+
+    /// Every secret: --auth-token, --admin-token (or their environment variables) and --credentials.
+    private func loadCredentials() throws -> (token: String?, admin: String?, more: [Credential]) {
+        let token = (authToken ?? ProcessInfoEnvironment.get("CRUCIAL_AUTH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
+        let admin = (adminToken ?? ProcessInfoEnvironment.get("CRUCIAL_ADMIN_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
+        var more: [Credential] = []
+        if let credentials {
+            guard let text = try? String(contentsOfFile: credentials, encoding: .utf8) else {
+                throw ValidationError("--credentials: cannot read \(credentials)")
+            }
+            do { more = try Credential.parseFile(text, path: credentials) } catch { throw ValidationError("--credentials: \(error.message)") }
+        }
+        return (token, admin, more)
+    }
+
+    private var limits: Limits {
+        Limits(
+            maxConnections: maxConnections, maxInFlightPerConnection: maxInFlight, maxWaitersPerObject: maxWaitersPerObject,
+            maxObjectsPerSession: maxObjectsPerSession, maxStateBytes: maxStateBytes?.bytes,
+            idleTimeout: idleTimeout == 0 ? nil : .milliseconds(Int64(idleTimeout * 1000)),
+            handshakeTimeout: .milliseconds(Int64(handshakeTimeout * 1000)), writeTimeout: .milliseconds(Int64(writeTimeout * 1000)))
     }
 
     public func run() async throws {
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "crucial.server")
-        let token = authToken ?? ProcessInfoEnvironment.get("CRUCIAL_AUTH_TOKEN")
-        let admin = adminToken ?? ProcessInfoEnvironment.get("CRUCIAL_ADMIN_TOKEN")
+        let (token, admin, more) = try loadCredentials()
+        if ([token, admin].compactMap { $0 } + more.map(\.secret)).contains(where: { $0.utf8.count < 16 }) {
+            logger.warning("a secret is shorter than 16 bytes: use a long random one (e.g. `openssl rand -hex 32`)")
+        }
         let server = CrucialServer(
             configuration: .init(
-                host: host, port: port, maxFrameSize: maxFrameSize, authToken: token?.isEmpty == true ? nil : token,
+                host: host, port: port, maxFrameSize: maxFrameSize, authToken: token,
                 threads: threads, serverID: serverID, sessionLease: .milliseconds(Int64(sessionLease * 1000)),
-                adminToken: admin?.isEmpty == true ? nil : admin, pluginDirectory: pluginDir,
+                adminToken: admin, pluginDirectory: pluginDir,
                 persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync, compactAfterBytes: compactAfter) },
                 cluster: etcd.map { etcd in
                     let address = advertise ?? "\(host):\(port)"
                     return ClusterConfiguration(
                         etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster,
                         exitWhenEvicted: true)
-                }),
+                },
+                credentials: more, limits: limits,
+                tls: tlsCert.map { ServerTLS(certificatePath: $0, privateKeyPath: tlsKey ?? "", trustRootsPath: tlsCa) },
+                metricsHost: metricsHost, metricsPort: metricsPort),
             registry: Self.registry, logger: logger)
         for path in plugins {
             do {
@@ -179,8 +275,16 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 throw ValidationError("--plugin \(path): \(error.message)")
             }
         }
-        let address = try await server.start()
+        let address: SocketAddress
+        do {
+            address = try await server.start()
+        } catch let error as CrucialError where error.code == .invalidArgument {
+            throw ValidationError(error.message)
+        }
         ParentWatch.start()
+        if let metrics = server.metricsAddress {
+            print("crucial-server metrics on http://\(metricsHost):\(metrics.port ?? 0)/metrics")
+        }
         print("crucial-server listening on \(host):\(address.port ?? port)")
         fflush(nil)  // stdout is block-buffered when piped; whoever waits for this line needs it now
         let group = ServiceGroup(
@@ -198,3 +302,27 @@ enum ProcessInfoEnvironment {
 }
 
 extension FsyncPolicy: ExpressibleByArgument {}
+
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// A size in bytes with an optional K, M, G or T suffix (powers of 1024).
+struct ByteCount: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = argument.uppercased()
+        if digits.hasSuffix("B") { digits.removeLast() }
+        var scale = 1
+        if let last = digits.last, let unit = units[last] {
+            scale = unit
+            digits.removeLast()
+        }
+        guard let n = Int(digits), n > 0 else { return nil }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        self.bytes = bytes
+    }
+}

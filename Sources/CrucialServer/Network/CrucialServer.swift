@@ -4,6 +4,8 @@ public import NIOCore
 internal import NIOConcurrencyHelpers
 internal import Foundation
 internal import NIOPosix
+internal import NIOSSL
+internal import CrucialClient
 public import ServiceLifecycle
 
 /// A Crucial DSO server: a SwiftNIO TCP server in front of an ``ObjectStore``.
@@ -23,16 +25,28 @@ public final class CrucialServer: Service, Sendable {
         /// 0 picks a free port; ``CrucialServer/start()`` returns the one bound.
         public var port: Int
         public var maxFrameSize: Int
-        /// When set, clients must present it in their Hello.
+        /// When set, clients must prove they know it in the handshake (HMAC
+        /// challenge-response: the secret never travels).
         public var authToken: String?
+        /// More secrets, each with a name for the logs and a role: per-application
+        /// tokens, several admins (`crucial-server --credentials FILE`).
+        public var credentials: [Credential]
+        /// What clients may use (connections, in-flight requests, waiters, objects, memory, timeouts).
+        public var limits: Limits
+        /// TLS for client and peer connections; nil = plain TCP.
+        public var tls: ServerTLS?
+        /// Where `GET /metrics` (Prometheus) and `GET /health` are served; nil = nowhere,
+        /// port 0 = a free one (``CrucialServer/metricsAddress``).
+        public var metricsHost: String
+        public var metricsPort: Int?
         /// Event-loop threads.
         public var threads: Int
         public var serverID: String
         /// How long an application session lives without a keep-alive, unless its
         /// client asks for another lease; then its ephemeral objects are removed.
         public var sessionLease: Duration
-        /// Clients presenting this token may load plugins; nil with no `authToken`
-        /// lets every client (a development server).
+        /// Clients proving this token may load plugins and act as cluster members; with no
+        /// credential at all every client may (a development server).
         public var adminToken: String?
         /// Where uploaded plugins are stored.
         public var pluginDirectory: String
@@ -49,8 +63,15 @@ public final class CrucialServer: Service, Sendable {
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
             authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
             sessionLease: Duration = .seconds(30), adminToken: String? = nil, pluginDirectory: String? = nil,
-            maxPluginBytes: Int = 1 << 30, persistence: PersistenceConfiguration? = nil, cluster: ClusterConfiguration? = nil
+            maxPluginBytes: Int = 1 << 30, persistence: PersistenceConfiguration? = nil, cluster: ClusterConfiguration? = nil,
+            credentials: [Credential] = [], limits: Limits = Limits(), tls: ServerTLS? = nil, metricsHost: String = "127.0.0.1",
+            metricsPort: Int? = nil
         ) {
+            self.credentials = credentials
+            self.limits = limits
+            self.tls = tls
+            self.metricsHost = metricsHost
+            self.metricsPort = metricsPort
             self.cluster = cluster
             self.persistence = persistence
             self.sessionLease = sessionLease
@@ -75,6 +96,9 @@ public final class CrucialServer: Service, Sendable {
 
     public let configuration: Configuration
     public let store: ObjectStore
+    /// This server's metrics (also served on `metricsPort`).
+    public let metrics: ServerMetrics
+    private let metricsChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State.idle)
@@ -89,7 +113,10 @@ public final class CrucialServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        self.store = ObjectStore(registry: registry, timerLoop: group.next(), defaultSessionLease: configuration.sessionLease)
+        self.metrics = ServerMetrics()
+        self.store = ObjectStore(
+            registry: registry, timerLoop: group.next(), defaultSessionLease: configuration.sessionLease, limits: configuration.limits,
+            metrics: metrics)
     }
 
     /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
@@ -105,13 +132,20 @@ public final class CrucialServer: Service, Sendable {
                     "took": "\(ContinuousClock.now - started)",
                 ])
         }
+        let credentials = configuration.allCredentials
+        let tlsContext = try configuration.tls?.makeServerContext()
         var cluster: Cluster?
         if let c = configuration.cluster {
             let logger = self.logger
             let exits = c.exitWhenEvicted
+            // Members prove an admin secret to each other when there is one (plain clients cannot write replicas).
+            let secret = (credentials.first(where: \.isAdmin) ?? credentials.first)?.secret ?? ""
+            let peerTLS = try configuration.tls?.peerTLS()
+            let identity = ConnectionIdentity(
+                name: "crucial-server \(c.nodeID)", secret: secret, tls: try peerTLS?.makeContext(), serverHostname: peerTLS?.serverHostname)
             cluster = Cluster(
                 me: View.Member(id: c.nodeID, address: c.advertise), rf: c.rf, store: store, loop: group.next(),
-                authToken: configuration.adminToken ?? configuration.authToken ?? "", logger: logger,
+                identity: identity, logger: logger,
                 onEvicted: {
                     guard exits else { return }
                     logger.critical("exiting: a restarted server joins the cluster afresh")
@@ -119,9 +153,11 @@ public final class CrucialServer: Service, Sendable {
                 })
         }
         let settings = ConnectionSettings(
-            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, authToken: configuration.authToken,
-            adminToken: configuration.adminToken, pluginDirectory: configuration.pluginDirectory,
-            maxPluginBytes: configuration.maxPluginBytes, cluster: cluster)
+            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, credentials: credentials,
+            pluginDirectory: configuration.pluginDirectory, maxPluginBytes: configuration.maxPluginBytes, cluster: cluster,
+            limits: configuration.limits, metrics: metrics)
+        let metrics = self.metrics
+        let limits = configuration.limits
         let store = self.store
         let logger = self.logger
         let children = self.children
@@ -141,12 +177,28 @@ public final class CrucialServer: Service, Sendable {
                     return n
                 }
                 let key = ObjectIdentifier(channel)
-                children.withLockedValue { $0[key] = channel }
-                channel.closeFuture.whenComplete { _ in _ = children.withLockedValue { $0.removeValue(forKey: key) } }
+                let open = children.withLockedValue { children in
+                    children[key] = channel
+                    return children.count
+                }
+                metrics.connections.record(open)
+                channel.closeFuture.whenComplete { _ in
+                    metrics.connections.record(children.withLockedValue { $0.removeValue(forKey: key); return $0.count })
+                }
+                // Over the limit, the connection is still served its handshake: its client learns why.
+                let refusal =
+                    open > limits.maxConnections
+                    ? CrucialError(
+                        .resourceExhausted, "this server already has \(open - 1) connections, its limit (--max-connections); try again later")
+                    : nil
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ServerConnectionHandler(store: store, settings: settings, connection: ConnectionID(id), logger: logger))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
+                    if let idle = limits.idleTimeout { try pipeline.addHandler(IdleStateHandler(allTimeout: .nanoseconds(idle.nanoseconds))) }
+                    try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
+                    try pipeline.addHandler(
+                        ServerConnectionHandler(
+                            store: store, settings: settings, connection: ConnectionID(id), logger: logger, refusal: refusal))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()
@@ -167,6 +219,17 @@ public final class CrucialServer: Service, Sendable {
                     do { try store.compactIfDue() } catch { logger.error("compaction failed", metadata: ["error": "\(error)"]) }
                 }
             }
+        }
+        // Object state is counted against --max-state-bytes; the gauges follow.
+        let cluster_ = cluster
+        channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            DispatchQueue.global().async { store.census(cluster: cluster_) }
+        }
+        if let port = configuration.metricsPort {
+            let endpoint = try await MetricsEndpoint.start(
+                host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: { store.census(cluster: cluster_) })
+            metricsChannel.withLockedValue { $0 = endpoint }
+            logger.info("metrics", metadata: ["address": "http://\(configuration.metricsHost):\(endpoint.localAddress?.port ?? port)/metrics"])
         }
         // Sessions whose lease lapsed (their driver died) lose their ephemeral objects.
         channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
@@ -204,6 +267,9 @@ public final class CrucialServer: Service, Sendable {
         clusterState.withLockedValue { $0 = (cluster, membership, registration.lease, [keepAlive, watch]) }
     }
 
+    /// Where the metrics endpoint listens (nil when it does not).
+    public var metricsAddress: SocketAddress? { metricsChannel.withLockedValue { $0?.localAddress } }
+
     /// The cluster view this server serves (nil when it is on its own).
     public var view: View? { clusterState.withLockedValue { $0?.cluster.view } }
 
@@ -226,6 +292,7 @@ public final class CrucialServer: Service, Sendable {
         if case .running(let serverChannel) = previous {
             logger.info("shutting down", metadata: ["connections": "\(children.withLockedValue { $0.count })"])
             try? await serverChannel.close()
+            try? await metricsChannel.withLockedValue({ $0 })?.close()
             store.drainAllWaiters(CrucialError(.shuttingDown, "the server is shutting down"))
             let open = children.withLockedValue { Array($0.values) }
             for child in open { try? await child.close() }
@@ -241,5 +308,16 @@ public final class CrucialServer: Service, Sendable {
         if case .idle = state.withLockedValue({ $0 }) { try await start() }
         try await gracefulShutdown()
         try await shutdown()
+    }
+}
+
+extension CrucialServer.Configuration {
+    /// Every secret this server accepts: `authToken` (named "default"), `adminToken`
+    /// (named "admin") and `credentials`.
+    public var allCredentials: [Credential] {
+        var all: [Credential] = []
+        if let authToken, !authToken.isEmpty { all.append(Credential(name: "default", secret: authToken)) }
+        if let adminToken, !adminToken.isEmpty { all.append(Credential(name: "admin", secret: adminToken, isAdmin: true)) }
+        return all + credentials
     }
 }

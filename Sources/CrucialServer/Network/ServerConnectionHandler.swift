@@ -2,6 +2,7 @@ internal import CrucialCore
 internal import Foundation
 internal import Logging
 internal import NIOCore
+internal import Atomics
 
 #if canImport(Glibc)
 internal import Glibc
@@ -18,18 +19,33 @@ struct ChannelResponder: Responder {
     }
 }
 
+/// A responder for a request counted in its connection's in-flight requests.
+struct CountingResponder: Responder {
+    let base: ChannelResponder
+    let inFlight: ManagedAtomic<Int>
+
+    func respond(_ reply: Reply) {
+        inFlight.wrappingDecrement(ordering: .relaxed)
+        base.respond(reply)
+    }
+}
+
 /// Settings every connection of a server shares.
 struct ConnectionSettings: Sendable {
     let serverID: String
     let maxFrameSize: Int
-    let authToken: String?
-    /// Grants admin operations (plugin upload) to clients presenting it. With neither
-    /// token set, every client is admin (a development server).
-    let adminToken: String?
+    /// The secrets clients may prove. None: no authentication, every client is admin (a
+    /// development server).
+    let credentials: [Credential]
     let pluginDirectory: String
     let maxPluginBytes: Int
     /// This node's part in a cluster; nil for a server on its own.
     let cluster: Cluster?
+    let limits: Limits
+    let metrics: ServerMetrics
+
+    /// Clients without a secret are served (without admin rights) when only admin credentials exist.
+    var anonymousAllowed: Bool { !credentials.contains { !$0.isAdmin } }
 }
 
 /// Serves one client connection: the handshake, then requests in the order they
@@ -38,10 +54,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// awaitingHello → ready (a valid Hello) → closing (a refused Hello, an oversized
-    /// frame or a request before Hello); nothing is read in `closing`.
-    private enum State {
+    /// awaitingHello → (credentials configured: a Challenge sent) awaitingProof → ready;
+    /// closing after a refused handshake, an oversized frame or a request before Hello:
+    /// nothing is read in `closing`.
+    private enum State: Equatable {
         case awaitingHello
+        case awaitingProof(hello: Hello, serverNonce: [UInt8])
         case ready
         case closing
     }
@@ -57,23 +75,43 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var needsFlush = false
     private var isAdmin = false
     private var upload: PluginUpload?
+    /// Requests answered later (parked, replicated, waiting for fsync), for the in-flight limit.
+    private let inFlight = ManagedAtomic<Int>(0)
+    /// Set when the server already has its maximum of connections: refused in the handshake.
+    private let refusal: CrucialError?
+    /// Closes a client that reads none of its answers (see ``Limits/writeTimeout``).
+    private var unwritableTimer: Scheduled<Void>?
 
-    init(store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger) {
+    init(store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger, refusal: CrucialError? = nil) {
         self.store = store
         self.settings = settings
         self.connection = connection
         self.logger = logger
+        self.refusal = refusal
         self.logger[metadataKey: "connection"] = "\(connection.raw)"
     }
 
     func channelActive(context: ChannelHandlerContext) {
         responder = ChannelResponder(channel: context.channel)
         logger.debug("connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let limit = settings.limits.handshakeTimeout
+        context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+            let handler = handler.value
+            switch handler.state {
+            case .awaitingHello, .awaitingProof:
+                handler.settings.metrics.refused(.handshakeTimeout)
+                handler.fail(context: bound.value, id: 0, CrucialError(.timeout, "no complete handshake within \(limit): closed"))
+            case .ready, .closing: break
+            }
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         logger.debug("connection closed", metadata: ["parkedOn": "\(parkedOn.count)"])
+        unwritableTimer?.cancel()
         store.connectionClosed(connection, parkedOn: parkedOn)
         parkedOn.removeAll()
         upload?.discard()
@@ -115,17 +153,19 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         do {
             frame = try WireCodec.decode(payload)
         } catch {
-            if state == .awaitingHello {
-                fail(context: context, id: 0, CrucialError(error.code, "\(error.message); expected a Hello frame"))
-            } else {
+            settings.metrics.badFrame()
+            if state == .ready {
                 // The framing is intact, so the stream stays usable: answer and go on.
                 logger.debug("undecodable frame", metadata: ["error": "\(error)"])
                 reply(context: context, 0, .error(error))
+            } else {
+                fail(context: context, id: 0, CrucialError(error.code, "\(error.message); expected a handshake frame"))
             }
             return
         }
         switch state {
         case .awaitingHello: handshake(context: context, frame)
+        case .awaitingProof(let hello, let nonce): authenticate(context: context, frame, hello: hello, serverNonce: nonce)
         case .ready: serve(context: context, frame)
         case .closing: break
         }
@@ -136,34 +176,85 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             fail(context: context, id: frame.requestID ?? 0, CrucialError(.handshakeRequired, "send a Hello frame before any request"))
             return
         }
-        var refusal: CrucialError?
+        logger[metadataKey: "client"] = "\(hello.clientName)"
         if hello.protocolVersion != crucialProtocolVersion {
-            refusal = CrucialError(
-                .unsupportedVersion,
-                "client speaks protocol version \(hello.protocolVersion); this server speaks \(crucialProtocolVersion)")
-        } else if let admin = settings.adminToken, !admin.isEmpty, hello.authToken == admin {
-            isAdmin = true
-        } else if let token = settings.authToken, hello.authToken != token {
-            refusal = CrucialError(.unauthenticated, hello.authToken.isEmpty ? "this server requires an auth token" : "wrong auth token")
-        } else {
-            isAdmin = settings.adminToken == nil && settings.authToken == nil
+            return refuse(
+                context: context,
+                CrucialError(
+                    .unsupportedVersion,
+                    "client speaks protocol version \(hello.protocolVersion); this server speaks \(crucialProtocolVersion)"))
         }
-        let helloReply = HelloReply(
-            serverID: settings.serverID, view: settings.cluster?.view, error: refusal, maxFrameSize: UInt32(clamping: settings.maxFrameSize))
-        if let refusal {
-            logger.info("refused handshake", metadata: ["error": "\(refusal)", "client": "\(hello.clientName)"])
-            closeAfter(context: context, .helloReply(helloReply))
+        if let refusal { return refuse(context: context, refusal) }
+        guard !settings.credentials.isEmpty else {
+            isAdmin = true
+            return accept(context: context, serverProof: [])
+        }
+        guard hello.clientNonce.count >= 16, hello.clientNonce.count <= 64 else {
+            return refuse(
+                context: context, CrucialError(.badRequest, "Hello carries a client nonce of \(hello.clientNonce.count) bytes; 16 to 64 expected"))
+        }
+        let nonce = HandshakeAuth.nonce()
+        state = .awaitingProof(hello: hello, serverNonce: nonce)
+        write(context: context, .challenge(serverNonce: nonce))
+    }
+
+    /// Checks the client's answer to the challenge against each credential.
+    private func authenticate(context: ChannelHandlerContext, _ frame: Frame, hello: Hello, serverNonce: [UInt8]) {
+        guard case .authenticate(let proof) = frame else {
+            fail(context: context, id: frame.requestID ?? 0, CrucialError(.handshakeRequired, "answer the Challenge with Authenticate first"))
             return
         }
-        logger.debug("handshake", metadata: ["client": "\(hello.clientName)"])
+        if proof.isEmpty {
+            guard settings.anonymousAllowed else {
+                return refuse(context: context, CrucialError(.unauthenticated, "this server requires an auth token (CRUCIAL_AUTH_TOKEN)"))
+            }
+            return accept(context: context, serverProof: [])
+        }
+        let matched = settings.credentials.first { c in
+            HandshakeAuth.matches(
+                proof,
+                HandshakeAuth.clientProof(secret: c.secret, clientNonce: hello.clientNonce, serverNonce: serverNonce, clientName: hello.clientName))
+        }
+        guard let matched else {
+            return refuse(context: context, CrucialError(.unauthenticated, "wrong auth token"))
+        }
+        isAdmin = matched.isAdmin
+        logger[metadataKey: "credential"] = "\(matched.name)"
+        accept(context: context, serverProof: HandshakeAuth.serverProof(secret: matched.secret, serverNonce: serverNonce, clientNonce: hello.clientNonce))
+    }
+
+    private func accept(context: ChannelHandlerContext, serverProof: [UInt8]) {
+        logger.debug("handshake", metadata: ["admin": "\(isAdmin)"])
         state = .ready
-        write(context: context, .helloReply(helloReply))
+        write(
+            context: context,
+            .helloReply(
+                HelloReply(
+                    serverID: settings.serverID, view: settings.cluster?.view, maxFrameSize: UInt32(clamping: settings.maxFrameSize),
+                    serverProof: serverProof)))
+    }
+
+    private func refuse(context: ChannelHandlerContext, _ error: CrucialError) {
+        logger.notice("refused handshake", metadata: ["error": "\(error)"])
+        settings.metrics.refused(error.code == .unauthenticated ? .unauthenticated : error.code == .resourceExhausted ? .limit : .protocol)
+        closeAfter(
+            context: context,
+            .helloReply(HelloReply(serverID: settings.serverID, error: error, maxFrameSize: UInt32(clamping: settings.maxFrameSize))))
     }
 
     private func serve(context: ChannelHandlerContext, _ frame: Frame) {
         switch frame {
         case .invoke(let invoke):
             guard let responder else { return }
+            let waiting = inFlight.load(ordering: .relaxed)
+            guard waiting < settings.limits.maxInFlightPerConnection else {
+                return failed(
+                    context: context, invoke,
+                    CrucialError(
+                        .resourceExhausted,
+                        "this connection already has \(waiting) requests waiting for their answers, this server's limit "
+                            + "(--max-in-flight)"))
+            }
             var routedIn: UInt64 = 0
             if let cluster = settings.cluster {
                 switch cluster.route(invoke.ref, clientView: invoke.viewID) {
@@ -174,10 +265,16 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
             let waiter = Waiter(
                 id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
-                responder: responder)
+                responder: CountingResponder(base: responder, inFlight: inFlight))
+            inFlight.wrappingIncrement(ordering: .relaxed)
+            let started = ContinuousClock.now
             if let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn) {
+                inFlight.wrappingDecrement(ordering: .relaxed)
+                settings.metrics.operation(invoke.ref.type, invoke.method, outcome, since: started)
+                if case .error(let error) = outcome { logFailure(invoke, error) }
                 reply(context: context, invoke.id, outcome)
             } else {
+                settings.metrics.parked(invoke.ref.type, invoke.method)
                 parkedOn.insert(invoke.ref)
             }
         case .remove(let id, let ref):
@@ -255,11 +352,35 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             } else {
                 reply(context: context, id, .error(CrucialError(.notFound, "\(ref) does not exist")))
             }
-        case .hello:
+        case .hello, .authenticate:
             reply(context: context, 0, .error(CrucialError(.badRequest, "the handshake is already done")))
-        case .helloReply, .result, .objectList:
+        case .helloReply, .result, .objectList, .challenge:
             reply(context: context, frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
         }
+    }
+
+    /// Refuses `invoke` with `error` and logs it.
+    private func failed(context: ChannelHandlerContext, _ invoke: Invoke, _ error: CrucialError) {
+        settings.metrics.operation(invoke.ref.type, invoke.method, .error(error), since: nil)
+        logFailure(invoke, error)
+        reply(context: context, invoke.id, .error(error))
+    }
+
+    /// Logs a failed request with its id: an internal error as an error, a refusal for a
+    /// limit as a notice, the caller's mistakes (bad arguments, unknown objects) at debug.
+    private func logFailure(_ invoke: Invoke, _ error: CrucialError) {
+        let level: Logger.Level =
+            switch error.code {
+            case .internal: .error
+            case .resourceExhausted, .unauthenticated: .notice
+            default: .debug
+            }
+        logger.log(
+            level: level, "request failed",
+            metadata: [
+                "request": "\(connection.raw)/\(invoke.id)", "object": "\(invoke.ref)", "method": "\(invoke.method)",
+                "code": "\(error.code.name)", "error": "\(error.message)",
+            ])
     }
 
     /// The cluster, for frames only members send: with an admin token set, members present
@@ -269,7 +390,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             reply(context: context, id, .error(CrucialError(.badRequest, "this server is not part of a cluster")))
             return nil
         }
-        guard isAdmin || settings.adminToken == nil else {
+        guard isAdmin || !settings.credentials.contains(where: \.isAdmin) else {
             reply(context: context, id, .error(CrucialError(.unauthenticated, "only cluster members (with the admin token) may send this")))
             return nil
         }
@@ -300,6 +421,40 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             context.flush()
         }
         context.fireChannelReadComplete()
+    }
+
+    /// A client that stops reading its answers: stop reading its requests (their answers
+    /// would pile up here), and close it if it does not catch up within the write timeout.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+        if writable {
+            unwritableTimer?.cancel()
+            unwritableTimer = nil
+        } else if unwritableTimer == nil {
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let limit = settings.limits.writeTimeout
+            unwritableTimer = context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+                let handler = handler.value
+                handler.logger.notice("closing a client that read none of its answers", metadata: ["for": "\(limit)"])
+                handler.settings.metrics.refused(.slowClient)
+                handler.state = .closing
+                bound.value.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// No traffic for the idle timeout: close unless a request of this connection is waiting.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        guard state == .ready, inFlight.load(ordering: .relaxed) == 0 else { return }
+        logger.debug("closing an idle connection")
+        settings.metrics.refused(.idle)
+        fail(context: context, id: 0, CrucialError(.timeout, "the connection was idle for \(settings.limits.idleTimeout ?? .zero): closed"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -340,6 +495,8 @@ extension Frame {
         case .loadPlugin: "LoadPlugin"
         case .replicate: "Replicate"
         case .transferDone: "TransferDone"
+        case .challenge: "Challenge"
+        case .authenticate: "Authenticate"
         }
     }
 }

@@ -3,6 +3,7 @@ public import CrucialCore
 /// A fixed-length array of bytes with `AtomicIntegerArray`-style methods (wrapping arithmetic).
 public final class AtomicByteArray: SharedObject {
     public static let typeName = "AtomicByteArray"
+    public static var hasFixedSize: Bool { true }
     var bytes: [UInt8]
 
     public init(initial: Value) throws(CrucialError) {
@@ -90,6 +91,7 @@ func addElementwise(_ target: inout [Double], _ deltas: [Double]) {
 /// A fixed-length array of doubles; `add` adds a whole vector element-wise (gradients).
 public final class AtomicDoubleArray: SharedObject {
     public static let typeName = "AtomicDoubleArray"
+    public static var hasFixedSize: Bool { true }
     var values: [Double]
 
     public init(initial: Value) throws(CrucialError) {
@@ -174,6 +176,7 @@ public final class AtomicDoubleArray: SharedObject {
 /// A rows × cols matrix of doubles, row-major; `merge` adds a whole matrix element-wise.
 public final class AtomicMatrix: SharedObject {
     public static let typeName = "AtomicMatrix"
+    public static var hasFixedSize: Bool { true }
     let rows: Int
     let cols: Int
     var data: [Double]

@@ -101,6 +101,7 @@ public class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
 /// A 32-bit integer with `java.util.concurrent.atomic.AtomicInteger`'s methods (wrapping arithmetic).
 public final class AtomicInt: AtomicInteger<Int32>, SharedObject {
     public static let typeName = "AtomicInt"
+    public static var hasFixedSize: Bool { true }
     public required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
     public func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
     public func snapshot() -> Value { .int(Int64(value)) }
@@ -109,6 +110,7 @@ public final class AtomicInt: AtomicInteger<Int32>, SharedObject {
 /// A 64-bit integer with `java.util.concurrent.atomic.AtomicLong`'s methods (wrapping arithmetic).
 public final class AtomicLong: AtomicInteger<Int64>, SharedObject {
     public static let typeName = "AtomicLong"
+    public static var hasFixedSize: Bool { true }
     public required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
     public func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
     public func snapshot() -> Value { .int(value) }
@@ -117,6 +119,7 @@ public final class AtomicLong: AtomicInteger<Int64>, SharedObject {
 /// A boolean with `AtomicBoolean`'s methods.
 public final class AtomicBoolean: SharedObject {
     public static let typeName = "AtomicBoolean"
+    public static var hasFixedSize: Bool { true }
     var value: Bool
 
     public init(initial: Value) throws(CrucialError) {
@@ -158,6 +161,7 @@ public final class AtomicBoolean: SharedObject {
 /// A double with Guava's `AtomicDouble` methods; `compareAndSet` compares bit patterns.
 public final class AtomicDouble: SharedObject {
     public static let typeName = "AtomicDouble"
+    public static var hasFixedSize: Bool { true }
     var value: Double
 
     public init(initial: Value) throws(CrucialError) {

@@ -9,6 +9,8 @@ public struct Call: Sendable {
     /// The caller, to keep if the call parks.
     public let waiter: Waiter
     public var effects = Effects()
+    /// The most calls one object may keep parked (the server's `--max-waiters-per-object`).
+    public var maxWaiters = Int.max
 
     public init(ref: ObjectRef, method: String, args: [Value], waiter: Waiter) {
         self.ref = ref
@@ -23,6 +25,15 @@ public struct Call: Sendable {
     public mutating func park(timeout: Duration? = nil) -> Response {
         if let timeout { effects.timers.append((waiter.id, timeout)) }
         return .parked
+    }
+
+    /// Call before keeping `waiter` when `queued` calls are already parked: refuses the
+    /// call with RESOURCE_EXHAUSTED at the server's limit (the parked ones are untouched).
+    public func admitWaiter(queued: Int) throws(CrucialError) {
+        guard queued < maxWaiters else {
+            throw CrucialError(
+                .resourceExhausted, "\(ref) already has \(queued) parked calls, this server's limit (--max-waiters-per-object)")
+        }
     }
 
     // MARK: Arguments

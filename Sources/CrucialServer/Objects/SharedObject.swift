@@ -106,7 +106,22 @@ public protocol SharedObject: AnyObject, SendableMetatype {
     /// Synchronization objects (barriers, semaphores, latches, futures) park calls and
     /// arm timers: a cluster keeps one copy of them, even when persistent.
     static var isSynchronizer: Bool { get }
+
+    /// Whether no call changes how much memory the object takes (counters, arrays,
+    /// synchronizers, whose waiters have their own limit).
+    static var hasFixedSize: Bool { get }
+
+    /// Roughly the bytes the object's state takes; counted against the server's
+    /// `maxStateBytes`. Recomputed at most once a second after changes.
+    var footprint: Int { get }
+
+    /// Whether `method` may make the object bigger: refused while the server is over
+    /// its state-memory limit.
+    func mayGrow(_ method: String) -> Bool
 }
+
+/// Methods of the built-in collections that only take away.
+let builtinShrinkingMethods: Set<String> = ["clear", "remove", "removeAt", "removeAll", "poll", "pollFirst", "pollLast", "take"]
 
 /// The methods of the built-in types that only read.
 let builtinReadOnlyMethods: Set<String> = [
@@ -124,4 +139,9 @@ extension SharedObject {
     /// The built-in types' read methods (`get`, `size`, `contains`, ...) are reads.
     public func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
     public static var isSynchronizer: Bool { false }
+    public static var hasFixedSize: Bool { isSynchronizer }
+    public var footprint: Int { snapshot().estimatedBytes }
+    public func mayGrow(_ method: String) -> Bool {
+        !Self.hasFixedSize && !isReadOnly(method) && !builtinShrinkingMethods.contains(method)
+    }
 }

@@ -58,6 +58,7 @@ public final class CyclicBarrier: SharedObject {
                 breakBarrier(&call.effects)
                 throw CrucialError(.timeout, "CyclicBarrier.await timed out")
             }
+            try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
         case "reset":
@@ -146,6 +147,7 @@ public final class Semaphore: SharedObject {
                 permits -= n
                 return .void
             }
+            try call.admitWaiter(queued: queue.count)
             queue.append((call.waiter, n, false))
             return call.park()
         case "tryAcquire":
@@ -157,6 +159,7 @@ public final class Semaphore: SharedObject {
                 return .value(.bool(true))
             }
             guard let timeout, timeout > .zero else { return .value(.bool(false)) }
+            try call.admitWaiter(queued: queue.count)
             queue.append((call.waiter, n, true))
             return call.park(timeout: timeout)
         case "release":
@@ -238,6 +241,7 @@ public final class CountDownLatch: SharedObject {
             let timeout = try call.timeout(0)
             if count == 0 { return .value(.bool(true)) }
             if timeout == .zero { return .value(.bool(false)) }
+            try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
         default:
@@ -296,6 +300,7 @@ public final class SharedFuture: SharedObject {
             let timeout = try call.timeout(0)
             if let value { return .value(value) }
             if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
+            try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
         case "isDone":

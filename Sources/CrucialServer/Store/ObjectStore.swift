@@ -1,6 +1,7 @@
 public import CrucialCore
 public import NIOCore
 internal import NIOConcurrencyHelpers
+internal import Atomics
 
 /// One object with its own lock: the unit of serialisation. Calls on different
 /// boxes never share a lock, which gives disjoint-access parallelism.
@@ -24,6 +25,9 @@ final class ObjectBox: @unchecked Sendable {
     var replicated: EventLoopFuture<Outcome?>?
     /// A change did not reach every replica: the next call sends them the whole state first.
     var needsSync = false
+    /// The object's estimated bytes as last counted, and whether it changed since.
+    var footprint = 0
+    var footprintStale = true
 
     init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
         self.ref = ref
@@ -76,11 +80,20 @@ public final class ObjectStore: Sendable {
     /// Set when the server is part of a cluster.
     let replicationBox = NIOLockedValueBox<(any Replication)?>(nil)
     var replication: (any Replication)? { replicationBox.withLockedValue { $0 } }
+    /// What clients may use of this store.
+    public let limits: Limits
+    /// The estimated bytes of all object state (see ``refreshFootprints()``).
+    private let stateBytesCounter = ManagedAtomic<Int>(0)
+    /// Changes sent to replicas and not yet applied by all of them.
+    private let replicationsPending = ManagedAtomic<Int>(0)
+    let metrics: ServerMetrics
 
     public init(
         registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64,
-        defaultSessionLease: Duration = .seconds(30)
+        defaultSessionLease: Duration = .seconds(30), limits: Limits = Limits(), metrics: ServerMetrics = ServerMetrics()
     ) {
+        self.limits = limits
+        self.metrics = metrics
         self.registryBox = NIOLockedValueBox(registry)
         self.timerLoop = timerLoop
         self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
@@ -115,6 +128,7 @@ public final class ObjectStore: Sendable {
             case .failure(let e): return .error(e)
             }
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
+            call.maxWaiters = limits.maxWaitersPerObject
             let log = box.persistent ? self.log : nil
             let replication = self.replication
             // (outcome, the log record the answer must wait for); nil: the box was removed meanwhile.
@@ -138,6 +152,10 @@ public final class ObjectStore: Sendable {
                         box.replicated = replicated
                     }
                     return (answered, log == nil ? nil : box.lastLSN)
+                }
+                if !type(of: box.object).hasFixedSize, !box.object.isReadOnly(invoke.method) {
+                    if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return (.error(full), nil) }
+                    box.footprintStale = true
                 }
                 let logs = log != nil && !box.object.isReadOnly(invoke.method)
                 if logs, let failure = log?.failure { return (.error(failure), nil) }
@@ -172,7 +190,11 @@ public final class ObjectStore: Sendable {
             if let replicated {
                 // Answered once every replica applied the change (and whatever came before it).
                 let effects = call.effects
+                let sent = ContinuousClock.now
+                replicationsPending.wrappingIncrement(ordering: .relaxed)
                 replicated.whenComplete { done in
+                    self.replicationsPending.wrappingDecrement(ordering: .relaxed)
+                    self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanoseconds)
                     // Never inline: a replica link that dies while a later call on this
                     // object flushes to it (under the object's lock) fails this future on
                     // that very thread, and taking the lock again there would deadlock.
@@ -233,6 +255,17 @@ public final class ObjectStore: Sendable {
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))
         }
+        if let full = stateMemoryFull(ref) { return .failure(full) }
+        if !create.persistent, create.session != 0 {
+            let owned = sessions.withLockedValue { $0.sessions[create.session]?.objects.count ?? 0 }
+            if owned >= limits.maxObjectsPerSession {
+                return .failure(
+                    CrucialError(
+                        .resourceExhausted,
+                        "cannot create \(ref): its session \(String(create.session, radix: 16)) already owns \(owned) objects, "
+                            + "this server's limit (--max-objects-per-session)"))
+            }
+        }
         let object: any SharedObject
         do throws(CrucialError) {
             object = try registry.make(ref.type, initial: create.initial, unknown: unknown)
@@ -260,10 +293,65 @@ public final class ObjectStore: Sendable {
             }
         }
         guard case .success(let winner) = winner else { return winner }
+        if winner === fresh {
+            let bytes = fresh.lock.withLock {
+                fresh.footprintStale = false
+                fresh.footprint = fresh.object.footprint
+                return fresh.footprint
+            }
+            stateBytesCounter.wrappingIncrement(by: bytes, ordering: .relaxed)
+        }
         if winner === fresh, fresh.session != 0 {
             sessions.withLockedValue { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
         }
         return .success(winner)
+    }
+
+    /// The error for a call that would add state while the store is over `maxStateBytes`.
+    private func stateMemoryFull(_ ref: ObjectRef) -> CrucialError? {
+        let used = stateBytesCounter.load(ordering: .relaxed)
+        guard used >= limits.maxStateBytes else { return nil }
+        return CrucialError(
+            .resourceExhausted,
+            "\(ref): object state takes about \(used) bytes, over this server's limit of \(limits.maxStateBytes) "
+                + "(--max-state-bytes); remove objects, or read only")
+    }
+
+    /// The estimated bytes of all object state, as last counted.
+    public var stateBytes: Int { stateBytesCounter.load(ordering: .relaxed) }
+
+    /// Recounts the objects changed since the last count and the total (the server does
+    /// this every second); returns it with the number of objects and of parked calls.
+    @discardableResult
+    public func refreshFootprints() -> (bytes: Int, objects: Int, parkedCalls: Int) {
+        var total = 0
+        var objects = 0
+        var parked = 0
+        for box in allBoxes() {
+            total += box.lock.withLock {
+                guard !box.removed else { return 0 }
+                objects += 1
+                parked += box.object.waiterCount
+                if box.footprintStale {
+                    box.footprintStale = false
+                    box.footprint = box.object.footprint
+                }
+                return box.footprint
+            }
+        }
+        stateBytesCounter.store(total, ordering: .relaxed)
+        return (total, objects, parked)
+    }
+
+    /// Recounts and sets the gauges.
+    func census(cluster: Cluster?) {
+        let (bytes, objects, parked) = refreshFootprints()
+        metrics.stateBytes.record(bytes)
+        metrics.objects.record(objects)
+        metrics.parkedCalls.record(parked)
+        metrics.sessions.record(sessionCount)
+        metrics.replicationPending.record(replicationsPending.load(ordering: .relaxed))
+        metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
     }
 
     /// Logs an event of a persistent object. Called under the box lock. A failing log
@@ -326,6 +414,7 @@ public final class ObjectStore: Sendable {
         box.lock.withLock {
             logEvent(.remove, on: box)
             box.removed = true
+            stateBytesCounter.wrappingDecrement(by: box.footprint, ordering: .relaxed)
             box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
         }
         carryOut(effects, box: box)

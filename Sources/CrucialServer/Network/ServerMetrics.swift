@@ -1,0 +1,97 @@
+internal import CoreMetrics
+internal import NIOConcurrencyHelpers
+public import Prometheus
+
+/// One server's metrics: swift-metrics handles on a Prometheus registry of its own (so
+/// that several servers can run in one process), served by ``MetricsEndpoint``.
+///
+/// Names: `crucial_operations_total{type,method,outcome}` (outcome `ok`, `parked` or the
+/// error code), `crucial_operation_duration_seconds{type,method}` (calls answered at once),
+/// `crucial_replication_duration_seconds` (a change until every replica applied it),
+/// gauges `crucial_objects`, `crucial_sessions`, `crucial_parked_calls`,
+/// `crucial_object_state_bytes`, `crucial_connections`, `crucial_view_id`,
+/// `crucial_replication_pending`, and counters `crucial_connections_refused_total{reason}`,
+/// `crucial_bad_frames_total`.
+public final class ServerMetrics: Sendable {
+    /// Why a connection was refused or closed by the server.
+    enum Refusal: String {
+        case unauthenticated, limit, `protocol`, handshakeTimeout = "handshake_timeout", idle, slowClient = "slow_client"
+    }
+
+    /// The handles of one method of one type.
+    struct Operation: Sendable {
+        let ok: CoreMetrics.Counter
+        let parked: CoreMetrics.Counter
+        let duration: CoreMetrics.Timer
+    }
+
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let operations = NIOLockedValueBox<[String: Operation]>([:])
+    let objects: CoreMetrics.Gauge
+    let sessions: CoreMetrics.Gauge
+    let parkedCalls: CoreMetrics.Gauge
+    let stateBytes: CoreMetrics.Gauge
+    let connections: CoreMetrics.Gauge
+    let viewID: CoreMetrics.Gauge
+    let replicationPending: CoreMetrics.Gauge
+    let replication: CoreMetrics.Timer
+    private let badFrames: CoreMetrics.Counter
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Calls take microseconds to seconds (parked ones are not timed).
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+        objects = CoreMetrics.Gauge(label: "crucial_objects", factory: factory)
+        sessions = CoreMetrics.Gauge(label: "crucial_sessions", factory: factory)
+        parkedCalls = CoreMetrics.Gauge(label: "crucial_parked_calls", factory: factory)
+        stateBytes = CoreMetrics.Gauge(label: "crucial_object_state_bytes", factory: factory)
+        connections = CoreMetrics.Gauge(label: "crucial_connections", factory: factory)
+        viewID = CoreMetrics.Gauge(label: "crucial_view_id", factory: factory)
+        replicationPending = CoreMetrics.Gauge(label: "crucial_replication_pending", factory: factory)
+        replication = CoreMetrics.Timer(label: "crucial_replication_duration_seconds", factory: factory)
+        badFrames = CoreMetrics.Counter(label: "crucial_bad_frames_total", factory: factory)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    func handles(_ type: String, _ method: String) -> Operation {
+        let key = "\(type)\u{0}\(method)"
+        if let known = operations.withLockedValue({ $0[key] }) { return known }
+        let dimensions = [("type", type), ("method", method)]
+        let made = Operation(
+            ok: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "ok")], factory: factory),
+            parked: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "parked")], factory: factory),
+            duration: CoreMetrics.Timer(label: "crucial_operation_duration_seconds", dimensions: dimensions, factory: factory))
+        return operations.withLockedValue { $0[key, default: made] }
+    }
+
+    /// A call answered at once (`since` = when it arrived; nil: refused before it ran).
+    func operation(_ type: String, _ method: String, _ outcome: Outcome, since: ContinuousClock.Instant?) {
+        let h = handles(type, method)
+        if let since { h.duration.recordNanoseconds((ContinuousClock.now - since).nanoseconds) }
+        switch outcome {
+        case .value: h.ok.increment()
+        case .error(let e): counter("crucial_operations_total", [("type", type), ("method", method), ("outcome", e.code.name)])
+        case .wrongView: counter("crucial_operations_total", [("type", type), ("method", method), ("outcome", "WRONG_VIEW")])
+        }
+    }
+
+    /// A call parked, or waits for its replicas or the disk.
+    func parked(_ type: String, _ method: String) { handles(type, method).parked.increment() }
+
+    func refused(_ reason: Refusal) { counter("crucial_connections_refused_total", [("reason", reason.rawValue)]) }
+
+    func badFrame() { badFrames.increment() }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) {
+        CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory).increment()
+    }
+}
