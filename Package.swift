@@ -257,6 +257,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -19,10 +19,13 @@ public final class ServerProcess: @unchecked Sendable {
     private let process: Process
     /// The line that announced readiness.
     public let readyLine: String
+    /// Standard output up to and with the ready line (e.g. `crucial-server`'s metrics address).
+    public let output: String
 
-    private init(process: Process, readyLine: String) {
+    private init(process: Process, readyLine: String, output: String) {
         self.process = process
         self.readyLine = readyLine
+        self.output = output
     }
 
     /// "HOST:PORT", the last word of a `crucial-server` ready line.
@@ -67,7 +70,7 @@ public final class ServerProcess: @unchecked Sendable {
                 ready.withLockedValue { $0 = true }
                 // Keep draining stdout so the child never blocks on a full pipe.
                 Thread.detachNewThread { while !handle.availableData.isEmpty {} }
-                return ServerProcess(process: p, readyLine: String(line))
+                return ServerProcess(process: p, readyLine: String(line), output: text)
             }
         }
         p.terminate()

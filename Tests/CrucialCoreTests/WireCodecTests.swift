@@ -8,11 +8,13 @@ import Testing
 @Suite("Wire codec")
 struct WireCodecTests {
     static let frames: [Frame] = [
-        .hello(Hello(protocolVersion: 1, authToken: "t", clientName: "c")),
+        .hello(Hello(protocolVersion: 1, clientName: "c", clientNonce: [1, 2, 3])),
+        .challenge(serverNonce: Array(repeating: 7, count: 32)),
+        .authenticate(proof: [9, 8, 7]),
         .helloReply(
             HelloReply(
                 serverID: "s", view: View(id: 3, members: [.init(id: "n1", address: "127.0.0.1:1")], rf: 2),
-                error: CrucialError(.unauthenticated, "no"), maxFrameSize: 1024)),
+                error: CrucialError(.unauthenticated, "no"), maxFrameSize: 1024, serverProof: [4, 5])),
         .invoke(
             Invoke(
                 id: 42, ref: ObjectRef(type: "AtomicLong", key: "counter"), method: "addAndGet",

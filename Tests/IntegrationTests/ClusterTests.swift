@@ -185,8 +185,7 @@ struct ClusterTests {
         #expect(status.out.components(separatedBy: "\"persistent\":10").count == 3, "both members hold all 10: \(status.out)")
 
         let raw = try RawSocket(port: cluster["b"]!.port)
-        raw.send(.hello(Hello(authToken: "user-secret")))
-        _ = try raw.receive()
+        try raw.hello(secret: "user-secret")
         let ref = ObjectRef(type: "AtomicLong", key: "p0")
         raw.send(
             .replicate(Replicate(id: 7, viewID: .max, ref: ref, version: ObjectVersion(view: .max, index: 1), operation: .install(ObjectState(state: .int(666), persistent: true)))))

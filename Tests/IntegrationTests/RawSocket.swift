@@ -73,10 +73,20 @@ final class RawSocket {
     /// True when the server has closed its side.
     func isClosedByPeer() -> Bool { read(1) == nil }
 
-    func hello() throws {
-        send(.hello(Hello(clientName: "raw")))
-        guard case .helloReply(let r)? = try receive(), r.error == nil else {
-            throw CrucialError(.connectionFailed, "handshake failed")
+    /// The handshake, proving `secret` when the server challenges.
+    func hello(secret: String = "") throws {
+        let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
+        send(.hello(hello))
+        var answer = try receive()
+        if case .challenge(let nonce)? = answer {
+            let proof =
+                secret.isEmpty
+                ? [] : HandshakeAuth.clientProof(secret: secret, clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw")
+            send(.authenticate(proof: proof))
+            answer = try receive()
+        }
+        guard case .helloReply(let r)? = answer, r.error == nil else {
+            throw CrucialError(.connectionFailed, "handshake failed: \(String(describing: answer))")
         }
     }
 }

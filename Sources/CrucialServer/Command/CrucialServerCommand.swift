@@ -80,7 +80,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Most open connections (clients and peers); more are refused in their handshake.")
     var maxConnections = 10_000
 
-    @Option(help: "Most requests of one connection waiting for their answer (parked, replicating); more get RESOURCE_EXHAUSTED.")
+    @Option(help: "Most requests of one connection waiting for their answer (parked, replicating); past it, calls that would park get RESOURCE_EXHAUSTED.")
     var maxInFlight = 10_000
 
     @Option(help: "Most calls parked on one object (barrier, semaphore, latch, future waits).")

@@ -7,7 +7,8 @@ public struct Limits: Sendable, Equatable {
     /// Open client and peer connections.
     public var maxConnections: Int
     /// Requests of one connection that are waiting for their answer (parked calls,
-    /// replication, fsync): a pipelining client past this gets errors, not memory.
+    /// replication, fsync): past it, a call that would park is refused (calls answered at
+    /// once still run), so a pipelining client gets errors, not server memory.
     public var maxInFlightPerConnection: Int
     /// Calls one object keeps parked (barrier parties, semaphore acquires, latch and future waits).
     public var maxWaitersPerObject: Int

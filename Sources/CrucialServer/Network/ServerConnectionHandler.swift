@@ -246,15 +246,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         switch frame {
         case .invoke(let invoke):
             guard let responder else { return }
-            let waiting = inFlight.load(ordering: .relaxed)
-            guard waiting < settings.limits.maxInFlightPerConnection else {
-                return failed(
-                    context: context, invoke,
-                    CrucialError(
-                        .resourceExhausted,
-                        "this connection already has \(waiting) requests waiting for their answers, this server's limit "
-                            + "(--max-in-flight)"))
-            }
             var routedIn: UInt64 = 0
             if let cluster = settings.cluster {
                 switch cluster.route(invoke.ref, clientView: invoke.viewID) {
@@ -266,9 +257,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             let waiter = Waiter(
                 id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
                 responder: CountingResponder(base: responder, inFlight: inFlight))
-            inFlight.wrappingIncrement(ordering: .relaxed)
+            let waiting = inFlight.loadThenWrappingIncrement(ordering: .relaxed)
             let started = ContinuousClock.now
-            if let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn) {
+            if let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting) {
                 inFlight.wrappingDecrement(ordering: .relaxed)
                 settings.metrics.operation(invoke.ref.type, invoke.method, outcome, since: started)
                 if case .error(let error) = outcome { logFailure(invoke, error) }
@@ -357,13 +348,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .helloReply, .result, .objectList, .challenge:
             reply(context: context, frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
         }
-    }
-
-    /// Refuses `invoke` with `error` and logs it.
-    private func failed(context: ChannelHandlerContext, _ invoke: Invoke, _ error: CrucialError) {
-        settings.metrics.operation(invoke.ref.type, invoke.method, .error(error), since: nil)
-        logFailure(invoke, error)
-        reply(context: context, invoke.id, .error(error))
     }
 
     /// Logs a failed request with its id: an internal error as an error, a refusal for a

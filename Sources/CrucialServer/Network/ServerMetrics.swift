@@ -73,10 +73,10 @@ public final class ServerMetrics: Sendable {
         return operations.withLockedValue { $0[key, default: made] }
     }
 
-    /// A call answered at once (`since` = when it arrived; nil: refused before it ran).
-    func operation(_ type: String, _ method: String, _ outcome: Outcome, since: ContinuousClock.Instant?) {
+    /// A call answered at once (`since` = when it arrived).
+    func operation(_ type: String, _ method: String, _ outcome: Outcome, since: ContinuousClock.Instant) {
         let h = handles(type, method)
-        if let since { h.duration.recordNanoseconds((ContinuousClock.now - since).nanoseconds) }
+        h.duration.recordNanoseconds((ContinuousClock.now - since).nanoseconds)
         switch outcome {
         case .value: h.ok.increment()
         case .error(let e): counter("crucial_operations_total", [("type", type), ("method", method), ("outcome", e.code.name)])

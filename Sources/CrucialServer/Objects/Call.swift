@@ -11,6 +11,10 @@ public struct Call: Sendable {
     public var effects = Effects()
     /// The most calls one object may keep parked (the server's `--max-waiters-per-object`).
     public var maxWaiters = Int.max
+    /// Requests of the caller's connection already waiting for their answers, and the
+    /// most it may have (`--max-in-flight`).
+    var connectionWaiting = 0
+    var maxConnectionWaiting = Int.max
 
     public init(ref: ObjectRef, method: String, args: [Value], waiter: Waiter) {
         self.ref = ref
@@ -28,8 +32,14 @@ public struct Call: Sendable {
     }
 
     /// Call before keeping `waiter` when `queued` calls are already parked: refuses the
-    /// call with RESOURCE_EXHAUSTED at the server's limit (the parked ones are untouched).
+    /// call with RESOURCE_EXHAUSTED at the server's limits on parked calls per object
+    /// and waiting requests per connection (the parked ones are untouched).
     public func admitWaiter(queued: Int) throws(CrucialError) {
+        guard connectionWaiting < maxConnectionWaiting else {
+            throw CrucialError(
+                .resourceExhausted,
+                "this connection already has \(connectionWaiting) requests waiting for their answers, this server's limit (--max-in-flight)")
+        }
         guard queued < maxWaiters else {
             throw CrucialError(
                 .resourceExhausted, "\(ref) already has \(queued) parked calls, this server's limit (--max-waiters-per-object)")

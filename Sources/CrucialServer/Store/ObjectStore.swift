@@ -112,7 +112,10 @@ public final class ObjectStore: Sendable {
     ///
     /// In a cluster, `routedIn` is the view in which this node found itself the
     /// object's primary; the call is refused with WRONG_VIEW if the view changed since.
-    public func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0) -> Outcome? {
+    ///
+    /// `waiting`: requests of the caller's connection already waiting for their answers;
+    /// at ``Limits/maxInFlightPerConnection`` a call that would park is refused.
+    public func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Outcome? {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
             return .error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key"))
@@ -129,6 +132,8 @@ public final class ObjectStore: Sendable {
             }
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
             call.maxWaiters = limits.maxWaitersPerObject
+            call.connectionWaiting = waiting
+            call.maxConnectionWaiting = limits.maxInFlightPerConnection
             let log = box.persistent ? self.log : nil
             let replication = self.replication
             // (outcome, the log record the answer must wait for); nil: the box was removed meanwhile.

@@ -1,0 +1,331 @@
+import AsyncHTTPClient
+import CrucialClient
+import Foundation
+import NIOCore
+import Testing
+
+/// Authentication, TLS, limits and metrics of a real `crucial-server`.
+@Suite("Hardening: authentication, TLS, limits, metrics")
+struct HardeningTests {
+    // MARK: Authentication
+
+    @Test("A wrong secret is refused, the right one proved without sending it, an anonymous client refused")
+    func wrongSecret() async throws {
+        let server = try TestServer(arguments: ["--auth-token", "correct horse battery staple"])
+        let wrong = CrucialClient(configuration: .init(servers: [server.address], authToken: "Tr0ub4dor&3", retries: 0))
+        defer { wrong.close() }
+        await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await wrong.ping() }
+        let anonymous = server.client(retries: 0)
+        defer { anonymous.close() }
+        await #expect(throws: CrucialError(.unauthenticated, "this server requires an auth token (CRUCIAL_AUTH_TOKEN)")) {
+            try await anonymous.ping()
+        }
+        let right = CrucialClient(configuration: .init(servers: [server.address], authToken: "correct horse battery staple"))
+        defer { right.close() }
+        #expect(try await AtomicLong("n", initial: 0, client: right).incrementAndGet() == 1)
+
+        // What a client sends in its handshake never contains the secret.
+        let raw = try RawSocket(port: server.port)
+        let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
+        raw.send(.hello(hello))
+        guard case .challenge(let nonce)? = try raw.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        let proof = HandshakeAuth.clientProof(
+            secret: "correct horse battery staple", clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw")
+        var sent = ByteBuffer()
+        WireCodec.encode(.hello(hello), into: &sent)
+        WireCodec.encode(.authenticate(proof: proof), into: &sent)
+        #expect(!String(decoding: sent.readableBytesView, as: UTF8.self).contains("horse"))
+        raw.send(.authenticate(proof: proof))
+        guard case .helloReply(let reply)? = try raw.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        #expect(reply.error == nil)
+        // The server proved the secret too, over both nonces.
+        #expect(
+            reply.serverProof
+                == HandshakeAuth.serverProof(secret: "correct horse battery staple", serverNonce: nonce, clientNonce: hello.clientNonce))
+    }
+
+    @Test("A recorded handshake replayed on a new connection is refused")
+    func replayedHandshake() async throws {
+        let server = try TestServer(arguments: ["--auth-token", "s3cret-s3cret-s3cret"])
+        let first = try RawSocket(port: server.port)
+        let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
+        first.send(.hello(hello))
+        guard case .challenge(let nonce)? = try first.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        let recorded = Frame.authenticate(
+            proof: HandshakeAuth.clientProof(secret: "s3cret-s3cret-s3cret", clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw"))
+        first.send(recorded)
+        guard case .helloReply(let accepted)? = try first.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        #expect(accepted.error == nil)
+
+        // An eavesdropper replays both frames byte for byte.
+        let replay = try RawSocket(port: server.port)
+        replay.send(.hello(hello))
+        guard case .challenge(let fresh)? = try replay.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        #expect(fresh != nonce, "every connection gets a fresh challenge")
+        replay.send(recorded)
+        guard case .helloReply(let refused)? = try replay.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        #expect(refused.error?.code == .unauthenticated)
+        #expect(replay.isClosedByPeer())
+        // Requests before the handshake completes are refused too.
+        let eager = try RawSocket(port: server.port)
+        eager.send(.hello(hello))
+        _ = try eager.receive()
+        eager.send(.ping(id: 1))
+        #expect(try eager.receive()?.errorCode == .handshakeRequired)
+        #expect(eager.isClosedByPeer())
+    }
+
+    @Test("Per-application credentials from a file; admin rights only with an admin secret; a client refuses a server that cannot prove its secret")
+    func credentialsFile() async throws {
+        let dir = try temporaryDirectory()
+        let file = "\(dir)/credentials"
+        try "# name role secret\nanalytics client aaaaaaaaaaaaaaaa\n\nops admin bbbbbbbbbbbbbbbb\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try TestServer(arguments: ["--credentials", file])
+        for secret in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
+            let client = CrucialClient(configuration: .init(servers: [server.address], authToken: secret, retries: 0))
+            defer { client.close() }
+            try await client.ping()
+        }
+        let app = CrucialClient(configuration: .init(servers: [server.address], authToken: "aaaaaaaaaaaaaaaa", retries: 0))
+        defer { app.close() }
+        await #expect(throws: CrucialError.self) { _ = try await app.loadPlugin([1, 2, 3], name: "x") }
+        let stranger = CrucialClient(configuration: .init(servers: [server.address], authToken: "cccccccccccccccc", retries: 0))
+        defer { stranger.close() }
+        await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await stranger.ping() }
+
+        // A client with a secret talks only to servers that prove they know it.
+        let open = try TestServer()
+        let careful = CrucialClient(configuration: .init(servers: [open.address], authToken: "aaaaaaaaaaaaaaaa", retries: 0))
+        defer { careful.close() }
+        do {
+            try await careful.ping()
+            Issue.record("a client with a secret must refuse a server without authentication")
+        } catch let e as CrucialError {
+            #expect(e.code == .unauthenticated && e.message.contains("does not ask for authentication"), "\(e)")
+        }
+
+        // A malformed file stops the server with the line at fault.
+        try "analytics reader aaaaaaaaaaaaaaaa\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try runProcess(try TestServer.binary(), ["--port", "0", "--credentials", file])
+        #expect(bad.status != 0 && bad.err.contains("\(file):1: expected `NAME client|admin SECRET`"), "\(bad.err)")
+    }
+
+    // MARK: TLS
+
+    @Test("TLS round trip with a self-signed certificate; plain and untrusting clients are refused")
+    func tlsRoundTrip() async throws {
+        let dir = try temporaryDirectory()
+        let (cert, key) = try selfSignedCertificate(in: dir, name: "server")
+        let server = try TestServer(arguments: ["--tls-cert", cert, "--tls-key", key, "--auth-token", "tls-and-a-secret"])
+        let secure = CrucialClient(
+            configuration: .init(servers: [server.address], authToken: "tls-and-a-secret", tls: try ClientTLS(trustingFile: cert)))
+        defer { secure.close() }
+        let map = SharedMap<String, String>("tls", client: secure)
+        try await map.put("k", String(repeating: "v", count: 100_000))
+        #expect(try await map.get("k")?.count == 100_000)
+
+        let plain = CrucialClient(configuration: .init(servers: [server.address], authToken: "tls-and-a-secret", retries: 0, connectTimeout: .seconds(3)))
+        defer { plain.close() }
+        await #expect(throws: CrucialError.self) { try await plain.ping() }
+
+        let (other, _) = try selfSignedCertificate(in: dir, name: "other")
+        let untrusting = CrucialClient(
+            configuration: .init(servers: [server.address], authToken: "tls-and-a-secret", retries: 0, tls: try ClientTLS(trustingFile: other)))
+        defer { untrusting.close() }
+        do {
+            try await untrusting.ping()
+            Issue.record("a client that does not trust the certificate must fail")
+        } catch let e as CrucialError {
+            #expect(e.code == .connectionFailed, "\(e)")
+        }
+        try await secure.ping()
+    }
+
+    // MARK: Limits
+
+    @Test("Connections over --max-connections are refused in their handshake; the others carry on")
+    func connectionLimit() async throws {
+        let server = try TestServer(arguments: ["--max-connections", "3"])
+        var open: [RawSocket] = []
+        for _ in 0..<3 {
+            let s = try RawSocket(port: server.port)
+            try s.hello()
+            open.append(s)
+        }
+        let extra = try RawSocket(port: server.port)
+        extra.send(.hello(Hello(clientName: "raw")))
+        guard case .helloReply(let refused)? = try extra.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        #expect(refused.error?.code == .resourceExhausted && refused.error?.message.contains("--max-connections") == true)
+        #expect(extra.isClosedByPeer())
+        open[0].send(.ping(id: 9))
+        guard case .result(let pong)? = try open[0].receive() else { throw CrucialError(.protocolViolation, "no pong") }
+        #expect(pong.id == 9)
+        open.removeLast()
+        try await waitUntil {
+            let again = try RawSocket(port: server.port)
+            return (try? again.hello()) != nil
+        }
+    }
+
+    @Test("In-flight requests per connection and parked calls per object are bounded; other work goes on")
+    func inFlightAndWaiterLimits() async throws {
+        let server = try TestServer(arguments: ["--max-in-flight", "2", "--max-waiters-per-object", "3"])
+        let one = server.client(connections: 1, retries: 0)
+        defer { one.close() }
+        let future = SharedFuture<Int>("f", client: one)
+        let waits = (0..<2).map { _ in Task { try await future.get() } }
+        try await waitUntil { (try await one.listObjects().first { $0.ref.key == "f" }?.waiters ?? 0) == 2 }
+        do {
+            _ = try await future.get()
+            Issue.record("a third waiting request on one connection must be refused")
+        } catch let e as CrucialError {
+            #expect(e.code == .resourceExhausted && e.message.contains("--max-in-flight"), "\(e)")
+        }
+        // The connection still answers what does not wait.
+        #expect(try await AtomicLong("c", initial: 0, client: one).incrementAndGet() == 1)
+
+        let other = server.client(connections: 1, retries: 0)
+        defer { other.close() }
+        let third = Task { try await SharedFuture<Int>("f", client: other).get() }
+        try await waitUntil { (try await other.listObjects().first { $0.ref.key == "f" }?.waiters ?? 0) == 3 }
+        let fourthClient = server.client(connections: 1, retries: 0)
+        defer { fourthClient.close() }
+        do {
+            _ = try await SharedFuture<Int>("f", client: fourthClient).get()
+            Issue.record("a fourth waiter on one object must be refused")
+        } catch let e as CrucialError {
+            #expect(e.code == .resourceExhausted && e.message.contains("--max-waiters-per-object"), "\(e)")
+        }
+        try await SharedFuture<Int>("f", client: fourthClient).set(7)
+        for w in waits { #expect(try await w.value == 7) }
+        #expect(try await third.value == 7)
+    }
+
+    @Test("Objects per session and object-state memory are bounded; reads, removals and other sessions go on")
+    func objectAndMemoryLimits() async throws {
+        let server = try TestServer(arguments: ["--max-objects-per-session", "3", "--max-state-bytes", "64K"])
+        let app = server.client(retries: 0)
+        defer { app.close() }
+        for i in 0..<3 { try await AtomicLong("e\(i)", initial: 0, client: app).incrementAndGet() }
+        do {
+            try await AtomicLong("e3", initial: 0, client: app).incrementAndGet()
+            Issue.record("a fourth ephemeral object of one session must be refused")
+        } catch let e as CrucialError {
+            #expect(e.code == .resourceExhausted && e.message.contains("--max-objects-per-session"), "\(e)")
+        }
+        #expect(try await AtomicLong("p", initial: 0, persistent: true, client: app).incrementAndGet() == 1)
+        let other = server.client(retries: 0)
+        defer { other.close() }
+        #expect(try await AtomicLong("e3", initial: 0, client: other).incrementAndGet() == 1)
+
+        // Fill the state memory: puts fail once the (once-a-second) count passes 64 KiB.
+        let map = SharedMap<Int, String>("big", persistent: true, client: other)
+        var refused: CrucialError?
+        for i in 0..<400 where refused == nil {
+            do {
+                try await map.put(i, String(repeating: "x", count: 4096))
+            } catch let e as CrucialError {
+                refused = e
+            }
+            if i % 16 == 15 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(refused?.code == .resourceExhausted && refused?.message.contains("--max-state-bytes") == true, "\(String(describing: refused))")
+        #expect(try await map.get(0)?.count == 4096, "reads go on")
+        #expect(try await AtomicLong("p", initial: 0, persistent: true, client: app).incrementAndGet() == 2, "fixed-size updates go on")
+        try await map.clear()
+        try await waitUntil { (try? await map.put(1, "back")) != nil }
+    }
+
+    @Test("Idle connections and unfinished handshakes are closed; parked calls keep theirs; clients reconnect")
+    func timeouts() async throws {
+        let server = try TestServer(arguments: ["--idle-timeout", "1", "--handshake-timeout", "1"])
+        let silent = try RawSocket(port: server.port)
+        #expect(try silent.receive()?.errorCode == .timeout, "no Hello within a second")
+        #expect(silent.isClosedByPeer())
+        let idle = try RawSocket(port: server.port)
+        try idle.hello()
+        #expect(try idle.receive()?.errorCode == .timeout, "nothing for a second")
+
+        let client = server.client(connections: 1)
+        defer { client.close() }
+        let future = SharedFuture<Int>("slow", client: client)
+        let waiting = Task { try await future.get() }
+        try await Task.sleep(for: .milliseconds(2500))
+        try await SharedFuture<Int>("slow", client: server.client()).set(1)
+        #expect(try await waiting.value == 1, "a connection with a parked call is not idle")
+        try await Task.sleep(for: .milliseconds(2500))
+        try await client.ping()  // its connection was closed meanwhile: the client reconnects
+    }
+
+    // MARK: Metrics
+
+    @Test("The metrics endpoint parses as Prometheus text and its counters follow the operations")
+    func metricsScrape() async throws {
+        let server = try TestServer(arguments: ["--metrics-port", "0"])
+        let url = try #require(server.server.output.split(separator: "\n").first { $0.contains("metrics on") }?.split(separator: " ").last)
+        let client = server.client()
+        defer { client.close() }
+        let counter = AtomicLong("m", initial: 0, client: client)
+        _ = try await counter.incrementAndGet()
+        let before = try parseExposition(try await httpGet(String(url)))
+        for _ in 0..<25 { _ = try await counter.incrementAndGet() }
+        _ = try? await counter.compareAndSet(expect: 1, update: 2, extra: true)  // a bad call: an error outcome
+        try await Task.sleep(for: .milliseconds(1200))  // the gauges follow once a second
+        let after = try parseExposition(try await httpGet(String(url)))
+        let ok = #"crucial_operations_total{type="AtomicLong",method="incrementAndGet",outcome="ok"}"#
+        #expect((after[ok] ?? 0) - (before[ok] ?? 0) == 25)
+        #expect((after[#"crucial_operation_duration_seconds_count{type="AtomicLong",method="incrementAndGet"}"#] ?? 0) >= 26)
+        #expect(after["crucial_objects"] == 1)
+        #expect((after["crucial_connections"] ?? 0) >= 1)
+        #expect((after["crucial_object_state_bytes"] ?? 0) > 0)
+        #expect(try await httpGet(String(url).replacingOccurrences(of: "/metrics", with: "/health")) == "ok\n")
+    }
+}
+
+extension AtomicLong {
+    /// A call with one argument too many, for an error outcome.
+    fileprivate func compareAndSet(expect: Int64, update: Int64, extra: Bool) async throws -> Bool {
+        try await handle.call("compareAndSet", [.int(expect), .int(update), .bool(extra)]) == .bool(true)
+    }
+}
+
+/// `name{labels} value` per sample line; fails on a line that is not one.
+func parseExposition(_ text: String) throws -> [String: Double] {
+    var samples: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            throw CrucialError(.protocolViolation, "not a Prometheus sample line: \(line)")
+        }
+        let name = line[..<space]
+        guard name.range(of: #"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})?$"#, options: .regularExpression) != nil else {
+            throw CrucialError(.protocolViolation, "not a Prometheus metric name: \(name)")
+        }
+        samples[String(name)] = value
+    }
+    return samples
+}
+
+func httpGet(_ url: String) async throws -> String {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 16 << 20)
+    return String(buffer: body)
+}
+
+func temporaryDirectory() throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl command.
+func selfSignedCertificate(in dir: String, name: String) throws -> (certificate: String, key: String) {
+    let cert = "\(dir)/\(name).pem", key = "\(dir)/\(name).key"
+    let result = try runProcess(
+        "/usr/bin/openssl",
+        [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=\(name)",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert,
+        ])
+    guard result.status == 0 else { throw CrucialError(.internal, "openssl failed: \(result.err)") }
+    return (cert, key)
+}
