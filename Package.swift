@@ -142,6 +142,20 @@ let package = Package(
             path: "tools/lambda-emulator",
             swiftSettings: strict
         ),
+        // The fuzz target over the frame and argument decoders (tools/fuzz.sh); built
+        // normally, it replays inputs (the tests replay tools/fuzz/{corpus,regressions}).
+        .executableTarget(
+            name: "crucial-fuzz",
+            dependencies: [
+                "CrucialServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "tools/fuzz",
+            exclude: ["corpus", "regressions", "README.md"],
+            swiftSettings: strict
+        ),
         // The admin CLI: `crucial objects ls|get|rm`.
         .executableTarget(
             name: "crucial",

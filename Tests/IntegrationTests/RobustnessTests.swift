@@ -236,3 +236,16 @@ struct RobustnessTests {
         alive().forEach { kill($0, SIGKILL) }
     }
 }
+
+extension RobustnessTests {
+    @Test("The fuzz seed corpus and every input the fuzzer crashed on run through the harness without a crash")
+    func replay() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dirs = ["tools/fuzz/corpus", "tools/fuzz/regressions"].map { root.appendingPathComponent($0).path }
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: dirs[0]).count
+        #expect(seeds >= 30)
+        let result = try runProcess(try builtExecutable("crucial-fuzz"), dirs)
+        #expect(result.status == 0, "\(result.out)\(result.err)")
+        #expect(result.out.contains("inputs ran without a crash"), "\(result.out)")
+    }
+}

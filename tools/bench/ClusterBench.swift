@@ -214,6 +214,8 @@ final class Members: Sendable {
 
     func address(_ id: String) -> String { running.withLock { $0[id]?.address ?? "" } }
 
+    var pids: [Int32] { running.withLock { $0.values.map(\.process.processIdentifier) } }
+
     func kill(_ id: String) { running.withLock { $0[id]?.process }?.kill9() }
 
     func stopAll() {
