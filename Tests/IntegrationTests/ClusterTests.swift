@@ -1,5 +1,6 @@
 import CrucialClient
 import Foundation
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -173,23 +174,33 @@ struct ClusterTests {
         #expect(twin.status != 0 && twin.err.contains("already registered"), "\(twin.err)")
     }
 
-    @Test("With tokens, members replicate to each other with the admin token; a plain client cannot write replicas")
+    @Test("Over TLS and with secrets, members replicate to each other with the admin secret; a plain client cannot write replicas")
     func memberAuthentication() async throws {
-        let cluster = try TestCluster(arguments: ["--auth-token", "user-secret", "--admin-token", "admin-secret"])
+        let (cert, key) = try selfSignedCertificate(in: try temporaryDirectory(), name: "cluster")
+        let cluster = try TestCluster(
+            arguments: ["--auth-token", "user-secret", "--admin-token", "admin-secret", "--tls-cert", cert, "--tls-key", key])
         for id in ["a", "b"] { try cluster.start(id) }
-        let client = CrucialClient(configuration: .init(servers: [cluster["a"]!.address], authToken: "user-secret"))
+        let client = CrucialClient(
+            configuration: .init(servers: [cluster["a"]!.address], authToken: "user-secret", tls: try ClientTLS(trustingFile: cert)))
         defer { client.close() }
         for i in 0..<10 { try await AtomicLong("p\(i)", initial: 0, persistent: true, client: client).incrementAndGet() }
-        let status = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address, "--auth-token", "admin-secret", "--json"])
+        let status = try runCLI([
+            "cluster", "status", "--servers", cluster["a"]!.address, "--auth-token", "admin-secret", "--tls-ca", cert, "--json",
+        ])
         #expect(status.out.split(separator: "\n").count == 2 && !status.out.contains("unreachable"), "\(status.out)\(status.err)")
         #expect(status.out.components(separatedBy: "\"persistent\":10").count == 3, "both members hold all 10: \(status.out)")
 
-        let raw = try RawSocket(port: cluster["b"]!.port)
-        try raw.hello(secret: "user-secret")
+        // A plain client's Replicate is refused.
+        let plain = try await ClientConnection.connect(
+            host: "127.0.0.1", port: cluster["b"]!.port, group: MultiThreadedEventLoopGroup.singleton,
+            identity: ConnectionIdentity(name: "raw", secret: "user-secret", tls: try ClientTLS(trustingFile: cert).makeContext()),
+            timeout: .seconds(5))
+        defer { plain.close() }
         let ref = ObjectRef(type: "AtomicLong", key: "p0")
-        raw.send(
-            .replicate(Replicate(id: 7, viewID: .max, ref: ref, version: ObjectVersion(view: .max, index: 1), operation: .install(ObjectState(state: .int(666), persistent: true)))))
-        guard case .result(let reply) = try raw.receive(), case .error(let e) = reply.outcome else {
+        let install = Replicate(
+            id: 7, viewID: .max, ref: ref, version: ObjectVersion(view: .max, index: 1),
+            operation: .install(ObjectState(state: .int(666), persistent: true)))
+        guard case .result(let reply) = try await plain.send(.replicate(install), id: 7).get(), case .error(let e) = reply.outcome else {
             Issue.record("a plain client's Replicate was not refused")
             return
         }

@@ -26,7 +26,7 @@ struct ClusterCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let client = server.client()
+            let client = try server.client()
             defer { client.close() }
             try await client.ping()
             guard let view = client.view else {
@@ -37,7 +37,7 @@ struct ClusterCommand: AsyncParsableCommand {
             let ring = HashRing(members: view.members)
             var rows: [[String]] = []
             for member in view.members {
-                let memberClient = server.client(servers: [member.address])
+                let memberClient = try server.client(servers: [member.address])
                 defer { memberClient.close() }
                 var row = [member.id, member.address]
                 do {
@@ -75,16 +75,20 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Auth token (default: $CRUCIAL_AUTH_TOKEN).")
     var authToken: String?
 
+    @Option(help: "Connect with TLS, trusting the PEM certificates in this file (default: $CRUCIAL_TLS_CA).")
+    var tlsCa: String?
+
     /// The servers named, or those of the environment.
     func addresses() -> [String] {
         guard let servers else { return CrucialClient.Configuration.fromEnvironment().servers }
         return servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    func client(servers: [String]? = nil) -> CrucialClient {
+    func client(servers: [String]? = nil) throws -> CrucialClient {
         var configuration = CrucialClient.Configuration.fromEnvironment()
         configuration.servers = servers ?? addresses()
         if let authToken { configuration.authToken = authToken }
+        if let tlsCa { configuration.tls = try ClientTLS(trustingFile: tlsCa) }
         configuration.retries = 1
         configuration.name = "crucial-admin"
         return CrucialClient(configuration: configuration)
@@ -108,7 +112,7 @@ struct Objects: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let client = server.client()
+            let client = try server.client()
             defer { client.close() }
             var objects = try await client.listObjects(typePrefix: typePrefix)
             if let view = client.view {
@@ -116,7 +120,7 @@ struct Objects: AsyncParsableCommand {
                 let ring = HashRing(members: view.members)
                 objects = []
                 for member in view.members {
-                    let memberClient = server.client(servers: [member.address])
+                    let memberClient = try server.client(servers: [member.address])
                     defer { memberClient.close() }
                     objects += try await memberClient.listObjects(typePrefix: typePrefix).filter { ring.primary(for: $0.ref)?.id == member.id }
                 }
@@ -153,7 +157,7 @@ struct Objects: AsyncParsableCommand {
         var key: String
 
         func run() async throws {
-            let client = server.client()
+            let client = try server.client()
             defer { client.close() }
             print(jsonText(try await client.getObject(ObjectRef(type: type, key: key))))
         }
@@ -172,7 +176,7 @@ struct Objects: AsyncParsableCommand {
         var key: String
 
         func run() async throws {
-            let client = server.client()
+            let client = try server.client()
             defer { client.close() }
             let ref = ObjectRef(type: type, key: key)
             guard try await client.remove(ref) else {
@@ -207,7 +211,7 @@ struct PluginCommand: AsyncParsableCommand {
             let name = URL(fileURLWithPath: path).lastPathComponent
             var failed = false
             for address in server.addresses() {
-                let client = server.client(servers: [address])
+                let client = try server.client(servers: [address])
                 defer { client.close() }
                 do {
                     let types = try await client.loadPlugin(bytes, name: name)
