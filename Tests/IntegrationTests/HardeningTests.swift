@@ -270,11 +270,17 @@ struct HardeningTests {
         let before = try parseExposition(try await httpGet(String(url)))
         for _ in 0..<25 { _ = try await counter.incrementAndGet() }
         _ = try? await counter.compareAndSet(expect: 1, update: 2, extra: true)  // a bad call: an error outcome
+        for i in 0..<3 {  // names made up by a client do not become metrics
+            _ = try? await SharedObjectHandle(type: "Nope\(i)", key: "k", initial: .null, client: client).call("m\(i)")
+        }
         try await Task.sleep(for: .milliseconds(1200))  // the gauges follow once a second
         let after = try parseExposition(try await httpGet(String(url)))
         let ok = #"crucial_operations_total{type="AtomicLong",method="incrementAndGet",outcome="ok"}"#
         #expect((after[ok] ?? 0) - (before[ok] ?? 0) == 25)
         #expect((after[#"crucial_operation_duration_seconds_count{type="AtomicLong",method="incrementAndGet"}"#] ?? 0) >= 26)
+        #expect(after[#"crucial_operations_total{type="AtomicLong",method="compareAndSet",outcome="BAD_ARGUMENTS"}"#] == 1)
+        #expect(after[#"crucial_operations_total{type="(unknown)",method="(unknown)",outcome="UNKNOWN_TYPE"}"#] == 3)
+        #expect(!after.keys.contains { $0.contains("Nope") })
         #expect(after["crucial_objects"] == 1)
         #expect((after["crucial_connections"] ?? 0) >= 1)
         #expect((after["crucial_object_state_bytes"] ?? 0) > 0)

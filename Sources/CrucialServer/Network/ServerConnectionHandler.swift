@@ -81,6 +81,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let refusal: CrucialError?
     /// Closes a client that reads none of its answers (see ``Limits/writeTimeout``).
     private var unwritableTimer: Scheduled<Void>?
+    /// The metric handles of the methods this connection called: no lock per call.
+    private var operationMetrics: [String: [String: ServerMetrics.Operation]] = [:]
 
     init(store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger, refusal: CrucialError? = nil) {
         self.store = store
@@ -259,13 +261,15 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 responder: CountingResponder(base: responder, inFlight: inFlight))
             let waiting = inFlight.loadThenWrappingIncrement(ordering: .relaxed)
             let started = ContinuousClock.now
-            if let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting) {
+            let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
+            let handles = metricHandles(invoke.ref.type, invoke.method, outcome)
+            if let outcome {
                 inFlight.wrappingDecrement(ordering: .relaxed)
-                settings.metrics.operation(invoke.ref.type, invoke.method, outcome, since: started)
+                settings.metrics.operation(handles, outcome, since: started)
                 if case .error(let error) = outcome { logFailure(invoke, error) }
                 reply(context: context, invoke.id, outcome)
             } else {
-                settings.metrics.parked(invoke.ref.type, invoke.method)
+                handles.parked.increment()
                 parkedOn.insert(invoke.ref)
             }
         case .remove(let id, let ref):
@@ -348,6 +352,21 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .helloReply, .result, .objectList, .challenge:
             reply(context: context, frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
         }
+    }
+
+    /// The handles of a call's type and method. Names no object vouched for (an unknown
+    /// type or method, a call on a missing object) count under "(unknown)", so that no
+    /// client can grow the metrics with names it makes up.
+    private func metricHandles(_ type: String, _ method: String, _ outcome: Outcome?) -> ServerMetrics.Operation {
+        var (type, method) = (type, method)
+        if case .error(let e) = outcome, [.unknownType, .unknownMethod, .badRequest, .notFound].contains(e.code) {
+            if e.code == .unknownType || e.code == .badRequest { type = "(unknown)" }
+            method = "(unknown)"
+        }
+        if let known = operationMetrics[type]?[method] { return known }
+        let made = settings.metrics.handles(type, method)
+        operationMetrics[type, default: [:]][method] = made
+        return made
     }
 
     /// Logs a failed request with its id: an internal error as an error, a refusal for a

@@ -20,6 +20,8 @@ public final class ServerMetrics: Sendable {
 
     /// The handles of one method of one type.
     struct Operation: Sendable {
+        let type: String
+        let method: String
         let ok: CoreMetrics.Counter
         let parked: CoreMetrics.Counter
         let duration: CoreMetrics.Timer
@@ -67,25 +69,23 @@ public final class ServerMetrics: Sendable {
         if let known = operations.withLockedValue({ $0[key] }) { return known }
         let dimensions = [("type", type), ("method", method)]
         let made = Operation(
+            type: type, method: method,
             ok: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "ok")], factory: factory),
             parked: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "parked")], factory: factory),
             duration: CoreMetrics.Timer(label: "crucial_operation_duration_seconds", dimensions: dimensions, factory: factory))
         return operations.withLockedValue { $0[key, default: made] }
     }
 
-    /// A call answered at once (`since` = when it arrived).
-    func operation(_ type: String, _ method: String, _ outcome: Outcome, since: ContinuousClock.Instant) {
-        let h = handles(type, method)
+    /// A call answered at once (`since` = when it arrived), with the handles of its method.
+    func operation(_ h: Operation, _ outcome: Outcome, since: ContinuousClock.Instant) {
         h.duration.recordNanoseconds((ContinuousClock.now - since).nanoseconds)
         switch outcome {
         case .value: h.ok.increment()
-        case .error(let e): counter("crucial_operations_total", [("type", type), ("method", method), ("outcome", e.code.name)])
-        case .wrongView: counter("crucial_operations_total", [("type", type), ("method", method), ("outcome", "WRONG_VIEW")])
+        case .error(let e): counter("crucial_operations_total", [("type", h.type), ("method", h.method), ("outcome", e.code.name)])
+        case .wrongView: counter("crucial_operations_total", [("type", h.type), ("method", h.method), ("outcome", "WRONG_VIEW")])
         }
     }
 
-    /// A call parked, or waits for its replicas or the disk.
-    func parked(_ type: String, _ method: String) { handles(type, method).parked.increment() }
 
     func refused(_ reason: Refusal) { counter("crucial_connections_refused_total", [("reason", reason.rawValue)]) }
 
