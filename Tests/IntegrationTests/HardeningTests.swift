@@ -257,6 +257,26 @@ struct HardeningTests {
         try await client.ping()  // its connection was closed meanwhile: the client reconnects
     }
 
+    @Test("A client that reads none of its answers is disconnected after --write-timeout; others carry on")
+    func slowClient() async throws {
+        let server = try TestServer(arguments: ["--write-timeout", "1"])
+        let client = server.client()
+        defer { client.close() }
+        let blob = AtomicByteArray("blob", length: 1 << 20, client: client)
+        _ = try await blob.length()
+        let slow = try RawSocket(port: server.port, receiveBuffer: 4096)
+        try slow.hello()
+        // Thirty 1 MiB answers it never reads: the server's buffers fill, it stops reading
+        // this client, and a second later it gives up on it.
+        var requests = ByteBuffer()
+        for id in 1...30 { WireCodec.encode(.getObject(id: UInt64(id), ref: blob.handle.ref), into: &requests) }
+        slow.send(Array(requests.readableBytesView))
+        try await Task.sleep(for: .seconds(2))
+        try await client.ping()
+        #expect(slow.drainUntilClosed(), "the server must close a client that does not read")
+        try await client.ping()
+    }
+
     // MARK: Metrics
 
     @Test("The metrics endpoint parses as Prometheus text and its counters follow the operations")

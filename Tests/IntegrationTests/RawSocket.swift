@@ -11,9 +11,14 @@ import Glibc
 final class RawSocket {
     private let fd: Int32
 
-    init(port: Int) throws {
+    /// - Parameter receiveBuffer: a small one makes a client that does not read fill up fast.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CrucialError(.connectionFailed, "socket() failed") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        // A server that stops reading must not block the test forever.
+        var sendTimeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -28,14 +33,17 @@ final class RawSocket {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
+    /// Sends `bytes`; false when the peer stopped taking them (for a second) or went away.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if n <= 0 { return }
+                if n <= 0 { return false }
                 offset += n
             }
+            return true
         }
     }
 
@@ -72,6 +80,16 @@ final class RawSocket {
 
     /// True when the server has closed its side.
     func isClosedByPeer() -> Bool { read(1) == nil }
+
+    /// Reads and drops everything until the server closes (true) or nothing comes for 10 s.
+    func drainUntilClosed() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
+    }
 
     /// The handshake, proving `secret` when the server challenges.
     func hello(secret: String = "") throws {
