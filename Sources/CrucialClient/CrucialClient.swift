@@ -236,7 +236,7 @@ public final class CrucialClient: Sendable {
             do {
                 return try await connect(to: server)
             } catch let error as CrucialError
-                where [.unauthenticated, .unsupportedVersion, .invalidArgument, .resourceExhausted].contains(error.code)
+                where [.unauthenticated, .unsupportedVersion, .invalidArgument].contains(error.code)
             {
                 throw error
             } catch {

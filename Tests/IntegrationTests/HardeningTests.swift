@@ -89,6 +89,18 @@ struct HardeningTests {
         let app = CrucialClient(configuration: .init(servers: [server.address], authToken: "aaaaaaaaaaaaaaaa", retries: 0))
         defer { app.close() }
         await #expect(throws: CrucialError.self) { _ = try await app.loadPlugin([1, 2, 3], name: "x") }
+        // An application removes its ephemeral objects; a persistent one takes an admin.
+        let ephemeral = AtomicLong("e", initial: 0, client: app)
+        _ = try await ephemeral.incrementAndGet()
+        #expect(try await app.remove(ephemeral.handle.ref))
+        let shared = AtomicLong("p", initial: 0, persistent: true, client: app)
+        _ = try await shared.incrementAndGet()
+        await #expect(throws: CrucialError(.unauthenticated, "removing persistent AtomicLong(\"p\") needs an admin secret")) {
+            _ = try await app.remove(shared.handle.ref)
+        }
+        let ops = CrucialClient(configuration: .init(servers: [server.address], authToken: "bbbbbbbbbbbbbbbb", retries: 0))
+        defer { ops.close() }
+        #expect(try await ops.remove(shared.handle.ref))
         let stranger = CrucialClient(configuration: .init(servers: [server.address], authToken: "cccccccccccccccc", retries: 0))
         defer { stranger.close() }
         await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await stranger.ping() }

@@ -273,6 +273,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 parkedOn.insert(invoke.ref)
             }
         case .remove(let id, let ref):
+            if store.isPersistent(ref) == true, !isAdmin, settings.credentials.contains(where: \.isAdmin) {
+                // Persistent objects outlive applications: deleting one is an operator's act.
+                return reply(
+                    context: context, id, .error(CrucialError(.unauthenticated, "removing persistent \(ref) needs an admin secret")))
+            }
             guard let cluster = settings.cluster else {
                 return reply(context: context, id, .value(.bool(store.remove(ref))))
             }

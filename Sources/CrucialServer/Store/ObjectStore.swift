@@ -464,6 +464,9 @@ public final class ObjectStore: Sendable {
         return out.sorted { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
     }
 
+    /// Whether `ref` is persistent; nil if it does not exist.
+    public func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLockedValue { $0[ref]?.persistent } }
+
     /// The state of `ref`, or nil if it does not exist.
     public func snapshot(_ ref: ObjectRef) -> Value? {
         guard let box = shard(ref).withLockedValue({ $0[ref] }) else { return nil }
