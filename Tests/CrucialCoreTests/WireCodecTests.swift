@@ -133,3 +133,40 @@ struct AddressTests {
         #expect(throws: CrucialError.self) { try parseAddress(" ") }
     }
 }
+
+extension WireCodecTests {
+    @Test("Handshake proofs depend on the secret, both nonces and the client name; the server's differs from the client's")
+    func handshakeProofs() {
+        let (c, s) = (HandshakeAuth.nonce(), HandshakeAuth.nonce())
+        #expect(c.count == 32 && c != s, "fresh random nonces")
+        let proof = HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "n")
+        #expect(proof.count == 32)
+        #expect(HandshakeAuth.matches(proof, HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "n")))
+        for other in [
+            HandshakeAuth.clientProof(secret: "K", clientNonce: c, serverNonce: s, clientName: "n"),
+            HandshakeAuth.clientProof(secret: "k", clientNonce: s, serverNonce: c, clientName: "n"),
+            HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: HandshakeAuth.nonce(), clientName: "n"),
+            HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "m"),
+            HandshakeAuth.serverProof(secret: "k", serverNonce: s, clientNonce: c),
+            Array(proof.dropLast()),
+        ] {
+            #expect(!HandshakeAuth.matches(other, proof))
+        }
+        // Fields are length-prefixed: moving bytes from one field to the next changes the proof.
+        #expect(
+            HandshakeAuth.serverProof(secret: "k", serverNonce: [1, 2], clientNonce: [3])
+                != HandshakeAuth.serverProof(secret: "k", serverNonce: [1], clientNonce: [2, 3]))
+    }
+
+    @Test("A credentials file: NAME client|admin SECRET per line; comments and blank lines skipped; mistakes name their line")
+    func credentialsFile() throws {
+        let parsed = try Credential.parseFile("# apps\nanalytics client s3cr3t with spaces\n\n  ops admin x\n", path: "f")
+        #expect(parsed == [Credential(name: "analytics", secret: "s3cr3t with spaces"), Credential(name: "ops", secret: "x", isAdmin: true)])
+        #expect(throws: CrucialError(.invalidArgument, "f:2: expected `NAME client|admin SECRET`")) {
+            try Credential.parseFile("a client x\nb root y\n", path: "f")
+        }
+        #expect(throws: CrucialError(.invalidArgument, "f:2: credential a is named twice")) {
+            try Credential.parseFile("a client x\na admin y\n", path: "f")
+        }
+    }
+}
