@@ -1,9 +1,9 @@
 // crucial-fuzz: what a server does with bytes from the network, for libFuzzer.
 //
-// Built by tools/fuzz.sh with `-sanitize=fuzzer,address -D CRUCIAL_FUZZING`, this file is
-// a libFuzzer target (libFuzzer brings `main`). Built normally it is `crucial-fuzz FILE...`,
-// which runs each file through the same harness: the tests replay the seed corpus and
-// every input the fuzzer ever crashed on (tools/fuzz/regressions) this way.
+// Built by tools/fuzz.sh with `--sanitize fuzzer --sanitize address -D CRUCIAL_FUZZING`, it
+// is a libFuzzer target. Built normally it is `crucial-fuzz FILE|DIR...`, which runs each input
+// through the same harness: the tests replay the seed corpus and every input the fuzzer
+// ever crashed on (tools/fuzz/regressions) this way.
 //
 // One input goes through, in turn:
 //   1. FrameDecoder over the input as a stream of length-prefixed frames (64 KiB limit);
@@ -71,9 +71,25 @@ func fuzz(_ input: [UInt8]) {
 
 #if CRUCIAL_FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    fuzz(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzz(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
+}
+
+/// libFuzzer's driver, for a program whose `main` is not libFuzzer's.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable with `main` = `<module>_main` (so that tests can link it):
+/// here that hands over to libFuzzer. (Without the rename, libFuzzer's own `main` runs.)
+@_cdecl("crucial_fuzz_main")
+public func crucialFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv, fuzzerTestOneInput)
 }
 #else
 /// The seed corpus: every frame kind, and calls on every built-in type.
