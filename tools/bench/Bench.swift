@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
-        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self, SoakBench.self],
+        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self, SoakBench.self, HandshakeBench.self],
         defaultSubcommand: Run.self)
 }
 
