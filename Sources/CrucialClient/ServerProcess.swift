@@ -1,5 +1,5 @@
 internal import CrucialCore
-internal import Foundation
+package import Foundation
 internal import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -129,21 +129,29 @@ public final class ServerProcess: @unchecked Sendable {
             while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        Self.awaitExit(process)
+        return process.isRunning ? -1 : process.terminationStatus
     }
 
     /// SIGKILL, as a crash would.
     public func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        Self.awaitExit(process)
     }
 
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            Self.awaitExit(process)
         }
+    }
+
+    /// Waits (at most 30 s) for Foundation to see `process` end. Not `waitUntilExit()`:
+    /// on Linux it waits in a run loop that can miss the exit, and a cooperative thread
+    /// blocked there forever starves every task of the process (seen: a hung test suite).
+    package static func awaitExit(_ process: Process) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(2_000) }
     }
 }
 

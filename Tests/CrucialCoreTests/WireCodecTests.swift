@@ -116,7 +116,7 @@ struct ProtocolDriftTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        process.waitUntilExit()
+        while process.isRunning { usleep(2_000) }  // not waitUntilExit: see ServerProcess.awaitExit
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(text)")
     }

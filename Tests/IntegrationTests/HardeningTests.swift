@@ -5,7 +5,7 @@ import NIOCore
 import Testing
 
 /// Authentication, TLS, limits and metrics of a real `crucial-server`.
-@Suite("Hardening: authentication, TLS, limits, metrics")
+@Suite("Hardening: authentication, TLS, limits, metrics", .timeLimit(.minutes(2)))
 struct HardeningTests {
     // MARK: Authentication
 

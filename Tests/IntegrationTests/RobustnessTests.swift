@@ -217,7 +217,7 @@ struct RobustnessTests {
         let out = Pipe()
         shell.standardOutput = out
         try shell.run()
-        shell.waitUntilExit()
+        ServerProcess.awaitExit(shell)
         let pids = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .split(separator: "\n").compactMap { pid_t($0) }
         #expect(pids.count == 2)

@@ -66,7 +66,7 @@ func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32,
     }
     let o = out.fileHandleForReading.readDataToEndOfFile()
     done.wait()
-    p.waitUntilExit()
+    ServerProcess.awaitExit(p)
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: stderr.data, as: UTF8.self))
 }
 
