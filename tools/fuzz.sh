@@ -32,7 +32,8 @@ log=.build-fuzz/fuzz.log
 echo "==> fuzzing for ${seconds}s (log: $log)" >&2
 status=0
 # -rss_limit_mb: a server must not need gigabytes for one frame either.
-"$binary" .build-fuzz/corpus tools/fuzz/corpus tools/fuzz/regressions \
+# Swift's own crash backtracer would run inside the sanitizer: leave crashes to libFuzzer.
+SWIFT_BACKTRACE=enable=no "$binary" .build-fuzz/corpus tools/fuzz/corpus tools/fuzz/regressions \
   -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
   -artifact_prefix=.build-fuzz/ "$@" 2>"$log" || status=$?
 grep -E "^#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|cov:" "$log" | tail -6 >&2 || true

@@ -37,7 +37,8 @@ enum NestingGuard {
             }
             guard let top = stack.last else { return pos == bytes.count ? .ok : .malformed }
             guard pos < top.end else { return .malformed }
-            guard let tag = varint() else { return .malformed }
+            // A tag or length may run past the end of its sub-message: check before subtracting.
+            guard let tag = varint(), pos <= top.end else { return .malformed }
             let wireType = tag & 7
             let number = tag >> 3
             switch wireType {
@@ -48,7 +49,7 @@ enum NestingGuard {
             case 5:
                 pos += 4
             case 2:
-                guard let len = varint(), len <= UInt64(top.end - pos) else { return .malformed }
+                guard let len = varint(), pos <= top.end, len <= UInt64(top.end - pos) else { return .malformed }
                 let end = pos + Int(len)
                 if number <= UInt64(UInt32.max),
                     let field = protobuf_c_message_descriptor_get_field(top.descriptor, UInt32(number)),
