@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
-ensure_deps zip unzip binutils etcd-server  # zip/unzip/readelf for the Lambda packaging tests; etcd for cluster tests
+ensure_deps zip unzip binutils etcd-server openssl  # zip/unzip/readelf for the Lambda packaging tests; etcd for cluster tests; openssl makes the TLS tests' certificates
 echo "==> swift build --build-tests" >&2
 swift build --build-tests
 echo "==> swift test" >&2
