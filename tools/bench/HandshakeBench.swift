@@ -37,7 +37,7 @@ struct HandshakeBench: AsyncParsableCommand {
         ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
-        openssl.waitUntilExit()
+        ServerProcess.awaitExit(openssl)  // not waitUntilExit: see there
         guard openssl.terminationStatus == 0 else { throw ValidationError("openssl could not make a certificate") }
 
         let secret = "a-benchmark-secret-of-32-bytes!!"

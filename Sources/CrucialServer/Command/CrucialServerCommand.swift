@@ -203,9 +203,11 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
-        for (name, value) in [("--idle-timeout", idleTimeout), ("--handshake-timeout", handshakeTimeout), ("--write-timeout", writeTimeout)]
-        where !(value >= 0 && value <= 86_400) || (value == 0 && name != "--idle-timeout") {
+        for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--write-timeout", writeTimeout)] where !(value > 0 && value <= 86_400) {
             throw ValidationError("\(name) must be in (0, 86400] seconds, got \(value)")
+        }
+        guard idleTimeout >= 0, idleTimeout <= 86_400 else {
+            throw ValidationError("--idle-timeout must be in [0, 86400] seconds (0 = never), got \(idleTimeout)")
         }
     }
 

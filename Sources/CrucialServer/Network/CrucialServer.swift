@@ -221,13 +221,13 @@ public final class CrucialServer: Service, Sendable {
             }
         }
         // Object state is counted against --max-state-bytes; the gauges follow.
-        let cluster_ = cluster
+        let census: @Sendable () -> Void = { [cluster] in store.census(cluster: cluster) }
         channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            DispatchQueue.global().async { store.census(cluster: cluster_) }
+            DispatchQueue.global().async(execute: census)
         }
         if let port = configuration.metricsPort {
             let endpoint = try await MetricsEndpoint.start(
-                host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: { store.census(cluster: cluster_) })
+                host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: census)
             metricsChannel.withLockedValue { $0 = endpoint }
             logger.info("metrics", metadata: ["address": "http://\(configuration.metricsHost):\(endpoint.localAddress?.port ?? port)/metrics"])
         }

@@ -158,16 +158,17 @@ public final class ObjectStore: Sendable {
                     }
                     return (answered, log == nil ? nil : box.lastLSN)
                 }
-                if !type(of: box.object).hasFixedSize, !box.object.isReadOnly(invoke.method) {
+                let readOnly = box.object.isReadOnly(invoke.method)
+                if !readOnly, !type(of: box.object).hasFixedSize {
                     if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return (.error(full), nil) }
                     box.footprintStale = true
                 }
-                let logs = log != nil && !box.object.isReadOnly(invoke.method)
+                let logs = log != nil && !readOnly
                 if logs, let failure = log?.failure { return (.error(failure), nil) }
                 let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
                 if let replication, box.replicates {
                     // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
-                    if box.object.isReadOnly(invoke.method), box.version.index > 0 {
+                    if readOnly, box.version.index > 0 {
                         replicated = box.replicated  // a read waits for the writes it may have seen
                     } else {
                         box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
