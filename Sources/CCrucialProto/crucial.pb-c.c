@@ -772,6 +772,51 @@ void   crucial__replicate__free_unpacked
   assert(message->base.descriptor == &crucial__replicate__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__hole__init
+                     (Crucial__Hole         *message)
+{
+  static const Crucial__Hole init_value = CRUCIAL__HOLE__INIT;
+  *message = init_value;
+}
+size_t crucial__hole__get_packed_size
+                     (const Crucial__Hole *message)
+{
+  assert(message->base.descriptor == &crucial__hole__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__hole__pack
+                     (const Crucial__Hole *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__hole__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__hole__pack_to_buffer
+                     (const Crucial__Hole *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__hole__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__Hole *
+       crucial__hole__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__Hole *)
+     protobuf_c_message_unpack (&crucial__hole__descriptor,
+                                allocator, len, data);
+}
+void   crucial__hole__free_unpacked
+                     (Crucial__Hole *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__hole__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__transfer_done__init
                      (Crucial__TransferDone         *message)
 {
@@ -2504,7 +2549,58 @@ const ProtobufCMessageDescriptor crucial__replicate__descriptor =
   (ProtobufCMessageInit) crucial__replicate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[3] =
+static const ProtobufCFieldDescriptor crucial__hole__field_descriptors[2] =
+{
+  {
+    "members",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Crucial__Hole, n_members),
+    offsetof(Crucial__Hole, members),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "absent",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Crucial__Hole, n_absent),
+    offsetof(Crucial__Hole, absent),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__hole__field_indices_by_name[] = {
+  1,   /* field[1] = absent */
+  0,   /* field[0] = members */
+};
+static const ProtobufCIntRange crucial__hole__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor crucial__hole__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.Hole",
+  "Hole",
+  "Crucial__Hole",
+  "crucial",
+  sizeof(Crucial__Hole),
+  2,
+  crucial__hole__field_descriptors,
+  crucial__hole__field_indices_by_name,
+  1,  crucial__hole__number_ranges,
+  (ProtobufCMessageInit) crucial__hole__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[7] =
 {
   {
     "id",
@@ -2542,16 +2638,68 @@ static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stable_view_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__TransferDone, stable_view_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stable_members",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Crucial__TransferDone, n_stable_members),
+    offsetof(Crucial__TransferDone, stable_members),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "holes",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__TransferDone, n_holes),
+    offsetof(Crucial__TransferDone, holes),
+    &crucial__hole__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "left",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Crucial__TransferDone, n_left),
+    offsetof(Crucial__TransferDone, left),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__transfer_done__field_indices_by_name[] = {
   2,   /* field[2] = from */
+  5,   /* field[5] = holes */
   0,   /* field[0] = id */
+  6,   /* field[6] = left */
+  4,   /* field[4] = stable_members */
+  3,   /* field[3] = stable_view_id */
   1,   /* field[1] = view_id */
 };
 static const ProtobufCIntRange crucial__transfer_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
 {
@@ -2561,7 +2709,7 @@ const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
   "Crucial__TransferDone",
   "crucial",
   sizeof(Crucial__TransferDone),
-  3,
+  7,
   crucial__transfer_done__field_descriptors,
   crucial__transfer_done__field_indices_by_name,
   1,  crucial__transfer_done__number_ranges,
@@ -2619,7 +2767,7 @@ const ProtobufCMessageDescriptor crucial__error__descriptor =
   (ProtobufCMessageInit) crucial__error__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__member__field_descriptors[2] =
+static const ProtobufCFieldDescriptor crucial__member__field_descriptors[3] =
 {
   {
     "id",
@@ -2645,15 +2793,28 @@ static const ProtobufCFieldDescriptor crucial__member__field_descriptors[2] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "incarnation",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Member, incarnation),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__member__field_indices_by_name[] = {
   1,   /* field[1] = address */
   0,   /* field[0] = id */
+  2,   /* field[2] = incarnation */
 };
 static const ProtobufCIntRange crucial__member__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor crucial__member__descriptor =
 {
@@ -2663,7 +2824,7 @@ const ProtobufCMessageDescriptor crucial__member__descriptor =
   "Crucial__Member",
   "crucial",
   sizeof(Crucial__Member),
-  2,
+  3,
   crucial__member__field_descriptors,
   crucial__member__field_indices_by_name,
   1,  crucial__member__number_ranges,
@@ -3416,7 +3577,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   (ProtobufCMessageInit) crucial__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[21] =
+static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[22] =
 {
   { "ERROR_CODE_UNSPECIFIED", "CRUCIAL__ERROR_CODE__ERROR_CODE_UNSPECIFIED", 0 },
   { "BAD_FRAME", "CRUCIAL__ERROR_CODE__BAD_FRAME", 1 },
@@ -3439,11 +3600,12 @@ static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[21] =
   { "INTERNAL", "CRUCIAL__ERROR_CODE__INTERNAL", 18 },
   { "BAD_REQUEST", "CRUCIAL__ERROR_CODE__BAD_REQUEST", 19 },
   { "RESOURCE_EXHAUSTED", "CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED", 20 },
+  { "UNAVAILABLE", "CRUCIAL__ERROR_CODE__UNAVAILABLE", 21 },
 };
 static const ProtobufCIntRange crucial__error_code__value_ranges[] = {
-{0, 0},{0, 21}
+{0, 0},{0, 22}
 };
-static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[21] =
+static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[22] =
 {
   { "BAD_ARGUMENTS", 8 },
   { "BAD_FRAME", 1 },
@@ -3461,6 +3623,7 @@ static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[21
   { "SHUTTING_DOWN", 17 },
   { "TIMEOUT", 14 },
   { "UNAUTHENTICATED", 5 },
+  { "UNAVAILABLE", 21 },
   { "UNKNOWN_METHOD", 7 },
   { "UNKNOWN_TYPE", 6 },
   { "UNSUPPORTED_VERSION", 3 },
@@ -3474,9 +3637,9 @@ const ProtobufCEnumDescriptor crucial__error_code__descriptor =
   "ErrorCode",
   "Crucial__ErrorCode",
   "crucial",
-  21,
+  22,
   crucial__error_code__enum_values_by_number,
-  21,
+  22,
   crucial__error_code__enum_values_by_name,
   1,
   crucial__error_code__value_ranges,

@@ -330,8 +330,10 @@ public final class CrucialClient: Sendable {
                     // A newer view: route again at once. An older one: that member is catching up.
                     if learn(v) || v.id > viewID { continue }
                     guard mayRetry() else { return frame }
-                case .error(let e) where e.code == .wrongView:  // a view change is under way
-                    guard mayRetry() else { return frame }
+                case .error(let e) where e.code == .wrongView || e.code == .unavailable:
+                    // A view change is under way, or the member cannot serve until it renews its lease
+                    // or until the members away with an object's copies are back.
+                    guard clustered || e.code == .wrongView, mayRetry() else { return frame }
                 default:
                     return frame
                 }

@@ -25,6 +25,9 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         case `internal` = 18
         case badRequest = 19
         case resourceExhausted = 20
+        /// Nothing was done and the call may be retried: the member cannot be sure of its
+        /// view, or every copy of the object is on members that are away.
+        case unavailable = 21
 
         // Client-side codes: never sent on the wire.
         /// No server could be reached.
@@ -64,6 +67,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .internal: "INTERNAL"
             case .badRequest: "BAD_REQUEST"
             case .resourceExhausted: "RESOURCE_EXHAUSTED"
+            case .unavailable: "UNAVAILABLE"
             case .connectionFailed: "CONNECTION_FAILED"
             case .connectionLost: "CONNECTION_LOST"
             case .decodingFailed: "DECODING_FAILED"

@@ -39,7 +39,11 @@ struct WireCodecTests {
                 operation: .install(ObjectState(state: .record(["a": .int(1)]), persistent: true, session: 5, retries: .list([.int(1)]))))),
         .replicate(
             Replicate(id: 10, viewID: 13, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 13, index: 71), operation: .remove)),
-        .transferDone(id: 11, viewID: 13, from: "node-b"),
+        .transferDone(TransferDone(id: 11, viewID: 13, from: "node-b")),
+        .transferDone(
+            TransferDone(
+                id: 12, viewID: 14, from: "node-c", stableViewID: 9, stableMembers: ["node-a", "node-b"],
+                holes: [Hole(members: ["a", "b", "c"], absent: ["b", "c"]), Hole(members: ["x"], absent: ["x"])], left: ["node-a"])),
     ]
 
     @Test("Every frame kind round-trips through protobuf-c", arguments: frames)

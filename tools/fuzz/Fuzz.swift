@@ -123,7 +123,7 @@ func seeds() -> [(String, Frame)] {
                     id: 13, viewID: 2, ref: ObjectRef(type: "AtomicLong", key: "k"), version: ObjectVersion(view: 2, index: 1),
                     operation: .install(ObjectState(state: .int(5), persistent: true))))
         ),
-        ("transfer-done", .transferDone(id: 14, viewID: 2, from: "a")),
+        ("transfer-done", .transferDone(TransferDone(id: 14, viewID: 2, from: "a"))),
         ("long-add", call("AtomicLong", "addAndGet", [.int(5)], initial: .int(0))),
         ("int-cas", call("AtomicInt", "compareAndSet", [.int(0), .int(1)], initial: .int(0))),
         ("double-add", call("AtomicDouble", "addAndGet", [.double(0.5)], initial: .double(1))),

@@ -32,6 +32,7 @@ typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
 typedef struct Crucial__ObjectState Crucial__ObjectState;
 typedef struct Crucial__Replicate Crucial__Replicate;
+typedef struct Crucial__Hole Crucial__Hole;
 typedef struct Crucial__TransferDone Crucial__TransferDone;
 typedef struct Crucial__Error Crucial__Error;
 typedef struct Crucial__Member Crucial__Member;
@@ -129,7 +130,14 @@ typedef enum _Crucial__ErrorCode {
   /*
    * a server limit was reached (connections, in-flight requests,
    */
-  CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED = 20
+  CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED = 20,
+  /*
+   * waiters per object, objects per session, state memory, a full disk)
+   */
+  /*
+   * the member cannot serve this now and nothing was done: it cannot
+   */
+  CRUCIAL__ERROR_CODE__UNAVAILABLE = 21
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__ERROR_CODE)
 } Crucial__ErrorCode;
 
@@ -478,6 +486,9 @@ struct  Crucial__Replicate
      * replaces the copy (re-balancing, re-synchronisation)
      */
     Crucial__ObjectState *install;
+    /*
+     * removes the copy; replicated objects leave a tombstone at this version
+     */
     protobuf_c_boolean remove;
   };
 };
@@ -487,9 +498,36 @@ struct  Crucial__Replicate
 
 
 /*
+ * Objects whose copies were all on members that left without handing them over
+ * (crashed, cut off, or dropped by etcd): calls on an object whose `rf` replicas on the
+ * ring of `members` are all in `absent` are answered UNAVAILABLE until one of them is
+ * back in a view (its data merged again) or an operator forgets it.
+ */
+struct  Crucial__Hole
+{
+  ProtobufCMessage base;
+  /*
+   * node ids of the view the copies were last complete in
+   */
+  size_t n_members;
+  char **members;
+  /*
+   * node ids of those members not back yet
+   */
+  size_t n_absent;
+  char **absent;
+};
+#define CRUCIAL__HOLE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__hole__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+/*
  * Sent by every member to every other once it has moved (and had acknowledged)
  * everything the receiver gets in view view_id. A member serves view_id only after
- * hearing this from all the others.
+ * hearing this from all the others. It also carries the last view the sender served
+ * (the newest of these among a view's members is the one departures are counted
+ * from) and the holes the sender knows of.
  */
 struct  Crucial__TransferDone
 {
@@ -497,10 +535,26 @@ struct  Crucial__TransferDone
   uint64_t id;
   uint64_t view_id;
   char *from;
+  /*
+   * 0: the sender served no view yet
+   */
+  uint64_t stable_view_id;
+  /*
+   * node ids of that view
+   */
+  size_t n_stable_members;
+  char **stable_members;
+  size_t n_holes;
+  Crucial__Hole **holes;
+  /*
+   * node ids that left stable_view_id gracefully (handed everything over)
+   */
+  size_t n_left;
+  char **left;
 };
 #define CRUCIAL__TRANSFER_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__transfer_done__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0,NULL }
 
 
 struct  Crucial__Error
@@ -522,10 +576,14 @@ struct  Crucial__Member
    * host:port
    */
   char *address;
+  /*
+   * the etcd revision this member registered at: a member that
+   */
+  uint64_t incarnation;
 };
 #define CRUCIAL__MEMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__member__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Crucial__View
@@ -1036,6 +1094,25 @@ Crucial__Replicate *
 void   crucial__replicate__free_unpacked
                      (Crucial__Replicate *message,
                       ProtobufCAllocator *allocator);
+/* Crucial__Hole methods */
+void   crucial__hole__init
+                     (Crucial__Hole         *message);
+size_t crucial__hole__get_packed_size
+                     (const Crucial__Hole   *message);
+size_t crucial__hole__pack
+                     (const Crucial__Hole   *message,
+                      uint8_t             *out);
+size_t crucial__hole__pack_to_buffer
+                     (const Crucial__Hole   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__Hole *
+       crucial__hole__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__hole__free_unpacked
+                     (Crucial__Hole *message,
+                      ProtobufCAllocator *allocator);
 /* Crucial__TransferDone methods */
 void   crucial__transfer_done__init
                      (Crucial__TransferDone         *message);
@@ -1317,6 +1394,9 @@ typedef void (*Crucial__ObjectState_Closure)
 typedef void (*Crucial__Replicate_Closure)
                  (const Crucial__Replicate *message,
                   void *closure_data);
+typedef void (*Crucial__Hole_Closure)
+                 (const Crucial__Hole *message,
+                  void *closure_data);
 typedef void (*Crucial__TransferDone_Closure)
                  (const Crucial__TransferDone *message,
                   void *closure_data);
@@ -1377,6 +1457,7 @@ extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
 extern const ProtobufCMessageDescriptor crucial__object_state__descriptor;
 extern const ProtobufCMessageDescriptor crucial__replicate__descriptor;
+extern const ProtobufCMessageDescriptor crucial__hole__descriptor;
 extern const ProtobufCMessageDescriptor crucial__transfer_done__descriptor;
 extern const ProtobufCMessageDescriptor crucial__error__descriptor;
 extern const ProtobufCMessageDescriptor crucial__member__descriptor;

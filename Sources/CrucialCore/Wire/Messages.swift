@@ -47,9 +47,13 @@ public struct View: Sendable, Equatable {
     public struct Member: Sendable, Equatable, Hashable {
         public var id: String
         public var address: String
-        public init(id: String, address: String) {
+        /// The etcd revision this member registered at: a member that restarts, or
+        /// registers again after its lease lapsed, is a new incarnation of its id.
+        public var incarnation: UInt64
+        public init(id: String, address: String, incarnation: UInt64 = 0) {
             self.id = id
             self.address = address
+            self.incarnation = incarnation
         }
     }
     public var id: UInt64
@@ -180,6 +184,44 @@ public struct Replicate: Sendable, Equatable {
     }
 }
 
+/// Objects whose copies were all on members that left a view without handing them over
+/// (`Hole` in crucial.proto): an object whose replicas on the ring of `members` are all
+/// in `absent` is unavailable until one of them is back.
+public struct Hole: Sendable, Equatable, Hashable {
+    public var members: [String]
+    public var absent: [String]
+    public init(members: [String], absent: [String]) {
+        self.members = members
+        self.absent = absent
+    }
+}
+
+/// A member to the others: it moved everything they get in `viewID` (`TransferDone` in
+/// crucial.proto), with what it knows of the cluster's past.
+public struct TransferDone: Sendable, Equatable {
+    public var id: UInt64
+    public var viewID: UInt64
+    public var from: String
+    /// The last view the sender served (0: none) and its members' ids.
+    public var stableViewID: UInt64
+    public var stableMembers: [String]
+    public var holes: [Hole]
+    /// Members of the stable view that left it gracefully, having handed their objects over.
+    public var left: [String]
+    public init(
+        id: UInt64, viewID: UInt64, from: String, stableViewID: UInt64 = 0, stableMembers: [String] = [], holes: [Hole] = [],
+        left: [String] = []
+    ) {
+        self.id = id
+        self.viewID = viewID
+        self.from = from
+        self.stableViewID = stableViewID
+        self.stableMembers = stableMembers
+        self.holes = holes
+        self.left = left
+    }
+}
+
 /// One protocol frame: exactly one of these travels in each length-prefixed frame.
 public enum Frame: Sendable, Equatable {
     case hello(Hello)
@@ -200,8 +242,8 @@ public enum Frame: Sendable, Equatable {
     case loadPlugin(id: UInt64, name: String, offset: UInt64, chunk: [UInt8], last: Bool)
     /// Server to server: an operation or a state for a replica.
     case replicate(Replicate)
-    /// Server to server: the sender moved everything the receiver gets in `viewID`.
-    case transferDone(id: UInt64, viewID: UInt64, from: String)
+    /// Server to server: the sender moved everything the receiver gets in the view.
+    case transferDone(TransferDone)
     /// Server to client, after Hello: prove the secret over these bytes.
     case challenge(serverNonce: [UInt8])
     /// Client to server: the answer to a challenge (empty without a secret).
@@ -216,7 +258,7 @@ public enum Frame: Sendable, Equatable {
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
         case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
-        case .transferDone(let id, _, _): id
+        case .transferDone(let t): t.id
         }
     }
 }

@@ -201,11 +201,25 @@ extension WireCodec {
             }
             f.body_case = CRUCIAL__FRAME__BODY_REPLICATE
             f.replicate = p
-        case .transferDone(let id, let viewID, let from):
+        case .transferDone(let t):
             let p = a.make(Crucial__TransferDone.self, crucial__transfer_done__init)
-            p.pointee.id = id
-            p.pointee.view_id = viewID
-            p.pointee.from = a.cString(from)
+            p.pointee.id = t.id
+            p.pointee.view_id = t.viewID
+            p.pointee.from = a.cString(t.from)
+            p.pointee.stable_view_id = t.stableViewID
+            (p.pointee.n_stable_members, p.pointee.stable_members) = cStrings(t.stableMembers, a)
+            (p.pointee.n_left, p.pointee.left) = cStrings(t.left, a)
+            p.pointee.n_holes = t.holes.count
+            if !t.holes.isEmpty {
+                let holes = a.array(UnsafeMutablePointer<Crucial__Hole>?.self, count: t.holes.count)
+                for (n, h) in t.holes.enumerated() {
+                    let hp = a.make(Crucial__Hole.self, crucial__hole__init)
+                    (hp.pointee.n_members, hp.pointee.members) = cStrings(h.members, a)
+                    (hp.pointee.n_absent, hp.pointee.absent) = cStrings(h.absent, a)
+                    holes[n] = hp
+                }
+                p.pointee.holes = holes
+            }
             f.body_case = CRUCIAL__FRAME__BODY_TRANSFER_DONE
             f.transfer_done = p
         case .challenge(let nonce):
@@ -246,6 +260,19 @@ extension WireCodec {
         return p
     }
 
+    /// A repeated string field: its count and C array (nil when empty).
+    private static func cStrings(_ strings: [String], _ a: CArena) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+        guard !strings.isEmpty else { return (0, nil) }
+        let arr = a.array(UnsafeMutablePointer<CChar>?.self, count: strings.count)
+        for (n, s) in strings.enumerated() { arr[n] = a.cString(s) }
+        return (strings.count, arr)
+    }
+
+    private static func strings(_ count: Int, _ p: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String] {
+        guard count > 0, let p else { return [] }
+        return (0..<count).map { string(p[$0]) }
+    }
+
     private static func cRef(_ r: ObjectRef, _ a: CArena) -> UnsafeMutablePointer<Crucial__ObjectRef> {
         let p = a.make(Crucial__ObjectRef.self, crucial__object_ref__init)
         p.pointee.type = a.cString(r.type)
@@ -271,6 +298,7 @@ extension WireCodec {
                 let mp = a.make(Crucial__Member.self, crucial__member__init)
                 mp.pointee.id = a.cString(m.id)
                 mp.pointee.address = a.cString(m.address)
+                mp.pointee.incarnation = m.incarnation
                 arr[n] = mp
             }
             p.pointee.members = arr
@@ -454,7 +482,17 @@ extension WireCodec {
                     version: ObjectVersion(view: r.pointee.version_view, index: r.pointee.index), operation: operation))
         case CRUCIAL__FRAME__BODY_TRANSFER_DONE:
             guard let t = frame.transfer_done else { break }
-            return .transferDone(id: t.pointee.id, viewID: t.pointee.view_id, from: string(t.pointee.from))
+            var holes: [Hole] = []
+            for n in 0..<t.pointee.n_holes {
+                guard let h = t.pointee.holes[n] else { continue }
+                holes.append(
+                    Hole(members: strings(h.pointee.n_members, h.pointee.members), absent: strings(h.pointee.n_absent, h.pointee.absent)))
+            }
+            return .transferDone(
+                TransferDone(
+                    id: t.pointee.id, viewID: t.pointee.view_id, from: string(t.pointee.from), stableViewID: t.pointee.stable_view_id,
+                    stableMembers: strings(t.pointee.n_stable_members, t.pointee.stable_members), holes: holes,
+                    left: strings(t.pointee.n_left, t.pointee.left)))
         case CRUCIAL__FRAME__BODY_CHALLENGE:
             guard let c = frame.challenge else { break }
             return .challenge(serverNonce: bytes(c.pointee.server_nonce))
@@ -495,7 +533,7 @@ extension WireCodec {
         var members: [View.Member] = []
         for n in 0..<p.pointee.n_members {
             guard let m = p.pointee.members[n] else { continue }
-            members.append(View.Member(id: string(m.pointee.id), address: string(m.pointee.address)))
+            members.append(View.Member(id: string(m.pointee.id), address: string(m.pointee.address), incarnation: m.pointee.incarnation))
         }
         return View(id: p.pointee.id, members: members, rf: p.pointee.rf)
     }

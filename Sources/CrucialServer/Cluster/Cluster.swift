@@ -12,7 +12,15 @@ internal import NIOCore
 /// apply it, then tells every other member it is done with the view. A node serves a
 /// view once it is done and has heard "done" from all the others; calls arriving
 /// meanwhile wait. Copies are ordered by version, so a node receiving the same object
-/// from several holders keeps the newest.
+/// from several holders keeps the newest, and a removal leaves a tombstone so that an
+/// old copy coming back does not revive the object.
+///
+/// A node serves only while its etcd lease is surely valid (its renewal deadline by the
+/// monotonic clock, minus a margin): a node cut off from etcd stops answering before
+/// etcd can drop it and the others take its objects over. Dropped while alive, it keeps
+/// its objects, registers again as a new incarnation and merges them back (by version).
+/// A node back from a restart or a lapse hands every copy it has to the view's replicas,
+/// since it cannot know what changed while it was away.
 final class Cluster: Replication, Sendable {
     /// Where a call goes.
     enum Route {
@@ -22,50 +30,75 @@ final class Cluster: Replication, Sendable {
         case wrongView(View)
         /// A view change is in progress, or the caller knows a newer view than this node.
         case wait
+        /// This node cannot be sure of its view: refuse (the client retries).
+        case unavailable(CrucialError)
     }
 
     private struct State {
+        var me: View.Member
         var view: View?
         var ring = HashRing(members: [])
-        /// The ring of the last view whose transfer completed here.
+        /// The ring of the last view whose transfer completed here; empty after a restart or
+        /// a lapse, so that this node hands over every copy it has.
         var stableRing = HashRing(members: [])
+        var history: ViewHistory
+        var holes = HoleIndex([])
+        /// Graceful departures: node id → the incarnation that left.
+        var left: [String: UInt64] = [:]
         var ready = false
         var ownTransferDone = false
         var leaving = false
-        var dones: [UInt64: Set<String>] = [:]
+        /// This node is in the view it adopted last.
+        var inView = false
+        /// Until when this node may serve: its lease's renewal deadline minus the margin
+        /// (nil before the first registration).
+        var servesUntil: ContinuousClock.Instant?
+        /// The view dropped this node: it must register again.
+        var wantsRegistration = false
+        var reports: [UInt64: [String: TransferDone]] = [:]
         var waiting: [@Sendable () -> Void] = []
         var links: [String: PeerLink] = [:]
     }
 
-    let me: View.Member
     let rf: Int
+    let leaseTTL: Duration
+    /// How long before its lease's deadline this node stops serving: etcd's and this
+    /// machine's clocks may run at slightly different rates, and a renewal's answer takes time.
+    let leaseMargin: Duration
     private let store: ObjectStore
     private let loop: any EventLoop
     private let identity: ConnectionIdentity
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     /// A deliberately broken node for the tests that must catch one: it acknowledges
     /// changes without sending them to the replicas (CRUCIAL_TEST_FAULT=skip-replication).
     private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
-    /// Called when etcd dropped this node from the view without it leaving.
-    private let onEvicted: @Sendable () -> Void
+    /// Called with the history each time a view is served (to keep it in the data directory).
+    private let onServed: @Sendable (ViewHistory) -> Void
 
     /// `identity`: how this node connects to the others (with the admin secret when there is one).
+    /// `history`: what the data directory remembers of the cluster's past (nil: nothing).
     init(
-        me: View.Member, rf: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
-        onEvicted: @escaping @Sendable () -> Void
+        me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
+        history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in }
     ) {
-        self.onEvicted = onEvicted
         if skipsReplication { logger.critical("CRUCIAL_TEST_FAULT=skip-replication: this node does not replicate; it loses data on purpose") }
-        self.me = me
         self.rf = max(1, rf)
+        self.leaseTTL = .seconds(leaseTTL)
+        self.leaseMargin = max(.milliseconds(200), .seconds(leaseTTL) / 5)
         self.store = store
         self.loop = loop
         self.identity = identity
         self.logger = logger
+        self.onServed = onServed
+        var s = State(me: me, history: history ?? ViewHistory())
+        s.holes = HoleIndex(s.history.holes)
+        self.state = NIOLockedValueBox(s)
     }
 
+    var me: View.Member { state.withLockedValue { $0.me } }
     var view: View? { state.withLockedValue { $0.view } }
+    var history: ViewHistory { state.withLockedValue { $0.history } }
     /// The view calls are served in; a leaving node serves none (`UInt64.max` matches no call).
     var viewID: UInt64 { state.withLockedValue { $0.leaving ? .max : $0.view?.id ?? 0 } }
 
@@ -78,20 +111,38 @@ final class Cluster: Replication, Sendable {
     func route(_ ref: ObjectRef, clientView: UInt64) -> Route {
         state.withLockedValue { s in
             guard let view = s.view else { return .wait }
-            if s.leaving { return .wrongView(view) }
+            if s.leaving || !s.inView { return .wrongView(view) }
             if !s.ready { return .wait }
             // A client ahead of this node backs off and retries; by then this node has caught up.
             if clientView > view.id { return .wrongView(view) }
             // The primary is the first replica whatever the object's kind.
-            guard s.ring.primary(for: ref)?.id == me.id else { return .wrongView(view) }
+            guard s.ring.primary(for: ref)?.id == s.me.id else { return .wrongView(view) }
+            if let until = s.servesUntil, ContinuousClock.now >= until {
+                return .unavailable(
+                    CrucialError(
+                        .unavailable,
+                        "member \(s.me.id) cannot be sure it still belongs to view \(view.id): its etcd lease was not renewed in time "
+                            + "(is etcd reachable?); it serves again once renewed or registered again; retry"))
+            }
             return .serve(viewID: view.id)
         }
+    }
+
+    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot:
+    /// every copy is on members that left without handing it over.
+    func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? {
+        let holders: [String]? = state.withLockedValue { s in s.holes.isEmpty ? nil : s.holes.absentHolders(of: ref, copies: copies) }
+        guard let holders else { return nil }
+        return CrucialError(
+            .unavailable,
+            "every copy of \(ref) is on \(holders.joined(separator: ", ")), which left the cluster without handing it over; "
+                + "it is served again once one of them is back (or after `crucial cluster forget \(holders.joined(separator: " "))`); retry")
     }
 
     /// Runs `callback` once this node serves a view (again); at once if it does.
     func whenReady(_ callback: @escaping @Sendable () -> Void) {
         let now = state.withLockedValue { s -> Bool in
-            if s.ready || s.leaving { return true }
+            if s.ready || s.leaving || !s.inView { return true }
             s.waiting.append(callback)
             return false
         }
@@ -106,17 +157,47 @@ final class Cluster: Replication, Sendable {
         for w in waiting { w() }
     }
 
+    // MARK: The lease
+
+    /// Registered (again) in etcd as incarnation `registration.incarnation`.
+    func registered(_ registration: Membership.Registration) {
+        state.withLockedValue { s in
+            s.me.incarnation = registration.incarnation
+            s.wantsRegistration = false
+            s.servesUntil = registration.grantedAt + leaseTTL - leaseMargin
+        }
+        adopt(Membership.Change(view: registration.view, left: registration.left))
+    }
+
+    /// The lease was renewed: it lasts at least until `deadline`.
+    func leaseRenewed(until deadline: ContinuousClock.Instant) {
+        state.withLockedValue { s in
+            let until = deadline - leaseMargin
+            if until > (s.servesUntil ?? until) || s.servesUntil == nil { s.servesUntil = until }
+        }
+    }
+
+    /// The lease lapsed (or etcd dropped this node): stop serving, and hand over every copy
+    /// after registering again, because the others may have moved on meanwhile.
+    func leaseLapsed() {
+        let wasServing = state.withLockedValue { s -> Bool in
+            defer {
+                s.servesUntil = .now
+                s.stableRing = HashRing(members: [])
+            }
+            return s.ready
+        }
+        if wasServing { logger.error("stopped serving: this member's etcd lease lapsed; it keeps its objects and registers again") }
+    }
+
+    /// Whether the view dropped this node while its lease loop still runs.
+    var wantsRegistration: Bool { state.withLockedValue { $0.wantsRegistration } }
+
     // MARK: Replication (primary side)
 
     func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?> {
         if skipsReplication { return loop.makeSucceededFuture(nil) }
         return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box))
-    }
-
-    /// Removes `ref` from its other replicas too (a removed object has no box to tell
-    /// how many copies it had: every possible replica is told).
-    func replicateRemoval(_ ref: ObjectRef) -> EventLoopFuture<Outcome?> {
-        toOtherReplicas(.remove, of: ref, at: .zero, copies: rf)
     }
 
     /// Sends `operation` to the replicas of `ref` in the current view other than this
@@ -126,7 +207,8 @@ final class Cluster: Replication, Sendable {
     ) -> EventLoopFuture<Outcome?> {
         let (view, targets) = state.withLockedValue { s -> (View?, [PeerLink]) in
             guard let view = s.view else { return (nil, []) }
-            return (view, s.ring.replicas(for: ref, count: copies).filter { $0.id != me.id }.map { link(to: $0, in: &s) })
+            let me = s.me.id
+            return (view, s.ring.replicas(for: ref, count: copies).filter { $0.id != me }.map { link(to: $0, in: &s) })
         }
         guard let view, !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
         let acks = send(operation, of: ref, at: version, in: view.id, to: targets)
@@ -154,12 +236,14 @@ final class Cluster: Replication, Sendable {
         switch reply.outcome {
         case .value: return nil
         case .wrongView(let v): return .wrongView(v)
+        case .error(let e) where e.code == .resourceExhausted:
+            return .error(CrucialError(.resourceExhausted, "replica \(member.id) of \(ref) cannot take the change: \(e.message)"))
         case .error(let e):
             return .error(CrucialError(.wrongView, "replica \(member.id) refused a change of \(ref): \(e.message); retry"))
         }
     }
 
-    /// The link to `member`, made on first use. Called under the state lock.
+    /// The link to `member` (this incarnation of it), made on first use. Called under the state lock.
     private func link(to member: View.Member, in s: inout State) -> PeerLink {
         if let l = s.links[member.id], l.member == member { return l }
         s.links[member.id]?.close()
@@ -170,41 +254,51 @@ final class Cluster: Replication, Sendable {
 
     // MARK: Replica side
 
-    func apply(_ replicate: Replicate) -> Outcome {
-        store.apply(replicate) { [self] in view }
+    /// Applies what a primary sent; `done` gets the answer once it may be given (under
+    /// `--fsync always`, once the change is on disk here).
+    func apply(_ replicate: Replicate, done: @escaping @Sendable (Outcome) -> Void) {
+        store.apply(replicate, currentView: { [self] in view }, done: done)
     }
 
-    func transferDone(viewID: UInt64, from member: String) {
-        state.withLockedValue { s in _ = s.dones[viewID, default: []].insert(member) }
+    func transferDone(_ report: TransferDone) {
+        state.withLockedValue { s in
+            guard report.viewID >= (s.view?.id ?? 0) || s.reports[report.viewID] != nil else { return }
+            s.reports[report.viewID, default: [:]][report.from] = report
+        }
         checkReady()
     }
 
     // MARK: View changes
 
-    /// Adopts `view` (from etcd) and moves objects for it.
-    func adopt(_ view: View) {
-        let previous = state.withLockedValue { s -> View? in
+    /// Adopts a view from etcd and moves objects for it.
+    func adopt(_ change: Membership.Change) {
+        let view = change.view
+        let outcome = state.withLockedValue { s -> (previous: View, inView: Bool)? in
             let previous = s.view
             guard (previous?.id ?? 0) < view.id else { return nil }
             s.view = view
+            s.left = change.left
             s.ring = HashRing(members: view.members)
             s.ready = false
             s.ownTransferDone = false
-            s.dones = s.dones.filter { $0.key >= view.id }
-            for (id, l) in s.links where !view.members.contains(where: { $0.id == id }) {
+            s.reports = s.reports.filter { $0.key >= view.id }
+            for (id, l) in s.links where !view.members.contains(l.member) {
                 l.close()
                 s.links[id] = nil
             }
-            return previous ?? View(id: 0, members: [], rf: view.rf)
+            s.inView = view.members.contains { $0.id == s.me.id }
+            if !s.inView, !s.leaving, s.servesUntil != nil { s.wantsRegistration = true }
+            return (previous ?? View(id: 0, members: [], rf: view.rf), s.inView)
         }
-        guard let previous else { return }
-        if !view.members.contains(where: { $0.id == me.id }) {
-            if state.withLockedValue({ $0.leaving }) {
-                wakeWaiting()
-                return
+        guard let (previous, inView) = outcome else { return }
+        guard inView else {
+            if !state.withLockedValue({ $0.leaving }) {
+                logger.error(
+                    "this member is not in the cluster's view any more (its etcd lease lapsed); it keeps its objects and registers again",
+                    metadata: ["view": "\(view.id)"])
+                leaseLapsed()
             }
-            logger.critical("this node is not in the cluster's view any more (its etcd lease expired); stopping", metadata: ["view": "\(view.id)"])
-            onEvicted()
+            wakeWaiting()  // they re-route to the members that have the objects now
             return
         }
         logger.notice(
@@ -226,10 +320,22 @@ final class Cluster: Replication, Sendable {
             return await transfer(for: view)
         }
         // Tell the others; a member that cannot be told is gone, and its departure makes a new view.
-        let others = view.members.filter { $0.id != me.id }
-        let links = state.withLockedValue { s in others.map { link(to: $0, in: &s) } }
+        let (report, links) = state.withLockedValue { s -> (TransferDone, [PeerLink]) in
+            let left = s.left
+            let report = s.history.report(
+                id: 0, viewID: view.id, from: s.me.id, leftGracefully: { left[$0.id] == $0.incarnation }, into: view)
+            s.reports[view.id, default: [:]][s.me.id] = report
+            let me = s.me.id
+            return (report, view.members.filter { $0.id != me }.map { link(to: $0, in: &s) })
+        }
         while viewID == view.id {
-            let told = links.map { l in l.send { .transferDone(id: $0, viewID: view.id, from: me.id) }.map { _ in true }.recover { _ in false } }
+            let told = links.map { l in
+                l.send { id in
+                    var r = report
+                    r.id = id
+                    return .transferDone(r)
+                }.map { _ in true }.recover { _ in false }
+            }
             let results = (try? await EventLoopFuture.whenAllSucceed(told, on: loop).get()) ?? []
             if results.allSatisfy({ $0 }) { break }
             try? await Task.sleep(for: .milliseconds(200))
@@ -242,59 +348,79 @@ final class Cluster: Replication, Sendable {
 
     /// Serves the current view once this node and every other member are done moving.
     private func checkReady() {
-        let completed = state.withLockedValue { s -> (view: View, ring: HashRing)? in
-            guard let view = s.view, !s.ready, s.ownTransferDone else { return nil }
-            let heard = s.dones[view.id] ?? []
-            guard view.members.allSatisfy({ $0.id == me.id || heard.contains($0.id) }) else { return nil }
+        let completed = state.withLockedValue { s -> (view: View, ring: HashRing, history: ViewHistory)? in
+            guard let view = s.view, !s.ready, s.ownTransferDone, s.inView else { return nil }
+            let heard = s.reports[view.id] ?? [:]
+            guard view.members.allSatisfy({ heard[$0.id] != nil }) else { return nil }
+            s.history = s.history.completing(view, reports: Array(heard.values))
+            s.holes = HoleIndex(s.history.holes)
             s.ready = true
             s.stableRing = s.ring
-            return (view, s.ring)
+            return (view, s.ring, s.history)
         }
-        guard let (view, ring) = completed else { return }
+        guard let (view, ring, history) = completed else { return }
+        onServed(history)
         // Copies this node no longer keeps: every new replica has acknowledged them.
         var dropped = 0
-        for box in store.allBoxes() where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me.id }) {
+        let me = state.withLockedValue { $0.me.id }
+        for box in store.allBoxes() where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me }) {
             store.drop(box)
             dropped += 1
+        }
+        store.dropTombstones { !ring.replicas(for: $0, count: rf).contains(where: { $0.id == me }) }
+        if !history.holes.isEmpty {
+            logger.error(
+                "some objects' copies are all on members that left without handing them over: they are unavailable until one is back",
+                metadata: ["holes": "\(history.holes.map { "absent \($0.absent.joined(separator: ",")) of \($0.members.joined(separator: ","))" })"])
         }
         logger.notice("serving view", metadata: ["view": "\(view.id)", "objects": "\(store.count)", "dropped": "\(dropped)"])
         wakeWaiting()
     }
 
     /// Sends every object held here to its replicas in `new` that were not replicas in
-    /// `old`; returns the acknowledgements (nil: applied) and how many objects went.
+    /// `old` (as the same incarnation), and every tombstone likewise; returns the
+    /// acknowledgements (nil: applied) and how many objects went.
     private func handOver(from old: HashRing, to new: HashRing, viewID: UInt64) -> ([EventLoopFuture<Outcome?>], Int) {
         var sends: [EventLoopFuture<Outcome?>] = []
         var moved = 0
+        let me = state.withLockedValue { $0.me.id }
+        func targets(_ ref: ObjectRef, _ count: Int) -> [View.Member] {
+            let had = Set(old.replicas(for: ref, count: count))
+            return new.replicas(for: ref, count: count).filter { $0.id != me && !had.contains($0) }
+        }
         for box in store.allBoxes() {
-            let count = copies(box)
-            let had = Set(old.replicas(for: box.ref, count: count).map(\.id))
-            let targets = new.replicas(for: box.ref, count: count).filter { $0.id != me.id && !had.contains($0.id) }
-            guard !targets.isEmpty else { continue }
+            let to = targets(box.ref, copies(box))
+            guard !to.isEmpty else { continue }
             let exported: (ObjectState, ObjectVersion)? = box.lock.withLock { box.removed ? nil : (store.exportState(box), box.version) }
             guard let (objectState, version) = exported else { continue }
             moved += 1
-            let links = state.withLockedValue { s in targets.map { link(to: $0, in: &s) } }
+            let links = state.withLockedValue { s in to.map { link(to: $0, in: &s) } }
             sends += send(.install(objectState), of: box.ref, at: version, in: viewID, to: links)
+        }
+        for (ref, version) in store.allTombstones() {
+            let to = targets(ref, rf)
+            guard !to.isEmpty else { continue }
+            let links = state.withLockedValue { s in to.map { link(to: $0, in: &s) } }
+            sends += send(.remove, of: ref, at: version, in: viewID, to: links)
         }
         return (sends, moved)
     }
 
     /// Leaves gracefully: stops serving, hands every object to the nodes that keep it
     /// once this one is gone, then lets `deregister` take it out of the view.
-    func leave(deregister: () async -> Void) async {
-        let (view, ring) = state.withLockedValue { s -> (View?, HashRing) in
+    func leave(deregister: (_ incarnation: UInt64) async -> Void) async {
+        let (view, ring, me) = state.withLockedValue { s -> (View?, HashRing, View.Member) in
             s.leaving = true
             s.ready = false
-            return (s.view, s.ring)
+            return (s.view, s.ring, s.me)
         }
         wakeWaiting()  // told the current view: they back off and find the objects' new places
-        guard let view else { return await deregister() }
+        guard let view else { return await deregister(me.incarnation) }
         let remaining = View(id: view.id, members: view.members.filter { $0.id != me.id }, rf: view.rf)
         let (sends, moved) = handOver(from: ring, to: HashRing(members: remaining.members), viewID: view.id)
         let failures = (try? await EventLoopFuture.whenAllSucceed(sends, on: loop).get())?.compactMap { $0 } ?? []
         logger.notice("handed objects over before leaving", metadata: ["objects": "\(moved)", "failures": "\(failures.count)"])
-        await deregister()
+        await deregister(me.incarnation)
     }
 
     func shutdown() {

@@ -12,20 +12,13 @@ public struct ClusterConfiguration: Sendable {
     public var leaseTTL: Int
     /// Servers of one cluster share this name; several clusters can share one etcd.
     public var clusterName: String
-    /// Exit the process (code 3) when etcd dropped this server from the view (its lease
-    /// expired while it was alive, e.g. a partition): a restarted server joins afresh.
-    public var exitWhenEvicted: Bool
 
-    public init(
-        etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default",
-        exitWhenEvicted: Bool = false
-    ) {
+    public init(etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default") {
         self.etcd = etcd
         self.nodeID = nodeID
         self.advertise = advertise
         self.rf = rf
         self.leaseTTL = leaseTTL
         self.clusterName = clusterName
-        self.exitWhenEvicted = exitWhenEvicted
     }
 }

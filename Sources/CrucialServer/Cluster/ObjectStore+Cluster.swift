@@ -7,80 +7,114 @@ private struct ReplicaResponder: Responder {
 }
 
 /// The replica side of replication and the moving of objects between nodes.
+///
+/// A replica logs what it applies (with the object's version) exactly as a primary logs
+/// its own changes, so that every copy of a persistent object is on disk; under
+/// `--fsync always` its acknowledgement waits for the disk.
 extension ObjectStore {
     /// The whole state of `box`. Called under its lock.
     func exportState(_ box: ObjectBox) -> ObjectState {
         ObjectState(state: box.object.snapshot(), persistent: box.persistent, session: box.session, retries: box.retries.value)
     }
 
-    /// Applies what a primary sent. `viewID` is the view this node serves; an
-    /// operation from an older view is refused with `stale` (WRONG_VIEW), checked under
-    /// the object's lock so that no view change slips between check and apply.
-    func apply(_ replicate: Replicate, currentView: @Sendable () -> View?) -> Outcome {
+    /// Applies what a primary sent; `done` gets the answer. `currentView` is the view this
+    /// node serves; an operation from an older view is refused with WRONG_VIEW, checked
+    /// under the object's lock so that no view change slips between check and apply.
+    func apply(_ replicate: Replicate, currentView: @escaping @Sendable () -> View?, done: @escaping @Sendable (Outcome) -> Void) {
         let ref = replicate.ref
-        func stale() -> Outcome? {
+        let stale: () -> Outcome? = {
             guard let view = currentView() else { return nil }
             return replicate.viewID < view.id ? .wrongView(view) : nil
         }
+        let (outcome, lsn): (Outcome, UInt64?)
         switch replicate.operation {
         case .remove:
-            if let refusal = stale() { return refusal }
-            remove(ref)
-            return .void
+            (outcome, lsn) = applyRemoval(ref, at: replicate.version, refuse: stale)
         case .install(let state):
-            return install(ref, state, version: replicate.version, refuse: stale)
+            (outcome, lsn) = install(ref, state, version: replicate.version, refuse: stale)
         case .invoke(let invoke):
-            for _ in 0..<8 {
-                var box = shard(ref).withLockedValue { $0[ref] }
-                if box == nil {
-                    // The first change of a new object carries its creation.
-                    guard let create = invoke.create, replicate.version.index == 1 else {
-                        return .error(CrucialError(.illegalState, "replica of \(ref) missing; send its state"))
-                    }
-                    let object: any SharedObject
-                    do throws(CrucialError) {
-                        object = try registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
-                    } catch {
-                        return .error(error)
-                    }
-                    let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
-                    box = shard(ref).withLockedValue { map in
-                        if let raced = map[ref] { return raced }
-                        map[ref] = fresh
-                        return fresh
-                    }
-                }
-                guard let box else { continue }
-                let waiter = Waiter(
-                    id: WaiterID(connection: ConnectionID(0), request: replicate.id), clientID: invoke.clientID, seq: invoke.seq,
-                    responder: ReplicaResponder())
-                var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
-                let outcome: Outcome?? = box.lock.withLock {
-                    guard !box.removed else { return nil }
-                    if let refusal = stale() { return refusal }
-                    guard box.version.index + 1 == replicate.version.index else {
-                        return .error(
-                            CrucialError(.illegalState, "replica of \(ref) is at \(box.version), this change makes \(replicate.version); send its state"))
-                    }
-                    _ = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow)
-                    _ = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
-                    box.version = replicate.version
-                    return .some(nil)
-                }
-                guard let outcome else { continue }
-                return outcome ?? .void
-            }
-            return .error(CrucialError(.internal, "\(ref) kept being replaced while a change was applied"))
+            (outcome, lsn) = applyInvoke(invoke, replicate, refuse: stale)
         }
+        guard let lsn, let log, log.policy == .always, case .value = outcome else { return done(outcome) }
+        log.whenDurable(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
     }
 
-    /// Replaces the copy of `ref` with `state` unless the copy is newer.
-    func install(_ ref: ObjectRef, _ state: ObjectState, version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> Outcome {
+    /// The answer to a change a replica cannot log (its disk failed): nothing applied.
+    private func logRefusal() -> Outcome? {
+        guard let failure = log?.failure else { return nil }
+        return .error(CrucialError(.resourceExhausted, failure.message))
+    }
+
+    private func applyInvoke(_ invoke: Invoke, _ replicate: Replicate, refuse stale: () -> Outcome?) -> (Outcome, UInt64?) {
+        let ref = replicate.ref
+        for _ in 0..<8 {
+            var box = shard(ref).withLockedValue { $0[ref] }
+            var created: Value?
+            if box == nil {
+                // The first change of a new object carries its creation.
+                let base = tombstones.withLockedValue { $0[ref] } ?? .zero
+                guard let create = invoke.create, replicate.version.index == base.index + 1 else {
+                    return (.error(CrucialError(.illegalState, "replica of \(ref) missing; send its state")), nil)
+                }
+                let object: any SharedObject
+                do throws(CrucialError) {
+                    object = try registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
+                } catch {
+                    return (.error(error), nil)
+                }
+                let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
+                fresh.version = base
+                box = shard(ref).withLockedValue { map in
+                    if let raced = map[ref] { return raced }
+                    map[ref] = fresh
+                    return fresh
+                }
+                if box === fresh { created = create.initial }
+            }
+            guard let box else { continue }
+            let waiter = Waiter(
+                id: WaiterID(connection: ConnectionID(0), request: replicate.id), clientID: invoke.clientID, seq: invoke.seq,
+                responder: ReplicaResponder())
+            var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
+            let outcome: (Outcome, UInt64?)? = box.lock.withLock {
+                guard !box.removed else { return nil }
+                if let refusal = stale() { return (refusal, nil) }
+                guard box.version.index + 1 == replicate.version.index else {
+                    return (
+                        .error(
+                            CrucialError(.illegalState, "replica of \(ref) is at \(box.version), this change makes \(replicate.version); send its state")),
+                        nil
+                    )
+                }
+                if box.persistent, let refusal = logRefusal() { return (refusal, nil) }
+                if let created { logEvent(.create(initial: created), on: box) }
+                _ = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow)
+                _ = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
+                box.version = replicate.version
+                box.footprintStale = true
+                logEvent(
+                    .invoke(
+                        method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq, connection: 0,
+                        request: replicate.id), on: box)
+                return (.void, box.persistent && log != nil ? box.lastLSN : nil)
+            }
+            guard let outcome else { continue }
+            if box.persistent, created == nil { tombstones.withLockedValue { _ = $0.removeValue(forKey: ref) } }
+            return outcome
+        }
+        return (.error(CrucialError(.internal, "\(ref) kept being replaced while a change was applied")), nil)
+    }
+
+    /// Replaces the copy of `ref` with `state` unless the copy (or a tombstone) is newer.
+    func install(_ ref: ObjectRef, _ state: ObjectState, version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
+        if let removed = tombstones.withLockedValue({ $0[ref] }), removed >= version {
+            return (refuse() ?? .void, nil)  // removed since: the old copy stays dead
+        }
         let object: any SharedObject
         do throws(CrucialError) {
             object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
         } catch {
-            return .error(error)
+            return (.error(error), nil)
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
         fresh.version = version
@@ -90,31 +124,84 @@ extension ObjectStore {
             let existing = shard.withLockedValue { $0[ref] }
             if let existing {
                 var effects = Effects()
-                let outcome: Outcome?? = existing.lock.withLock {
+                let outcome: (Outcome, UInt64?)? = existing.lock.withLock {
                     guard !existing.removed else { return nil }
-                    if let refusal = refuse() { return refusal }
-                    guard version >= existing.version else { return .some(nil) }  // ours is newer: keep it
+                    if let refusal = refuse() { return (refusal, nil) }
+                    guard version > existing.version else { return (.void, nil) }  // ours is as new: keep it
+                    if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
                     existing.removed = true
                     existing.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(ref) was replaced by a newer copy; retry"))
-                    shard.withLockedValue { $0[ref] = fresh }
-                    return .some(nil)
+                    fresh.lock.withLock {
+                        logEvent(.install(state), on: fresh)
+                        shard.withLockedValue { $0[ref] = fresh }
+                    }
+                    return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
                 }
                 carryOut(effects, box: existing)
                 guard let outcome else { continue }
-                return outcome ?? .void
+                return outcome
             }
-            if let refusal = refuse() { return refusal }
-            let placed = shard.withLockedValue { map -> Bool in
-                guard map[ref] == nil else { return false }
-                map[ref] = fresh
-                return true
+            if let refusal = refuse() { return (refusal, nil) }
+            if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
+            let placed = fresh.lock.withLock {
+                let placed = shard.withLockedValue { map -> Bool in
+                    guard map[ref] == nil else { return false }
+                    map[ref] = fresh
+                    return true
+                }
+                if placed { logEvent(.install(state), on: fresh) }
+                return placed
             }
             if placed {
+                tombstones.withLockedValue { _ = $0.removeValue(forKey: ref) }
                 if fresh.session != 0 { adopt(fresh) }
-                return .void
+                return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
             }
         }
-        return .error(CrucialError(.internal, "\(ref) kept changing while its state was installed"))
+        return (.error(CrucialError(.internal, "\(ref) kept changing while its state was installed")), nil)
+    }
+
+    /// Removes the copy of `ref` unless it is newer than `version`, leaving a tombstone.
+    private func applyRemoval(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome?) -> (Outcome, UInt64?) {
+        if let refusal = refuse() { return (refusal, nil) }
+        if let existing = shard(ref).withLockedValue({ $0[ref] }), existing.lock.withLock({ existing.version > version }) {
+            return (.void, nil)  // a newer copy (re-created since) stays
+        }
+        let box = retire(ref) { box in if version != .zero { box.version = version } }
+        guard version != .zero else { return (.void, box?.lastLSN) }
+        let recorded = tombstones.withLockedValue { t -> Bool in
+            guard (t[ref] ?? .zero) < version else { return false }
+            t[ref] = version
+            return true
+        }
+        guard box == nil, recorded, let log else { return (.void, box?.lastLSN) }
+        // No copy here: the tombstone alone is logged, so that a restart remembers it.
+        let lsn = try? log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) }
+        return (.void, lsn)
+    }
+
+    /// Removes `ref` on its primary: a replicated object leaves a tombstone at its next
+    /// version, here and on its replicas. The future holds nil once the replicas applied it.
+    func removeInCluster(_ ref: ObjectRef, replication: any Replication) -> (existed: Bool, replicated: EventLoopFuture<Outcome?>?) {
+        var replicated: EventLoopFuture<Outcome?>?
+        let box = retire(ref) { box in
+            guard box.replicates else { return }
+            box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
+            replicated = replication.replicate(box, .remove)
+            let version = box.version
+            tombstones.withLockedValue { $0[ref] = version }
+        }
+        return (box != nil, replicated)
+    }
+
+    /// The tombstones held here.
+    func allTombstones() -> [(ObjectRef, ObjectVersion)] {
+        tombstones.withLockedValue { $0.map { ($0.key, $0.value) } }
+    }
+
+    /// Forgets the tombstones of objects this node no longer keeps.
+    func dropTombstones(where unwanted: (ObjectRef) -> Bool) {
+        tombstones.withLockedValue { t in t = t.filter { !unwanted($0.key) } }
     }
 
     /// Forgets the copy in `box` (it now lives on other nodes): its parked calls are
@@ -129,6 +216,7 @@ extension ObjectStore {
         if box.session != 0 { release(box) }
         var effects = Effects()
         box.lock.withLock {
+            logEvent(.drop, on: box)
             box.removed = true
             box.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(box.ref) moved to another node; retry"))
         }

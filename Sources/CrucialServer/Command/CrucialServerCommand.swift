@@ -180,9 +180,6 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         if let etcd, !(etcd.hasPrefix("http://") || etcd.hasPrefix("https://")) {
             throw ValidationError("--etcd must be an http:// or https:// URL, got \(etcd)")
         }
-        if etcd != nil, dataDir != nil {
-            throw ValidationError("--data-dir with --etcd is not supported yet: a cluster keeps persistent objects on --rf nodes instead")
-        }
         if etcd != nil, port == 0, advertise == nil {
             throw ValidationError("a cluster member with --port 0 needs --advertise HOST:PORT... or a fixed --port")
         }
@@ -262,8 +259,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 cluster: etcd.map { etcd in
                     let address = advertise ?? "\(host):\(port)"
                     return ClusterConfiguration(
-                        etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster,
-                        exitWhenEvicted: true)
+                        etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster)
                 },
                 credentials: more, limits: limits,
                 tls: tlsCert.map { ServerTLS(certificatePath: $0, privateKeyPath: tlsKey ?? "", trustRootsPath: tlsCa) },

@@ -124,6 +124,21 @@ public struct EtcdClient: Sendable {
         _ = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
     }
 
+    /// Deletes `delete` and puts `put` = `value` (no lease) in one transaction, so that a
+    /// watcher sees both at the same revision; returns that revision.
+    @discardableResult
+    public func deleteAndPut(delete: String, put: String, value: [UInt8]) async throws -> Int64 {
+        let answer = try await call(
+            "/v3/kv/txn",
+            [
+                "success": [
+                    ["request_delete_range": ["key": Self.b64(delete)]],
+                    ["request_put": ["key": Self.b64(put), "value": Data(value).base64EncodedString()]],
+                ]
+            ])
+        return Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
+    }
+
     // MARK: Plumbing
 
     private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {

@@ -107,7 +107,9 @@ public final class CrucialServer: Service, Sendable {
     /// different runs of the server apart.
     private let nextConnection = NIOLockedValueBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
     /// This node's part in a cluster, and its membership tasks.
-    private let clusterState = NIOLockedValueBox<(cluster: Cluster, membership: Membership, lease: Int64, tasks: [Task<Void, Never>])?>(nil)
+    private let clusterState = NIOLockedValueBox<
+        (cluster: Cluster, membership: Membership, lease: NIOLockedValueBox<Int64>, tasks: [Task<Void, Never>])?
+    >(nil)
 
     public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
         self.configuration = configuration
@@ -122,6 +124,20 @@ public final class CrucialServer: Service, Sendable {
     /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
     @discardableResult
     public func start() async throws -> SocketAddress {
+        // A cluster member that may not take its node id is refused before it listens.
+        var membership: Membership?
+        if let c = configuration.cluster {
+            let m = Membership(
+                endpoint: c.etcd, cluster: c.clusterName, nodeID: c.nodeID, address: c.advertise, rf: UInt32(c.rf), leaseTTL: c.leaseTTL,
+                dataDirectory: configuration.persistence?.directory, logger: logger)
+            if let dir = configuration.persistence?.directory, let record = try MemberRecord.load(directory: dir), record.nodeID != c.nodeID {
+                throw CrucialError(
+                    .invalidArgument,
+                    "the data directory \(dir) belongs to member \(record.nodeID), not \(c.nodeID): start it with --node-id \(record.nodeID), or give this member a directory of its own")
+            }
+            if let refusal = try await m.refusal() { throw refusal }
+            membership = m
+        }
         if let persistence = configuration.persistence {
             let started = ContinuousClock.now
             let report = try store.startPersistence(persistence)
@@ -137,19 +153,28 @@ public final class CrucialServer: Service, Sendable {
         var cluster: Cluster?
         if let c = configuration.cluster {
             let logger = self.logger
-            let exits = c.exitWhenEvicted
             // Members prove an admin secret to each other when there is one (plain clients cannot write replicas).
             let secret = (credentials.first(where: \.isAdmin) ?? credentials.first)?.secret ?? ""
             let peerTLS = try configuration.tls?.peerTLS()
             let identity = ConnectionIdentity(
                 name: "crucial-server \(c.nodeID)", secret: secret, tls: try peerTLS?.makeContext(), serverHostname: peerTLS?.serverHostname)
+            let directory = configuration.persistence?.directory
+            let history = try directory.flatMap { dir throws(CrucialError) in try MemberRecord.load(directory: dir)?.history }
+            let recorder = DispatchQueue(label: "crucial.member-record")
             cluster = Cluster(
-                me: View.Member(id: c.nodeID, address: c.advertise), rf: c.rf, store: store, loop: group.next(),
-                identity: identity, logger: logger,
-                onEvicted: {
-                    guard exits else { return }
-                    logger.critical("exiting: a restarted server joins the cluster afresh")
-                    exit(3)
+                me: View.Member(id: c.nodeID, address: c.advertise), rf: c.rf, leaseTTL: c.leaseTTL, store: store, loop: group.next(),
+                identity: identity, logger: logger, history: history,
+                onServed: { history in
+                    guard let directory else { return }
+                    recorder.async {
+                        do {
+                            var record = try MemberRecord.load(directory: directory) ?? MemberRecord(cluster: c.clusterName, nodeID: c.nodeID)
+                            record.record(history)
+                            try record.save(directory: directory)
+                        } catch {
+                            logger.error("cannot keep the cluster's history in the data directory", metadata: ["error": "\(error)"])
+                        }
+                    }
                 })
         }
         let settings = ConnectionSettings(
@@ -240,18 +265,17 @@ public final class CrucialServer: Service, Sendable {
             }
         }
         logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
-        if let cluster, let c = configuration.cluster {
-            try await join(cluster, c)
+        if let cluster, let membership {
+            try await join(cluster, membership)
         }
         return address
     }
 
     /// Registers in etcd (once listening, so that members told about this node can reach
-    /// it), adopts the first view and follows the next ones.
-    private func join(_ cluster: Cluster, _ c: ClusterConfiguration) async throws {
+    /// it), adopts the first view and follows the next ones. A lapsed lease is not the end:
+    /// the member stops serving, keeps its objects, and registers again.
+    private func join(_ cluster: Cluster, _ membership: Membership) async throws {
         store.replicationBox.withLockedValue { $0 = cluster }
-        let membership = Membership(
-            endpoint: c.etcd, cluster: c.clusterName, me: cluster.me, rf: UInt32(c.rf), leaseTTL: c.leaseTTL, logger: logger)
         let registration: Membership.Registration
         do {
             registration = try await membership.register()
@@ -260,11 +284,38 @@ public final class CrucialServer: Service, Sendable {
             throw error
         }
         logger.notice(
-            "joined the cluster", metadata: ["etcd": "\(c.etcd)", "node": "\(c.nodeID)", "view": "\(registration.view.id)", "rf": "\(c.rf)"])
-        cluster.adopt(registration.view)
-        let keepAlive = Task { await membership.keepAlive(registration.lease) }
-        let watch = Task { await membership.watch(after: registration.view) { cluster.adopt($0) } }
-        clusterState.withLockedValue { $0 = (cluster, membership, registration.lease, [keepAlive, watch]) }
+            "joined the cluster",
+            metadata: [
+                "etcd": "\(membership.etcd.endpoint)", "node": "\(membership.nodeID)", "incarnation": "\(registration.incarnation)",
+                "view": "\(registration.view.id)", "rf": "\(membership.rf)",
+            ])
+        cluster.registered(registration)
+        let current = NIOLockedValueBox(registration.lease)
+        let logger = self.logger
+        let lease = Task {
+            var registration = registration
+            while !Task.isCancelled {
+                let lapse = await membership.keepAlive(
+                    registration.lease, onRenewed: { cluster.leaseRenewed(until: $0) }, shouldStop: { cluster.wantsRegistration })
+                if case .cancelled = lapse { return }
+                cluster.leaseLapsed()
+                while !Task.isCancelled {
+                    do {
+                        registration = try await membership.register()
+                        current.withLockedValue { $0 = registration.lease }
+                        logger.notice(
+                            "registered again", metadata: ["incarnation": "\(registration.incarnation)", "view": "\(registration.view.id)"])
+                        cluster.registered(registration)
+                        break
+                    } catch {
+                        logger.warning("cannot register in etcd yet; trying again", metadata: ["error": "\(error)"])
+                        try? await Task.sleep(for: .milliseconds(500))
+                    }
+                }
+            }
+        }
+        let watch = Task { await membership.watch(after: registration) { cluster.adopt($0) } }
+        clusterState.withLockedValue { $0 = (cluster, membership, current, [lease, watch]) }
     }
 
     /// Where the metrics endpoint listens (nil when it does not).
@@ -282,8 +333,8 @@ public final class CrucialServer: Service, Sendable {
         }
         if case .running = previous, let (cluster, membership, lease, tasks) = clusterState.withLockedValue({ $0 }) {
             // Hand the objects over and leave the view, then give clients a moment to learn where they went.
-            await cluster.leave { await membership.leave(lease) }
-            for _ in 0..<20 where cluster.view?.members.contains(cluster.me) ?? false {
+            await cluster.leave { await membership.leave(lease.withLockedValue { $0 }, incarnation: $0) }
+            for _ in 0..<20 where cluster.view?.members.contains(where: { $0.id == cluster.me.id }) ?? false {
                 try? await Task.sleep(for: .milliseconds(100))
             }
             for t in tasks { t.cancel() }

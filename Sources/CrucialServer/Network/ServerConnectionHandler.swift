@@ -254,6 +254,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 case .serve(let viewID): routedIn = viewID
                 case .wrongView(let view): return reply(context: context, invoke.id, .wrongView(view))
                 case .wait: return serveWhenReady(context: context, frame, cluster)
+                case .unavailable(let error): return reply(context: context, invoke.id, .error(error))
                 }
             }
             let waiter = Waiter(
@@ -283,21 +284,31 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
             switch cluster.route(ref, clientView: 0) {
             case .serve:
-                let existed = store.remove(ref)
+                if let away = cluster.unavailability(of: ref, copies: cluster.rf), store.isPersistent(ref) == nil {
+                    return reply(context: context, id, .error(away))
+                }
+                let (existed, replicated) = store.removeInCluster(ref, replication: cluster)
+                guard let replicated else { return reply(context: context, id, .value(.bool(existed))) }
                 guard let responder else { return }
-                cluster.replicateRemoval(ref).whenSuccess { instead in
+                replicated.whenComplete { done in
+                    let instead: Outcome? =
+                        switch done {
+                        case .success(let o): o
+                        case .failure(let e): .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                        }
                     responder.respond(Reply(id: id, outcome: instead ?? .value(.bool(existed))))
                 }
             case .wrongView(let view): reply(context: context, id, .wrongView(view))
             case .wait: serveWhenReady(context: context, frame, cluster)
+            case .unavailable(let error): reply(context: context, id, .error(error))
             }
         case .replicate(let replicate):
-            guard let cluster = memberCluster(context: context, replicate.id) else { return }
-            reply(context: context, replicate.id, cluster.apply(replicate))
-        case .transferDone(let id, let viewID, let from):
-            guard let cluster = memberCluster(context: context, id) else { return }
-            cluster.transferDone(viewID: viewID, from: from)
-            reply(context: context, id, .void)
+            guard let cluster = memberCluster(context: context, replicate.id), let responder else { return }
+            cluster.apply(replicate) { outcome in responder.respond(Reply(id: replicate.id, outcome: outcome)) }
+        case .transferDone(let report):
+            guard let cluster = memberCluster(context: context, report.id) else { return }
+            cluster.transferDone(report)
+            reply(context: context, report.id, .void)
         case .ping(let id):
             reply(context: context, id, .void)
         case .listObjects(let id, let prefix):

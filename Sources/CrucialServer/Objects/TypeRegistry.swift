@@ -7,6 +7,8 @@ public struct TypeRegistry: Sendable {
     public typealias Factory = @Sendable (Value) throws -> any SharedObject
 
     private var factories: [String: Factory] = [:]
+    /// Types whose objects park calls (barriers, semaphores...): a cluster keeps one copy of them.
+    private var synchronizers: Set<String> = []
 
     public init() {}
 
@@ -19,7 +21,11 @@ public struct TypeRegistry: Sendable {
 
     public mutating func register<T: SharedObject>(_ type: T.Type) {
         factories[T.typeName] = { initial in try T(initial: initial) }
+        if T.isSynchronizer { synchronizers.insert(T.typeName) }
     }
+
+    /// Whether objects of `type` are synchronizers (kept once in a cluster).
+    public func isSynchronizer(_ type: String) -> Bool { synchronizers.contains(type) }
 
     /// Registers a factory under `typeName` (plugins register their types this way).
     public mutating func register(typeName: String, factory: @escaping Factory) {

@@ -4,25 +4,39 @@ internal import CrucialCore
 ///
 /// Replaying every record of an object in order rebuilds its state: the methods of
 /// shared objects are deterministic, and the events that change parked calls
-/// (timeouts, closed connections) are records too.
+/// (timeouts, closed connections) are records too. In a cluster each record also
+/// carries the object's version once it applied, so that a restarted member knows how
+/// new each of its copies is; a replica logs what it applies, and a state installed
+/// from another member is a record of its own.
 struct LogRecord: Equatable {
     enum Operation: Equatable {
         case create(initial: Value)
         case invoke(method: String, args: [Value], clientID: UInt64, seq: UInt64, connection: UInt64, request: UInt64)
+        /// Removed; in a cluster (a version other than zero) it leaves a tombstone.
         case remove
         /// A bounded wait of the call (connection, request) expired.
         case timeout(connection: UInt64, request: UInt64)
         /// A connection with calls parked on the object closed.
         case connectionClosed(connection: UInt64)
+        /// The whole state came from another member (re-balancing, catching up).
+        case install(ObjectState)
+        /// This member stopped keeping a copy (it lives on other members now).
+        case drop
     }
 
     var lsn: UInt64
     var ref: ObjectRef
     var operation: Operation
+    /// The object's version after this record (zero on a server on its own).
+    var version: ObjectVersion = .zero
 
     var value: Value {
         var r: [String: Value] = ["n": .int(Int64(bitPattern: lsn)), "t": .string(ref.type), "k": .string(ref.key)]
         func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
+        if version != .zero {
+            r["vv"] = u(version.view)
+            r["vi"] = u(version.index)
+        }
         switch operation {
         case .create(let initial):
             r["o"] = .string("c")
@@ -44,14 +58,23 @@ struct LogRecord: Equatable {
         case .connectionClosed(let connection):
             r["o"] = .string("x")
             r["w"] = u(connection)
+        case .install(let state):
+            r["o"] = .string("s")
+            r["v"] = state.state
+            r["p"] = .bool(state.persistent)
+            r["e"] = u(state.session)
+            r["r"] = state.retries
+        case .drop:
+            r["o"] = .string("d")
         }
         return .record(r)
     }
 
-    init(lsn: UInt64, ref: ObjectRef, operation: Operation) {
+    init(lsn: UInt64, ref: ObjectRef, operation: Operation, version: ObjectVersion = .zero) {
         self.lsn = lsn
         self.ref = ref
         self.operation = operation
+        self.version = version
     }
 
     init(_ value: Value) throws(CrucialError) {
@@ -74,8 +97,13 @@ struct LogRecord: Equatable {
         case "r": operation = .remove
         case "t": operation = .timeout(connection: try u("w"), request: try u("q"))
         case "x": operation = .connectionClosed(connection: try u("w"))
+        case "s":
+            operation = .install(
+                ObjectState(state: r["v"] ?? .null, persistent: r["p"]?.boolValue ?? true, session: try u("e"), retries: r["r"] ?? .list([])))
+        case "d": operation = .drop
         default: throw CrucialError(.badFrame, "log record \(n) has unknown kind \(kind)")
         }
+        if r["vv"] != nil || r["vi"] != nil { version = ObjectVersion(view: try u("vv"), index: try u("vi")) }
     }
 }
 
@@ -88,6 +116,21 @@ enum RecordFraming {
         withUnsafeBytes(of: CRC32.checksum(payload).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: payload)
         return out
+    }
+
+    /// Where an intact frame starts after `offset` (the first damaged byte), if anywhere: a
+    /// torn tail has none, damage in the middle of a log does.
+    static func nextValidFrame(_ bytes: [UInt8], after offset: Int) -> Int? {
+        var at = offset + 1
+        while at + 8 <= bytes.count {
+            let length = Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24)
+            if length > 0, length <= bytes.count - at - 8 {
+                let crc = UInt32(bytes[at + 4]) | UInt32(bytes[at + 5]) << 8 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 24
+                if CRC32.checksum(bytes[(at + 8)..<(at + 8 + length)]) == crc { return at }
+            }
+            at += 1
+        }
+        return nil
     }
 
     /// The payloads of `bytes` up to the first incomplete or damaged frame, and where that is.

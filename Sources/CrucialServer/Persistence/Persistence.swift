@@ -50,6 +50,7 @@ extension ObjectStore {
         } catch {
             throw CrucialError(.internal, "cannot create the data directory \(dir): \(error.localizedDescription)")
         }
+        let lock = try DataDirectoryLock(directory: dir)
         let logs = Self.generations(in: dir, .log).map(\.generation)
         let snapshots = Self.generations(in: dir, .snapshot).map(\.generation)
         var report = RecoveryReport()
@@ -77,6 +78,12 @@ extension ObjectStore {
                 guard i == logs.count - 1 else {
                     throw CrucialError(.internal, "operation log \(path) is damaged at byte \(valid) and later logs exist; refusing to guess")
                 }
+                if let next = RecordFraming.nextValidFrame(bytes, after: valid) {
+                    throw CrucialError(
+                        .internal,
+                        "operation log \(path) is damaged at byte \(valid), and an intact record follows at byte \(next): "
+                            + "this is not a torn tail; refusing to drop what follows (move the file away to start without it)")
+                }
                 report.truncatedBytes = bytes.count - valid
                 truncate(path, Int64(valid))
             }
@@ -89,6 +96,7 @@ extension ObjectStore {
         let log = try OperationLog(
             directory: dir, generation: (logs.last ?? from) + 1, nextLSN: maxLSN + 1, policy: configuration.fsync)
         logBox.withLockedValue { $0 = log }
+        directoryLock.withLockedValue { $0 = lock }
         persistenceSettings.withLockedValue { $0 = configuration }
         // The connections of replayed calls are gone: withdraw their parked calls, and
         // log it, so that the next recovery does not see them parked.
@@ -110,18 +118,23 @@ extension ObjectStore {
         defer { compacting.withLockedValue { $0 = false } }
         let generation = try log.rotate()
         var objects: [Value] = []
+        func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
         for box in allBoxes() where box.persistent {
             let entry: Value? = box.lock.withLock {
                 guard !box.removed else { return nil }
                 return .record([
                     "t": .string(box.ref.type), "k": .string(box.ref.key), "v": box.object.snapshot(),
-                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": box.retries.value,
+                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": box.retries.value, "vv": u(box.version.view), "vi": u(box.version.index),
                 ])
             }
             if let entry { objects.append(entry) }
         }
+        let removed: [Value] = allTombstones().map { ref, version in
+            .record(["t": .string(ref.type), "k": .string(ref.key), "vv": u(version.view), "vi": u(version.index)])
+        }
         let dir = configuration.directory
-        let bytes = RecordFraming.frame(WireCodec.encode(value: .record(["g": .int(Int64(generation)), "o": .list(objects)])))
+        let bytes = RecordFraming.frame(
+            WireCodec.encode(value: .record(["g": .int(Int64(generation)), "o": .list(objects), "ts": .list(removed)])))
         let path = Self.snapshotPath(dir, generation)
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -170,6 +183,7 @@ extension ObjectStore {
             return log
         }
         log?.close()
+        directoryLock.withLockedValue { $0 = nil }
     }
 
     static func snapshotPath(_ dir: String, _ generation: UInt64) -> String {
@@ -190,14 +204,24 @@ extension ObjectStore {
             throw CrucialError(.internal, "snapshot \(path) has no object list")
         }
         var maxLSN: UInt64 = 0
+        func version(_ r: [String: Value]) -> ObjectVersion {
+            ObjectVersion(view: UInt64(bitPattern: r["vv"]?.intValue ?? 0), index: UInt64(bitPattern: r["vi"]?.intValue ?? 0))
+        }
         for object in objects {
             guard case .record(let r) = object, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue, let lsn = r["l"]?.intValue
             else { throw CrucialError(.internal, "snapshot \(path) holds a malformed object") }
             let ref = ObjectRef(type: type, key: key)
             let box = try makeBox(ref, initial: r["v"] ?? .null)
             box.lastLSN = UInt64(bitPattern: lsn)
+            box.version = version(r)
             maxLSN = max(maxLSN, box.lastLSN)
             box.retries.restore(r["r"] ?? .list([]))
+        }
+        for removed in top["ts"]?.listValue ?? [] {
+            guard case .record(let r) = removed, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue else {
+                throw CrucialError(.internal, "snapshot \(path) holds a malformed tombstone")
+            }
+            tombstones.withLockedValue { $0[ObjectRef(type: type, key: key)] = version(r) }
         }
         return (objects.count, maxLSN)
     }
@@ -217,6 +241,9 @@ extension ObjectStore {
         let ref = record.ref
         let existing = shard(ref).withLockedValue { $0[ref] }
         if let existing, existing.lastLSN >= record.lsn { return false }
+        defer {
+            if record.version != .zero, let box = shard(ref).withLockedValue({ $0[ref] }), box.lastLSN == record.lsn { box.version = record.version }
+        }
         switch record.operation {
         case .create(let initial):
             if let existing {
@@ -225,6 +252,7 @@ extension ObjectStore {
             }
             let box = try makeBox(ref, initial: initial)
             box.lastLSN = record.lsn
+            if let removed = tombstones.withLockedValue({ $0[ref] }) { box.version = removed }
         case .invoke(let method, let args, let clientID, let seq, let connection, let request):
             guard let box = existing else { return false }
             let waiter = Waiter(
@@ -246,8 +274,23 @@ extension ObjectStore {
             self.record(effects, in: box)
             box.lastLSN = record.lsn
         case .remove:
-            guard existing != nil else { return false }
+            if record.version != .zero {
+                tombstones.withLockedValue { t in t[ref] = max(t[ref] ?? .zero, record.version) }
+            }
+            guard existing != nil else { return record.version != .zero }
             remove(ref)
+        case .install(let state):
+            let object = try registry.make(ref.type, initial: state.state) {
+                "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
+            }
+            let box = ObjectBox(ref: ref, object: object, persistent: true, session: state.session)
+            box.retries.restore(state.retries)
+            box.lastLSN = record.lsn
+            shard(ref).withLockedValue { $0[ref] = box }
+            tombstones.withLockedValue { t in if let removed = t[ref], removed < record.version { t[ref] = nil } }
+        case .drop:
+            guard existing != nil else { return false }
+            shard(ref).withLockedValue { _ = $0.removeValue(forKey: ref) }
         }
         return true
     }

@@ -45,6 +45,10 @@ final class ObjectBox: @unchecked Sendable {
 protocol Replication: Sendable {
     /// The view this node serves now.
     var viewID: UInt64 { get }
+    /// Copies of each replicated object.
+    var rf: Int { get }
+    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
+    func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
     /// Sends `operation` (the change just made to `box`, now at `box.version`) to the
     /// object's other replicas, after everything sent them before. Called under the
     /// box lock. The future's value is nil once all applied it, else the outcome to
@@ -75,6 +79,8 @@ public final class ObjectStore: Sendable {
     var log: OperationLog? { logBox.withLockedValue { $0 } }
     let persistenceSettings = NIOLockedValueBox<PersistenceConfiguration?>(nil)
     let compacting = NIOLockedValueBox(false)
+    /// Held while persistence runs: no second process may use the same data directory.
+    let directoryLock = NIOLockedValueBox<DataDirectoryLock?>(nil)
     /// The lease of a session that did not ask for one.
     public let defaultSessionLease: Duration
     /// Set when the server is part of a cluster.
@@ -86,6 +92,10 @@ public final class ObjectStore: Sendable {
     private let stateBytesCounter = ManagedAtomic<Int>(0)
     /// Changes sent to replicas and not yet applied by all of them.
     private let replicationsPending = ManagedAtomic<Int>(0)
+    /// In a cluster: the versions at which replicated objects were removed. An older copy
+    /// arriving later (from a member back after a restart) does not revive the object, and
+    /// a new object of the same name continues from the tombstone's version.
+    let tombstones = NIOLockedValueBox<[ObjectRef: ObjectVersion]>([:])
     let metrics: ServerMetrics
 
     public init(
@@ -143,6 +153,9 @@ public final class ObjectStore: Sendable {
                 if let replication, replication.viewID != routedIn {
                     return (.error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry")), nil)
                 }
+                if let replication, let away = replication.unavailability(of: ref, copies: box.replicates ? replication.rf : 1) {
+                    return (.error(away), nil)
+                }
                 var sync: EventLoopFuture<Outcome?>?
                 if let replication, box.replicates, box.needsSync {
                     // An earlier change did not reach every replica: send them the whole state first.
@@ -163,8 +176,8 @@ public final class ObjectStore: Sendable {
                     if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return (.error(full), nil) }
                     box.footprintStale = true
                 }
-                let logs = log != nil && !readOnly
-                if logs, let failure = log?.failure { return (.error(failure), nil) }
+                if log != nil, !readOnly, let failure = log?.failure { return (.error(failure), nil) }
+                let versionBefore = box.version
                 let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
                 if let replication, box.replicates {
                     // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
@@ -179,54 +192,60 @@ public final class ObjectStore: Sendable {
                     }
                 }
                 var lsn: UInt64?
-                if logs, let log {
+                if let log, !readOnly || box.version != versionBefore {
                     // Logged whatever the outcome: a method that threw may have changed the state first.
+                    let version = box.version
                     lsn = try? log.append { n in
                         LogRecord(
                             lsn: n, ref: ref,
                             operation: .invoke(
                                 method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq,
-                                connection: waiter.id.connection.raw, request: waiter.id.request))
+                                connection: waiter.id.connection.raw, request: waiter.id.request), version: version)
                     }
                     if let lsn { box.lastLSN = lsn }
                 }
                 return (outcome, lsn)
             }
             guard let (outcome, lsn) = result else { continue }
-            if let replicated {
-                // Answered once every replica applied the change (and whatever came before it).
-                let effects = call.effects
-                let sent = ContinuousClock.now
-                replicationsPending.wrappingIncrement(ordering: .relaxed)
-                replicated.whenComplete { done in
+            let effects = call.effects
+            // fsync=always: nothing this operation caused is visible before its record is on disk.
+            var durable: EventLoopFuture<Outcome?>?
+            if let lsn, let log, log.policy == .always {
+                let promise = (replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
+                log.whenDurable(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
+                durable = promise.futureResult
+            }
+            let pending: EventLoopFuture<Outcome?>
+            switch (replicated, durable) {
+            case (nil, nil):
+                carryOut(effects, box: box)
+                return outcome
+            case (let r?, nil): pending = r
+            case (nil, let d?): pending = d
+            case (let r?, let d?): pending = r.and(d).map { $1 ?? $0 }
+            }
+            // Answered once every replica applied the change (and whatever came before it) and,
+            // under fsync=always, once it is on this member's disk.
+            let sent = ContinuousClock.now
+            let replicates = replicated != nil
+            if replicates { replicationsPending.wrappingIncrement(ordering: .relaxed) }
+            pending.whenComplete { done in
+                if replicates {
                     self.replicationsPending.wrappingDecrement(ordering: .relaxed)
                     self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanoseconds)
-                    // Never inline: a replica link that dies while a later call on this
-                    // object flushes to it (under the object's lock) fails this future on
-                    // that very thread, and taking the lock again there would deadlock.
-                    replicated.eventLoop.execute {
-                        self.carryOut(effects, box: box)
-                        let instead: Outcome?
-                        switch done {
-                        case .success(let o): instead = o
-                        case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
-                        }
-                        if instead != nil { box.lock.withLock { box.needsSync = true } }
-                        if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
-                    }
                 }
-                return nil
-            }
-            guard let lsn, let log, log.policy == .always else {
-                carryOut(call.effects, box: box)
-                return outcome
-            }
-            // fsync=always: nothing this operation caused is visible before its record is on disk.
-            let effects = call.effects
-            log.whenDurable(lsn) { failure in
-                self.carryOut(effects, box: box)
-                if let outcome {
-                    waiter.responder.respond(Reply(id: waiter.id.request, outcome: failure.map { .error($0) } ?? outcome))
+                // Never inline: a replica link that dies while a later call on this
+                // object flushes to it (under the object's lock) fails this future on
+                // that very thread, and taking the lock again there would deadlock.
+                pending.eventLoop.execute {
+                    self.carryOut(effects, box: box)
+                    let instead: Outcome?
+                    switch done {
+                    case .success(let o): instead = o
+                    case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                    }
+                    if instead != nil, replicates { box.lock.withLock { box.needsSync = true } }
+                    if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
                 }
             }
             return nil
@@ -258,6 +277,10 @@ public final class ObjectStore: Sendable {
         }
         // An unknown type is UNKNOWN_TYPE even when the call carries no Create.
         guard registry.factory(for: ref.type) != nil else { return .failure(CrucialError(.unknownType, unknown())) }
+        let replication = self.replication
+        // Not here, but maybe on members that are away with every copy: not yet known.
+        let copies = invoke.create.map { $0.persistent && !registry.isSynchronizer(ref.type) ? replication?.rf ?? 1 : 1 } ?? 1
+        if let away = replication?.unavailability(of: ref, copies: copies) { return .failure(away) }
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))
         }
@@ -279,6 +302,7 @@ public final class ObjectStore: Sendable {
             return .failure(error)
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
+        if replication != nil, fresh.replicates, let removed = tombstones.withLockedValue({ $0[ref] }) { fresh.version = removed }
         // First creation wins when two clients race. A persistent object's creation is
         // logged under its lock, before anyone can reach it and log an operation.
         let log = create.persistent ? self.log : nil
@@ -362,9 +386,10 @@ public final class ObjectStore: Sendable {
 
     /// Logs an event of a persistent object. Called under the box lock. A failing log
     /// has already made the server refuse changes to persistent objects.
-    private func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
+    func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
         guard box.persistent, let log else { return }
-        if let lsn = try? log.append({ LogRecord(lsn: $0, ref: box.ref, operation: operation) }) { box.lastLSN = lsn }
+        let version = box.version
+        if let lsn = try? log.append({ LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }) { box.lastLSN = lsn }
     }
 
     /// Runs `call` on the object and records its answer (nil: it parked) and the late
@@ -414,17 +439,26 @@ public final class ObjectStore: Sendable {
     /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
     @discardableResult
     public func remove(_ ref: ObjectRef) -> Bool {
-        guard let box = shard(ref).withLockedValue({ $0.removeValue(forKey: ref) }) else { return false }
+        retire(ref) { _ in } != nil
+    }
+
+    /// Takes `ref` out of its shard and retires its box: `underLock` runs under the box's
+    /// lock before the removal is logged (a cluster numbers it and sends it to the
+    /// replicas there, in order with the object's changes). Returns the box, if it existed.
+    @discardableResult
+    func retire(_ ref: ObjectRef, underLock: (ObjectBox) -> Void) -> ObjectBox? {
+        guard let box = shard(ref).withLockedValue({ $0.removeValue(forKey: ref) }) else { return nil }
         if box.session != 0 { sessions.withLockedValue { $0.release(ref, from: box.session) } }
         var effects = Effects()
         box.lock.withLock {
+            underLock(box)
             logEvent(.remove, on: box)
             box.removed = true
             stateBytesCounter.wrappingDecrement(by: box.footprint, ordering: .relaxed)
             box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
         }
         carryOut(effects, box: box)
-        return true
+        return box
     }
 
     /// Forgets the parked calls a closed connection left on `refs`.
