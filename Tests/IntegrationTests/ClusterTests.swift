@@ -10,31 +10,52 @@ final class TestCluster: Sendable {
     let rf: Int
     let leaseTTL: Int
     private let members = Mutex<[String: TestServer]>([:])
+    /// Each member's port, kept for a restart in place.
+    private let ports = Mutex<[String: Int]>([:])
 
     /// Set for every member: see CRUCIAL_TEST_FAULT in Cluster.swift.
     let fault: String?
 
     /// Passed to every member.
     let extraArguments: [String]
+    /// With `--data-dir` (one per member, under this folder) and this `--fsync` policy; nil: in memory.
+    let fsync: String?
+    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-cluster-\(UUID())").path
 
-    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = []) throws {
+    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = [], fsync: String? = nil) throws {
         etcd = try TestEtcd()
         self.fault = fault
         self.extraArguments = arguments
         self.rf = rf
         self.leaseTTL = leaseTTL
+        self.fsync = fsync
     }
 
-    /// Starts member `id` on a free port; returns once it has joined the cluster.
+    deinit {
+        for server in members.withLock({ Array($0.values) }) where server.isRunning { server.kill9() }
+        try? FileManager.default.removeItem(atPath: dataRoot)
+    }
+
+    /// Member `id`'s data directory (when the cluster keeps them).
+    func dataDirectory(_ id: String) -> String { "\(dataRoot)/\(id)" }
+
+    /// Starts member `id` (on the port it had before, if it ran before: a restart in place);
+    /// returns once it has joined the cluster.
     @discardableResult
     func start(_ id: String) throws -> TestServer {
-        let port = try ServerProcess.freePort()
+        let port = try ports.withLock { p in
+            if let known = p[id] { return known }
+            let fresh = try ServerProcess.freePort()
+            p[id] = fresh
+            return fresh
+        }
+        let durable = fsync.map { ["--data-dir", dataDirectory(id), "--fsync", $0] } ?? []
         let server = try TestServer(
             port: port,
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
                 String(leaseTTL), "--log-level", "notice",
-            ] + extraArguments, environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
+            ] + durable + extraArguments, environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
         members.withLock { $0[id] = server }
         return server
     }
@@ -44,6 +65,12 @@ final class TestCluster: Sendable {
     /// A client that knows one member to start from; it learns the others.
     func client(via id: String) -> CrucialClient {
         CrucialClient(configuration: .init(servers: [self[id]!.address], connections: 4, failoverTimeout: .seconds(60)))
+    }
+
+    /// A client that knows every member started so far (for runs where any may be down).
+    func client() -> CrucialClient {
+        let addresses = ports.withLock { $0.values.sorted().map { "127.0.0.1:\($0)" } }
+        return CrucialClient(configuration: .init(servers: addresses, connections: 4, failoverTimeout: .seconds(60)))
     }
 }
 
@@ -240,7 +267,18 @@ struct ClusterTests {
     /// Runs 16 clients on 8 registers and 8 counters for `seconds`, SIGKILLs member b a
     /// third of the way in, and returns what every call did and when.
     static func recordHistory(_ cluster: TestCluster, seconds: Double) async throws -> History<RegisterInput, Int64> {
-        let client = cluster.client(via: "a")
+        try await recordHistory(cluster, seconds: seconds) {
+            try await Task.sleep(for: .seconds(seconds / 3))
+            cluster["b"]!.kill9()
+        }
+    }
+
+    /// Runs 16 clients on 8 registers and 8 counters for `seconds` while `fault` runs,
+    /// and returns what every call did and when.
+    static func recordHistory(
+        _ cluster: TestCluster, seconds: Double, client: CrucialClient? = nil, fault: @escaping @Sendable () async throws -> Void
+    ) async throws -> History<RegisterInput, Int64> {
+        let client = client ?? cluster.client(via: "a")
         defer { client.close() }
         let history = Recorder()
         let clock = ContinuousClock()
@@ -273,22 +311,16 @@ struct ClusterTests {
                     }
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds / 3))
-                cluster["b"]!.kill9()
-            }
+            group.addTask { try await fault() }
             for try await _ in group {}
         }
         return history.history
     }
 
-    @Test("Registers and counters stay linearizable across a member's crash (Wing & Gong checker)")
-    func linearizable() async throws {
-        let cluster = try TestCluster()
-        for id in ["a", "b", "c"] { try cluster.start(id) }
-        let history = try await Self.recordHistory(cluster, seconds: 6)
+    /// Checks `history` and prints the history of the first violating object.
+    static func expectLinearizable(_ history: History<RegisterInput, Int64>, minimumAnswered: Int = 200) {
         let answered = history.operations.filter { $0.output != nil }.count
-        #expect(answered > 200, "only \(answered) calls were answered")
+        #expect(answered > minimumAnswered, "only \(answered) calls were answered")
         let violations = Linearizability.violations(history, .register)
         #expect(violations == [])
         if let first = violations.first {  // the history to look at, in call order (ms)
@@ -297,6 +329,13 @@ struct ClusterTests {
                 "\(op.call / 1_000_000)–\(op.response == .max ? "∞" : String(op.response / 1_000_000)) \(op.input) → \(op.output.map(String.init) ?? "?")"
             }.joined(separator: "\n"))
         }
+    }
+
+    @Test("Registers and counters stay linearizable across a member's crash (Wing & Gong checker)")
+    func linearizable() async throws {
+        let cluster = try TestCluster()
+        for id in ["a", "b", "c"] { try cluster.start(id) }
+        Self.expectLinearizable(try await Self.recordHistory(cluster, seconds: 6))
     }
 
     @Test("The checker catches a cluster that acknowledges changes it did not replicate")

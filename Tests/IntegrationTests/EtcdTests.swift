@@ -1,6 +1,9 @@
 import CrucialClient
 import CrucialServer
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 
@@ -16,9 +19,14 @@ final class TestEtcd: Sendable {
     }
 
     deinit {
+        resume()
         process.stop()
         try? FileManager.default.removeItem(atPath: dataDir)
     }
+
+    /// SIGSTOP: etcd answers nothing until resumed (as in a long leader election or a disk stall).
+    func pause() { kill(process.processIdentifier, SIGSTOP) }
+    func resume() { kill(process.processIdentifier, SIGCONT) }
 }
 
 @Suite("etcd v3 through its JSON gateway")

@@ -57,9 +57,9 @@ struct PersistenceTests {
                     return (w, n)
                 }
             }
-            // Kill once every writer is well under way (and compaction had work), at most after 20 s.
+            // Kill once every writer is well under way and compaction ran, at most after 20 s.
             let deadline = ContinuousClock.now + .seconds(20)
-            while progress.least < 40, ContinuousClock.now < deadline {
+            while progress.least < 40 || !dir.files().contains(where: { $0.hasPrefix("snapshot-") }), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
             server.kill9()

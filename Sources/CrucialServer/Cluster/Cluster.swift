@@ -136,7 +136,8 @@ final class Cluster: Replication, Sendable {
         return CrucialError(
             .unavailable,
             "every copy of \(ref) is on \(holders.joined(separator: ", ")), which left the cluster without handing it over; "
-                + "it is served again once one of them is back (or after `crucial cluster forget \(holders.joined(separator: " "))`); retry")
+                + "it is served again once one of them is back (a member started with that node id; with an empty data dir "
+                + "if its disk is lost, which gives its copies up); retry")
     }
 
     /// Runs `callback` once this node serves a view (again); at once if it does.

@@ -51,17 +51,6 @@ struct ViewHistory: Sendable, Equatable {
         }
         return ViewHistory(stable: view, holes: merged.sorted { ($0.members.joined(separator: ","), $0.absent.joined(separator: ",")) < ($1.members.joined(separator: ","), $1.absent.joined(separator: ",")) })
     }
-
-    /// An operator gave up on `nodes` (they will not come back): their objects are served
-    /// from what the others have.
-    func forgetting(_ nodes: Set<String>) -> ViewHistory {
-        var copy = self
-        copy.holes = holes.compactMap { h in
-            let absent = h.absent.filter { !nodes.contains($0) }
-            return absent.isEmpty ? nil : Hole(members: h.members, absent: absent)
-        }
-        return copy
-    }
 }
 
 /// The holes of a history with their rings, for the per-call check.

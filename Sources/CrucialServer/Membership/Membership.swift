@@ -17,6 +17,7 @@ internal import Logging
 /// its incarnation in one transaction: the others see that it handed everything over.
 final class Membership: Sendable {
     let etcd: EtcdClient
+    let clusterName: String
     let root: String
     var membersPrefix: String { root + "members/" }
     var leftPrefix: String { root + "left/" }
@@ -33,6 +34,7 @@ final class Membership: Sendable {
         logger: Logger
     ) {
         self.etcd = EtcdClient(endpoint: endpoint, timeout: .seconds(max(1, min(5, leaseTTL))))
+        self.clusterName = cluster
         self.root = "/crucial/\(cluster)/"
         self.nodeID = nodeID
         self.address = address
@@ -81,7 +83,7 @@ final class Membership: Sendable {
         let lease = try await etcd.grantLease(ttl: leaseTTL)
         if let dir = dataDirectory {
             // Recorded before the key is put under it: the proof of identity for the next restart.
-            var record = try MemberRecord.load(directory: dir) ?? MemberRecord(cluster: root, nodeID: nodeID)
+            var record = try MemberRecord.load(directory: dir) ?? MemberRecord(cluster: clusterName, nodeID: nodeID)
             record.add(lease: lease)
             try record.save(directory: dir)
         }
