@@ -273,11 +273,25 @@ final class ProcessBox: Sendable {
         p.standardOutput = pipe
         p.standardError = pipe
         let lines = LineSplitter(output)
+        // The exit is reported once the output is read to its end (or a second after the
+        // exit at the latest): the exit can be seen before the last lines the process wrote,
+        // and those ("about to trap") belong to the invocation's log.
+        let ending = Mutex<(eof: Bool, exit: String?, reported: Bool)>((false, nil, false))
+        let report: @Sendable (_ force: Bool) -> Void = { force in
+            let reason: String? = ending.withLock { e in
+                guard let exit = e.exit, e.eof || force, !e.reported else { return nil }
+                e.reported = true
+                return exit
+            }
+            if let reason { onExit(reason) }
+        }
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
                 lines.flush()
+                ending.withLock { $0.eof = true }
+                report(false)
             } else {
                 lines.feed(data)
             }
@@ -290,7 +304,9 @@ final class ProcessBox: Sendable {
             } else {
                 reason = "exit status \(p.terminationStatus)"
             }
-            onExit(reason)
+            ending.withLock { $0.exit = reason }
+            report(false)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { report(true) }
         }
         try p.run()
         pidValue.store(p.processIdentifier, ordering: .relaxed)
