@@ -1,10 +1,6 @@
 internal import CrucialCore
 internal import Foundation
 
-#if canImport(Glibc)
-internal import Glibc
-#endif
-
 /// What a cluster member keeps about itself in its data directory (`member.json`):
 /// which member of which cluster it is, the etcd leases it registered with, and the
 /// cluster's past as it last saw it.
@@ -79,25 +75,5 @@ struct MemberRecord: Codable, Equatable, Sendable {
         let bytes: [UInt8]
         do { bytes = [UInt8](try encoder.encode(self)) } catch { throw CrucialError(.internal, "cannot encode \(path): \(error)") }
         try DurableFile.replace(path, with: bytes)
-    }
-}
-
-/// Whole-file writes that survive a crash at any point: the old content or the new, never a mix.
-enum DurableFile {
-    static func replace(_ path: String, with bytes: [UInt8]) throws(CrucialError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CrucialError(.internal, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        if let failure = OperationLog.write(bytes, to: fd) {
-            Glibc.close(fd)
-            throw CrucialError(.internal, "writing \(temporary) failed: \(failure.message)")
-        }
-        let synced = fsync(fd) == 0
-        let error = errno
-        Glibc.close(fd)
-        guard synced else { throw CrucialError(.internal, "fsync of \(temporary) failed: \(String(cString: strerror(error)))") }
-        guard rename(temporary, path) == 0 else { throw CrucialError(.internal, "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))") }
-        let directory = (path as NSString).deletingLastPathComponent
-        try OperationLog.syncDirectory(directory.isEmpty ? "." : directory)
     }
 }

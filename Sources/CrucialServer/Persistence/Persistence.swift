@@ -135,18 +135,7 @@ extension ObjectStore {
         let dir = configuration.directory
         let bytes = RecordFraming.frame(
             WireCodec.encode(value: .record(["g": .int(Int64(generation)), "o": .list(objects), "ts": .list(removed)])))
-        let path = Self.snapshotPath(dir, generation)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CrucialError(.internal, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        if let failure = OperationLog.write(bytes, to: fd) {
-            Glibc.close(fd)
-            throw CrucialError(.internal, "writing \(temporary) failed: \(failure.message)")
-        }
-        let synced = fsync(fd) == 0
-        Glibc.close(fd)
-        guard synced, rename(temporary, path) == 0 else { throw CrucialError(.internal, "cannot install snapshot \(path)") }
-        try OperationLog.syncDirectory(dir)
+        try DurableFile.replace(Self.snapshotPath(dir, generation), with: bytes)
         // Older files are covered by the snapshot now.
         for file in Self.generations(in: dir, .log) + Self.generations(in: dir, .snapshot) where file.generation < generation {
             try? FileManager.default.removeItem(atPath: "\(dir)/\(file.name)")
