@@ -143,4 +143,106 @@ struct PersistenceTests {
         // crucial-server without the test types cannot rebuild a test.Tally.
         #expect(throws: CrucialError.self) { try TestServer(arguments: ["--data-dir", dir.path]) }
     }
+
+    @Test("A log damaged in the middle (an intact record after the damage) stops the server with the file and offset")
+    func damageIsNotATornTail() async throws {
+        let dir = DataDirectory()
+        defer { dir.cleanup() }
+        let arguments = ["--data-dir", dir.path, "--fsync", "always"]
+        let server = try TestServer(arguments: arguments)
+        let client = server.client()
+        let counter = AtomicLong("c", initial: 0, persistent: true, client: client)
+        for _ in 0..<20 { try await counter.incrementAndGet() }
+        client.close()
+        #expect(server.stop() == 0)
+        let log = try #require(dir.files().last { $0.hasPrefix("log-") })
+        let path = "\(dir.path)/\(log)"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 2] ^= 0xFF  // one flipped bit pattern in a record in the middle
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        // `timeout` ends a server that (wrongly) starts.
+        let r = try runProcess("/usr/bin/timeout", ["20", try TestServer.binary(), "--port", "0"] + arguments)
+        #expect(r.status != 0 && r.status != 124, "status \(r.status)")
+        #expect(r.err.contains(path) && r.err.contains("is damaged at byte") && r.err.contains("intact record follows"), "\(r.err)")
+    }
+}
+
+/// A data directory on a small tmpfs that fills up (mounting one needs root, as CI has).
+@Suite("A full disk", .serialized, .timeLimit(.minutes(2)), .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+struct DiskFullTests {
+    @Test("A full data dir: persistent changes are refused naming it, reads and ephemeral objects go on, and writes resume by themselves once space is back; nothing acknowledged is lost")
+    func fullDisk() async throws {
+        let dir = DataDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let mount = try runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.path])
+        try #require(mount.status == 0, "mount failed: \(mount.err)")
+        defer {
+            _ = try? runProcess("/bin/umount", ["-l", dir.path])
+            dir.cleanup()
+        }
+        let arguments = ["--data-dir", dir.path, "--fsync", "always", "--compact-after", String(64 << 20)]
+        var server = try TestServer(arguments: arguments)
+        var client = server.client(retries: 0)
+        let counter = AtomicLong("counter", initial: 0, persistent: true, client: client)
+        var acked: Int64 = 0
+        for _ in 0..<50 {
+            try await counter.incrementAndGet()
+            acked += 1
+        }
+        // Fill the file system.
+        let filler = "\(dir.path)/filler"
+        _ = FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        let chunk = Data(repeating: 7, count: 16 << 10)
+        while (try? handle.write(contentsOf: chunk)) != nil {}
+        try? handle.close()
+
+        var refusal: CrucialError?
+        for _ in 0..<5000 {
+            do {
+                try await counter.incrementAndGet()
+                acked += 1
+            } catch let e as CrucialError {
+                refusal = e
+                break
+            }
+        }
+        let error = try #require(refusal, "the server kept acknowledging writes on a full disk")
+        #expect(error.code == .resourceExhausted && error.message.contains(dir.path) && error.message.contains("full"), "\(error)")
+        // Refused again while full; reads and ephemeral objects go on.
+        await #expect(throws: CrucialError.self) { try await counter.incrementAndGet() }
+        #expect(try await counter.get() >= acked)
+        #expect(try await AtomicLong("scratch", initial: 0, client: client).incrementAndGet() == 1)
+
+        // Space is back: writes resume by themselves.
+        try FileManager.default.removeItem(atPath: filler)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var resumed = false
+        while !resumed, ContinuousClock.now < deadline {
+            do {
+                try await counter.incrementAndGet()
+                acked += 1
+                resumed = true
+            } catch {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(resumed, "writes did not resume after space came back")
+        for _ in 0..<20 {
+            try await counter.incrementAndGet()
+            acked += 1
+        }
+        let before = try await counter.get()
+        #expect(before >= acked)
+        server.kill9()
+        client.close()
+        server = try TestServer(arguments: arguments)
+        client = server.client()
+        defer {
+            client.close()
+            server.stop()
+        }
+        // Every acknowledged increment, and the log matches what the server held.
+        #expect(try await AtomicLong("counter", initial: 0, persistent: true, client: client).get() == before)
+    }
 }

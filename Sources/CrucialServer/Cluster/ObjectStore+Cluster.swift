@@ -17,7 +17,8 @@ extension ObjectStore {
         ObjectState(state: box.object.snapshot(), persistent: box.persistent, session: box.session, retries: box.retries.value)
     }
 
-    /// Applies what a primary sent; `done` gets the answer. `currentView` is the view this
+    /// Applies what a primary sent; `done` gets the answer once its record is in this
+    /// member's log (fsynced under `--fsync always`). `currentView` is the view this
     /// node serves; an operation from an older view is refused with WRONG_VIEW, checked
     /// under the object's lock so that no view change slips between check and apply.
     func apply(_ replicate: Replicate, currentView: @escaping @Sendable () -> View?, done: @escaping @Sendable (Outcome) -> Void) {
@@ -35,8 +36,8 @@ extension ObjectStore {
         case .invoke(let invoke):
             (outcome, lsn) = applyInvoke(invoke, replicate, refuse: stale)
         }
-        guard let lsn, let log, log.policy == .always, case .value = outcome else { return done(outcome) }
-        log.whenDurable(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+        guard let lsn, let log, case .value = outcome else { return done(outcome) }
+        log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
     }
 
     /// The answer to a change a replica cannot log (its disk failed): nothing applied.
@@ -176,7 +177,7 @@ extension ObjectStore {
         }
         guard box == nil, recorded, let log else { return (.void, box?.lastLSN) }
         // No copy here: the tombstone alone is logged, so that a restart remembers it.
-        let lsn = try? log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) }
+        let lsn = log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) }
         return (.void, lsn)
     }
 

@@ -280,7 +280,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                     context: context, id, .error(CrucialError(.unauthenticated, "removing persistent \(ref) needs an admin secret")))
             }
             guard let cluster = settings.cluster else {
-                return reply(context: context, id, .value(.bool(store.remove(ref))))
+                guard let responder else { return }
+                return store.remove(ref) { responder.respond(Reply(id: id, outcome: $0)) }
             }
             switch cluster.route(ref, clientView: 0) {
             case .serve:

@@ -11,7 +11,7 @@ enum DurableFile {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CrucialError(.internal, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        if let failure = OperationLog.write(bytes, to: fd) {
+        if let failure = OperationLog.write(bytes, to: fd).error {
             Glibc.close(fd)
             throw CrucialError(.internal, "writing \(temporary) failed: \(failure.message)")
         }

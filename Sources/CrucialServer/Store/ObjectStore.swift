@@ -195,7 +195,7 @@ public final class ObjectStore: Sendable {
                 if let log, !readOnly || box.version != versionBefore {
                     // Logged whatever the outcome: a method that threw may have changed the state first.
                     let version = box.version
-                    lsn = try? log.append { n in
+                    lsn = log.append { n in
                         LogRecord(
                             lsn: n, ref: ref,
                             operation: .invoke(
@@ -208,11 +208,12 @@ public final class ObjectStore: Sendable {
             }
             guard let (outcome, lsn) = result else { continue }
             let effects = call.effects
-            // fsync=always: nothing this operation caused is visible before its record is on disk.
+            // Nothing this operation caused is visible before its record is written (fsynced
+            // under fsync=always).
             var durable: EventLoopFuture<Outcome?>?
-            if let lsn, let log, log.policy == .always {
+            if let lsn, let log {
                 let promise = (replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
-                log.whenDurable(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
+                log.whenSafe(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
                 durable = promise.futureResult
             }
             let pending: EventLoopFuture<Outcome?>
@@ -224,8 +225,8 @@ public final class ObjectStore: Sendable {
             case (nil, let d?): pending = d
             case (let r?, let d?): pending = r.and(d).map { $1 ?? $0 }
             }
-            // Answered once every replica applied the change (and whatever came before it) and,
-            // under fsync=always, once it is on this member's disk.
+            // Answered once every replica applied the change (and whatever came before it) and
+            // its record is in this member's log.
             let sent = ContinuousClock.now
             let replicates = replicated != nil
             if replicates { replicationsPending.wrappingIncrement(ordering: .relaxed) }
@@ -313,14 +314,14 @@ public final class ObjectStore: Sendable {
                 return fresh
             }
             guard winner === fresh, let log else { return .success(winner) }
-            do throws(CrucialError) {
-                fresh.lastLSN = try log.append { LogRecord(lsn: $0, ref: ref, operation: .create(initial: create.initial)) }
-                return .success(fresh)
-            } catch {
+            if let failure = log.failure {
                 fresh.removed = true
                 shard.withLockedValue { _ = $0.removeValue(forKey: ref) }
-                return .failure(error)
+                return .failure(failure)
             }
+            let version = fresh.version
+            fresh.lastLSN = log.append { LogRecord(lsn: $0, ref: ref, operation: .create(initial: create.initial), version: version) }
+            return .success(fresh)
         }
         guard case .success(let winner) = winner else { return winner }
         if winner === fresh {
@@ -389,7 +390,7 @@ public final class ObjectStore: Sendable {
     func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
         guard box.persistent, let log else { return }
         let version = box.version
-        if let lsn = try? log.append({ LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }) { box.lastLSN = lsn }
+        box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
     }
 
     /// Runs `call` on the object and records its answer (nil: it parked) and the late
@@ -440,6 +441,15 @@ public final class ObjectStore: Sendable {
     @discardableResult
     public func remove(_ ref: ObjectRef) -> Bool {
         retire(ref) { _ in } != nil
+    }
+
+    /// Removes `ref` and calls `done` with whether it existed once the removal is in the
+    /// log (a persistent object), or with the error while the disk fails.
+    func remove(_ ref: ObjectRef, done: @escaping @Sendable (Outcome) -> Void) {
+        if isPersistent(ref) == true, let failure = log?.failure { return done(.error(failure)) }
+        guard let box = retire(ref, underLock: { _ in }) else { return done(.value(.bool(false))) }
+        guard box.persistent, let log else { return done(.value(.bool(true))) }
+        log.whenSafe(box.lastLSN) { failure in done(failure.map { .error($0) } ?? .value(.bool(true))) }
     }
 
     /// Takes `ref` out of its shard and retires its box: `underLock` runs under the box's
