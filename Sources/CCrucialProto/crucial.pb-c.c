@@ -2036,7 +2036,7 @@ const ProtobufCMessageDescriptor crucial__ping__descriptor =
   (ProtobufCMessageInit) crucial__ping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__keep_alive__field_descriptors[3] =
+static const ProtobufCFieldDescriptor crucial__keep_alive__field_descriptors[4] =
 {
   {
     "id",
@@ -2074,8 +2074,21 @@ static const ProtobufCFieldDescriptor crucial__keep_alive__field_descriptors[3] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__KeepAlive, client_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__keep_alive__field_indices_by_name[] = {
+  3,   /* field[3] = client_id */
   0,   /* field[0] = id */
   2,   /* field[2] = lease_ms */
   1,   /* field[1] = session */
@@ -2083,7 +2096,7 @@ static const unsigned crucial__keep_alive__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__keep_alive__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor crucial__keep_alive__descriptor =
 {
@@ -2093,7 +2106,7 @@ const ProtobufCMessageDescriptor crucial__keep_alive__descriptor =
   "Crucial__KeepAlive",
   "crucial",
   sizeof(Crucial__KeepAlive),
-  3,
+  4,
   crucial__keep_alive__field_descriptors,
   crucial__keep_alive__field_indices_by_name,
   1,  crucial__keep_alive__number_ranges,

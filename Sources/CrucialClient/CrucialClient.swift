@@ -46,13 +46,19 @@ public final class CrucialClient: Sendable {
         /// In a cluster: how long a call keeps retrying while members fail and objects
         /// move (a crash is noticed after the servers' --lease-ttl).
         public var failoverTimeout: Duration
+        /// While calls wait on a connection, a server that sends nothing for this long (it
+        /// is pinged meanwhile) is taken for dead or cut off: the connection is closed and
+        /// the calls retried (elsewhere, in a cluster; retries are de-duplicated). Also how
+        /// long a handshake may take. nil: wait as long as it takes.
+        public var heartbeatTimeout: Duration?
 
         public init(
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
             name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30),
-            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil
+            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil, heartbeatTimeout: Duration? = .seconds(2)
         ) {
+            self.heartbeatTimeout = heartbeatTimeout
             self.tls = tls
             self.failoverTimeout = failoverTimeout
             self.session = session
@@ -100,6 +106,8 @@ public final class CrucialClient: Sendable {
     /// Whether this client keeps ``session`` alive (false for a cloud thread using its driver's).
     public let ownsSession: Bool
     private let keepAliveTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// Whether keep-alives name this client (it took semaphore permits).
+    private let keepsClient = NIOLockedValueBox(false)
     private let group: any EventLoopGroup
     /// Connections to "any server" (a server on its own, or the first contact of a cluster).
     private let slots: [NIOLockedValueBox<Slot>]
@@ -223,7 +231,9 @@ public final class CrucialClient: Sendable {
         let identity = ConnectionIdentity(
             name: configuration.name, secret: configuration.authToken, tls: try tlsContext?.get(),
             serverHostname: configuration.tls?.serverHostname)
-        return try await ClientConnection.connect(host: host, port: port, group: group, identity: identity, timeout: configuration.connectTimeout)
+        return try await ClientConnection.connect(
+            host: host, port: port, group: group, identity: identity, timeout: configuration.connectTimeout,
+            heartbeat: configuration.heartbeatTimeout)
     }
 
     /// Connects to the first server that answers: the configured ones, then the members
@@ -421,7 +431,17 @@ public final class CrucialClient: Sendable {
         if ownsSession { startKeepAlive() }
     }
 
-    /// Sends keep-alives every quarter of the lease from the first ephemeral object on.
+    /// Keeps this client itself alive from now on: done when it takes semaphore permits,
+    /// which the servers release once its keep-alives stop (it crashed, or was closed).
+    func keepClientAlive() {
+        guard !keepsClient.withLockedValue({ $0 }) else { return }
+        keepsClient.withLockedValue { $0 = true }
+        stopKeepAlive()  // the loop restarts at once, now naming the client too
+        startKeepAlive()
+    }
+
+    /// Sends keep-alives every quarter of the lease from the first ephemeral object (or
+    /// permit) on.
     private func startKeepAlive() {
         guard keepAliveTask.withLockedValue({ $0 == nil }) else { return }
         let lease = configuration.sessionLease
@@ -447,11 +467,17 @@ public final class CrucialClient: Sendable {
         }
     }
 
-    /// Tells the servers this client's session lives for `lease` more.
+    /// Tells the servers this client's session (if it is its own) and, once it holds
+    /// semaphore permits, this client live for `lease` more.
     public func keepAlive(lease: Duration? = nil) async throws {
         let (seconds, attoseconds) = (lease ?? configuration.sessionLease).components
         let ms = UInt32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        _ = try await everyMember { c, id in try self.expectOK(try await c.request(.keepAlive(id: id, session: self.session, leaseMillis: ms), id: id), "KeepAlive") }
+        let client = keepsClient.withLockedValue { $0 } ? clientID : 0
+        let session = ownsSession ? self.session : 0
+        guard session != 0 || client != 0 else { return }
+        _ = try await everyMember { c, id in
+            try self.expectOK(try await c.request(.keepAlive(id: id, session: session, leaseMillis: ms, clientID: client), id: id), "KeepAlive")
+        }
     }
 
     /// Ends the application session: the servers remove its ephemeral objects (those

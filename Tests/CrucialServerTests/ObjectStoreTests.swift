@@ -74,6 +74,38 @@ struct ObjectStoreTests {
         #expect(h.recorder.all.last?.id == h.nextID - 1)
     }
 
+    @Test("A semaphore's permits belong to their client: released when it is gone, kept when ownerless")
+    func permitsHaveOwners() async throws {
+        var h = Harness()
+        let s = ObjectRef(type: "Semaphore", key: "s")
+        #expect(h.call("Semaphore", "s", "acquire", [1], initial: 1, client: 1, seq: 1) == .void)
+        #expect(h.call("Semaphore", "s", "acquire", [1], initial: 1, conn: 2, client: 2, seq: 1) == nil)
+        // Client 1 keeps itself alive for 50 ms, then falls silent: its permit goes to client 2.
+        h.store.keepAlive(session: 0, client: 1, lease: .milliseconds(50))
+        h.store.keepAlive(session: 0, client: 2, lease: .seconds(60))
+        _ = h.store.expireSessions()
+        #expect(h.recorder.all.isEmpty)
+        try await Task.sleep(for: .milliseconds(80))
+        _ = h.store.expireSessions()
+        #expect(h.recorder.all.map(\.outcome) == [.void], "client 2 got the dead client's permit")
+        #expect(h.store.snapshot(s) == .record(["permits": .int(0), "holders": .list([.list([.int(2), .int(1)])])]))
+        // Releasing more than one holds adds permits (signalling, as in Java).
+        #expect(h.call("Semaphore", "s", "release", [2], initial: 1, client: 2, seq: 2) == .void)
+        #expect(h.call("Semaphore", "s", "availablePermits", initial: 1) == .value(2))
+
+        // Ownerless: a dead client's permits stay taken.
+        let ownerless: Value = .record(["permits": .int(1), "ownerless": .bool(true)])
+        #expect(h.call("Semaphore", "o", "acquire", [1], initial: ownerless, client: 3, seq: 1) == .void)
+        h.store.keepAlive(session: 0, client: 3, lease: .milliseconds(10))
+        try await Task.sleep(for: .milliseconds(30))
+        _ = h.store.expireSessions()
+        #expect(h.call("Semaphore", "o", "availablePermits", initial: ownerless) == .value(0))
+        // A proxy asking for the other kind is refused.
+        if case .error(let e)? = h.call("Semaphore", "o", "availablePermits", initial: 1) { #expect(e.code == .badInitialState) } else {
+            Issue.record("an owned proxy on an ownerless semaphore must be refused")
+        }
+    }
+
     @Test("Bounded waits time out")
     func timeouts() async throws {
         var h = Harness()

@@ -113,6 +113,20 @@ struct CloudThreadTests {
         #expect(try await CloudExecutor(invoker: emulator.invoker(), client: client).invokeAll([Echo(text: "hi")]) == [["hi", "1"]])
     }
 
+    @Test("A cloud thread that crashes holding a semaphore's only permit does not deadlock the others: its permit comes back when its keep-alive lapses")
+    func crashedHolder() async throws {
+        let server = try TestServer()
+        let emulator = try TestEmulator(concurrency: 8)
+        // A 2 s keep-alive lease, which the functions inherit: a dead holder is noticed after it.
+        let client = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(2)))
+        defer { client.close(); emulator.stop() }
+        let retry = RetryPolicy(retries: 2, backoff: .milliseconds(10))
+        let executor = CloudExecutor(invoker: emulator.invoker(), retry: retry, client: client)
+        try await executor.invokeAll([CrashHolding(key: "permit-crash", crash: true)] + (0..<5).map { _ in CrashHolding(key: "permit-crash", crash: false) })
+        #expect(try await AtomicLong("permit-crash-done", initial: 0, client: client).get() == 6)
+        #expect(try await Semaphore("permit-crash", permits: 1, client: client).availablePermits() == 1)
+    }
+
     @Test("Refusals are precise: unknown function type, unknown Lambda function, no emulator")
     func refusals() async throws {
         let server = try TestServer()

@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
-        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self, SoakBench.self, HandshakeBench.self],
+        subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, FailoverBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self, SoakBench.self, HandshakeBench.self],
         defaultSubcommand: Run.self)
 }
 
@@ -38,6 +38,9 @@ struct Serve: AsyncParsableCommand {
     @Option var nodeId = "bench"
     @Option var rf = 2
     @Option var leaseTtl = 2
+    @Option(help: "As crucial-server --failure-timeout (0: wait for the lease).") var failureTimeout = 2.0
+    @Option(help: "As crucial-server --data-dir.") var dataDir: String?
+    @Option(help: "As crucial-server --fsync.") var fsync = FsyncPolicy.everysec
 
     func run() async throws {
         var registry = TypeRegistry.builtins
@@ -47,9 +50,14 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "crucial.bench.server")
         logger.logLevel = .warning
         let cluster = etcd.map {
-            ClusterConfiguration(etcd: $0, nodeID: nodeId, advertise: "127.0.0.1:\(port)", rf: rf, leaseTTL: leaseTtl, clusterName: "bench")
+            ClusterConfiguration(
+                etcd: $0, nodeID: nodeId, advertise: "127.0.0.1:\(port)", rf: rf, leaseTTL: leaseTtl, clusterName: "bench",
+                failureTimeout: failureTimeout == 0 ? nil : .milliseconds(Int64(failureTimeout * 1000)))
         }
-        let server = CrucialServer(configuration: .init(port: port, threads: threads, cluster: cluster), registry: registry, logger: logger)
+        let server = CrucialServer(
+            configuration: .init(
+                port: port, threads: threads, persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync) }, cluster: cluster),
+            registry: registry, logger: logger)
         let address = try await server.start()
         say("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
         fflush(nil)

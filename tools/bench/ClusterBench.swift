@@ -3,6 +3,10 @@ import CrucialClient
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `crucial-bench cluster`: what replication costs, and what a crash and a join do to a
 /// running application (Table 2 and Figure 8 of the paper).
 struct ClusterBench: AsyncParsableCommand {
@@ -197,28 +201,41 @@ final class Events: Sendable {
 /// Members of one benchmark cluster: `crucial-bench serve` processes registered in etcd.
 final class Members: Sendable {
     private let etcd: String, rf: Int, leaseTTL: Int, cluster: String
+    /// More `serve` flags for every member (`--data-dir` is added per member with `durable`).
+    private let extra: [String]
+    /// With a data directory per member under this folder, and this --fsync policy.
+    private let durable: (root: String, fsync: String)?
     private let running = Mutex<[String: (process: ServerProcess, address: String)]>([:])
 
-    init(etcd: String, rf: Int, leaseTTL: Int, cluster: String) throws {
-        (self.etcd, self.rf, self.leaseTTL, self.cluster) = (etcd, rf, leaseTTL, cluster)
+    init(etcd: String, rf: Int, leaseTTL: Int, cluster: String, extra: [String] = [], fsync: String? = nil) throws {
+        (self.etcd, self.rf, self.leaseTTL, self.cluster, self.extra) = (etcd, rf, leaseTTL, cluster, extra)
+        durable = fsync.map { (FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-\(cluster)-\(UUID())").path, $0) }
     }
 
     func start(_ id: String) throws {
         let port = try ServerProcess.freePort()
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let disk = durable.map { ["--data-dir", "\($0.root)/\(id)", "--fsync", $0.fsync] } ?? []
         let process = try ServerProcess.start(
             executable: me,
-            arguments: ["serve", "--port", "\(port)", "--etcd", etcd, "--node-id", "\(cluster)-\(id)", "--rf", "\(rf)", "--lease-ttl", "\(leaseTTL)"])
+            arguments: ["serve", "--port", "\(port)", "--etcd", etcd, "--node-id", "\(cluster)-\(id)", "--rf", "\(rf)", "--lease-ttl", "\(leaseTTL)"]
+                + disk + extra)
         running.withLock { $0[id] = (process, "127.0.0.1:\(port)") }
     }
 
     func address(_ id: String) -> String { running.withLock { $0[id]?.address ?? "" } }
+    var addresses: [String] { running.withLock { $0.values.map(\.address).sorted() } }
 
     var pids: [Int32] { running.withLock { $0.values.map(\.process.processIdentifier) } }
+    func pid(_ id: String) -> Int32? { running.withLock { $0[id]?.process.processIdentifier } }
 
     func kill(_ id: String) { running.withLock { $0[id]?.process }?.kill9() }
 
     func stopAll() {
-        for (_, member) in running.withLock({ $0 }) { member.process.stop() }
+        for (_, member) in running.withLock({ $0 }) {
+            Glibc.kill(member.process.processIdentifier, SIGCONT)
+            member.process.stop()
+        }
+        if let durable { try? FileManager.default.removeItem(atPath: durable.root) }
     }
 }

@@ -343,19 +343,28 @@ struct  Crucial__Ping
 
 
 /*
- * Keeps an application session alive for lease_ms more (0 = the server's default).
- * Answered with an ok Result. A session whose lease lapses ends as with EndSession.
+ * Keeps an application session and/or a client alive for lease_ms more (0 = the
+ * server's default). Answered with an ok Result whose value is the lease applied, in ms.
+ * A session whose lease lapses ends as with EndSession. A client whose lease lapses (or
+ * whose session ends) is gone: the semaphore permits it holds are released.
  */
 struct  Crucial__KeepAlive
 {
   ProtobufCMessage base;
   uint64_t id;
+  /*
+   * 0: none
+   */
   uint64_t session;
   uint32_t lease_ms;
+  /*
+   * 0: none; the client belongs to `session`
+   */
+  uint64_t client_id;
 };
 #define CRUCIAL__KEEP_ALIVE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__keep_alive__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, 0 }
 
 
 /*

@@ -58,25 +58,33 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     /// IP addresses here: with TLS, their certificates need IP entries, or set
     /// ``ClientTLS/serverHostname``.
     public var tls: ClientTLS?
+    /// The driver's keep-alive lease, in ms (how soon the servers notice a function that died
+    /// holding semaphore permits); nil: the default.
+    public var leaseMillis: Int?
 
-    public init(servers: [String], authToken: String = "", session: UInt64? = nil, tls: ClientTLS? = nil) {
+    public init(servers: [String], authToken: String = "", session: UInt64? = nil, tls: ClientTLS? = nil, leaseMillis: Int? = nil) {
         self.servers = servers
         self.authToken = authToken
         self.session = session.map { String($0, radix: 16) }
         self.tls = tls
+        self.leaseMillis = leaseMillis
     }
 
     /// The endpoint of `client`, with host names resolved.
     public init(client: CrucialClient) {
+        let lease = client.configuration.sessionLease.components
         self.init(
             servers: client.configuration.servers.map(resolveHostPort), authToken: client.configuration.authToken,
-            session: client.session, tls: client.configuration.tls)
+            session: client.session, tls: client.configuration.tls,
+            leaseMillis: Int(lease.seconds * 1000 + lease.attoseconds / 1_000_000_000_000_000))
     }
 
     /// A client for this endpoint, in the driver's session (which it does not keep alive).
     public func makeClient() -> CrucialClient {
-        CrucialClient(
-            configuration: .init(servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }, tls: tls))
+        var configuration = CrucialClient.Configuration(
+            servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }, tls: tls)
+        if let leaseMillis, leaseMillis > 0 { configuration.sessionLease = .milliseconds(leaseMillis) }
+        return CrucialClient(configuration: configuration)
     }
 }
 

@@ -4,6 +4,10 @@ package import NIOCore
 internal import NIOPosix
 package import NIOSSL
 
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
 /// Who a connection says it is and how it proves it: the name servers log, the shared
 /// secret of the challenge-response (empty: none), and TLS.
 package struct ConnectionIdentity: Sendable {
@@ -45,19 +49,56 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let secret: String
     /// The server's challenge, once it came.
     private var serverNonce: [UInt8]?
+    /// While requests wait, a server that sends nothing for this long (not even the answer
+    /// to a ping) is taken for dead or cut off: the connection is closed, failing them, and
+    /// the client retries (elsewhere, in a cluster). nil: wait as long as it takes.
+    private let heartbeat: TimeAmount?
+    private var lastHeard = NIODeadline.now()
+    private var pinging = false
+    private var pingCount: UInt64 = 0
+    private var beat: RepeatedTask?
 
-    init(address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>) {
+    init(address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>, heartbeat: TimeAmount? = nil) {
         self.address = address
         self.hello = hello
         self.secret = secret
         self.helloPromise = helloPromise
+        self.heartbeat = heartbeat
     }
+
+    /// Request ids from this one on are the handler's own pings.
+    static let pingIDs: UInt64 = 1 << 63
 
     func channelActive(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         WireCodec.encode(.hello(hello), into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if let heartbeat {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let quarter = TimeAmount.nanoseconds(heartbeat.nanoseconds / 4)
+            beat = context.eventLoop.scheduleRepeatedTask(initialDelay: quarter, delay: quarter) { _ in
+                let (handler, context) = bound.value
+                handler.checkHeartbeat(context: context, limit: heartbeat)
+            }
+        }
         context.fireChannelActive()
+    }
+
+    private func checkHeartbeat(context: ChannelHandlerContext, limit: TimeAmount) {
+        guard !pending.isEmpty, closedError == nil, helloPromise == nil else {
+            lastHeard = .now()
+            return
+        }
+        let silent = NIODeadline.now() - lastHeard
+        if silent >= limit {
+            close(context: context, CrucialError(.connectionLost, "server \(address) answered nothing for \(silent.nanoseconds / 1_000_000) ms"))
+        } else if silent.nanoseconds >= limit.nanoseconds / 4, !pinging {
+            pinging = true
+            pingCount += 1
+            var buffer = context.channel.allocator.buffer(capacity: 16)
+            WireCodec.encode(.ping(id: Self.pingIDs | pingCount), into: &buffer)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -80,6 +121,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastHeard = .now()
         let frame: Frame
         do {
             frame = try WireCodec.decode(unwrapInboundIn(data))
@@ -113,6 +155,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 helloPromise?.fail(e)
                 helloPromise = nil
             }
+        case .result(let reply) where reply.id >= Self.pingIDs:
+            pinging = false
         default:
             guard let id = frame.requestID, let promise = pending.removeValue(forKey: id) else { return }
             promise.succeed(frame)
@@ -142,6 +186,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        beat?.cancel()
+        beat = nil
         let error = closedError ?? CrucialError(.connectionLost, "connection to \(address) closed")
         closedError = error
         helloPromise?.fail(error)
@@ -178,9 +224,11 @@ package final class ClientConnection: Sendable {
 
     static let maxInboundFrame = 256 << 20
 
-    /// Connects and performs the handshake.
+    /// Connects and performs the handshake, within `timeout` (a server that accepts the
+    /// connection but never answers, like a paused process, fails it then). `heartbeat`:
+    /// see ``ClientConnectionHandler``.
     package static func connect(
-        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration? = nil
     ) async throws -> ClientConnection {
         let address = "\(host):\(port)"
         let loop = group.next()
@@ -202,14 +250,27 @@ package final class ClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(address: address, hello: hello, secret: identity.secret, helloPromise: helloPromise))
+                            ClientConnectionHandler(
+                                address: address, hello: hello, secret: identity.secret, helloPromise: helloPromise,
+                                heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }))
                     }
                 }
                 .connect(host: host, port: port).get()
         } catch {
             helloPromise.fail(error)
+            if let e = error as? NIOConnectionError, !e.connectionErrors.isEmpty,
+                e.connectionErrors.allSatisfy({ ($0.error as? IOError)?.errnoCode == ECONNREFUSED })
+            {
+                // Nothing listens there: the server is not running (a crashed cluster member, say).
+                throw CrucialError(.connectionFailed, "crucial-server at \(address) refused the connection (nothing listens there)")
+            }
             throw CrucialError(.connectionFailed, "cannot connect to crucial-server at \(address): \(error)")
         }
+        // A server that accepted but answers nothing (paused): closing fails the handshake.
+        let handshakeTimeout = loop.scheduleTask(in: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped)) {
+            channel.close(promise: nil)
+        }
+        defer { handshakeTimeout.cancel() }
         let reply: HelloReply
         do {
             reply = try await helloPromise.futureResult.get()
@@ -247,5 +308,14 @@ package final class ClientConnection: Sendable {
 
     package func close() {
         channel.close(promise: nil)
+    }
+}
+
+extension Duration {
+    /// The duration in nanoseconds, clamped to what an Int64 holds.
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : ns &+ attoseconds / 1_000_000_000
     }
 }

@@ -35,23 +35,37 @@ public struct CyclicBarrier: SharedProxy, Codable {
 public struct Semaphore: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
-    public init(_ key: String, permits: Int, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "Semaphore", key: key, initial: .int(Int64(permits)), client: client)
+    /// A semaphore starting with `permits`. Its permits belong to the client that took
+    /// them and come back when that client is gone (its keep-alives stopped: it crashed or
+    /// was closed; or its application session ended), so a crashed cloud thread cannot
+    /// starve the others. `ownerless: true` gives java.util.concurrent's semantics instead:
+    /// permits belong to nobody and a dead client's are never given back.
+    public init(_ key: String, permits: Int, ownerless: Bool = false, client: CrucialClient = .shared) {
+        let initial: Value = ownerless ? .record(["permits": .int(Int64(permits)), "ownerless": .bool(true)]) : .int(Int64(permits))
+        handle = SharedObjectHandle(type: "Semaphore", key: key, initial: initial, client: client)
     }
 
     /// Waits until `permits` are available and takes them.
-    public func acquire(_ permits: Int = 1) async throws { _ = try await handle.call("acquire", [.int(Int64(permits))]) }
+    public func acquire(_ permits: Int = 1) async throws {
+        handle.client.keepClientAlive()
+        _ = try await handle.call("acquire", [.int(Int64(permits))])
+    }
 
     /// Takes `permits` if available now (or within `timeout`); answers whether it did.
     public func tryAcquire(_ permits: Int = 1, timeout: Duration? = nil) async throws -> Bool {
-        try await handle.call("tryAcquire", [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
+        handle.client.keepClientAlive()
+        return try await handle.call("tryAcquire", [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
     }
 
+    /// Gives back `permits`: the caller's own first; any more are new permits (as in Java).
     public func release(_ permits: Int = 1) async throws { _ = try await handle.call("release", [.int(Int64(permits))]) }
     public func availablePermits() async throws -> Int { try await handle.call("availablePermits", readOnly: true).int() }
     /// Takes every available permit; returns how many.
     @discardableResult
-    public func drainPermits() async throws -> Int { try await handle.call("drainPermits").int() }
+    public func drainPermits() async throws -> Int {
+        handle.client.keepClientAlive()
+        return try await handle.call("drainPermits").int()
+    }
     public func getQueueLength() async throws -> Int { try await handle.call("getQueueLength", readOnly: true).int() }
 }
 

@@ -232,8 +232,9 @@ public enum Frame: Sendable, Equatable {
     case ping(id: UInt64)
     case listObjects(id: UInt64, typePrefix: String)
     case objectList(id: UInt64, objects: [ObjectInfo])
-    /// Keeps `session` alive for `leaseMillis` more (0 = the server's default).
-    case keepAlive(id: UInt64, session: UInt64, leaseMillis: UInt32)
+    /// Keeps `session` (0: none) and client `clientID` (0: none) alive for `leaseMillis`
+    /// more (0 = the server's default); answered with the lease applied, in ms.
+    case keepAlive(id: UInt64, session: UInt64, leaseMillis: UInt32, clientID: UInt64 = 0)
     /// Ends `session`: its ephemeral objects are removed.
     case endSession(id: UInt64, session: UInt64)
     /// Asks for the state of one object.
@@ -256,7 +257,7 @@ public enum Frame: Sendable, Equatable {
         case .invoke(let i): i.id
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
-        case .keepAlive(let id, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
+        case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id
         }

@@ -148,11 +148,12 @@ extension WireCodec {
             }
             f.body_case = CRUCIAL__FRAME__BODY_OBJECT_LIST
             f.object_list = p
-        case .keepAlive(let id, let session, let lease):
+        case .keepAlive(let id, let session, let lease, let client):
             let p = a.make(Crucial__KeepAlive.self, crucial__keep_alive__init)
             p.pointee.id = id
             p.pointee.session = session
             p.pointee.lease_ms = lease
+            p.pointee.client_id = client
             f.body_case = CRUCIAL__FRAME__BODY_KEEP_ALIVE
             f.keep_alive = p
         case .endSession(let id, let session):
@@ -446,7 +447,7 @@ extension WireCodec {
             return .objectList(id: l.pointee.id, objects: objects)
         case CRUCIAL__FRAME__BODY_KEEP_ALIVE:
             guard let k = frame.keep_alive else { break }
-            return .keepAlive(id: k.pointee.id, session: k.pointee.session, leaseMillis: k.pointee.lease_ms)
+            return .keepAlive(id: k.pointee.id, session: k.pointee.session, leaseMillis: k.pointee.lease_ms, clientID: k.pointee.client_id)
         case CRUCIAL__FRAME__BODY_END_SESSION:
             guard let e = frame.end_session else { break }
             return .endSession(id: e.pointee.id, session: e.pointee.session)

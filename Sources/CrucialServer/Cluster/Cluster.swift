@@ -58,6 +58,10 @@ final class Cluster: Replication, Sendable {
         var reports: [UInt64: [String: TransferDone]] = [:]
         var waiting: [@Sendable () -> Void] = []
         var links: [String: PeerLink] = [:]
+        /// Pings the other members of the current view.
+        var detector: Task<Void, Never>?
+        /// When this node last had a member's lease ended (at most once a lease TTL each).
+        var evicted: [String: ContinuousClock.Instant] = [:]
     }
 
     let rf: Int
@@ -75,13 +79,20 @@ final class Cluster: Replication, Sendable {
     private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
     /// Called with the history each time a view is served (to keep it in the data directory).
     private let onServed: @Sendable (ViewHistory) -> Void
+    /// How long a member may leave pings unanswered before it is declared dead (nil: never).
+    let failureTimeout: Duration?
+    /// Ends a dead member's lease (this incarnation of it), so that the view changes now.
+    private let onDead: @Sendable (View.Member, String) -> Void
 
     /// `identity`: how this node connects to the others (with the admin secret when there is one).
     /// `history`: what the data directory remembers of the cluster's past (nil: nothing).
     init(
         me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
-        history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in }
+        history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
+        failureTimeout: Duration? = nil, onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
     ) {
+        self.failureTimeout = failureTimeout.map { min($0, .seconds(leaseTTL)) }
+        self.onDead = onDead
         if skipsReplication { logger.critical("CRUCIAL_TEST_FAULT=skip-replication: this node does not replicate; it loses data on purpose") }
         self.rf = max(1, rf)
         self.leaseTTL = .seconds(leaseTTL)
@@ -306,6 +317,85 @@ final class Cluster: Replication, Sendable {
             "new view", metadata: ["view": "\(view.id)", "members": "\(view.members.map(\.id).joined(separator: ","))", "was": "\(previous.id)"])
         wakeWaiting()  // they re-route: some now belong elsewhere
         Task { await transfer(for: view) }
+        watchPeers(of: view)
+    }
+
+    // MARK: Failure detection
+
+    private enum Probe { case answered, refused, silent }
+
+    /// Pings every other member of `view` every 100 ms, until the next view. A member whose
+    /// port refuses the connection is dead (its process is gone); one that answers nothing
+    /// for ``failureTimeout`` is dead or cut off. Either way its lease is ended, so that the
+    /// others take its objects over now rather than after the lease (a member that was only
+    /// slow registers again). A node that cannot be sure of its own lease accuses nobody.
+    private func watchPeers(of view: View) {
+        guard let timeout = failureTimeout else { return }
+        let task = Task { [self] in
+            var heard: [String: ContinuousClock.Instant] = [:]
+            let started = ContinuousClock.now
+            while !Task.isCancelled {
+                let others = state.withLockedValue { s in view.members.filter { $0.id != s.me.id } }
+                let probes = await withTaskGroup(of: (View.Member, Probe).self) { group in
+                    for m in others { group.addTask { (m, await self.probe(m)) } }
+                    var all: [(View.Member, Probe)] = []
+                    for await p in group { all.append(p) }
+                    return all
+                }
+                if Task.isCancelled { return }
+                let now = ContinuousClock.now
+                for (m, probe) in probes {
+                    switch probe {
+                    case .answered: heard[m.id] = now
+                    case .refused: suspect(m, "its port refuses connections")
+                    case .silent:
+                        if now - (heard[m.id] ?? started) >= timeout { suspect(m, "it answered no ping for \(timeout)") }
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let old = state.withLockedValue { s -> Task<Void, Never>? in
+            defer { s.detector = task }
+            return s.detector
+        }
+        old?.cancel()
+    }
+
+    /// One ping to `member`: answered, refused (nothing listens), or silent within 500 ms.
+    private func probe(_ member: View.Member) async -> Probe {
+        let peer: PeerLink = state.withLockedValue { s in link(to: member, in: &s) }
+        let answer = peer.send { id in Frame.ping(id: id) }
+        let once = NIOLockedValueBox(false)
+        let loop = self.loop
+        return await withCheckedContinuation { (c: CheckedContinuation<Probe, Never>) in
+            let finish: @Sendable (Probe) -> Void = { p in
+                if once.withLockedValue({ done in defer { done = true }; return !done }) { c.resume(returning: p) }
+            }
+            answer.whenComplete { result in
+                switch result {
+                case .success: finish(.answered)
+                case .failure(let e): finish("\(e)".contains("refused the connection") ? .refused : .silent)
+                }
+            }
+            loop.scheduleTask(in: .milliseconds(500)) { finish(.silent) }
+        }
+    }
+
+    private func suspect(_ member: View.Member, _ reason: String) {
+        let accuse = state.withLockedValue { s -> Bool in
+            guard let until = s.servesUntil, ContinuousClock.now < until, s.inView,
+                s.view?.members.contains(member) == true
+            else { return false }
+            if let last = s.evicted[member.id], ContinuousClock.now - last < leaseTTL { return false }
+            s.evicted[member.id] = .now
+            return true
+        }
+        guard accuse else { return }
+        logger.error(
+            "a member looks dead; ending its etcd lease so that the view changes now",
+            metadata: ["member": "\(member.id)", "incarnation": "\(member.incarnation)", "reason": "\(reason)"])
+        onDead(member, reason)
     }
 
     /// Sends the objects held here to the replicas that get them in `view`, then says so.
@@ -413,6 +503,8 @@ final class Cluster: Replication, Sendable {
         let (view, ring, me) = state.withLockedValue { s -> (View?, HashRing, View.Member) in
             s.leaving = true
             s.ready = false
+            s.detector?.cancel()
+            s.detector = nil
             return (s.view, s.ring, s.me)
         }
         wakeWaiting()  // told the current view: they back off and find the objects' new places
@@ -426,7 +518,11 @@ final class Cluster: Replication, Sendable {
 
     func shutdown() {
         let links = state.withLockedValue { s in
-            defer { s.links.removeAll() }
+            defer {
+                s.links.removeAll()
+                s.detector?.cancel()
+                s.detector = nil
+            }
             return Array(s.links.values)
         }
         for l in links { l.close() }

@@ -140,6 +140,7 @@ extension ObjectStore {
                 }
                 carryOut(effects, box: existing)
                 guard let outcome else { continue }
+                watchHolders(of: fresh)
                 return outcome
             }
             if let refusal = refuse() { return (refusal, nil) }
@@ -156,6 +157,7 @@ extension ObjectStore {
             if placed {
                 tombstones.withLockedValue { _ = $0.removeValue(forKey: ref) }
                 if fresh.session != 0 { adopt(fresh) }
+                watchHolders(of: fresh)
                 return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
             }
         }

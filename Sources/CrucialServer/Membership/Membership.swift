@@ -214,10 +214,13 @@ final class Membership: Sendable {
         try? await etcd.revoke(lease: lease)
     }
 
-    /// Ends a member's lease at once (it is dead: its peers saw its connections refused).
-    func evict(_ member: String) async throws {
-        let (kvs, _) = try await etcd.range(prefix: membersPrefix + member)
-        guard let kv = kvs.first(where: { $0.key == membersPrefix + member }), kv.lease != 0 else { return }
+    /// Ends `member`'s lease at once (its peers found it dead), if its key is still that
+    /// incarnation's: a member that restarted meanwhile is left alone.
+    func evict(_ member: View.Member) async throws {
+        let (kvs, _) = try await etcd.range(prefix: membersPrefix + member.id)
+        guard let kv = kvs.first(where: { $0.key == membersPrefix + member.id }), kv.lease != 0,
+            UInt64(kv.modRevision) == member.incarnation
+        else { return }
         try await etcd.revoke(lease: kv.lease)
     }
 }

@@ -175,6 +175,14 @@ public final class CrucialServer: Service, Sendable {
                             logger.error("cannot keep the cluster's history in the data directory", metadata: ["error": "\(error)"])
                         }
                     }
+                },
+                failureTimeout: c.failureTimeout,
+                onDead: { [membership] member, _ in
+                    Task {
+                        do { try await membership?.evict(member) } catch {
+                            logger.warning("cannot end a dead member's lease; it goes when the lease lapses", metadata: ["member": "\(member.id)", "error": "\(error)"])
+                        }
+                    }
                 })
         }
         let settings = ConnectionSettings(

@@ -314,13 +314,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             reply(context: context, id, .void)
         case .listObjects(let id, let prefix):
             write(context: context, .objectList(id: id, objects: store.list(typePrefix: prefix)))
-        case .keepAlive(let id, let session, let leaseMillis):
-            guard session != 0 else {
-                reply(context: context, id, .error(CrucialError(.badRequest, "KeepAlive names no session (0)")))
+        case .keepAlive(let id, let session, let leaseMillis, let client):
+            guard session != 0 || client != 0 else {
+                reply(context: context, id, .error(CrucialError(.badRequest, "KeepAlive names no session and no client (both 0)")))
                 return
             }
-            store.keepAlive(session: session, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
-            reply(context: context, id, .void)
+            let lease = store.keepAlive(session: session, client: client, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
+            reply(context: context, id, .value(.int(lease.nanoseconds / 1_000_000)))
         case .endSession(let id, let session):
             let removed = store.endSession(session)
             logger.info("session ended; its ephemeral objects were removed", metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])

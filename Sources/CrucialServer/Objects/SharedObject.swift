@@ -56,8 +56,13 @@ public struct Effects: Sendable {
     public internal(set) var wakeups: [(Waiter, Outcome)] = []
     /// Parked calls whose wait is bounded: after `Duration`, the store calls `timeout(_:)`.
     public internal(set) var timers: [(WaiterID, Duration)] = []
+    /// Clients that now hold something of the object (semaphore permits): the store calls
+    /// ``SharedObject/clientGone(_:effects:)`` when one of them is gone.
+    public internal(set) var holders: [UInt64] = []
 
     public init() {}
+
+    public mutating func held(by client: UInt64) { if client != 0 { holders.append(client) } }
 
     public mutating func wake(_ waiter: Waiter, _ outcome: Outcome) { wakeups.append((waiter, outcome)) }
     public mutating func wake(_ waiter: Waiter, value: Value) { wakeups.append((waiter, .value(value))) }
@@ -118,6 +123,14 @@ public protocol SharedObject: AnyObject, SendableMetatype {
     /// Whether `method` may make the object bigger: refused while the server is over
     /// its state-memory limit.
     func mayGrow(_ method: String) -> Bool
+
+    /// Client `client` is gone (its keep-alive lapsed or its session ended): release what
+    /// it held, waking whoever that unblocks.
+    func clientGone(_ client: UInt64, effects: inout Effects)
+
+    /// The clients holding something of the object (after a restart or a move, the store
+    /// watches them again).
+    var holdingClients: [UInt64] { get }
 }
 
 /// Methods of the built-in collections that only take away.
@@ -144,4 +157,6 @@ extension SharedObject {
     public func mayGrow(_ method: String) -> Bool {
         !Self.hasFixedSize && !isReadOnly(method) && !builtinShrinkingMethods.contains(method)
     }
+    public func clientGone(_ client: UInt64, effects: inout Effects) {}
+    public var holdingClients: [UInt64] { [] }
 }

@@ -101,26 +101,70 @@ public final class CyclicBarrier: SharedObject {
 /// until n permits are free; `tryAcquire(n, timeoutMillis?)` answers false
 /// instead of waiting past its timeout.
 ///
-/// Permits belong to nobody: those acquired by a client that then dies are not
-/// given back (as in Java). A *waiting* acquire whose connection dies is withdrawn
-/// and never takes permits.
+/// A permit belongs to the client that acquired it, as in Hazelcast's CP semaphore: when
+/// that client is gone (its keep-alive lapsed, or its application session ended) its
+/// permits are released, so a crashed cloud thread cannot leave the others waiting
+/// forever. `release(n)` gives back the caller's own permits first and adds any more
+/// as new ones, so signalling (one thread releases, another acquires) works as in Java.
+/// Created with `ownerless: true`, permits belong to nobody (java.util.concurrent's
+/// semantics: a dead client's permits are never given back). A *waiting* acquire whose
+/// connection dies is withdrawn and never takes permits.
+///
+/// Initial state: the number of permits, or `{permits, ownerless}`; the state as a
+/// whole (moved between members, kept in snapshots) adds `holders`, a list of
+/// `[client, permits]` pairs.
 public final class Semaphore: SharedObject {
     public static var isSynchronizer: Bool { true }
     public static let typeName = "Semaphore"
     var permits: Int64
+    let ownerless: Bool
+    /// Permits held per client (never for an ownerless semaphore).
+    var holders: [UInt64: Int64] = [:]
     /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
     var queue: [(waiter: Waiter, wanted: Int64, boolean: Bool)] = []
 
     public init(initial: Value) throws(CrucialError) {
-        guard let p = initial.intValue else {
-            throw CrucialError(.badInitialState, "Semaphore initial state must be a number of permits, got \(initial.kindName)")
+        if let p = initial.intValue {
+            permits = p
+            ownerless = false
+            return
+        }
+        guard case .record(let r) = initial, let p = r["permits"]?.intValue else {
+            throw CrucialError(
+                .badInitialState, "Semaphore initial state must be a number of permits or {permits, ownerless}, got \(initial.kindName)")
         }
         permits = p
+        ownerless = r["ownerless"]?.boolValue ?? false
+        for pair in r["holders"]?.listValue ?? [] {
+            guard case .list(let kv) = pair, kv.count == 2, let client = kv[0].intValue, let n = kv[1].intValue, n > 0 else {
+                throw CrucialError(.badInitialState, "Semaphore holders must be [client, permits] pairs, got \(pair)")
+            }
+            holders[UInt64(bitPattern: client), default: 0] += n
+        }
     }
 
-    public func snapshot() -> Value { .int(permits) }
+    public func snapshot() -> Value {
+        guard ownerless || !holders.isEmpty else { return .int(permits) }
+        var r: [String: Value] = ["permits": .int(permits)]
+        if ownerless { r["ownerless"] = .bool(true) }
+        if !holders.isEmpty {
+            r["holders"] = .list(holders.sorted { $0.key < $1.key }.map { .list([.int(Int64(bitPattern: $0.key)), .int($0.value)]) })
+        }
+        return .record(r)
+    }
+
+    public func checkCompatible(initial: Value) throws(CrucialError) {
+        let wantsOwnerless: Bool
+        if case .record(let r) = initial { wantsOwnerless = r["ownerless"]?.boolValue ?? false } else { wantsOwnerless = false }
+        guard wantsOwnerless == ownerless else {
+            throw CrucialError(
+                .badInitialState,
+                "Semaphore exists \(ownerless ? "with" : "without") ownerless permits; this proxy asks for \(wantsOwnerless ? "ownerless" : "owned") ones")
+        }
+    }
 
     public var waiterCount: Int { queue.count }
+    public var holdingClients: [UInt64] { Array(holders.keys) }
 
     private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
         guard i < call.args.count else { return 1 }
@@ -129,13 +173,27 @@ public final class Semaphore: SharedObject {
         return n
     }
 
+    /// `n` permits now belong to `waiter`'s client.
+    private func take(_ n: Int64, for waiter: Waiter, _ effects: inout Effects) {
+        permits -= n
+        guard !ownerless, n > 0, waiter.clientID != 0 else { return }
+        holders[waiter.clientID, default: 0] += n
+        effects.held(by: waiter.clientID)
+    }
+
     /// Grants queued acquires from the head while permits suffice.
     private func grant(_ effects: inout Effects) {
         while let head = queue.first, head.wanted <= permits {
-            permits -= head.wanted
             queue.removeFirst()
+            take(head.wanted, for: head.waiter, &effects)
             effects.wake(head.waiter, value: head.boolean ? .bool(true) : .null)
         }
+    }
+
+    public func clientGone(_ client: UInt64, effects: inout Effects) {
+        guard let held = holders.removeValue(forKey: client) else { return }
+        permits += held
+        grant(&effects)
     }
 
     public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
@@ -144,7 +202,7 @@ public final class Semaphore: SharedObject {
             try call.arity(0...1, "acquire(permits?)")
             let n = try wanted(call, 0)
             if queue.isEmpty, n <= permits {
-                permits -= n
+                take(n, for: call.waiter, &call.effects)
                 return .void
             }
             try call.admitWaiter(queued: queue.count)
@@ -155,7 +213,7 @@ public final class Semaphore: SharedObject {
             let n = try wanted(call, 0)
             let timeout = try call.timeout(1)
             if queue.isEmpty, n <= permits {
-                permits -= n
+                take(n, for: call.waiter, &call.effects)
                 return .value(.bool(true))
             }
             guard let timeout, timeout > .zero else { return .value(.bool(false)) }
@@ -164,9 +222,14 @@ public final class Semaphore: SharedObject {
             return call.park(timeout: timeout)
         case "release":
             try call.arity(0...1, "release(permits?)")
-            let (sum, overflow) = permits.addingReportingOverflow(try wanted(call, 0))
+            let n = try wanted(call, 0)
+            let (sum, overflow) = permits.addingReportingOverflow(n)
             guard !overflow else { throw CrucialError(.illegalState, "Semaphore.release: permit count would overflow") }
             permits = sum
+            // The caller's own permits go back first; any more are new permits.
+            if let held = holders[call.waiter.clientID] {
+                holders[call.waiter.clientID] = held > n ? held - n : nil
+            }
             grant(&call.effects)
             return .void
         case "availablePermits":
@@ -175,7 +238,7 @@ public final class Semaphore: SharedObject {
         case "drainPermits":
             try call.arity(0, "drainPermits()")
             let drained = max(permits, 0)
-            permits -= drained
+            take(drained, for: call.waiter, &call.effects)
             return .value(.int(drained))
         case "getQueueLength":
             try call.arity(0, "getQueueLength()")

@@ -22,6 +22,8 @@ struct LogRecord: Equatable {
         case install(ObjectState)
         /// This member stopped keeping a copy (it lives on other members now).
         case drop
+        /// A client holding something of the object (semaphore permits) is gone.
+        case clientGone(client: UInt64)
     }
 
     var lsn: UInt64
@@ -66,6 +68,9 @@ struct LogRecord: Equatable {
             r["r"] = state.retries
         case .drop:
             r["o"] = .string("d")
+        case .clientGone(let client):
+            r["o"] = .string("g")
+            r["c"] = u(client)
         }
         return .record(r)
     }
@@ -101,6 +106,7 @@ struct LogRecord: Equatable {
             operation = .install(
                 ObjectState(state: r["v"] ?? .null, persistent: r["p"]?.boolValue ?? true, session: try u("e"), retries: r["r"] ?? .list([])))
         case "d": operation = .drop
+        case "g": operation = .clientGone(client: try u("c"))
         default: throw CrucialError(.badFrame, "log record \(n) has unknown kind \(kind)")
         }
         if r["vv"] != nil || r["vi"] != nil { version = ObjectVersion(view: try u("vv"), index: try u("vi")) }

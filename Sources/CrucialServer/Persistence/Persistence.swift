@@ -104,6 +104,8 @@ extension ObjectStore {
             for c in connections { connectionClosed(ConnectionID(c), parkedOn: [ref]) }
         }
         report.objects = list().filter(\.persistent).count
+        // Clients that held permits before the restart keep them only if they are still alive.
+        for box in allBoxes() { watchHolders(of: box) }
         return report
     }
 
@@ -280,6 +282,12 @@ extension ObjectStore {
         case .drop:
             guard existing != nil else { return false }
             shard(ref).withLockedValue { _ = $0.removeValue(forKey: ref) }
+        case .clientGone(let client):
+            guard let box = existing else { return false }
+            var effects = Effects()
+            box.object.clientGone(client, effects: &effects)
+            self.record(effects, in: box)
+            box.lastLSN = record.lsn
         }
         return true
     }

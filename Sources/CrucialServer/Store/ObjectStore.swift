@@ -410,10 +410,40 @@ public final class ObjectStore: Sendable {
         return outcome
     }
 
-    /// Records late answers for retries. Called under the box lock.
+    /// Records late answers for retries, and who now holds something of the object.
+    /// Called under the box lock.
     func record(_ effects: Effects, in box: ObjectBox) {
         for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
             box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
+        }
+        if !effects.holders.isEmpty {
+            let lease = defaultSessionLease
+            sessions.withLockedValue { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+        }
+    }
+
+    /// Watches the clients holding something of `box` (it came from disk or another member).
+    func watchHolders(of box: ObjectBox) {
+        let holders = box.lock.withLock { box.object.holdingClients }
+        guard !holders.isEmpty else { return }
+        let lease = defaultSessionLease
+        sessions.withLockedValue { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+    }
+
+    /// Releases what the gone `clients` held.
+    private func release(_ gone: [(client: UInt64, holds: Set<ObjectRef>)]) {
+        for (client, refs) in gone {
+            for ref in refs {
+                guard let box = shard(ref).withLockedValue({ $0[ref] }) else { continue }
+                var effects = Effects()
+                box.lock.withLock {
+                    guard !box.removed else { return }
+                    box.object.clientGone(client, effects: &effects)
+                    record(effects, in: box)
+                    logEvent(.clientGone(client: client), on: box)
+                }
+                carryOut(effects, box: box)
+            }
         }
     }
 
@@ -542,22 +572,36 @@ public final class ObjectStore: Sendable {
 
     // MARK: Sessions
 
-    /// Keeps `session` alive for `lease` (nil = the default) from now.
-    public func keepAlive(session: UInt64, lease: Duration?) {
-        sessions.withLockedValue { $0.keepAlive(session, lease: lease ?? defaultSessionLease, now: .now) }
+    /// Keeps `session` and `client` (0: none) alive for `lease` (nil = the default) from
+    /// now; returns the lease applied.
+    @discardableResult
+    public func keepAlive(session: UInt64, client: UInt64 = 0, lease: Duration?) -> Duration {
+        let lease = lease ?? defaultSessionLease
+        sessions.withLockedValue {
+            $0.keepAlive(session, lease: lease, now: .now)
+            $0.keepAlive(client: client, session: session, lease: lease, now: .now)
+        }
+        return lease
     }
 
-    /// Ends `session` and removes its ephemeral objects; returns how many.
+    /// Ends `session`: removes its ephemeral objects (returns how many) and releases what
+    /// its clients held.
     @discardableResult
     public func endSession(_ session: UInt64) -> Int {
-        let refs = sessions.withLockedValue { $0.end(session) }
+        let (refs, clients) = sessions.withLockedValue { ($0.end(session), $0.endClients(of: session)) }
+        release(clients)
         return refs.reduce(0) { $0 + (remove($1) ? 1 : 0) }
     }
 
-    /// Ends the sessions whose lease lapsed, removing their objects; returns them.
+    /// Ends the sessions whose lease lapsed, removing their objects, and releases what
+    /// lapsed clients held; returns the sessions.
     @discardableResult
     public func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
-        let lapsed = sessions.withLockedValue { $0.expire(now: now) }
+        let (lapsed, clients) = sessions.withLockedValue { s in
+            let lapsed = s.expire(now: now)
+            return (lapsed, s.expireClients(now: now) + lapsed.flatMap { s.endClients(of: $0.session) })
+        }
+        release(clients)
         return lapsed.map { ($0.session, $0.objects.reduce(0) { $0 + (remove($1) ? 1 : 0) }) }
     }
 

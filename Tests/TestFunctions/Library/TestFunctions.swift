@@ -10,7 +10,7 @@ import Glibc
 
 /// Every type below, for `CrucialLambda.serveIfLambda(registering:)`.
 public var testFunctions: [any Codable.Type] {
-    [Increment.self, Fail.self, Sleep.self, Crash.self, ProcessID.self, Square.self, SumIndices.self, FailOnce.self, Echo.self]
+    [Increment.self, Fail.self, Sleep.self, Crash.self, ProcessID.self, Square.self, SumIndices.self, FailOnce.self, Echo.self, CrashHolding.self]
 }
 
 /// Adds 1 to a counter `times` times.
@@ -91,5 +91,23 @@ public struct FailOnce: Runnable {
         if try await AtomicBoolean(key + "-done", initial: false).compareAndSet(false, true) {
             try await AtomicLong(key + "-total", initial: 0).addAndGet(1)
         }
+    }
+}
+
+/// Takes the one permit of semaphore `key`, counts itself in `key-done` and gives the
+/// permit back; with `crash`, its first attempt dies holding the permit (a trap).
+public struct CrashHolding: Runnable {
+    public var key: String
+    public var crash: Bool
+    public init(key: String, crash: Bool) { self.key = key; self.crash = crash }
+    public func run() async throws {
+        let semaphore = Semaphore(key, permits: 1)
+        try await semaphore.acquire()
+        if crash, CloudInvocation.current?.attempt == 1 {
+            let zero = Int(getpid() < 0 ? 1 : 0)
+            _ = 1 / zero  // dies holding the permit
+        }
+        try await AtomicLong(key + "-done", initial: 0).incrementAndGet()
+        try await semaphore.release()
     }
 }
