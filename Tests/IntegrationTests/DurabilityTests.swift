@@ -70,6 +70,28 @@ struct DurabilityTests {
         #expect(client.view?.members.map(\.id) == ["a", "b", "c"])
     }
 
+    @Test("A rolling restart (each member in turn SIGTERMed and started again with its data dir) under load: nothing lost, no call fails")
+    func rollingRestart() async throws {
+        let cluster = try TestCluster(leaseTTL: 5, fsync: "everysec")
+        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let client = cluster.client()
+        defer { client.close() }
+        let work = IncrementWorkload(client: client, count: 100)
+        // A call that fails ends the run with its error: the workload retries nothing itself.
+        try await work.run(tasks: 16, perTask: 200) { waitFor in
+            var target = 300
+            try await waitFor(target)
+            for id in ["a", "b", "c"] {
+                #expect(cluster[id]!.stop() == 0)
+                try cluster.start(id)
+                target += 600
+                try await waitFor(target)
+            }
+        }
+        try await work.check()
+        #expect(client.view?.members.map(\.id) == ["a", "b", "c"])
+    }
+
     @Test("A second process on a member's data directory is refused, and a data directory belongs to one node id")
     func dataDirectoryOwnership() async throws {
         let cluster = try TestCluster(fsync: "never")
