@@ -8,17 +8,21 @@
 #   tools/bench.sh shared [options]       user-defined objects: complex method vs Redis Lua, and
 #                                         the k-means update shipped vs fetched-merged-written-back
 #   tools/bench.sh cluster [options]      3-member clusters on etcd: 1 KB latency rf=1 vs rf=2 (and
-#                                         Redis), Figure 8's timeline across a crash and a join (PNG)
+#                                         Redis), with data dirs under each fsync policy (and Redis
+#                                         AOF), Figure 8's timeline across a crash and a join (PNG)
+#   tools/bench.sh failover [options]     per-key unavailability: a member SIGKILLed, SIGSTOPped,
+#                                         etcd paused; with the failure detector and the lease alone
 #   tools/bench.sh orchestration [opts]   a chain and a fan-out/fan-in of n no-op cloud threads (PNG)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
 ensure_deps redis-server redis-tools
 [[ "${1:-}" == cluster ]] && ensure_deps etcd-server gnuplot-nox
+[[ "${1:-}" == failover ]] && ensure_deps etcd-server
 [[ "${1:-}" == orchestration ]] && ensure_deps gnuplot-nox
 echo "==> swift build -c release (crucial-bench, crucial-server, crucial-lambda-emulator)" >&2
 for product in crucial-bench crucial-server crucial-lambda-emulator; do swift build -c release --product "$product" >&2; done
 case "${1:-}" in
-  lambda|codec|shared|cluster|orchestration) exec .build/release/crucial-bench "$@" ;;
+  lambda|codec|shared|cluster|failover|orchestration) exec .build/release/crucial-bench "$@" ;;
 esac
 exec .build/release/crucial-bench run "$@"

@@ -7,18 +7,19 @@ import Synchronization
 import Glibc
 #endif
 
-/// `crucial-bench cluster`: what replication costs, and what a crash and a join do to a
-/// running application (Table 2 and Figure 8 of the paper).
+/// `crucial-bench cluster`: what replication and durability cost, and what a crash, a join
+/// and a full-cluster restart do to a running application (Table 2 and Figure 8 of the paper).
 struct ClusterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "3-member clusters on a real etcd: 1 KB get/put latency with rf=1 and rf=2 (Redis in the same run), and "
-            + "the k-means inference throughput timeline across a member's crash and a join (per-second series and a PNG).")
+            + "the same with data dirs under each fsync policy beside Redis AOF, and the k-means inference throughput timeline "
+            + "across a member's crash, a join and a full-cluster restart (per-second series and a PNG).")
 
     @Option(help: "Sequential calls per latency measurement.")
     var latencyOps = 5000
 
-    @Option(help: "Seconds of the timeline; the crash comes at a third, the join at two thirds.")
+    @Option(help: "Seconds of the timeline; a member crashes at a quarter, another joins at a half, every member is killed and restarted at three quarters.")
     var duration = 30.0
 
     @Option(help: "Concurrent inference clients.")
@@ -39,6 +40,9 @@ struct ClusterBench: AsyncParsableCommand {
     @Option(help: "Append the results as Markdown to this file.")
     var markdown: String?
 
+    @Option(help: "Which parts to run, comma-separated: latency (rf 1 / rf 2), durability (data dirs under each fsync policy beside Redis AOF), timeline.")
+    var parts = "latency,durability,timeline"
+
     func run() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-etcd-\(UUID())").path
         let (etcd, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
@@ -48,11 +52,14 @@ struct ClusterBench: AsyncParsableCommand {
         }
         say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; etcd at \(endpoint)")
         let date = ISO8601DateFormatter().string(from: Date())
-        var report = try await replicationLatency(endpoint)
-        report += "\n" + (try await timeline(endpoint))
+        let wanted = Set(parts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        var report = ""
+        if wanted.contains("latency") { report += try await replicationLatency(endpoint) + "\n" }
+        if wanted.contains("durability") { report += try await durabilityLatency(endpoint) + "\n" }
+        if wanted.contains("timeline") { report += try await timeline(endpoint) }
         print(report)
         if let markdown {
-            let command = "crucial-bench cluster --latency-ops \(latencyOps) --duration \(duration) --clients \(clients) --models \(models) --lease-ttl \(leaseTtl)"
+            let command = "crucial-bench cluster --latency-ops \(latencyOps) --duration \(duration) --clients \(clients) --models \(models) --lease-ttl \(leaseTtl) --parts \(parts)"
             try appendMarkdown("\n### \(date)\n\n`\(command)`\n\n```\n\(report)```\n\n![timeline](\(URL(fileURLWithPath: plot).lastPathComponent))\n", to: markdown)
             say("appended to \(markdown)")
         }
@@ -99,13 +106,76 @@ struct ClusterBench: AsyncParsableCommand {
         return text
     }
 
-    // MARK: Figure 8: a crash and a join under load
+    // MARK: Durability: data directories under each fsync policy, beside Redis AOF
 
-    private func timeline(_ endpoint: String) async throws -> String {
-        let members = try Members(etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: "figure8")
+    /// 1 KB put and get on a persistent object of a 3-member cluster configured thus.
+    private func crucialLatency(_ endpoint: String, rf: Int, fsync: String?) async throws -> (put: Latency, get: Latency) {
+        let kb = [UInt8](repeating: 0x61, count: 1024)
+        let members = try Members(etcd: endpoint, rf: rf, leaseTTL: leaseTtl, cluster: "durable-rf\(rf)-\(fsync ?? "memory")", fsync: fsync)
         defer { members.stopAll() }
         for id in ["n1", "n2", "n3"] { try members.start(id) }
-        let client = CrucialClient(configuration: .init(servers: [members.address("n1")], connections: 4, failoverTimeout: .seconds(60)))
+        let client = CrucialClient(configuration: .init(servers: [members.address("n1")], connections: 1))
+        defer { client.close() }
+        let blob = ObjectRef(type: "AtomicReference", key: "blob")
+        _ = try await client.invoke(blob, "get", create: Create(initial: .bytes(kb), persistent: true), readOnly: true)
+        say("durability, rf=\(rf), \(fsync.map { "--data-dir, --fsync \($0)" } ?? "memory only"): \(latencyOps) sequential 1 KB puts, then gets ...")
+        let put = try await latency(latencyOps) { _ = try await client.invoke(blob, "set", [.bytes(kb)]) }
+        let get = try await latency(latencyOps) {
+            guard try await client.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
+        }
+        return (put, get)
+    }
+
+    /// 1 KB SET and GET on a redis-server with these persistence flags.
+    private func redisLatency(_ persistence: [String]) async throws -> (put: Latency, get: Latency) {
+        let kb = [UInt8](repeating: 0x61, count: 1024)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-redis-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (redis, port) = try startRedis(redisServer, extraArguments: ["--dir", dir] + persistence)
+        defer { redis.stop() }
+        say("durability, Redis \(persistence.isEmpty ? "without persistence" : persistence.joined(separator: " ")): \(latencyOps) sequential 1 KB SETs, then GETs ...")
+        let pool = try await RedisPool(port: port, connections: 1)
+        defer { pool.close() }
+        let put = try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
+        let get = try await latency(latencyOps) {
+            guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
+        }
+        return (put, get)
+    }
+
+    private func durabilityLatency(_ endpoint: String) async throws -> String {
+        let rf1 = try await crucialLatency(endpoint, rf: 1, fsync: nil)
+        let rf2 = try await crucialLatency(endpoint, rf: 2, fsync: nil)
+        var disk: [String: (put: Latency, get: Latency)] = [:]
+        for policy in ["never", "everysec", "always"] { disk[policy] = try await crucialLatency(endpoint, rf: 2, fsync: policy) }
+        let redis = try await redisLatency([])
+        let aofEverysec = try await redisLatency(["--appendonly", "yes", "--appendfsync", "everysec"])
+        let aofAlways = try await redisLatency(["--appendonly", "yes", "--appendfsync", "always"])
+        guard let never = disk["never"], let everysec = disk["everysec"], let always = disk["always"] else { throw BenchFailure("missing results") }
+        var text = "1 KB put/get latency of a persistent object, 3 members, one client, µs; Redis (AOF) in the same run\n"
+        text += "configuration                      put p50  put p99  get p50  get p99\n"
+        for (name, r) in [
+            ("crucial rf=1, memory", rf1), ("crucial rf=2, memory", rf2), ("crucial rf=2, --fsync never", never),
+            ("crucial rf=2, --fsync everysec", everysec), ("crucial rf=2, --fsync always", always), ("redis, no persistence", redis),
+            ("redis, appendfsync everysec", aofEverysec), ("redis, appendfsync always", aofAlways),
+        ] {
+            text += String(format: "%-32@ %8.0f %8.0f %8.0f %8.0f\n", name as NSString, r.put.p50, r.put.p99, r.get.p50, r.get.p99)
+        }
+        text += String(
+            format: "ratios (put p50): rf=2 everysec / rf=1 = %.2fx (target <= 2.0x); rf=2 everysec / Redis AOF everysec = %.2fx (target <= 1.5x); "
+                + "rf=2 always / Redis AOF always = %.2fx\n", everysec.put.p50 / rf1.put.p50, everysec.put.p50 / aofEverysec.put.p50,
+            always.put.p50 / aofAlways.put.p50)
+        return text
+    }
+
+    // MARK: Figure 8: a crash, a join and a full-cluster restart under load
+
+    private func timeline(_ endpoint: String) async throws -> String {
+        let members = try Members(etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: "figure8", fsync: "everysec")
+        defer { members.stopAll() }
+        for id in ["n1", "n2", "n3"] { try members.start(id) }
+        let client = CrucialClient(configuration: .init(servers: members.addresses, connections: 4, failoverTimeout: .seconds(60)))
         defer { client.close() }
         var rng = SystemRandomNumberGenerator()
         var model = BenchCentroids(k: 25, dims: 100)
@@ -118,7 +188,8 @@ struct ClusterBench: AsyncParsableCommand {
         let clock = ContinuousClock(), start = clock.now
         let end = start + .milliseconds(Int64(duration * 1000))
         let point = (0..<100).map { _ in Double.random(in: 0...10, using: &rng) }
-        say("timeline: \(clients) clients × \(duration) s of inferences on \(models) models, 3 members, rf=2; crash at \(duration / 3) s, join at \(2 * duration / 3) s ...")
+        let (crashAt, joinAt, restartAt) = (duration / 4, duration / 2, 3 * duration / 4)
+        say("timeline: \(clients) clients × \(duration) s of inferences on \(models) models, 3 members with data dirs, rf=2; crash at \(crashAt) s, join at \(joinAt) s, every member killed and restarted at \(restartAt) s ...")
         let events = Events()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<clients {
@@ -132,31 +203,41 @@ struct ClusterBench: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                try await Task.sleep(until: start + .milliseconds(Int64(duration * 1000 / 3)), clock: clock)
+                try await Task.sleep(until: start + .milliseconds(Int64(crashAt * 1000)), clock: clock)
                 members.kill("n2")
                 events.note(String(format: "%.1f s: n2 SIGKILLed", micros(clock.now - start) / 1e6))
-                try await Task.sleep(until: start + .milliseconds(Int64(duration * 2000 / 3)), clock: clock)
+                try await Task.sleep(until: start + .milliseconds(Int64(joinAt * 1000)), clock: clock)
                 try members.start("n4")
                 events.note(String(format: "%.1f s: n4 joined", micros(clock.now - start) / 1e6))
+                try await Task.sleep(until: start + .milliseconds(Int64(restartAt * 1000)), clock: clock)
+                for id in ["n1", "n3", "n4"] { members.kill(id) }
+                for id in ["n1", "n3", "n4"] { try members.start(id) }
+                events.note(String(format: "%.1f s: n1, n3, n4 SIGKILLed and restarted with their data dirs", micros(clock.now - start) / 1e6))
             }
             for try await _ in group {}
         }
         let series = buckets.values.prefix(seconds)
         let third = max(1, seconds / 3)
         func mean(_ s: ArraySlice<Int>) -> Double { s.isEmpty ? 0 : Double(s.reduce(0, +)) / Double(s.count) }
-        var text = "k-means inferences/s per second (Figure 8 of the paper), \(clients) clients, \(models) models, 3 members, rf=2\n"
+        var text = "k-means inferences/s per second (Figure 8 of the paper), \(clients) clients, \(models) models, 3 members with data dirs (everysec), rf=2\n"
         text += events.all.joined(separator: "; ") + "\n"
         text += "second  inferences/s\n"
         for (t, n) in series.enumerated() { text += String(format: "%6d  %12d\n", t, n) }
+        let quarter = max(1, seconds / 4)
+        let restartSecond = Int(restartAt)
+        let back = series.dropFirst(restartSecond).firstIndex { $0 > 0 && Double($0) >= 0.5 * mean(series.prefix(quarter)) }
         text += String(
-            format: "mean before the crash %.0f/s; lowest second after it %d/s; mean of the last third (after the join) %.0f/s\n",
-            mean(series.prefix(third)), series.dropFirst(third).prefix(third).min() ?? 0, mean(series.suffix(third)))
-        try draw(series: Array(series), crash: duration / 3, join: 2 * duration / 3)
+            format: "mean before the crash %.0f/s; lowest second after it %d/s; mean between the join and the full restart %.0f/s; "
+                + "back to half the first rate %@ after the full restart\n",
+            mean(series.prefix(quarter)), series.dropFirst(quarter).prefix(quarter).min() ?? 0,
+            mean(series.dropFirst(2 * quarter + 1).prefix(quarter - 1)), back.map { "\($0 - restartSecond) s" } ?? "never")
+        _ = third
+        try draw(series: Array(series), marks: [(crashAt, "crash", "red"), (joinAt, "join", "dark-green"), (restartAt, "full restart", "blue")])
         return text
     }
 
-    /// Draws the series with gnuplot, the crash and the join as vertical lines.
-    private func draw(series: [Int], crash: Double, join: Double) throws {
+    /// Draws the series with gnuplot, the events as vertical lines.
+    private func draw(series: [Int], marks: [(at: Double, label: String, color: String)]) throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-figure8-\(UUID()).dat").path
         // Each count covers one second: drawn at its middle.
         try series.enumerated().map { "\(Double($0.offset) + 0.5) \($0.element)" }.joined(separator: "\n").write(toFile: data, atomically: true, encoding: .utf8)
@@ -164,15 +245,12 @@ struct ClusterBench: AsyncParsableCommand {
         let script = """
             set terminal png size 900,420
             set output '\(plot)'
-            set title 'k-means inferences per second: 3 members, rf=2; a member crashes, another joins'
+            set title 'k-means inferences per second: 3 members with data dirs, rf=2; a crash, a join, a full-cluster restart'
             set xlabel 'time (s)'
             set ylabel 'inferences/s'
             set yrange [0:*]
             set grid
-            set arrow from \(crash),graph 0 to \(crash),graph 1 nohead lc rgb 'red'
-            set label 'crash' at \(crash),graph 0.95 offset 0.5,0 tc rgb 'red'
-            set arrow from \(join),graph 0 to \(join),graph 1 nohead lc rgb 'dark-green'
-            set label 'join' at \(join),graph 0.95 offset 0.5,0 tc rgb 'dark-green'
+            \(marks.map { "set arrow from \($0.at),graph 0 to \($0.at),graph 1 nohead lc rgb '\($0.color)'\nset label '\($0.label)' at \($0.at),graph 0.95 offset 0.5,0 tc rgb '\($0.color)'" }.joined(separator: "\n"))
             plot '\(data)' using 1:2 with linespoints lw 2 pt 7 ps 0.6 title 'inferences/s'
             """
         try gnuplot(script)
@@ -206,14 +284,22 @@ final class Members: Sendable {
     /// With a data directory per member under this folder, and this --fsync policy.
     private let durable: (root: String, fsync: String)?
     private let running = Mutex<[String: (process: ServerProcess, address: String)]>([:])
+    /// Each member's port, kept for a restart in place.
+    private let ports = Mutex<[String: Int]>([:])
 
     init(etcd: String, rf: Int, leaseTTL: Int, cluster: String, extra: [String] = [], fsync: String? = nil) throws {
         (self.etcd, self.rf, self.leaseTTL, self.cluster, self.extra) = (etcd, rf, leaseTTL, cluster, extra)
         durable = fsync.map { (FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-\(cluster)-\(UUID())").path, $0) }
     }
 
+    /// Starts member `id` (on its old port and data dir, if it ran before).
     func start(_ id: String) throws {
-        let port = try ServerProcess.freePort()
+        let port = try ports.withLock { p in
+            if let known = p[id] { return known }
+            let fresh = try ServerProcess.freePort()
+            p[id] = fresh
+            return fresh
+        }
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let disk = durable.map { ["--data-dir", "\($0.root)/\(id)", "--fsync", $0.fsync] } ?? []
         let process = try ServerProcess.start(
