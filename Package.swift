@@ -212,6 +212,13 @@ let package = Package(
             path: "Tests/TestFunctions/Plugin",
             swiftSettings: strict
         ),
+        // The linearizability workload as a process, for the partition tests' client namespace.
+        .executableTarget(
+            name: "crucial-test-workload",
+            dependencies: ["CrucialClient"],
+            path: "Tests/TestFunctions/Workload",
+            swiftSettings: strict
+        ),
         // A crucial-server that also knows the tests' @Shared types: CrucialServer as a library.
         .executableTarget(
             name: "crucial-test-server",

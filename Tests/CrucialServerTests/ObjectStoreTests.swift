@@ -43,6 +43,28 @@ struct ObjectStoreTests {
         #expect(h.store.snapshot(ObjectRef(type: "AtomicLong", key: "c")) == .int(3))
     }
 
+    @Test("A late copy of a request the client already has the answer to is not applied again")
+    func lateDuplicateIsRefused() {
+        var h = Harness()
+        func inc(seq: UInt64, acked: UInt64) -> Outcome? {
+            h.nextID += 1
+            let invoke = Invoke(
+                id: h.nextID, ref: ObjectRef(type: "AtomicLong", key: "c"), method: "incrementAndGet", create: Create(initial: 0),
+                clientID: 7, seq: seq, ackedBelow: acked)
+            return h.store.invoke(invoke, waiter: Waiter(id: WaiterID(connection: ConnectionID(1), request: h.nextID), clientID: 7, seq: seq, responder: h.recorder))
+        }
+        #expect(inc(seq: 1, acked: 1) == .value(1))
+        #expect(inc(seq: 2, acked: 2) == .value(2))  // the client has answer 1: it is dropped
+        // A copy of request 1, sent on a connection the client gave up on, arrives now.
+        guard case .error(let e)? = inc(seq: 1, acked: 1) else {
+            Issue.record("a late duplicate must not be applied")
+            return
+        }
+        #expect(e.code == .illegalState && e.message.contains("late duplicate"))
+        #expect(inc(seq: 2, acked: 2) == .value(2))  // a real retry still gets its answer
+        #expect(h.call("AtomicLong", "c", "get") == .value(2))
+    }
+
     @Test("A barrier answer delivered late is remembered for the retry")
     func lateAnswerIsRemembered() {
         var h = Harness()

@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
     @Option var nodeId = "bench"
     @Option var rf = 2
     @Option var leaseTtl = 2
-    @Option(help: "As crucial-server --failure-timeout (0: wait for the lease).") var failureTimeout = 2.0
+    @Flag(inversion: .prefixedNo, help: "As crucial-server --fast-failover.") var fastFailover = true
     @Option(help: "As crucial-server --data-dir.") var dataDir: String?
     @Option(help: "As crucial-server --fsync.") var fsync = FsyncPolicy.everysec
 
@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
         let cluster = etcd.map {
             ClusterConfiguration(
                 etcd: $0, nodeID: nodeId, advertise: "127.0.0.1:\(port)", rf: rf, leaseTTL: leaseTtl, clusterName: "bench",
-                failureTimeout: failureTimeout == 0 ? nil : .milliseconds(Int64(failureTimeout * 1000)))
+                fastFailover: fastFailover)
         }
         let server = CrucialServer(
             configuration: .init(

@@ -13,16 +13,13 @@ struct FailoverBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "failover",
         abstract: "Per-key unavailability on 3 members (rf 2) under load: a member SIGKILLed, a member SIGSTOPped past its lease, "
-            + "etcd paused for twice the lease; each with --failure-timeout and with the lease alone (--failure-timeout 0).")
+            + "etcd paused for twice the lease; each with --fast-failover and with the lease alone (--no-fast-failover).")
 
     @Option(help: "Persistent counters the clients increment.")
     var keys = 64
 
     @Option(help: "The members' etcd lease TTL, in seconds (the crucial-server default is 5).")
     var leaseTtl = 5
-
-    @Option(help: "The members' --failure-timeout, in seconds, for the runs with the detector.")
-    var failureTimeout = 2.0
 
     @Option(help: "Seconds measured after each fault.")
     var settle = 14.0
@@ -58,7 +55,7 @@ struct FailoverBench: AsyncParsableCommand {
         print(report)
         if let markdown {
             let date = ISO8601DateFormatter().string(from: Date())
-            let command = "crucial-bench failover --keys \(keys) --lease-ttl \(leaseTtl) --failure-timeout \(failureTimeout)"
+            let command = "crucial-bench failover --keys \(keys) --lease-ttl \(leaseTtl)"
             try appendMarkdown("\n### \(date)\n\n`\(command)`\n\n\(report)\n", to: markdown)
             say("appended to \(markdown)")
         }
@@ -67,7 +64,7 @@ struct FailoverBench: AsyncParsableCommand {
     private func measure(_ fault: Fault, detector: Bool, endpoint: String, etcdPID: Int32) async throws -> String {
         let name = "fo\(Fault.allCases.firstIndex(of: fault)!)\(detector ? "d" : "l")"
         let members = try Members(
-            etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: name, extra: ["--failure-timeout", detector ? "\(failureTimeout)" : "0"],
+            etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: name, extra: [detector ? "--fast-failover" : "--no-fast-failover"],
             fsync: "everysec")
         defer { members.stopAll() }
         for id in ["n1", "n2", "n3"] { try members.start(id) }
@@ -82,7 +79,7 @@ struct FailoverBench: AsyncParsableCommand {
         let origin = ContinuousClock.now
         let done = Completions(keys: keys)
         let faultAt = 3.0, end = faultAt + settle
-        say("\(fault.rawValue), \(detector ? "detector (--failure-timeout \(failureTimeout))" : "lease only"): one client task per key, \(keys) keys ...")
+        say("\(fault.rawValue), \(detector ? "--fast-failover" : "lease only"): one client task per key, \(keys) keys ...")
         try await withThrowingTaskGroup(of: Void.self) { group in
             // One task per key: a key's calls never wait behind another key's.
             for k in counters.indices {
@@ -113,7 +110,7 @@ struct FailoverBench: AsyncParsableCommand {
         let other = counters.indices.filter { !affected.contains($0) }.map { gaps[$0] }.max() ?? 0
         func s(_ x: Double) -> String { String(format: "%.2f s", x) }
         let median = hit.isEmpty ? 0 : hit[hit.count / 2]
-        return "| \(fault.rawValue) | \(detector ? "detector, \(failureTimeout) s" : "lease, \(leaseTtl) s") | \(s(median)) / \(s(hit.last ?? 0)) | \(s(other)) |"
+        return "| \(fault.rawValue) | \(detector ? "fast failover" : "lease (\(leaseTtl) s) alone") | \(s(median)) / \(s(hit.last ?? 0)) | \(s(other)) |"
     }
 }
 

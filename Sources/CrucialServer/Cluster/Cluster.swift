@@ -79,8 +79,8 @@ final class Cluster: Replication, Sendable {
     private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
     /// Called with the history each time a view is served (to keep it in the data directory).
     private let onServed: @Sendable (ViewHistory) -> Void
-    /// How long a member may leave pings unanswered before it is declared dead (nil: never).
-    let failureTimeout: Duration?
+    /// Whether a member whose port refuses connections is declared dead at once.
+    let fastFailover: Bool
     /// Ends a dead member's lease (this incarnation of it), so that the view changes now.
     private let onDead: @Sendable (View.Member, String) -> Void
 
@@ -89,9 +89,9 @@ final class Cluster: Replication, Sendable {
     init(
         me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
         history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
-        failureTimeout: Duration? = nil, onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
+        fastFailover: Bool = false, onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
     ) {
-        self.failureTimeout = failureTimeout.map { min($0, .seconds(leaseTTL)) }
+        self.fastFailover = fastFailover
         self.onDead = onDead
         if skipsReplication { logger.critical("CRUCIAL_TEST_FAULT=skip-replication: this node does not replicate; it loses data on purpose") }
         self.rf = max(1, rf)
@@ -325,15 +325,15 @@ final class Cluster: Replication, Sendable {
     private enum Probe { case answered, refused, silent }
 
     /// Pings every other member of `view` every 100 ms, until the next view. A member whose
-    /// port refuses the connection is dead (its process is gone); one that answers nothing
-    /// for ``failureTimeout`` is dead or cut off. Either way its lease is ended, so that the
-    /// others take its objects over now rather than after the lease (a member that was only
-    /// slow registers again). A node that cannot be sure of its own lease accuses nobody.
+    /// port refuses the connection is dead (its process is gone, the machine is up): its
+    /// lease is ended, so that the others take its objects over now rather than after the
+    /// lease. A member that only falls silent (paused, cut off) is left to its lease: it
+    /// may still be serving reads, and only its own lease deadline tells it to stop, so
+    /// ending its lease early would let two members answer for one object. A node that
+    /// cannot be sure of its own lease accuses nobody.
     private func watchPeers(of view: View) {
-        guard let timeout = failureTimeout else { return }
+        guard fastFailover else { return }
         let task = Task { [self] in
-            var heard: [String: ContinuousClock.Instant] = [:]
-            let started = ContinuousClock.now
             while !Task.isCancelled {
                 let others = state.withLockedValue { s in view.members.filter { $0.id != s.me.id } }
                 let probes = await withTaskGroup(of: (View.Member, Probe).self) { group in
@@ -343,15 +343,7 @@ final class Cluster: Replication, Sendable {
                     return all
                 }
                 if Task.isCancelled { return }
-                let now = ContinuousClock.now
-                for (m, probe) in probes {
-                    switch probe {
-                    case .answered: heard[m.id] = now
-                    case .refused: suspect(m, "its port refuses connections")
-                    case .silent:
-                        if now - (heard[m.id] ?? started) >= timeout { suspect(m, "it answered no ping for \(timeout)") }
-                    }
-                }
+                for (m, probe) in probes where probe == .refused { suspect(m, "its port refuses connections") }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }

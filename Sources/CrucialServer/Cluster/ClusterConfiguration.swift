@@ -12,16 +12,16 @@ public struct ClusterConfiguration: Sendable {
     public var leaseTTL: Int
     /// Servers of one cluster share this name; several clusters can share one etcd.
     public var clusterName: String
-    /// A member whose port refuses connections at once, or that answers no ping for this
-    /// long, is declared dead: its lease is ended so that the view changes without waiting
-    /// for it to lapse. nil: wait for the lease.
-    public var failureTimeout: Duration?
+    /// A member whose port refuses connections (its process is gone) is declared dead by
+    /// its peers at once: its lease is ended so that the view changes without waiting for
+    /// it to lapse. false: wait for the lease.
+    public var fastFailover: Bool
 
     public init(
         etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default",
-        failureTimeout: Duration? = .seconds(2)
+        fastFailover: Bool = true
     ) {
-        self.failureTimeout = failureTimeout
+        self.fastFailover = fastFailover
         self.etcd = etcd
         self.nodeID = nodeID
         self.advertise = advertise

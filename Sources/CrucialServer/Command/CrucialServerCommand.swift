@@ -128,8 +128,8 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds after which etcd drops a silent member from the view (how fast a crash is noticed).")
     var leaseTtl = 5
 
-    @Option(help: "Seconds a member may leave pings unanswered before the others end its etcd lease (a member whose port refuses connections at once); 0: wait for its lease to lapse.")
-    var failureTimeout = 2.0
+    @Flag(inversion: .prefixedNo, help: "End a member's etcd lease as soon as its port refuses connections (its process is gone) instead of waiting for the lease to lapse.")
+    var fastFailover = true
 
     @Option(help: "Name of the cluster; servers of one cluster share it, and several clusters can share one etcd.")
     var cluster = "default"
@@ -177,9 +177,6 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         guard compactAfter >= 4096 else { throw ValidationError("--compact-after must be at least 4096 bytes, got \(compactAfter)") }
         guard (1...16).contains(rf) else { throw ValidationError("--rf must be in 1...16, got \(rf)") }
         guard (1...3600).contains(leaseTtl) else { throw ValidationError("--lease-ttl must be in 1...3600 seconds, got \(leaseTtl)") }
-        guard failureTimeout >= 0, failureTimeout <= 3600 else {
-            throw ValidationError("--failure-timeout must be in [0, 3600] seconds (0 = wait for the lease), got \(failureTimeout)")
-        }
         if etcd == nil, nodeId != nil || advertise != nil {
             throw ValidationError("--node-id and --advertise need --etcd (they describe this server's place in a cluster)")
         }
@@ -266,7 +263,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                     let address = advertise ?? "\(host):\(port)"
                     return ClusterConfiguration(
                         etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster,
-                        failureTimeout: failureTimeout == 0 ? nil : .milliseconds(Int64(failureTimeout * 1000)))
+                        fastFailover: fastFailover)
                 },
                 credentials: more, limits: limits,
                 tls: tlsCert.map { ServerTLS(certificatePath: $0, privateKeyPath: tlsKey ?? "", trustRootsPath: tlsCa) },

@@ -176,7 +176,7 @@ public final class CrucialServer: Service, Sendable {
                         }
                     }
                 },
-                failureTimeout: c.failureTimeout,
+                fastFailover: c.fastFailover,
                 onDead: { [membership] member, _ in
                     Task {
                         do { try await membership?.evict(member) } catch {
