@@ -160,7 +160,8 @@ struct ClusterBench: AsyncParsableCommand {
             ("crucial rf=2, --fsync everysec", everysec), ("crucial rf=2, --fsync always", always), ("redis, no persistence", redis),
             ("redis, appendfsync everysec", aofEverysec), ("redis, appendfsync always", aofAlways),
         ] {
-            text += String(format: "%-32@ %8.0f %8.0f %8.0f %8.0f\n", name as NSString, r.put.p50, r.put.p99, r.get.p50, r.get.p99)
+            text += name.padding(toLength: 32, withPad: " ", startingAt: 0)
+                + String(format: " %8.0f %8.0f %8.0f %8.0f\n", r.put.p50, r.put.p99, r.get.p50, r.get.p99)
         }
         text += String(
             format: "ratios (put p50): rf=2 everysec / rf=1 = %.2fx (target <= 2.0x); rf=2 everysec / Redis AOF everysec = %.2fx (target <= 1.5x); "
