@@ -215,7 +215,7 @@ let package = Package(
         // The linearizability workload as a process, for the partition tests' client namespace.
         .executableTarget(
             name: "crucial-test-workload",
-            dependencies: ["CrucialClient"],
+            dependencies: ["CrucialClient", "CrucialTestFunctions"],
             path: "Tests/TestFunctions/Workload",
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTestFunctions
 import Foundation
 import NIOPosix
 import Synchronization
@@ -123,19 +124,6 @@ final class IncrementWorkload: Sendable {
         }
         #expect(wrong.isEmpty, "\(wrong.count) counters differ: \(wrong.prefix(10).joined(separator: "; "))")
         #expect(expected.reduce(0, +) == Int64(done.load(ordering: .relaxed)))
-    }
-}
-
-/// A small deterministic generator, so that each task's choice of counters is reproducible.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

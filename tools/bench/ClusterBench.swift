@@ -68,32 +68,9 @@ struct ClusterBench: AsyncParsableCommand {
     // MARK: Table 2: the price of a replica
 
     private func replicationLatency(_ endpoint: String) async throws -> String {
-        let kb = [UInt8](repeating: 0x61, count: 1024)
         var results: [Int: (put: Latency, get: Latency)] = [:]
-        for rf in [1, 2] {
-            let members = try Members(etcd: endpoint, rf: rf, leaseTTL: leaseTtl, cluster: "latency-rf\(rf)")
-            defer { members.stopAll() }
-            for id in ["n1", "n2", "n3"] { try members.start(id) }
-            let client = CrucialClient(configuration: .init(servers: [members.address("n1")], connections: 1))
-            defer { client.close() }
-            let blob = ObjectRef(type: "AtomicReference", key: "blob")
-            _ = try await client.invoke(blob, "get", create: Create(initial: .bytes(kb), persistent: true), readOnly: true)
-            say("latency, rf=\(rf): \(latencyOps) sequential 1 KB puts, then gets, on a persistent object ...")
-            let put = try await latency(latencyOps) { _ = try await client.invoke(blob, "set", [.bytes(kb)]) }
-            let get = try await latency(latencyOps) {
-                guard try await client.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
-            }
-            results[rf] = (put, get)
-        }
-        say("latency, Redis: \(latencyOps) sequential 1 KB SETs, then GETs ...")
-        let peers = try Peers(redisServer: redisServer)
-        defer { peers.stop() }
-        let pool = try await RedisPool(port: peers.redisPort, connections: 1)
-        defer { pool.close() }
-        let rPut = try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
-        let rGet = try await latency(latencyOps) {
-            guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
-        }
+        for rf in [1, 2] { results[rf] = try await crucialLatency(endpoint, rf: rf, fsync: nil) }
+        let (rPut, rGet) = try await redisLatency([])
         guard let one = results[1], let two = results[2] else { throw BenchFailure("missing latency results") }
         var text = "1 KB latency, 3 members, one client, µs (Table 2 of the paper: rf=2 costs about one more round trip)\n"
         text += "op     rf=1 p50  rf=1 p99  rf=2 p50  rf=2 p99  rf=2 - rf=1 (p50)  Redis p50 (peer)\n"

@@ -4,6 +4,7 @@
 // Prints one line per call, `object input output call response` (ns since the start; output
 // and response `-` when the call failed or never returned), then `done`.
 import CrucialClient
+import CrucialTestFunctions
 import Foundation
 import Synchronization
 
@@ -19,22 +20,10 @@ func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) 
 let lines = Mutex<[String]>([])
 let end = origin + .seconds(seconds)
 
-/// Deterministic per task, as in the in-process tests.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 await withTaskGroup(of: Void.self) { group in
     for t in 0..<16 {
         group.addTask {
-            var rng = SplitMix(state: UInt64(100 + t))
+            var rng = SplitMix(seed: UInt64(100 + t))
             while ContinuousClock.now < end {
                 let counter = rng.next() % 2 == 0
                 let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
