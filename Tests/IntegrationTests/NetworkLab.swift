@@ -93,6 +93,18 @@ final class NetworkLab: Sendable {
         }
     }
 
+    /// Makes `host`'s link slow and lossy, as a congested one is: its outgoing traffic is
+    /// shaped to `kbit` kbit/s, queued for at most `latencyMs` and dropped beyond (tbf: this
+    /// kernel has no netem for fixed delays and random loss).
+    func congest(_ host: String, kbit: Int, latencyMs: Int) throws {
+        try Self.must(["netns", "exec", hosts[host]!.namespace, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "\(kbit)kbit", "burst", "4kb", "latency", "\(latencyMs)ms"])
+    }
+
+    /// Ends a congestion.
+    func uncongest(_ host: String) throws {
+        try Self.must(["netns", "exec", hosts[host]!.namespace, "tc", "qdisc", "del", "dev", "eth0", "root"])
+    }
+
     /// Mends a cut.
     func heal(_ a: String, _ b: String) throws {
         for (from, to) in [(a, b), (b, a)] {

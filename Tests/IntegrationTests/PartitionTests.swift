@@ -12,6 +12,7 @@ struct PartitionTests {
         case fromEtcd = "member b cut off from etcd only"
         case fromPeers = "member b cut off from the other members only"
         case fromClient = "member b cut off from the client only"
+        case congested = "member b's link congested (256 kbit/s, 50 ms queue: delay and loss)"
         var testDescription: String { rawValue }
 
         func pairs() -> [(String, String)] {
@@ -19,6 +20,7 @@ struct PartitionTests {
             case .fromEtcd: [("b", "etcd")]
             case .fromPeers: [("b", "a"), ("b", "c")]
             case .fromClient: [("b", "client")]
+            case .congested: []
             }
         }
     }
@@ -54,8 +56,10 @@ struct PartitionTests {
         let fault = Task {
             try await Task.sleep(for: .seconds(3))
             for (x, y) in cut.pairs() { try lab.cut(x, y) }
+            if cut == .congested { try lab.congest("b", kbit: 256, latencyMs: 50) }
             try await Task.sleep(for: .seconds(5))
             for (x, y) in cut.pairs() { try lab.heal(x, y) }
+            if cut == .congested { try lab.uncongest("b") }
         }
         // The workload blocks its thread for its whole run: not one of the cooperative pool's.
         let result = await withCheckedContinuation { continuation in
