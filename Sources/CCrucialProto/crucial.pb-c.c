@@ -862,6 +862,51 @@ void   crucial__transfer_done__free_unpacked
   assert(message->base.descriptor == &crucial__transfer_done__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__offer__init
+                     (Crucial__Offer         *message)
+{
+  static const Crucial__Offer init_value = CRUCIAL__OFFER__INIT;
+  *message = init_value;
+}
+size_t crucial__offer__get_packed_size
+                     (const Crucial__Offer *message)
+{
+  assert(message->base.descriptor == &crucial__offer__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__offer__pack
+                     (const Crucial__Offer *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__offer__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__offer__pack_to_buffer
+                     (const Crucial__Offer *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__offer__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__Offer *
+       crucial__offer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__Offer *)
+     protobuf_c_message_unpack (&crucial__offer__descriptor,
+                                allocator, len, data);
+}
+void   crucial__offer__free_unpacked
+                     (Crucial__Offer *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__offer__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__error__init
                      (Crucial__Error         *message)
 {
@@ -2729,6 +2774,96 @@ const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
   (ProtobufCMessageInit) crucial__transfer_done__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor crucial__offer__field_descriptors[5] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Offer, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "view_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Offer, view_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refs",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Offer, n_refs),
+    offsetof(Crucial__Offer, refs),
+    &crucial__object_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version_views",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Crucial__Offer, n_version_views),
+    offsetof(Crucial__Offer, version_views),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "indexes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Crucial__Offer, n_indexes),
+    offsetof(Crucial__Offer, indexes),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__offer__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  4,   /* field[4] = indexes */
+  2,   /* field[2] = refs */
+  3,   /* field[3] = version_views */
+  1,   /* field[1] = view_id */
+};
+static const ProtobufCIntRange crucial__offer__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor crucial__offer__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.Offer",
+  "Offer",
+  "Crucial__Offer",
+  "crucial",
+  sizeof(Crucial__Offer),
+  5,
+  crucial__offer__field_descriptors,
+  crucial__offer__field_indices_by_name,
+  1,  crucial__offer__number_ranges,
+  (ProtobufCMessageInit) crucial__offer__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor crucial__error__field_descriptors[2] =
 {
   {
@@ -3357,7 +3492,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[16] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[17] =
 {
   {
     "hello",
@@ -3551,6 +3686,18 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[16] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "offer",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, offer),
+    &crucial__offer__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
   15,   /* field[15] = authenticate */
@@ -3564,6 +3711,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
   6,   /* field[6] = list_objects */
   11,   /* field[11] = load_plugin */
   7,   /* field[7] = object_list */
+  16,   /* field[16] = offer */
   5,   /* field[5] = ping */
   4,   /* field[4] = remove */
   12,   /* field[12] = replicate */
@@ -3573,7 +3721,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -3583,7 +3731,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  16,
+  17,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,

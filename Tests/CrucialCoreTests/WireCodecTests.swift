@@ -41,6 +41,12 @@ struct WireCodecTests {
             Replicate(id: 10, viewID: 13, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 13, index: 71), operation: .remove)),
         .transferDone(TransferDone(id: 11, viewID: 13, from: "node-b")),
         .keepAlive(id: 15, session: 7, leaseMillis: 2000, clientID: 99),
+        .offer(
+            id: 16, viewID: 9,
+            entries: [
+                OfferEntry(ref: ObjectRef(type: "AtomicLong", key: "a"), version: ObjectVersion(view: 4, index: 7)),
+                OfferEntry(ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 9, index: 1)),
+            ]),
         .transferDone(
             TransferDone(
                 id: 12, viewID: 14, from: "node-c", stableViewID: 9, stableMembers: ["node-a", "node-b"],

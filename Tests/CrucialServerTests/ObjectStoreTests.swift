@@ -1,5 +1,5 @@
 import CrucialCore
-import CrucialServer
+@testable import CrucialServer
 import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
@@ -63,6 +63,22 @@ struct ObjectStoreTests {
         #expect(e.code == .illegalState && e.message.contains("late duplicate"))
         #expect(inc(seq: 2, acked: 2) == .value(2))  // a real retry still gets its answer
         #expect(h.call("AtomicLong", "c", "get") == .value(2))
+    }
+
+    @Test("Offered copies are wanted only when newer than what is here, copy or tombstone")
+    func offers() {
+        var h = Harness()
+        #expect(h.call("AtomicLong", "here", "addAndGet", [1]) == .value(1))
+        let here = ObjectRef(type: "AtomicLong", key: "here"), gone = ObjectRef(type: "AtomicLong", key: "gone")
+        h.store.tombstones.withLockedValue { $0[gone] = ObjectVersion(view: 5, index: 3) }
+        let wanted = h.store.wanted([
+            OfferEntry(ref: here, version: .zero),  // as new as ours
+            OfferEntry(ref: here, version: ObjectVersion(view: 2, index: 1)),  // newer
+            OfferEntry(ref: gone, version: ObjectVersion(view: 5, index: 2)),  // removed since
+            OfferEntry(ref: gone, version: ObjectVersion(view: 6, index: 4)),  // re-created after the removal
+            OfferEntry(ref: ObjectRef(type: "AtomicLong", key: "new"), version: ObjectVersion(view: 1, index: 1)),
+        ])
+        #expect(wanted == [1, 3, 4])
     }
 
     @Test("A barrier answer delivered late is remembered for the retry")

@@ -295,6 +295,10 @@ final class Members: Sendable {
 
     func kill(_ id: String) { running.withLock { $0[id]?.process }?.kill9() }
 
+    /// SIGTERM: the member hands its objects over and leaves; returns its exit status.
+    @discardableResult
+    func stop(_ id: String) -> Int32? { running.withLock { $0[id]?.process }?.stop(grace: .seconds(30)) }
+
     func stopAll() {
         for (_, member) in running.withLock({ $0 }) {
             Glibc.kill(member.process.processIdentifier, SIGCONT)

@@ -13,7 +13,8 @@ struct FailoverBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "failover",
         abstract: "Per-key unavailability on 3 members (rf 2) under load: a member SIGKILLed, a member SIGSTOPped past its lease, "
-            + "etcd paused for twice the lease; each with --fast-failover and with the lease alone (--no-fast-failover).")
+            + "etcd paused for twice the lease, a member restarted (SIGTERM, then started again: one step of a rolling restart); "
+            + "each with --fast-failover and with the lease alone (--no-fast-failover).")
 
     @Option(help: "Persistent counters the clients increment.")
     var keys = 64
@@ -27,7 +28,10 @@ struct FailoverBench: AsyncParsableCommand {
     @Option(help: "Append the results as Markdown to this file.")
     var markdown: String?
 
-    enum Fault: String, CaseIterable { case sigkill = "member SIGKILL", sigstop = "member SIGSTOP", etcdPause = "etcd paused" }
+    enum Fault: String, CaseIterable {
+        case sigkill = "member SIGKILL", sigstop = "member SIGSTOP", etcdPause = "etcd paused"
+        case restart = "member SIGTERM, restarted with its data dir"
+    }
 
     func run() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-etcd-\(UUID())").path
@@ -101,6 +105,9 @@ struct FailoverBench: AsyncParsableCommand {
                     kill(etcdPID, SIGSTOP)
                     try await Task.sleep(for: .seconds(Double(2 * leaseTtl)))
                     kill(etcdPID, SIGCONT)
+                case .restart:
+                    members.stop("n2")
+                    try members.start("n2")
                 }
             }
             for try await _ in group {}

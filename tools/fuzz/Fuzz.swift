@@ -113,6 +113,7 @@ func seeds() -> [(String, Frame)] {
         ("list-objects", .listObjects(id: 7, typePrefix: "Atomic")),
         ("object-list", .objectList(id: 8, objects: [ObjectInfo(ref: ObjectRef(type: "T", key: "k"), persistent: true, waiters: 1, session: 2)])),
         ("keep-alive", .keepAlive(id: 9, session: 7, leaseMillis: 1000, clientID: 11)),
+        ("offer", .offer(id: 15, viewID: 3, entries: [OfferEntry(ref: ObjectRef(type: "AtomicLong", key: "c"), version: ObjectVersion(view: 3, index: 2))])),
         ("end-session", .endSession(id: 10, session: 7)),
         ("get-object", .getObject(id: 11, ref: ObjectRef(type: "AtomicLong", key: "k"))),
         ("load-plugin", .loadPlugin(id: 12, name: "p", offset: 0, chunk: [0x7f, 0x45, 0x4c, 0x46], last: true)),

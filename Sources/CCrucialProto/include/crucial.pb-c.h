@@ -34,6 +34,7 @@ typedef struct Crucial__ObjectState Crucial__ObjectState;
 typedef struct Crucial__Replicate Crucial__Replicate;
 typedef struct Crucial__Hole Crucial__Hole;
 typedef struct Crucial__TransferDone Crucial__TransferDone;
+typedef struct Crucial__Offer Crucial__Offer;
 typedef struct Crucial__Error Crucial__Error;
 typedef struct Crucial__Member Crucial__Member;
 typedef struct Crucial__View Crucial__View;
@@ -566,6 +567,29 @@ struct  Crucial__TransferDone
     , 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0,NULL }
 
 
+/*
+ * A member to another, before it moves objects to it: the versions it would send
+ * (refs[i] at (version_views[i], indexes[i])). Answered with an ok Result whose value is
+ * the list of the indices i the receiver wants: those it holds no copy of as new (nor a
+ * tombstone as new). A member back from a restart or a lapse is sent only what changed.
+ */
+struct  Crucial__Offer
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t view_id;
+  size_t n_refs;
+  Crucial__ObjectRef **refs;
+  size_t n_version_views;
+  uint64_t *version_views;
+  size_t n_indexes;
+  uint64_t *indexes;
+};
+#define CRUCIAL__OFFER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__offer__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL, 0,NULL }
+
+
 struct  Crucial__Error
 {
   ProtobufCMessage base;
@@ -748,7 +772,8 @@ typedef enum {
   CRUCIAL__FRAME__BODY_REPLICATE = 13,
   CRUCIAL__FRAME__BODY_TRANSFER_DONE = 14,
   CRUCIAL__FRAME__BODY_CHALLENGE = 15,
-  CRUCIAL__FRAME__BODY_AUTHENTICATE = 16
+  CRUCIAL__FRAME__BODY_AUTHENTICATE = 16,
+  CRUCIAL__FRAME__BODY_OFFER = 17
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -773,6 +798,7 @@ struct  Crucial__Frame
     Crucial__TransferDone *transfer_done;
     Crucial__Challenge *challenge;
     Crucial__Authenticate *authenticate;
+    Crucial__Offer *offer;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -1141,6 +1167,25 @@ Crucial__TransferDone *
 void   crucial__transfer_done__free_unpacked
                      (Crucial__TransferDone *message,
                       ProtobufCAllocator *allocator);
+/* Crucial__Offer methods */
+void   crucial__offer__init
+                     (Crucial__Offer         *message);
+size_t crucial__offer__get_packed_size
+                     (const Crucial__Offer   *message);
+size_t crucial__offer__pack
+                     (const Crucial__Offer   *message,
+                      uint8_t             *out);
+size_t crucial__offer__pack_to_buffer
+                     (const Crucial__Offer   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__Offer *
+       crucial__offer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__offer__free_unpacked
+                     (Crucial__Offer *message,
+                      ProtobufCAllocator *allocator);
 /* Crucial__Error methods */
 void   crucial__error__init
                      (Crucial__Error         *message);
@@ -1409,6 +1454,9 @@ typedef void (*Crucial__Hole_Closure)
 typedef void (*Crucial__TransferDone_Closure)
                  (const Crucial__TransferDone *message,
                   void *closure_data);
+typedef void (*Crucial__Offer_Closure)
+                 (const Crucial__Offer *message,
+                  void *closure_data);
 typedef void (*Crucial__Error_Closure)
                  (const Crucial__Error *message,
                   void *closure_data);
@@ -1468,6 +1516,7 @@ extern const ProtobufCMessageDescriptor crucial__object_state__descriptor;
 extern const ProtobufCMessageDescriptor crucial__replicate__descriptor;
 extern const ProtobufCMessageDescriptor crucial__hole__descriptor;
 extern const ProtobufCMessageDescriptor crucial__transfer_done__descriptor;
+extern const ProtobufCMessageDescriptor crucial__offer__descriptor;
 extern const ProtobufCMessageDescriptor crucial__error__descriptor;
 extern const ProtobufCMessageDescriptor crucial__member__descriptor;
 extern const ProtobufCMessageDescriptor crucial__view__descriptor;

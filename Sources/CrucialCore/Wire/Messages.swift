@@ -222,6 +222,16 @@ public struct TransferDone: Sendable, Equatable {
     }
 }
 
+/// One object of an ``Frame/offer(id:viewID:entries:)``: the version the sender has.
+public struct OfferEntry: Sendable, Equatable {
+    public var ref: ObjectRef
+    public var version: ObjectVersion
+    public init(ref: ObjectRef, version: ObjectVersion) {
+        self.ref = ref
+        self.version = version
+    }
+}
+
 /// One protocol frame: exactly one of these travels in each length-prefixed frame.
 public enum Frame: Sendable, Equatable {
     case hello(Hello)
@@ -249,6 +259,9 @@ public enum Frame: Sendable, Equatable {
     case challenge(serverNonce: [UInt8])
     /// Client to server: the answer to a challenge (empty without a secret).
     case authenticate(proof: [UInt8])
+    /// Server to server: the versions the sender would move to the receiver; answered with
+    /// the indices of those it wants.
+    case offer(id: UInt64, viewID: UInt64, entries: [OfferEntry])
 
     /// The request id, for frames that carry one.
     public var requestID: UInt64? {
@@ -260,6 +273,7 @@ public enum Frame: Sendable, Equatable {
         case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id
+        case .offer(let id, _, _): id
         }
     }
 }

@@ -233,6 +233,25 @@ extension WireCodec {
             p.pointee.proof = a.bytes(proof)
             f.body_case = CRUCIAL__FRAME__BODY_AUTHENTICATE
             f.authenticate = p
+        case .offer(let id, let viewID, let entries):
+            let p = a.make(Crucial__Offer.self, crucial__offer__init)
+            p.pointee.id = id
+            p.pointee.view_id = viewID
+            if !entries.isEmpty {
+                let refs = a.array(UnsafeMutablePointer<Crucial__ObjectRef>?.self, count: entries.count)
+                let views = a.array(UInt64.self, count: entries.count)
+                let indexes = a.array(UInt64.self, count: entries.count)
+                for (n, e) in entries.enumerated() {
+                    refs[n] = cRef(e.ref, a)
+                    views[n] = e.version.view
+                    indexes[n] = e.version.index
+                }
+                (p.pointee.n_refs, p.pointee.refs) = (entries.count, refs)
+                (p.pointee.n_version_views, p.pointee.version_views) = (entries.count, views)
+                (p.pointee.n_indexes, p.pointee.indexes) = (entries.count, indexes)
+            }
+            f.body_case = CRUCIAL__FRAME__BODY_OFFER
+            f.offer = p
         }
     }
 
@@ -500,6 +519,16 @@ extension WireCodec {
         case CRUCIAL__FRAME__BODY_AUTHENTICATE:
             guard let c = frame.authenticate else { break }
             return .authenticate(proof: bytes(c.pointee.proof))
+        case CRUCIAL__FRAME__BODY_OFFER:
+            guard let o = frame.offer else { break }
+            let count = o.pointee.n_refs
+            guard o.pointee.n_version_views == count, o.pointee.n_indexes == count else {
+                throw CrucialError(.badRequest, "Offer has \(count) refs but \(o.pointee.n_version_views) views and \(o.pointee.n_indexes) indexes")
+            }
+            let entries = (0..<count).map { n in
+                OfferEntry(ref: ref(from: o.pointee.refs[n]), version: ObjectVersion(view: o.pointee.version_views[n], index: o.pointee.indexes[n]))
+            }
+            return .offer(id: o.pointee.id, viewID: o.pointee.view_id, entries: entries)
         default:
             break
         }

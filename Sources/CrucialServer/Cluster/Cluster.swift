@@ -462,7 +462,9 @@ final class Cluster: Replication, Sendable {
 
     /// Sends every object held here to its replicas in `new` that were not replicas in
     /// `old` (as the same incarnation), and every tombstone likewise; returns the
-    /// acknowledgements (nil: applied) and how many objects went.
+    /// acknowledgements (nil: applied) and how many objects were offered. Each target is
+    /// first offered the versions (``Frame/offer(id:viewID:entries:)``) and sent only the
+    /// objects it wants: a member back from a restart gets only what changed meanwhile.
     private func handOver(from old: HashRing, to new: HashRing, viewID: UInt64) -> ([EventLoopFuture<Outcome?>], Int) {
         var sends: [EventLoopFuture<Outcome?>] = []
         var moved = 0
@@ -471,14 +473,19 @@ final class Cluster: Replication, Sendable {
             let had = Set(old.replicas(for: ref, count: count))
             return new.replicas(for: ref, count: count).filter { $0.id != me && !had.contains($0) }
         }
+        var offers: [View.Member: [ObjectBox]] = [:]
         for box in store.allBoxes() {
             let to = targets(box.ref, copies(box))
             guard !to.isEmpty else { continue }
-            let exported: (ObjectState, ObjectVersion)? = box.lock.withLock { box.removed ? nil : (store.exportState(box), box.version) }
-            guard let (objectState, version) = exported else { continue }
             moved += 1
-            let links = state.withLockedValue { s in to.map { link(to: $0, in: &s) } }
-            sends += send(.install(objectState), of: box.ref, at: version, in: viewID, to: links)
+            for t in to { offers[t, default: []].append(box) }
+        }
+        for (target, boxes) in offers {
+            let link = state.withLockedValue { s in self.link(to: target, in: &s) }
+            for start in stride(from: 0, to: boxes.count, by: 5000) {
+                let chunk = Array(boxes[start..<min(boxes.count, start + 5000)])
+                sends.append(offer(chunk, to: link, viewID: viewID))
+            }
         }
         for (ref, version) in store.allTombstones() {
             let to = targets(ref, rf)
@@ -487,6 +494,30 @@ final class Cluster: Replication, Sendable {
             sends += send(.remove, of: ref, at: version, in: viewID, to: links)
         }
         return (sends, moved)
+    }
+
+    /// Offers `boxes` to `link`'s member and installs the ones it wants; nil once it has them.
+    private func offer(_ boxes: [ObjectBox], to link: PeerLink, viewID: UInt64) -> EventLoopFuture<Outcome?> {
+        let entries = boxes.map { box in box.lock.withLock { OfferEntry(ref: box.ref, version: box.version) } }
+        let loop = self.loop
+        return link.send { .offer(id: $0, viewID: viewID, entries: entries) }
+            .flatMap { [self] frame -> EventLoopFuture<Outcome?> in
+                guard case .result(let reply) = frame, case .value(.ints(let wanted)) = reply.outcome else {
+                    if case .result(let reply) = frame, case .wrongView(let view) = reply.outcome { return loop.makeSucceededFuture(.wrongView(view)) }
+                    return loop.makeSucceededFuture(.error(CrucialError(.wrongView, "member \(link.member.id) answered an Offer with \(frame.kindName); retry")))
+                }
+                var installs: [EventLoopFuture<Outcome?>] = []
+                for i in wanted where i >= 0 && Int(i) < boxes.count {
+                    let box = boxes[Int(i)]
+                    let exported: (ObjectState, ObjectVersion)? = box.lock.withLock {
+                        box.removed ? nil : (store.exportState(box), box.version)
+                    }
+                    guard let (objectState, version) = exported else { continue }
+                    installs += send(.install(objectState), of: box.ref, at: version, in: viewID, to: [link])
+                }
+                return EventLoopFuture.whenAllSucceed(installs, on: loop).map { $0.compactMap { $0 }.first }
+            }
+            .recover { .error(CrucialError(.wrongView, "member \(link.member.id) is unreachable (\($0)); retry")) }
     }
 
     /// Leaves gracefully: stops serving, hands every object to the nodes that keep it

@@ -197,6 +197,17 @@ extension ObjectStore {
         return (box != nil, replicated)
     }
 
+    /// Which of `entries` (objects another member would move here) this node wants: those
+    /// it holds no copy of as new as the entry, nor a tombstone as new.
+    func wanted(_ entries: [OfferEntry]) -> [Int] {
+        entries.indices.filter { i in
+            let e = entries[i]
+            if let removed = tombstones.withLockedValue({ $0[e.ref] }), removed >= e.version { return false }
+            guard let box = shard(e.ref).withLockedValue({ $0[e.ref] }) else { return true }
+            return box.lock.withLock { box.removed || box.version < e.version }
+        }
+    }
+
     /// The tombstones held here.
     func allTombstones() -> [(ObjectRef, ObjectVersion)] {
         tombstones.withLockedValue { $0.map { ($0.key, $0.value) } }

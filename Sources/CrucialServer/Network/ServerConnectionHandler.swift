@@ -310,6 +310,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             guard let cluster = memberCluster(context: context, report.id) else { return }
             cluster.transferDone(report)
             reply(context: context, report.id, .void)
+        case .offer(let id, _, let entries):
+            guard memberCluster(context: context, id) != nil else { return }
+            reply(context: context, id, .value(.ints(store.wanted(entries).map { Int64($0) })))
         case .ping(let id):
             reply(context: context, id, .void)
         case .listObjects(let id, let prefix):
@@ -517,6 +520,7 @@ extension Frame {
         case .transferDone: "TransferDone"
         case .challenge: "Challenge"
         case .authenticate: "Authenticate"
+        case .offer: "Offer"
         }
     }
 }
