@@ -52,11 +52,13 @@ struct CloudThreadTests {
         defer { client.close(); emulator.stop() }
         let start = ContinuousClock.now
         let error = try await #require(throws: CloudFunctionError.self) {
-            try await CloudThread(Sleep(seconds: 30), invoker: emulator.invoker(), client: client).run()
+            try await CloudThread(Sleep(seconds: 300), invoker: emulator.invoker(), client: client).run()
         }
         #expect(error.errorType == "Sandbox.Timedout")
         #expect(error.errorMessage.contains("Task timed out after 1.50 seconds"))
-        #expect(ContinuousClock.now - start < .seconds(15))
+        // Killed long before its 300 s sleep ends; the bound only catches a kill that never came
+        // (a loaded machine makes the process start late, never the kill come that late).
+        #expect(ContinuousClock.now - start < .seconds(120))
         // The environment was reset: the next invocation runs in a fresh process and succeeds.
         let squares = try await CloudExecutor(invoker: emulator.invoker(), client: client).invokeAll([Square(x: 3)])
         #expect(squares == [9])
