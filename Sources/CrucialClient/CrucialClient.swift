@@ -49,14 +49,14 @@ public final class CrucialClient: Sendable {
         /// While calls wait on a connection, a server that sends nothing for this long (it
         /// is pinged meanwhile) is taken for dead or cut off: the connection is closed and
         /// the calls retried (elsewhere, in a cluster; retries are de-duplicated). Also how
-        /// long a handshake may take. nil: wait as long as it takes.
+        /// long a handshake may take. nil (the default): wait as long as it takes.
         public var heartbeatTimeout: Duration?
 
         public init(
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
             name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30),
-            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil, heartbeatTimeout: Duration? = .seconds(2)
+            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil, heartbeatTimeout: Duration? = nil
         ) {
             self.heartbeatTimeout = heartbeatTimeout
             self.tls = tls

@@ -72,7 +72,8 @@ struct FailoverBench: AsyncParsableCommand {
             fsync: "everysec")
         defer { members.stopAll() }
         for id in ["n1", "n2", "n3"] { try members.start(id) }
-        let client = CrucialClient(configuration: .init(servers: members.addresses, connections: 4, failoverTimeout: .seconds(60)))
+        let client = CrucialClient(
+            configuration: .init(servers: members.addresses, connections: 4, failoverTimeout: .seconds(60), heartbeatTimeout: .seconds(2)))
         defer { client.close() }
         let counters = (0..<keys).map { AtomicLong("k\($0)", initial: 0, persistent: true, client: client) }
         for c in counters { try await c.incrementAndGet() }

@@ -14,7 +14,9 @@ guard arguments.count == 3, let seconds = Double(arguments[2]) else {
     exit(2)
 }
 let client = CrucialClient(
-    configuration: .init(servers: arguments[1].split(separator: ",").map(String.init), connections: 4, failoverTimeout: .seconds(60)))
+    configuration: .init(
+        servers: arguments[1].split(separator: ",").map(String.init), connections: 4, failoverTimeout: .seconds(60),
+        heartbeatTimeout: .seconds(2)))
 let origin = ContinuousClock.now
 func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }
 let lines = Mutex<[String]>([])
