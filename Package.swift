@@ -215,7 +215,7 @@ let package = Package(
         // The linearizability workload as a process, for the partition tests' client namespace.
         .executableTarget(
             name: "crucial-test-workload",
-            dependencies: ["CrucialClient", "CrucialTestFunctions"],
+            dependencies: ["CrucialClient", "CrucialExamples"],
             path: "Tests/TestFunctions/Workload",
             swiftSettings: strict
         ),
@@ -277,7 +277,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions",
+                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import CrucialClient
-import CrucialTestFunctions
+import CrucialExamples
 import Foundation
 import NIOPosix
 import Synchronization
@@ -94,7 +94,7 @@ final class IncrementWorkload: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<tasks {
                 group.addTask { [self] in
-                    var rng = SplitMix(seed: UInt64(t + 1))
+                    var rng = SplitMix64(seed: UInt64(t + 1))
                     for _ in 0..<perTask {
                         let k = Int(rng.next() % UInt64(counters.count))
                         try await counters[k].incrementAndGet()
@@ -274,7 +274,7 @@ struct ClusterTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<16 {
                 group.addTask {
-                    var rng = SplitMix(seed: UInt64(100 + t))
+                    var rng = SplitMix64(seed: UInt64(100 + t))
                     while clock.now < end {
                         let counter = rng.next() % 2 == 0
                         let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"

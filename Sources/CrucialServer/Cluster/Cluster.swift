@@ -185,7 +185,7 @@ final class Cluster: Replication, Sendable {
     func leaseRenewed(until deadline: ContinuousClock.Instant) {
         state.withLockedValue { s in
             let until = deadline - leaseMargin
-            if until > (s.servesUntil ?? until) || s.servesUntil == nil { s.servesUntil = until }
+            s.servesUntil = max(s.servesUntil ?? until, until)
         }
     }
 

@@ -4,7 +4,7 @@
 // Prints one line per call, `object input output call response` (ns since the start; output
 // and response `-` when the call failed or never returned), then `done`.
 import CrucialClient
-import CrucialTestFunctions
+import CrucialExamples
 import Foundation
 import Synchronization
 
@@ -25,7 +25,7 @@ let end = origin + .seconds(seconds)
 await withTaskGroup(of: Void.self) { group in
     for t in 0..<16 {
         group.addTask {
-            var rng = SplitMix(seed: UInt64(100 + t))
+            var rng = SplitMix64(seed: UInt64(100 + t))
             while ContinuousClock.now < end {
                 let counter = rng.next() % 2 == 0
                 let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
