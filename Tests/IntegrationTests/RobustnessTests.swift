@@ -1,9 +1,32 @@
 import CrucialClient
+import CrucialCore
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 @Suite("Bad input and dying clients")
 struct RobustnessTests {
+    @Test("A request sent on a connection that has just closed fails (so that it is retried) instead of waiting forever")
+    func requestOnClosedConnection() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let connection = try await ClientConnection.connect(
+            host: "127.0.0.1", port: server.port, group: MultiThreadedEventLoopGroup.singleton, identity: ConnectionIdentity(name: "t", secret: ""), timeout: .seconds(10))
+        #expect(try await connection.send(.ping(id: 1), id: 1).get().requestID == 1)
+        // Closed as a server's idle timeout closes it: the client still holds the connection.
+        connection.close()
+        try await connection.closeFuture.get()
+        let answer = connection.send(.ping(id: 2), id: 2)
+        // Bounded only so that the failure shows as one instead of a hung suite.
+        let outcome = answer.eventLoop.makePromise(of: String.self)
+        answer.whenComplete { outcome.succeed((try? $0.get()).map { "answered \($0)" } ?? "\($0)") }
+        let timer = answer.eventLoop.scheduleTask(in: .seconds(60)) { outcome.succeed("nothing within 60 s") }
+        let text = try await outcome.futureResult.get()
+        timer.cancel()
+        #expect(text.contains("CONNECTION_LOST") && text.contains("closed"), "\(text)")
+    }
+
     @Test("A client that dies while parked on a barrier is not a party of the next generation")
     func deadPartyIsWithdrawn() async throws {
         let server = try TestServer()

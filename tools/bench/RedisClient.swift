@@ -110,7 +110,7 @@ final class RedisConnection: Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        writer = WriteCoalescer(channel: channel)
+        writer = WriteCoalescer(channel: channel) { $0.reply.fail(CrucialError(.connectionLost, "redis connection closed")) }
     }
 
     func command(_ args: [[UInt8]]) async throws -> RESP {

@@ -217,10 +217,15 @@ package final class ClientConnection: Sendable {
         self.channel = channel
         self.address = address
         self.hello = hello
-        self.writer = WriteCoalescer(channel: channel)
+        self.writer = WriteCoalescer(channel: channel) { [address] request in
+            request.promise.fail(CrucialError(.connectionLost, "connection to \(address) closed"))
+        }
     }
 
     package var isActive: Bool { channel.isActive }
+
+    /// Completes once the connection closed and its handlers are gone.
+    package var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     static let maxInboundFrame = 256 << 20
 

@@ -5,12 +5,18 @@ internal import NIOConcurrencyHelpers
 /// item into an empty queue schedules a single event-loop task that writes
 /// everything queued by then and flushes once. Items queued after that task
 /// took the queue find it empty and schedule the next one, so none is left unflushed.
+///
+/// An item whose turn comes when the channel is no longer active goes to `dropped`
+/// instead: once a channel closed, NIO removes its handlers, and a write reaching the
+/// bare pipeline is discarded with nothing told (a request's answer would never come).
 public final class WriteCoalescer<Item: Sendable>: Sendable {
     private let channel: any Channel
     private let queue = NIOLockedValueBox<[Item]>([])
+    private let dropped: @Sendable (Item) -> Void
 
-    public init(channel: any Channel) {
+    public init(channel: any Channel, dropped: @escaping @Sendable (Item) -> Void) {
         self.channel = channel
+        self.dropped = dropped
     }
 
     /// Items are written in the order their `write` calls happened, whatever the threads.
@@ -23,7 +29,8 @@ public final class WriteCoalescer<Item: Sendable>: Sendable {
             return q.count == 1
         }
         guard let first else {
-            channel.writeAndFlush(item, promise: nil)
+            // On the loop, `isActive` cannot change under us: true means the handlers are still there.
+            if channel.isActive { channel.writeAndFlush(item, promise: nil) } else { dropped(item) }
             return
         }
         guard first else { return }
@@ -32,7 +39,9 @@ public final class WriteCoalescer<Item: Sendable>: Sendable {
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
-            for item in batch { channel.write(item, promise: nil) }
+            for item in batch {
+                if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+            }
             channel.flush()
         }
     }
