@@ -196,7 +196,7 @@ let package = Package(
         // The cloud functions of the cloud-thread tests, and the bootstrap the emulator runs them in.
         .target(
             name: "CrucialTestFunctions",
-            dependencies: ["CrucialClient"],
+            dependencies: ["CrucialClient", "CrucialExamples"],
             path: "Tests/TestFunctions/Library",
             swiftSettings: strict
         ),
@@ -215,7 +215,7 @@ let package = Package(
         // The linearizability workload as a process, for the partition tests' client namespace.
         .executableTarget(
             name: "crucial-test-workload",
-            dependencies: ["CrucialClient", "CrucialExamples"],
+            dependencies: ["CrucialClient", "CrucialTestFunctions"],
             path: "Tests/TestFunctions/Workload",
             swiftSettings: strict
         ),

@@ -10,11 +10,15 @@ internal import Glibc
 /// (by default `crucial-server`'s "listening on HOST:PORT").
 ///
 /// ```swift
-/// let server = try ServerProcess.start(executable: path, arguments: ["--port", "0"])
+/// let server = try await ServerProcess.start(executable: path, arguments: ["--port", "0"])
 /// let client = CrucialClient(servers: [server.address])
 /// ...
-/// server.stop()
+/// await server.stop()
 /// ```
+///
+/// The waits (for the ready line, for the exit) happen on threads of their own: Swift's
+/// cooperative pool has one thread per core, and tasks blocked in them would stall every
+/// other task of the process (keep-alives included) on a loaded machine.
 public final class ServerProcess: @unchecked Sendable {
     private let process: Process
     /// The line that announced readiness.
@@ -42,6 +46,14 @@ public final class ServerProcess: @unchecked Sendable {
     public static func start(
         executable: String, arguments: [String], environment: [String: String] = [:], readyText: String = "listening on",
         timeout: Duration = .seconds(30)
+    ) async throws -> ServerProcess {
+        try await offCooperativePool {
+            try startBlocking(executable: executable, arguments: arguments, environment: environment, readyText: readyText, timeout: timeout)
+        }
+    }
+
+    private static func startBlocking(
+        executable: String, arguments: [String], environment: [String: String], readyText: String, timeout: Duration
     ) throws -> ServerProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
@@ -79,7 +91,7 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// A single-member etcd (Debian's `etcd-server`) on free loopback ports, keeping its
     /// data in `dataDirectory`; returns it and its client URL.
-    public static func startEtcd(dataDirectory: String) throws -> (process: ServerProcess, endpoint: String) {
+    public static func startEtcd(dataDirectory: String) async throws -> (process: ServerProcess, endpoint: String) {
         let client = try freePort(), peer = try freePort()
         let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else { throw CrucialError(.invalidArgument, "etcd is not installed: apt-get install etcd-server") }
@@ -90,7 +102,7 @@ public final class ServerProcess: @unchecked Sendable {
             "--initial-cluster", "crucial=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
         ]
         // etcd logs to stderr; the shell joins it to stdout, where readiness is awaited.
-        let process = try start(
+        let process = try await start(
             executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments, readyText: "serving client traffic")
         return (process, endpoint)
     }
@@ -122,6 +134,17 @@ public final class ServerProcess: @unchecked Sendable {
     /// SIGTERM, then SIGKILL after `grace`; returns the exit status. (A child of a
     /// Swift process may inherit a mask that blocks SIGTERM: redis-server then ignores it.)
     @discardableResult
+    public func stop(grace: Duration = .seconds(3)) async -> Int32 {
+        await offCooperativePool { self.stop(grace: grace) }
+    }
+
+    /// SIGKILL, as a crash would.
+    public func kill9() async {
+        await offCooperativePool { self.kill9() }
+    }
+
+    /// ``stop(grace:)`` blocking the calling thread, for a `defer` (which cannot await).
+    @discardableResult
     public func stop(grace: Duration = .seconds(3)) -> Int32 {
         if process.isRunning {
             process.terminate()
@@ -133,7 +156,7 @@ public final class ServerProcess: @unchecked Sendable {
         return process.isRunning ? -1 : process.terminationStatus
     }
 
-    /// SIGKILL, as a crash would.
+    /// ``kill9()`` blocking the calling thread.
     public func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         Self.awaitExit(process)
@@ -152,6 +175,22 @@ public final class ServerProcess: @unchecked Sendable {
     package static func awaitExit(_ process: Process) {
         let deadline = ContinuousClock.now + .seconds(30)
         while process.isRunning, ContinuousClock.now < deadline { usleep(2_000) }
+    }
+}
+
+/// Runs `work` on a thread of its own and waits for it without holding a thread of
+/// Swift's cooperative pool (one per core), which a blocking call would take from every
+/// other task of the process.
+package func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// ``offCooperativePool(_:)`` for work that cannot fail.
+package func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
     }
 }
 

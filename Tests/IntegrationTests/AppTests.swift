@@ -12,10 +12,10 @@ struct AppTests {
     }
 
     @Test("Monte Carlo π: cloud threads on the emulator count exactly the points plain threads count")
-    func montecarlo() throws {
+    func montecarlo() async throws {
         let arguments = ["--threads", "4", "--iterations", "250000"]
-        let plain = try runCLI(arguments, executable: "montecarlo-plain")
-        let crucial = try runCLI(arguments, executable: "montecarlo-crucial")
+        let plain = try await runCLI(arguments, executable: "montecarlo-plain")
+        let crucial = try await runCLI(arguments, executable: "montecarlo-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         let p = line(plain.out, "pi = ").map { $0.split(separator: " ")[2] }
         let c = line(crucial.out, "pi = ").map { $0.split(separator: " ")[2] }
@@ -24,10 +24,10 @@ struct AppTests {
     }
 
     @Test("k-means: cloud threads sharing centroids, delta and a barrier reach the plain version's objective")
-    func kmeans() throws {
+    func kmeans() async throws {
         let arguments = ["--threads", "3", "--points", "3000", "--k", "6", "--dims", "20", "--iterations", "6", "--seed", "7"]
-        let plain = try runCLI(arguments, executable: "kmeans-plain")
-        let crucial = try runCLI(arguments, executable: "kmeans-crucial")
+        let plain = try await runCLI(arguments, executable: "kmeans-plain")
+        let crucial = try await runCLI(arguments, executable: "kmeans-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         func objective(_ out: String) -> Double? { line(out, "objective = ").flatMap { Double($0.split(separator: " ")[2]) } }
         let p = try #require(objective(plain.out), "\(plain.out)"), c = try #require(objective(crucial.out), "\(crucial.out)")
@@ -37,10 +37,10 @@ struct AppTests {
     }
 
     @Test("Logistic regression: cloud threads summing gradients on the servers reach the plain version's loss, decreasing")
-    func logreg() throws {
+    func logreg() async throws {
         let arguments = ["--threads", "3", "--points", "800", "--dims", "20", "--iterations", "15", "--seed", "3"]
-        let plain = try runCLI(arguments, executable: "logreg-plain")
-        let crucial = try runCLI(arguments, executable: "logreg-crucial")
+        let plain = try await runCLI(arguments, executable: "logreg-plain")
+        let crucial = try await runCLI(arguments, executable: "logreg-crucial")
         #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
         func loss(_ out: String) -> Double? { line(out, "loss = ").flatMap { Double($0.split(separator: " ")[2]) } }
         let p = try #require(loss(plain.out), "\(plain.out)"), c = try #require(loss(crucial.out), "\(crucial.out)")
@@ -49,10 +49,10 @@ struct AppTests {
     }
 
     @Test("Santa Claus: Santa, 9 reindeer and 6 elves as cloud threads on shared semaphores make every delivery and help every elf group, breaking no rule")
-    func santa() throws {
+    func santa() async throws {
         let arguments = ["--deliveries", "4", "--elves", "6", "--helps", "2"]
         for program in ["santa-plain", "santa-crucial"] {
-            let run = try runCLI(arguments, executable: program)
+            let run = try await runCLI(arguments, executable: program)
             #expect(run.status == 0, "\(program): \(run.out)")
             #expect(line(run.out, "deliveries = ")?.hasPrefix("deliveries = 4, elf groups = 4, violations = 0") == true, "\(program): \(run.out)")
         }

@@ -12,8 +12,8 @@ struct NotInBootstrap: Runnable {
 struct CloudThreadTests {
     @Test("50 concurrent cloud threads increment one counter exactly 1,000 times (16 at a time, the rest queued)")
     func fiftyThreads() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator(concurrency: 16)
+        let server = try await TestServer()
+        let emulator = try await TestEmulator(concurrency: 16)
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let threads = (0..<50).map { _ in
@@ -22,13 +22,13 @@ struct CloudThreadTests {
         for t in threads { t.start() }
         for t in threads { try await t.join() }
         #expect(try await AtomicLong("hits", initial: 0, client: client).get() == 1_000)
-        #expect(emulator.stop() == 0)
+        #expect(await emulator.stop() == 0)
     }
 
     @Test("An error thrown by the runnable comes back at join() with its Swift type and message")
     func remoteErrorAtJoin() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator()
+        let server = try await TestServer()
+        let emulator = try await TestEmulator()
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let thread = CloudThread(Fail(message: "the input was bad"), invoker: emulator.invoker(), client: client)
@@ -46,8 +46,8 @@ struct CloudThreadTests {
 
     @Test("A runnable over the timeout is killed and reported as Sandbox.Timedout")
     func timeout() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator(timeout: 1.5)
+        let server = try await TestServer()
+        let emulator = try await TestEmulator(timeout: 1.5)
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let start = ContinuousClock.now
@@ -66,8 +66,8 @@ struct CloudThreadTests {
 
     @Test("A runnable that traps is reported as Runtime.ExitError and the next invocation gets a fresh process")
     func crash() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator(concurrency: 1)
+        let server = try await TestServer()
+        let emulator = try await TestEmulator(concurrency: 1)
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let executor = CloudExecutor(invoker: emulator.invoker(), client: client)
@@ -86,8 +86,8 @@ struct CloudThreadTests {
 
     @Test("invokeAll returns callables' outputs in order; invokeIterativeTask covers the range once")
     func executor() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator()
+        let server = try await TestServer()
+        let emulator = try await TestEmulator()
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let executor = CloudExecutor(invoker: emulator.invoker(), client: client)
@@ -100,8 +100,8 @@ struct CloudThreadTests {
 
     @Test("A retried runnable sees its first attempt's shared state and completes once")
     func retries() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator()
+        let server = try await TestServer()
+        let emulator = try await TestEmulator()
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let noRetry = try await #require(throws: CloudFunctionError.self) {
@@ -117,22 +117,23 @@ struct CloudThreadTests {
 
     @Test("A cloud thread that crashes holding a semaphore's only permit does not deadlock the others: its permit comes back when its keep-alive lapses")
     func crashedHolder() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator(concurrency: 8)
+        let server = try await TestServer()
+        let emulator = try await TestEmulator(concurrency: 8)
         // A 2 s keep-alive lease, which the functions inherit: a dead holder is noticed after it.
         let client = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(2)))
         defer { client.close(); emulator.stop() }
         let retry = RetryPolicy(retries: 2, backoff: .milliseconds(10))
         let executor = CloudExecutor(invoker: emulator.invoker(), retry: retry, client: client)
         try await executor.invokeAll([CrashHolding(key: "permit-crash", crash: true)] + (0..<5).map { _ in CrashHolding(key: "permit-crash", crash: false) })
-        #expect(try await AtomicLong("permit-crash-done", initial: 0, client: client).get() == 6)
+        let done = try await AtomicLong("permit-crash-done", initial: 0, client: client).get()
+        #expect(done == 6, "each of the 6 runnables finishes once")
         #expect(try await Semaphore("permit-crash", permits: 1, client: client).availablePermits() == 1)
     }
 
     @Test("Refusals are precise: unknown function type, unknown Lambda function, no emulator")
     func refusals() async throws {
-        let server = try TestServer()
-        let emulator = try TestEmulator()
+        let server = try await TestServer()
+        let emulator = try await TestEmulator()
         let client = server.client()
         defer { client.close(); emulator.stop() }
         let unknown = try await #require(throws: CloudFunctionError.self) {
@@ -145,7 +146,7 @@ struct CloudThreadTests {
         }
         #expect(missing == .invocationRefused(
             status: 404, type: "ResourceNotFoundException", message: "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"))
-        emulator.stop()
+        await emulator.stop()
         let down = try await #require(throws: CloudThreadError.self) {
             try await CloudThread(Increment(key: "k", times: 1), invoker: emulator.invoker(), client: client).run()
         }
@@ -155,7 +156,7 @@ struct CloudThreadTests {
 
     @Test("The in-process invoker runs the same encode, look-up and decode path")
     func inProcess() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let executor = CloudExecutor(invoker: InProcessInvoker(), client: client)

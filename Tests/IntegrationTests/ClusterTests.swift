@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTestFunctions
 import CrucialExamples
 import Foundation
 import NIOPosix
@@ -23,8 +24,8 @@ final class TestCluster: Sendable {
     let fsync: String?
     let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-cluster-\(UUID())").path
 
-    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = [], fsync: String? = nil) throws {
-        etcd = try TestEtcd()
+    init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = [], fsync: String? = nil) async throws {
+        etcd = try await TestEtcd()
         self.fault = fault
         self.extraArguments = arguments
         self.rf = rf
@@ -43,7 +44,7 @@ final class TestCluster: Sendable {
     /// Starts member `id` (on the port it had before, if it ran before: a restart in place);
     /// returns once it has joined the cluster.
     @discardableResult
-    func start(_ id: String) throws -> TestServer {
+    func start(_ id: String) async throws -> TestServer {
         let port = try ports.withLock { p in
             if let known = p[id] { return known }
             let fresh = try ServerProcess.freePort()
@@ -51,7 +52,7 @@ final class TestCluster: Sendable {
             return fresh
         }
         let durable = fsync.map { ["--data-dir", dataDirectory(id), "--fsync", $0] } ?? []
-        let server = try TestServer(
+        let server = try await TestServer(
             port: port,
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
@@ -131,17 +132,17 @@ final class IncrementWorkload: Sendable {
 struct ClusterTests {
     @Test("3 servers, rf=2: one SIGKILLed and later a new one joining lose and double no acknowledged increment")
     func crashAndJoin() async throws {
-        let cluster = try TestCluster()
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster()
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let client = cluster.client(via: "a")
         // Objects only ever read: their creation is replicated too.
         for i in 0..<30 { _ = try await AtomicLong("read-only-\(i)", initial: Int64(i), persistent: true, client: client).get() }
         let work = IncrementWorkload(client: client, count: 200)
         try await work.run(tasks: 20, perTask: 150) { waitFor in
             try await waitFor(1000)
-            cluster["b"]!.kill9()
+            await cluster["b"]!.kill9()
             try await waitFor(2000)
-            try cluster.start("d")
+            try await cluster.start("d")
         }
         try await work.check()
         for i in 0..<30 {
@@ -155,51 +156,51 @@ struct ClusterTests {
 
     @Test("3 servers, rf=2: one leaving gracefully (SIGTERM) loses and doubles no acknowledged increment")
     func gracefulLeave() async throws {
-        let cluster = try TestCluster()
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster()
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let client = cluster.client(via: "a")
         let work = IncrementWorkload(client: client, count: 200)
         try await work.run(tasks: 20, perTask: 100) { waitFor in
             try await waitFor(700)
-            #expect(cluster["b"]!.stop() == 0)
+            #expect(await cluster["b"]!.stop() == 0)
         }
         try await work.check()
         #expect(client.view?.members.map(\.id) == ["a", "c"])
     }
 
     @Test("Bad cluster flags and a second member with a taken node id are refused with the reason")
-    func refusals() throws {
-        func server(_ arguments: [String]) throws -> (status: Int32, err: String) {
-            let r = try runCLI(arguments, executable: "crucial-server")
+    func refusals() async throws {
+        func server(_ arguments: [String]) async throws -> (status: Int32, err: String) {
+            let r = try await runCLI(arguments, executable: "crucial-server")
             return (r.status, r.err)
         }
-        let noEtcd = try server(["--port", "0", "--node-id", "x"])
+        let noEtcd = try await server(["--port", "0", "--node-id", "x"])
         #expect(noEtcd.status != 0 && noEtcd.err.contains("need --etcd"), "\(noEtcd.err)")
-        let badURL = try server(["--port", "7999", "--etcd", "127.0.0.1:2379"])
+        let badURL = try await server(["--port", "7999", "--etcd", "127.0.0.1:2379"])
         #expect(badURL.status != 0 && badURL.err.contains("http://"), "\(badURL.err)")
-        let rf = try server(["--port", "7999", "--etcd", "http://127.0.0.1:1", "--rf", "0"])
+        let rf = try await server(["--port", "7999", "--etcd", "http://127.0.0.1:1", "--rf", "0"])
         #expect(rf.status != 0 && rf.err.contains("--rf"), "\(rf.err)")
-        let unreachable = try server(["--port", String(try ServerProcess.freePort()), "--etcd", "http://127.0.0.1:1"])
+        let unreachable = try await server(["--port", String(try ServerProcess.freePort()), "--etcd", "http://127.0.0.1:1"])
         #expect(unreachable.status != 0 && unreachable.err.contains("unreachable"), "\(unreachable.err)")
 
-        let cluster = try TestCluster()
-        try cluster.start("a")
+        let cluster = try await TestCluster()
+        try await cluster.start("a")
         let port = try ServerProcess.freePort()
-        let twin = try server(["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "a", "--advertise", "127.0.0.1:\(port)"])
+        let twin = try await server(["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "a", "--advertise", "127.0.0.1:\(port)"])
         #expect(twin.status != 0 && twin.err.contains("already registered"), "\(twin.err)")
     }
 
     @Test("Over TLS and with secrets, members replicate to each other with the admin secret; a plain client cannot write replicas")
     func memberAuthentication() async throws {
-        let (cert, key) = try selfSignedCertificate(in: try temporaryDirectory(), name: "cluster")
-        let cluster = try TestCluster(
+        let (cert, key) = try await selfSignedCertificate(in: try temporaryDirectory(), name: "cluster")
+        let cluster = try await TestCluster(
             arguments: ["--auth-token", "user-secret", "--admin-token", "admin-secret", "--tls-cert", cert, "--tls-key", key])
-        for id in ["a", "b"] { try cluster.start(id) }
+        for id in ["a", "b"] { try await cluster.start(id) }
         let client = CrucialClient(
             configuration: .init(servers: [cluster["a"]!.address], authToken: "user-secret", tls: try ClientTLS(trustingFile: cert)))
         defer { client.close() }
         for i in 0..<10 { try await AtomicLong("p\(i)", initial: 0, persistent: true, client: client).incrementAndGet() }
-        let status = try runCLI([
+        let status = try await runCLI([
             "cluster", "status", "--servers", cluster["a"]!.address, "--auth-token", "admin-secret", "--tls-ca", cert, "--json",
         ])
         #expect(status.out.split(separator: "\n").count == 2 && !status.out.contains("unreachable"), "\(status.out)\(status.err)")
@@ -225,13 +226,13 @@ struct ClusterTests {
 
     @Test("crucial cluster status shows the view and each member's objects; a lone server says so")
     func status() async throws {
-        let cluster = try TestCluster()
-        for id in ["a", "b"] { try cluster.start(id) }
+        let cluster = try await TestCluster()
+        for id in ["a", "b"] { try await cluster.start(id) }
         let client = cluster.client(via: "b")
         defer { client.close() }
         for i in 0..<10 { try await AtomicLong("p\(i)", initial: 0, persistent: true, client: client).incrementAndGet() }
         try await AtomicLong("e", initial: 0, client: client).incrementAndGet()
-        let result = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address, "--json"])
+        let result = try await runCLI(["cluster", "status", "--servers", cluster["a"]!.address, "--json"])
         #expect(result.status == 0, "\(result.err)")
         let rows = result.out.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -242,13 +243,13 @@ struct ClusterTests {
         #expect(rows.compactMap { $0["objects"] as? Int }.reduce(0, +) == 21)
         #expect(rows.compactMap { $0["primary"] as? Int }.reduce(0, +) == 11)
         // objects ls lists the whole cluster's objects, each once.
-        let ls = try runCLI(["objects", "ls", "--servers", cluster["a"]!.address, "--json"])
+        let ls = try await runCLI(["objects", "ls", "--servers", cluster["a"]!.address, "--json"])
         #expect(ls.out.split(separator: "\n").count == 11, "\(ls.out)")
-        let table = try runCLI(["cluster", "status", "--servers", cluster["a"]!.address])
+        let table = try await runCLI(["cluster", "status", "--servers", cluster["a"]!.address])
         #expect(table.out.hasPrefix("view "), "\(table.out)")
 
-        let lone = try TestServer()
-        let alone = try runCLI(["cluster", "status", "--servers", lone.address])
+        let lone = try await TestServer()
+        let alone = try await runCLI(["cluster", "status", "--servers", lone.address])
         #expect(alone.out.contains("is a server on its own"), "\(alone.out)")
     }
 
@@ -257,7 +258,7 @@ struct ClusterTests {
     static func recordHistory(_ cluster: TestCluster, seconds: Double) async throws -> History<RegisterInput, Int64> {
         try await recordHistory(cluster, seconds: seconds) {
             try await Task.sleep(for: .seconds(seconds / 3))
-            cluster["b"]!.kill9()
+            await cluster["b"]!.kill9()
         }
     }
 
@@ -269,34 +270,10 @@ struct ClusterTests {
         let client = client ?? cluster.client(via: "a")
         defer { client.close() }
         let history = Recorder()
-        let clock = ContinuousClock()
-        let end = history.origin + .seconds(seconds)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for t in 0..<16 {
-                group.addTask {
-                    var rng = SplitMix64(seed: UInt64(100 + t))
-                    while clock.now < end {
-                        let counter = rng.next() % 2 == 0
-                        let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
-                        let input: RegisterInput =
-                            counter
-                            ? (rng.next() % 3 == 0 ? .read : .increment)
-                            : (rng.next() % 2 == 0 ? .read : .write(Int64(rng.next() % 1000) + 1))
-                        let (method, args): (String, [Value]) =
-                            switch input {
-                            case .read: ("get", [])
-                            case .write(let v): ("set", [.int(v)])
-                            case .increment: ("incrementAndGet", [])
-                            }
-                        let call = history.now()
-                        // Create on every call: a member that lost the object would make a new one and be caught.
-                        let output = try? await client.invoke(
-                            ObjectRef(type: "AtomicLong", key: key), method, args, create: Create(initial: .int(0), persistent: true),
-                            readOnly: method == "get")
-                        let response = output == nil ? UInt64.max : history.now()
-                        let value: Int64? = output.map { input.isWrite ? 0 : $0.intValue ?? -1 }
-                        history.record(.init(object: key, input: input, output: value, call: call, response: response))
-                    }
+            group.addTask {
+                await RegisterWorkload.run(client: client, until: history.origin + .seconds(seconds), now: { history.now() }) { call in
+                    history.record(.init(object: call.object, input: call.input, output: call.output, call: call.call, response: call.response))
                 }
             }
             group.addTask { try await fault() }
@@ -321,15 +298,15 @@ struct ClusterTests {
 
     @Test("Registers and counters stay linearizable across a member's crash (Wing & Gong checker)")
     func linearizable() async throws {
-        let cluster = try TestCluster()
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster()
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         Self.expectLinearizable(try await Self.recordHistory(cluster, seconds: 6))
     }
 
     @Test("The checker catches a cluster that acknowledges changes it did not replicate")
     func brokenReplicationIsCaught() async throws {
-        let cluster = try TestCluster(fault: "skip-replication")
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster(fault: "skip-replication")
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let history = try await Self.recordHistory(cluster, seconds: 6)
         // Whatever b was primary of restarts from 0 elsewhere: reads and increments go back in time.
         #expect(!Linearizability.violations(history, .register).isEmpty)
@@ -343,13 +320,6 @@ final class Recorder: Sendable {
     func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }
     func record(_ op: History<RegisterInput, Int64>.Operation) { operations.withLock { $0.operations.append(op) } }
     var history: History<RegisterInput, Int64> { operations.withLock { $0 } }
-}
-
-extension RegisterInput {
-    var isWrite: Bool {
-        if case .write = self { return true }
-        return false
-    }
 }
 
 @Suite("The linearizability checker itself")

@@ -5,7 +5,7 @@ import Testing
 struct CounterTests {
     @Test("8 tasks × 10,000 addAndGet on one AtomicLong give exactly 80,000")
     func concurrentIncrements() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("counter", initial: 0, client: client)
@@ -18,12 +18,12 @@ struct CounterTests {
             try await group.waitForAll()
         }
         #expect(try await counter.get() == 80_000)
-        #expect(server.stop() == 0)
+        #expect(await server.stop() == 0)
     }
 
     @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")
     func methods() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let l = AtomicLong("l", initial: 5, client: client)

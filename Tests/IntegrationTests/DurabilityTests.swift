@@ -12,8 +12,8 @@ import Glibc
 struct DurabilityTests {
     @Test("etcd paused for twice the lease under load: no member exits, nothing acknowledged is lost, the history is linearizable")
     func etcdPause() async throws {
-        let cluster = try TestCluster(leaseTTL: 2, fsync: "everysec")
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster(leaseTTL: 2, fsync: "everysec")
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let history = try await ClusterTests.recordHistory(cluster, seconds: 14, client: cluster.client()) {
             try await Task.sleep(for: .seconds(3))
             cluster.etcd.pause()
@@ -31,16 +31,16 @@ struct DurabilityTests {
 
     @Test("A member SIGKILLed and restarted at once with its node id and data dir is accepted and caught up")
     func restartInPlace() async throws {
-        let cluster = try TestCluster(leaseTTL: 5, fsync: "everysec")
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster(leaseTTL: 5, fsync: "everysec")
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let client = cluster.client()
         defer { client.close() }
         let work = IncrementWorkload(client: client, count: 100)
         try await work.run(tasks: 16, perTask: 150) { waitFor in
             try await waitFor(800)
-            cluster["b"]!.kill9()
+            await cluster["b"]!.kill9()
             // Well within the old lease (5 s): a restart in place takes its key over at once.
-            try cluster.start("b")
+            try await cluster.start("b")
             try await waitFor(1600)
         }
         try await work.check()
@@ -48,23 +48,23 @@ struct DurabilityTests {
         // b caught up: with a and then c SIGKILLed, every counter is still there, on b alone.
         let ring = HashRing(members: ["a", "b", "c"].map { View.Member(id: $0, address: "") })
         let onA = try #require(work.counters.firstIndex { ring.primary(for: $0.ref)?.id == "a" })
-        cluster["a"]!.kill9()
+        await cluster["a"]!.kill9()
         _ = try await work.counters[onA].get()  // answered only once b and c serve a view without a
-        cluster["c"]!.kill9()
+        await cluster["c"]!.kill9()
         try await work.check()
     }
 
     @Test("Every member SIGKILLed at once under load and restarted with its data dir: every acknowledged increment is there (fsync=always)")
     func fullClusterRestart() async throws {
-        let cluster = try TestCluster(leaseTTL: 5, fsync: "always")
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster(leaseTTL: 5, fsync: "always")
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let client = cluster.client()
         defer { client.close() }
         let work = IncrementWorkload(client: client, count: 100)
         try await work.run(tasks: 16, perTask: 120) { waitFor in
             try await waitFor(700)
-            for id in ["a", "b", "c"] { cluster[id]!.kill9() }
-            for id in ["a", "b", "c"] { try cluster.start(id) }
+            for id in ["a", "b", "c"] { await cluster[id]!.kill9() }
+            for id in ["a", "b", "c"] { try await cluster.start(id) }
         }
         try await work.check()
         #expect(client.view?.members.map(\.id) == ["a", "b", "c"])
@@ -72,8 +72,8 @@ struct DurabilityTests {
 
     @Test("A rolling restart (each member in turn SIGTERMed and started again with its data dir) under load: nothing lost, no call fails")
     func rollingRestart() async throws {
-        let cluster = try TestCluster(leaseTTL: 5, fsync: "everysec")
-        for id in ["a", "b", "c"] { try cluster.start(id) }
+        let cluster = try await TestCluster(leaseTTL: 5, fsync: "everysec")
+        for id in ["a", "b", "c"] { try await cluster.start(id) }
         let client = cluster.client()
         defer { client.close() }
         let work = IncrementWorkload(client: client, count: 100)
@@ -82,8 +82,8 @@ struct DurabilityTests {
             var target = 300
             try await waitFor(target)
             for id in ["a", "b", "c"] {
-                #expect(cluster[id]!.stop() == 0)
-                try cluster.start(id)
+                #expect(await cluster[id]!.stop() == 0)
+                try await cluster.start(id)
                 target += 600
                 try await waitFor(target)
             }
@@ -94,14 +94,14 @@ struct DurabilityTests {
 
     @Test("A second process on a member's data directory is refused, and a data directory belongs to one node id")
     func dataDirectoryOwnership() async throws {
-        let cluster = try TestCluster(fsync: "never")
-        try cluster.start("a")
+        let cluster = try await TestCluster(fsync: "never")
+        try await cluster.start("a")
         let port = try ServerProcess.freePort()
-        let twin = try runCLI(
+        let twin = try await runCLI(
             ["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "b", "--advertise", "127.0.0.1:\(port)", "--data-dir", cluster.dataDirectory("a")],
             executable: "crucial-server")
         #expect(twin.status != 0 && twin.err.contains("belongs to member a"), "\(twin.err)")
-        let same = try runCLI(
+        let same = try await runCLI(
             ["--port", String(port), "--etcd", cluster.etcd.endpoint, "--node-id", "a", "--advertise", "127.0.0.1:\(port)", "--data-dir", cluster.dataDirectory("a")],
             executable: "crucial-server")
         #expect(same.status != 0 && same.err.contains("another crucial-server process uses this data directory"), "\(same.err)")

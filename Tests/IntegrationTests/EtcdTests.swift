@@ -13,9 +13,9 @@ final class TestEtcd: Sendable {
     let endpoint: String
     let dataDir: String
 
-    init() throws {
+    init() async throws {
         dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-etcd-\(UUID())").path
-        (process, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
+        (process, endpoint) = try await ServerProcess.startEtcd(dataDirectory: dataDir)
     }
 
     deinit {
@@ -33,7 +33,7 @@ final class TestEtcd: Sendable {
 struct EtcdTests {
     @Test("Leases, puts under a lease, prefix ranges with revisions, expiry and revocation")
     func leasesAndRanges() async throws {
-        let etcd = try TestEtcd()
+        let etcd = try await TestEtcd()
         let client = EtcdClient(endpoint: etcd.endpoint)
         // Checks that must not depend on timing use a long lease: a test process starved for
         // seconds on a loaded 2-core machine must not see a short one lapse under it.
@@ -77,7 +77,7 @@ struct EtcdTests {
 
     @Test("A watch reports puts and deletions under a prefix in revision order, from a given revision")
     func watch() async throws {
-        let etcd = try TestEtcd()
+        let etcd = try await TestEtcd()
         let client = EtcdClient(endpoint: etcd.endpoint)
         let start = try await client.put("/w/members/a", Array("1".utf8))
         let seen = Mutex<[EtcdClient.Event]>([])

@@ -11,7 +11,7 @@ struct HardeningTests {
 
     @Test("A wrong secret is refused, the right one proved without sending it, an anonymous client refused")
     func wrongSecret() async throws {
-        let server = try TestServer(arguments: ["--auth-token", "correct horse battery staple"])
+        let server = try await TestServer(arguments: ["--auth-token", "correct horse battery staple"])
         let wrong = CrucialClient(configuration: .init(servers: [server.address], authToken: "Tr0ub4dor&3", retries: 0))
         defer { wrong.close() }
         await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await wrong.ping() }
@@ -28,7 +28,7 @@ struct HardeningTests {
         let raw = try RawSocket(port: server.port)
         let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
         raw.send(.hello(hello))
-        guard case .challenge(let nonce)? = try raw.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        guard case .challenge(let nonce)? = try await raw.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
         let proof = HandshakeAuth.clientProof(
             secret: "correct horse battery staple", clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw")
         var sent = ByteBuffer()
@@ -36,7 +36,7 @@ struct HardeningTests {
         WireCodec.encode(.authenticate(proof: proof), into: &sent)
         #expect(!String(decoding: sent.readableBytesView, as: UTF8.self).contains("horse"))
         raw.send(.authenticate(proof: proof))
-        guard case .helloReply(let reply)? = try raw.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        guard case .helloReply(let reply)? = try await raw.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
         #expect(reply.error == nil)
         // The server proved the secret too, over both nonces.
         #expect(
@@ -46,33 +46,33 @@ struct HardeningTests {
 
     @Test("A recorded handshake replayed on a new connection is refused")
     func replayedHandshake() async throws {
-        let server = try TestServer(arguments: ["--auth-token", "s3cret-s3cret-s3cret"])
+        let server = try await TestServer(arguments: ["--auth-token", "s3cret-s3cret-s3cret"])
         let first = try RawSocket(port: server.port)
         let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
         first.send(.hello(hello))
-        guard case .challenge(let nonce)? = try first.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        guard case .challenge(let nonce)? = try await first.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
         let recorded = Frame.authenticate(
             proof: HandshakeAuth.clientProof(secret: "s3cret-s3cret-s3cret", clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw"))
         first.send(recorded)
-        guard case .helloReply(let accepted)? = try first.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        guard case .helloReply(let accepted)? = try await first.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
         #expect(accepted.error == nil)
 
         // An eavesdropper replays both frames byte for byte.
         let replay = try RawSocket(port: server.port)
         replay.send(.hello(hello))
-        guard case .challenge(let fresh)? = try replay.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
+        guard case .challenge(let fresh)? = try await replay.receive() else { throw CrucialError(.protocolViolation, "no challenge") }
         #expect(fresh != nonce, "every connection gets a fresh challenge")
         replay.send(recorded)
-        guard case .helloReply(let refused)? = try replay.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        guard case .helloReply(let refused)? = try await replay.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
         #expect(refused.error?.code == .unauthenticated)
-        #expect(replay.isClosedByPeer())
+        #expect(await replay.isClosedByPeer())
         // Requests before the handshake completes are refused too.
         let eager = try RawSocket(port: server.port)
         eager.send(.hello(hello))
-        _ = try eager.receive()
+        _ = try await eager.receive()
         eager.send(.ping(id: 1))
-        #expect(try eager.receive()?.errorCode == .handshakeRequired)
-        #expect(eager.isClosedByPeer())
+        #expect(try await eager.receive()?.errorCode == .handshakeRequired)
+        #expect(await eager.isClosedByPeer())
     }
 
     @Test("Per-application credentials from a file; admin rights only with an admin secret; a client refuses a server that cannot prove its secret")
@@ -80,7 +80,7 @@ struct HardeningTests {
         let dir = try temporaryDirectory()
         let file = "\(dir)/credentials"
         try "# name role secret\nanalytics client aaaaaaaaaaaaaaaa\n\nops admin bbbbbbbbbbbbbbbb\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let server = try TestServer(arguments: ["--credentials", file])
+        let server = try await TestServer(arguments: ["--credentials", file])
         for secret in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
             let client = CrucialClient(configuration: .init(servers: [server.address], authToken: secret, retries: 0))
             defer { client.close() }
@@ -106,7 +106,7 @@ struct HardeningTests {
         await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await stranger.ping() }
 
         // A client with a secret talks only to servers that prove they know it.
-        let open = try TestServer()
+        let open = try await TestServer()
         let careful = CrucialClient(configuration: .init(servers: [open.address], authToken: "aaaaaaaaaaaaaaaa", retries: 0))
         defer { careful.close() }
         do {
@@ -118,7 +118,7 @@ struct HardeningTests {
 
         // A malformed file stops the server with the line at fault.
         try "analytics reader aaaaaaaaaaaaaaaa\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let bad = try runProcess(try TestServer.binary(), ["--port", "0", "--credentials", file])
+        let bad = try await runProcess(try TestServer.binary(), ["--port", "0", "--credentials", file])
         #expect(bad.status != 0 && bad.err.contains("\(file):1: expected `NAME client|admin SECRET`"), "\(bad.err)")
     }
 
@@ -127,8 +127,8 @@ struct HardeningTests {
     @Test("TLS round trip with a self-signed certificate; plain and untrusting clients are refused")
     func tlsRoundTrip() async throws {
         let dir = try temporaryDirectory()
-        let (cert, key) = try selfSignedCertificate(in: dir, name: "server")
-        let server = try TestServer(arguments: ["--tls-cert", cert, "--tls-key", key, "--auth-token", "tls-and-a-secret"])
+        let (cert, key) = try await selfSignedCertificate(in: dir, name: "server")
+        let server = try await TestServer(arguments: ["--tls-cert", cert, "--tls-key", key, "--auth-token", "tls-and-a-secret"])
         let secure = CrucialClient(
             configuration: .init(servers: [server.address], authToken: "tls-and-a-secret", tls: try ClientTLS(trustingFile: cert)))
         defer { secure.close() }
@@ -140,7 +140,7 @@ struct HardeningTests {
         defer { plain.close() }
         await #expect(throws: CrucialError.self) { try await plain.ping() }
 
-        let (other, _) = try selfSignedCertificate(in: dir, name: "other")
+        let (other, _) = try await selfSignedCertificate(in: dir, name: "other")
         let untrusting = CrucialClient(
             configuration: .init(servers: [server.address], authToken: "tls-and-a-secret", retries: 0, tls: try ClientTLS(trustingFile: other)))
         defer { untrusting.close() }
@@ -157,31 +157,31 @@ struct HardeningTests {
 
     @Test("Connections over --max-connections are refused in their handshake; the others carry on")
     func connectionLimit() async throws {
-        let server = try TestServer(arguments: ["--max-connections", "3"])
+        let server = try await TestServer(arguments: ["--max-connections", "3"])
         var open: [RawSocket] = []
         for _ in 0..<3 {
             let s = try RawSocket(port: server.port)
-            try s.hello()
+            try await s.hello()
             open.append(s)
         }
         let extra = try RawSocket(port: server.port)
         extra.send(.hello(Hello(clientName: "raw")))
-        guard case .helloReply(let refused)? = try extra.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
+        guard case .helloReply(let refused)? = try await extra.receive() else { throw CrucialError(.protocolViolation, "no HelloReply") }
         #expect(refused.error?.code == .resourceExhausted && refused.error?.message.contains("--max-connections") == true)
-        #expect(extra.isClosedByPeer())
+        #expect(await extra.isClosedByPeer())
         open[0].send(.ping(id: 9))
-        guard case .result(let pong)? = try open[0].receive() else { throw CrucialError(.protocolViolation, "no pong") }
+        guard case .result(let pong)? = try await open[0].receive() else { throw CrucialError(.protocolViolation, "no pong") }
         #expect(pong.id == 9)
         open.removeLast()
         try await waitUntil {
             let again = try RawSocket(port: server.port)
-            return (try? again.hello()) != nil
+            return await (try? again.hello()) != nil
         }
     }
 
     @Test("In-flight requests per connection and parked calls per object are bounded; other work goes on")
     func inFlightAndWaiterLimits() async throws {
-        let server = try TestServer(arguments: ["--max-in-flight", "2", "--max-waiters-per-object", "3"])
+        let server = try await TestServer(arguments: ["--max-in-flight", "2", "--max-waiters-per-object", "3"])
         let one = server.client(connections: 1, retries: 0)
         defer { one.close() }
         let future = SharedFuture<Int>("f", client: one)
@@ -215,7 +215,7 @@ struct HardeningTests {
 
     @Test("Objects per session and object-state memory are bounded; reads, removals and other sessions go on")
     func objectAndMemoryLimits() async throws {
-        let server = try TestServer(arguments: ["--max-objects-per-session", "3", "--max-state-bytes", "64K"])
+        let server = try await TestServer(arguments: ["--max-objects-per-session", "3", "--max-state-bytes", "64K"])
         let app = server.client(retries: 0)
         defer { app.close() }
         for i in 0..<3 { try await AtomicLong("e\(i)", initial: 0, client: app).incrementAndGet() }
@@ -250,13 +250,13 @@ struct HardeningTests {
 
     @Test("Idle connections and unfinished handshakes are closed; parked calls keep theirs; clients reconnect")
     func timeouts() async throws {
-        let server = try TestServer(arguments: ["--idle-timeout", "1", "--handshake-timeout", "1"])
+        let server = try await TestServer(arguments: ["--idle-timeout", "1", "--handshake-timeout", "1"])
         let silent = try RawSocket(port: server.port)
-        #expect(try silent.receive()?.errorCode == .timeout, "no Hello within a second")
-        #expect(silent.isClosedByPeer())
+        #expect(try await silent.receive()?.errorCode == .timeout, "no Hello within a second")
+        #expect(await silent.isClosedByPeer())
         let idle = try RawSocket(port: server.port)
-        try idle.hello()
-        #expect(try idle.receive()?.errorCode == .timeout, "nothing for a second")
+        try await idle.hello()
+        #expect(try await idle.receive()?.errorCode == .timeout, "nothing for a second")
 
         let client = server.client(connections: 1)
         defer { client.close() }
@@ -271,13 +271,13 @@ struct HardeningTests {
 
     @Test("A client that reads none of its answers is disconnected after --write-timeout; others carry on")
     func slowClient() async throws {
-        let server = try TestServer(arguments: ["--write-timeout", "1"])
+        let server = try await TestServer(arguments: ["--write-timeout", "1"])
         let client = server.client()
         defer { client.close() }
         let blob = AtomicByteArray("blob", length: 1 << 20, client: client)
         _ = try await blob.length()
         let slow = try RawSocket(port: server.port, receiveBuffer: 4096)
-        try slow.hello()
+        try await slow.hello()
         // Thirty 1 MiB answers it never reads: the server's buffers fill, it stops reading
         // this client, and a second later it gives up on it.
         var requests = ByteBuffer()
@@ -285,7 +285,7 @@ struct HardeningTests {
         slow.send(Array(requests.readableBytesView))
         try await Task.sleep(for: .seconds(2))
         try await client.ping()
-        #expect(slow.drainUntilClosed(), "the server must close a client that does not read")
+        #expect(await slow.drainUntilClosed(), "the server must close a client that does not read")
         try await client.ping()
     }
 
@@ -293,7 +293,7 @@ struct HardeningTests {
 
     @Test("The metrics endpoint parses as Prometheus text and its counters follow the operations")
     func metricsScrape() async throws {
-        let server = try TestServer(arguments: ["--metrics-port", "0"])
+        let server = try await TestServer(arguments: ["--metrics-port", "0"])
         let url = try #require(server.server.output.split(separator: "\n").first { $0.contains("metrics on") }?.split(separator: " ").last)
         let client = server.client()
         defer { client.close() }
@@ -356,9 +356,9 @@ func temporaryDirectory() throws -> String {
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl command.
-func selfSignedCertificate(in dir: String, name: String) throws -> (certificate: String, key: String) {
+func selfSignedCertificate(in dir: String, name: String) async throws -> (certificate: String, key: String) {
     let cert = "\(dir)/\(name).pem", key = "\(dir)/\(name).key"
-    let result = try runProcess(
+    let result = try await runProcess(
         "/usr/bin/openssl",
         [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=\(name)",

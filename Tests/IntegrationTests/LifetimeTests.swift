@@ -15,7 +15,7 @@ struct MakeScratch: Runnable {
 struct LifetimeTests {
     @Test("Ending a session removes its ephemeral objects, those of its cloud threads too, but not persistent ones")
     func endSession() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let driver = server.client()
         let other = server.client()
         defer {
@@ -49,7 +49,7 @@ struct LifetimeTests {
 
     @Test("A driver that stops keeping its session alive loses its ephemeral objects when the lease lapses")
     func leaseLapses() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let watcher = server.client()
         defer { watcher.close() }
         let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(4)))
@@ -73,7 +73,7 @@ struct LifetimeTests {
         // Sessions first heard of in a create get 2 s; the driver's keep-alives ask for 6 s
         // (generous: on a loaded 2-core machine, with the partition and cluster suites running
         // beside this one, a keep-alive can be late by seconds).
-        let server = try TestServer(arguments: ["--session-lease", "2"])
+        let server = try await TestServer(arguments: ["--session-lease", "2"])
         let watcher = server.client()
         defer { watcher.close() }
         let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(6)))
@@ -87,7 +87,7 @@ struct LifetimeTests {
     @Test("A session nobody keeps alive expires after the server's default lease")
     func serverDefaultLease() async throws {
         // A lease long enough that a starved test process still lists the object before it lapses.
-        let server = try TestServer(arguments: ["--session-lease", "6"])
+        let server = try await TestServer(arguments: ["--session-lease", "6"])
         let client = server.client(retries: 0)
         defer { client.close() }
         // Created straight through invoke with a session the server never heard a keep-alive for.

@@ -1,3 +1,5 @@
+import CrucialTestFunctions
+
 /// A linearizability checker for recorded histories, after Wing & Gong's search with
 /// Lowe's memoisation (as Porcupine does it): find an order of the operations that
 /// respects real time (an operation that returned before another was called comes
@@ -107,12 +109,6 @@ private struct Explored<S: Hashable>: Hashable {
 }
 
 /// Calls on registers and counters (`AtomicLong`s used both ways).
-enum RegisterInput: Sendable {
-    case read
-    case write(Int64)
-    case increment
-}
-
 extension Model where State == Int64, Input == RegisterInput, Output == Int64 {
     /// An integer register that starts at 0: reads see the last write, writes answer
     /// nothing (0), increments answer the new value.

@@ -74,16 +74,16 @@ final class NetworkLab: Sendable {
     func address(_ host: String) -> String { hosts[host]!.address }
 
     /// Starts `executable` inside `host`'s namespace; returns once it printed `readyText`.
-    func start(_ host: String, _ executable: String, _ arguments: [String], readyText: String = "listening on") throws -> ServerProcess {
-        let p = try ServerProcess.start(
+    func start(_ host: String, _ executable: String, _ arguments: [String], readyText: String = "listening on") async throws -> ServerProcess {
+        let p = try await ServerProcess.start(
             executable: Self.ip, arguments: ["netns", "exec", hosts[host]!.namespace, executable] + arguments, readyText: readyText)
         processes.withLock { $0.append(p) }
         return p
     }
 
     /// Runs `executable` inside `host`'s namespace to its end.
-    func run(_ host: String, _ executable: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        try Self.run(Self.ip, ["netns", "exec", hosts[host]!.namespace, executable] + arguments)
+    func run(_ host: String, _ executable: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        try await runProcess(Self.ip, ["netns", "exec", hosts[host]!.namespace, executable] + arguments)
     }
 
     /// Cuts `a` and `b` apart, silently, both ways.
@@ -117,7 +117,8 @@ final class NetworkLab: Sendable {
         guard r.status == 0 else { throw CrucialError(.internal, "ip \(arguments.joined(separator: " ")) failed: \(r.err)") }
     }
 
+    /// Runs a short command (`ip`, `tc`: milliseconds) on the calling thread.
     static func run(_ path: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        try runProcess(path, arguments)
+        try runProcessBlocking(path, arguments)
     }
 }

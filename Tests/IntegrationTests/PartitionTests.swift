@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTestFunctions
 import Foundation
 import Testing
 
@@ -32,7 +33,7 @@ struct PartitionTests {
         defer { try? FileManager.default.removeItem(atPath: data) }
         let etcdBinary = try #require(["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) })
         let etcdIP = lab.address("etcd")
-        _ = try lab.start(
+        _ = try await lab.start(
             "etcd", "/bin/sh",
             [
                 "-c", "exec \"$0\" \"$@\" 2>&1", etcdBinary, "--name", "crucial", "--data-dir", "\(data)/etcd",
@@ -43,7 +44,7 @@ struct PartitionTests {
         var members: [String: ServerProcess] = [:]
         for id in ["a", "b", "c"] {
             let ip = lab.address(id)
-            members[id] = try lab.start(
+            members[id] = try await lab.start(
                 id, try TestServer.binary(),
                 [
                     "--host", ip, "--port", "7420", "--advertise", "\(ip):7420", "--etcd", "http://\(etcdIP):2379", "--node-id", id,
@@ -61,10 +62,8 @@ struct PartitionTests {
             for (x, y) in cut.pairs() { try lab.heal(x, y) }
             if cut == .congested { try lab.uncongest("b") }
         }
-        // The workload blocks its thread for its whole run: not one of the cooperative pool's.
-        let result = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: Result { try lab.run("client", workload, [servers, "14"]) }) }
-        }
+        let result: Result<(status: Int32, out: String, err: String), any Error>
+        do { result = .success(try await lab.run("client", workload, [servers, "14"])) } catch { result = .failure(error) }
         try await fault.value
         let run = try result.get()
         #expect(run.status == 0, "the workload failed: \(run.err)")

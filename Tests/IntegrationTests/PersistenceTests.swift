@@ -26,7 +26,7 @@ struct PersistenceTests {
         let dir = DataDirectory()
         defer { dir.cleanup() }
         let arguments = ["--data-dir", dir.path, "--fsync", "always", "--compact-after", "4096"]
-        let server = try TestServer.withTestTypes(arguments: arguments)
+        let server = try await TestServer.withTestTypes(arguments: arguments)
         let setup = server.client(retries: 0)
         try await AtomicLong("gone", initial: 1, persistent: true, client: setup).incrementAndGet()
         try await AtomicLong("gone", initial: 1, persistent: true, client: setup).remove()
@@ -62,7 +62,7 @@ struct PersistenceTests {
             while progress.least < 40 || !dir.files().contains(where: { $0.hasPrefix("snapshot-") }), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            server.kill9()
+            await server.kill9()
             var acked = [Int](repeating: 0, count: writers)
             for try await (w, n) in group { acked[w] = n }
             return acked
@@ -70,7 +70,7 @@ struct PersistenceTests {
         #expect(acked.allSatisfy { $0 >= 40 }, "\(acked)")
         #expect(dir.files().contains { $0.hasPrefix("snapshot-") }, "compaction never ran: \(dir.files())")
 
-        let restarted = try TestServer.withTestTypes(arguments: arguments)
+        let restarted = try await TestServer.withTestTypes(arguments: arguments)
         let client = restarted.client()
         defer { client.close() }
         for w in 0..<writers {
@@ -92,7 +92,7 @@ struct PersistenceTests {
         let dir = DataDirectory()
         defer { dir.cleanup() }
         let arguments = ["--data-dir", dir.path, "--fsync", "everysec"]
-        var server = try TestServer(arguments: arguments)
+        var server = try await TestServer(arguments: arguments)
         var client = server.client()
         let list = SharedList<String>("list", persistent: true, client: client)
         for i in 0..<100 { try await list.add("item \(i)") }
@@ -102,7 +102,7 @@ struct PersistenceTests {
         let array = AtomicDoubleArray("gradient", length: 4, persistent: true, client: client)
         try await array.add([1, 2, 3, 4])
         client.close()
-        #expect(server.stop() == 0)
+        #expect(await server.stop() == 0)
 
         // A crash in the middle of a write leaves half a record at the end.
         let lastLog = try #require(dir.files().last { $0.hasPrefix("log-") })
@@ -111,7 +111,7 @@ struct PersistenceTests {
         handle.write(Data([0x40, 0, 0, 0, 0xDE, 0xAD]))
         try handle.close()
 
-        server = try TestServer(arguments: arguments)
+        server = try await TestServer(arguments: arguments)
         client = server.client()
         defer {
             client.close()
@@ -125,8 +125,8 @@ struct PersistenceTests {
         #expect(try await AtomicDoubleArray("gradient", length: 4, persistent: true, client: client).getAll() == [1, 2, 3, 4])
         // The restarted server keeps logging where it left off.
         try await restored.put("after", 1)
-        #expect(server.stop() == 0)
-        server = try TestServer(arguments: arguments)
+        #expect(await server.stop() == 0)
+        server = try await TestServer(arguments: arguments)
         client = server.client()
         #expect(try await SharedMap<String, Int>("map", persistent: true, client: client).get("after") == 1)
     }
@@ -135,13 +135,13 @@ struct PersistenceTests {
     func unknownTypeInData() async throws {
         let dir = DataDirectory()
         defer { dir.cleanup() }
-        let server = try TestServer.withTestTypes(arguments: ["--data-dir", dir.path, "--fsync", "always"])
+        let server = try await TestServer.withTestTypes(arguments: ["--data-dir", dir.path, "--fsync", "always"])
         let client = server.client()
         try await Tally.Shared("t", Tally(), persistent: true, client: client).add(1)
         client.close()
-        #expect(server.stop() == 0)
+        #expect(await server.stop() == 0)
         // crucial-server without the test types cannot rebuild a test.Tally.
-        #expect(throws: CrucialError.self) { try TestServer(arguments: ["--data-dir", dir.path]) }
+        await #expect(throws: CrucialError.self) { try await TestServer(arguments: ["--data-dir", dir.path]) }
     }
 
     @Test("A log damaged in the middle (an intact record after the damage) stops the server with the file and offset")
@@ -149,19 +149,19 @@ struct PersistenceTests {
         let dir = DataDirectory()
         defer { dir.cleanup() }
         let arguments = ["--data-dir", dir.path, "--fsync", "always"]
-        let server = try TestServer(arguments: arguments)
+        let server = try await TestServer(arguments: arguments)
         let client = server.client()
         let counter = AtomicLong("c", initial: 0, persistent: true, client: client)
         for _ in 0..<20 { try await counter.incrementAndGet() }
         client.close()
-        #expect(server.stop() == 0)
+        #expect(await server.stop() == 0)
         let log = try #require(dir.files().last { $0.hasPrefix("log-") })
         let path = "\(dir.path)/\(log)"
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         bytes[bytes.count / 2] ^= 0xFF  // one flipped bit pattern in a record in the middle
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         // `timeout` ends a server that (wrongly) starts.
-        let r = try runProcess("/usr/bin/timeout", ["20", try TestServer.binary(), "--port", "0"] + arguments)
+        let r = try await runProcess("/usr/bin/timeout", ["20", try TestServer.binary(), "--port", "0"] + arguments)
         #expect(r.status != 0 && r.status != 124, "status \(r.status)")
         #expect(r.err.contains(path) && r.err.contains("is damaged at byte") && r.err.contains("intact record follows"), "\(r.err)")
     }
@@ -174,14 +174,14 @@ struct DiskFullTests {
     func fullDisk() async throws {
         let dir = DataDirectory()
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        let mount = try runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.path])
+        let mount = try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.path])
         try #require(mount.status == 0, "mount failed: \(mount.err)")
         defer {
-            _ = try? runProcess("/bin/umount", ["-l", dir.path])
+            _ = try? runProcessBlocking("/bin/umount", ["-l", dir.path])
             dir.cleanup()
         }
         let arguments = ["--data-dir", dir.path, "--fsync", "always", "--compact-after", String(64 << 20)]
-        var server = try TestServer(arguments: arguments)
+        var server = try await TestServer(arguments: arguments)
         var client = server.client(retries: 0)
         let counter = AtomicLong("counter", initial: 0, persistent: true, client: client)
         var acked: Int64 = 0
@@ -234,9 +234,9 @@ struct DiskFullTests {
         }
         let before = try await counter.get()
         #expect(before >= acked)
-        server.kill9()
+        await server.kill9()
         client.close()
-        server = try TestServer(arguments: arguments)
+        server = try await TestServer(arguments: arguments)
         client = server.client()
         defer {
             client.close()

@@ -24,7 +24,7 @@ struct HistogramRef {
 struct PluginTests {
     @Test("A plugin uploaded with `crucial plugin load` serves its type without a restart")
     func uploadAtRunTime() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }  // gracefully: it removes its plugin directory
         let pid = server.server.processIdentifier
         let client = server.client(retries: 0)
@@ -39,7 +39,7 @@ struct PluginTests {
         }
 
         let plugin = try builtLibrary("CrucialTestPlugin")
-        let load = try runCLI(["plugin", "load", plugin, "--servers", server.address])
+        let load = try await runCLI(["plugin", "load", plugin, "--servers", server.address])
         #expect(load.status == 0, "\(load.err)")
         #expect(load.out.contains("\(server.address): loaded libCrucialTestPlugin.so"))
         #expect(load.out.hasSuffix(": plugin.Histogram\n"))
@@ -58,7 +58,7 @@ struct PluginTests {
         #expect(server.server.processIdentifier == pid && server.isRunning)
 
         // The same types again: refused, the loaded ones keep serving.
-        let again = try runCLI(["plugin", "load", plugin, "--servers", server.address])
+        let again = try await runCLI(["plugin", "load", plugin, "--servers", server.address])
         #expect(again.status == 1)
         #expect(again.err.contains("defines plugin.Histogram, which this server already knows"))
         #expect(try await histogram.counts() == [2, 2, 1])
@@ -67,7 +67,7 @@ struct PluginTests {
     @Test("--plugin loads a plugin at start-up; a bad one stops the server with the reason")
     func startUp() async throws {
         let plugin = try builtLibrary("CrucialTestPlugin")
-        let server = try TestServer(arguments: ["--plugin", plugin])
+        let server = try await TestServer(arguments: ["--plugin", plugin])
         let client = server.client(retries: 0)
         defer { client.close() }
         #expect(try await HistogramRef(client: client, key: "s").add([5]) == 1)
@@ -75,12 +75,12 @@ struct PluginTests {
         let notALibrary = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-plugin-\(UUID()).so").path
         try Data("hello".utf8).write(to: URL(fileURLWithPath: notALibrary))
         defer { try? FileManager.default.removeItem(atPath: notALibrary) }
-        #expect(throws: CrucialError.self) { try TestServer(arguments: ["--plugin", notALibrary]) }
+        await #expect(throws: CrucialError.self) { try await TestServer(arguments: ["--plugin", notALibrary]) }
     }
 
     @Test("Plugins from another toolchain, non-plugins and non-libraries are refused with the reason; the server carries on")
     func refusals() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         let client = server.client(retries: 0)
         defer { client.close() }
@@ -128,7 +128,7 @@ struct PluginTests {
 
     @Test("Loading a plugin needs the admin token when the server has tokens")
     func adminOnly() async throws {
-        let server = try TestServer(arguments: ["--auth-token", "app", "--admin-token", "root"])
+        let server = try await TestServer(arguments: ["--auth-token", "app", "--admin-token", "root"])
         defer { server.stop() }
         let plugin = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try builtLibrary("CrucialTestPlugin"))))
         let app = CrucialClient(configuration: .init(servers: [server.address], authToken: "app", retries: 0))

@@ -1,3 +1,4 @@
+import CrucialClient
 import CrucialCore
 import Foundation
 import NIOCore
@@ -6,9 +7,10 @@ import NIOCore
 import Glibc
 #endif
 
-/// A blocking loopback TCP socket speaking raw bytes, to send what a well-behaved
-/// client never would.
-final class RawSocket {
+/// A loopback TCP socket speaking raw bytes, to send what a well-behaved client never
+/// would. Its waits for answers run off the cooperative pool (see `offCooperativePool`);
+/// one task uses it at a time.
+final class RawSocket: @unchecked Sendable {
     private let fd: Int32
 
     /// - Parameter receiveBuffer: a small one makes a client that does not read fill up fast.
@@ -71,7 +73,11 @@ final class RawSocket {
     }
 
     /// The next frame, or nil when the server closed the connection (or 10 s passed).
-    func receive() throws -> Frame? {
+    func receive() async throws -> Frame? {
+        try await offCooperativePool { try self.receiveBlocking() }
+    }
+
+    private func receiveBlocking() throws -> Frame? {
         guard let header = read(4) else { return nil }
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         guard let payload = read(length) else { return nil }
@@ -79,10 +85,14 @@ final class RawSocket {
     }
 
     /// True when the server has closed its side.
-    func isClosedByPeer() -> Bool { read(1) == nil }
+    func isClosedByPeer() async -> Bool { await offCooperativePool { self.read(1) == nil } }
 
     /// Reads and drops everything until the server closes (true) or nothing comes for 10 s.
-    func drainUntilClosed() -> Bool {
+    func drainUntilClosed() async -> Bool {
+        await offCooperativePool { self.drainBlocking() }
+    }
+
+    private func drainBlocking() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
@@ -92,16 +102,16 @@ final class RawSocket {
     }
 
     /// The handshake, proving `secret` when the server challenges.
-    func hello(secret: String = "") throws {
+    func hello(secret: String = "") async throws {
         let hello = Hello(clientName: "raw", clientNonce: HandshakeAuth.nonce())
         send(.hello(hello))
-        var answer = try receive()
+        var answer = try await receive()
         if case .challenge(let nonce)? = answer {
             let proof =
                 secret.isEmpty
                 ? [] : HandshakeAuth.clientProof(secret: secret, clientNonce: hello.clientNonce, serverNonce: nonce, clientName: "raw")
             send(.authenticate(proof: proof))
-            answer = try receive()
+            answer = try await receive()
         }
         guard case .helloReply(let r)? = answer, r.error == nil else {
             throw CrucialError(.connectionFailed, "handshake failed: \(String(describing: answer))")

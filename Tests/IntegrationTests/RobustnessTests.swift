@@ -9,7 +9,7 @@ import Testing
 struct RobustnessTests {
     @Test("A request sent on a connection that has just closed fails (so that it is retried) instead of waiting forever")
     func requestOnClosedConnection() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         defer { server.stop() }
         let connection = try await ClientConnection.connect(
             host: "127.0.0.1", port: server.port, group: MultiThreadedEventLoopGroup.singleton, identity: ConnectionIdentity(name: "t", secret: ""), timeout: .seconds(10))
@@ -29,7 +29,7 @@ struct RobustnessTests {
 
     @Test("A client that dies while parked on a barrier is not a party of the next generation")
     func deadPartyIsWithdrawn() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let barrier = CyclicBarrier("b", parties: 2, client: client)
@@ -38,7 +38,7 @@ struct RobustnessTests {
         // A raw client parks on the barrier, then its connection dies.
         do {
             let doomed = try RawSocket(port: server.port)
-            try doomed.hello()
+            try await doomed.hello()
             doomed.send(
                 .invoke(
                     Invoke(
@@ -60,14 +60,14 @@ struct RobustnessTests {
 
     @Test("A waiting acquire whose client dies never takes permits")
     func deadAcquireIsWithdrawn() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let semaphore = Semaphore("s", permits: 0, client: client)
         #expect(try await semaphore.availablePermits() == 0)
         do {
             let doomed = try RawSocket(port: server.port)
-            try doomed.hello()
+            try await doomed.hello()
             doomed.send(.invoke(Invoke(id: 1, ref: semaphore.ref, method: "acquire", args: [.int(1)], clientID: 7, seq: 1)))
             try await waitUntil { try await semaphore.getQueueLength() == 1 }
         }
@@ -78,7 +78,7 @@ struct RobustnessTests {
 
     @Test("Garbage, truncated and oversized frames get clear errors; the server keeps serving")
     func badFrames() async throws {
-        let server = try TestServer(arguments: ["--max-frame-size", "65536"])
+        let server = try await TestServer(arguments: ["--max-frame-size", "65536"])
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("counter", initial: 41, client: client)
@@ -87,34 +87,34 @@ struct RobustnessTests {
         // HTTP instead of our protocol: "GET " read as a length is far over the limit.
         var s = try RawSocket(port: server.port)
         s.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        #expect(try s.receive()?.errorCode == .frameTooLarge)
-        #expect(s.isClosedByPeer())
+        #expect(try await s.receive()?.errorCode == .frameTooLarge)
+        #expect(await s.isClosedByPeer())
 
         // A request before the handshake.
         s = try RawSocket(port: server.port)
         s.send(.ping(id: 5))
-        #expect(try s.receive()?.errorCode == .handshakeRequired)
-        #expect(s.isClosedByPeer())
+        #expect(try await s.receive()?.errorCode == .handshakeRequired)
+        #expect(await s.isClosedByPeer())
 
         // A protocol version we do not speak.
         s = try RawSocket(port: server.port)
         s.send(.hello(Hello(protocolVersion: 99)))
-        guard case .helloReply(let refused)? = try s.receive() else {
+        guard case .helloReply(let refused)? = try await s.receive() else {
             Issue.record("expected a HelloReply")
             return
         }
         #expect(refused.error?.code == .unsupportedVersion)
-        #expect(s.isClosedByPeer())
+        #expect(await s.isClosedByPeer())
 
         // After the handshake: an undecodable payload is answered and the connection stays usable.
         s = try RawSocket(port: server.port)
-        try s.hello()
+        try await s.hello()
         s.sendFrame(payload: [0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])
-        #expect(try s.receive()?.errorCode == .badFrame)
+        #expect(try await s.receive()?.errorCode == .badFrame)
         s.sendFrame(payload: [])
-        #expect(try s.receive()?.errorCode == .badRequest)
+        #expect(try await s.receive()?.errorCode == .badRequest)
         s.send(.ping(id: 6))
-        guard case .result(let pong)? = try s.receive() else {
+        guard case .result(let pong)? = try await s.receive() else {
             Issue.record("expected a ping answer")
             return
         }
@@ -123,15 +123,15 @@ struct RobustnessTests {
         var deep = Value.int(1)
         for _ in 0..<200 { deep = .list([deep]) }
         s.send(.invoke(Invoke(id: 7, ref: counter.ref, method: "set", args: [deep])))
-        #expect(try s.receive()?.errorCode == .badFrame)
+        #expect(try await s.receive()?.errorCode == .badFrame)
         // An oversized length prefix: error, then close.
         s.send([0x7f, 0xff, 0xff, 0xff, 1, 2, 3])
-        #expect(try s.receive()?.errorCode == .frameTooLarge)
-        #expect(s.isClosedByPeer())
+        #expect(try await s.receive()?.errorCode == .frameTooLarge)
+        #expect(await s.isClosedByPeer())
 
         // A truncated frame, then the peer vanishes.
         s = try RawSocket(port: server.port)
-        try s.hello()
+        try await s.hello()
         s.send([0, 0, 0, 100, 1, 2, 3])
         s = try RawSocket(port: server.port)  // the old socket closes here
 
@@ -151,7 +151,7 @@ struct RobustnessTests {
 
     @Test("Unknown types and methods, wrong arguments and missing objects get precise errors")
     func badRequests() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("counter", initial: 7, client: client)
@@ -190,7 +190,7 @@ struct RobustnessTests {
 
     @Test("A server with an auth token refuses clients without it")
     func authentication() async throws {
-        let server = try TestServer(arguments: ["--auth-token", "s3cret"])
+        let server = try await TestServer(arguments: ["--auth-token", "s3cret"])
         let anonymous = server.client(retries: 0)
         defer { anonymous.close() }
         do {
@@ -206,13 +206,13 @@ struct RobustnessTests {
 
     @Test("SIGTERM stops the server gracefully and answers parked calls with SHUTTING_DOWN")
     func gracefulShutdown() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client(retries: 0)
         defer { client.close() }
         let future = SharedFuture<Int>("f", client: client)
         let waiting = Task { try await future.get() }
         try await waitUntil { (try await client.listObjects().first?.waiters ?? 0) == 1 }
-        #expect(server.stop() == 0)
+        #expect(await server.stop() == 0)
         do {
             _ = try await waiting.value
             Issue.record("the parked get must be answered")
@@ -262,12 +262,12 @@ struct RobustnessTests {
 
 extension RobustnessTests {
     @Test("The fuzz seed corpus and every input the fuzzer crashed on run through the harness without a crash")
-    func replay() throws {
+    func replay() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let dirs = ["tools/fuzz/corpus", "tools/fuzz/regressions"].map { root.appendingPathComponent($0).path }
         let seeds = try FileManager.default.contentsOfDirectory(atPath: dirs[0]).count
         #expect(seeds >= 30)
-        let result = try runProcess(try builtExecutable("crucial-fuzz"), dirs)
+        let result = try await runProcess(try builtExecutable("crucial-fuzz"), dirs)
         #expect(result.status == 0, "\(result.out)\(result.err)")
         #expect(result.out.contains("inputs ran without a crash"), "\(result.out)")
     }

@@ -5,7 +5,7 @@ import Testing
 struct SynchronizationTests {
     @Test("A 16-party CyclicBarrier reused for 50 generations")
     func barrierGenerations() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let parties = 16, generations = 50
@@ -36,7 +36,7 @@ struct SynchronizationTests {
 
     @Test("A timed-out await breaks the barrier for the others; reset repairs it")
     func barrierTimeout() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let barrier = CyclicBarrier("b", parties: 3, client: client)
@@ -61,7 +61,7 @@ struct SynchronizationTests {
 
     @Test("A Semaphore never over-admits under contention")
     func semaphoreAdmission() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let permits = 3
@@ -95,7 +95,7 @@ struct SynchronizationTests {
 
     @Test("SharedFuture get before and after set")
     func future() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let future = SharedFuture<[Double]>("result", client: client)
@@ -119,7 +119,7 @@ struct SynchronizationTests {
 
     @Test("CountDownLatch releases waiters at zero")
     func latch() async throws {
-        let server = try TestServer()
+        let server = try await TestServer()
         let client = server.client()
         defer { client.close() }
         let latch = CountDownLatch("done", count: 3, client: client)

@@ -20,8 +20,8 @@ final class TestServer: Sendable {
     /// - Parameter executable: the server binary; default `crucial-server`
     ///   (`crucial-test-server` knows the tests' `@Shared` types).
     /// - Parameter port: 0 lets the server pick one.
-    init(port: Int = 0, arguments: [String] = [], executable: String? = nil, environment: [String: String] = [:]) throws {
-        server = try ServerProcess.start(
+    init(port: Int = 0, arguments: [String] = [], executable: String? = nil, environment: [String: String] = [:]) async throws {
+        server = try await ServerProcess.start(
             executable: executable ?? Self.binary(), arguments: ["--port", String(port), "--log-level", "warning"] + arguments,
             environment: environment)
         guard let port = server.port else { throw CrucialError(.connectionFailed, "no port in \(server.readyLine)") }
@@ -29,8 +29,8 @@ final class TestServer: Sendable {
     }
 
     /// A `crucial-test-server`: a server linking the tests' `@Shared` types.
-    static func withTestTypes(arguments: [String] = []) throws -> TestServer {
-        try TestServer(arguments: arguments, executable: builtExecutable("crucial-test-server"))
+    static func withTestTypes(arguments: [String] = []) async throws -> TestServer {
+        try await TestServer(arguments: arguments, executable: builtExecutable("crucial-test-server"))
     }
 
     var isRunning: Bool { server.isRunning }
@@ -41,13 +41,25 @@ final class TestServer: Sendable {
 
     /// SIGTERM (SIGKILL after 10 s); returns the exit status.
     @discardableResult
+    func stop() async -> Int32 { await server.stop(grace: .seconds(10)) }
+
+    /// ``stop()`` blocking the calling thread, for a `defer`.
+    @discardableResult
     func stop() -> Int32 { server.stop(grace: .seconds(10)) }
 
+    func kill9() async { await server.kill9() }
+
+    /// ``kill9()`` blocking the calling thread, for a `deinit`.
     func kill9() { server.kill9() }
 }
 
 /// Runs `path` to completion; returns its exit status, stdout and stderr.
-func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runProcess(_ path: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+    try await offCooperativePool { try runProcessBlocking(path, arguments) }
+}
+
+/// ``runProcess(_:_:)`` blocking the calling thread, for a `defer` or a `deinit`.
+func runProcessBlocking(_ path: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = arguments
@@ -97,8 +109,8 @@ final class TestEmulator: Sendable {
     let process: ServerProcess
     let address: String
 
-    init(timeout: Double = 60, concurrency: Int = 16) throws {
-        process = try ServerProcess.start(
+    init(timeout: Double = 60, concurrency: Int = 16) async throws {
+        process = try await ServerProcess.start(
             executable: builtExecutable("crucial-lambda-emulator"),
             arguments: [
                 "--port", "0", "--function", "crucial=\(builtExecutable("crucial-test-functions"))", "--timeout", String(timeout),
@@ -113,6 +125,10 @@ final class TestEmulator: Sendable {
         LambdaInvoker(configuration: .init(endpoint: "http://\(address)", functionName: function))
     }
 
+    @discardableResult
+    func stop() async -> Int32 { await process.stop(grace: .seconds(10)) }
+
+    /// ``stop()`` blocking the calling thread, for a `defer`.
     @discardableResult
     func stop() -> Int32 { process.stop(grace: .seconds(10)) }
 }

@@ -19,7 +19,7 @@ struct CentroidWorker: Runnable {
 struct UserObjectTests {
     @Test("16 tasks update one GlobalCentroids-like object; it ends in the exact expected state")
     func concurrentUpdates() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let client = server.client()
         defer { client.close() }
         let k = 4, dims = 3, rounds = 25
@@ -57,7 +57,7 @@ struct UserObjectTests {
 
     @Test("A method that throws on the server comes back as USER_ERROR with its type and message")
     func remoteErrors() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let client = server.client()
         defer { client.close() }
         let centroids = TestCentroids.Shared("bad", TestCentroids(k: 2, dims: 2), client: client)
@@ -75,7 +75,7 @@ struct UserObjectTests {
 
     @Test("Struct types: mutating methods write, default arguments and @Shared(name:) work")
     func structTypes() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let client = server.client()
         defer { client.close() }
         let tally = Tally.Shared("t", Tally(), client: client)
@@ -94,7 +94,7 @@ struct UserObjectTests {
 
     @Test("Calls with a wrong shape get precise errors; a server without the type names it")
     func badCalls() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let client = server.client(retries: 0)
         defer { client.close() }
         let ref = ObjectRef(type: "TestCentroids", key: "raw")
@@ -121,7 +121,7 @@ struct UserObjectTests {
             #expect(e.code == .badInitialState)
         }
 
-        let plain = try TestServer()
+        let plain = try await TestServer()
         let plainClient = plain.client(retries: 0)
         defer { plainClient.close() }
         do {
@@ -135,7 +135,7 @@ struct UserObjectTests {
 
     @Test("@SharedKey names an object after its property; proxies travel inside a cloud thread")
     func keysAndCloudThreads() async throws {
-        let server = try TestServer.withTestTypes()
+        let server = try await TestServer.withTestTypes()
         let client = server.client()
         defer { client.close() }
         let worker = CentroidWorker(id: 3)

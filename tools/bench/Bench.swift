@@ -105,7 +105,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let peers = try Peers(redisServer: redisServer, serverThreads: serverThreads)
+        let peers = try await Peers(redisServer: redisServer, serverThreads: serverThreads)
         defer { peers.stop() }
         let (redisPort, crucialPort) = (peers.redisPort, peers.crucialPort)
 
@@ -318,18 +318,18 @@ struct Peers {
     let crucial: ServerProcess
     let crucialPort: Int
 
-    init(redisServer: String, serverThreads: Int? = nil) throws {
-        (redis, redisPort) = try startRedis(redisServer)
+    init(redisServer: String, serverThreads: Int? = nil) async throws {
+        (redis, redisPort) = try await startRedis(redisServer)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         do {
-            crucial = try ServerProcess.start(executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
+            crucial = try await ServerProcess.start(executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
         } catch {
-            redis.stop()
+            await redis.stop()
             throw error
         }
         guard let port = crucial.port else {
-            redis.stop()
-            crucial.stop()
+            await redis.stop()
+            await crucial.stop()
             throw CrucialError(.connectionFailed, "no port from crucial-bench serve: \(crucial.readyLine)")
         }
         crucialPort = port
@@ -342,12 +342,12 @@ struct Peers {
 }
 
 /// A redis-server on a free loopback port, without persistence: the peer of most benchmarks.
-func startRedis(_ executable: String, extraArguments: [String] = []) throws -> (process: ServerProcess, port: Int) {
+func startRedis(_ executable: String, extraArguments: [String] = []) async throws -> (process: ServerProcess, port: Int) {
     guard FileManager.default.isExecutableFile(atPath: executable) else {
         throw ValidationError("\(executable) not found: apt-get install redis-server (tools/bench.sh and tools/experiments.sh do it)")
     }
     let port = try ServerProcess.freePort()
-    let process = try ServerProcess.start(
+    let process = try await ServerProcess.start(
         executable: executable,
         arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"] + extraArguments,
         readyText: "Ready to accept connections")

@@ -45,7 +45,7 @@ struct ClusterBench: AsyncParsableCommand {
 
     func run() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-etcd-\(UUID())").path
-        let (etcd, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
+        let (etcd, endpoint) = try await ServerProcess.startEtcd(dataDirectory: dataDir)
         defer {
             etcd.stop()
             try? FileManager.default.removeItem(atPath: dataDir)
@@ -90,7 +90,7 @@ struct ClusterBench: AsyncParsableCommand {
         let kb = [UInt8](repeating: 0x61, count: 1024)
         let members = try Members(etcd: endpoint, rf: rf, leaseTTL: leaseTtl, cluster: "durable-rf\(rf)-\(fsync ?? "memory")", fsync: fsync)
         defer { members.stopAll() }
-        for id in ["n1", "n2", "n3"] { try members.start(id) }
+        for id in ["n1", "n2", "n3"] { try await members.start(id) }
         let client = CrucialClient(configuration: .init(servers: [members.address("n1")], connections: 1))
         defer { client.close() }
         let blob = ObjectRef(type: "AtomicReference", key: "blob")
@@ -109,7 +109,7 @@ struct ClusterBench: AsyncParsableCommand {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-redis-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (redis, port) = try startRedis(redisServer, extraArguments: ["--dir", dir] + persistence)
+        let (redis, port) = try await startRedis(redisServer, extraArguments: ["--dir", dir] + persistence)
         defer { redis.stop() }
         say("durability, Redis \(persistence.isEmpty ? "without persistence" : persistence.joined(separator: " ")): \(latencyOps) sequential 1 KB SETs, then GETs ...")
         let pool = try await RedisPool(port: port, connections: 1)
@@ -152,7 +152,7 @@ struct ClusterBench: AsyncParsableCommand {
     private func timeline(_ endpoint: String) async throws -> String {
         let members = try Members(etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: "figure8", fsync: "everysec")
         defer { members.stopAll() }
-        for id in ["n1", "n2", "n3"] { try members.start(id) }
+        for id in ["n1", "n2", "n3"] { try await members.start(id) }
         let client = CrucialClient(configuration: .init(servers: members.addresses, connections: 4, failoverTimeout: .seconds(60)))
         defer { client.close() }
         var rng = SystemRandomNumberGenerator()
@@ -185,11 +185,11 @@ struct ClusterBench: AsyncParsableCommand {
                 members.kill("n2")
                 events.note(String(format: "%.1f s: n2 SIGKILLed", micros(clock.now - start) / 1e6))
                 try await Task.sleep(until: start + .milliseconds(Int64(joinAt * 1000)), clock: clock)
-                try members.start("n4")
+                try await members.start("n4")
                 events.note(String(format: "%.1f s: n4 joined", micros(clock.now - start) / 1e6))
                 try await Task.sleep(until: start + .milliseconds(Int64(restartAt * 1000)), clock: clock)
                 for id in ["n1", "n3", "n4"] { members.kill(id) }
-                for id in ["n1", "n3", "n4"] { try members.start(id) }
+                for id in ["n1", "n3", "n4"] { try await members.start(id) }
                 events.note(String(format: "%.1f s: n1, n3, n4 SIGKILLed and restarted with their data dirs", micros(clock.now - start) / 1e6))
             }
             for try await _ in group {}
@@ -271,7 +271,7 @@ final class Members: Sendable {
     }
 
     /// Starts member `id` (on its old port and data dir, if it ran before).
-    func start(_ id: String) throws {
+    func start(_ id: String) async throws {
         let port = try ports.withLock { p in
             if let known = p[id] { return known }
             let fresh = try ServerProcess.freePort()
@@ -280,7 +280,7 @@ final class Members: Sendable {
         }
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let disk = durable.map { ["--data-dir", "\($0.root)/\(id)", "--fsync", $0.fsync] } ?? []
-        let process = try ServerProcess.start(
+        let process = try await ServerProcess.start(
             executable: me,
             arguments: ["serve", "--port", "\(port)", "--etcd", etcd, "--node-id", "\(cluster)-\(id)", "--rf", "\(rf)", "--lease-ttl", "\(leaseTTL)"]
                 + disk + extra)

@@ -35,7 +35,7 @@ struct FailoverBench: AsyncParsableCommand {
 
     func run() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-etcd-\(UUID())").path
-        let (etcd, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
+        let (etcd, endpoint) = try await ServerProcess.startEtcd(dataDirectory: dataDir)
         defer {
             kill(etcd.processIdentifier, SIGCONT)
             etcd.stop()
@@ -71,7 +71,7 @@ struct FailoverBench: AsyncParsableCommand {
             etcd: endpoint, rf: 2, leaseTTL: leaseTtl, cluster: name, extra: [detector ? "--fast-failover" : "--no-fast-failover"],
             fsync: "everysec")
         defer { members.stopAll() }
-        for id in ["n1", "n2", "n3"] { try members.start(id) }
+        for id in ["n1", "n2", "n3"] { try await members.start(id) }
         let client = CrucialClient(
             configuration: .init(servers: members.addresses, connections: 4, failoverTimeout: .seconds(60), heartbeatTimeout: .seconds(2)))
         defer { client.close() }
@@ -108,7 +108,7 @@ struct FailoverBench: AsyncParsableCommand {
                     kill(etcdPID, SIGCONT)
                 case .restart:
                     members.stop("n2")
-                    try members.start("n2")
+                    try await members.start("n2")
                 }
             }
             for try await _ in group {}

@@ -49,7 +49,7 @@ struct HandshakeBench: AsyncParsableCommand {
         ]
         var rows: [(String, Latency)] = []
         for variant in variants {
-            let process = try ServerProcess.start(executable: serverBinary, arguments: ["--port", "0", "--log-level", "warning"] + variant.arguments)
+            let process = try await ServerProcess.start(executable: serverBinary, arguments: ["--port", "0", "--log-level", "warning"] + variant.arguments)
             defer { process.stop() }
             let port = process.port ?? 0
             rows.append(
@@ -65,7 +65,7 @@ struct HandshakeBench: AsyncParsableCommand {
             say("  \(rows.last!.0): p50 \(Row.fmt(rows.last!.1.p50)) µs")
         }
         for auth in [false, true] {
-            let (redis, port) = try startRedis(redisServer, extraArguments: auth ? ["--requirepass", secret] : [])
+            let (redis, port) = try await startRedis(redisServer, extraArguments: auth ? ["--requirepass", secret] : [])
             defer { redis.stop() }
             rows.append(
                 (

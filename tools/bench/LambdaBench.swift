@@ -51,9 +51,9 @@ struct LambdaBench: AsyncParsableCommand {
             let emulatorBinary = ServerProcess.siblingExecutable("crucial-lambda-emulator"),
             let me = ServerProcess.siblingExecutable("crucial-bench")
         else { throw BenchFailure("crucial-server and crucial-lambda-emulator must be built next to crucial-bench") }
-        let server = try ServerProcess.start(executable: serverBinary, arguments: ["--port", "0", "--log-level", "warning"])
+        let server = try await ServerProcess.start(executable: serverBinary, arguments: ["--port", "0", "--log-level", "warning"])
         defer { server.stop() }
-        let emulator = try ServerProcess.start(
+        let emulator = try await ServerProcess.start(
             executable: emulatorBinary,
             arguments: ["--port", "0", "--function", "crucial=\(me)", "--concurrency", String(counts.max() ?? 8), "--log-level", "warning"])
         defer { emulator.stop() }

@@ -28,7 +28,7 @@ struct OrchestrationBench: AsyncParsableCommand {
         let ns = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !ns.isEmpty, ns.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--sizes: numbers 1...256") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        let local = try LocalStack.start(concurrency: ns.max() ?? 1, bootstrap: "crucial-bench")
+        let local = try await LocalStack.start(concurrency: ns.max() ?? 1, bootstrap: "crucial-bench")
         defer { local.stop() }
         // Every environment warm first: the runs measure orchestration, not process start.
         try await CloudExecutor().invokeAll((0..<(ns.max() ?? 1)).map { _ in Noop() })

@@ -98,7 +98,7 @@ struct SharedBench: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: redisServer) else {
             throw ValidationError("\(redisServer) not found: apt-get install redis-server (tools/bench.sh does it)")
         }
-        let peers = try Peers(redisServer: redisServer)
+        let peers = try await Peers(redisServer: redisServer)
         defer { peers.stop() }
         let crucial = CrucialClient(configuration: .init(servers: ["127.0.0.1:\(peers.crucialPort)"], connections: connections))
         defer { crucial.close() }

@@ -50,7 +50,7 @@ struct SoakBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (addresses, pids, stop) = try startServers()
+        let (addresses, pids, stop) = try await startServers()
         defer { stop() }
         say("soak: \(clients) clients for \(seconds) s against \(addresses.joined(separator: ", "))\(cluster ? " (3 members, rf 2)" : "")")
         let stats = SoakStats()
@@ -171,17 +171,17 @@ struct SoakBench: AsyncParsableCommand {
     }
 
     /// The servers to load: the given one, or a `crucial-bench serve` (three on etcd with --cluster).
-    private func startServers() throws -> ([String], [Int32], () -> Void) {
+    private func startServers() async throws -> ([String], [Int32], () -> Void) {
         if let servers { return (servers.split(separator: ",").map(String.init), serverPid, {}) }
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         guard cluster else {
-            let server = try ServerProcess.start(executable: me, arguments: ["serve"])
+            let server = try await ServerProcess.start(executable: me, arguments: ["serve"])
             return ([server.address], [server.processIdentifier], { server.stop() })
         }
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-soak-etcd-\(UUID())").path
-        let (etcd, endpoint) = try ServerProcess.startEtcd(dataDirectory: dataDir)
+        let (etcd, endpoint) = try await ServerProcess.startEtcd(dataDirectory: dataDir)
         let members = try Members(etcd: endpoint, rf: 2, leaseTTL: 5, cluster: "soak")
-        for id in ["a", "b", "c"] { try members.start(id) }
+        for id in ["a", "b", "c"] { try await members.start(id) }
         return (
             ["a", "b", "c"].map(members.address), members.pids,
             {

@@ -92,11 +92,11 @@ struct MapSyncBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (redis, redisPort) = try startRedis(redisServer)
+        let (redis, redisPort) = try await startRedis(redisServer)
         defer { redis.stop() }
         let pool = try await RedisPool(port: redisPort, connections: 1)
         defer { pool.close() }
-        let local = try LocalStack.start(concurrency: threads, bootstrap: "crucial-bench")
+        let local = try await LocalStack.start(concurrency: threads, bootstrap: "crucial-bench")
         defer { local.stop() }
         say("warming \(threads) cloud-thread environments ...")
         try await CloudExecutor().invokeAll((0..<threads).map { _ in Noop() })
@@ -273,10 +273,10 @@ struct BarrierBench: AsyncParsableCommand {
         let ns = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !ns.isEmpty, ns.allSatisfy({ (1...1000).contains($0) }) else { throw ValidationError("--sizes: numbers 1...1000") }
         guard rounds >= 1, work >= 0 else { throw ValidationError("--rounds at least 1, --work at least 0") }
-        let (redis, redisPort) = try startRedis(redisServer, extraArguments: ["--maxclients", "4000"])
+        let (redis, redisPort) = try await startRedis(redisServer, extraArguments: ["--maxclients", "4000"])
         defer { redis.stop() }
         let most = ns.max() ?? 1
-        let local = try LocalStack.start(concurrency: most, bootstrap: "crucial-bench")
+        let local = try await LocalStack.start(concurrency: most, bootstrap: "crucial-bench")
         defer { local.stop() }
         say("warming \(most) cloud-thread environments ...")
         try await CloudExecutor().invokeAll((0..<most).map { _ in Noop() })

@@ -39,7 +39,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let local = try LocalStack.start(concurrency: threads, bootstrap: "crucial-demo")
+        let local = try await LocalStack.start(concurrency: threads, bootstrap: "crucial-demo")
         defer { local.stop() }
         let client = CrucialClient.shared
         defer { client.close() }

@@ -6,7 +6,7 @@ import Foundation
 /// (`CRUCIAL_SERVERS`, `CRUCIAL_LAMBDA_ENDPOINT`, or `CRUCIAL_INVOKER=in-process`).
 ///
 /// ```swift
-/// let local = try LocalStack.start(concurrency: 8, bootstrap: "my-app")
+/// let local = try await LocalStack.start(concurrency: 8, bootstrap: "my-app")
 /// defer { local.stop() }
 /// ```
 public struct LocalStack: Sendable {
@@ -21,14 +21,14 @@ public struct LocalStack: Sendable {
     ///     `serverArguments` (say `["serve"]`) when it links its own `@Shared` types.
     public static func start(
         concurrency: Int, bootstrap: String, server: String = "crucial-server", serverArguments: [String] = []
-    ) throws -> LocalStack {
+    ) async throws -> LocalStack {
         var stack = LocalStack()
         let env = ProcessInfo.processInfo.environment
         if (env["CRUCIAL_SERVERS"] ?? "").isEmpty {
             guard let binary = ServerProcess.siblingExecutable(server) else {
                 throw CrucialError(.invalidArgument, "no \(server) next to this program; build it, or set CRUCIAL_SERVERS")
             }
-            let process = try ServerProcess.start(executable: binary, arguments: serverArguments + ["--port", "0", "--log-level", "warning"])
+            let process = try await ServerProcess.start(executable: binary, arguments: serverArguments + ["--port", "0", "--log-level", "warning"])
             CrucialClient.useShared(CrucialClient(servers: [process.address]))
             print("started a local DSO server (\(server)) at \(process.address)")
             stack.server = process
@@ -40,7 +40,7 @@ public struct LocalStack: Sendable {
                 stack.stop()
                 throw CrucialError(.invalidArgument, "no crucial-lambda-emulator or \(bootstrap) next to this program; build them, or set CRUCIAL_LAMBDA_ENDPOINT")
             }
-            let emulator = try ServerProcess.start(
+            let emulator = try await ServerProcess.start(
                 executable: binary,
                 arguments: ["--port", "0", "--function", "crucial=\(me)", "--concurrency", String(concurrency), "--log-level", "warning"])
             CloudInvokers.useDefault(LambdaInvoker(configuration: .init(endpoint: "http://\(emulator.address)")))

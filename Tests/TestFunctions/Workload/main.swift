@@ -1,10 +1,10 @@
 // The register-and-counter workload of the linearizability tests, as a process of its own,
 // so that it can run inside a network namespace (a client host of the partition tests).
 //   crucial-test-workload SERVERS SECONDS
-// Prints one line per call, `object input output call response` (ns since the start; output
-// and response `-` when the call failed or never returned), then `done`.
+// Prints one line per call, `object input output call response` (input `r`, `i` or `wN`;
+// ns since the start; output and response `-` when the call failed), then `done`.
 import CrucialClient
-import CrucialExamples
+import CrucialTestFunctions
 import Foundation
 import Synchronization
 
@@ -18,31 +18,17 @@ let client = CrucialClient(
         servers: arguments[1].split(separator: ",").map(String.init), connections: 4, failoverTimeout: .seconds(60),
         heartbeatTimeout: .seconds(2)))
 let origin = ContinuousClock.now
-func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }
 let lines = Mutex<[String]>([])
-let end = origin + .seconds(seconds)
-
-await withTaskGroup(of: Void.self) { group in
-    for t in 0..<16 {
-        group.addTask {
-            var rng = SplitMix64(seed: UInt64(100 + t))
-            while ContinuousClock.now < end {
-                let counter = rng.next() % 2 == 0
-                let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
-                let (input, method, args): (String, String, [Value]) =
-                    counter
-                    ? (rng.next() % 3 == 0 ? ("r", "get", []) : ("i", "incrementAndGet", []))
-                    : (rng.next() % 2 == 0 ? ("r", "get", []) : { let v = Int64(rng.next() % 1000) + 1; return ("w\(v)", "set", [.int(v)]) }())
-                let call = now()
-                let output = try? await client.invoke(
-                    ObjectRef(type: "AtomicLong", key: key), method, args, create: Create(initial: .int(0), persistent: true),
-                    readOnly: method == "get")
-                let response = output == nil ? "-" : String(now())
-                let value = output.map { input.hasPrefix("w") ? "0" : String($0.intValue ?? -1) } ?? "-"
-                lines.withLock { $0.append("\(key) \(input) \(value) \(call) \(response)") }
-            }
+await RegisterWorkload.run(client: client, until: origin + .seconds(seconds), now: { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }) {
+    call in
+    let input =
+        switch call.input {
+        case .read: "r"
+        case .increment: "i"
+        case .write(let v): "w\(v)"
         }
-    }
+    let response = call.response == .max ? "-" : String(call.response)
+    lines.withLock { $0.append("\(call.object) \(input) \(call.output.map(String.init) ?? "-") \(call.call) \(response)") }
 }
 client.close()
 for line in lines.withLock({ $0 }) { print(line) }

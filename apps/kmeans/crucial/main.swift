@@ -145,7 +145,7 @@ struct KMeans: AsyncParsableCommand {
     @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
 
     func run() async throws {
-        let local = try LocalStack.start(concurrency: threads, bootstrap: "kmeans-crucial", server: "kmeans-crucial", serverArguments: ["serve"])
+        let local = try await LocalStack.start(concurrency: threads, bootstrap: "kmeans-crucial", server: "kmeans-crucial", serverArguments: ["serve"])
         defer { local.stop() }
         let initial = Array(Data.points(count: k, dims: dims, k: k, seed: seed))
         let shared = SharedState(threads: threads, iterations: iterations, initial: initial)

@@ -115,7 +115,7 @@ struct LogisticRegression: AsyncParsableCommand {
     @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
 
     func run() async throws {
-        let local = try LocalStack.start(concurrency: threads, bootstrap: "logreg-crucial", server: "logreg-crucial", serverArguments: ["serve"])
+        let local = try await LocalStack.start(concurrency: threads, bootstrap: "logreg-crucial", server: "logreg-crucial", serverArguments: ["serve"])
         defer { local.stop() }
         let shared = SharedState(threads: threads, iterations: iterations, dims: dims)
         let start = ContinuousClock.now

@@ -39,7 +39,7 @@ struct MonteCarlo: AsyncParsableCommand {
 
     func run() async throws {
         await CrucialLambda.serveIfLambda(registering: Estimator.self)  // a cloud thread's process serves and never returns
-        let local = try LocalStack.start(concurrency: threads, bootstrap: "montecarlo-crucial")
+        let local = try await LocalStack.start(concurrency: threads, bootstrap: "montecarlo-crucial")
         defer { local.stop() }
         let counter = AtomicLong("counter", initial: 0)
         let start = ContinuousClock.now

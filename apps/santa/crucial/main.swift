@@ -96,7 +96,7 @@ struct SantaClaus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let local = try LocalStack.start(concurrency: elves + 10, bootstrap: "santa-crucial")
+        let local = try await LocalStack.start(concurrency: elves + 10, bootstrap: "santa-crucial")
         defer { local.stop() }
         let north = North()
         let start = ContinuousClock.now
