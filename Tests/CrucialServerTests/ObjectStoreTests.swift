@@ -126,10 +126,24 @@ struct ObjectStoreTests {
         try await Task.sleep(for: .milliseconds(80))
         _ = h.store.expireSessions()
         #expect(h.recorder.all.map(\.outcome) == [.void], "client 2 got the dead client's permit")
-        #expect(h.store.snapshot(s) == .record(["permits": .int(0), "holders": .list([.list([.int(2), .int(1)])])]))
+        #expect(
+            h.store.snapshot(s)
+                == .record(["permits": .int(0), "holders": .list([.list([.int(2), .int(1)])]), "reclaimed": .list([.int(1)])]))
+        // Client 1 was only slow: its release must not add a permit that never existed.
+        if case .error(let e)? = h.call("Semaphore", "s", "release", [1], initial: 1, client: 1, seq: 2) {
+            #expect(e.code == .illegalState && e.message.contains("keep-alive lease lapsed"), "\(e)")
+        } else {
+            Issue.record("a release from a client whose permits were reclaimed must be refused")
+        }
+        #expect(h.call("Semaphore", "s", "availablePermits", initial: 1) == .value(0))
         // Releasing more than one holds adds permits (signalling, as in Java).
         #expect(h.call("Semaphore", "s", "release", [2], initial: 1, client: 2, seq: 2) == .void)
         #expect(h.call("Semaphore", "s", "availablePermits", initial: 1) == .value(2))
+        // Once it acquires again, client 1 is an ordinary holder.
+        #expect(h.call("Semaphore", "s", "acquire", [1], initial: 1, client: 1, seq: 3) == .void)
+        #expect(h.call("Semaphore", "s", "release", [2], initial: 1, client: 1, seq: 4) == .void)
+        #expect(h.call("Semaphore", "s", "availablePermits", initial: 1) == .value(3))
+        #expect(h.store.snapshot(s) == .int(3))
 
         // Ownerless: a dead client's permits stay taken.
         let ownerless: Value = .record(["permits": .int(1), "ownerless": .bool(true)])

@@ -120,6 +120,12 @@ public final class Semaphore: SharedObject {
     let ownerless: Bool
     /// Permits held per client (never for an ownerless semaphore).
     var holders: [UInt64: Int64] = [:]
+    /// Clients whose permits were taken back because they looked dead (their keep-alive
+    /// lease lapsed), oldest first, until they acquire again: a release from one that holds
+    /// nothing is refused, else a client that was only slow would add a permit that never
+    /// existed. At most ``reclaimedLimit``.
+    var reclaimed: [UInt64] = []
+    static let reclaimedLimit = 1024
     /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
     var queue: [(waiter: Waiter, wanted: Int64, boolean: Bool)] = []
 
@@ -141,15 +147,20 @@ public final class Semaphore: SharedObject {
             }
             holders[UInt64(bitPattern: client), default: 0] += n
         }
+        for client in r["reclaimed"]?.listValue ?? [] {
+            guard let id = client.intValue else { throw CrucialError(.badInitialState, "Semaphore reclaimed must be client ids, got \(client)") }
+            reclaimed.append(UInt64(bitPattern: id))
+        }
     }
 
     public func snapshot() -> Value {
-        guard ownerless || !holders.isEmpty else { return .int(permits) }
+        guard ownerless || !holders.isEmpty || !reclaimed.isEmpty else { return .int(permits) }
         var r: [String: Value] = ["permits": .int(permits)]
         if ownerless { r["ownerless"] = .bool(true) }
         if !holders.isEmpty {
             r["holders"] = .list(holders.sorted { $0.key < $1.key }.map { .list([.int(Int64(bitPattern: $0.key)), .int($0.value)]) })
         }
+        if !reclaimed.isEmpty { r["reclaimed"] = .list(reclaimed.map { .int(Int64(bitPattern: $0)) }) }
         return .record(r)
     }
 
@@ -178,6 +189,7 @@ public final class Semaphore: SharedObject {
         permits -= n
         guard !ownerless, n > 0, waiter.clientID != 0 else { return }
         holders[waiter.clientID, default: 0] += n
+        reclaimed.removeAll { $0 == waiter.clientID }
         effects.held(by: waiter.clientID)
     }
 
@@ -193,6 +205,9 @@ public final class Semaphore: SharedObject {
     public func clientGone(_ client: UInt64, effects: inout Effects) {
         guard let held = holders.removeValue(forKey: client) else { return }
         permits += held
+        reclaimed.removeAll { $0 == client }
+        reclaimed.append(client)
+        if reclaimed.count > Self.reclaimedLimit { reclaimed.removeFirst(reclaimed.count - Self.reclaimedLimit) }
         grant(&effects)
     }
 
@@ -223,6 +238,13 @@ public final class Semaphore: SharedObject {
         case "release":
             try call.arity(0...1, "release(permits?)")
             let n = try wanted(call, 0)
+            let client = call.waiter.clientID
+            if client != 0, holders[client] == nil, reclaimed.contains(client) {
+                throw CrucialError(
+                    .illegalState,
+                    "Semaphore.release: this client holds no permits: they were given back when its keep-alive lease lapsed "
+                        + "(it looked dead); acquire again before releasing")
+            }
             let (sum, overflow) = permits.addingReportingOverflow(n)
             guard !overflow else { throw CrucialError(.illegalState, "Semaphore.release: permit count would overflow") }
             permits = sum
