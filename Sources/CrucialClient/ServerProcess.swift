@@ -162,10 +162,23 @@ public final class ServerProcess: @unchecked Sendable {
         Self.awaitExit(process)
     }
 
+    /// ``stop(grace:)`` for a `defer` or a `deinit` in async code, which cannot await and
+    /// must not block a thread of the cooperative pool: SIGTERM now, and the rest (SIGKILL
+    /// after `grace`, the wait) on a thread of its own; returns at once. `then` runs once
+    /// the process ended.
+    public func stopInBackground(grace: Duration = .seconds(3), then: (@Sendable () -> Void)? = nil) {
+        if process.isRunning { process.terminate() }
+        Thread.detachNewThread { [self] in
+            stop(grace: grace)
+            then?()
+        }
+    }
+
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            Self.awaitExit(process)
+            let process = process
+            Thread.detachNewThread { Self.awaitExit(process) }
         }
     }
 

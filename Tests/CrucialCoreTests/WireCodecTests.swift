@@ -118,7 +118,7 @@ struct WireCodecTests {
 @Suite("Protocol code generation")
 struct ProtocolDriftTests {
     @Test("The committed protoc-c code is what protoc-c makes of Protocol/crucial.proto")
-    func generatedCodeIsCurrent() throws {
+    func generatedCodeIsCurrent() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -127,8 +127,14 @@ struct ProtocolDriftTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        while process.isRunning { usleep(2_000) }  // not waitUntilExit: see ServerProcess.awaitExit
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // Read to the end (the script's exit closes the pipe) on a thread of its own, not one
+        // of the cooperative pool's, which the other tests' tasks need.
+        let text = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            }
+        }
+        while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }  // not waitUntilExit: see ServerProcess.awaitExit
         #expect(process.terminationStatus == 0, "\(text)")
     }
 }

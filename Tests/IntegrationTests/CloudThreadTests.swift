@@ -119,8 +119,10 @@ struct CloudThreadTests {
     func crashedHolder() async throws {
         let server = try await TestServer()
         let emulator = try await TestEmulator(concurrency: 8)
-        // A 2 s keep-alive lease, which the functions inherit: a dead holder is noticed after it.
-        let client = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(2)))
+        // A 6 s keep-alive lease, which the functions inherit: a dead holder is noticed after it.
+        // (Not shorter: on a loaded machine a live client's keep-alive can be seconds late, and
+        // a lapse would also end the driver's session, taking these ephemeral objects with it.)
+        let client = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(6)))
         defer { client.close(); emulator.stop() }
         let retry = RetryPolicy(retries: 2, backoff: .milliseconds(10))
         let executor = CloudExecutor(invoker: emulator.invoker(), retry: retry, client: client)

@@ -35,7 +35,7 @@ final class TestCluster: Sendable {
 
     deinit {
         for server in members.withLock({ Array($0.values) }) where server.isRunning { server.kill9() }
-        try? FileManager.default.removeItem(atPath: dataRoot)
+        if ProcessInfo.processInfo.environment["CRUCIAL_KEEP_DATA"] == nil { try? FileManager.default.removeItem(atPath: dataRoot) } else { print("KEPT \(dataRoot)") }
     }
 
     /// Member `id`'s data directory (when the cluster keeps them).
@@ -56,7 +56,7 @@ final class TestCluster: Sendable {
             port: port,
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
-                String(leaseTTL), "--log-level", "notice",
+                String(leaseTTL), "--log-level", ProcessInfo.processInfo.environment["CRUCIAL_MEMBER_LOG"] ?? "notice",
             ] + durable + extraArguments, environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
         members.withLock { $0[id] = server }
         return server

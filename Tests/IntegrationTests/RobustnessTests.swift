@@ -225,24 +225,19 @@ struct RobustnessTests {
     func orphanedServersStop() async throws {
         // A shell starts both with the parent watch naming the shell, prints their
         // pids and exits without stopping them, as a crashed test would.
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = [
-            "-c",
-            """
-            export \(ParentWatch.environmentKey)=$$
-            "$0" --port 0 --log-level warning >/dev/null & echo $!
-            "$1" --port 0 --function f=/bin/true --log-level warning >/dev/null 2>&1 & echo $!
-            sleep 1
-            """,
-            try TestServer.binary(), try builtExecutable("crucial-lambda-emulator"),
-        ]
-        let out = Pipe()
-        shell.standardOutput = out
-        try shell.run()
-        ServerProcess.awaitExit(shell)
-        let pids = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(separator: "\n").compactMap { pid_t($0) }
+        let shell = try await runProcess(
+            "/bin/sh",
+            [
+                "-c",
+                """
+                export \(ParentWatch.environmentKey)=$$
+                "$0" --port 0 --log-level warning >/dev/null & echo $!
+                "$1" --port 0 --function f=/bin/true --log-level warning >/dev/null 2>&1 & echo $!
+                sleep 1
+                """,
+                try TestServer.binary(), try builtExecutable("crucial-lambda-emulator"),
+            ])
+        let pids = shell.out.split(separator: "\n").compactMap { pid_t($0) }
         #expect(pids.count == 2)
         // Running, not merely unreaped: a zombie's state in /proc/PID/stat is Z.
         let alive = {

@@ -132,11 +132,13 @@ struct SynchronizationTests {
     }
 }
 
-/// Polls `condition` every 10 ms for at most 10 s.
-func waitUntil(_ condition: () async throws -> Bool) async throws {
-    for _ in 0..<1000 {
+/// Polls `condition` every 10 ms until it holds, for at most `limit` (a bound that only
+/// catches a condition never reached, generous for a loaded machine).
+func waitUntil(within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(10))
     }
-    Issue.record("condition not reached within 10 s")
+    Issue.record("condition not reached within \(limit)")
 }

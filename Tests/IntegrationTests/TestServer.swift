@@ -43,9 +43,8 @@ final class TestServer: Sendable {
     @discardableResult
     func stop() async -> Int32 { await server.stop(grace: .seconds(10)) }
 
-    /// ``stop()`` blocking the calling thread, for a `defer`.
-    @discardableResult
-    func stop() -> Int32 { server.stop(grace: .seconds(10)) }
+    /// ``stop()`` without waiting, for a `defer`.
+    func stop() { server.stopInBackground(grace: .seconds(10)) }
 
     func kill9() async { await server.kill9() }
 
@@ -128,7 +127,6 @@ final class TestEmulator: Sendable {
     @discardableResult
     func stop() async -> Int32 { await process.stop(grace: .seconds(10)) }
 
-    /// ``stop()`` blocking the calling thread, for a `defer`.
-    @discardableResult
-    func stop() -> Int32 { process.stop(grace: .seconds(10)) }
+    /// ``stop()`` without waiting, for a `defer`.
+    func stop() { process.stopInBackground(grace: .seconds(10)) }
 }

@@ -57,12 +57,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var pinging = false
     private var pingCount: UInt64 = 0
     private var beat: RepeatedTask?
+    /// A server that accepted the connection but does not finish the handshake within this
+    /// (a paused process) fails it.
+    private let handshakeTimeout: TimeAmount
+    private var handshakeTimer: Scheduled<Void>?
 
-    init(address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>, heartbeat: TimeAmount? = nil) {
+    init(
+        address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>, handshakeTimeout: TimeAmount,
+        heartbeat: TimeAmount? = nil
+    ) {
         self.address = address
         self.hello = hello
         self.secret = secret
         self.helloPromise = helloPromise
+        self.handshakeTimeout = handshakeTimeout
         self.heartbeat = heartbeat
     }
 
@@ -73,6 +81,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         WireCodec.encode(.hello(hello), into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        // On the event loop, like the answer: a handshake that finished in time is never cut
+        // (a timer cancelled by the awaiting task could fire before that task runs, on a loaded machine).
+        let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let limit = handshakeTimeout
+        handshakeTimer = context.eventLoop.scheduleTask(in: limit) {
+            let (handler, context) = handler.value
+            guard handler.helloPromise != nil else { return }
+            handler.close(
+                context: context,
+                CrucialError(.connectionFailed, "server \(handler.address) did not finish the handshake within \(limit.nanoseconds / 1_000_000) ms"))
+        }
         if let heartbeat {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let quarter = TimeAmount.nanoseconds(heartbeat.nanoseconds / 4)
@@ -146,6 +165,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 close(context: context, refusal)
                 return
             }
+            handshakeTimer?.cancel()
             helloPromise?.succeed(reply)
             helloPromise = nil
         case .result(let reply) where reply.id == 0:
@@ -188,6 +208,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         beat?.cancel()
         beat = nil
+        handshakeTimer?.cancel()
         let error = closedError ?? CrucialError(.connectionLost, "connection to \(address) closed")
         closedError = error
         helloPromise?.fail(error)
@@ -257,6 +278,7 @@ package final class ClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             ClientConnectionHandler(
                                 address: address, hello: hello, secret: identity.secret, helloPromise: helloPromise,
+                                handshakeTimeout: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped),
                                 heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }))
                     }
                 }
@@ -271,11 +293,6 @@ package final class ClientConnection: Sendable {
             }
             throw CrucialError(.connectionFailed, "cannot connect to crucial-server at \(address): \(error)")
         }
-        // A server that accepted but answers nothing (paused): closing fails the handshake.
-        let handshakeTimeout = loop.scheduleTask(in: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped)) {
-            channel.close(promise: nil)
-        }
-        defer { handshakeTimeout.cancel() }
         let reply: HelloReply
         do {
             reply = try await helloPromise.futureResult.get()

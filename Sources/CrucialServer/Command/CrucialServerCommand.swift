@@ -248,7 +248,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 return handler
             }
         }
-        let logger = Logger(label: "crucial.server")
+        var logger = Logger(label: "crucial.server")
+        // A cluster member names itself in every line: members often log to one place.
+        if etcd != nil { logger[metadataKey: "node"] = "\(nodeId ?? advertise ?? "\(host):\(port)")" }
         let (token, admin, more) = try loadCredentials()
         if ([token, admin].compactMap { $0 } + more.map(\.secret)).contains(where: { $0.utf8.count < 16 }) {
             logger.warning("a secret is shorter than 16 bytes: use a long random one (e.g. `openssl rand -hex 32`)")
