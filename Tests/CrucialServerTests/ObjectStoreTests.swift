@@ -1,6 +1,7 @@
 import CrucialCore
 @testable import CrucialServer
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -200,5 +201,48 @@ struct ObjectStoreTests {
             #expect(e.code == .unknownMethod, "\(type): \(e)")
         }
         #expect(h.store.count == 16)
+    }
+}
+
+/// A cluster as the store sees it, whose view changes (the node starts leaving) right
+/// after a call's view check: what the store replicates, and in which view.
+final class ViewChangingReplication: Replication {
+    private let reads = NIOLockedValueBox(0)
+    private let log = NIOLockedValueBox<[(viewID: UInt64, version: ObjectVersion)]>([])
+    var sent: [(viewID: UInt64, version: ObjectVersion)] { log.withLockedValue { $0 } }
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    /// 4 for the call's check, then UInt64.max (what a leaving node answers).
+    var viewID: UInt64 {
+        reads.withLockedValue { n in
+            n += 1
+            return n == 1 ? 4 : .max
+        }
+    }
+    var rf: Int { 2 }
+    func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? { nil }
+    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
+        log.withLockedValue { $0.append((viewID, box.version)) }
+        return loop.makeSucceededFuture(nil)
+    }
+}
+
+@Suite("Object store in a cluster, without sockets")
+struct ReplicationRaceTests {
+    @Test("A change is versioned and replicated in the view it was routed in, even when the view changes meanwhile")
+    func versionUsesRoutedView() async throws {
+        let store = ObjectStore(timerLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let replication = ViewChangingReplication()
+        store.replicationBox.withLockedValue { $0 = replication }
+        let ref = ObjectRef(type: "AtomicLong", key: "c")
+        let invoke = Invoke(
+            id: 1, ref: ref, method: "incrementAndGet", create: Create(initial: 0, persistent: true), clientID: 1, seq: 1, viewID: 4)
+        let recorder = Recorder()
+        let waiter = Waiter(id: WaiterID(connection: ConnectionID(1), request: 1), clientID: 1, seq: 1, responder: recorder)
+        _ = store.invoke(invoke, waiter: waiter, routedIn: 4)
+        // A leaving node's view id (UInt64.max) in a version made this copy look newer than
+        // every later one: installed over them, it lost acknowledged changes.
+        #expect(replication.sent.map(\.viewID) == [4])
+        #expect(replication.sent.map(\.version) == [ObjectVersion(view: 4, index: 1)])
     }
 }

@@ -207,23 +207,29 @@ final class Cluster: Replication, Sendable {
 
     // MARK: Replication (primary side)
 
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?> {
+    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
         if skipsReplication { return loop.makeSucceededFuture(nil) }
-        return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box))
+        return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box), in: viewID)
     }
 
-    /// Sends `operation` to the replicas of `ref` in the current view other than this
-    /// node; nil once all applied it, else the first refusal.
+    /// Sends `operation` to the replicas of `ref` in view `viewID` other than this node;
+    /// nil once all applied it, else the first refusal. A change made in a view this node
+    /// no longer serves (the view changed, or it is leaving) is not sent to the next
+    /// view's replicas: the client retries, and the change reaches them, if at all, with
+    /// the moving of objects, which orders copies by version.
     private func toOtherReplicas(
-        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int
+        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int, in viewID: UInt64
     ) -> EventLoopFuture<Outcome?> {
-        let (view, targets) = state.withLockedValue { s -> (View?, [PeerLink]) in
-            guard let view = s.view else { return (nil, []) }
+        let targets = state.withLockedValue { s -> [PeerLink]? in
+            guard let view = s.view, view.id == viewID, !s.leaving else { return nil }
             let me = s.me.id
-            return (view, s.ring.replicas(for: ref, count: copies).filter { $0.id != me }.map { link(to: $0, in: &s) })
+            return s.ring.replicas(for: ref, count: copies).filter { $0.id != me }.map { link(to: $0, in: &s) }
         }
-        guard let view, !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
-        let acks = send(operation, of: ref, at: version, in: view.id, to: targets)
+        guard let targets else {
+            return loop.makeSucceededFuture(.error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was changed; retry")))
+        }
+        guard !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
+        let acks = send(operation, of: ref, at: version, in: viewID, to: targets)
         return EventLoopFuture.whenAllSucceed(acks, on: loop).map { $0.compactMap { $0 }.first }
     }
 

@@ -185,12 +185,14 @@ extension ObjectStore {
 
     /// Removes `ref` on its primary: a replicated object leaves a tombstone at its next
     /// version, here and on its replicas. The future holds nil once the replicas applied it.
-    func removeInCluster(_ ref: ObjectRef, replication: any Replication) -> (existed: Bool, replicated: EventLoopFuture<Outcome?>?) {
+    func removeInCluster(_ ref: ObjectRef, replication: any Replication, in viewID: UInt64) -> (
+        existed: Bool, replicated: EventLoopFuture<Outcome?>?
+    ) {
         var replicated: EventLoopFuture<Outcome?>?
         let box = retire(ref) { box in
             guard box.replicates else { return }
-            box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
-            replicated = replication.replicate(box, .remove)
+            box.version = ObjectVersion(view: viewID, index: box.version.index + 1)
+            replicated = replication.replicate(box, .remove, in: viewID)
             let version = box.version
             tombstones.withLockedValue { $0[ref] = version }
         }

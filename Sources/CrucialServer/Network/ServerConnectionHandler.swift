@@ -284,11 +284,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 return store.remove(ref) { responder.respond(Reply(id: id, outcome: $0)) }
             }
             switch cluster.route(ref, clientView: 0) {
-            case .serve:
+            case .serve(let viewID):
                 if let away = cluster.unavailability(of: ref, copies: cluster.rf), store.isPersistent(ref) == nil {
                     return reply(context: context, id, .error(away))
                 }
-                let (existed, replicated) = store.removeInCluster(ref, replication: cluster)
+                let (existed, replicated) = store.removeInCluster(ref, replication: cluster, in: viewID)
                 guard let replicated else { return reply(context: context, id, .value(.bool(existed))) }
                 guard let responder else { return }
                 replicated.whenComplete { done in

@@ -49,11 +49,12 @@ protocol Replication: Sendable {
     var rf: Int { get }
     /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
-    /// Sends `operation` (the change just made to `box`, now at `box.version`) to the
-    /// object's other replicas, after everything sent them before. Called under the
-    /// box lock. The future's value is nil once all applied it, else the outcome to
-    /// answer instead (WRONG_VIEW when this node turned out to be stale).
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation) -> EventLoopFuture<Outcome?>
+    /// Sends `operation` (the change just made to `box` in view `viewID`, now at
+    /// `box.version`) to the object's other replicas in that view, after everything sent
+    /// them before. Called under the box lock. The future's value is nil once all applied
+    /// it, else the outcome to answer instead (WRONG_VIEW when this node turned out to be
+    /// stale, or the view changed since the call was routed: the client retries).
+    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?>
 }
 
 /// The objects of one server, sharded over independently locked maps.
@@ -160,13 +161,13 @@ public final class ObjectStore: Sendable {
                 if let replication, box.replicates, box.needsSync {
                     // An earlier change did not reach every replica: send them the whole state first.
                     box.needsSync = false
-                    sync = replication.replicate(box, .install(exportState(box)))
+                    sync = replication.replicate(box, .install(exportState(box)), in: routedIn)
                     box.replicated = sync
                 }
                 if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
                     if let replication, box.replicates {
                         // A retry: its first attempt may not have reached every replica. Bring them up to date first.
-                        replicated = replication.replicate(box, .install(exportState(box)))
+                        replicated = replication.replicate(box, .install(exportState(box)), in: routedIn)
                         box.replicated = replicated
                     }
                     return (answered, log == nil ? nil : box.lastLSN)
@@ -184,8 +185,11 @@ public final class ObjectStore: Sendable {
                     if readOnly, box.version.index > 0 {
                         replicated = box.replicated  // a read waits for the writes it may have seen
                     } else {
-                        box.version = ObjectVersion(view: replication.viewID, index: box.version.index + 1)
-                        let this = replication.replicate(box, .invoke(invoke))
+                        // The view the call was checked in above (under this lock), never one read
+                        // again: the view may change meanwhile, and a leaving node's `viewID`
+                        // (UInt64.max) would make this copy look newer than every later one.
+                        box.version = ObjectVersion(view: routedIn, index: box.version.index + 1)
+                        let this = replication.replicate(box, .invoke(invoke), in: routedIn)
                         // Wait for the whole-state sync too (acks of one replica come in order; of several, not).
                         replicated = sync.map { $0.and(this).map { $0 ?? $1 } } ?? this
                         box.replicated = replicated
