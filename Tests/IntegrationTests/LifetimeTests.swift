@@ -70,10 +70,11 @@ struct LifetimeTests {
 
     @Test("A driver whose cloud threads made all its ephemeral objects keeps its session alive while it lives")
     func cloudThreadObjectsOutliveTheLease() async throws {
-        // Sessions first heard of in a create get 2 s; the driver's keep-alives ask for 6 s
+        // Sessions first heard of in a create get 4 s; the driver's keep-alives ask for 6 s
         // (generous: on a loaded 2-core machine, with the partition and cluster suites running
-        // beside this one, a keep-alive can be late by seconds).
-        let server = try await TestServer(arguments: ["--session-lease", "2"])
+        // beside this one, a keep-alive can be late by seconds, and the driver's first one races
+        // the cloud thread's create: with 2 s the session lapsed before it arrived, 1 run in 5).
+        let server = try await TestServer(arguments: ["--session-lease", "4"])
         let watcher = server.client()
         defer { watcher.close() }
         let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(6)))
