@@ -60,19 +60,39 @@ let package = Package(
             dependencies: ["CProtobufC"],
             cSettings: [.unsafeFlags(["-Wno-unused-parameter"])]
         ),
+        // Values, the wire messages and their codec, errors, the hash ring: what every side shares.
         .target(
             name: "CrucialCore",
             dependencies: [
                 "CCrucialProto", "CCrucialShims",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Framing, the handshake, connections and TLS: what client and server both speak.
+        .target(
+            name: "CrucialTransport",
+            dependencies: [
+                "CrucialCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strict
+        ),
+        // Child processes: starting servers for tests, benchmarks and local runs, and a
+        // child's watch on its parent. Applications do not link it.
+        .target(
+            name: "CrucialProcess",
+            dependencies: ["CrucialCore"],
             swiftSettings: strict
         ),
         .target(
             name: "CrucialServer",
             dependencies: [
-                "CrucialCore", "CCrucialShims", "CrucialClient",
+                "CrucialCore", "CCrucialShims", "CrucialTransport", "CrucialProcess",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,7 +124,7 @@ let package = Package(
         .target(
             name: "CrucialClient",
             dependencies: [
-                "CrucialCore", "CrucialMacros",
+                "CrucialCore", "CrucialTransport", "CrucialMacros",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -131,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-lambda-emulator",
             dependencies: [
-                "CrucialCore",
+                "CrucialProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -147,7 +167,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-fuzz",
             dependencies: [
-                "CrucialServer",
+                "CrucialServer", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -179,7 +199,7 @@ let package = Package(
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
-            dependencies: ["CrucialClient"],
+            dependencies: ["CrucialClient", "CrucialProcess"],
             path: "tools/examples",
             exclude: ["porting"],
             swiftSettings: strict
@@ -229,7 +249,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-bench",
             dependencies: [
-                "CrucialClient", "CrucialServer", "CrucialLambda", "CrucialExamples",
+                "CrucialClient", "CrucialServer", "CrucialLambda", "CrucialExamples", "CrucialProcess", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -242,7 +262,17 @@ let package = Package(
         .testTarget(
             name: "CrucialCoreTests",
             dependencies: [
-                "CrucialCore",
+                "CrucialCore", "CrucialProcess",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CrucialTransportTests",
+            dependencies: [
+                "CrucialCore", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -277,7 +307,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples",
+                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples", "CrucialProcess",
+                "CrucialTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,5 @@
 @_exported public import CrucialCore
+@_exported public import CrucialTransport
 internal import NIOConcurrencyHelpers
 internal import NIOCore
 internal import NIOPosix
@@ -290,7 +291,7 @@ public final class CrucialClient: Sendable {
     // MARK: Routing
 
     /// The cluster view calls are routed with; nil while talking to a server on its own.
-    public var view: View? { routing.withLockedValue { $0?.view } }
+    package var view: View? { routing.withLockedValue { $0?.view } }
 
     /// Adopts `view` if it is newer than the one held; returns whether it was.
     @discardableResult
@@ -359,7 +360,7 @@ public final class CrucialClient: Sendable {
     /// Calls `method` on `ref`. `create` makes the object on first use.
     /// Mutating calls are de-duplicated by the server when retried; pass
     /// `readOnly: true` for calls that may safely run twice.
-    public func invoke(
+    package func invoke(
         _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false
     ) async throws -> Value {
         try ref.validate()

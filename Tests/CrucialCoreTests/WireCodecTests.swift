@@ -1,4 +1,5 @@
 import CrucialCore
+import CrucialProcess
 import Foundation
 import NIOCore
 import NIOEmbedded
@@ -90,29 +91,6 @@ struct WireCodecTests {
         #expect(try WireCodec.decode(buffer) == .result(Reply(id: 1, outcome: .value(shallow))))
     }
 
-    @Test("The frame decoder copes with any split of its input")
-    func decoderSplits() throws {
-        var inputs: [(ByteBuffer, [ByteBuffer])] = []
-        for frame in Self.frames {
-            var buffer = ByteBuffer()
-            WireCodec.encode(frame, into: &buffer)
-            var payload = buffer
-            payload.moveReaderIndex(forwardBy: 4)
-            inputs.append((buffer, [payload]))
-        }
-        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: inputs) {
-            FrameDecoder(maxFrameSize: 1 << 20)
-        }
-    }
-
-    @Test("An oversized length prefix is refused before its payload arrives")
-    func oversized() throws {
-        let channel = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(maxFrameSize: 100)))
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt32(101))
-        #expect(throws: FrameDecoder.FrameTooLarge(length: 101, limit: 100)) { try channel.writeInbound(buffer) }
-        _ = try? channel.finish()
-    }
 }
 
 @Suite("Protocol code generation")
@@ -127,14 +105,9 @@ struct ProtocolDriftTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        // Read to the end (the script's exit closes the pipe) on a thread of its own, not one
-        // of the cooperative pool's, which the other tests' tasks need.
-        let text = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            }
-        }
-        while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }  // not waitUntilExit: see ServerProcess.awaitExit
+        // Read to the end (the script's exit closes the pipe) off the cooperative pool, which the other tests' tasks need.
+        let text = await offCooperativePool { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        await offCooperativePool { ServerProcess.awaitExit(process) }
         #expect(process.terminationStatus == 0, "\(text)")
     }
 }
@@ -148,42 +121,5 @@ struct AddressTests {
         #expect(throws: CrucialError.self) { try parseAddress("host:0") }
         #expect(throws: CrucialError.self) { try parseAddress("::1:80") }
         #expect(throws: CrucialError.self) { try parseAddress(" ") }
-    }
-}
-
-extension WireCodecTests {
-    @Test("Handshake proofs depend on the secret, both nonces and the client name; the server's differs from the client's")
-    func handshakeProofs() {
-        let (c, s) = (HandshakeAuth.nonce(), HandshakeAuth.nonce())
-        #expect(c.count == 32 && c != s, "fresh random nonces")
-        let proof = HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "n")
-        #expect(proof.count == 32)
-        #expect(HandshakeAuth.matches(proof, HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "n")))
-        for other in [
-            HandshakeAuth.clientProof(secret: "K", clientNonce: c, serverNonce: s, clientName: "n"),
-            HandshakeAuth.clientProof(secret: "k", clientNonce: s, serverNonce: c, clientName: "n"),
-            HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: HandshakeAuth.nonce(), clientName: "n"),
-            HandshakeAuth.clientProof(secret: "k", clientNonce: c, serverNonce: s, clientName: "m"),
-            HandshakeAuth.serverProof(secret: "k", serverNonce: s, clientNonce: c),
-            Array(proof.dropLast()),
-        ] {
-            #expect(!HandshakeAuth.matches(other, proof))
-        }
-        // Fields are length-prefixed: moving bytes from one field to the next changes the proof.
-        #expect(
-            HandshakeAuth.serverProof(secret: "k", serverNonce: [1, 2], clientNonce: [3])
-                != HandshakeAuth.serverProof(secret: "k", serverNonce: [1], clientNonce: [2, 3]))
-    }
-
-    @Test("A credentials file: NAME client|admin SECRET per line; comments and blank lines skipped; mistakes name their line")
-    func credentialsFile() throws {
-        let parsed = try Credential.parseFile("# apps\nanalytics client s3cr3t with spaces\n\n  ops admin x\n", path: "f")
-        #expect(parsed == [Credential(name: "analytics", secret: "s3cr3t with spaces"), Credential(name: "ops", secret: "x", isAdmin: true)])
-        #expect(throws: CrucialError(.invalidArgument, "f:2: expected `NAME client|admin SECRET`")) {
-            try Credential.parseFile("a client x\nb root y\n", path: "f")
-        }
-        #expect(throws: CrucialError(.invalidArgument, "f:2: credential a is named twice")) {
-            try Credential.parseFile("a client x\na admin y\n", path: "f")
-        }
     }
 }

@@ -1,3 +1,4 @@
+import CrucialTransport
 import AsyncHTTPClient
 import CrucialClient
 import Foundation

@@ -1,3 +1,4 @@
+import CrucialProcess
 import CrucialClient
 import CrucialTestFunctions
 import Foundation

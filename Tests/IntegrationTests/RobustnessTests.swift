@@ -1,3 +1,5 @@
+import CrucialTransport
+import CrucialProcess
 import CrucialClient
 import CrucialCore
 import Foundation

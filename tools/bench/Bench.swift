@@ -1,3 +1,4 @@
+import CrucialProcess
 import ArgumentParser
 import CrucialClient
 import CrucialExamples

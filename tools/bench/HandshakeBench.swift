@@ -1,3 +1,5 @@
+import CrucialTransport
+import CrucialProcess
 import ArgumentParser
 import CrucialClient
 import Foundation

@@ -1,3 +1,4 @@
+import CrucialTransport
 import CrucialClient
 import NIOConcurrencyHelpers
 import NIOCore

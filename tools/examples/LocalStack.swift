@@ -1,4 +1,5 @@
-public import CrucialClient
+import CrucialClient
+public import CrucialProcess
 import Foundation
 
 /// The embedded default of the demo and the applications: a DSO server and a

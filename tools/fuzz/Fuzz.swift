@@ -14,6 +14,7 @@
 //   4. the arguments through ValueDecoder into a few Codable shapes user types use.
 import CrucialCore
 import CrucialServer
+import CrucialTransport
 import Foundation
 import NIOCore
 import NIOEmbedded

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CrucialCore
+import CrucialProcess
 import Dispatch
 import Foundation
 import Logging

@@ -1,4 +1,4 @@
-import CrucialCore
+import CrucialProcess
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -10,15 +10,15 @@
 /// let ring = HashRing(members: view.members)
 /// let replicas = ring.replicas(for: ObjectRef(type: "AtomicLong", key: "hits"), count: 2)
 /// ```
-public struct HashRing: Sendable, Equatable {
-    public static let defaultVirtualNodes = 128
+package struct HashRing: Sendable, Equatable {
+    package static let defaultVirtualNodes = 128
 
-    public let members: [View.Member]
-    public let virtualNodes: Int
+    package let members: [View.Member]
+    package let virtualNodes: Int
     /// Ring points in ascending order, each naming the index of its member.
     private let points: [(hash: UInt64, member: Int)]
 
-    public init(members: [View.Member], virtualNodes: Int = HashRing.defaultVirtualNodes) {
+    package init(members: [View.Member], virtualNodes: Int = HashRing.defaultVirtualNodes) {
         // The order members are listed in must not matter.
         let sorted = Array(Set(members)).sorted { $0.id < $1.id }
         self.members = sorted
@@ -33,7 +33,7 @@ public struct HashRing: Sendable, Equatable {
     }
 
     /// The first `count` distinct members clockwise from `ref`'s hash (fewer if the view is smaller).
-    public func replicas(for ref: ObjectRef, count: Int) -> [View.Member] {
+    package func replicas(for ref: ObjectRef, count: Int) -> [View.Member] {
         guard !points.isEmpty, count > 0 else { return [] }
         let wanted = min(count, members.count)
         let h = Self.hash(ref)
@@ -54,14 +54,14 @@ public struct HashRing: Sendable, Equatable {
     }
 
     /// The member that orders the operations of `ref`.
-    public func primary(for ref: ObjectRef) -> View.Member? { replicas(for: ref, count: 1).first }
+    package func primary(for ref: ObjectRef) -> View.Member? { replicas(for: ref, count: 1).first }
 
-    public static func == (a: HashRing, b: HashRing) -> Bool { a.members == b.members && a.virtualNodes == b.virtualNodes }
+    package static func == (a: HashRing, b: HashRing) -> Bool { a.members == b.members && a.virtualNodes == b.virtualNodes }
 
     // MARK: Hashing
 
     /// The ring position of `ref`: type and key separated by a byte no type name contains.
-    public static func hash(_ ref: ObjectRef) -> UInt64 {
+    package static func hash(_ ref: ObjectRef) -> UInt64 {
         var h = fnv1a(ref.type.utf8)
         h = fnv1a(CollectionOfOne(0), seed: h)
         return mix(fnv1a(ref.key.utf8, seed: h))

@@ -1,13 +1,13 @@
 /// The wire protocol version this build speaks.
-public let crucialProtocolVersion: UInt32 = 2
+package let crucialProtocolVersion: UInt32 = 2
 
 /// Sent with an invocation so the server can create the object on first use.
-public struct Create: Sendable, Equatable {
-    public var initial: Value
-    public var persistent: Bool
+package struct Create: Sendable, Equatable {
+    package var initial: Value
+    package var persistent: Bool
     /// The application session an ephemeral object belongs to (0 = none).
-    public var session: UInt64
-    public init(initial: Value, persistent: Bool = false, session: UInt64 = 0) {
+    package var session: UInt64
+    package init(initial: Value, persistent: Bool = false, session: UInt64 = 0) {
         self.initial = initial
         self.persistent = persistent
         self.session = session
@@ -15,18 +15,18 @@ public struct Create: Sendable, Equatable {
 }
 
 /// Calls `method` on the object `ref` (see `Invoke` in crucial.proto).
-public struct Invoke: Sendable, Equatable {
-    public var id: UInt64
-    public var viewID: UInt64 = 0
-    public var ref: ObjectRef
-    public var method: String
-    public var args: [Value]
-    public var create: Create?
-    public var clientID: UInt64 = 0
-    public var seq: UInt64 = 0
-    public var ackedBelow: UInt64 = 0
+package struct Invoke: Sendable, Equatable {
+    package var id: UInt64
+    package var viewID: UInt64 = 0
+    package var ref: ObjectRef
+    package var method: String
+    package var args: [Value]
+    package var create: Create?
+    package var clientID: UInt64 = 0
+    package var seq: UInt64 = 0
+    package var ackedBelow: UInt64 = 0
 
-    public init(
+    package init(
         id: UInt64, ref: ObjectRef, method: String, args: [Value] = [], create: Create? = nil,
         clientID: UInt64 = 0, seq: UInt64 = 0, ackedBelow: UInt64 = 0, viewID: UInt64 = 0
     ) {
@@ -43,23 +43,23 @@ public struct Invoke: Sendable, Equatable {
 }
 
 /// A membership view of the DSO layer.
-public struct View: Sendable, Equatable {
-    public struct Member: Sendable, Equatable, Hashable {
-        public var id: String
-        public var address: String
+package struct View: Sendable, Equatable {
+    package struct Member: Sendable, Equatable, Hashable {
+        package var id: String
+        package var address: String
         /// The etcd revision this member registered at: a member that restarts, or
         /// registers again after its lease lapsed, is a new incarnation of its id.
-        public var incarnation: UInt64
-        public init(id: String, address: String, incarnation: UInt64 = 0) {
+        package var incarnation: UInt64
+        package init(id: String, address: String, incarnation: UInt64 = 0) {
             self.id = id
             self.address = address
             self.incarnation = incarnation
         }
     }
-    public var id: UInt64
-    public var members: [Member]
-    public var rf: UInt32
-    public init(id: UInt64, members: [Member], rf: UInt32) {
+    package var id: UInt64
+    package var members: [Member]
+    package var rf: UInt32
+    package init(id: UInt64, members: [Member], rf: UInt32) {
         self.id = id
         self.members = members
         self.rf = rf
@@ -67,46 +67,46 @@ public struct View: Sendable, Equatable {
 }
 
 /// What a request came to.
-public enum Outcome: Sendable, Equatable {
+package enum Outcome: Sendable, Equatable {
     case value(Value)
     case error(CrucialError)
     case wrongView(View)
 
-    public static let void = Outcome.value(.null)
+    package static let void = Outcome.value(.null)
 }
 
 /// The answer to the request `id` (`Result` in crucial.proto).
-public struct Reply: Sendable, Equatable {
-    public var id: UInt64
-    public var outcome: Outcome
-    public init(id: UInt64, outcome: Outcome) {
+package struct Reply: Sendable, Equatable {
+    package var id: UInt64
+    package var outcome: Outcome
+    package init(id: UInt64, outcome: Outcome) {
         self.id = id
         self.outcome = outcome
     }
 }
 
 /// The client's first frame. Protocol 2 sends no secret: see ``HandshakeAuth``.
-public struct Hello: Sendable, Equatable {
-    public var protocolVersion: UInt32
-    public var clientName: String
+package struct Hello: Sendable, Equatable {
+    package var protocolVersion: UInt32
+    package var clientName: String
     /// Fresh random bytes the server's proof covers.
-    public var clientNonce: [UInt8]
-    public init(protocolVersion: UInt32 = crucialProtocolVersion, clientName: String = "", clientNonce: [UInt8] = []) {
+    package var clientNonce: [UInt8]
+    package init(protocolVersion: UInt32 = crucialProtocolVersion, clientName: String = "", clientNonce: [UInt8] = []) {
         self.protocolVersion = protocolVersion
         self.clientName = clientName
         self.clientNonce = clientNonce
     }
 }
 
-public struct HelloReply: Sendable, Equatable {
-    public var protocolVersion: UInt32
-    public var serverID: String
-    public var view: View?
-    public var error: CrucialError?
-    public var maxFrameSize: UInt32
+package struct HelloReply: Sendable, Equatable {
+    package var protocolVersion: UInt32
+    package var serverID: String
+    package var view: View?
+    package var error: CrucialError?
+    package var maxFrameSize: UInt32
     /// After a ``Frame/challenge(serverNonce:)``: the server's proof of the secret.
-    public var serverProof: [UInt8]
-    public init(
+    package var serverProof: [UInt8]
+    package init(
         protocolVersion: UInt32 = crucialProtocolVersion, serverID: String, view: View? = nil,
         error: CrucialError? = nil, maxFrameSize: UInt32, serverProof: [UInt8] = []
     ) {
@@ -119,13 +119,17 @@ public struct HelloReply: Sendable, Equatable {
     }
 }
 
+/// An object a server holds, as the admin calls list it (`crucial objects ls`).
 public struct ObjectInfo: Sendable, Equatable {
+    /// The object's (type, key).
     public var ref: ObjectRef
+    /// Whether it outlives its application (kept on disk and on `rf` replicas).
     public var persistent: Bool
+    /// Calls parked on it (barrier parties waiting, semaphore acquirers, ...).
     public var waiters: UInt32
     /// The session an ephemeral object belongs to (0 = none).
     public var session: UInt64
-    public init(ref: ObjectRef, persistent: Bool, waiters: UInt32, session: UInt64 = 0) {
+    package init(ref: ObjectRef, persistent: Bool, waiters: UInt32, session: UInt64 = 0) {
         self.ref = ref
         self.persistent = persistent
         self.waiters = waiters
@@ -134,13 +138,13 @@ public struct ObjectInfo: Sendable, Equatable {
 }
 
 /// The whole state of one object, as re-balancing moves it (`ObjectState` in crucial.proto).
-public struct ObjectState: Sendable, Equatable {
-    public var state: Value
-    public var persistent: Bool
-    public var session: UInt64
+package struct ObjectState: Sendable, Equatable {
+    package var state: Value
+    package var persistent: Bool
+    package var session: UInt64
     /// The retry de-duplication table.
-    public var retries: Value
-    public init(state: Value, persistent: Bool, session: UInt64 = 0, retries: Value = .list([])) {
+    package var retries: Value
+    package init(state: Value, persistent: Bool, session: UInt64 = 0, retries: Value = .list([])) {
         self.state = state
         self.persistent = persistent
         self.session = session
@@ -150,32 +154,32 @@ public struct ObjectState: Sendable, Equatable {
 
 /// The version of a replicated object: the view of the primary that made the last
 /// change, then the number of changes. Copies are ordered by it.
-public struct ObjectVersion: Sendable, Equatable, Comparable, Hashable, CustomStringConvertible {
-    public var view: UInt64
-    public var index: UInt64
-    public init(view: UInt64, index: UInt64) {
+package struct ObjectVersion: Sendable, Equatable, Comparable, Hashable, CustomStringConvertible {
+    package var view: UInt64
+    package var index: UInt64
+    package init(view: UInt64, index: UInt64) {
         self.view = view
         self.index = index
     }
-    public static let zero = ObjectVersion(view: 0, index: 0)
-    public static func < (a: ObjectVersion, b: ObjectVersion) -> Bool { (a.view, a.index) < (b.view, b.index) }
-    public var description: String { "\(view).\(index)" }
+    package static let zero = ObjectVersion(view: 0, index: 0)
+    package static func < (a: ObjectVersion, b: ObjectVersion) -> Bool { (a.view, a.index) < (b.view, b.index) }
+    package var description: String { "\(view).\(index)" }
 }
 
 /// A primary to a replica: apply an operation or install a state (`Replicate` in crucial.proto).
-public struct Replicate: Sendable, Equatable {
-    public enum Operation: Sendable, Equatable {
+package struct Replicate: Sendable, Equatable {
+    package enum Operation: Sendable, Equatable {
         case invoke(Invoke)
         case install(ObjectState)
         case remove
     }
-    public var id: UInt64
-    public var viewID: UInt64
-    public var ref: ObjectRef
+    package var id: UInt64
+    package var viewID: UInt64
+    package var ref: ObjectRef
     /// The object's version once this is applied.
-    public var version: ObjectVersion
-    public var operation: Operation
-    public init(id: UInt64, viewID: UInt64, ref: ObjectRef, version: ObjectVersion, operation: Operation) {
+    package var version: ObjectVersion
+    package var operation: Operation
+    package init(id: UInt64, viewID: UInt64, ref: ObjectRef, version: ObjectVersion, operation: Operation) {
         self.id = id
         self.viewID = viewID
         self.ref = ref
@@ -187,10 +191,10 @@ public struct Replicate: Sendable, Equatable {
 /// Objects whose copies were all on members that left a view without handing them over
 /// (`Hole` in crucial.proto): an object whose replicas on the ring of `members` are all
 /// in `absent` is unavailable until one of them is back.
-public struct Hole: Sendable, Equatable, Hashable {
-    public var members: [String]
-    public var absent: [String]
-    public init(members: [String], absent: [String]) {
+package struct Hole: Sendable, Equatable, Hashable {
+    package var members: [String]
+    package var absent: [String]
+    package init(members: [String], absent: [String]) {
         self.members = members
         self.absent = absent
     }
@@ -198,17 +202,17 @@ public struct Hole: Sendable, Equatable, Hashable {
 
 /// A member to the others: it moved everything they get in `viewID` (`TransferDone` in
 /// crucial.proto), with what it knows of the cluster's past.
-public struct TransferDone: Sendable, Equatable {
-    public var id: UInt64
-    public var viewID: UInt64
-    public var from: String
+package struct TransferDone: Sendable, Equatable {
+    package var id: UInt64
+    package var viewID: UInt64
+    package var from: String
     /// The last view the sender served (0: none) and its members' ids.
-    public var stableViewID: UInt64
-    public var stableMembers: [String]
-    public var holes: [Hole]
+    package var stableViewID: UInt64
+    package var stableMembers: [String]
+    package var holes: [Hole]
     /// Members of the stable view that left it gracefully, having handed their objects over.
-    public var left: [String]
-    public init(
+    package var left: [String]
+    package init(
         id: UInt64, viewID: UInt64, from: String, stableViewID: UInt64 = 0, stableMembers: [String] = [], holes: [Hole] = [],
         left: [String] = []
     ) {
@@ -223,17 +227,17 @@ public struct TransferDone: Sendable, Equatable {
 }
 
 /// One object of an ``Frame/offer(id:viewID:entries:)``: the version the sender has.
-public struct OfferEntry: Sendable, Equatable {
-    public var ref: ObjectRef
-    public var version: ObjectVersion
-    public init(ref: ObjectRef, version: ObjectVersion) {
+package struct OfferEntry: Sendable, Equatable {
+    package var ref: ObjectRef
+    package var version: ObjectVersion
+    package init(ref: ObjectRef, version: ObjectVersion) {
         self.ref = ref
         self.version = version
     }
 }
 
 /// One protocol frame: exactly one of these travels in each length-prefixed frame.
-public enum Frame: Sendable, Equatable {
+package enum Frame: Sendable, Equatable {
     case hello(Hello)
     case helloReply(HelloReply)
     case invoke(Invoke)
@@ -264,7 +268,7 @@ public enum Frame: Sendable, Equatable {
     case offer(id: UInt64, viewID: UInt64, entries: [OfferEntry])
 
     /// The request id, for frames that carry one.
-    public var requestID: UInt64? {
+    package var requestID: UInt64? {
         switch self {
         case .hello, .helloReply, .challenge, .authenticate: nil
         case .invoke(let i): i.id

@@ -11,7 +11,7 @@ extension WireCodec {
     }()
 
     /// `value` as protobuf bytes (a `crucial.Value` message).
-    public static func encode(value: Value) -> [UInt8] {
+    package static func encode(value: Value) -> [UInt8] {
         let arena = CArena()
         let v = cValue(value, arena)
         let size = crucial__value__get_packed_size(v)
@@ -23,7 +23,7 @@ extension WireCodec {
     }
 
     /// The value encoded in `bytes` by ``encode(value:)``.
-    public static func decodeValue(_ bytes: some Collection<UInt8>) throws(CrucialError) -> Value {
+    package static func decodeValue(_ bytes: some Collection<UInt8>) throws(CrucialError) -> Value {
         let contiguous = Array(bytes)
         let result: Result<Value, CrucialError> = contiguous.withUnsafeBytes { raw in
             switch NestingGuard.check(raw, descriptor: valueDescriptor, maxDepth: maxNesting) {

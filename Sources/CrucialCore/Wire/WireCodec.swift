@@ -1,15 +1,15 @@
 internal import CCrucialProto
 internal import CProtobufC
-public import NIOCore
+package import NIOCore
 
 /// Converts ``Frame``s to and from protobuf-c bytes.
 ///
 /// The C structs live only inside these functions, in a ``CArena``: callers
 /// see Swift values and `ByteBuffer`s, never a pointer.
-public enum WireCodec {
+package enum WireCodec {
     /// Deepest sub-message nesting accepted in a frame (a `Value` list inside a
     /// list costs two levels). Deeper frames are refused before unpacking.
-    public static let maxNesting = 100
+    package static let maxNesting = 100
 
     /// The address of protobuf-c's `crucial__frame__descriptor`. Taken from an
     /// initialised message: `withUnsafePointer(to:)` on the imported C constant may
@@ -21,7 +21,7 @@ public enum WireCodec {
     }()
 
     /// Appends the 4-byte big-endian length and the encoded `frame` to `buffer`.
-    public static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
+    package static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
         let arena = CArena()
         var f = Crucial__Frame()
         crucial__frame__init(&f)
@@ -36,7 +36,7 @@ public enum WireCodec {
     }
 
     /// The encoded size of `frame` without its length prefix.
-    public static func encodedSize(_ frame: Frame) -> Int {
+    package static func encodedSize(_ frame: Frame) -> Int {
         let arena = CArena()
         var f = Crucial__Frame()
         crucial__frame__init(&f)
@@ -50,7 +50,7 @@ public enum WireCodec {
     ///
     /// Throws ``CrucialError/Code/badFrame`` for bytes that are not a `Frame`
     /// and ``CrucialError/Code/badRequest`` for a frame with no body.
-    public static func decode(_ payload: ByteBuffer) throws(CrucialError) -> Frame {
+    package static func decode(_ payload: ByteBuffer) throws(CrucialError) -> Frame {
         let result: Result<Frame, CrucialError> = payload.withUnsafeReadableBytes { raw in
             switch NestingGuard.check(raw, descriptor: frameDescriptor, maxDepth: maxNesting) {
             case .ok: break

@@ -1,4 +1,4 @@
-internal import CrucialClient
+internal import CrucialTransport
 internal import CrucialCore
 internal import Logging
 internal import NIOConcurrencyHelpers

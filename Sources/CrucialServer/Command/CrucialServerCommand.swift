@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import CrucialCore
+internal import CrucialProcess
 import Logging
 import ServiceLifecycle
 import Synchronization

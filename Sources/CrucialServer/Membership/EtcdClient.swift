@@ -7,25 +7,25 @@ internal import NIOFoundationCompat
 /// The part of etcd's v3 API membership needs, through etcd's JSON gateway
 /// (`/v3/kv/*`, `/v3/lease/*`): keys and values travel base64-encoded, 64-bit
 /// numbers as strings.
-public struct EtcdClient: Sendable {
-    public struct KeyValue: Sendable, Equatable {
-        public var key: String
-        public var value: [UInt8]
-        public var modRevision: Int64
-        public var lease: Int64
+package struct EtcdClient: Sendable {
+    package struct KeyValue: Sendable, Equatable {
+        package var key: String
+        package var value: [UInt8]
+        package var modRevision: Int64
+        package var lease: Int64
     }
 
     /// The endpoint, e.g. `http://127.0.0.1:2379`.
-    public let endpoint: String
+    package let endpoint: String
     private let timeout: TimeAmount
 
-    public init(endpoint: String, timeout: Duration = .seconds(5)) {
+    package init(endpoint: String, timeout: Duration = .seconds(5)) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
     }
 
     /// A lease of `ttl` seconds; returns its id.
-    public func grantLease(ttl: Int) async throws -> Int64 {
+    package func grantLease(ttl: Int) async throws -> Int64 {
         let answer = try await call("/v3/lease/grant", ["TTL": String(ttl)])
         guard let id = Self.int(answer["ID"]) else { throw CrucialError(.protocolViolation, "etcd granted no lease id: \(answer)") }
         return id
@@ -33,19 +33,19 @@ public struct EtcdClient: Sendable {
 
     /// Renews `lease`; returns its remaining TTL in seconds (0 or less: it expired).
     @discardableResult
-    public func keepAlive(lease: Int64) async throws -> Int64 {
+    package func keepAlive(lease: Int64) async throws -> Int64 {
         let answer = try await call("/v3/lease/keepalive", ["ID": String(lease)])
         let result = answer["result"] as? [String: Any] ?? answer
         return Self.int(result["TTL"]) ?? 0
     }
 
-    public func revoke(lease: Int64) async throws {
+    package func revoke(lease: Int64) async throws {
         _ = try await call("/v3/lease/revoke", ["ID": String(lease)])
     }
 
     /// Puts `key` = `value`, attached to `lease` (0 = none); returns the revision.
     @discardableResult
-    public func put(_ key: String, _ value: [UInt8], lease: Int64 = 0) async throws -> Int64 {
+    package func put(_ key: String, _ value: [UInt8], lease: Int64 = 0) async throws -> Int64 {
         var body: [String: Any] = ["key": Self.b64(key), "value": Data(value).base64EncodedString()]
         if lease != 0 { body["lease"] = String(lease) }
         let answer = try await call("/v3/kv/put", body)
@@ -53,7 +53,7 @@ public struct EtcdClient: Sendable {
     }
 
     /// Every key starting with `prefix` as of `revision` (0 = now), and the store's revision.
-    public func range(prefix: String, revision at: Int64 = 0) async throws -> (kvs: [KeyValue], revision: Int64) {
+    package func range(prefix: String, revision at: Int64 = 0) async throws -> (kvs: [KeyValue], revision: Int64) {
         var body = ["key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix))]
         if at > 0 { body["revision"] = String(at) }
         let answer = try await call("/v3/kv/range", body)
@@ -63,16 +63,16 @@ public struct EtcdClient: Sendable {
     }
 
     /// A change seen by a watch.
-    public struct Event: Sendable, Equatable {
-        public var deleted: Bool
+    package struct Event: Sendable, Equatable {
+        package var deleted: Bool
         /// For a deletion: the key, and the revision of the deletion.
-        public var kv: KeyValue
+        package var kv: KeyValue
     }
 
     /// Calls `onEvents` with each batch of changes to keys under `prefix` from
     /// `revision` on (all the events of one revision come in one batch), until the
     /// stream ends or fails (thrown) or the task is cancelled.
-    public func watch(prefix: String, from revision: Int64, onEvents: @Sendable ([Event]) async -> Void) async throws {
+    package func watch(prefix: String, from revision: Int64, onEvents: @Sendable ([Event]) async -> Void) async throws {
         var request = HTTPClientRequest(url: endpoint + "/v3/watch")
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
@@ -120,14 +120,14 @@ public struct EtcdClient: Sendable {
             lease: int(kv["lease"]) ?? 0)
     }
 
-    public func delete(_ key: String) async throws {
+    package func delete(_ key: String) async throws {
         _ = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
     }
 
     /// Deletes `delete` and puts `put` = `value` (no lease) in one transaction, so that a
     /// watcher sees both at the same revision; returns that revision.
     @discardableResult
-    public func deleteAndPut(delete: String, put: String, value: [UInt8]) async throws -> Int64 {
+    package func deleteAndPut(delete: String, put: String, value: [UInt8]) async throws -> Int64 {
         let answer = try await call(
             "/v3/kv/txn",
             [

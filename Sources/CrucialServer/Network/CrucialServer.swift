@@ -5,7 +5,7 @@ internal import NIOConcurrencyHelpers
 internal import Foundation
 internal import NIOPosix
 internal import NIOSSL
-internal import CrucialClient
+internal import CrucialTransport
 public import ServiceLifecycle
 
 /// A Crucial DSO server: a SwiftNIO TCP server in front of an ``ObjectStore``.
@@ -95,7 +95,7 @@ public final class CrucialServer: Service, Sendable {
     }
 
     public let configuration: Configuration
-    public let store: ObjectStore
+    package let store: ObjectStore
     /// This server's metrics (also served on `metricsPort`).
     public let metrics: ServerMetrics
     private let metricsChannel = NIOLockedValueBox<(any Channel)?>(nil)
@@ -330,7 +330,7 @@ public final class CrucialServer: Service, Sendable {
     public var metricsAddress: SocketAddress? { metricsChannel.withLockedValue { $0?.localAddress } }
 
     /// The cluster view this server serves (nil when it is on its own).
-    public var view: View? { clusterState.withLockedValue { $0?.cluster.view } }
+    package var view: View? { clusterState.withLockedValue { $0?.cluster.view } }
 
     /// Stops accepting, answers parked calls with SHUTTING_DOWN, closes every
     /// connection and stops the event loops.

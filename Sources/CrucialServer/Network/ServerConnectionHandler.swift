@@ -1,4 +1,5 @@
 internal import CrucialCore
+internal import CrucialTransport
 internal import Foundation
 internal import Logging
 internal import NIOCore

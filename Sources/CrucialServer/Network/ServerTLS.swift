@@ -1,4 +1,4 @@
-internal import CrucialClient
+internal import CrucialTransport
 internal import Foundation
 internal import NIOSSL
 

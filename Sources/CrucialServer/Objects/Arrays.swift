@@ -1,12 +1,12 @@
-public import CrucialCore
+package import CrucialCore
 
 /// A fixed-length array of bytes with `AtomicIntegerArray`-style methods (wrapping arithmetic).
-public final class AtomicByteArray: SharedObject {
-    public static let typeName = "AtomicByteArray"
-    public static var hasFixedSize: Bool { true }
+package final class AtomicByteArray: SharedObject {
+    package static let typeName = "AtomicByteArray"
+    package static var hasFixedSize: Bool { true }
     var bytes: [UInt8]
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         if case .int(let n) = initial {
             guard n >= 0, n <= Int64(CrucialDefaults.maxFrameSize) else {
                 throw CrucialError(.badInitialState, "AtomicByteArray length \(n) must be in 0...\(CrucialDefaults.maxFrameSize)")
@@ -19,7 +19,7 @@ public final class AtomicByteArray: SharedObject {
         }
     }
 
-    public func snapshot() -> Value { .bytes(bytes) }
+    package func snapshot() -> Value { .bytes(bytes) }
 
     private func byte(_ call: Call, _ i: Int, _ name: String) throws(CrucialError) -> UInt8 {
         let raw = try call.int(i, name)
@@ -29,7 +29,7 @@ public final class AtomicByteArray: SharedObject {
         return b
     }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         let n = bytes.count
         switch call.method {
         case "length":
@@ -89,12 +89,12 @@ func addElementwise(_ target: inout [Double], _ deltas: [Double]) {
 }
 
 /// A fixed-length array of doubles; `add` adds a whole vector element-wise (gradients).
-public final class AtomicDoubleArray: SharedObject {
-    public static let typeName = "AtomicDoubleArray"
-    public static var hasFixedSize: Bool { true }
+package final class AtomicDoubleArray: SharedObject {
+    package static let typeName = "AtomicDoubleArray"
+    package static var hasFixedSize: Bool { true }
     var values: [Double]
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         if case .int(let n) = initial {
             guard n >= 0, n <= Int64(CrucialDefaults.maxFrameSize / 8) else {
                 throw CrucialError(.badInitialState, "AtomicDoubleArray length \(n) must be in 0...\(CrucialDefaults.maxFrameSize / 8)")
@@ -107,7 +107,7 @@ public final class AtomicDoubleArray: SharedObject {
         }
     }
 
-    public func snapshot() -> Value { .doubles(values) }
+    package func snapshot() -> Value { .doubles(values) }
 
     private func vector(_ call: Call, _ name: String) throws(CrucialError) -> [Double] {
         let d = try call.doubles(0, name)
@@ -117,7 +117,7 @@ public final class AtomicDoubleArray: SharedObject {
         return d
     }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         let n = values.count
         switch call.method {
         case "length":
@@ -174,14 +174,14 @@ public final class AtomicDoubleArray: SharedObject {
 }
 
 /// A rows × cols matrix of doubles, row-major; `merge` adds a whole matrix element-wise.
-public final class AtomicMatrix: SharedObject {
-    public static let typeName = "AtomicMatrix"
-    public static var hasFixedSize: Bool { true }
+package final class AtomicMatrix: SharedObject {
+    package static let typeName = "AtomicMatrix"
+    package static var hasFixedSize: Bool { true }
     let rows: Int
     let cols: Int
     var data: [Double]
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         guard case .record(let r) = initial, let rows = r["rows"]?.intValue, let cols = r["cols"]?.intValue else {
             throw CrucialError(.badInitialState, "AtomicMatrix initial state must be a record {rows, cols, data?}")
         }
@@ -202,11 +202,11 @@ public final class AtomicMatrix: SharedObject {
         }
     }
 
-    public func snapshot() -> Value {
+    package func snapshot() -> Value {
         .record(["rows": .int(Int64(rows)), "cols": .int(Int64(cols)), "data": .doubles(data)])
     }
 
-    public func checkCompatible(initial: Value) throws(CrucialError) {
+    package func checkCompatible(initial: Value) throws(CrucialError) {
         guard case .record(let r) = initial, r["rows"]?.intValue == Int64(rows), r["cols"]?.intValue == Int64(cols) else {
             throw CrucialError(.badInitialState, "AtomicMatrix exists with shape \(rows) × \(cols); the proxy asks for a different shape")
         }
@@ -230,7 +230,7 @@ public final class AtomicMatrix: SharedObject {
         return out
     }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "shape":
             try call.arity(0, "shape()")

@@ -1,8 +1,8 @@
-public import CrucialCore
+package import CrucialCore
 
 /// Shared code of `AtomicInt` and `AtomicLong`: a wrapping integer with the
 /// methods of `java.util.concurrent.atomic.AtomicLong`.
-public class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
+package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
     var value: T
 
     static var methodNames: [String] {
@@ -99,30 +99,30 @@ public class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
 }
 
 /// A 32-bit integer with `java.util.concurrent.atomic.AtomicInteger`'s methods (wrapping arithmetic).
-public final class AtomicInt: AtomicInteger<Int32>, SharedObject {
-    public static let typeName = "AtomicInt"
-    public static var hasFixedSize: Bool { true }
-    public required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
-    public func snapshot() -> Value { .int(Int64(value)) }
+package final class AtomicInt: AtomicInteger<Int32>, SharedObject {
+    package static let typeName = "AtomicInt"
+    package static var hasFixedSize: Bool { true }
+    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
+    package func snapshot() -> Value { .int(Int64(value)) }
 }
 
 /// A 64-bit integer with `java.util.concurrent.atomic.AtomicLong`'s methods (wrapping arithmetic).
-public final class AtomicLong: AtomicInteger<Int64>, SharedObject {
-    public static let typeName = "AtomicLong"
-    public static var hasFixedSize: Bool { true }
-    public required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
-    public func snapshot() -> Value { .int(value) }
+package final class AtomicLong: AtomicInteger<Int64>, SharedObject {
+    package static let typeName = "AtomicLong"
+    package static var hasFixedSize: Bool { true }
+    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
+    package func snapshot() -> Value { .int(value) }
 }
 
 /// A boolean with `AtomicBoolean`'s methods.
-public final class AtomicBoolean: SharedObject {
-    public static let typeName = "AtomicBoolean"
-    public static var hasFixedSize: Bool { true }
+package final class AtomicBoolean: SharedObject {
+    package static let typeName = "AtomicBoolean"
+    package static var hasFixedSize: Bool { true }
     var value: Bool
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         switch initial {
         case .null: value = false
         case .bool(let b): value = b
@@ -130,9 +130,9 @@ public final class AtomicBoolean: SharedObject {
         }
     }
 
-    public func snapshot() -> Value { .bool(value) }
+    package func snapshot() -> Value { .bool(value) }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "get":
             try call.arity(0, "get()")
@@ -159,12 +159,12 @@ public final class AtomicBoolean: SharedObject {
 }
 
 /// A double with Guava's `AtomicDouble` methods; `compareAndSet` compares bit patterns.
-public final class AtomicDouble: SharedObject {
-    public static let typeName = "AtomicDouble"
-    public static var hasFixedSize: Bool { true }
+package final class AtomicDouble: SharedObject {
+    package static let typeName = "AtomicDouble"
+    package static var hasFixedSize: Bool { true }
     var value: Double
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         switch initial {
         case .null: value = 0
         default:
@@ -175,9 +175,9 @@ public final class AtomicDouble: SharedObject {
         }
     }
 
-    public func snapshot() -> Value { .double(value) }
+    package func snapshot() -> Value { .double(value) }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "get":
             try call.arity(0, "get()")
@@ -213,15 +213,15 @@ public final class AtomicDouble: SharedObject {
 }
 
 /// Any Codable value, with `AtomicReference`'s methods; `compareAndSet` compares encoded values.
-public final class AtomicReference: SharedObject {
-    public static let typeName = "AtomicReference"
+package final class AtomicReference: SharedObject {
+    package static let typeName = "AtomicReference"
     var value: Value
 
-    public init(initial: Value) throws(CrucialError) { value = initial }
+    package init(initial: Value) throws(CrucialError) { value = initial }
 
-    public func snapshot() -> Value { value }
+    package func snapshot() -> Value { value }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "get":
             try call.arity(0, "get()")

@@ -1,22 +1,22 @@
-public import CrucialCore
+package import CrucialCore
 
 /// One method call as an object sees it: the method, its arguments with typed
 /// accessors that produce precise BAD_ARGUMENTS errors, and the effects to carry out.
-public struct Call: Sendable {
-    public let ref: ObjectRef
-    public let method: String
-    public let args: [Value]
+package struct Call: Sendable {
+    package let ref: ObjectRef
+    package let method: String
+    package let args: [Value]
     /// The caller, to keep if the call parks.
-    public let waiter: Waiter
-    public var effects = Effects()
+    package let waiter: Waiter
+    package var effects = Effects()
     /// The most calls one object may keep parked (the server's `--max-waiters-per-object`).
-    public var maxWaiters = Int.max
+    package var maxWaiters = Int.max
     /// Requests of the caller's connection already waiting for their answers, and the
     /// most it may have (`--max-in-flight`).
     var connectionWaiting = 0
     var maxConnectionWaiting = Int.max
 
-    public init(ref: ObjectRef, method: String, args: [Value], waiter: Waiter) {
+    package init(ref: ObjectRef, method: String, args: [Value], waiter: Waiter) {
         self.ref = ref
         self.method = method
         self.args = args
@@ -26,7 +26,7 @@ public struct Call: Sendable {
     private var name: String { "\(ref.type).\(method)" }
 
     /// Parks the call; with a timeout, the store calls the object's `timeout(_:)` when it expires.
-    public mutating func park(timeout: Duration? = nil) -> Response {
+    package mutating func park(timeout: Duration? = nil) -> Response {
         if let timeout { effects.timers.append((waiter.id, timeout)) }
         return .parked
     }
@@ -34,7 +34,7 @@ public struct Call: Sendable {
     /// Call before keeping `waiter` when `queued` calls are already parked: refuses the
     /// call with RESOURCE_EXHAUSTED at the server's limits on parked calls per object
     /// and waiting requests per connection (the parked ones are untouched).
-    public func admitWaiter(queued: Int) throws(CrucialError) {
+    package func admitWaiter(queued: Int) throws(CrucialError) {
         guard connectionWaiting < maxConnectionWaiting else {
             throw CrucialError(
                 .resourceExhausted,
@@ -49,7 +49,7 @@ public struct Call: Sendable {
     // MARK: Arguments
 
     /// Checks the number of arguments.
-    public func arity(_ range: ClosedRange<Int>, _ signature: String) throws(CrucialError) {
+    package func arity(_ range: ClosedRange<Int>, _ signature: String) throws(CrucialError) {
         guard range.contains(args.count) else {
             let expected =
                 range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
@@ -57,9 +57,9 @@ public struct Call: Sendable {
         }
     }
 
-    public func arity(_ n: Int, _ signature: String) throws(CrucialError) { try arity(n...n, signature) }
+    package func arity(_ n: Int, _ signature: String) throws(CrucialError) { try arity(n...n, signature) }
 
-    public func value(_ i: Int, _ argName: String) throws(CrucialError) -> Value {
+    package func value(_ i: Int, _ argName: String) throws(CrucialError) -> Value {
         guard i < args.count else { throw .badArguments("\(name): missing argument \(i + 1) (\(argName))") }
         return args[i]
     }
@@ -68,14 +68,14 @@ public struct Call: Sendable {
         .badArguments("\(name): argument \(i + 1) (\(argName)) must be \(expected), got \(args[i].kindName) \(args[i])")
     }
 
-    public func int(_ i: Int, _ argName: String) throws(CrucialError) -> Int64 {
+    package func int(_ i: Int, _ argName: String) throws(CrucialError) -> Int64 {
         let v = try value(i, argName)
         guard case .int(let x) = v else { throw mismatch(i, argName, "an int") }
         return x
     }
 
     /// A non-negative count (permits, k, ...).
-    public func count(_ i: Int, _ argName: String) throws(CrucialError) -> Int {
+    package func count(_ i: Int, _ argName: String) throws(CrucialError) -> Int {
         let x = try int(i, argName)
         guard x >= 0, let n = Int(exactly: x) else {
             throw .badArguments("\(name): argument \(i + 1) (\(argName)) must not be negative, got \(x)")
@@ -84,7 +84,7 @@ public struct Call: Sendable {
     }
 
     /// An index in `0..<count`; out of range is OUT_OF_RANGE, not BAD_ARGUMENTS.
-    public func index(_ i: Int, _ argName: String, count: Int) throws(CrucialError) -> Int {
+    package func index(_ i: Int, _ argName: String, count: Int) throws(CrucialError) -> Int {
         let x = try int(i, argName)
         guard x >= 0, x < count else {
             throw CrucialError(.outOfRange, "\(name): \(argName) \(x) is out of range 0..<\(count)")
@@ -92,44 +92,44 @@ public struct Call: Sendable {
         return Int(x)
     }
 
-    public func double(_ i: Int, _ argName: String) throws(CrucialError) -> Double {
+    package func double(_ i: Int, _ argName: String) throws(CrucialError) -> Double {
         let v = try value(i, argName)
         guard let d = v.doubleValue else { throw mismatch(i, argName, "a number") }
         return d
     }
 
-    public func bool(_ i: Int, _ argName: String) throws(CrucialError) -> Bool {
+    package func bool(_ i: Int, _ argName: String) throws(CrucialError) -> Bool {
         let v = try value(i, argName)
         guard case .bool(let b) = v else { throw mismatch(i, argName, "a bool") }
         return b
     }
 
-    public func string(_ i: Int, _ argName: String) throws(CrucialError) -> String {
+    package func string(_ i: Int, _ argName: String) throws(CrucialError) -> String {
         let v = try value(i, argName)
         guard case .string(let s) = v else { throw mismatch(i, argName, "a string") }
         return s
     }
 
-    public func doubles(_ i: Int, _ argName: String) throws(CrucialError) -> [Double] {
+    package func doubles(_ i: Int, _ argName: String) throws(CrucialError) -> [Double] {
         let v = try value(i, argName)
         guard let d = v.doublesValue else { throw mismatch(i, argName, "an array of numbers") }
         return d
     }
 
-    public func bytes(_ i: Int, _ argName: String) throws(CrucialError) -> [UInt8] {
+    package func bytes(_ i: Int, _ argName: String) throws(CrucialError) -> [UInt8] {
         let v = try value(i, argName)
         guard let b = v.bytesValue else { throw mismatch(i, argName, "bytes") }
         return b
     }
 
-    public func list(_ i: Int, _ argName: String) throws(CrucialError) -> [Value] {
+    package func list(_ i: Int, _ argName: String) throws(CrucialError) -> [Value] {
         let v = try value(i, argName)
         guard let l = v.listValue else { throw mismatch(i, argName, "a list") }
         return l
     }
 
     /// An optional timeout in milliseconds at position `i` (absent or null = wait forever).
-    public func timeout(_ i: Int) throws(CrucialError) -> Duration? {
+    package func timeout(_ i: Int) throws(CrucialError) -> Duration? {
         guard i < args.count, args[i] != .null else { return nil }
         let ms = try int(i, "timeoutMillis")
         guard ms >= 0 else { throw .badArguments("\(name): timeoutMillis must not be negative, got \(ms)") }
@@ -137,7 +137,7 @@ public struct Call: Sendable {
     }
 
     /// The error for a method this type does not have.
-    public func unknownMethod(_ known: [String]) -> CrucialError {
+    package func unknownMethod(_ known: [String]) -> CrucialError {
         CrucialError(
             .unknownMethod, "\(ref.type) has no method \"\(method)\"; it has: \(known.sorted().joined(separator: ", "))")
     }

@@ -1,4 +1,4 @@
-public import CrucialCore
+package import CrucialCore
 
 /// How `SharedMap.merge` combines an existing value with a new one, on the server.
 enum MergeOperation: String, CaseIterable {
@@ -52,11 +52,11 @@ enum MergeOperation: String, CaseIterable {
 }
 
 /// A list with `java.util.List`'s methods.
-public final class SharedList: SharedObject {
-    public static let typeName = "SharedList"
+package final class SharedList: SharedObject {
+    package static let typeName = "SharedList"
     var items: [Value]
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         if initial == .null {
             items = []
             return
@@ -67,9 +67,9 @@ public final class SharedList: SharedObject {
         items = l
     }
 
-    public func snapshot() -> Value { .list(items) }
+    package func snapshot() -> Value { .list(items) }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "add":
             try call.arity(1, "add(element)")
@@ -137,11 +137,11 @@ public final class SharedList: SharedObject {
 }
 
 /// A set with `java.util.Set`'s methods.
-public final class SharedSet: SharedObject {
-    public static let typeName = "SharedSet"
+package final class SharedSet: SharedObject {
+    package static let typeName = "SharedSet"
     var items: Set<Value>
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         if initial == .null {
             items = []
             return
@@ -152,9 +152,9 @@ public final class SharedSet: SharedObject {
         items = Set(l)
     }
 
-    public func snapshot() -> Value { .list(items.sorted()) }
+    package func snapshot() -> Value { .list(items.sorted()) }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "add":
             try call.arity(1, "add(element)")
@@ -382,33 +382,33 @@ struct MapCore<Storage: MapStorage> {
 }
 
 /// A hash map with `java.util.Map`'s methods and server-side `merge`.
-public final class SharedMap: SharedObject {
-    public static let typeName = "SharedMap"
+package final class SharedMap: SharedObject {
+    package static let typeName = "SharedMap"
     var core: MapCore<[Value: Value]>
 
-    public init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
+    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
 
-    public func snapshot() -> Value { core.snapshot() }
+    package func snapshot() -> Value { core.snapshot() }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         if let r = try core.runMapMethod(&call) { return r }
         throw call.unknownMethod(MapCore<[Value: Value]>.mapMethodNames)
     }
 }
 
 /// A map sorted by key (the ``Value`` order), with `top(k)` and range queries.
-public final class SharedSortedMap: SharedObject {
-    public static let typeName = "SharedSortedMap"
+package final class SharedSortedMap: SharedObject {
+    package static let typeName = "SharedSortedMap"
     var core: MapCore<SortedStorage>
     private var map: SortedStorage { core.map }
 
-    public init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
+    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
 
-    public func snapshot() -> Value { core.snapshot() }
+    package func snapshot() -> Value { core.snapshot() }
 
     private func entry(_ i: Int) -> Value { .list([map.keys[i], map.values[i]]) }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         if let r = try core.runMapMethod(&call) { return r }
         let n = map.count
         switch call.method {

@@ -1,38 +1,38 @@
-public import CrucialCore
+package import CrucialCore
 
 /// Identifies the connection a request came from, so that its parked waiters
 /// can be removed when it closes.
-public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
-    public let raw: UInt64
-    public init(_ raw: UInt64) { self.raw = raw }
-    public var description: String { "conn#\(raw)" }
+package struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    package let raw: UInt64
+    package init(_ raw: UInt64) { self.raw = raw }
+    package var description: String { "conn#\(raw)" }
 }
 
 /// A parked request: who to answer, and how.
-public struct WaiterID: Hashable, Sendable {
-    public let connection: ConnectionID
-    public let request: UInt64
+package struct WaiterID: Hashable, Sendable {
+    package let connection: ConnectionID
+    package let request: UInt64
 
-    public init(connection: ConnectionID, request: UInt64) {
+    package init(connection: ConnectionID, request: UInt64) {
         self.connection = connection
         self.request = request
     }
 }
 
 /// Delivers an answer to a request, from any thread.
-public protocol Responder: Sendable {
+package protocol Responder: Sendable {
     func respond(_ reply: Reply)
 }
 
 /// A request that may be answered later.
-public struct Waiter: Sendable {
-    public let id: WaiterID
+package struct Waiter: Sendable {
+    package let id: WaiterID
     /// Retry identity (0 = not de-duplicated); the store records late answers under it.
     let clientID: UInt64
     let seq: UInt64
     let responder: any Responder
 
-    public init(id: WaiterID, clientID: UInt64 = 0, seq: UInt64 = 0, responder: any Responder) {
+    package init(id: WaiterID, clientID: UInt64 = 0, seq: UInt64 = 0, responder: any Responder) {
         self.id = id
         self.clientID = clientID
         self.seq = seq
@@ -41,32 +41,32 @@ public struct Waiter: Sendable {
 }
 
 /// What an object's method did with a call.
-public enum Response: Sendable, Equatable {
+package enum Response: Sendable, Equatable {
     /// The call completed with this value.
     case value(Value)
     /// The call waits; the object keeps `call.waiter` and answers it later through ``Effects``.
     case parked
 
-    public static let void = Response.value(.null)
+    package static let void = Response.value(.null)
 }
 
 /// Side effects of a method, collected under the object's lock and carried out after it.
-public struct Effects: Sendable {
+package struct Effects: Sendable {
     /// Parked calls to answer.
-    public internal(set) var wakeups: [(Waiter, Outcome)] = []
+    package internal(set) var wakeups: [(Waiter, Outcome)] = []
     /// Parked calls whose wait is bounded: after `Duration`, the store calls `timeout(_:)`.
-    public internal(set) var timers: [(WaiterID, Duration)] = []
+    package internal(set) var timers: [(WaiterID, Duration)] = []
     /// Clients that now hold something of the object (semaphore permits): the store calls
     /// ``SharedObject/clientGone(_:effects:)`` when one of them is gone.
-    public internal(set) var holders: [UInt64] = []
+    package internal(set) var holders: [UInt64] = []
 
-    public init() {}
+    package init() {}
 
-    public mutating func held(by client: UInt64) { if client != 0 { holders.append(client) } }
+    package mutating func held(by client: UInt64) { if client != 0 { holders.append(client) } }
 
-    public mutating func wake(_ waiter: Waiter, _ outcome: Outcome) { wakeups.append((waiter, outcome)) }
-    public mutating func wake(_ waiter: Waiter, value: Value) { wakeups.append((waiter, .value(value))) }
-    public mutating func wake(_ waiter: Waiter, error: CrucialError) { wakeups.append((waiter, .error(error))) }
+    package mutating func wake(_ waiter: Waiter, _ outcome: Outcome) { wakeups.append((waiter, outcome)) }
+    package mutating func wake(_ waiter: Waiter, value: Value) { wakeups.append((waiter, .value(value))) }
+    package mutating func wake(_ waiter: Waiter, error: CrucialError) { wakeups.append((waiter, .error(error))) }
 }
 
 /// A shared object living on a server.
@@ -75,7 +75,7 @@ public struct Effects: Sendable {
 /// implementation is plain single-threaded code; calls on different objects run in
 /// parallel. Methods never block: a call that must wait returns ``Response/parked``
 /// after keeping `call.waiter`, and a later call answers it with `call.effects.wake`.
-public protocol SharedObject: AnyObject, SendableMetatype {
+package protocol SharedObject: AnyObject, SendableMetatype {
     /// The type name clients use in ``ObjectRef/type``.
     static var typeName: String { get }
 
@@ -144,19 +144,19 @@ let builtinReadOnlyMethods: Set<String> = [
 ]
 
 extension SharedObject {
-    public func checkCompatible(initial: Value) throws(CrucialError) {}
-    public var waiterCount: Int { 0 }
-    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
-    public func timeout(_ waiter: WaiterID, effects: inout Effects) {}
-    public func drainWaiters(effects: inout Effects, error: CrucialError) {}
+    package func checkCompatible(initial: Value) throws(CrucialError) {}
+    package var waiterCount: Int { 0 }
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
+    package func timeout(_ waiter: WaiterID, effects: inout Effects) {}
+    package func drainWaiters(effects: inout Effects, error: CrucialError) {}
     /// The built-in types' read methods (`get`, `size`, `contains`, ...) are reads.
-    public func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
-    public static var isSynchronizer: Bool { false }
-    public static var hasFixedSize: Bool { isSynchronizer }
-    public var footprint: Int { snapshot().estimatedBytes }
-    public func mayGrow(_ method: String) -> Bool {
+    package func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
+    package static var isSynchronizer: Bool { false }
+    package static var hasFixedSize: Bool { isSynchronizer }
+    package var footprint: Int { snapshot().estimatedBytes }
+    package func mayGrow(_ method: String) -> Bool {
         !Self.hasFixedSize && !isReadOnly(method) && !builtinShrinkingMethods.contains(method)
     }
-    public func clientGone(_ client: UInt64, effects: inout Effects) {}
-    public var holdingClients: [UInt64] { [] }
+    package func clientGone(_ client: UInt64, effects: inout Effects) {}
+    package var holdingClients: [UInt64] { [] }
 }

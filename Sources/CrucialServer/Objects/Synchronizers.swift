@@ -1,4 +1,4 @@
-public import CrucialCore
+package import CrucialCore
 
 /// `java.util.concurrent.CyclicBarrier`: `parties` callers meet, then the barrier
 /// opens and a new generation starts.
@@ -9,31 +9,31 @@ public import CrucialCore
 /// and starts a fresh one. A waiter whose connection dies is simply withdrawn —
 /// unlike a Java thread's interrupt it does not break the barrier, because a
 /// retried cloud thread will come back and take its place.
-public final class CyclicBarrier: SharedObject {
-    public static var isSynchronizer: Bool { true }
-    public static let typeName = "CyclicBarrier"
+package final class CyclicBarrier: SharedObject {
+    package static var isSynchronizer: Bool { true }
+    package static let typeName = "CyclicBarrier"
     let parties: Int
     var waiting: [Waiter] = []
     var generation: Int64 = 0
     var broken = false
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         guard let p = initial.intValue, p >= 1, p <= Int64(Int32.max) else {
             throw CrucialError(.badInitialState, "CyclicBarrier needs a number of parties ≥ 1, got \(initial)")
         }
         parties = Int(p)
     }
 
-    public func snapshot() -> Value { .int(Int64(parties)) }
+    package func snapshot() -> Value { .int(Int64(parties)) }
 
-    public func checkCompatible(initial: Value) throws(CrucialError) {
+    package func checkCompatible(initial: Value) throws(CrucialError) {
         guard initial.intValue == Int64(parties) else {
             throw CrucialError(
                 .badInitialState, "CyclicBarrier exists with \(parties) parties; this proxy asks for \(initial)")
         }
     }
 
-    public var waiterCount: Int { waiting.count }
+    package var waiterCount: Int { waiting.count }
 
     private func breakBarrier(_ effects: inout Effects, except skip: WaiterID? = nil) {
         broken = true
@@ -42,7 +42,7 @@ public final class CyclicBarrier: SharedObject {
         waiting.removeAll()
     }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "await":
             try call.arity(0...1, "await(timeoutMillis?)")
@@ -81,17 +81,17 @@ public final class CyclicBarrier: SharedObject {
         }
     }
 
-    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
         waiting.removeAll { $0.id.connection == connection }
     }
 
-    public func timeout(_ id: WaiterID, effects: inout Effects) {
+    package func timeout(_ id: WaiterID, effects: inout Effects) {
         guard let w = waiting.first(where: { $0.id == id }) else { return }
         effects.wake(w, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
         breakBarrier(&effects, except: id)
     }
 
-    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+    package func drainWaiters(effects: inout Effects, error: CrucialError) {
         for w in waiting { effects.wake(w, error: error) }
         waiting.removeAll()
     }
@@ -113,9 +113,9 @@ public final class CyclicBarrier: SharedObject {
 /// Initial state: the number of permits, or `{permits, ownerless}`; the state as a
 /// whole (moved between members, kept in snapshots) adds `holders`, a list of
 /// `[client, permits]` pairs.
-public final class Semaphore: SharedObject {
-    public static var isSynchronizer: Bool { true }
-    public static let typeName = "Semaphore"
+package final class Semaphore: SharedObject {
+    package static var isSynchronizer: Bool { true }
+    package static let typeName = "Semaphore"
     var permits: Int64
     let ownerless: Bool
     /// Permits held per client (never for an ownerless semaphore).
@@ -129,7 +129,7 @@ public final class Semaphore: SharedObject {
     /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
     var queue: [(waiter: Waiter, wanted: Int64, boolean: Bool)] = []
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         if let p = initial.intValue {
             permits = p
             ownerless = false
@@ -153,7 +153,7 @@ public final class Semaphore: SharedObject {
         }
     }
 
-    public func snapshot() -> Value {
+    package func snapshot() -> Value {
         guard ownerless || !holders.isEmpty || !reclaimed.isEmpty else { return .int(permits) }
         var r: [String: Value] = ["permits": .int(permits)]
         if ownerless { r["ownerless"] = .bool(true) }
@@ -164,7 +164,7 @@ public final class Semaphore: SharedObject {
         return .record(r)
     }
 
-    public func checkCompatible(initial: Value) throws(CrucialError) {
+    package func checkCompatible(initial: Value) throws(CrucialError) {
         let wantsOwnerless: Bool
         if case .record(let r) = initial { wantsOwnerless = r["ownerless"]?.boolValue ?? false } else { wantsOwnerless = false }
         guard wantsOwnerless == ownerless else {
@@ -174,8 +174,8 @@ public final class Semaphore: SharedObject {
         }
     }
 
-    public var waiterCount: Int { queue.count }
-    public var holdingClients: [UInt64] { Array(holders.keys) }
+    package var waiterCount: Int { queue.count }
+    package var holdingClients: [UInt64] { Array(holders.keys) }
 
     private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
         guard i < call.args.count else { return 1 }
@@ -202,7 +202,7 @@ public final class Semaphore: SharedObject {
         }
     }
 
-    public func clientGone(_ client: UInt64, effects: inout Effects) {
+    package func clientGone(_ client: UInt64, effects: inout Effects) {
         guard let held = holders.removeValue(forKey: client) else { return }
         permits += held
         reclaimed.removeAll { $0 == client }
@@ -211,7 +211,7 @@ public final class Semaphore: SharedObject {
         grant(&effects)
     }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "acquire":
             try call.arity(0...1, "acquire(permits?)")
@@ -270,19 +270,19 @@ public final class Semaphore: SharedObject {
         }
     }
 
-    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
         queue.removeAll { $0.waiter.id.connection == connection }
         grant(&effects)  // a withdrawn head may have been blocking smaller requests
     }
 
-    public func timeout(_ id: WaiterID, effects: inout Effects) {
+    package func timeout(_ id: WaiterID, effects: inout Effects) {
         guard let i = queue.firstIndex(where: { $0.waiter.id == id }) else { return }
         let entry = queue.remove(at: i)
         effects.wake(entry.waiter, value: .bool(false))
         grant(&effects)
     }
 
-    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+    package func drainWaiters(effects: inout Effects, error: CrucialError) {
         for e in queue { effects.wake(e.waiter, error: error) }
         queue.removeAll()
     }
@@ -290,24 +290,24 @@ public final class Semaphore: SharedObject {
 
 /// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
 /// called `count` times. `await(timeoutMillis)` answers false on timeout.
-public final class CountDownLatch: SharedObject {
-    public static var isSynchronizer: Bool { true }
-    public static let typeName = "CountDownLatch"
+package final class CountDownLatch: SharedObject {
+    package static var isSynchronizer: Bool { true }
+    package static let typeName = "CountDownLatch"
     var count: Int64
     var waiting: [Waiter] = []
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         guard let c = initial.intValue, c >= 0 else {
             throw CrucialError(.badInitialState, "CountDownLatch needs a count ≥ 0, got \(initial)")
         }
         count = c
     }
 
-    public func snapshot() -> Value { .int(count) }
+    package func snapshot() -> Value { .int(count) }
 
-    public var waiterCount: Int { waiting.count }
+    package var waiterCount: Int { waiting.count }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "countDown":
             try call.arity(0, "countDown()")
@@ -334,16 +334,16 @@ public final class CountDownLatch: SharedObject {
         }
     }
 
-    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
         waiting.removeAll { $0.id.connection == connection }
     }
 
-    public func timeout(_ id: WaiterID, effects: inout Effects) {
+    package func timeout(_ id: WaiterID, effects: inout Effects) {
         guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
         effects.wake(waiting.remove(at: i), value: .bool(false))
     }
 
-    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+    package func drainWaiters(effects: inout Effects, error: CrucialError) {
         for w in waiting { effects.wake(w, error: error) }
         waiting.removeAll()
     }
@@ -351,23 +351,23 @@ public final class CountDownLatch: SharedObject {
 
 /// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
 /// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
-public final class SharedFuture: SharedObject {
-    public static var isSynchronizer: Bool { true }
-    public static let typeName = "SharedFuture"
+package final class SharedFuture: SharedObject {
+    package static var isSynchronizer: Bool { true }
+    package static let typeName = "SharedFuture"
     var value: Value?
     var waiting: [Waiter] = []
 
-    public init(initial: Value) throws(CrucialError) {
+    package init(initial: Value) throws(CrucialError) {
         // The initial state of a fresh future is `null` (not done); a snapshot of a
         // done future is {"value": v}.
         if case .record(let r) = initial, let v = r["value"] { value = v }
     }
 
-    public func snapshot() -> Value { value.map { .record(["value": $0]) } ?? .null }
+    package func snapshot() -> Value { value.map { .record(["value": $0]) } ?? .null }
 
-    public var waiterCount: Int { waiting.count }
+    package var waiterCount: Int { waiting.count }
 
-    public func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "set", "trySet":
             try call.arity(1, "\(call.method)(value)")
@@ -396,16 +396,16 @@ public final class SharedFuture: SharedObject {
         }
     }
 
-    public func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
         waiting.removeAll { $0.id.connection == connection }
     }
 
-    public func timeout(_ id: WaiterID, effects: inout Effects) {
+    package func timeout(_ id: WaiterID, effects: inout Effects) {
         guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
         effects.wake(waiting.remove(at: i), error: CrucialError(.timeout, "SharedFuture.get timed out"))
     }
 
-    public func drainWaiters(effects: inout Effects, error: CrucialError) {
+    package func drainWaiters(effects: inout Effects, error: CrucialError) {
         for w in waiting { effects.wake(w, error: error) }
         waiting.removeAll()
     }

@@ -1,10 +1,10 @@
-public import CrucialCore
+package import CrucialCore
 
 /// The object types a server can create, by type name.
 public struct TypeRegistry: Sendable {
     // Untyped `throws`: Swift 6.3's SILGen crashes on a typed-throws closure that
     // calls a generic initialiser here. Factories only ever throw CrucialError.
-    public typealias Factory = @Sendable (Value) throws -> any SharedObject
+    package typealias Factory = @Sendable (Value) throws -> any SharedObject
 
     private var factories: [String: Factory] = [:]
     /// Types whose objects park calls (barriers, semaphores...): a cluster keeps one copy of them.
@@ -19,20 +19,20 @@ public struct TypeRegistry: Sendable {
         return r
     }
 
-    public mutating func register<T: SharedObject>(_ type: T.Type) {
+    package mutating func register<T: SharedObject>(_ type: T.Type) {
         factories[T.typeName] = { initial in try T(initial: initial) }
         if T.isSynchronizer { synchronizers.insert(T.typeName) }
     }
 
     /// Whether objects of `type` are synchronizers (kept once in a cluster).
-    public func isSynchronizer(_ type: String) -> Bool { synchronizers.contains(type) }
+    package func isSynchronizer(_ type: String) -> Bool { synchronizers.contains(type) }
 
     /// Registers a factory under `typeName` (plugins register their types this way).
-    public mutating func register(typeName: String, factory: @escaping Factory) {
+    package mutating func register(typeName: String, factory: @escaping Factory) {
         factories[typeName] = factory
     }
 
-    public func factory(for type: String) -> Factory? { factories[type] }
+    package func factory(for type: String) -> Factory? { factories[type] }
 
     /// A new object of `type` made from `initial`: UNKNOWN_TYPE with the message
     /// `unknown` makes when no such type is registered, BAD_INITIAL_STATE (or the

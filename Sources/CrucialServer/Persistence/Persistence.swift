@@ -1,4 +1,4 @@
-public import CrucialCore
+package import CrucialCore
 internal import Foundation
 internal import NIOConcurrencyHelpers
 
@@ -43,7 +43,7 @@ private struct ReplayResponder: Responder {
 extension ObjectStore {
     /// Restores the persistent objects of `configuration.directory`, then logs every
     /// change to them. Call before serving, after every type (plugins too) is known.
-    public func startPersistence(_ configuration: PersistenceConfiguration) throws(CrucialError) -> RecoveryReport {
+    package func startPersistence(_ configuration: PersistenceConfiguration) throws(CrucialError) -> RecoveryReport {
         let dir = configuration.directory
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -111,7 +111,7 @@ extension ObjectStore {
 
     /// Writes a snapshot of every persistent object and drops the logs it covers.
     /// Operations go on meanwhile; each object is copied under its own lock.
-    public func compact() throws(CrucialError) {
+    package func compact() throws(CrucialError) {
         guard let log, let configuration = persistenceSettings.withLockedValue({ $0 }) else { return }
         guard compacting.withLockedValue({ busy in
             defer { busy = true }
@@ -162,13 +162,13 @@ extension ObjectStore {
     }
 
     /// Compacts when the current log outgrew its limit (called periodically).
-    public func compactIfDue() throws(CrucialError) {
+    package func compactIfDue() throws(CrucialError) {
         guard let log, let limit = persistenceSettings.withLockedValue({ $0?.compactAfterBytes }), log.fileBytes > limit else { return }
         try compact()
     }
 
     /// Writes what is pending and closes the log.
-    public func stopPersistence() {
+    package func stopPersistence() {
         let log = logBox.withLockedValue { log in
             defer { log = nil }
             return log

@@ -1,5 +1,5 @@
 internal import CCrucialShims
-public import CrucialCore
+package import CrucialCore
 internal import Foundation
 
 #if canImport(Glibc)
@@ -7,9 +7,9 @@ internal import Glibc
 #endif
 
 /// A loaded plugin: a shared library exporting `@Shared` types through `crucial_plugin.h`.
-public final class Plugin: @unchecked Sendable {  // immutable after load; the library is never unloaded
-    public let path: String
-    public let typeNames: [String]
+package final class Plugin: @unchecked Sendable {  // immutable after load; the library is never unloaded
+    package let path: String
+    package let typeNames: [String]
     let descriptor: UnsafePointer<crucial_plugin>
 
     private init(path: String, descriptor: UnsafePointer<crucial_plugin>, typeNames: [String]) {
@@ -26,7 +26,7 @@ public final class Plugin: @unchecked Sendable {  // immutable after load; the l
     /// Before loading: the file must be a 64-bit ELF, and if its `.comment` names a
     /// Swift toolchain's clang, it must be this server's. After: the entry point must
     /// exist and report this plugin ABI and toolchain.
-    public static func load(path: String) throws(CrucialError) -> Plugin {
+    package static func load(path: String) throws(CrucialError) -> Plugin {
         let bytes: [UInt8]
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -1,5 +1,5 @@
-public import CrucialCore
-public import NIOCore
+package import CrucialCore
+package import NIOCore
 internal import NIOConcurrencyHelpers
 internal import Atomics
 
@@ -62,16 +62,16 @@ protocol Replication: Sendable {
 /// The shard lock is held only to find or insert a box; a method runs under the
 /// box's lock alone. Effects (wake-ups, timers) are carried out after that lock
 /// is released, so a responder never runs under an object lock.
-public final class ObjectStore: Sendable {
+package final class ObjectStore: Sendable {
     private let shards: [NIOLockedValueBox<[ObjectRef: ObjectBox]>]
     private let registryBox: NIOLockedValueBox<TypeRegistry>
     private let pluginList = NIOLockedValueBox<[Plugin]>([])
 
     /// The types this store can create: linked in, and loaded from plugins.
-    public var registry: TypeRegistry { registryBox.withLockedValue { $0 } }
+    package var registry: TypeRegistry { registryBox.withLockedValue { $0 } }
 
     /// The plugins loaded so far.
-    public var plugins: [Plugin] { pluginList.withLockedValue { $0 } }
+    package var plugins: [Plugin] { pluginList.withLockedValue { $0 } }
     /// Runs timeouts of bounded waits and the session reaper.
     private let timerLoop: any EventLoop
     private let sessions = NIOLockedValueBox(SessionTable())
@@ -83,12 +83,12 @@ public final class ObjectStore: Sendable {
     /// Held while persistence runs: no second process may use the same data directory.
     let directoryLock = NIOLockedValueBox<DataDirectoryLock?>(nil)
     /// The lease of a session that did not ask for one.
-    public let defaultSessionLease: Duration
+    package let defaultSessionLease: Duration
     /// Set when the server is part of a cluster.
     let replicationBox = NIOLockedValueBox<(any Replication)?>(nil)
     var replication: (any Replication)? { replicationBox.withLockedValue { $0 } }
     /// What clients may use of this store.
-    public let limits: Limits
+    package let limits: Limits
     /// The estimated bytes of all object state (see ``refreshFootprints()``).
     private let stateBytesCounter = ManagedAtomic<Int>(0)
     /// Changes sent to replicas and not yet applied by all of them.
@@ -99,7 +99,7 @@ public final class ObjectStore: Sendable {
     let tombstones = NIOLockedValueBox<[ObjectRef: ObjectVersion]>([:])
     let metrics: ServerMetrics
 
-    public init(
+    package init(
         registry: TypeRegistry = .builtins, timerLoop: any EventLoop, shardCount: Int = 64,
         defaultSessionLease: Duration = .seconds(30), limits: Limits = Limits(), metrics: ServerMetrics = ServerMetrics()
     ) {
@@ -126,7 +126,7 @@ public final class ObjectStore: Sendable {
     ///
     /// `waiting`: requests of the caller's connection already waiting for their answers;
     /// at ``Limits/maxInFlightPerConnection`` a call that would park is refused.
-    public func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Outcome? {
+    package func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Outcome? {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
             return .error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key"))
@@ -353,12 +353,12 @@ public final class ObjectStore: Sendable {
     }
 
     /// The estimated bytes of all object state, as last counted.
-    public var stateBytes: Int { stateBytesCounter.load(ordering: .relaxed) }
+    package var stateBytes: Int { stateBytesCounter.load(ordering: .relaxed) }
 
     /// Recounts the objects changed since the last count and the total (the server does
     /// this every second); returns it with the number of objects and of parked calls.
     @discardableResult
-    public func refreshFootprints() -> (bytes: Int, objects: Int, parkedCalls: Int) {
+    package func refreshFootprints() -> (bytes: Int, objects: Int, parkedCalls: Int) {
         var total = 0
         var objects = 0
         var parked = 0
@@ -473,7 +473,7 @@ public final class ObjectStore: Sendable {
 
     /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
     @discardableResult
-    public func remove(_ ref: ObjectRef) -> Bool {
+    package func remove(_ ref: ObjectRef) -> Bool {
         retire(ref) { _ in } != nil
     }
 
@@ -506,7 +506,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Forgets the parked calls a closed connection left on `refs`.
-    public func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
+    package func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
         for ref in refs {
             guard let box = shard(ref).withLockedValue({ $0[ref] }) else { continue }
             var effects = Effects()
@@ -521,7 +521,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Answers every parked call with `error` (used at shutdown).
-    public func drainAllWaiters(_ error: CrucialError) {
+    package func drainAllWaiters(_ error: CrucialError) {
         for shard in shards {
             for box in shard.withLockedValue({ Array($0.values) }) {
                 var effects = Effects()
@@ -532,7 +532,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// The objects held, optionally only those whose type starts with `typePrefix`.
-    public func list(typePrefix: String = "") -> [ObjectInfo] {
+    package func list(typePrefix: String = "") -> [ObjectInfo] {
         var out: [ObjectInfo] = []
         for shard in shards {
             for box in shard.withLockedValue({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
@@ -544,22 +544,22 @@ public final class ObjectStore: Sendable {
     }
 
     /// Whether `ref` is persistent; nil if it does not exist.
-    public func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLockedValue { $0[ref]?.persistent } }
+    package func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLockedValue { $0[ref]?.persistent } }
 
     /// The state of `ref`, or nil if it does not exist.
-    public func snapshot(_ ref: ObjectRef) -> Value? {
+    package func snapshot(_ ref: ObjectRef) -> Value? {
         guard let box = shard(ref).withLockedValue({ $0[ref] }) else { return nil }
         return box.lock.withLock { box.object.snapshot() }
     }
 
-    public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+    package var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
 
     // MARK: Plugins
 
     /// Loads the plugin at `path` and makes its types creatable; returns their names.
     /// A type name this store already knows is refused (restart to replace a plugin).
     @discardableResult
-    public func loadPlugin(path: String) throws(CrucialError) -> [String] {
+    package func loadPlugin(path: String) throws(CrucialError) -> [String] {
         let plugin = try Plugin.load(path: path)
         let clash: String? = registryBox.withLockedValue { registry in
             if let known = plugin.typeNames.first(where: { registry.factory(for: $0) != nil }) { return known }
@@ -579,7 +579,7 @@ public final class ObjectStore: Sendable {
     /// Keeps `session` and `client` (0: none) alive for `lease` (nil = the default) from
     /// now; returns the lease applied.
     @discardableResult
-    public func keepAlive(session: UInt64, client: UInt64 = 0, lease: Duration?) -> Duration {
+    package func keepAlive(session: UInt64, client: UInt64 = 0, lease: Duration?) -> Duration {
         let lease = lease ?? defaultSessionLease
         sessions.withLockedValue {
             $0.keepAlive(session, lease: lease, now: .now)
@@ -591,7 +591,7 @@ public final class ObjectStore: Sendable {
     /// Ends `session`: removes its ephemeral objects (returns how many) and releases what
     /// its clients held.
     @discardableResult
-    public func endSession(_ session: UInt64) -> Int {
+    package func endSession(_ session: UInt64) -> Int {
         let (refs, clients) = sessions.withLockedValue { ($0.end(session), $0.endClients(of: session)) }
         release(clients)
         return refs.reduce(0) { $0 + (remove($1) ? 1 : 0) }
@@ -600,7 +600,7 @@ public final class ObjectStore: Sendable {
     /// Ends the sessions whose lease lapsed, removing their objects, and releases what
     /// lapsed clients held; returns the sessions.
     @discardableResult
-    public func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
+    package func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
         let (lapsed, clients) = sessions.withLockedValue { s in
             let lapsed = s.expire(now: now)
             return (lapsed, s.expireClients(now: now) + lapsed.flatMap { s.endClients(of: $0.session) })
@@ -620,7 +620,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Sessions alive now.
-    public var sessionCount: Int { sessions.withLockedValue { $0.sessions.count } }
+    package var sessionCount: Int { sessions.withLockedValue { $0.sessions.count } }
 }
 
 extension Duration {

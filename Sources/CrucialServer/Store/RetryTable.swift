@@ -1,4 +1,4 @@
-public import CrucialCore
+package import CrucialCore
 
 /// Remembers the answers to recent calls on one object, by (client, seq), so that
 /// a call retried after a lost connection is answered, not applied twice.
@@ -9,7 +9,7 @@ public import CrucialCore
 /// error and not applied again. Tables stay bounded even for clients that vanish: at most
 /// `perClient` answers per client and `maxClients` clients per object (the least recently
 /// active client goes first).
-public struct RetryTable: Sendable {
+package struct RetryTable: Sendable {
     struct ClientAnswers: Sendable {
         var answers: [UInt64: Outcome] = [:]
         var lastUse: UInt64 = 0
@@ -22,17 +22,17 @@ public struct RetryTable: Sendable {
     let perClient: Int
     let maxClients: Int
 
-    public init(perClient: Int = 512, maxClients: Int = 1024) {
+    package init(perClient: Int = 512, maxClients: Int = 1024) {
         self.perClient = perClient
         self.maxClients = maxClients
     }
 
-    public var isEmpty: Bool { clients.isEmpty }
+    package var isEmpty: Bool { clients.isEmpty }
 
     /// The recorded answer to (client, seq), after dropping what the client acknowledged.
     /// Entries are changed in place: copying a client's answers out and back would
     /// duplicate the dictionary on every call.
-    public mutating func lookup(client: UInt64, seq: UInt64, ackedBelow: UInt64) -> Outcome? {
+    package mutating func lookup(client: UInt64, seq: UInt64, ackedBelow: UInt64) -> Outcome? {
         guard seq != 0, let known = clients[client] else { return nil }
         if ackedBelow > known.acked {
             clients[client]?.acked = ackedBelow
@@ -47,7 +47,7 @@ public struct RetryTable: Sendable {
         return nil
     }
 
-    public mutating func record(client: UInt64, seq: UInt64, outcome: Outcome) {
+    package mutating func record(client: UInt64, seq: UInt64, outcome: Outcome) {
         guard seq != 0 else { return }
         clock &+= 1
         let now = clock

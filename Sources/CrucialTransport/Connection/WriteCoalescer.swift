@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 internal import NIOConcurrencyHelpers
 
 /// Writes items to a channel from any thread with one flush per burst: the first
@@ -9,18 +9,18 @@ internal import NIOConcurrencyHelpers
 /// An item whose turn comes when the channel is no longer active goes to `dropped`
 /// instead: once a channel closed, NIO removes its handlers, and a write reaching the
 /// bare pipeline is discarded with nothing told (a request's answer would never come).
-public final class WriteCoalescer<Item: Sendable>: Sendable {
+package final class WriteCoalescer<Item: Sendable>: Sendable {
     private let channel: any Channel
     private let queue = NIOLockedValueBox<[Item]>([])
     private let dropped: @Sendable (Item) -> Void
 
-    public init(channel: any Channel, dropped: @escaping @Sendable (Item) -> Void) {
+    package init(channel: any Channel, dropped: @escaping @Sendable (Item) -> Void) {
         self.channel = channel
         self.dropped = dropped
     }
 
     /// Items are written in the order their `write` calls happened, whatever the threads.
-    public func write(_ item: Item) {
+    package func write(_ item: Item) {
         let inLoop = channel.eventLoop.inEventLoop
         // On the event loop, write at once unless earlier items still wait in the queue.
         let first = queue.withLockedValue { q -> Bool? in

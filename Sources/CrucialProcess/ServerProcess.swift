@@ -1,6 +1,6 @@
 internal import CrucialCore
 package import Foundation
-internal import NIOConcurrencyHelpers
+internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -69,17 +69,17 @@ public final class ServerProcess: @unchecked Sendable {
         let handle = out.fileHandleForReading
         // A child that goes quiet without the line would block the read below forever:
         // at the deadline it is stopped, which ends the read.
-        let ready = NIOLockedValueBox(false)
+        let ready = Flag()
         let (seconds, attoseconds) = timeout.components
         DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) { [p] in
-            if !ready.withLockedValue({ $0 }), p.isRunning { p.terminate() }
+            if !ready.isSet, p.isRunning { p.terminate() }
         }
         while p.isRunning, ContinuousClock.now < deadline {
             let data = handle.availableData
             if data.isEmpty { break }
             text += String(decoding: data, as: UTF8.self)
             if let line = text.split(separator: "\n").first(where: { $0.contains(readyText) }) {
-                ready.withLockedValue { $0 = true }
+                ready.set()
                 // Keep draining stdout so the child never blocks on a full pipe.
                 Thread.detachNewThread { while !handle.availableData.isEmpty {} }
                 return ServerProcess(process: p, readyLine: String(line), output: text)
@@ -211,4 +211,11 @@ extension Substring {
     fileprivate func trimmingWhitespaceAndNewlines() -> String {
         String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
+}
+
+/// A flag one thread sets and others read.
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }

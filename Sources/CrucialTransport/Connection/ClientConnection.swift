@@ -316,7 +316,7 @@ package final class ClientConnection: Sendable {
     }
 
     /// Sends `frame` and waits for the frame that answers it.
-    func request(_ frame: Frame, id: UInt64) async throws -> Frame {
+    package func request(_ frame: Frame, id: UInt64) async throws -> Frame {
         try await send(frame, id: id).get()
     }
 

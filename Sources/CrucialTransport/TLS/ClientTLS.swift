@@ -1,3 +1,4 @@
+public import CrucialCore
 internal import Foundation
 package import NIOSSL
 

@@ -1,29 +1,29 @@
-public import NIOCore
+package import NIOCore
 
 /// Splits a byte stream into frame payloads: 4-byte big-endian length, then
 /// that many bytes. The length is checked against `maxFrameSize` as soon as its
 /// four bytes arrive, before any payload is buffered.
-public struct FrameDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ByteBuffer
+package struct FrameDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ByteBuffer
 
     /// Thrown when a length prefix exceeds the limit; the stream cannot be resynchronised.
-    public struct FrameTooLarge: Error, Equatable {
-        public var length: UInt32
-        public var limit: Int
+    package struct FrameTooLarge: Error, Equatable {
+        package var length: UInt32
+        package var limit: Int
 
-        public init(length: UInt32, limit: Int) {
+        package init(length: UInt32, limit: Int) {
             self.length = length
             self.limit = limit
         }
     }
 
-    public let maxFrameSize: Int
+    package let maxFrameSize: Int
 
-    public init(maxFrameSize: Int) {
+    package init(maxFrameSize: Int) {
         self.maxFrameSize = maxFrameSize
     }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
         guard Int(length) <= maxFrameSize else { throw FrameTooLarge(length: length, limit: maxFrameSize) }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
@@ -33,7 +33,7 @@ public struct FrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    public mutating func decodeLast(
+    package mutating func decodeLast(
         context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
     ) throws -> DecodingState {
         // A truncated trailing frame is dropped: the peer closed mid-frame.
