@@ -1,6 +1,6 @@
 @_exported public import CrucialCore
 @_exported public import CrucialTransport
-internal import NIOConcurrencyHelpers
+import Synchronization
 internal import NIOCore
 internal import NIOPosix
 internal import NIOSSL
@@ -106,18 +106,18 @@ public final class CrucialClient: Sendable {
     public let session: UInt64
     /// Whether this client keeps ``session`` alive (false for a cloud thread using its driver's).
     public let ownsSession: Bool
-    private let keepAliveTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let keepAliveTask = Mutex<Task<Void, Never>?>(nil)
     /// Whether keep-alives name this client (it took semaphore permits).
-    private let keepsClient = NIOLockedValueBox(false)
+    private let keepsClient = Mutex(false)
     private let group: any EventLoopGroup
     /// Connections to "any server" (a server on its own, or the first contact of a cluster).
-    private let slots: [NIOLockedValueBox<Slot>]
-    private let nextSlot = NIOLockedValueBox(0)
+    private let slots: [LockedBox<Slot>]
+    private let nextSlot = Mutex(0)
     /// In a cluster: connections per member address, and the view calls are routed with.
-    private let memberSlots = NIOLockedValueBox<[String: [NIOLockedValueBox<Slot>]]>([:])
-    private let routing = NIOLockedValueBox<(view: View, ring: HashRing)?>(nil)
-    private let nextRequestID = NIOLockedValueBox<UInt64>(0)
-    private let seqs = NIOLockedValueBox(SeqTracker())
+    private let memberSlots = Mutex<[String: [LockedBox<Slot>]]>([:])
+    private let routing = Mutex<(view: View, ring: HashRing)?>(nil)
+    private let nextRequestID = Mutex<UInt64>(0)
+    private let seqs = Mutex(SeqTracker())
     /// The TLS context every connection shares, or why there is none.
     private let tlsContext: Result<NIOSSLContext, CrucialError>?
 
@@ -129,7 +129,7 @@ public final class CrucialClient: Sendable {
         self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
         self.ownsSession = configuration.session == nil
         self.group = MultiThreadedEventLoopGroup.singleton
-        self.slots = (0..<configuration.connections).map { _ in NIOLockedValueBox(Slot.empty) }
+        self.slots = (0..<configuration.connections).map { _ in LockedBox(Slot.empty) }
         self.tlsContext = configuration.tls.map { tls in Result { () throws(CrucialError) in try tls.makeContext() } }
     }
 
@@ -140,14 +140,14 @@ public final class CrucialClient: Sendable {
 
     // MARK: The default client
 
-    private static let sharedBox = NIOLockedValueBox<CrucialClient?>(nil)
+    private static let sharedBox = Mutex<CrucialClient?>(nil)
 
     /// The process-wide client proxies use when none is given. Created on first
     /// use from the environment (``Configuration/fromEnvironment()``); replace it
     /// with ``useShared(_:)``.
     public static var shared: CrucialClient {
         if let bound = taskBound { return bound }
-        return sharedBox.withLockedValue { box in
+        return sharedBox.withLock { box in
             if let c = box { return c }
             let c = CrucialClient(configuration: .fromEnvironment())
             box = c
@@ -161,7 +161,7 @@ public final class CrucialClient: Sendable {
 
     /// Makes `client` the process-wide default; the previous one is closed.
     public static func useShared(_ client: CrucialClient) {
-        let old = sharedBox.withLockedValue { box in
+        let old = sharedBox.withLock { box in
             defer { box = client }
             return box
         }
@@ -172,15 +172,15 @@ public final class CrucialClient: Sendable {
 
     /// A connection to `address`, or to any server when nil.
     private func connection(to address: String? = nil) async throws -> ClientConnection {
-        let index = nextSlot.withLockedValue { n in
+        let index = nextSlot.withLock { n in
             defer { n = (n + 1) % slots.count }
             return n
         }
-        let slot: NIOLockedValueBox<Slot>
+        let slot: LockedBox<Slot>
         if let address {
-            slot = memberSlots.withLockedValue { pools in
+            slot = memberSlots.withLock { pools in
                 if let pool = pools[address] { return pool[index % pool.count] }
-                let pool = slots.map { _ in NIOLockedValueBox(Slot.empty) }
+                let pool = slots.map { _ in LockedBox(Slot.empty) }
                 pools[address] = pool
                 return pool[index % pool.count]
             }
@@ -191,7 +191,7 @@ public final class CrucialClient: Sendable {
             case ready(ClientConnection)
             case pending(Task<ClientConnection, any Error>)
         }
-        let found: Found = slot.withLockedValue { state in
+        let found: Found = slot.withLock { state in
             switch state {
             case .connected(let c) where c.isActive:
                 return .ready(c)
@@ -215,12 +215,12 @@ public final class CrucialClient: Sendable {
         }
         do {
             let c = try await task.value
-            slot.withLockedValue { state in
+            slot.withLock { state in
                 if case .connecting = state { state = .connected(c) }
             }
             return c
         } catch {
-            slot.withLockedValue { state in
+            slot.withLock { state in
                 if case .connecting = state { state = .empty }
             }
             throw error
@@ -242,7 +242,7 @@ public final class CrucialClient: Sendable {
     private func connectAny() async throws -> ClientConnection {
         var failures: [String] = []
         var servers = configuration.servers
-        for m in routing.withLockedValue({ $0?.view.members ?? [] }) where !servers.contains(m.address) { servers.append(m.address) }
+        for m in routing.withLock({ $0?.view.members ?? [] }) where !servers.contains(m.address) { servers.append(m.address) }
         for server in servers {
             do {
                 return try await connect(to: server)
@@ -266,8 +266,8 @@ public final class CrucialClient: Sendable {
     /// lapses: call ``endSession()`` first to remove them at once.
     public func close() {
         stopKeepAlive()
-        for slot in slots + memberSlots.withLockedValue({ $0.values.flatMap { $0 } }) {
-            let old = slot.withLockedValue { state -> Slot in
+        for slot in slots + memberSlots.withLock({ $0.values.flatMap { $0 } }) {
+            let old = slot.withLock { state -> Slot in
                 defer { state = .empty }
                 return state
             }
@@ -282,7 +282,7 @@ public final class CrucialClient: Sendable {
     // MARK: Requests
 
     private func newRequestID() -> UInt64 {
-        nextRequestID.withLockedValue { n in
+        nextRequestID.withLock { n in
             n &+= 1
             return n
         }
@@ -291,13 +291,13 @@ public final class CrucialClient: Sendable {
     // MARK: Routing
 
     /// The cluster view calls are routed with; nil while talking to a server on its own.
-    package var view: View? { routing.withLockedValue { $0?.view } }
+    package var view: View? { routing.withLock { $0?.view } }
 
     /// Adopts `view` if it is newer than the one held; returns whether it was.
     @discardableResult
     private func learn(_ view: View?) -> Bool {
         guard let view, !view.members.isEmpty else { return false }
-        return routing.withLockedValue { r in
+        return routing.withLock { r in
             guard (r?.view.id ?? 0) < view.id else { return false }
             r = (view, HashRing(members: view.members))
             return true
@@ -306,7 +306,7 @@ public final class CrucialClient: Sendable {
 
     /// Asks another member (or a configured server) for its view after `failed` did not answer.
     private func refreshView(excluding failed: String?) async {
-        var candidates = routing.withLockedValue { $0?.view.members.map(\.address) ?? [] }
+        var candidates = routing.withLock { $0?.view.members.map(\.address) ?? [] }
         candidates += configuration.servers.filter { !candidates.contains($0) }
         for address in candidates where address != failed {
             guard let c = try? await connect(to: address) else { continue }
@@ -326,7 +326,7 @@ public final class CrucialClient: Sendable {
         let started = ContinuousClock.now
         while true {
             let id = newRequestID()
-            let route = routing.withLockedValue { r in r.map { ($0.view.id, ref.flatMap($0.ring.primary(for:))?.address) } }
+            let route = routing.withLock { r in r.map { ($0.view.id, ref.flatMap($0.ring.primary(for:))?.address) } }
             let viewID = route?.0 ?? 0, address = route?.1
             let clustered = route != nil
             func mayRetry() -> Bool {
@@ -369,10 +369,10 @@ public final class CrucialClient: Sendable {
             if create?.session == 0 { create?.session = session }
             if ownsSession, create?.persistent == false { startKeepAlive() }
         }
-        let seq = readOnly ? 0 : seqs.withLockedValue { $0.allocate() }
-        defer { if seq != 0 { seqs.withLockedValue { $0.complete(seq) } } }
+        let seq = readOnly ? 0 : seqs.withLock { $0.allocate() }
+        defer { if seq != 0 { seqs.withLock { $0.complete(seq) } } }
         let frame = try await send(to: ref) { id, viewID in
-            let acked = seq == 0 ? 0 : seqs.withLockedValue { $0.ackedBelow }
+            let acked = seq == 0 ? 0 : seqs.withLock { $0.ackedBelow }
             return .invoke(
                 Invoke(
                     id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked,
@@ -435,8 +435,8 @@ public final class CrucialClient: Sendable {
     /// Keeps this client itself alive from now on: done when it takes semaphore permits,
     /// which the servers release once its keep-alives stop (it crashed, or was closed).
     func keepClientAlive() {
-        guard !keepsClient.withLockedValue({ $0 }) else { return }
-        keepsClient.withLockedValue { $0 = true }
+        guard !keepsClient.withLock({ $0 }) else { return }
+        keepsClient.withLock { $0 = true }
         stopKeepAlive()  // the loop restarts at once, now naming the client too
         startKeepAlive()
     }
@@ -444,7 +444,7 @@ public final class CrucialClient: Sendable {
     /// Sends keep-alives every quarter of the lease from the first ephemeral object (or
     /// permit) on.
     private func startKeepAlive() {
-        guard keepAliveTask.withLockedValue({ $0 == nil }) else { return }
+        guard keepAliveTask.withLock({ $0 == nil }) else { return }
         let lease = configuration.sessionLease
         let task = Task { [weak self] in
             while !Task.isCancelled {
@@ -453,7 +453,7 @@ public final class CrucialClient: Sendable {
                 try? await Task.sleep(for: lease / 4)
             }
         }
-        let raced = keepAliveTask.withLockedValue { current -> Bool in
+        let raced = keepAliveTask.withLock { current -> Bool in
             guard current == nil else { return true }
             current = task
             return false
@@ -462,7 +462,7 @@ public final class CrucialClient: Sendable {
     }
 
     private func stopKeepAlive() {
-        keepAliveTask.withLockedValue { task in
+        keepAliveTask.withLock { task in
             task?.cancel()
             task = nil
         }
@@ -473,7 +473,7 @@ public final class CrucialClient: Sendable {
     public func keepAlive(lease: Duration? = nil) async throws {
         let (seconds, attoseconds) = (lease ?? configuration.sessionLease).components
         let ms = UInt32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        let client = keepsClient.withLockedValue { $0 } ? clientID : 0
+        let client = keepsClient.withLock { $0 } ? clientID : 0
         let session = ownsSession ? self.session : 0
         guard session != 0 || client != 0 else { return }
         _ = try await everyMember { c, id in

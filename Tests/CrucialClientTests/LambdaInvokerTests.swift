@@ -1,7 +1,7 @@
+import Synchronization
 import CrucialClient
 import Crypto
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -20,13 +20,13 @@ final class ScriptedHTTPServer: Sendable {
     }
 
     let channel: any Channel
-    let received = NIOLockedValueBox<[Received]>([])
-    private let script: NIOLockedValueBox<[Answer]>
+    let received = LockedBox<[Received]>([])
+    private let script: LockedBox<[Answer]>
 
     var port: Int { channel.localAddress?.port ?? 0 }
 
     init(answers: [Answer]) async throws {
-        let script = NIOLockedValueBox(answers)
+        let script = LockedBox(answers)
         let received = self.received
         self.script = script
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -45,18 +45,18 @@ final class ScriptedHTTPServer: Sendable {
     private final class Responder: ChannelInboundHandler, Sendable {
         typealias InboundIn = NIOHTTPServerRequestFull
         typealias OutboundOut = HTTPServerResponsePart
-        let script: NIOLockedValueBox<[Answer]>
-        let received: NIOLockedValueBox<[Received]>
+        let script: LockedBox<[Answer]>
+        let received: LockedBox<[Received]>
 
-        init(script: NIOLockedValueBox<[Answer]>, received: NIOLockedValueBox<[Received]>) {
+        init(script: LockedBox<[Answer]>, received: LockedBox<[Received]>) {
             self.script = script
             self.received = received
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let request = unwrapInboundIn(data)
-            received.withLockedValue { $0.append(Received(head: request.head, body: Array(request.body?.readableBytesView ?? ByteBuffer().readableBytesView))) }
-            let answer = script.withLockedValue { $0.isEmpty ? Answer(status: .internalServerError, body: "script exhausted") : $0.removeFirst() }
+            received.withLock { $0.append(Received(head: request.head, body: Array(request.body?.readableBytesView ?? ByteBuffer().readableBytesView))) }
+            let answer = script.withLock { $0.isEmpty ? Answer(status: .internalServerError, body: "script exhausted") : $0.removeFirst() }
             var headers = HTTPHeaders(answer.headers)
             headers.add(name: "content-length", value: String(answer.body.utf8.count))
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers))), promise: nil)
@@ -80,7 +80,7 @@ struct LambdaInvokerTests {
         let answer = try await invoker.invoke(function: "X", payload: payload)
         #expect(String(decoding: answer, as: UTF8.self) == "42")
 
-        let request = try #require(server.received.withLockedValue { $0.first })
+        let request = try #require(server.received.withLock { $0.first })
         #expect(request.head.method == .POST)
         #expect(request.head.uri == "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Acrucial/invocations")
         #expect(request.head.headers.first(name: "x-amz-invocation-type") == "RequestResponse")
@@ -120,7 +120,7 @@ struct LambdaInvokerTests {
         defer { server.close() }
         let invoker = LambdaInvoker(configuration: .init(endpoint: "http://127.0.0.1:\(server.port)", throttleBackoff: .milliseconds(5)))
         let error = try await #require(throws: CloudFunctionError.self) { _ = try await invoker.invoke(function: "F", payload: Data("{}".utf8)) }
-        #expect(server.received.withLockedValue { $0.count } == 3)
+        #expect(server.received.withLock { $0.count } == 3)
         #expect(error.errorType == "MyApp.Bad")
         #expect(error.errorMessage == "went wrong")
         #expect(error.kind == "Unhandled")

@@ -1,15 +1,15 @@
+import Synchronization
 import CrucialCore
 @testable import CrucialServer
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
 
 /// Collects the late answers a store delivers.
 final class Recorder: Responder {
-    let replies = NIOLockedValueBox<[Reply]>([])
-    func respond(_ reply: Reply) { replies.withLockedValue { $0.append(reply) } }
-    var all: [Reply] { replies.withLockedValue { $0 } }
+    let replies = Mutex<[Reply]>([])
+    func respond(_ reply: Reply) { replies.withLock { $0.append(reply) } }
+    var all: [Reply] { replies.withLock { $0 } }
 }
 
 /// An in-process store with helpers to call it as connection `conn` would.
@@ -71,7 +71,7 @@ struct ObjectStoreTests {
         var h = Harness()
         #expect(h.call("AtomicLong", "here", "addAndGet", [1]) == .value(1))
         let here = ObjectRef(type: "AtomicLong", key: "here"), gone = ObjectRef(type: "AtomicLong", key: "gone")
-        h.store.tombstones.withLockedValue { $0[gone] = ObjectVersion(view: 5, index: 3) }
+        h.store.tombstones.withLock { $0[gone] = ObjectVersion(view: 5, index: 3) }
         let wanted = h.store.wanted([
             OfferEntry(ref: here, version: .zero),  // as new as ours
             OfferEntry(ref: here, version: ObjectVersion(view: 2, index: 1)),  // newer
@@ -207,14 +207,14 @@ struct ObjectStoreTests {
 /// A cluster as the store sees it, whose view changes (the node starts leaving) right
 /// after a call's view check: what the store replicates, and in which view.
 final class ViewChangingReplication: Replication {
-    private let reads = NIOLockedValueBox(0)
-    private let log = NIOLockedValueBox<[(viewID: UInt64, version: ObjectVersion)]>([])
-    var sent: [(viewID: UInt64, version: ObjectVersion)] { log.withLockedValue { $0 } }
+    private let reads = Mutex(0)
+    private let log = Mutex<[(viewID: UInt64, version: ObjectVersion)]>([])
+    var sent: [(viewID: UInt64, version: ObjectVersion)] { log.withLock { $0 } }
     let loop = MultiThreadedEventLoopGroup.singleton.next()
 
     /// 4 for the call's check, then UInt64.max (what a leaving node answers).
     var viewID: UInt64 {
-        reads.withLockedValue { n in
+        reads.withLock { n in
             n += 1
             return n == 1 ? 4 : .max
         }
@@ -222,7 +222,7 @@ final class ViewChangingReplication: Replication {
     var rf: Int { 2 }
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? { nil }
     func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
-        log.withLockedValue { $0.append((viewID, box.version)) }
+        log.withLock { $0.append((viewID, box.version)) }
         return loop.makeSucceededFuture(nil)
     }
 }
@@ -233,7 +233,7 @@ struct ReplicationRaceTests {
     func versionUsesRoutedView() async throws {
         let store = ObjectStore(timerLoop: MultiThreadedEventLoopGroup.singleton.next())
         let replication = ViewChangingReplication()
-        store.replicationBox.withLockedValue { $0 = replication }
+        store.replicationBox.withLock { $0 = replication }
         let ref = ObjectRef(type: "AtomicLong", key: "c")
         let invoke = Invoke(
             id: 1, ref: ref, method: "incrementAndGet", create: Create(initial: 0, persistent: true), clientID: 1, seq: 1, viewID: 4)

@@ -1,6 +1,6 @@
+import Synchronization
 import CrucialTransport
 import CrucialClient
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -128,7 +128,7 @@ final class RedisConnection: Sendable {
 /// A pool of pipelined Redis connections used round-robin, like CrucialClient's.
 final class RedisPool: Sendable {
     let connections: [RedisConnection]
-    private let next = NIOLockedValueBox(0)
+    private let next = Mutex(0)
 
     init(port: Int, connections: Int) async throws {
         var cs: [RedisConnection] = []
@@ -139,7 +139,7 @@ final class RedisPool: Sendable {
     func command(_ args: String...) async throws -> RESP { try await command(args.map { Array($0.utf8) }) }
 
     func command(_ args: [[UInt8]]) async throws -> RESP {
-        let i = next.withLockedValue { n in
+        let i = next.withLock { n in
             defer { n = (n + 1) % connections.count }
             return n
         }

@@ -1,5 +1,5 @@
+import Synchronization
 package import Foundation
-internal import NIOConcurrencyHelpers
 
 /// Code that runs as a cloud function: its stored properties are its input, sent
 /// to the function encoded as JSON, so it must be `Codable`.
@@ -93,7 +93,7 @@ public enum CloudFunctions {
     /// Runs one invocation: the whole JSON payload in, the JSON answer out.
     package typealias Handler = @Sendable (_ payload: Data, _ invocation: CloudInvocation) async throws -> Data
 
-    private static let handlers = NIOLockedValueBox<[String: Handler]>([:])
+    private static let handlers = Mutex<[String: Handler]>([:])
 
     /// Makes `types` runnable by name. Accepts ``Runnable``, ``Callable`` and
     /// ``IterativeTask`` types (the last registers its ``IterationRange``).
@@ -110,10 +110,10 @@ public enum CloudFunctions {
     }
 
     /// The registered names, sorted.
-    public static var names: [String] { handlers.withLockedValue { $0.keys.sorted() } }
+    public static var names: [String] { handlers.withLock { $0.keys.sorted() } }
 
     package static func handler(named name: String) -> Handler? {
-        handlers.withLockedValue { $0[name] }
+        handlers.withLock { $0[name] }
     }
 
     static func register<R: Runnable>(runnable: R.Type) {
@@ -137,6 +137,6 @@ public enum CloudFunctions {
     }
 
     private static func add(_ name: String, _ handler: @escaping Handler) {
-        handlers.withLockedValue { $0[name] = handler }
+        handlers.withLock { $0[name] = handler }
     }
 }

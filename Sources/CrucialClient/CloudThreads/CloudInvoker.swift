@@ -1,5 +1,5 @@
+import Synchronization
 public import Foundation
-internal import NIOConcurrencyHelpers
 
 /// Where cloud functions run: AWS Lambda or the local emulator (``LambdaInvoker``),
 /// or this process (``InProcessInvoker``, for tests).
@@ -53,7 +53,7 @@ public struct RetryPolicy: Sendable, Equatable {
 
 /// The process-wide invoker cloud threads use when none is given.
 public enum CloudInvokers {
-    private static let box = NIOLockedValueBox<(any CloudInvoker)?>(nil)
+    private static let box = Mutex<(any CloudInvoker)?>(nil)
 
     /// Created on first use from the environment: `CRUCIAL_INVOKER=in-process` runs
     /// functions in this process; otherwise a ``LambdaInvoker`` configured by
@@ -61,14 +61,14 @@ public enum CloudInvokers {
     /// `http://127.0.0.1:7421` unless `CRUCIAL_LAMBDA_ENDPOINT` says otherwise).
     public static var `default`: any CloudInvoker {
         get throws(CloudThreadError) {
-            if let invoker = box.withLockedValue({ $0 }) { return invoker }
+            if let invoker = box.withLock({ $0 }) { return invoker }
             let made: any CloudInvoker
             if environment("CRUCIAL_INVOKER") == "in-process" {
                 made = InProcessInvoker()
             } else {
                 made = LambdaInvoker(configuration: try .fromEnvironment())
             }
-            return box.withLockedValue { current in
+            return box.withLock { current in
                 if let current { return current }
                 current = made
                 return made
@@ -78,7 +78,7 @@ public enum CloudInvokers {
 
     /// Makes `invoker` the default for threads and executors created without one.
     public static func useDefault(_ invoker: any CloudInvoker) {
-        box.withLockedValue { $0 = invoker }
+        box.withLock { $0 = invoker }
     }
 }
 
@@ -92,13 +92,13 @@ public struct InProcessInvoker: CloudInvoker {
     public init() {}
 
     /// One client per DSO endpoint, kept for the life of the process.
-    private static let clients = NIOLockedValueBox<[DSOEndpoint: CrucialClient]>([:])
+    private static let clients = Mutex<[DSOEndpoint: CrucialClient]>([:])
 
     public func invoke(function: String, payload: Data) async throws -> Data {
         let requestID = "local-" + UUID().uuidString.lowercased()
         var client: CrucialClient?
         if let endpoint = (try? PayloadHeader.decode(payload))?.crucial, !endpoint.servers.isEmpty {
-            client = Self.clients.withLockedValue { clients in
+            client = Self.clients.withLock { clients in
                 if let c = clients[endpoint] { return c }
                 let c = endpoint.makeClient()
                 clients[endpoint] = c

@@ -1,5 +1,5 @@
+import Synchronization
 internal import Foundation
-internal import NIOConcurrencyHelpers
 
 /// A thread whose body runs as a cloud function, as `CloudThread` does in the
 /// Crucial paper: `start()` invokes the function, `join()` waits for it to end and
@@ -17,7 +17,7 @@ public final class CloudThread: Sendable {
     /// The ``CloudFunction/cloudName`` of the runnable.
     public let function: String
     private let call: CloudCall
-    private let task = NIOLockedValueBox<Task<Data, any Error>?>(nil)
+    private let task = Mutex<Task<Data, any Error>?>(nil)
 
     /// A thread that will run `runnable`.
     /// - Parameters:
@@ -32,7 +32,7 @@ public final class CloudThread: Sendable {
 
     /// Invokes the function and returns at once. A second call does nothing.
     public func start() {
-        task.withLockedValue { task in
+        task.withLock { task in
             guard task == nil else { return }
             let call = self.call
             task = Task { try await call.perform() }
@@ -42,7 +42,7 @@ public final class CloudThread: Sendable {
     /// Waits until the function has ended; rethrows its ``CloudFunctionError``, or the
     /// ``CloudThreadError`` that kept it from running.
     public func join() async throws {
-        guard let task = task.withLockedValue({ $0 }) else { throw CloudThreadError.notStarted }
+        guard let task = task.withLock({ $0 }) else { throw CloudThreadError.notStarted }
         _ = try await task.value
     }
 

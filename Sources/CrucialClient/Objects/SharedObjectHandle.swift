@@ -1,4 +1,4 @@
-internal import NIOConcurrencyHelpers
+import Synchronization
 
 /// What every proxy holds: the object's reference, the client that reaches it,
 /// and the initial state sent with the first call so the server can create the
@@ -10,7 +10,7 @@ public final class SharedObjectHandle: Sendable {
     /// Why the initial state could not be encoded; thrown by the first call.
     let initialError: CrucialError?
     let boundClient: CrucialClient?
-    private let created = NIOLockedValueBox(false)
+    private let created = Mutex(false)
 
     public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient?) {
         self.ref = ObjectRef(type: type, key: key)
@@ -38,10 +38,10 @@ public final class SharedObjectHandle: Sendable {
     /// travels along; afterwards the object is known to exist.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
         if let initialError { throw initialError }
-        let isCreated = created.withLockedValue { $0 }
+        let isCreated = created.withLock { $0 }
         let create = isCreated ? nil : Create(initial: initial, persistent: persistent)
         let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)
-        if !isCreated { created.withLockedValue { $0 = true } }
+        if !isCreated { created.withLock { $0 = true } }
         return value
     }
 

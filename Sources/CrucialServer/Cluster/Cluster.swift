@@ -1,7 +1,7 @@
+import Synchronization
 internal import CrucialTransport
 internal import CrucialCore
 internal import Logging
-internal import NIOConcurrencyHelpers
 internal import NIOCore
 
 /// This node's part in a cluster: which view it serves, where objects live, sending
@@ -73,7 +73,7 @@ final class Cluster: Replication, Sendable {
     private let loop: any EventLoop
     private let identity: ConnectionIdentity
     private let logger: Logger
-    private let state: NIOLockedValueBox<State>
+    private let state: Mutex<State>
     /// A deliberately broken node for the tests that must catch one: it acknowledges
     /// changes without sending them to the replicas (CRUCIAL_TEST_FAULT=skip-replication).
     private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
@@ -104,14 +104,14 @@ final class Cluster: Replication, Sendable {
         self.onServed = onServed
         var s = State(me: me, history: history ?? ViewHistory())
         s.holes = HoleIndex(s.history.holes)
-        self.state = NIOLockedValueBox(s)
+        self.state = Mutex(s)
     }
 
-    var me: View.Member { state.withLockedValue { $0.me } }
-    var view: View? { state.withLockedValue { $0.view } }
-    var history: ViewHistory { state.withLockedValue { $0.history } }
+    var me: View.Member { state.withLock { $0.me } }
+    var view: View? { state.withLock { $0.view } }
+    var history: ViewHistory { state.withLock { $0.history } }
     /// The view calls are served in; a leaving node serves none (`UInt64.max` matches no call).
-    var viewID: UInt64 { state.withLockedValue { $0.leaving ? .max : $0.view?.id ?? 0 } }
+    var viewID: UInt64 { state.withLock { $0.leaving ? .max : $0.view?.id ?? 0 } }
 
     /// How many copies `box` has in the cluster.
     private func copies(_ box: ObjectBox) -> Int { box.replicates ? rf : 1 }
@@ -120,7 +120,7 @@ final class Cluster: Replication, Sendable {
 
     /// Where a call on `ref` from a client in view `clientView` goes.
     func route(_ ref: ObjectRef, clientView: UInt64) -> Route {
-        state.withLockedValue { s in
+        state.withLock { s in
             guard let view = s.view else { return .wait }
             if s.leaving || !s.inView { return .wrongView(view) }
             if !s.ready { return .wait }
@@ -142,7 +142,7 @@ final class Cluster: Replication, Sendable {
     /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot:
     /// every copy is on members that left without handing it over.
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? {
-        let holders: [String]? = state.withLockedValue { s in s.holes.isEmpty ? nil : s.holes.absentHolders(of: ref, copies: copies) }
+        let holders: [String]? = state.withLock { s in s.holes.isEmpty ? nil : s.holes.absentHolders(of: ref, copies: copies) }
         guard let holders else { return nil }
         return CrucialError(
             .unavailable,
@@ -153,7 +153,7 @@ final class Cluster: Replication, Sendable {
 
     /// Runs `callback` once this node serves a view (again); at once if it does.
     func whenReady(_ callback: @escaping @Sendable () -> Void) {
-        let now = state.withLockedValue { s -> Bool in
+        let now = state.withLock { s -> Bool in
             if s.ready || s.leaving || !s.inView { return true }
             s.waiting.append(callback)
             return false
@@ -162,7 +162,7 @@ final class Cluster: Replication, Sendable {
     }
 
     private func wakeWaiting() {
-        let waiting = state.withLockedValue { s in
+        let waiting = state.withLock { s in
             defer { s.waiting.removeAll() }
             return s.waiting
         }
@@ -173,7 +173,7 @@ final class Cluster: Replication, Sendable {
 
     /// Registered (again) in etcd as incarnation `registration.incarnation`.
     func registered(_ registration: Membership.Registration) {
-        state.withLockedValue { s in
+        state.withLock { s in
             s.me.incarnation = registration.incarnation
             s.wantsRegistration = false
             s.servesUntil = registration.grantedAt + leaseTTL - leaseMargin
@@ -183,7 +183,7 @@ final class Cluster: Replication, Sendable {
 
     /// The lease was renewed: it lasts at least until `deadline`.
     func leaseRenewed(until deadline: ContinuousClock.Instant) {
-        state.withLockedValue { s in
+        state.withLock { s in
             let until = deadline - leaseMargin
             s.servesUntil = max(s.servesUntil ?? until, until)
         }
@@ -192,7 +192,7 @@ final class Cluster: Replication, Sendable {
     /// The lease lapsed (or etcd dropped this node): stop serving, and hand over every copy
     /// after registering again, because the others may have moved on meanwhile.
     func leaseLapsed() {
-        let wasServing = state.withLockedValue { s -> Bool in
+        let wasServing = state.withLock { s -> Bool in
             defer {
                 s.servesUntil = .now
                 s.stableRing = HashRing(members: [])
@@ -203,7 +203,7 @@ final class Cluster: Replication, Sendable {
     }
 
     /// Whether the view dropped this node while its lease loop still runs.
-    var wantsRegistration: Bool { state.withLockedValue { $0.wantsRegistration } }
+    var wantsRegistration: Bool { state.withLock { $0.wantsRegistration } }
 
     // MARK: Replication (primary side)
 
@@ -220,7 +220,7 @@ final class Cluster: Replication, Sendable {
     private func toOtherReplicas(
         _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int, in viewID: UInt64
     ) -> EventLoopFuture<Outcome?> {
-        let targets = state.withLockedValue { s -> [PeerLink]? in
+        let targets = state.withLock { s -> [PeerLink]? in
             guard let view = s.view, view.id == viewID, !s.leaving else { return nil }
             let me = s.me.id
             return s.ring.replicas(for: ref, count: copies).filter { $0.id != me }.map { link(to: $0, in: &s) }
@@ -279,7 +279,7 @@ final class Cluster: Replication, Sendable {
     }
 
     func transferDone(_ report: TransferDone) {
-        state.withLockedValue { s in
+        state.withLock { s in
             guard report.viewID >= (s.view?.id ?? 0) || s.reports[report.viewID] != nil else { return }
             s.reports[report.viewID, default: [:]][report.from] = report
         }
@@ -291,7 +291,7 @@ final class Cluster: Replication, Sendable {
     /// Adopts a view from etcd and moves objects for it.
     func adopt(_ change: Membership.Change) {
         let view = change.view
-        let outcome = state.withLockedValue { s -> (previous: View, inView: Bool)? in
+        let outcome = state.withLock { s -> (previous: View, inView: Bool)? in
             let previous = s.view
             guard (previous?.id ?? 0) < view.id else { return nil }
             s.view = view
@@ -310,7 +310,7 @@ final class Cluster: Replication, Sendable {
         }
         guard let (previous, inView) = outcome else { return }
         guard inView else {
-            if !state.withLockedValue({ $0.leaving }) {
+            if !state.withLock({ $0.leaving }) {
                 logger.error(
                     "this member is not in the cluster's view any more (its etcd lease lapsed); it keeps its objects and registers again",
                     metadata: ["view": "\(view.id)"])
@@ -341,7 +341,7 @@ final class Cluster: Replication, Sendable {
         guard fastFailover else { return }
         let task = Task { [self] in
             while !Task.isCancelled {
-                let others = state.withLockedValue { s in view.members.filter { $0.id != s.me.id } }
+                let others = state.withLock { s in view.members.filter { $0.id != s.me.id } }
                 let probes = await withTaskGroup(of: (View.Member, Probe).self) { group in
                     for m in others { group.addTask { (m, await self.probe(m)) } }
                     var all: [(View.Member, Probe)] = []
@@ -353,7 +353,7 @@ final class Cluster: Replication, Sendable {
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        let old = state.withLockedValue { s -> Task<Void, Never>? in
+        let old = state.withLock { s -> Task<Void, Never>? in
             defer { s.detector = task }
             return s.detector
         }
@@ -362,13 +362,13 @@ final class Cluster: Replication, Sendable {
 
     /// One ping to `member`: answered, refused (nothing listens), or silent within 500 ms.
     private func probe(_ member: View.Member) async -> Probe {
-        let peer: PeerLink = state.withLockedValue { s in link(to: member, in: &s) }
+        let peer: PeerLink = state.withLock { s in link(to: member, in: &s) }
         let answer = peer.send { id in Frame.ping(id: id) }
-        let once = NIOLockedValueBox(false)
+        let once = Mutex(false)
         let loop = self.loop
         return await withCheckedContinuation { (c: CheckedContinuation<Probe, Never>) in
             let finish: @Sendable (Probe) -> Void = { p in
-                if once.withLockedValue({ done in defer { done = true }; return !done }) { c.resume(returning: p) }
+                if once.withLock({ done in defer { done = true }; return !done }) { c.resume(returning: p) }
             }
             answer.whenComplete { result in
                 switch result {
@@ -381,7 +381,7 @@ final class Cluster: Replication, Sendable {
     }
 
     private func suspect(_ member: View.Member, _ reason: String) {
-        let accuse = state.withLockedValue { s -> Bool in
+        let accuse = state.withLock { s -> Bool in
             guard let until = s.servesUntil, ContinuousClock.now < until, s.inView,
                 s.view?.members.contains(member) == true
             else { return false }
@@ -398,7 +398,7 @@ final class Cluster: Replication, Sendable {
 
     /// Sends the objects held here to the replicas that get them in `view`, then says so.
     private func transfer(for view: View) async {
-        let (stableRing, ring) = state.withLockedValue { ($0.stableRing, $0.ring) }
+        let (stableRing, ring) = state.withLock { ($0.stableRing, $0.ring) }
         let (sends, moved) = handOver(from: stableRing, to: ring, viewID: view.id)
         let failures = (try? await EventLoopFuture.whenAllSucceed(sends, on: loop).get())?.compactMap { $0 } ?? []
         guard viewID == view.id else { return }  // superseded: the next transfer does the work
@@ -409,7 +409,7 @@ final class Cluster: Replication, Sendable {
             return await transfer(for: view)
         }
         // Tell the others; a member that cannot be told is gone, and its departure makes a new view.
-        let (report, links) = state.withLockedValue { s -> (TransferDone, [PeerLink]) in
+        let (report, links) = state.withLock { s -> (TransferDone, [PeerLink]) in
             let left = s.left
             let report = s.history.report(
                 id: 0, viewID: view.id, from: s.me.id, leftGracefully: { left[$0.id] == $0.incarnation }, into: view)
@@ -431,13 +431,13 @@ final class Cluster: Replication, Sendable {
         }
         guard viewID == view.id else { return }
         logger.info("moved objects for the new view", metadata: ["view": "\(view.id)", "objects": "\(moved)"])
-        state.withLockedValue { $0.ownTransferDone = true }
+        state.withLock { $0.ownTransferDone = true }
         checkReady()
     }
 
     /// Serves the current view once this node and every other member are done moving.
     private func checkReady() {
-        let completed = state.withLockedValue { s -> (view: View, ring: HashRing, history: ViewHistory)? in
+        let completed = state.withLock { s -> (view: View, ring: HashRing, history: ViewHistory)? in
             guard let view = s.view, !s.ready, s.ownTransferDone, s.inView else { return nil }
             let heard = s.reports[view.id] ?? [:]
             guard view.members.allSatisfy({ heard[$0.id] != nil }) else { return nil }
@@ -451,7 +451,7 @@ final class Cluster: Replication, Sendable {
         onServed(history)
         // Copies this node no longer keeps: every new replica has acknowledged them.
         var dropped = 0
-        let me = state.withLockedValue { $0.me.id }
+        let me = state.withLock { $0.me.id }
         for box in store.allBoxes() where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me }) {
             store.drop(box)
             dropped += 1
@@ -474,7 +474,7 @@ final class Cluster: Replication, Sendable {
     private func handOver(from old: HashRing, to new: HashRing, viewID: UInt64) -> ([EventLoopFuture<Outcome?>], Int) {
         var sends: [EventLoopFuture<Outcome?>] = []
         var moved = 0
-        let me = state.withLockedValue { $0.me.id }
+        let me = state.withLock { $0.me.id }
         func targets(_ ref: ObjectRef, _ count: Int) -> [View.Member] {
             let had = Set(old.replicas(for: ref, count: count))
             return new.replicas(for: ref, count: count).filter { $0.id != me && !had.contains($0) }
@@ -487,7 +487,7 @@ final class Cluster: Replication, Sendable {
             for t in to { offers[t, default: []].append(box) }
         }
         for (target, boxes) in offers {
-            let link = state.withLockedValue { s in self.link(to: target, in: &s) }
+            let link = state.withLock { s in self.link(to: target, in: &s) }
             for start in stride(from: 0, to: boxes.count, by: 5000) {
                 let chunk = Array(boxes[start..<min(boxes.count, start + 5000)])
                 sends.append(offer(chunk, to: link, viewID: viewID))
@@ -496,7 +496,7 @@ final class Cluster: Replication, Sendable {
         for (ref, version) in store.allTombstones() {
             let to = targets(ref, rf)
             guard !to.isEmpty else { continue }
-            let links = state.withLockedValue { s in to.map { link(to: $0, in: &s) } }
+            let links = state.withLock { s in to.map { link(to: $0, in: &s) } }
             sends += send(.remove, of: ref, at: version, in: viewID, to: links)
         }
         return (sends, moved)
@@ -529,7 +529,7 @@ final class Cluster: Replication, Sendable {
     /// Leaves gracefully: stops serving, hands every object to the nodes that keep it
     /// once this one is gone, then lets `deregister` take it out of the view.
     func leave(deregister: (_ incarnation: UInt64) async -> Void) async {
-        let (view, ring, me) = state.withLockedValue { s -> (View?, HashRing, View.Member) in
+        let (view, ring, me) = state.withLock { s -> (View?, HashRing, View.Member) in
             s.leaving = true
             s.ready = false
             s.detector?.cancel()
@@ -546,7 +546,7 @@ final class Cluster: Replication, Sendable {
     }
 
     func shutdown() {
-        let links = state.withLockedValue { s in
+        let links = state.withLock { s in
             defer {
                 s.links.removeAll()
                 s.detector?.cancel()

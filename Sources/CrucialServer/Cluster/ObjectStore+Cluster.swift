@@ -1,3 +1,4 @@
+import Synchronization
 internal import CrucialCore
 internal import NIOCore
 
@@ -49,11 +50,11 @@ extension ObjectStore {
     private func applyInvoke(_ invoke: Invoke, _ replicate: Replicate, refuse stale: () -> Outcome?) -> (Outcome, UInt64?) {
         let ref = replicate.ref
         for _ in 0..<8 {
-            var box = shard(ref).withLockedValue { $0[ref] }
+            var box = shard(ref).withLock { $0[ref] }
             var created: Value?
             if box == nil {
                 // The first change of a new object carries its creation.
-                let base = tombstones.withLockedValue { $0[ref] } ?? .zero
+                let base = tombstones.withLock { $0[ref] } ?? .zero
                 guard let create = invoke.create, replicate.version.index == base.index + 1 else {
                     return (.error(CrucialError(.illegalState, "replica of \(ref) missing; send its state")), nil)
                 }
@@ -65,7 +66,7 @@ extension ObjectStore {
                 }
                 let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
                 fresh.version = base
-                box = shard(ref).withLockedValue { map in
+                box = shard(ref).withLock { map in
                     if let raced = map[ref] { return raced }
                     map[ref] = fresh
                     return fresh
@@ -100,7 +101,7 @@ extension ObjectStore {
                 return (.void, box.persistent && log != nil ? box.lastLSN : nil)
             }
             guard let outcome else { continue }
-            if box.persistent, created == nil { tombstones.withLockedValue { _ = $0.removeValue(forKey: ref) } }
+            if box.persistent, created == nil { tombstones.withLock { _ = $0.removeValue(forKey: ref) } }
             return outcome
         }
         return (.error(CrucialError(.internal, "\(ref) kept being replaced while a change was applied")), nil)
@@ -108,7 +109,7 @@ extension ObjectStore {
 
     /// Replaces the copy of `ref` with `state` unless the copy (or a tombstone) is newer.
     func install(_ ref: ObjectRef, _ state: ObjectState, version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
-        if let removed = tombstones.withLockedValue({ $0[ref] }), removed >= version {
+        if let removed = tombstones.withLock({ $0[ref] }), removed >= version {
             return (refuse() ?? .void, nil)  // removed since: the old copy stays dead
         }
         let object: any SharedObject
@@ -122,7 +123,7 @@ extension ObjectStore {
         fresh.retries.restore(state.retries)
         let shard = self.shard(ref)
         for _ in 0..<8 {
-            let existing = shard.withLockedValue { $0[ref] }
+            let existing = shard.withLock { $0[ref] }
             if let existing {
                 var effects = Effects()
                 let outcome: (Outcome, UInt64?)? = existing.lock.withLock {
@@ -134,7 +135,7 @@ extension ObjectStore {
                     existing.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(ref) was replaced by a newer copy; retry"))
                     fresh.lock.withLock {
                         logEvent(.install(state), on: fresh)
-                        shard.withLockedValue { $0[ref] = fresh }
+                        shard.withLock { $0[ref] = fresh }
                     }
                     return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
                 }
@@ -146,7 +147,7 @@ extension ObjectStore {
             if let refusal = refuse() { return (refusal, nil) }
             if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
             let placed = fresh.lock.withLock {
-                let placed = shard.withLockedValue { map -> Bool in
+                let placed = shard.withLock { map -> Bool in
                     guard map[ref] == nil else { return false }
                     map[ref] = fresh
                     return true
@@ -155,7 +156,7 @@ extension ObjectStore {
                 return placed
             }
             if placed {
-                tombstones.withLockedValue { _ = $0.removeValue(forKey: ref) }
+                tombstones.withLock { _ = $0.removeValue(forKey: ref) }
                 if fresh.session != 0 { adopt(fresh) }
                 watchHolders(of: fresh)
                 return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
@@ -167,12 +168,12 @@ extension ObjectStore {
     /// Removes the copy of `ref` unless it is newer than `version`, leaving a tombstone.
     private func applyRemoval(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome?) -> (Outcome, UInt64?) {
         if let refusal = refuse() { return (refusal, nil) }
-        if let existing = shard(ref).withLockedValue({ $0[ref] }), existing.lock.withLock({ existing.version > version }) {
+        if let existing = shard(ref).withLock({ $0[ref] }), existing.lock.withLock({ existing.version > version }) {
             return (.void, nil)  // a newer copy (re-created since) stays
         }
         let box = retire(ref) { box in if version != .zero { box.version = version } }
         guard version != .zero else { return (.void, box?.lastLSN) }
-        let recorded = tombstones.withLockedValue { t -> Bool in
+        let recorded = tombstones.withLock { t -> Bool in
             guard (t[ref] ?? .zero) < version else { return false }
             t[ref] = version
             return true
@@ -194,7 +195,7 @@ extension ObjectStore {
             box.version = ObjectVersion(view: viewID, index: box.version.index + 1)
             replicated = replication.replicate(box, .remove, in: viewID)
             let version = box.version
-            tombstones.withLockedValue { $0[ref] = version }
+            tombstones.withLock { $0[ref] = version }
         }
         return (box != nil, replicated)
     }
@@ -204,26 +205,26 @@ extension ObjectStore {
     func wanted(_ entries: [OfferEntry]) -> [Int] {
         entries.indices.filter { i in
             let e = entries[i]
-            if let removed = tombstones.withLockedValue({ $0[e.ref] }), removed >= e.version { return false }
-            guard let box = shard(e.ref).withLockedValue({ $0[e.ref] }) else { return true }
+            if let removed = tombstones.withLock({ $0[e.ref] }), removed >= e.version { return false }
+            guard let box = shard(e.ref).withLock({ $0[e.ref] }) else { return true }
             return box.lock.withLock { box.removed || box.version < e.version }
         }
     }
 
     /// The tombstones held here.
     func allTombstones() -> [(ObjectRef, ObjectVersion)] {
-        tombstones.withLockedValue { $0.map { ($0.key, $0.value) } }
+        tombstones.withLock { $0.map { ($0.key, $0.value) } }
     }
 
     /// Forgets the tombstones of objects this node no longer keeps.
     func dropTombstones(where unwanted: (ObjectRef) -> Bool) {
-        tombstones.withLockedValue { t in t = t.filter { !unwanted($0.key) } }
+        tombstones.withLock { t in t = t.filter { !unwanted($0.key) } }
     }
 
     /// Forgets the copy in `box` (it now lives on other nodes): its parked calls are
     /// told to retry, where the object is now.
     func drop(_ box: ObjectBox) {
-        let removed = shard(box.ref).withLockedValue { map -> Bool in
+        let removed = shard(box.ref).withLock { map -> Bool in
             guard map[box.ref] === box else { return false }
             map.removeValue(forKey: box.ref)
             return true

@@ -1,6 +1,6 @@
+import Synchronization
 internal import CrucialTransport
 internal import CrucialCore
-internal import NIOConcurrencyHelpers
 internal import NIOCore
 
 /// One ordered connection from this node to another member.
@@ -17,10 +17,10 @@ final class PeerLink: Sendable {
     }
 
     let member: View.Member
-    private let state = NIOLockedValueBox(State.idle)
+    private let state = Mutex(State.idle)
     private let loop: any EventLoop
     private let identity: ConnectionIdentity
-    private let nextID = NIOLockedValueBox<UInt64>(0)
+    private let nextID = Mutex<UInt64>(0)
 
     init(member: View.Member, loop: any EventLoop, identity: ConnectionIdentity) {
         self.member = member
@@ -30,8 +30,8 @@ final class PeerLink: Sendable {
 
     /// Sends the frame `build` makes for a fresh request id; the future holds the answer.
     func send(_ build: (UInt64) -> Frame) -> EventLoopFuture<Frame> {
-        state.withLockedValue { state in
-            let id = nextID.withLockedValue { n in
+        state.withLock { state in
+            let id = nextID.withLock { n in
                 n += 1
                 return n
             }
@@ -63,7 +63,7 @@ final class PeerLink: Sendable {
             } catch {
                 result = .failure(error)
             }
-            let (failed, unwanted) = state.withLockedValue { state -> ([(Frame, UInt64, EventLoopPromise<Frame>)], ClientConnection?) in
+            let (failed, unwanted) = state.withLock { state -> ([(Frame, UInt64, EventLoopPromise<Frame>)], ClientConnection?) in
                 guard case .connecting(let backlog) = state else {
                     // Closed meanwhile (the member left the view): close() failed the backlog.
                     if case .success(let c) = result { return ([], c) }
@@ -89,7 +89,7 @@ final class PeerLink: Sendable {
 
     /// Closes the link; requests still waiting for it to connect fail (never left hanging).
     func close() {
-        let old = state.withLockedValue { state -> State in
+        let old = state.withLock { state -> State in
             defer { state = .idle }
             return state
         }

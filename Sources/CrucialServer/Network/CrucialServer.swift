@@ -1,7 +1,7 @@
+import Synchronization
 public import CrucialCore
 public import Logging
 public import NIOCore
-internal import NIOConcurrencyHelpers
 internal import Foundation
 internal import NIOPosix
 internal import NIOSSL
@@ -98,17 +98,17 @@ public final class CrucialServer: Service, Sendable {
     package let store: ObjectStore
     /// This server's metrics (also served on `metricsPort`).
     public let metrics: ServerMetrics
-    private let metricsChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    private let metricsChannel = Mutex<(any Channel)?>(nil)
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let state = NIOLockedValueBox(State.idle)
-    private let children = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+    private let state = Mutex(State.idle)
+    private let children = LockedBox([ObjectIdentifier: any Channel]())
     /// Connection ids go into the operation log; a random start keeps those of
     /// different runs of the server apart.
-    private let nextConnection = NIOLockedValueBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
+    private let nextConnection = LockedBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
     /// This node's part in a cluster, and its membership tasks.
-    private let clusterState = NIOLockedValueBox<
-        (cluster: Cluster, membership: Membership, lease: NIOLockedValueBox<Int64>, tasks: [Task<Void, Never>])?
+    private let clusterState = Mutex<
+        (cluster: Cluster, membership: Membership, lease: LockedBox<Int64>, tasks: [Task<Void, Never>])?
     >(nil)
 
     public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
@@ -205,18 +205,18 @@ public final class CrucialServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                let id = nextConnection.withLockedValue { n in
+                let id = nextConnection.withLock { n in
                     n += 1
                     return n
                 }
                 let key = ObjectIdentifier(channel)
-                let open = children.withLockedValue { children in
+                let open = children.withLock { children in
                     children[key] = channel
                     return children.count
                 }
                 metrics.connections.record(open)
                 channel.closeFuture.whenComplete { _ in
-                    metrics.connections.record(children.withLockedValue { $0.removeValue(forKey: key); return $0.count })
+                    metrics.connections.record(children.withLock { $0.removeValue(forKey: key); return $0.count })
                 }
                 // Over the limit, the connection is still served its handshake: its client learns why.
                 let refusal =
@@ -236,7 +236,7 @@ public final class CrucialServer: Service, Sendable {
             }
             .bind(host: configuration.host, port: configuration.port).get()
         guard let address = channel.localAddress else { throw CrucialError(.internal, "bound server channel has no address") }
-        let accepted = state.withLockedValue { state -> Bool in
+        let accepted = state.withLock { state -> Bool in
             guard case .idle = state else { return false }
             state = .running(serverChannel: channel)
             return true
@@ -261,7 +261,7 @@ public final class CrucialServer: Service, Sendable {
         if let port = configuration.metricsPort {
             let endpoint = try await MetricsEndpoint.start(
                 host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: census)
-            metricsChannel.withLockedValue { $0 = endpoint }
+            metricsChannel.withLock { $0 = endpoint }
             logger.info("metrics", metadata: ["address": "http://\(configuration.metricsHost):\(endpoint.localAddress?.port ?? port)/metrics"])
         }
         // Sessions whose lease lapsed (their driver died) lose their ephemeral objects.
@@ -283,7 +283,7 @@ public final class CrucialServer: Service, Sendable {
     /// it), adopts the first view and follows the next ones. A lapsed lease is not the end:
     /// the member stops serving, keeps its objects, and registers again.
     private func join(_ cluster: Cluster, _ membership: Membership) async throws {
-        store.replicationBox.withLockedValue { $0 = cluster }
+        store.replicationBox.withLock { $0 = cluster }
         let registration: Membership.Registration
         do {
             registration = try await membership.register()
@@ -298,7 +298,7 @@ public final class CrucialServer: Service, Sendable {
                 "view": "\(registration.view.id)", "rf": "\(membership.rf)",
             ])
         cluster.registered(registration)
-        let current = NIOLockedValueBox(registration.lease)
+        let current = LockedBox(registration.lease)
         let logger = self.logger
         let lease = Task {
             var registration = registration
@@ -310,7 +310,7 @@ public final class CrucialServer: Service, Sendable {
                 while !Task.isCancelled {
                     do {
                         registration = try await membership.register()
-                        current.withLockedValue { $0 = registration.lease }
+                        current.withLock { $0 = registration.lease }
                         logger.notice(
                             "registered again", metadata: ["incarnation": "\(registration.incarnation)", "view": "\(registration.view.id)"])
                         cluster.registered(registration)
@@ -323,25 +323,25 @@ public final class CrucialServer: Service, Sendable {
             }
         }
         let watch = Task { await membership.watch(after: registration) { cluster.adopt($0) } }
-        clusterState.withLockedValue { $0 = (cluster, membership, current, [lease, watch]) }
+        clusterState.withLock { $0 = (cluster, membership, current, [lease, watch]) }
     }
 
     /// Where the metrics endpoint listens (nil when it does not).
-    public var metricsAddress: SocketAddress? { metricsChannel.withLockedValue { $0?.localAddress } }
+    public var metricsAddress: SocketAddress? { metricsChannel.withLock { $0?.localAddress } }
 
     /// The cluster view this server serves (nil when it is on its own).
-    package var view: View? { clusterState.withLockedValue { $0?.cluster.view } }
+    package var view: View? { clusterState.withLock { $0?.cluster.view } }
 
     /// Stops accepting, answers parked calls with SHUTTING_DOWN, closes every
     /// connection and stops the event loops.
     public func shutdown() async throws {
-        let previous = state.withLockedValue { state -> State in
+        let previous = state.withLock { state -> State in
             defer { state = .stopped }
             return state
         }
-        if case .running = previous, let (cluster, membership, lease, tasks) = clusterState.withLockedValue({ $0 }) {
+        if case .running = previous, let (cluster, membership, lease, tasks) = clusterState.withLock({ $0 }) {
             // Hand the objects over and leave the view, then give clients a moment to learn where they went.
-            await cluster.leave { await membership.leave(lease.withLockedValue { $0 }, incarnation: $0) }
+            await cluster.leave { await membership.leave(lease.withLock { $0 }, incarnation: $0) }
             for _ in 0..<20 where cluster.view?.members.contains(where: { $0.id == cluster.me.id }) ?? false {
                 try? await Task.sleep(for: .milliseconds(100))
             }
@@ -349,11 +349,11 @@ public final class CrucialServer: Service, Sendable {
             cluster.shutdown()
         }
         if case .running(let serverChannel) = previous {
-            logger.info("shutting down", metadata: ["connections": "\(children.withLockedValue { $0.count })"])
+            logger.info("shutting down", metadata: ["connections": "\(children.withLock { $0.count })"])
             try? await serverChannel.close()
-            try? await metricsChannel.withLockedValue({ $0 })?.close()
+            try? await metricsChannel.withLock({ $0 })?.close()
             store.drainAllWaiters(CrucialError(.shuttingDown, "the server is shutting down"))
-            let open = children.withLockedValue { Array($0.values) }
+            let open = children.withLock { Array($0.values) }
             for child in open { try? await child.close() }
             store.stopPersistence()
         }
@@ -364,7 +364,7 @@ public final class CrucialServer: Service, Sendable {
 
     /// `Service`: serves until the service group shuts down gracefully.
     public func run() async throws {
-        if case .idle = state.withLockedValue({ $0 }) { try await start() }
+        if case .idle = state.withLock({ $0 }) { try await start() }
         try await gracefulShutdown()
         try await shutdown()
     }

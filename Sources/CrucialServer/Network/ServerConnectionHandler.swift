@@ -3,7 +3,6 @@ internal import CrucialTransport
 internal import Foundation
 internal import Logging
 internal import NIOCore
-internal import Atomics
 
 #if canImport(Glibc)
 internal import Glibc
@@ -23,10 +22,10 @@ struct ChannelResponder: Responder {
 /// A responder for a request counted in its connection's in-flight requests.
 struct CountingResponder: Responder {
     let base: ChannelResponder
-    let inFlight: ManagedAtomic<Int>
+    let inFlight: AtomicCounter
 
     func respond(_ reply: Reply) {
-        inFlight.wrappingDecrement(ordering: .relaxed)
+        inFlight.subtract()
         base.respond(reply)
     }
 }
@@ -77,7 +76,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var isAdmin = false
     private var upload: PluginUpload?
     /// Requests answered later (parked, replicated, waiting for fsync), for the in-flight limit.
-    private let inFlight = ManagedAtomic<Int>(0)
+    private let inFlight = AtomicCounter()
     /// Set when the server already has its maximum of connections: refused in the handshake.
     private let refusal: CrucialError?
     /// Closes a client that reads none of its answers (see ``Limits/writeTimeout``).
@@ -261,12 +260,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             let waiter = Waiter(
                 id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
                 responder: CountingResponder(base: responder, inFlight: inFlight))
-            let waiting = inFlight.loadThenWrappingIncrement(ordering: .relaxed)
+            let waiting = inFlight.add()
             let started = ContinuousClock.now
             let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
             let handles = metricHandles(invoke.ref.type, invoke.method, outcome)
             if let outcome {
-                inFlight.wrappingDecrement(ordering: .relaxed)
+                inFlight.subtract()
                 settings.metrics.operation(handles, outcome, since: started)
                 if case .error(let error) = outcome { logFailure(invoke, error) }
                 reply(context: context, invoke.id, outcome)
@@ -475,7 +474,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all else {
             return context.fireUserInboundEventTriggered(event)
         }
-        guard state == .ready, inFlight.load(ordering: .relaxed) == 0 else { return }
+        guard state == .ready, inFlight.load() == 0 else { return }
         logger.debug("closing an idle connection")
         settings.metrics.refused(.idle)
         fail(context: context, id: 0, CrucialError(.timeout, "the connection was idle for \(settings.limits.idleTimeout ?? .zero): closed"))

@@ -1,5 +1,5 @@
+import Synchronization
 internal import CoreMetrics
-internal import NIOConcurrencyHelpers
 public import Prometheus
 
 /// One server's metrics: swift-metrics handles on a Prometheus registry of its own (so
@@ -29,7 +29,7 @@ public final class ServerMetrics: Sendable {
 
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    private let operations = NIOLockedValueBox<[String: Operation]>([:])
+    private let operations = Mutex<[String: Operation]>([:])
     let objects: CoreMetrics.Gauge
     let sessions: CoreMetrics.Gauge
     let parkedCalls: CoreMetrics.Gauge
@@ -66,14 +66,14 @@ public final class ServerMetrics: Sendable {
 
     func handles(_ type: String, _ method: String) -> Operation {
         let key = "\(type)\u{0}\(method)"
-        if let known = operations.withLockedValue({ $0[key] }) { return known }
+        if let known = operations.withLock({ $0[key] }) { return known }
         let dimensions = [("type", type), ("method", method)]
         let made = Operation(
             type: type, method: method,
             ok: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "ok")], factory: factory),
             parked: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "parked")], factory: factory),
             duration: CoreMetrics.Timer(label: "crucial_operation_duration_seconds", dimensions: dimensions, factory: factory))
-        return operations.withLockedValue { $0[key, default: made] }
+        return operations.withLock { $0[key, default: made] }
     }
 
     /// A call answered at once (`since` = when it arrived), with the handles of its method.

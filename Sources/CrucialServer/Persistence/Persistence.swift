@@ -1,6 +1,6 @@
+import Synchronization
 package import CrucialCore
 internal import Foundation
-internal import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 internal import Glibc
@@ -95,9 +95,9 @@ extension ObjectStore {
         }
         let log = try OperationLog(
             directory: dir, generation: (logs.last ?? from) + 1, nextLSN: maxLSN + 1, policy: configuration.fsync)
-        logBox.withLockedValue { $0 = log }
-        directoryLock.withLockedValue { $0 = lock }
-        persistenceSettings.withLockedValue { $0 = configuration }
+        logBox.withLock { $0 = log }
+        directoryLock.withLock { $0 = lock }
+        persistenceSettings.withLock { $0 = configuration }
         // The connections of replayed calls are gone: withdraw their parked calls, and
         // log it, so that the next recovery does not see them parked.
         for (ref, connections) in parked {
@@ -112,12 +112,12 @@ extension ObjectStore {
     /// Writes a snapshot of every persistent object and drops the logs it covers.
     /// Operations go on meanwhile; each object is copied under its own lock.
     package func compact() throws(CrucialError) {
-        guard let log, let configuration = persistenceSettings.withLockedValue({ $0 }) else { return }
-        guard compacting.withLockedValue({ busy in
+        guard let log, let configuration = persistenceSettings.withLock({ $0 }) else { return }
+        guard compacting.withLock({ busy in
             defer { busy = true }
             return !busy
         }) else { return }
-        defer { compacting.withLockedValue { $0 = false } }
+        defer { compacting.withLock { $0 = false } }
         let generation = try log.rotate()
         var objects: [Value] = []
         func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
@@ -163,18 +163,18 @@ extension ObjectStore {
 
     /// Compacts when the current log outgrew its limit (called periodically).
     package func compactIfDue() throws(CrucialError) {
-        guard let log, let limit = persistenceSettings.withLockedValue({ $0?.compactAfterBytes }), log.fileBytes > limit else { return }
+        guard let log, let limit = persistenceSettings.withLock({ $0?.compactAfterBytes }), log.fileBytes > limit else { return }
         try compact()
     }
 
     /// Writes what is pending and closes the log.
     package func stopPersistence() {
-        let log = logBox.withLockedValue { log in
+        let log = logBox.withLock { log in
             defer { log = nil }
             return log
         }
         log?.close()
-        directoryLock.withLockedValue { $0 = nil }
+        directoryLock.withLock { $0 = nil }
     }
 
     static func snapshotPath(_ dir: String, _ generation: UInt64) -> String {
@@ -212,7 +212,7 @@ extension ObjectStore {
             guard case .record(let r) = removed, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue else {
                 throw CrucialError(.internal, "snapshot \(path) holds a malformed tombstone")
             }
-            tombstones.withLockedValue { $0[ObjectRef(type: type, key: key)] = version(r) }
+            tombstones.withLock { $0[ObjectRef(type: type, key: key)] = version(r) }
         }
         return (objects.count, maxLSN)
     }
@@ -223,17 +223,17 @@ extension ObjectStore {
             "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
         }
         let box = ObjectBox(ref: ref, object: object, persistent: true)
-        shard(ref).withLockedValue { $0[ref] = box }
+        shard(ref).withLock { $0[ref] = box }
         return box
     }
 
     /// Applies one record unless the object already reflects it; returns whether it did.
     private func replay(_ record: LogRecord, parked: inout [ObjectRef: Set<UInt64>]) throws(CrucialError) -> Bool {
         let ref = record.ref
-        let existing = shard(ref).withLockedValue { $0[ref] }
+        let existing = shard(ref).withLock { $0[ref] }
         if let existing, existing.lastLSN >= record.lsn { return false }
         defer {
-            if record.version != .zero, let box = shard(ref).withLockedValue({ $0[ref] }), box.lastLSN == record.lsn { box.version = record.version }
+            if record.version != .zero, let box = shard(ref).withLock({ $0[ref] }), box.lastLSN == record.lsn { box.version = record.version }
         }
         switch record.operation {
         case .create(let initial):
@@ -243,7 +243,7 @@ extension ObjectStore {
             }
             let box = try makeBox(ref, initial: initial)
             box.lastLSN = record.lsn
-            if let removed = tombstones.withLockedValue({ $0[ref] }) { box.version = removed }
+            if let removed = tombstones.withLock({ $0[ref] }) { box.version = removed }
         case .invoke(let method, let args, let clientID, let seq, let connection, let request):
             guard let box = existing else { return false }
             let waiter = Waiter(
@@ -266,7 +266,7 @@ extension ObjectStore {
             box.lastLSN = record.lsn
         case .remove:
             if record.version != .zero {
-                tombstones.withLockedValue { t in t[ref] = max(t[ref] ?? .zero, record.version) }
+                tombstones.withLock { t in t[ref] = max(t[ref] ?? .zero, record.version) }
             }
             guard existing != nil else { return record.version != .zero }
             remove(ref)
@@ -277,11 +277,11 @@ extension ObjectStore {
             let box = ObjectBox(ref: ref, object: object, persistent: true, session: state.session)
             box.retries.restore(state.retries)
             box.lastLSN = record.lsn
-            shard(ref).withLockedValue { $0[ref] = box }
-            tombstones.withLockedValue { t in if let removed = t[ref], removed < record.version { t[ref] = nil } }
+            shard(ref).withLock { $0[ref] = box }
+            tombstones.withLock { t in if let removed = t[ref], removed < record.version { t[ref] = nil } }
         case .drop:
             guard existing != nil else { return false }
-            shard(ref).withLockedValue { _ = $0.removeValue(forKey: ref) }
+            shard(ref).withLock { _ = $0.removeValue(forKey: ref) }
         case .clientGone(let client):
             guard let box = existing else { return false }
             var effects = Effects()

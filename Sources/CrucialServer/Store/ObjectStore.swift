@@ -1,7 +1,7 @@
+import Synchronization
 package import CrucialCore
 package import NIOCore
 internal import NIOConcurrencyHelpers
-internal import Atomics
 
 /// One object with its own lock: the unit of serialisation. Calls on different
 /// boxes never share a lock, which gives disjoint-access parallelism.
@@ -63,40 +63,40 @@ protocol Replication: Sendable {
 /// box's lock alone. Effects (wake-ups, timers) are carried out after that lock
 /// is released, so a responder never runs under an object lock.
 package final class ObjectStore: Sendable {
-    private let shards: [NIOLockedValueBox<[ObjectRef: ObjectBox]>]
-    private let registryBox: NIOLockedValueBox<TypeRegistry>
-    private let pluginList = NIOLockedValueBox<[Plugin]>([])
+    private let shards: [LockedBox<[ObjectRef: ObjectBox]>]
+    private let registryBox: Mutex<TypeRegistry>
+    private let pluginList = Mutex<[Plugin]>([])
 
     /// The types this store can create: linked in, and loaded from plugins.
-    package var registry: TypeRegistry { registryBox.withLockedValue { $0 } }
+    package var registry: TypeRegistry { registryBox.withLock { $0 } }
 
     /// The plugins loaded so far.
-    package var plugins: [Plugin] { pluginList.withLockedValue { $0 } }
+    package var plugins: [Plugin] { pluginList.withLock { $0 } }
     /// Runs timeouts of bounded waits and the session reaper.
     private let timerLoop: any EventLoop
-    private let sessions = NIOLockedValueBox(SessionTable())
+    private let sessions = Mutex(SessionTable())
     /// The operation log of persistent objects, once persistence started.
-    let logBox = NIOLockedValueBox<OperationLog?>(nil)
-    var log: OperationLog? { logBox.withLockedValue { $0 } }
-    let persistenceSettings = NIOLockedValueBox<PersistenceConfiguration?>(nil)
-    let compacting = NIOLockedValueBox(false)
+    let logBox = Mutex<OperationLog?>(nil)
+    var log: OperationLog? { logBox.withLock { $0 } }
+    let persistenceSettings = Mutex<PersistenceConfiguration?>(nil)
+    let compacting = Mutex(false)
     /// Held while persistence runs: no second process may use the same data directory.
-    let directoryLock = NIOLockedValueBox<DataDirectoryLock?>(nil)
+    let directoryLock = Mutex<DataDirectoryLock?>(nil)
     /// The lease of a session that did not ask for one.
     package let defaultSessionLease: Duration
     /// Set when the server is part of a cluster.
-    let replicationBox = NIOLockedValueBox<(any Replication)?>(nil)
-    var replication: (any Replication)? { replicationBox.withLockedValue { $0 } }
+    let replicationBox = Mutex<(any Replication)?>(nil)
+    var replication: (any Replication)? { replicationBox.withLock { $0 } }
     /// What clients may use of this store.
     package let limits: Limits
     /// The estimated bytes of all object state (see ``refreshFootprints()``).
-    private let stateBytesCounter = ManagedAtomic<Int>(0)
+    private let stateBytesCounter = AtomicCounter()
     /// Changes sent to replicas and not yet applied by all of them.
-    private let replicationsPending = ManagedAtomic<Int>(0)
+    private let replicationsPending = AtomicCounter()
     /// In a cluster: the versions at which replicated objects were removed. An older copy
     /// arriving later (from a member back after a restart) does not revive the object, and
     /// a new object of the same name continues from the tombstone's version.
-    let tombstones = NIOLockedValueBox<[ObjectRef: ObjectVersion]>([:])
+    let tombstones = Mutex<[ObjectRef: ObjectVersion]>([:])
     let metrics: ServerMetrics
 
     package init(
@@ -105,16 +105,16 @@ package final class ObjectStore: Sendable {
     ) {
         self.limits = limits
         self.metrics = metrics
-        self.registryBox = NIOLockedValueBox(registry)
+        self.registryBox = Mutex(registry)
         self.timerLoop = timerLoop
-        self.shards = (0..<max(1, shardCount)).map { _ in NIOLockedValueBox([:]) }
+        self.shards = (0..<max(1, shardCount)).map { _ in LockedBox([:]) }
         self.defaultSessionLease = defaultSessionLease
     }
 
     /// Every box, shard by shard.
-    func allBoxes() -> [ObjectBox] { shards.flatMap { $0.withLockedValue { Array($0.values) } } }
+    func allBoxes() -> [ObjectBox] { shards.flatMap { $0.withLock { Array($0.values) } } }
 
-    func shard(_ ref: ObjectRef) -> NIOLockedValueBox<[ObjectRef: ObjectBox]> {
+    func shard(_ ref: ObjectRef) -> LockedBox<[ObjectRef: ObjectBox]> {
         shards[Int(UInt(bitPattern: ref.hashValue) % UInt(shards.count))]
     }
 
@@ -233,10 +233,10 @@ package final class ObjectStore: Sendable {
             // its record is in this member's log.
             let sent = ContinuousClock.now
             let replicates = replicated != nil
-            if replicates { replicationsPending.wrappingIncrement(ordering: .relaxed) }
+            if replicates { replicationsPending.add() }
             pending.whenComplete { done in
                 if replicates {
-                    self.replicationsPending.wrappingDecrement(ordering: .relaxed)
+                    self.replicationsPending.subtract()
                     self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanoseconds)
                 }
                 // Never inline: a replica link that dies while a later call on this
@@ -261,7 +261,7 @@ package final class ObjectStore: Sendable {
     private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {
         let ref = invoke.ref
         let shard = self.shard(ref)
-        if let existing = shard.withLockedValue({ $0[ref] }) {
+        if let existing = shard.withLock({ $0[ref] }) {
             if let create = invoke.create {
                 let conflict: CrucialError? = existing.lock.withLock {
                     do throws(CrucialError) {
@@ -291,7 +291,7 @@ package final class ObjectStore: Sendable {
         }
         if let full = stateMemoryFull(ref) { return .failure(full) }
         if !create.persistent, create.session != 0 {
-            let owned = sessions.withLockedValue { $0.sessions[create.session]?.objects.count ?? 0 }
+            let owned = sessions.withLock { $0.sessions[create.session]?.objects.count ?? 0 }
             if owned >= limits.maxObjectsPerSession {
                 return .failure(
                     CrucialError(
@@ -307,12 +307,12 @@ package final class ObjectStore: Sendable {
             return .failure(error)
         }
         let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
-        if replication != nil, fresh.replicates, let removed = tombstones.withLockedValue({ $0[ref] }) { fresh.version = removed }
+        if replication != nil, fresh.replicates, let removed = tombstones.withLock({ $0[ref] }) { fresh.version = removed }
         // First creation wins when two clients race. A persistent object's creation is
         // logged under its lock, before anyone can reach it and log an operation.
         let log = create.persistent ? self.log : nil
         let winner: Result<ObjectBox, CrucialError> = fresh.lock.withLock {
-            let winner = shard.withLockedValue { map in
+            let winner = shard.withLock { map in
                 if let raced = map[ref] { return raced }
                 map[ref] = fresh
                 return fresh
@@ -320,7 +320,7 @@ package final class ObjectStore: Sendable {
             guard winner === fresh, let log else { return .success(winner) }
             if let failure = log.failure {
                 fresh.removed = true
-                shard.withLockedValue { _ = $0.removeValue(forKey: ref) }
+                shard.withLock { _ = $0.removeValue(forKey: ref) }
                 return .failure(failure)
             }
             let version = fresh.version
@@ -334,17 +334,17 @@ package final class ObjectStore: Sendable {
                 fresh.footprint = fresh.object.footprint
                 return fresh.footprint
             }
-            stateBytesCounter.wrappingIncrement(by: bytes, ordering: .relaxed)
+            stateBytesCounter.add(bytes)
         }
         if winner === fresh, fresh.session != 0 {
-            sessions.withLockedValue { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
+            sessions.withLock { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
         }
         return .success(winner)
     }
 
     /// The error for a call that would add state while the store is over `maxStateBytes`.
     private func stateMemoryFull(_ ref: ObjectRef) -> CrucialError? {
-        let used = stateBytesCounter.load(ordering: .relaxed)
+        let used = stateBytesCounter.load()
         guard used >= limits.maxStateBytes else { return nil }
         return CrucialError(
             .resourceExhausted,
@@ -353,7 +353,7 @@ package final class ObjectStore: Sendable {
     }
 
     /// The estimated bytes of all object state, as last counted.
-    package var stateBytes: Int { stateBytesCounter.load(ordering: .relaxed) }
+    package var stateBytes: Int { stateBytesCounter.load() }
 
     /// Recounts the objects changed since the last count and the total (the server does
     /// this every second); returns it with the number of objects and of parked calls.
@@ -374,7 +374,7 @@ package final class ObjectStore: Sendable {
                 return box.footprint
             }
         }
-        stateBytesCounter.store(total, ordering: .relaxed)
+        stateBytesCounter.store(total)
         return (total, objects, parked)
     }
 
@@ -385,7 +385,7 @@ package final class ObjectStore: Sendable {
         metrics.objects.record(objects)
         metrics.parkedCalls.record(parked)
         metrics.sessions.record(sessionCount)
-        metrics.replicationPending.record(replicationsPending.load(ordering: .relaxed))
+        metrics.replicationPending.record(replicationsPending.load())
         metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
     }
 
@@ -422,7 +422,7 @@ package final class ObjectStore: Sendable {
         }
         if !effects.holders.isEmpty {
             let lease = defaultSessionLease
-            sessions.withLockedValue { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+            sessions.withLock { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
         }
     }
 
@@ -431,14 +431,14 @@ package final class ObjectStore: Sendable {
         let holders = box.lock.withLock { box.object.holdingClients }
         guard !holders.isEmpty else { return }
         let lease = defaultSessionLease
-        sessions.withLockedValue { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+        sessions.withLock { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
     }
 
     /// Releases what the gone `clients` held.
     private func release(_ gone: [(client: UInt64, holds: Set<ObjectRef>)]) {
         for (client, refs) in gone {
             for ref in refs {
-                guard let box = shard(ref).withLockedValue({ $0[ref] }) else { continue }
+                guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
                 var effects = Effects()
                 box.lock.withLock {
                     guard !box.removed else { return }
@@ -491,14 +491,14 @@ package final class ObjectStore: Sendable {
     /// replicas there, in order with the object's changes). Returns the box, if it existed.
     @discardableResult
     func retire(_ ref: ObjectRef, underLock: (ObjectBox) -> Void) -> ObjectBox? {
-        guard let box = shard(ref).withLockedValue({ $0.removeValue(forKey: ref) }) else { return nil }
-        if box.session != 0 { sessions.withLockedValue { $0.release(ref, from: box.session) } }
+        guard let box = shard(ref).withLock({ $0.removeValue(forKey: ref) }) else { return nil }
+        if box.session != 0 { sessions.withLock { $0.release(ref, from: box.session) } }
         var effects = Effects()
         box.lock.withLock {
             underLock(box)
             logEvent(.remove, on: box)
             box.removed = true
-            stateBytesCounter.wrappingDecrement(by: box.footprint, ordering: .relaxed)
+            stateBytesCounter.subtract(box.footprint)
             box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
         }
         carryOut(effects, box: box)
@@ -508,7 +508,7 @@ package final class ObjectStore: Sendable {
     /// Forgets the parked calls a closed connection left on `refs`.
     package func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
         for ref in refs {
-            guard let box = shard(ref).withLockedValue({ $0[ref] }) else { continue }
+            guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
             var effects = Effects()
             box.lock.withLock {
                 guard !box.removed else { return }
@@ -523,7 +523,7 @@ package final class ObjectStore: Sendable {
     /// Answers every parked call with `error` (used at shutdown).
     package func drainAllWaiters(_ error: CrucialError) {
         for shard in shards {
-            for box in shard.withLockedValue({ Array($0.values) }) {
+            for box in shard.withLock({ Array($0.values) }) {
                 var effects = Effects()
                 box.lock.withLock { box.object.drainWaiters(effects: &effects, error: error) }
                 carryOut(effects, box: box)
@@ -535,7 +535,7 @@ package final class ObjectStore: Sendable {
     package func list(typePrefix: String = "") -> [ObjectInfo] {
         var out: [ObjectInfo] = []
         for shard in shards {
-            for box in shard.withLockedValue({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
+            for box in shard.withLock({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
                 let waiters = box.lock.withLock { box.object.waiterCount }
                 out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session))
             }
@@ -544,15 +544,15 @@ package final class ObjectStore: Sendable {
     }
 
     /// Whether `ref` is persistent; nil if it does not exist.
-    package func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLockedValue { $0[ref]?.persistent } }
+    package func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLock { $0[ref]?.persistent } }
 
     /// The state of `ref`, or nil if it does not exist.
     package func snapshot(_ ref: ObjectRef) -> Value? {
-        guard let box = shard(ref).withLockedValue({ $0[ref] }) else { return nil }
+        guard let box = shard(ref).withLock({ $0[ref] }) else { return nil }
         return box.lock.withLock { box.object.snapshot() }
     }
 
-    package var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.count } } }
+    package var count: Int { shards.reduce(0) { $0 + $1.withLock { $0.count } } }
 
     // MARK: Plugins
 
@@ -561,7 +561,7 @@ package final class ObjectStore: Sendable {
     @discardableResult
     package func loadPlugin(path: String) throws(CrucialError) -> [String] {
         let plugin = try Plugin.load(path: path)
-        let clash: String? = registryBox.withLockedValue { registry in
+        let clash: String? = registryBox.withLock { registry in
             if let known = plugin.typeNames.first(where: { registry.factory(for: $0) != nil }) { return known }
             for (i, name) in plugin.typeNames.enumerated() { registry.register(typeName: name, factory: plugin.factory(for: i)) }
             return nil
@@ -570,7 +570,7 @@ package final class ObjectStore: Sendable {
             throw CrucialError(
                 .badRequest, "plugin \(path) defines \(clash), which this server already knows; restart the server to replace a type's code")
         }
-        pluginList.withLockedValue { $0.append(plugin) }
+        pluginList.withLock { $0.append(plugin) }
         return plugin.typeNames
     }
 
@@ -581,7 +581,7 @@ package final class ObjectStore: Sendable {
     @discardableResult
     package func keepAlive(session: UInt64, client: UInt64 = 0, lease: Duration?) -> Duration {
         let lease = lease ?? defaultSessionLease
-        sessions.withLockedValue {
+        sessions.withLock {
             $0.keepAlive(session, lease: lease, now: .now)
             $0.keepAlive(client: client, session: session, lease: lease, now: .now)
         }
@@ -592,7 +592,7 @@ package final class ObjectStore: Sendable {
     /// its clients held.
     @discardableResult
     package func endSession(_ session: UInt64) -> Int {
-        let (refs, clients) = sessions.withLockedValue { ($0.end(session), $0.endClients(of: session)) }
+        let (refs, clients) = sessions.withLock { ($0.end(session), $0.endClients(of: session)) }
         release(clients)
         return refs.reduce(0) { $0 + (remove($1) ? 1 : 0) }
     }
@@ -601,7 +601,7 @@ package final class ObjectStore: Sendable {
     /// lapsed clients held; returns the sessions.
     @discardableResult
     package func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
-        let (lapsed, clients) = sessions.withLockedValue { s in
+        let (lapsed, clients) = sessions.withLock { s in
             let lapsed = s.expire(now: now)
             return (lapsed, s.expireClients(now: now) + lapsed.flatMap { s.endClients(of: $0.session) })
         }
@@ -611,16 +611,16 @@ package final class ObjectStore: Sendable {
 
     /// Enters a box that arrived from another node into its session's objects.
     func adopt(_ box: ObjectBox) {
-        sessions.withLockedValue { $0.adopt(box.ref, by: box.session, lease: defaultSessionLease, now: .now) }
+        sessions.withLock { $0.adopt(box.ref, by: box.session, lease: defaultSessionLease, now: .now) }
     }
 
     /// Takes a box that left for another node out of its session's objects.
     func release(_ box: ObjectBox) {
-        sessions.withLockedValue { $0.release(box.ref, from: box.session) }
+        sessions.withLock { $0.release(box.ref, from: box.session) }
     }
 
     /// Sessions alive now.
-    package var sessionCount: Int { sessions.withLockedValue { $0.sessions.count } }
+    package var sessionCount: Int { sessions.withLock { $0.sessions.count } }
 }
 
 extension Duration {

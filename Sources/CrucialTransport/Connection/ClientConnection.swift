@@ -1,5 +1,4 @@
 package import CrucialCore
-internal import NIOConcurrencyHelpers
 package import NIOCore
 internal import NIOPosix
 package import NIOSSL

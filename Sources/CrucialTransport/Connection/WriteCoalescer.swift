@@ -1,5 +1,5 @@
+import Synchronization
 package import NIOCore
-internal import NIOConcurrencyHelpers
 
 /// Writes items to a channel from any thread with one flush per burst: the first
 /// item into an empty queue schedules a single event-loop task that writes
@@ -11,7 +11,7 @@ internal import NIOConcurrencyHelpers
 /// bare pipeline is discarded with nothing told (a request's answer would never come).
 package final class WriteCoalescer<Item: Sendable>: Sendable {
     private let channel: any Channel
-    private let queue = NIOLockedValueBox<[Item]>([])
+    private let queue = Mutex<[Item]>([])
     private let dropped: @Sendable (Item) -> Void
 
     package init(channel: any Channel, dropped: @escaping @Sendable (Item) -> Void) {
@@ -23,7 +23,7 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
     package func write(_ item: Item) {
         let inLoop = channel.eventLoop.inEventLoop
         // On the event loop, write at once unless earlier items still wait in the queue.
-        let first = queue.withLockedValue { q -> Bool? in
+        let first = queue.withLock { q -> Bool? in
             if inLoop && q.isEmpty { return nil }
             q.append(item)
             return q.count == 1
@@ -35,7 +35,7 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
         }
         guard first else { return }
         channel.eventLoop.execute { [self] in
-            let batch = queue.withLockedValue { q in
+            let batch = queue.withLock { q in
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
