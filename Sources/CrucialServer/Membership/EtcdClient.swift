@@ -21,7 +21,7 @@ package struct EtcdClient: Sendable {
 
     package init(endpoint: String, timeout: Duration = .seconds(5)) {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        self.timeout = .nanoseconds(timeout.nanosecondsClamped)
     }
 
     /// A lease of `ttl` seconds; returns its id.

@@ -99,7 +99,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let limit = settings.limits.handshakeTimeout
-        context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+        context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
             let handler = handler.value
             switch handler.state {
             case .awaitingHello, .awaitingProof:
@@ -323,7 +323,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 return
             }
             let lease = store.keepAlive(session: session, client: client, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
-            reply(context: context, id, .value(.int(lease.nanoseconds / 1_000_000)))
+            reply(context: context, id, .value(.int(lease.nanosecondsClamped / 1_000_000)))
         case .endSession(let id, let session):
             let removed = store.endSession(session)
             logger.info("session ended; its ephemeral objects were removed", metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
@@ -458,7 +458,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             let limit = settings.limits.writeTimeout
-            unwritableTimer = context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+            unwritableTimer = context.eventLoop.scheduleTask(in: .nanoseconds(limit.nanosecondsClamped)) {
                 let handler = handler.value
                 handler.logger.notice("closing a client that read none of its answers", metadata: ["for": "\(limit)"])
                 handler.settings.metrics.refused(.slowClient)

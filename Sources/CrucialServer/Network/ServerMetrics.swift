@@ -78,7 +78,7 @@ public final class ServerMetrics: Sendable {
 
     /// A call answered at once (`since` = when it arrived), with the handles of its method.
     func operation(_ h: Operation, _ outcome: Outcome, since: ContinuousClock.Instant) {
-        h.duration.recordNanoseconds((ContinuousClock.now - since).nanoseconds)
+        h.duration.recordNanoseconds((ContinuousClock.now - since).nanosecondsClamped)
         switch outcome {
         case .value: h.ok.increment()
         case .error(let e): counter("crucial_operations_total", [("type", h.type), ("method", h.method), ("outcome", e.code.name)])

@@ -237,7 +237,7 @@ package final class ObjectStore: Sendable {
             pending.whenComplete { done in
                 if replicates {
                     self.replicationsPending.subtract()
-                    self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanoseconds)
+                    self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanosecondsClamped)
                 }
                 // Never inline: a replica link that dies while a later call on this
                 // object flushes to it (under the object's lock) fails this future on
@@ -457,7 +457,7 @@ package final class ObjectStore: Sendable {
             waiter.responder.respond(Reply(id: waiter.id.request, outcome: outcome))
         }
         for (id, delay) in effects.timers {
-            timerLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) { [weak box] in
+            timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
                 guard let box else { return }
                 var effects = Effects()
                 box.lock.withLock {
@@ -621,11 +621,4 @@ package final class ObjectStore: Sendable {
 
     /// Sessions alive now.
     package var sessionCount: Int { sessions.withLock { $0.sessions.count } }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, atto) = components
-        return s &* 1_000_000_000 &+ atto / 1_000_000_000
-    }
 }

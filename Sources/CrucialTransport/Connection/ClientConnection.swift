@@ -331,12 +331,3 @@ package final class ClientConnection: Sendable {
         channel.close(promise: nil)
     }
 }
-
-extension Duration {
-    /// The duration in nanoseconds, clamped to what an Int64 holds.
-    var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? .min : .max) : ns &+ attoseconds / 1_000_000_000
-    }
-}

@@ -1,0 +1,89 @@
+import Synchronization
+internal import CrucialTransport
+internal import NIOCore
+
+/// Application sessions: the ephemeral objects of a driver and its cloud threads live as
+/// long as the driver keeps their session alive, and go with ``CrucialClient/endSession()``.
+extension CrucialClient {
+    /// Runs `request` on every member of the view (sessions live on each), or on the one
+    /// server without a cluster. Retries through ``send``'s rules for the lone server.
+    private func everyMember<T: Sendable>(_ request: @escaping @Sendable (ClientConnection, UInt64) async throws -> T) async throws -> [T] {
+        guard let members = view?.members else {
+            let c = try await connection()
+            return [try await request(c, newRequestID())]
+        }
+        // A member that does not answer is on its way out of the view: the others count.
+        var out: [T] = []
+        var failure: (any Error)?
+        for m in members {
+            do { out.append(try await request(try await connection(to: m.address), newRequestID())) } catch { failure = failure ?? error }
+        }
+        if out.isEmpty, let failure { throw failure }
+        return out
+    }
+
+    /// Keeps this client's session alive from now on, if the session is its own: done
+    /// when it creates its first ephemeral object, or hands its session to a cloud thread.
+    func keepSessionAlive() {
+        if ownsSession { keeper.start { [weak self] namesClient in self?.sendKeepAlives(namingClient: namesClient) } }
+    }
+
+    /// Keeps this client itself alive from now on: done when it takes semaphore permits,
+    /// which the servers release once its keep-alives stop (it crashed, or was closed).
+    func keepClientAlive() {
+        keeper.keepClient { [weak self] namesClient in self?.sendKeepAlives(namingClient: namesClient) }
+    }
+
+    /// One round of keep-alives, sent from the keeper's event-loop timer without waiting for
+    /// the answers: on the open connection to each member (or to the lone server), or, where
+    /// none is open, from a task that opens one. A lost keep-alive is made up by the next:
+    /// the lease has room for three.
+    private func sendKeepAlives(namingClient: Bool) {
+        let ms = configuration.sessionLease.leaseMillis
+        let client = namingClient ? clientID : 0
+        let session = ownsSession ? self.session : 0
+        guard session != 0 || client != 0 else { return }
+        let targets: [String?] = routing.withLock { $0?.view.members.map(\.address) } ?? [nil]
+        for address in targets {
+            let id = newRequestID()
+            let frame = Frame.keepAlive(id: id, session: session, leaseMillis: ms, clientID: client)
+            if let c = pool.openConnection(to: address) {
+                _ = c.send(frame, id: id)
+            } else {
+                Task { _ = try? await self.connection(to: address).request(frame, id: id) }
+            }
+        }
+    }
+
+    /// Tells the servers this client's session (if it is its own) and, once it holds
+    /// semaphore permits, this client live for `lease` more.
+    public func keepAlive(lease: Duration? = nil) async throws {
+        let ms = (lease ?? configuration.sessionLease).leaseMillis
+        let client = keeper.keepsClient ? clientID : 0
+        let session = ownsSession ? self.session : 0
+        guard session != 0 || client != 0 else { return }
+        _ = try await everyMember { c, id in
+            try self.expectOK(try await c.request(.keepAlive(id: id, session: session, leaseMillis: ms, clientID: client), id: id), "KeepAlive")
+        }
+    }
+
+    /// Ends the application session: the servers remove its ephemeral objects (those
+    /// its cloud threads created too). Returns how many. Call it when the driver is done;
+    /// a driver that dies instead loses them when the lease lapses.
+    @discardableResult
+    public func endSession() async throws -> Int {
+        keeper.stop()
+        let counts = try await everyMember { c, id in
+            try self.expectOK(try await c.request(.endSession(id: id, session: self.session), id: id), "EndSession").intValue ?? 0
+        }
+        return Int(counts.reduce(0, +))
+    }
+}
+
+extension Duration {
+    /// A lease in whole milliseconds for the wire: at least 1, at most `UInt32.max`.
+    fileprivate var leaseMillis: UInt32 {
+        let (seconds, attoseconds) = components
+        return UInt32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+    }
+}

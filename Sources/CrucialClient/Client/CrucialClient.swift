@@ -1,0 +1,146 @@
+@_exported public import CrucialCore
+@_exported public import CrucialTransport
+import Synchronization
+internal import NIOCore
+internal import NIOPosix
+internal import NIOSSL
+
+/// A connection to the Crucial DSO layer: a small pool of pipelined
+/// connections, reconnection, and retries that servers de-duplicate.
+///
+/// Most programs never create one: proxies use ``CrucialClient/shared``, which
+/// reads its servers from `CRUCIAL_SERVERS` (default `127.0.0.1:7420`).
+///
+/// ```swift
+/// let counter = AtomicLong("counter", initial: 0)          // uses CrucialClient.shared
+/// let other = CrucialClient(servers: ["10.0.0.5:7420"])
+/// let remote = AtomicLong("counter", initial: 0, client: other)
+/// ```
+///
+/// Its parts: ``Configuration``; a `ConnectionPool`; the routing and retries of
+/// `CrucialClient+Requests.swift`; a `SessionKeeper` for keep-alives; and the admin calls of
+/// `CrucialClient+Admin.swift`.
+public final class CrucialClient: Sendable {
+    /// What this client was made with.
+    public let configuration: Configuration
+    /// This client's identity for retry de-duplication.
+    public let clientID: UInt64
+    /// The application session its ephemeral objects belong to.
+    public let session: UInt64
+    /// Whether this client keeps ``session`` alive (false for a cloud thread using its driver's).
+    public let ownsSession: Bool
+    let group: any EventLoopGroup
+    let pool: ConnectionPool
+    let keeper: SessionKeeper
+    /// In a cluster: the view calls are routed with, and its ring.
+    let routing = Mutex<(view: View, ring: HashRing)?>(nil)
+    private let nextRequestID = Atomic<UInt64>(0)
+    let seqs = Mutex(SeqTracker())
+    /// The TLS context every connection shares, or why there is none.
+    private let tlsContext: Result<NIOSSLContext, CrucialError>?
+
+    /// A client for `configuration`. It shares NIO's process-wide event loops, so it
+    /// needs no shutdown; ``close()`` releases its connections.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.clientID = UInt64.random(in: 1...UInt64.max)
+        self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
+        self.ownsSession = configuration.session == nil
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.pool = ConnectionPool(size: configuration.connections)
+        self.keeper = SessionKeeper(loop: group.next(), lease: configuration.sessionLease)
+        self.tlsContext = configuration.tls.map { tls in Result { () throws(CrucialError) in try tls.makeContext() } }
+    }
+
+    /// A client for `servers` ("host:port" each).
+    public convenience init(servers: [String], authToken: String = "") {
+        self.init(configuration: Configuration(servers: servers, authToken: authToken))
+    }
+
+    // MARK: The default client
+
+    private static let sharedBox = Mutex<CrucialClient?>(nil)
+
+    /// The process-wide client proxies use when none is given. Created on first
+    /// use from the environment (``Configuration/fromEnvironment()``); replace it
+    /// with ``useShared(_:)``.
+    public static var shared: CrucialClient {
+        if let bound = taskBound { return bound }
+        return sharedBox.withLock { box in
+            if let c = box { return c }
+            let c = CrucialClient(configuration: .fromEnvironment())
+            box = c
+            return c
+        }
+    }
+
+    /// Overrides ``shared`` for one task tree: the in-process invoker binds the
+    /// client of the invocation's DSO endpoint, as a Lambda bootstrap would use it.
+    @TaskLocal static var taskBound: CrucialClient?
+
+    /// Makes `client` the process-wide default; the previous one is closed.
+    public static func useShared(_ client: CrucialClient) {
+        let old = sharedBox.withLock { box in
+            defer { box = client }
+            return box
+        }
+        if let old, old !== client { old.close() }
+    }
+
+    // MARK: Connections
+
+    /// A connection to `address`, or to any server when nil.
+    func connection(to address: String? = nil) async throws -> ClientConnection {
+        try await pool.connection(to: address) {
+            let c = if let address { try await self.connect(to: address) } else { try await self.connectAny() }
+            self.learn(c.hello.view)
+            return c
+        }
+    }
+
+    func connect(to server: String) async throws -> ClientConnection {
+        let (host, port) = try parseAddress(server)
+        let identity = ConnectionIdentity(
+            name: configuration.name, secret: configuration.authToken, tls: try tlsContext?.get(),
+            serverHostname: configuration.tls?.serverHostname)
+        return try await ClientConnection.connect(
+            host: host, port: port, group: group, identity: identity, timeout: configuration.connectTimeout,
+            heartbeat: configuration.heartbeatTimeout)
+    }
+
+    /// Connects to the first server that answers: the configured ones, then the members
+    /// of the last view seen.
+    private func connectAny() async throws -> ClientConnection {
+        var failures: [String] = []
+        var servers = configuration.servers
+        for m in routing.withLock({ $0?.view.members ?? [] }) where !servers.contains(m.address) { servers.append(m.address) }
+        for server in servers {
+            do {
+                return try await connect(to: server)
+            } catch let error as CrucialError
+                where [.unauthenticated, .unsupportedVersion, .invalidArgument].contains(error.code)
+            {
+                throw error
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        throw CrucialError(
+            .connectionFailed,
+            "no Crucial server reachable (tried \(configuration.servers.joined(separator: ", "))): "
+                + failures.joined(separator: "; ")
+                + ". Start one with `crucial-server`, or set CRUCIAL_SERVERS=host:port.")
+    }
+
+    /// Closes every connection and stops keeping the session alive; the client
+    /// reconnects if used again. The session's ephemeral objects stay until its lease
+    /// lapses: call ``endSession()`` first to remove them at once.
+    public func close() {
+        keeper.stop()
+        pool.closeAll()
+    }
+
+    func newRequestID() -> UInt64 {
+        nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+}
