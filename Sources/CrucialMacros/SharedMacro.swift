@@ -200,7 +200,7 @@ struct SharedTarget {
         proxy.append("}")
         return [
             "\(raw: access)static var crucialTypeName: String { \(raw: literal(wireName)) }",
-            "\(raw: access)static var crucialMethods: [String: CrucialCore.SharedMethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
+            "\(raw: access)static var crucialMethods: [String: CrucialCore.MethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
             DeclSyntax(stringLiteral: dispatch.joined(separator: "\n")),
             DeclSyntax(stringLiteral: proxy.joined(separator: "\n")),
         ]

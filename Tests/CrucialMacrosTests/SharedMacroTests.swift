@@ -44,7 +44,7 @@ struct SharedMacroTests {
                         "Counter"
                     }
 
-                    static var crucialMethods: [String: CrucialCore.SharedMethodKind] {
+                    static var crucialMethods: [String: CrucialCore.MethodKind] {
                         ["add": .write, "get": .read]
                     }
 

@@ -10,6 +10,8 @@ final class BenchCounter: SharedObject {
 
     func snapshot() -> Value { .int(value) }
 
+    func kind(of method: String) -> MethodKind { .write }
+
     func invoke(_ call: inout Call) throws(CrucialError) -> Response {
         switch call.method {
         case "increment":

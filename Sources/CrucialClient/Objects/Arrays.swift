@@ -4,12 +4,12 @@ public struct AtomicByteArray: SharedProxy, Codable {
 
     /// An array of `length` zero bytes.
     public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicByteArray", key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicByteArray.typeName, key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
     }
 
     /// An array holding `initial`.
     public init(_ key: String, initial: [UInt8], persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicByteArray", key: key, initial: .bytes(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicByteArray.typeName, key: key, initial: .bytes(initial), persistent: persistent, client: client)
     }
 
     private func byte(_ v: Value) throws -> UInt8 {
@@ -17,27 +17,27 @@ public struct AtomicByteArray: SharedProxy, Codable {
         return b
     }
 
-    public func length() async throws -> Int { try await handle.call("length", readOnly: true).int() }
-    public func get(_ index: Int) async throws -> UInt8 { try byte(await handle.call("get", [.int(Int64(index))], readOnly: true)) }
+    public func length() async throws -> Int { try await handle.call(ByteArrayMethod.length).int() }
+    public func get(_ index: Int) async throws -> UInt8 { try byte(await handle.call(ByteArrayMethod.get, [.int(Int64(index))])) }
     public func set(_ index: Int, _ value: UInt8) async throws {
-        _ = try await handle.call("set", [.int(Int64(index)), .int(Int64(value))])
+        _ = try await handle.call(ByteArrayMethod.set, [.int(Int64(index)), .int(Int64(value))])
     }
     public func getAndSet(_ index: Int, _ value: UInt8) async throws -> UInt8 {
-        try byte(await handle.call("getAndSet", [.int(Int64(index)), .int(Int64(value))]))
+        try byte(await handle.call(ByteArrayMethod.getAndSet, [.int(Int64(index)), .int(Int64(value))]))
     }
     public func compareAndSet(_ index: Int, _ expect: UInt8, _ update: UInt8) async throws -> Bool {
-        try await handle.call("compareAndSet", [.int(Int64(index)), .int(Int64(expect)), .int(Int64(update))]).bool()
+        try await handle.call(ByteArrayMethod.compareAndSet, [.int(Int64(index)), .int(Int64(expect)), .int(Int64(update))]).bool()
     }
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Int) async throws -> UInt8 {
-        try byte(await handle.call("addAndGet", [.int(Int64(index)), .int(Int64(delta))]))
+        try byte(await handle.call(ByteArrayMethod.addAndGet, [.int(Int64(index)), .int(Int64(delta))]))
     }
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Int) async throws -> UInt8 {
-        try byte(await handle.call("getAndAdd", [.int(Int64(index)), .int(Int64(delta))]))
+        try byte(await handle.call(ByteArrayMethod.getAndAdd, [.int(Int64(index)), .int(Int64(delta))]))
     }
-    public func getAll() async throws -> [UInt8] { try await handle.call("getAll", readOnly: true).bytes() }
-    public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call("setAll", [.bytes(bytes)]) }
+    public func getAll() async throws -> [UInt8] { try await handle.call(ByteArrayMethod.getAll).bytes() }
+    public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call(ByteArrayMethod.setAll, [.bytes(bytes)]) }
 }
 
 /// A shared fixed-length array of doubles; ``add(_:)`` adds a whole vector on the
@@ -51,38 +51,38 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicDoubleArray", key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
     }
 
     public init(_ key: String, initial: [Double], persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicDoubleArray", key: key, initial: .doubles(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .doubles(initial), persistent: persistent, client: client)
     }
 
-    public func length() async throws -> Int { try await handle.call("length", readOnly: true).int() }
-    public func get(_ index: Int) async throws -> Double { try await handle.call("get", [.int(Int64(index))], readOnly: true).double() }
-    public func set(_ index: Int, _ value: Double) async throws { _ = try await handle.call("set", [.int(Int64(index)), .double(value)]) }
+    public func length() async throws -> Int { try await handle.call(DoubleArrayMethod.length).int() }
+    public func get(_ index: Int) async throws -> Double { try await handle.call(DoubleArrayMethod.get, [.int(Int64(index))]).double() }
+    public func set(_ index: Int, _ value: Double) async throws { _ = try await handle.call(DoubleArrayMethod.set, [.int(Int64(index)), .double(value)]) }
     public func getAndSet(_ index: Int, _ value: Double) async throws -> Double {
-        try await handle.call("getAndSet", [.int(Int64(index)), .double(value)]).double()
+        try await handle.call(DoubleArrayMethod.getAndSet, [.int(Int64(index)), .double(value)]).double()
     }
     public func compareAndSet(_ index: Int, _ expect: Double, _ update: Double) async throws -> Bool {
-        try await handle.call("compareAndSet", [.int(Int64(index)), .double(expect), .double(update)]).bool()
+        try await handle.call(DoubleArrayMethod.compareAndSet, [.int(Int64(index)), .double(expect), .double(update)]).bool()
     }
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Double) async throws -> Double {
-        try await handle.call("addAndGet", [.int(Int64(index)), .double(delta)]).double()
+        try await handle.call(DoubleArrayMethod.addAndGet, [.int(Int64(index)), .double(delta)]).double()
     }
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Double) async throws -> Double {
-        try await handle.call("getAndAdd", [.int(Int64(index)), .double(delta)]).double()
+        try await handle.call(DoubleArrayMethod.getAndAdd, [.int(Int64(index)), .double(delta)]).double()
     }
     /// Adds `deltas` element-wise (same length as the array).
-    public func add(_ deltas: [Double]) async throws { _ = try await handle.call("add", [.doubles(deltas)]) }
+    public func add(_ deltas: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.add, [.doubles(deltas)]) }
     /// Adds `deltas` element-wise and returns the new contents.
     public func addAndGetAll(_ deltas: [Double]) async throws -> [Double] {
-        try await handle.call("addAndGetAll", [.doubles(deltas)]).doubles()
+        try await handle.call(DoubleArrayMethod.addAndGetAll, [.doubles(deltas)]).doubles()
     }
-    public func getAll() async throws -> [Double] { try await handle.call("getAll", readOnly: true).doubles() }
-    public func setAll(_ values: [Double]) async throws { _ = try await handle.call("setAll", [.doubles(values)]) }
+    public func getAll() async throws -> [Double] { try await handle.call(DoubleArrayMethod.getAll).doubles() }
+    public func setAll(_ values: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.setAll, [.doubles(values)]) }
 }
 
 /// A shared rows × cols matrix of doubles; ``merge(_:)`` adds a whole matrix on the server.
@@ -92,7 +92,7 @@ public struct AtomicMatrix: SharedProxy, Codable {
     /// A zero matrix.
     public init(_ key: String, rows: Int, cols: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         let initial: Value = .record(["rows": .int(Int64(rows)), "cols": .int(Int64(cols))])
-        handle = SharedObjectHandle(type: "AtomicMatrix", key: key, initial: initial, persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicMatrix.typeName, key: key, initial: initial, persistent: persistent, client: client)
     }
 
     /// A matrix holding `initial` (every row the same length).
@@ -101,33 +101,33 @@ public struct AtomicMatrix: SharedProxy, Codable {
         let value: Value = .record([
             "rows": .int(Int64(initial.count)), "cols": .int(Int64(cols)), "data": .doubles(initial.flatMap { $0 }),
         ])
-        handle = SharedObjectHandle(type: "AtomicMatrix", key: key, initial: value, persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicMatrix.typeName, key: key, initial: value, persistent: persistent, client: client)
     }
 
     /// (rows, cols).
     public func shape() async throws -> (rows: Int, cols: Int) {
-        let v = try await handle.call("shape", readOnly: true).list()
+        let v = try await handle.call(MatrixMethod.shape).list()
         guard v.count == 2 else { throw CrucialError(.decodingFailed, "shape must have two elements") }
         return (try v[0].int(), try v[1].int())
     }
     public func get(_ row: Int, _ col: Int) async throws -> Double {
-        try await handle.call("get", [.int(Int64(row)), .int(Int64(col))], readOnly: true).double()
+        try await handle.call(MatrixMethod.get, [.int(Int64(row)), .int(Int64(col))]).double()
     }
     public func set(_ row: Int, _ col: Int, _ value: Double) async throws {
-        _ = try await handle.call("set", [.int(Int64(row)), .int(Int64(col)), .double(value)])
+        _ = try await handle.call(MatrixMethod.set, [.int(Int64(row)), .int(Int64(col)), .double(value)])
     }
     @discardableResult
     public func addAndGet(_ row: Int, _ col: Int, _ delta: Double) async throws -> Double {
-        try await handle.call("addAndGet", [.int(Int64(row)), .int(Int64(col)), .double(delta)]).double()
+        try await handle.call(MatrixMethod.addAndGet, [.int(Int64(row)), .int(Int64(col)), .double(delta)]).double()
     }
-    public func row(_ index: Int) async throws -> [Double] { try await handle.call("row", [.int(Int64(index))], readOnly: true).doubles() }
+    public func row(_ index: Int) async throws -> [Double] { try await handle.call(MatrixMethod.row, [.int(Int64(index))]).doubles() }
     public func setRow(_ index: Int, _ values: [Double]) async throws {
-        _ = try await handle.call("setRow", [.int(Int64(index)), .doubles(values)])
+        _ = try await handle.call(MatrixMethod.setRow, [.int(Int64(index)), .doubles(values)])
     }
     public func getAll() async throws -> [[Double]] {
-        try await handle.call("getAll", readOnly: true).list().map { try $0.doubles() }
+        try await handle.call(MatrixMethod.getAll).list().map { try $0.doubles() }
     }
     /// Adds `matrix` element-wise (same shape).
-    public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call("merge", [.list(matrix.map(Value.doubles))]) }
-    public func setAll(_ matrix: [[Double]]) async throws { _ = try await handle.call("setAll", [.list(matrix.map(Value.doubles))]) }
+    public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.merge, [.list(matrix.map(Value.doubles))]) }
+    public func setAll(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.setAll, [.list(matrix.map(Value.doubles))]) }
 }

@@ -13,33 +13,33 @@ extension AtomicIntegerProxy {
         return n
     }
 
-    private func op(_ method: String, _ args: Number...) async throws -> Number {
+    private func op(_ method: AtomicIntegerMethod, _ args: Number...) async throws -> Number {
         try number(await handle.call(method, args.map { .int(Int64($0)) }))
     }
 
-    public func get() async throws -> Number { try number(await handle.call("get", readOnly: true)) }
-    public func set(_ newValue: Number) async throws { _ = try await handle.call("set", [.int(Int64(newValue))]) }
-    public func getAndSet(_ newValue: Number) async throws -> Number { try await op("getAndSet", newValue) }
+    public func get() async throws -> Number { try number(await handle.call(AtomicIntegerMethod.get)) }
+    public func set(_ newValue: Number) async throws { _ = try await handle.call(AtomicIntegerMethod.set, [.int(Int64(newValue))]) }
+    public func getAndSet(_ newValue: Number) async throws -> Number { try await op(.getAndSet, newValue) }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Number, _ update: Number) async throws -> Bool {
-        try await handle.call("compareAndSet", [.int(Int64(expect)), .int(Int64(update))]).bool()
+        try await handle.call(AtomicIntegerMethod.compareAndSet, [.int(Int64(expect)), .int(Int64(update))]).bool()
     }
     @discardableResult
-    public func addAndGet(_ delta: Number) async throws -> Number { try await op("addAndGet", delta) }
+    public func addAndGet(_ delta: Number) async throws -> Number { try await op(.addAndGet, delta) }
     @discardableResult
-    public func getAndAdd(_ delta: Number) async throws -> Number { try await op("getAndAdd", delta) }
+    public func getAndAdd(_ delta: Number) async throws -> Number { try await op(.getAndAdd, delta) }
     @discardableResult
-    public func incrementAndGet() async throws -> Number { try await op("incrementAndGet") }
+    public func incrementAndGet() async throws -> Number { try await op(.incrementAndGet) }
     @discardableResult
-    public func decrementAndGet() async throws -> Number { try await op("decrementAndGet") }
+    public func decrementAndGet() async throws -> Number { try await op(.decrementAndGet) }
     @discardableResult
-    public func getAndIncrement() async throws -> Number { try await op("getAndIncrement") }
+    public func getAndIncrement() async throws -> Number { try await op(.getAndIncrement) }
     @discardableResult
-    public func getAndDecrement() async throws -> Number { try await op("getAndDecrement") }
+    public func getAndDecrement() async throws -> Number { try await op(.getAndDecrement) }
     /// Combines `x` into the value on the server ("sum", "max", "min" or "product") and returns the result.
     @discardableResult
     public func accumulateAndGet(_ x: Number, _ op: String) async throws -> Number {
-        try number(await handle.call("accumulateAndGet", [.int(Int64(x)), .string(op)]))
+        try number(await handle.call(AtomicIntegerMethod.accumulateAndGet, [.int(Int64(x)), .string(op)]))
     }
 }
 
@@ -54,7 +54,7 @@ public struct AtomicInt: AtomicIntegerProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Int32 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicInt", key: key, initial: .int(Int64(initial)), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicInt.typeName, key: key, initial: .int(Int64(initial)), persistent: persistent, client: client)
     }
 }
 
@@ -69,7 +69,7 @@ public struct AtomicLong: AtomicIntegerProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Int64 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicLong", key: key, initial: .int(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicLong.typeName, key: key, initial: .int(initial), persistent: persistent, client: client)
     }
 }
 
@@ -78,14 +78,14 @@ public struct AtomicBoolean: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicBoolean", key: key, initial: .bool(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicBoolean.typeName, key: key, initial: .bool(initial), persistent: persistent, client: client)
     }
 
-    public func get() async throws -> Bool { try await handle.call("get", readOnly: true).bool() }
-    public func set(_ newValue: Bool) async throws { _ = try await handle.call("set", [.bool(newValue)]) }
-    public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call("getAndSet", [.bool(newValue)]).bool() }
+    public func get() async throws -> Bool { try await handle.call(AtomicValueMethod.get).bool() }
+    public func set(_ newValue: Bool) async throws { _ = try await handle.call(AtomicValueMethod.set, [.bool(newValue)]) }
+    public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call(AtomicValueMethod.getAndSet, [.bool(newValue)]).bool() }
     public func compareAndSet(_ expect: Bool, _ update: Bool) async throws -> Bool {
-        try await handle.call("compareAndSet", [.bool(expect), .bool(update)]).bool()
+        try await handle.call(AtomicValueMethod.compareAndSet, [.bool(expect), .bool(update)]).bool()
     }
 }
 
@@ -94,21 +94,21 @@ public struct AtomicDouble: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "AtomicDouble", key: key, initial: .double(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicDouble.typeName, key: key, initial: .double(initial), persistent: persistent, client: client)
     }
 
-    public func get() async throws -> Double { try await handle.call("get", readOnly: true).double() }
-    public func set(_ newValue: Double) async throws { _ = try await handle.call("set", [.double(newValue)]) }
+    public func get() async throws -> Double { try await handle.call(AtomicDoubleMethod.get).double() }
+    public func set(_ newValue: Double) async throws { _ = try await handle.call(AtomicDoubleMethod.set, [.double(newValue)]) }
     public func getAndSet(_ newValue: Double) async throws -> Double {
-        try await handle.call("getAndSet", [.double(newValue)]).double()
+        try await handle.call(AtomicDoubleMethod.getAndSet, [.double(newValue)]).double()
     }
     public func compareAndSet(_ expect: Double, _ update: Double) async throws -> Bool {
-        try await handle.call("compareAndSet", [.double(expect), .double(update)]).bool()
+        try await handle.call(AtomicDoubleMethod.compareAndSet, [.double(expect), .double(update)]).bool()
     }
     @discardableResult
-    public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call("addAndGet", [.double(delta)]).double() }
+    public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.addAndGet, [.double(delta)]).double() }
     @discardableResult
-    public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call("getAndAdd", [.double(delta)]).double() }
+    public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.getAndAdd, [.double(delta)]).double() }
 }
 
 /// A shared reference to any Codable value; `compareAndSet` compares encoded values.
@@ -122,13 +122,13 @@ public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
 
     /// Throws if `initial` cannot be encoded.
     public init(_ key: String, initial: T, persistent: Bool = false, client: CrucialClient = .shared) throws {
-        handle = SharedObjectHandle(type: "AtomicReference", key: key, initial: try encodeArgument(initial), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.atomicReference.typeName, key: key, initial: try encodeArgument(initial), persistent: persistent, client: client)
     }
 
-    public func get() async throws -> T { try await handle.call("get", readOnly: true).decode() }
-    public func set(_ newValue: T) async throws { _ = try await handle.call("set", [encodeArgument(newValue)]) }
-    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call("getAndSet", [encodeArgument(newValue)]).decode() }
+    public func get() async throws -> T { try await handle.call(AtomicValueMethod.get).decode() }
+    public func set(_ newValue: T) async throws { _ = try await handle.call(AtomicValueMethod.set, [encodeArgument(newValue)]) }
+    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call(AtomicValueMethod.getAndSet, [encodeArgument(newValue)]).decode() }
     public func compareAndSet(_ expect: T, _ update: T) async throws -> Bool {
-        try await handle.call("compareAndSet", [encodeArgument(expect), encodeArgument(update)]).bool()
+        try await handle.call(AtomicValueMethod.compareAndSet, [encodeArgument(expect), encodeArgument(update)]).bool()
     }
 }

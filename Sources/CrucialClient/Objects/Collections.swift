@@ -15,39 +15,39 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "SharedList", key: key, initial: .list([]), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.sharedList.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
-    public func add(_ element: Element) async throws { _ = try await handle.call("add", [encodeArgument(element)]) }
+    public func add(_ element: Element) async throws { _ = try await handle.call(ListMethod.add, [encodeArgument(element)]) }
     public func insert(_ element: Element, at index: Int) async throws {
-        _ = try await handle.call("insert", [encodeArgument(element), .int(Int64(index))])
+        _ = try await handle.call(ListMethod.insert, [encodeArgument(element), .int(Int64(index))])
     }
-    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call("addAll", [.list(elements.map(encodeArgument))]) }
-    public func get(_ index: Int) async throws -> Element { try await handle.call("get", [.int(Int64(index))], readOnly: true).decode() }
+    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call(ListMethod.addAll, [.list(elements.map(encodeArgument))]) }
+    public func get(_ index: Int) async throws -> Element { try await handle.call(ListMethod.get, [.int(Int64(index))]).decode() }
     /// Replaces the element at `index`; returns the old one.
     @discardableResult
     public func set(_ index: Int, _ element: Element) async throws -> Element {
-        try await handle.call("set", [.int(Int64(index)), encodeArgument(element)]).decode()
+        try await handle.call(ListMethod.set, [.int(Int64(index)), encodeArgument(element)]).decode()
     }
     @discardableResult
-    public func remove(at index: Int) async throws -> Element { try await handle.call("removeAt", [.int(Int64(index))]).decode() }
+    public func remove(at index: Int) async throws -> Element { try await handle.call(ListMethod.removeAt, [.int(Int64(index))]).decode() }
     /// Removes the first occurrence of `element`; answers whether there was one.
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encodeArgument(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call(ListMethod.remove, [encodeArgument(element)]).bool() }
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call("contains", [encodeArgument(element)], readOnly: true).bool()
+        try await handle.call(ListMethod.contains, [encodeArgument(element)]).bool()
     }
     /// The index of the first occurrence of `element`, or nil.
     public func firstIndex(of element: Element) async throws -> Int? {
-        let i = try await handle.call("indexOf", [encodeArgument(element)], readOnly: true).int()
+        let i = try await handle.call(ListMethod.indexOf, [encodeArgument(element)]).int()
         return i < 0 ? nil : i
     }
-    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
-    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
-    public func clear() async throws { _ = try await handle.call("clear") }
-    public func getAll() async throws -> [Element] { try await handle.call("getAll", readOnly: true).list().map { try $0.decode() } }
+    public func size() async throws -> Int { try await handle.call(ListMethod.size).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call(ListMethod.isEmpty).bool() }
+    public func clear() async throws { _ = try await handle.call(ListMethod.clear) }
+    public func getAll() async throws -> [Element] { try await handle.call(ListMethod.getAll).list().map { try $0.decode() } }
     public func subList(_ range: Range<Int>) async throws -> [Element] {
-        try await handle.call("subList", [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))], readOnly: true)
+        try await handle.call(ListMethod.subList, [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))])
             .list().map { try $0.decode() }
     }
 }
@@ -57,25 +57,25 @@ public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Co
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "SharedSet", key: key, initial: .list([]), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.sharedSet.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
     /// Answers whether `element` was new.
     @discardableResult
-    public func add(_ element: Element) async throws -> Bool { try await handle.call("add", [encodeArgument(element)]).bool() }
+    public func add(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.add, [encodeArgument(element)]).bool() }
     @discardableResult
     public func addAll(_ elements: [Element]) async throws -> Bool {
-        try await handle.call("addAll", [.list(elements.map(encodeArgument))]).bool()
+        try await handle.call(SetMethod.addAll, [.list(elements.map(encodeArgument))]).bool()
     }
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call("remove", [encodeArgument(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.remove, [encodeArgument(element)]).bool() }
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call("contains", [encodeArgument(element)], readOnly: true).bool()
+        try await handle.call(SetMethod.contains, [encodeArgument(element)]).bool()
     }
-    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
-    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
-    public func clear() async throws { _ = try await handle.call("clear") }
-    public func getAll() async throws -> Set<Element> { Set(try await handle.call("getAll", readOnly: true).list().map { try $0.decode() }) }
+    public func size() async throws -> Int { try await handle.call(SetMethod.size).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call(SetMethod.isEmpty).bool() }
+    public func clear() async throws { _ = try await handle.call(SetMethod.clear) }
+    public func getAll() async throws -> Set<Element> { Set(try await handle.call(SetMethod.getAll).list().map { try $0.decode() }) }
 }
 
 /// The methods of ``SharedMap`` and ``SharedSortedMap`` (`java.util.Map`, plus server-side merge).
@@ -88,54 +88,54 @@ extension SharedMapProxy {
     /// Stores `value`; returns the previous value.
     @discardableResult
     public func put(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("put", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.put, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     public func get(_ key: Key) async throws -> MapValue? {
-        try await handle.call("get", [encodeArgument(key)], readOnly: true).decodeOptional()
+        try await handle.call(MapMethod.get, [encodeArgument(key)]).decodeOptional()
     }
     public func get(_ key: Key, default defaultValue: MapValue) async throws -> MapValue {
-        try await handle.call("getOrDefault", [encodeArgument(key), encodeArgument(defaultValue)], readOnly: true).decode()
+        try await handle.call(MapMethod.getOrDefault, [encodeArgument(key), encodeArgument(defaultValue)]).decode()
     }
     /// Removes `key`; returns its value.
     @discardableResult
-    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call("remove", [encodeArgument(key)]).decodeOptional() }
+    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call(MapMethod.remove, [encodeArgument(key)]).decodeOptional() }
     public func containsKey(_ key: Key) async throws -> Bool {
-        try await handle.call("containsKey", [encodeArgument(key)], readOnly: true).bool()
+        try await handle.call(MapMethod.containsKey, [encodeArgument(key)]).bool()
     }
-    public func size() async throws -> Int { try await handle.call("size", readOnly: true).int() }
-    public func isEmpty() async throws -> Bool { try await handle.call("isEmpty", readOnly: true).bool() }
-    public func clear() async throws { _ = try await handle.call("clear") }
-    public func keys() async throws -> [Key] { try await handle.call("keys", readOnly: true).list().map { try $0.decode() } }
-    public func values() async throws -> [MapValue] { try await handle.call("values", readOnly: true).list().map { try $0.decode() } }
+    public func size() async throws -> Int { try await handle.call(MapMethod.size).int() }
+    public func isEmpty() async throws -> Bool { try await handle.call(MapMethod.isEmpty).bool() }
+    public func clear() async throws { _ = try await handle.call(MapMethod.clear) }
+    public func keys() async throws -> [Key] { try await handle.call(MapMethod.keys).list().map { try $0.decode() } }
+    public func values() async throws -> [MapValue] { try await handle.call(MapMethod.values).list().map { try $0.decode() } }
     public func entries() async throws -> [(key: Key, value: MapValue)] {
-        try await handle.call("entries", readOnly: true).pairs(Key.self, MapValue.self).map { (key: $0.0, value: $0.1) }
+        try await handle.call(MapMethod.entries).pairs(Key.self, MapValue.self).map { (key: $0.0, value: $0.1) }
     }
     /// Stores `value` only if `key` is absent; returns the existing value, or nil if it stored.
     @discardableResult
     public func putIfAbsent(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("putIfAbsent", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.putIfAbsent, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     /// Replaces the value of `key` only if present; returns the old value.
     @discardableResult
     public func replace(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call("replace", [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.replace, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
     /// Replaces the value of `key` only if it is `expect`; answers whether it did.
     public func replace(_ key: Key, expect: MapValue, update: MapValue) async throws -> Bool {
-        try await handle.call("compareAndReplace", [encodeArgument(key), encodeArgument(expect), encodeArgument(update)]).bool()
+        try await handle.call(MapMethod.compareAndReplace, [encodeArgument(key), encodeArgument(expect), encodeArgument(update)]).bool()
     }
     /// Combines `value` into the entry for `key` on the server (or stores it if absent); returns the result.
     @discardableResult
     public func merge(_ key: Key, _ value: MapValue, _ op: MergeOperation) async throws -> MapValue {
-        try await handle.call("merge", [encodeArgument(key), encodeArgument(value), .string(op.rawValue)]).decode()
+        try await handle.call(MapMethod.merge, [encodeArgument(key), encodeArgument(value), .string(op.rawValue)]).decode()
     }
     public func putAll(_ entries: [Key: MapValue]) async throws {
-        _ = try await handle.call("putAll", [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) })])
+        _ = try await handle.call(MapMethod.putAll, [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) })])
     }
     /// Merges many entries in one call; if any merge is invalid, nothing changes.
     public func mergeAll(_ entries: [Key: MapValue], _ op: MergeOperation) async throws {
         _ = try await handle.call(
-            "mergeAll", [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) }), .string(op.rawValue)])
+            MapMethod.mergeAll, [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) }), .string(op.rawValue)])
     }
 }
 
@@ -149,7 +149,7 @@ public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & 
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "SharedMap", key: key, initial: .list([]), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.sharedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 }
 
@@ -159,7 +159,7 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
     public let handle: SharedObjectHandle
 
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "SharedSortedMap", key: key, initial: .list([]), persistent: persistent, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.sharedSortedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
     private func entryList(_ v: Value) throws -> [(key: Key, value: MapValue)] {
@@ -168,24 +168,24 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
 
     /// The `k` entries with the greatest keys, greatest first.
     public func top(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call("top", [.int(Int64(k))], readOnly: true))
+        try entryList(await handle.call(SortedMapMethod.top, [.int(Int64(k))]))
     }
     /// The `k` entries with the smallest keys, smallest first.
     public func head(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call("head", [.int(Int64(k))], readOnly: true))
+        try entryList(await handle.call(SortedMapMethod.head, [.int(Int64(k))]))
     }
     /// The entries with `range.lowerBound <= key < range.upperBound`, in order.
     public func range(from lower: Key, to upper: Key) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call("range", [encodeArgument(lower), encodeArgument(upper)], readOnly: true))
+        try entryList(await handle.call(SortedMapMethod.range, [encodeArgument(lower), encodeArgument(upper)]))
     }
-    public func firstKey() async throws -> Key? { try await handle.call("firstKey", readOnly: true).decodeOptional() }
-    public func lastKey() async throws -> Key? { try await handle.call("lastKey", readOnly: true).decodeOptional() }
+    public func firstKey() async throws -> Key? { try await handle.call(SortedMapMethod.firstKey).decodeOptional() }
+    public func lastKey() async throws -> Key? { try await handle.call(SortedMapMethod.lastKey).decodeOptional() }
     /// The greatest key ≤ `key`.
     public func floorKey(_ key: Key) async throws -> Key? {
-        try await handle.call("floorKey", [encodeArgument(key)], readOnly: true).decodeOptional()
+        try await handle.call(SortedMapMethod.floorKey, [encodeArgument(key)]).decodeOptional()
     }
     /// The smallest key ≥ `key`.
     public func ceilingKey(_ key: Key) async throws -> Key? {
-        try await handle.call("ceilingKey", [encodeArgument(key)], readOnly: true).decodeOptional()
+        try await handle.call(SortedMapMethod.ceilingKey, [encodeArgument(key)]).decodeOptional()
     }
 }

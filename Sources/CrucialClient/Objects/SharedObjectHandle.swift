@@ -10,7 +10,7 @@ public final class SharedObjectHandle: Sendable {
     /// Why the initial state could not be encoded; thrown by the first call.
     let initialError: CrucialError?
     let boundClient: CrucialClient?
-    private let created = Mutex(false)
+    private let created = Atomic(false)
 
     public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient?) {
         self.ref = ObjectRef(type: type, key: key)
@@ -35,14 +35,21 @@ public final class SharedObjectHandle: Sendable {
     public var client: CrucialClient { boundClient ?? .shared }
 
     /// Calls `method` on the object. Until a call succeeded, the initial state
-    /// travels along; afterwards the object is known to exist.
+    /// travels along; afterwards the object is known to exist. A read (`readOnly`) is not
+    /// de-duplicated when sent again: it must be one that may run twice.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
         if let initialError { throw initialError }
-        let isCreated = created.withLock { $0 }
+        let isCreated = created.load(ordering: .relaxed)
         let create = isCreated ? nil : Create(initial: initial, persistent: persistent)
         let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)
-        if !isCreated { created.withLock { $0 = true } }
+        if !isCreated { created.store(true, ordering: .relaxed) }
         return value
+    }
+
+    /// Calls a built-in method: its wire name and kind come from ``BuiltinType``'s table,
+    /// which the servers read too.
+    func call<M: BuiltinMethod>(_ method: M, _ args: [Value] = []) async throws -> Value {
+        try await call(method.rawValue, args, readOnly: method.kind.isRead)
     }
 
     /// Removes the object from the servers. A later call through a proxy that

@@ -10,25 +10,25 @@ public struct CyclicBarrier: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, parties: Int, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "CyclicBarrier", key: key, initial: .int(Int64(parties)), client: client)
+        handle = SharedObjectHandle(type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), client: client)
     }
 
     /// Waits until all parties arrived; returns the arrival index (`parties - 1`
     /// for the first, 0 for the last). Throws BROKEN_BARRIER if the barrier breaks.
     @discardableResult
-    public func `await`() async throws -> Int { try await handle.call("await").int() }
+    public func `await`() async throws -> Int { try await handle.call(BarrierMethod.await).int() }
 
     /// As ``await()``, but fails with TIMEOUT (and breaks the barrier, as in Java) after `timeout`.
     @discardableResult
     public func `await`(timeout: Duration) async throws -> Int {
-        try await handle.call("await", [timeout.millisecondsArgument]).int()
+        try await handle.call(BarrierMethod.await, [timeout.millisecondsArgument]).int()
     }
 
     /// Breaks the current round (its waiters get BROKEN_BARRIER) and starts afresh.
-    public func reset() async throws { _ = try await handle.call("reset") }
-    public func isBroken() async throws -> Bool { try await handle.call("isBroken", readOnly: true).bool() }
-    public func getParties() async throws -> Int { try await handle.call("getParties", readOnly: true).int() }
-    public func getNumberWaiting() async throws -> Int { try await handle.call("getNumberWaiting", readOnly: true).int() }
+    public func reset() async throws { _ = try await handle.call(BarrierMethod.reset) }
+    public func isBroken() async throws -> Bool { try await handle.call(BarrierMethod.isBroken).bool() }
+    public func getParties() async throws -> Int { try await handle.call(BarrierMethod.getParties).int() }
+    public func getNumberWaiting() async throws -> Int { try await handle.call(BarrierMethod.getNumberWaiting).int() }
 }
 
 /// A shared fair `java.util.concurrent.Semaphore`.
@@ -42,31 +42,31 @@ public struct Semaphore: SharedProxy, Codable {
     /// permits belong to nobody and a dead client's are never given back.
     public init(_ key: String, permits: Int, ownerless: Bool = false, client: CrucialClient = .shared) {
         let initial: Value = ownerless ? .record(["permits": .int(Int64(permits)), "ownerless": .bool(true)]) : .int(Int64(permits))
-        handle = SharedObjectHandle(type: "Semaphore", key: key, initial: initial, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.semaphore.typeName, key: key, initial: initial, client: client)
     }
 
     /// Waits until `permits` are available and takes them.
     public func acquire(_ permits: Int = 1) async throws {
         handle.client.keepClientAlive()
-        _ = try await handle.call("acquire", [.int(Int64(permits))])
+        _ = try await handle.call(SemaphoreMethod.acquire, [.int(Int64(permits))])
     }
 
     /// Takes `permits` if available now (or within `timeout`); answers whether it did.
     public func tryAcquire(_ permits: Int = 1, timeout: Duration? = nil) async throws -> Bool {
         handle.client.keepClientAlive()
-        return try await handle.call("tryAcquire", [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
+        return try await handle.call(SemaphoreMethod.tryAcquire, [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
     }
 
     /// Gives back `permits`: the caller's own first; any more are new permits (as in Java).
-    public func release(_ permits: Int = 1) async throws { _ = try await handle.call("release", [.int(Int64(permits))]) }
-    public func availablePermits() async throws -> Int { try await handle.call("availablePermits", readOnly: true).int() }
+    public func release(_ permits: Int = 1) async throws { _ = try await handle.call(SemaphoreMethod.release, [.int(Int64(permits))]) }
+    public func availablePermits() async throws -> Int { try await handle.call(SemaphoreMethod.availablePermits).int() }
     /// Takes every available permit; returns how many.
     @discardableResult
     public func drainPermits() async throws -> Int {
         handle.client.keepClientAlive()
-        return try await handle.call("drainPermits").int()
+        return try await handle.call(SemaphoreMethod.drainPermits).int()
     }
-    public func getQueueLength() async throws -> Int { try await handle.call("getQueueLength", readOnly: true).int() }
+    public func getQueueLength() async throws -> Int { try await handle.call(SemaphoreMethod.getQueueLength).int() }
 }
 
 /// A shared `java.util.concurrent.CountDownLatch`.
@@ -74,16 +74,16 @@ public struct CountDownLatch: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, count: Int, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "CountDownLatch", key: key, initial: .int(Int64(count)), client: client)
+        handle = SharedObjectHandle(type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), client: client)
     }
 
-    public func countDown() async throws { _ = try await handle.call("countDown") }
-    public func getCount() async throws -> Int { try await handle.call("getCount", readOnly: true).int() }
+    public func countDown() async throws { _ = try await handle.call(LatchMethod.countDown) }
+    public func getCount() async throws -> Int { try await handle.call(LatchMethod.getCount).int() }
     /// Waits until the count reaches zero.
-    public func `await`() async throws { _ = try await handle.call("await") }
+    public func `await`() async throws { _ = try await handle.call(LatchMethod.await) }
     /// Waits at most `timeout`; answers whether the count reached zero.
     public func `await`(timeout: Duration) async throws -> Bool {
-        try await handle.call("await", [timeout.millisecondsArgument]).bool()
+        try await handle.call(LatchMethod.await, [timeout.millisecondsArgument]).bool()
     }
 }
 
@@ -98,16 +98,16 @@ public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     public let handle: SharedObjectHandle
 
     public init(_ key: String, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: "SharedFuture", key: key, initial: .null, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.sharedFuture.typeName, key: key, initial: .null, client: client)
     }
 
     /// Sets the value; throws ILLEGAL_STATE if it was already set.
-    public func set(_ value: T) async throws { _ = try await handle.call("set", [encodeArgument(value)]) }
+    public func set(_ value: T) async throws { _ = try await handle.call(FutureMethod.set, [encodeArgument(value)]) }
     /// Sets the value unless already set; answers whether it did.
-    public func trySet(_ value: T) async throws -> Bool { try await handle.call("trySet", [encodeArgument(value)]).bool() }
+    public func trySet(_ value: T) async throws -> Bool { try await handle.call(FutureMethod.trySet, [encodeArgument(value)]).bool() }
     /// Waits for the value.
-    public func get() async throws -> T { try await handle.call("get").decode() }
+    public func get() async throws -> T { try await handle.call(FutureMethod.get).decode() }
     /// Waits at most `timeout`, then fails with TIMEOUT.
-    public func get(timeout: Duration) async throws -> T { try await handle.call("get", [timeout.millisecondsArgument]).decode() }
-    public func isDone() async throws -> Bool { try await handle.call("isDone", readOnly: true).bool() }
+    public func get(timeout: Duration) async throws -> T { try await handle.call(FutureMethod.get, [timeout.millisecondsArgument]).decode() }
+    public func isDone() async throws -> Bool { try await handle.call(FutureMethod.isDone).bool() }
 }

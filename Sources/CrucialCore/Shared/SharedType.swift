@@ -25,17 +25,12 @@ public protocol SharedType: Codable, SendableMetatype {
 
     /// Every shipped method by wire name, and whether it only reads the state (a
     /// non-`mutating` method of a struct). Reads are not logged by persistent objects.
-    static var crucialMethods: [String: SharedMethodKind] { get }
+    static var crucialMethods: [String: MethodKind] { get }
 
     /// Runs one call on `object`: decodes the arguments, calls the method, encodes its result.
     static func crucialInvoke(_ object: inout Self, _ call: SharedCall) throws -> Value
 }
 
-/// Whether a shipped method changes its object.
-public enum SharedMethodKind: Sendable, Equatable {
-    case read
-    case write
-}
 
 /// One call of a user-defined method as its dispatch table sees it.
 public struct SharedCall: Sendable {

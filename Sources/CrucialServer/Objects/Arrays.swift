@@ -1,8 +1,9 @@
 package import CrucialCore
 
 /// A fixed-length array of bytes with `AtomicIntegerArray`-style methods (wrapping arithmetic).
-package final class AtomicByteArray: SharedObject {
-    package static let typeName = "AtomicByteArray"
+package final class AtomicByteArray: BuiltinObject {
+    package typealias Method = ByteArrayMethod
+    package static let builtin = BuiltinType.atomicByteArray
     package static var hasFixedSize: Bool { true }
     var bytes: [UInt8]
 
@@ -21,60 +22,50 @@ package final class AtomicByteArray: SharedObject {
 
     package func snapshot() -> Value { .bytes(bytes) }
 
-    private func byte(_ call: Call, _ i: Int, _ name: String) throws(CrucialError) -> UInt8 {
-        let raw = try call.int(i, name)
+    private func byte(_ call: Call, _ i: Int) throws(CrucialError) -> UInt8 {
+        let raw = try call.int(i)
         guard let b = UInt8(exactly: raw) else {
-            throw .badArguments("AtomicByteArray.\(call.method): \(name) \(raw) is not a byte (0...255)")
+            throw .badArguments("AtomicByteArray.\(call.method): \(call.parameter(i)) \(raw) is not a byte (0...255)")
         }
         return b
     }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         let n = bytes.count
-        switch call.method {
-        case "length":
-            try call.arity(0, "length()")
+        switch method {
+        case .length:
             return .value(.int(Int64(n)))
-        case "get":
-            try call.arity(1, "get(index)")
-            return .value(.int(Int64(bytes[try call.index(0, "index", count: n)])))
-        case "set":
-            try call.arity(2, "set(index, value)")
-            bytes[try call.index(0, "index", count: n)] = try byte(call, 1, "value")
+        case .get:
+            return .value(.int(Int64(bytes[try call.index(0, count: n)])))
+        case .set:
+            bytes[try call.index(0, count: n)] = try byte(call, 1)
             return .void
-        case "getAndSet":
-            try call.arity(2, "getAndSet(index, value)")
-            let i = try call.index(0, "index", count: n)
+        case .getAndSet:
+            let i = try call.index(0, count: n)
             let old = bytes[i]
-            bytes[i] = try byte(call, 1, "value")
+            bytes[i] = try byte(call, 1)
             return .value(.int(Int64(old)))
-        case "compareAndSet":
-            try call.arity(3, "compareAndSet(index, expect, update)")
-            let i = try call.index(0, "index", count: n)
-            let expect = try byte(call, 1, "expect"), update = try byte(call, 2, "update")
+        case .compareAndSet:
+            let i = try call.index(0, count: n)
+            let expect = try byte(call, 1), update = try byte(call, 2)
             guard bytes[i] == expect else { return .value(.bool(false)) }
             bytes[i] = update
             return .value(.bool(true))
-        case "addAndGet", "getAndAdd":
-            try call.arity(2, "\(call.method)(index, delta)")
-            let i = try call.index(0, "index", count: n)
-            let delta = try call.int(1, "delta")
+        case .addAndGet, .getAndAdd:
+            let i = try call.index(0, count: n)
+            let delta = try call.int(1)
             let old = bytes[i]
             bytes[i] = UInt8(truncatingIfNeeded: Int64(old) &+ delta)
-            return .value(.int(Int64(call.method == "addAndGet" ? bytes[i] : old)))
-        case "getAll":
-            try call.arity(0, "getAll()")
+            return .value(.int(Int64(method == .addAndGet ? bytes[i] : old)))
+        case .getAll:
             return .value(.bytes(bytes))
-        case "setAll":
-            try call.arity(1, "setAll(bytes)")
-            let b = try call.bytes(0, "bytes")
+        case .setAll:
+            let b = try call.bytes(0)
             guard b.count == n else {
                 throw .badArguments("AtomicByteArray.setAll: got \(b.count) bytes for an array of length \(n)")
             }
             bytes = b
             return .void
-        default:
-            throw call.unknownMethod(["length", "get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd", "getAll", "setAll"])
         }
     }
 }
@@ -89,8 +80,9 @@ func addElementwise(_ target: inout [Double], _ deltas: [Double]) {
 }
 
 /// A fixed-length array of doubles; `add` adds a whole vector element-wise (gradients).
-package final class AtomicDoubleArray: SharedObject {
-    package static let typeName = "AtomicDoubleArray"
+package final class AtomicDoubleArray: BuiltinObject {
+    package typealias Method = DoubleArrayMethod
+    package static let builtin = BuiltinType.atomicDoubleArray
     package static var hasFixedSize: Bool { true }
     var values: [Double]
 
@@ -109,73 +101,59 @@ package final class AtomicDoubleArray: SharedObject {
 
     package func snapshot() -> Value { .doubles(values) }
 
-    private func vector(_ call: Call, _ name: String) throws(CrucialError) -> [Double] {
-        let d = try call.doubles(0, name)
+    private func vector(_ call: Call) throws(CrucialError) -> [Double] {
+        let d = try call.doubles(0)
         guard d.count == values.count else {
             throw .badArguments("AtomicDoubleArray.\(call.method): got \(d.count) values for an array of length \(values.count)")
         }
         return d
     }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         let n = values.count
-        switch call.method {
-        case "length":
-            try call.arity(0, "length()")
+        switch method {
+        case .length:
             return .value(.int(Int64(n)))
-        case "get":
-            try call.arity(1, "get(index)")
-            return .value(.double(values[try call.index(0, "index", count: n)]))
-        case "set":
-            try call.arity(2, "set(index, value)")
-            values[try call.index(0, "index", count: n)] = try call.double(1, "value")
+        case .get:
+            return .value(.double(values[try call.index(0, count: n)]))
+        case .set:
+            values[try call.index(0, count: n)] = try call.double(1)
             return .void
-        case "getAndSet":
-            try call.arity(2, "getAndSet(index, value)")
-            let i = try call.index(0, "index", count: n)
+        case .getAndSet:
+            let i = try call.index(0, count: n)
             let old = values[i]
-            values[i] = try call.double(1, "value")
+            values[i] = try call.double(1)
             return .value(.double(old))
-        case "compareAndSet":
-            try call.arity(3, "compareAndSet(index, expect, update)")
-            let i = try call.index(0, "index", count: n)
-            let expect = try call.double(1, "expect"), update = try call.double(2, "update")
+        case .compareAndSet:
+            let i = try call.index(0, count: n)
+            let expect = try call.double(1), update = try call.double(2)
             guard values[i].bitPattern == expect.bitPattern else { return .value(.bool(false)) }
             values[i] = update
             return .value(.bool(true))
-        case "addAndGet", "getAndAdd":
-            try call.arity(2, "\(call.method)(index, delta)")
-            let i = try call.index(0, "index", count: n)
+        case .addAndGet, .getAndAdd:
+            let i = try call.index(0, count: n)
             let old = values[i]
-            values[i] += try call.double(1, "delta")
-            return .value(.double(call.method == "addAndGet" ? values[i] : old))
-        case "add":
-            try call.arity(1, "add(deltas)")
-            addElementwise(&values, try vector(call, "deltas"))
+            values[i] += try call.double(1)
+            return .value(.double(method == .addAndGet ? values[i] : old))
+        case .add:
+            addElementwise(&values, try vector(call))
             return .void
-        case "addAndGetAll":
-            try call.arity(1, "addAndGetAll(deltas)")
-            addElementwise(&values, try vector(call, "deltas"))
+        case .addAndGetAll:
+            addElementwise(&values, try vector(call))
             return .value(.doubles(values))
-        case "getAll":
-            try call.arity(0, "getAll()")
+        case .getAll:
             return .value(.doubles(values))
-        case "setAll":
-            try call.arity(1, "setAll(values)")
-            values = try vector(call, "values")
+        case .setAll:
+            values = try vector(call)
             return .void
-        default:
-            throw call.unknownMethod([
-                "length", "get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd", "add", "addAndGetAll",
-                "getAll", "setAll",
-            ])
         }
     }
 }
 
 /// A rows × cols matrix of doubles, row-major; `merge` adds a whole matrix element-wise.
-package final class AtomicMatrix: SharedObject {
-    package static let typeName = "AtomicMatrix"
+package final class AtomicMatrix: BuiltinObject {
+    package typealias Method = MatrixMethod
+    package static let builtin = BuiltinType.atomicMatrix
     package static var hasFixedSize: Bool { true }
     let rows: Int
     let cols: Int
@@ -214,7 +192,7 @@ package final class AtomicMatrix: SharedObject {
 
     /// A whole matrix argument: nested rows or one flat row-major array.
     private func matrix(_ call: Call, _ i: Int) throws(CrucialError) -> [Double] {
-        let v = try call.value(i, "matrix")
+        let v = try call.value(i)
         if let flat = v.doublesValue, flat.count == rows * cols { return flat }
         guard case .list(let rowValues) = v, rowValues.count == rows else {
             throw .badArguments("AtomicMatrix.\(call.method): expected a \(rows) × \(cols) matrix")
@@ -230,49 +208,38 @@ package final class AtomicMatrix: SharedObject {
         return out
     }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "shape":
-            try call.arity(0, "shape()")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .shape:
             return .value(.ints([Int64(rows), Int64(cols)]))
-        case "get":
-            try call.arity(2, "get(row, col)")
-            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
+        case .get:
+            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
             return .value(.double(data[r * cols + c]))
-        case "set":
-            try call.arity(3, "set(row, col, value)")
-            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
-            data[r * cols + c] = try call.double(2, "value")
+        case .set:
+            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
+            data[r * cols + c] = try call.double(2)
             return .void
-        case "addAndGet":
-            try call.arity(3, "addAndGet(row, col, delta)")
-            let r = try call.index(0, "row", count: rows), c = try call.index(1, "col", count: cols)
-            data[r * cols + c] += try call.double(2, "delta")
+        case .addAndGet:
+            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
+            data[r * cols + c] += try call.double(2)
             return .value(.double(data[r * cols + c]))
-        case "row":
-            try call.arity(1, "row(index)")
-            let r = try call.index(0, "index", count: rows)
+        case .row:
+            let r = try call.index(0, count: rows)
             return .value(.doubles(Array(data[r * cols..<(r + 1) * cols])))
-        case "setRow":
-            try call.arity(2, "setRow(index, values)")
-            let r = try call.index(0, "index", count: rows)
-            let d = try call.doubles(1, "values")
+        case .setRow:
+            let r = try call.index(0, count: rows)
+            let d = try call.doubles(1)
             guard d.count == cols else { throw .badArguments("AtomicMatrix.setRow: got \(d.count) values for \(cols) columns") }
             data.replaceSubrange(r * cols..<(r + 1) * cols, with: d)
             return .void
-        case "getAll":
-            try call.arity(0, "getAll()")
+        case .getAll:
             return .value(.list((0..<rows).map { r in .doubles(Array(data[r * cols..<(r + 1) * cols])) }))
-        case "merge":
-            try call.arity(1, "merge(matrix)")
+        case .merge:
             addElementwise(&data, try matrix(call, 0))
             return .void
-        case "setAll":
-            try call.arity(1, "setAll(matrix)")
+        case .setAll:
             data = try matrix(call, 0)
             return .void
-        default:
-            throw call.unknownMethod(["shape", "get", "set", "addAndGet", "row", "setRow", "getAll", "merge", "setAll"])
         }
     }
 }

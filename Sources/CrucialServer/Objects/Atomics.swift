@@ -5,13 +5,6 @@ package import CrucialCore
 package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
     var value: T
 
-    static var methodNames: [String] {
-        [
-            "get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd", "incrementAndGet",
-            "decrementAndGet", "getAndIncrement", "getAndDecrement", "accumulateAndGet",
-        ]
-    }
-
     init(value: T) { self.value = value }
 
     static func parse(_ typeName: String, _ initial: Value) throws(CrucialError) -> T {
@@ -27,64 +20,53 @@ package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
         }
     }
 
-    private func arg(_ call: Call, _ i: Int, _ name: String) throws(CrucialError) -> T {
-        let raw = try call.int(i, name)
+    private func arg(_ call: Call, _ i: Int) throws(CrucialError) -> T {
+        let raw = try call.int(i)
         guard let v = T(exactly: raw) else {
-            throw .badArguments("\(call.ref.type).\(call.method): \(name) \(raw) does not fit in \(T.self)")
+            throw .badArguments("\(call.ref.type).\(call.method): \(call.parameter(i)) \(raw) does not fit in \(T.self)")
         }
         return v
     }
 
-    func run(_ call: inout Call) throws(CrucialError) -> Response {
+    package func run(_ method: AtomicIntegerMethod, _ call: inout Call) throws(CrucialError) -> Response {
         func result(_ v: T) -> Response { .value(.int(Int64(v))) }
-        switch call.method {
-        case "get":
-            try call.arity(0, "get()")
+        switch method {
+        case .get:
             return result(value)
-        case "set":
-            try call.arity(1, "set(newValue)")
-            value = try arg(call, 0, "newValue")
+        case .set:
+            value = try arg(call, 0)
             return .void
-        case "getAndSet":
-            try call.arity(1, "getAndSet(newValue)")
+        case .getAndSet:
             let old = value
-            value = try arg(call, 0, "newValue")
+            value = try arg(call, 0)
             return result(old)
-        case "compareAndSet":
-            try call.arity(2, "compareAndSet(expect, update)")
-            let expect = try arg(call, 0, "expect"), update = try arg(call, 1, "update")
+        case .compareAndSet:
+            let expect = try arg(call, 0), update = try arg(call, 1)
             guard value == expect else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
-        case "addAndGet":
-            try call.arity(1, "addAndGet(delta)")
-            value &+= try arg(call, 0, "delta")
+        case .addAndGet:
+            value &+= try arg(call, 0)
             return result(value)
-        case "getAndAdd":
-            try call.arity(1, "getAndAdd(delta)")
+        case .getAndAdd:
             let old = value
-            value &+= try arg(call, 0, "delta")
+            value &+= try arg(call, 0)
             return result(old)
-        case "incrementAndGet":
-            try call.arity(0, "incrementAndGet()")
+        case .incrementAndGet:
             value &+= 1
             return result(value)
-        case "decrementAndGet":
-            try call.arity(0, "decrementAndGet()")
+        case .decrementAndGet:
             value &-= 1
             return result(value)
-        case "getAndIncrement":
-            try call.arity(0, "getAndIncrement()")
+        case .getAndIncrement:
             defer { value &+= 1 }
             return result(value)
-        case "getAndDecrement":
-            try call.arity(0, "getAndDecrement()")
+        case .getAndDecrement:
             defer { value &-= 1 }
             return result(value)
-        case "accumulateAndGet":
-            try call.arity(2, "accumulateAndGet(x, op)")
-            let x = try arg(call, 0, "x")
-            switch try call.string(1, "op") {
+        case .accumulateAndGet:
+            let x = try arg(call, 0)
+            switch try call.string(1) {
             case "sum": value &+= x
             case "max": value = max(value, x)
             case "min": value = min(value, x)
@@ -92,33 +74,32 @@ package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
             case let op: throw .badArguments("\(call.ref.type).accumulateAndGet: unknown op \"\(op)\" (sum, max, min, product)")
             }
             return result(value)
-        default:
-            throw call.unknownMethod(Self.methodNames)
         }
     }
 }
 
 /// A 32-bit integer with `java.util.concurrent.atomic.AtomicInteger`'s methods (wrapping arithmetic).
-package final class AtomicInt: AtomicInteger<Int32>, SharedObject {
-    package static let typeName = "AtomicInt"
+package final class AtomicInt: AtomicInteger<Int32>, BuiltinObject {
+    package typealias Method = AtomicIntegerMethod
+    package static let builtin = BuiltinType.atomicInt
     package static var hasFixedSize: Bool { true }
-    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
+    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.builtin.typeName, initial)) }
     package func snapshot() -> Value { .int(Int64(value)) }
 }
 
 /// A 64-bit integer with `java.util.concurrent.atomic.AtomicLong`'s methods (wrapping arithmetic).
-package final class AtomicLong: AtomicInteger<Int64>, SharedObject {
-    package static let typeName = "AtomicLong"
+package final class AtomicLong: AtomicInteger<Int64>, BuiltinObject {
+    package typealias Method = AtomicIntegerMethod
+    package static let builtin = BuiltinType.atomicLong
     package static var hasFixedSize: Bool { true }
-    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.typeName, initial)) }
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response { try run(&call) }
+    package required init(initial: Value) throws(CrucialError) { super.init(value: try Self.parse(Self.builtin.typeName, initial)) }
     package func snapshot() -> Value { .int(value) }
 }
 
 /// A boolean with `AtomicBoolean`'s methods.
-package final class AtomicBoolean: SharedObject {
-    package static let typeName = "AtomicBoolean"
+package final class AtomicBoolean: BuiltinObject {
+    package typealias Method = AtomicValueMethod
+    package static let builtin = BuiltinType.atomicBoolean
     package static var hasFixedSize: Bool { true }
     var value: Bool
 
@@ -132,35 +113,30 @@ package final class AtomicBoolean: SharedObject {
 
     package func snapshot() -> Value { .bool(value) }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "get":
-            try call.arity(0, "get()")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .get:
             return .value(.bool(value))
-        case "set":
-            try call.arity(1, "set(newValue)")
-            value = try call.bool(0, "newValue")
+        case .set:
+            value = try call.bool(0)
             return .void
-        case "getAndSet":
-            try call.arity(1, "getAndSet(newValue)")
+        case .getAndSet:
             let old = value
-            value = try call.bool(0, "newValue")
+            value = try call.bool(0)
             return .value(.bool(old))
-        case "compareAndSet":
-            try call.arity(2, "compareAndSet(expect, update)")
-            let expect = try call.bool(0, "expect"), update = try call.bool(1, "update")
+        case .compareAndSet:
+            let expect = try call.bool(0), update = try call.bool(1)
             guard value == expect else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
-        default:
-            throw call.unknownMethod(["get", "set", "getAndSet", "compareAndSet"])
         }
     }
 }
 
 /// A double with Guava's `AtomicDouble` methods; `compareAndSet` compares bit patterns.
-package final class AtomicDouble: SharedObject {
-    package static let typeName = "AtomicDouble"
+package final class AtomicDouble: BuiltinObject {
+    package typealias Method = AtomicDoubleMethod
+    package static let builtin = BuiltinType.atomicDouble
     package static var hasFixedSize: Bool { true }
     var value: Double
 
@@ -177,71 +153,58 @@ package final class AtomicDouble: SharedObject {
 
     package func snapshot() -> Value { .double(value) }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "get":
-            try call.arity(0, "get()")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .get:
             return .value(.double(value))
-        case "set":
-            try call.arity(1, "set(newValue)")
-            value = try call.double(0, "newValue")
+        case .set:
+            value = try call.double(0)
             return .void
-        case "getAndSet":
-            try call.arity(1, "getAndSet(newValue)")
+        case .getAndSet:
             let old = value
-            value = try call.double(0, "newValue")
+            value = try call.double(0)
             return .value(.double(old))
-        case "compareAndSet":
-            try call.arity(2, "compareAndSet(expect, update)")
-            let expect = try call.double(0, "expect"), update = try call.double(1, "update")
+        case .compareAndSet:
+            let expect = try call.double(0), update = try call.double(1)
             guard value.bitPattern == expect.bitPattern else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
-        case "addAndGet":
-            try call.arity(1, "addAndGet(delta)")
-            value += try call.double(0, "delta")
+        case .addAndGet:
+            value += try call.double(0)
             return .value(.double(value))
-        case "getAndAdd":
-            try call.arity(1, "getAndAdd(delta)")
+        case .getAndAdd:
             let old = value
-            value += try call.double(0, "delta")
+            value += try call.double(0)
             return .value(.double(old))
-        default:
-            throw call.unknownMethod(["get", "set", "getAndSet", "compareAndSet", "addAndGet", "getAndAdd"])
         }
     }
 }
 
 /// Any Codable value, with `AtomicReference`'s methods; `compareAndSet` compares encoded values.
-package final class AtomicReference: SharedObject {
-    package static let typeName = "AtomicReference"
+package final class AtomicReference: BuiltinObject {
+    package typealias Method = AtomicValueMethod
+    package static let builtin = BuiltinType.atomicReference
     var value: Value
 
     package init(initial: Value) throws(CrucialError) { value = initial }
 
     package func snapshot() -> Value { value }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "get":
-            try call.arity(0, "get()")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .get:
             return .value(value)
-        case "set":
-            try call.arity(1, "set(newValue)")
-            value = try call.value(0, "newValue")
+        case .set:
+            value = try call.value(0)
             return .void
-        case "getAndSet":
-            try call.arity(1, "getAndSet(newValue)")
+        case .getAndSet:
             let old = value
-            value = try call.value(0, "newValue")
+            value = try call.value(0)
             return .value(old)
-        case "compareAndSet":
-            try call.arity(2, "compareAndSet(expect, update)")
-            guard value == (try call.value(0, "expect")) else { return .value(.bool(false)) }
-            value = try call.value(1, "update")
+        case .compareAndSet:
+            guard value == (try call.value(0)) else { return .value(.bool(false)) }
+            value = try call.value(1)
             return .value(.bool(true))
-        default:
-            throw call.unknownMethod(["get", "set", "getAndSet", "compareAndSet"])
         }
     }
 }

@@ -6,6 +6,9 @@ package struct Call: Sendable {
     package let ref: ObjectRef
     package let method: String
     package let args: [Value]
+    /// The method's kind and parameters, for a built-in type (from ``BuiltinType``'s table):
+    /// argument errors name the parameter.
+    var signature: MethodSignature?
     /// The caller, to keep if the call parks.
     package let waiter: Waiter
     package var effects = Effects()
@@ -48,91 +51,94 @@ package struct Call: Sendable {
 
     // MARK: Arguments
 
-    /// Checks the number of arguments.
-    package func arity(_ range: ClosedRange<Int>, _ signature: String) throws(CrucialError) {
+    /// Checks the number of arguments against `signature`, and keeps it for the accessors' messages.
+    mutating func check(_ signature: MethodSignature) throws(CrucialError) {
+        self.signature = signature
+        let range = signature.arity
         guard range.contains(args.count) else {
             let expected =
                 range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
-            throw .badArguments("\(ref.type).\(signature) takes \(expected) argument(s), got \(args.count)")
+            throw .badArguments("\(ref.type).\(signature.display(method)) takes \(expected) argument(s), got \(args.count)")
         }
     }
 
-    package func arity(_ n: Int, _ signature: String) throws(CrucialError) { try arity(n...n, signature) }
+    /// The name of parameter `i`, for messages.
+    func parameter(_ i: Int) -> String { signature?.parameter(i) ?? "argument \(i + 1)" }
 
-    package func value(_ i: Int, _ argName: String) throws(CrucialError) -> Value {
-        guard i < args.count else { throw .badArguments("\(name): missing argument \(i + 1) (\(argName))") }
+    package func value(_ i: Int) throws(CrucialError) -> Value {
+        guard i < args.count else { throw .badArguments("\(name): missing argument \(i + 1) (\(parameter(i)))") }
         return args[i]
     }
 
-    private func mismatch(_ i: Int, _ argName: String, _ expected: String) -> CrucialError {
-        .badArguments("\(name): argument \(i + 1) (\(argName)) must be \(expected), got \(args[i].kindName) \(args[i])")
+    private func mismatch(_ i: Int, _ expected: String) -> CrucialError {
+        .badArguments("\(name): argument \(i + 1) (\(parameter(i))) must be \(expected), got \(args[i].kindName) \(args[i])")
     }
 
-    package func int(_ i: Int, _ argName: String) throws(CrucialError) -> Int64 {
-        let v = try value(i, argName)
-        guard case .int(let x) = v else { throw mismatch(i, argName, "an int") }
+    package func int(_ i: Int) throws(CrucialError) -> Int64 {
+        let v = try value(i)
+        guard case .int(let x) = v else { throw mismatch(i, "an int") }
         return x
     }
 
     /// A non-negative count (permits, k, ...).
-    package func count(_ i: Int, _ argName: String) throws(CrucialError) -> Int {
-        let x = try int(i, argName)
+    package func count(_ i: Int) throws(CrucialError) -> Int {
+        let x = try int(i)
         guard x >= 0, let n = Int(exactly: x) else {
-            throw .badArguments("\(name): argument \(i + 1) (\(argName)) must not be negative, got \(x)")
+            throw .badArguments("\(name): argument \(i + 1) (\(parameter(i))) must not be negative, got \(x)")
         }
         return n
     }
 
     /// An index in `0..<count`; out of range is OUT_OF_RANGE, not BAD_ARGUMENTS.
-    package func index(_ i: Int, _ argName: String, count: Int) throws(CrucialError) -> Int {
-        let x = try int(i, argName)
+    package func index(_ i: Int, count: Int) throws(CrucialError) -> Int {
+        let x = try int(i)
         guard x >= 0, x < count else {
-            throw CrucialError(.outOfRange, "\(name): \(argName) \(x) is out of range 0..<\(count)")
+            throw CrucialError(.outOfRange, "\(name): \(parameter(i)) \(x) is out of range 0..<\(count)")
         }
         return Int(x)
     }
 
-    package func double(_ i: Int, _ argName: String) throws(CrucialError) -> Double {
-        let v = try value(i, argName)
-        guard let d = v.doubleValue else { throw mismatch(i, argName, "a number") }
+    package func double(_ i: Int) throws(CrucialError) -> Double {
+        let v = try value(i)
+        guard let d = v.doubleValue else { throw mismatch(i, "a number") }
         return d
     }
 
-    package func bool(_ i: Int, _ argName: String) throws(CrucialError) -> Bool {
-        let v = try value(i, argName)
-        guard case .bool(let b) = v else { throw mismatch(i, argName, "a bool") }
+    package func bool(_ i: Int) throws(CrucialError) -> Bool {
+        let v = try value(i)
+        guard case .bool(let b) = v else { throw mismatch(i, "a bool") }
         return b
     }
 
-    package func string(_ i: Int, _ argName: String) throws(CrucialError) -> String {
-        let v = try value(i, argName)
-        guard case .string(let s) = v else { throw mismatch(i, argName, "a string") }
+    package func string(_ i: Int) throws(CrucialError) -> String {
+        let v = try value(i)
+        guard case .string(let s) = v else { throw mismatch(i, "a string") }
         return s
     }
 
-    package func doubles(_ i: Int, _ argName: String) throws(CrucialError) -> [Double] {
-        let v = try value(i, argName)
-        guard let d = v.doublesValue else { throw mismatch(i, argName, "an array of numbers") }
+    package func doubles(_ i: Int) throws(CrucialError) -> [Double] {
+        let v = try value(i)
+        guard let d = v.doublesValue else { throw mismatch(i, "an array of numbers") }
         return d
     }
 
-    package func bytes(_ i: Int, _ argName: String) throws(CrucialError) -> [UInt8] {
-        let v = try value(i, argName)
-        guard let b = v.bytesValue else { throw mismatch(i, argName, "bytes") }
+    package func bytes(_ i: Int) throws(CrucialError) -> [UInt8] {
+        let v = try value(i)
+        guard let b = v.bytesValue else { throw mismatch(i, "bytes") }
         return b
     }
 
-    package func list(_ i: Int, _ argName: String) throws(CrucialError) -> [Value] {
-        let v = try value(i, argName)
-        guard let l = v.listValue else { throw mismatch(i, argName, "a list") }
+    package func list(_ i: Int) throws(CrucialError) -> [Value] {
+        let v = try value(i)
+        guard let l = v.listValue else { throw mismatch(i, "a list") }
         return l
     }
 
     /// An optional timeout in milliseconds at position `i` (absent or null = wait forever).
     package func timeout(_ i: Int) throws(CrucialError) -> Duration? {
         guard i < args.count, args[i] != .null else { return nil }
-        let ms = try int(i, "timeoutMillis")
-        guard ms >= 0 else { throw .badArguments("\(name): timeoutMillis must not be negative, got \(ms)") }
+        let ms = try int(i)
+        guard ms >= 0 else { throw .badArguments("\(name): \(parameter(i)) must not be negative, got \(ms)") }
         return .milliseconds(ms)
     }
 

@@ -12,7 +12,7 @@ enum MergeOperation: String, CaseIterable {
     case append
 
     static func parse(_ call: Call, _ i: Int) throws(CrucialError) -> MergeOperation {
-        let name = try call.string(i, "op")
+        let name = try call.string(i)
         guard let op = MergeOperation(rawValue: name) else {
             throw .badArguments(
                 "\(call.ref.type).\(call.method): unknown merge op \"\(name)\" (\(allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -52,8 +52,9 @@ enum MergeOperation: String, CaseIterable {
 }
 
 /// A list with `java.util.List`'s methods.
-package final class SharedList: SharedObject {
-    package static let typeName = "SharedList"
+package final class SharedList: BuiltinObject {
+    package typealias Method = ListMethod
+    package static let builtin = BuiltinType.sharedList
     var items: [Value]
 
     package init(initial: Value) throws(CrucialError) {
@@ -69,76 +70,58 @@ package final class SharedList: SharedObject {
 
     package func snapshot() -> Value { .list(items) }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "add":
-            try call.arity(1, "add(element)")
-            items.append(try call.value(0, "element"))
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .add:
+            items.append(try call.value(0))
             return .value(.bool(true))
-        case "insert":
-            try call.arity(2, "insert(element, at)")
-            let i = try call.index(1, "at", count: items.count + 1)
-            items.insert(try call.value(0, "element"), at: i)
+        case .insert:
+            let i = try call.index(1, count: items.count + 1)
+            items.insert(try call.value(0), at: i)
             return .void
-        case "addAll":
-            try call.arity(1, "addAll(elements)")
-            let l = try call.list(0, "elements")
+        case .addAll:
+            let l = try call.list(0)
             items.append(contentsOf: l)
             return .value(.bool(!l.isEmpty))
-        case "get":
-            try call.arity(1, "get(index)")
-            return .value(items[try call.index(0, "index", count: items.count)])
-        case "set":
-            try call.arity(2, "set(index, element)")
-            let i = try call.index(0, "index", count: items.count)
+        case .get:
+            return .value(items[try call.index(0, count: items.count)])
+        case .set:
+            let i = try call.index(0, count: items.count)
             let old = items[i]
-            items[i] = try call.value(1, "element")
+            items[i] = try call.value(1)
             return .value(old)
-        case "removeAt":
-            try call.arity(1, "removeAt(index)")
-            return .value(items.remove(at: try call.index(0, "index", count: items.count)))
-        case "remove":
-            try call.arity(1, "remove(element)")
-            guard let i = items.firstIndex(of: try call.value(0, "element")) else { return .value(.bool(false)) }
+        case .removeAt:
+            return .value(items.remove(at: try call.index(0, count: items.count)))
+        case .remove:
+            guard let i = items.firstIndex(of: try call.value(0)) else { return .value(.bool(false)) }
             items.remove(at: i)
             return .value(.bool(true))
-        case "contains":
-            try call.arity(1, "contains(element)")
-            return .value(.bool(items.contains(try call.value(0, "element"))))
-        case "indexOf":
-            try call.arity(1, "indexOf(element)")
-            return .value(.int(Int64(items.firstIndex(of: try call.value(0, "element")) ?? -1)))
-        case "size":
-            try call.arity(0, "size()")
+        case .contains:
+            return .value(.bool(items.contains(try call.value(0))))
+        case .indexOf:
+            return .value(.int(Int64(items.firstIndex(of: try call.value(0)) ?? -1)))
+        case .size:
             return .value(.int(Int64(items.count)))
-        case "isEmpty":
-            try call.arity(0, "isEmpty()")
+        case .isEmpty:
             return .value(.bool(items.isEmpty))
-        case "clear":
-            try call.arity(0, "clear()")
+        case .clear:
             items.removeAll()
             return .void
-        case "getAll":
-            try call.arity(0, "getAll()")
+        case .getAll:
             return .value(.list(items))
-        case "subList":
-            try call.arity(2, "subList(from, to)")
-            let from = try call.index(0, "from", count: items.count + 1)
-            let to = try call.index(1, "to", count: items.count + 1)
+        case .subList:
+            let from = try call.index(0, count: items.count + 1)
+            let to = try call.index(1, count: items.count + 1)
             guard from <= to else { throw CrucialError(.outOfRange, "SharedList.subList: from \(from) > to \(to)") }
             return .value(.list(Array(items[from..<to])))
-        default:
-            throw call.unknownMethod([
-                "add", "insert", "addAll", "get", "set", "removeAt", "remove", "contains", "indexOf", "size", "isEmpty",
-                "clear", "getAll", "subList",
-            ])
         }
     }
 }
 
 /// A set with `java.util.Set`'s methods.
-package final class SharedSet: SharedObject {
-    package static let typeName = "SharedSet"
+package final class SharedSet: BuiltinObject {
+    package typealias Method = SetMethod
+    package static let builtin = BuiltinType.sharedSet
     var items: Set<Value>
 
     package init(initial: Value) throws(CrucialError) {
@@ -154,37 +137,27 @@ package final class SharedSet: SharedObject {
 
     package func snapshot() -> Value { .list(items.sorted()) }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "add":
-            try call.arity(1, "add(element)")
-            return .value(.bool(items.insert(try call.value(0, "element")).inserted))
-        case "addAll":
-            try call.arity(1, "addAll(elements)")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .add:
+            return .value(.bool(items.insert(try call.value(0)).inserted))
+        case .addAll:
             let before = items.count
-            items.formUnion(try call.list(0, "elements"))
+            items.formUnion(try call.list(0))
             return .value(.bool(items.count != before))
-        case "remove":
-            try call.arity(1, "remove(element)")
-            return .value(.bool(items.remove(try call.value(0, "element")) != nil))
-        case "contains":
-            try call.arity(1, "contains(element)")
-            return .value(.bool(items.contains(try call.value(0, "element"))))
-        case "size":
-            try call.arity(0, "size()")
+        case .remove:
+            return .value(.bool(items.remove(try call.value(0)) != nil))
+        case .contains:
+            return .value(.bool(items.contains(try call.value(0))))
+        case .size:
             return .value(.int(Int64(items.count)))
-        case "isEmpty":
-            try call.arity(0, "isEmpty()")
+        case .isEmpty:
             return .value(.bool(items.isEmpty))
-        case "clear":
-            try call.arity(0, "clear()")
+        case .clear:
             items.removeAll()
             return .void
-        case "getAll":
-            try call.arity(0, "getAll()")
+        case .getAll:
             return .value(.list(items.sorted()))
-        default:
-            throw call.unknownMethod(["add", "addAll", "remove", "contains", "size", "isEmpty", "clear", "getAll"])
         }
     }
 }
@@ -253,13 +226,6 @@ struct SortedStorage: MapStorage {
 struct MapCore<Storage: MapStorage> {
     var map = Storage()
 
-    static var mapMethodNames: [String] {
-        [
-            "put", "get", "getOrDefault", "remove", "containsKey", "size", "isEmpty", "clear", "keys", "values",
-            "entries", "putIfAbsent", "replace", "compareAndReplace", "merge", "putAll", "mergeAll",
-        ]
-    }
-
     init(typeName: String, initial: Value) throws(CrucialError) {
         guard initial != .null else { return }
         guard let pairs = initial.listValue else {
@@ -281,7 +247,7 @@ struct MapCore<Storage: MapStorage> {
 
     private func pairArgument(_ call: Call, _ i: Int) throws(CrucialError) -> [(Value, Value)] {
         var out: [(Value, Value)] = []
-        for pair in try call.list(i, "entries") {
+        for pair in try call.list(i) {
             guard case .list(let kv) = pair, kv.count == 2 else {
                 throw .badArguments("\(call.ref.type).\(call.method): entries must be [key, value] pairs")
             }
@@ -290,81 +256,64 @@ struct MapCore<Storage: MapStorage> {
         return out
     }
 
-    /// Runs a map method; returns nil for a method this class does not know.
-    mutating func runMapMethod(_ call: inout Call) throws(CrucialError) -> Response? {
-        switch call.method {
-        case "put":
-            try call.arity(2, "put(key, value)")
-            let key = try call.value(0, "key")
+    /// Runs a map method.
+    mutating func run(_ method: MapMethod, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .put:
+            let key = try call.value(0)
             let old = map[key]
-            map[key] = try call.value(1, "value")
+            map[key] = try call.value(1)
             return .value(old ?? .null)
-        case "get":
-            try call.arity(1, "get(key)")
-            return .value(map[try call.value(0, "key")] ?? .null)
-        case "getOrDefault":
-            try call.arity(2, "getOrDefault(key, defaultValue)")
-            let fallback = try call.value(1, "defaultValue")
-            return .value(map[try call.value(0, "key")] ?? fallback)
-        case "remove":
-            try call.arity(1, "remove(key)")
-            let key = try call.value(0, "key")
+        case .get:
+            return .value(map[try call.value(0)] ?? .null)
+        case .getOrDefault:
+            let fallback = try call.value(1)
+            return .value(map[try call.value(0)] ?? fallback)
+        case .remove:
+            let key = try call.value(0)
             let old = map[key]
             map[key] = nil
             return .value(old ?? .null)
-        case "containsKey":
-            try call.arity(1, "containsKey(key)")
-            return .value(.bool(map[try call.value(0, "key")] != nil))
-        case "size":
-            try call.arity(0, "size()")
+        case .containsKey:
+            return .value(.bool(map[try call.value(0)] != nil))
+        case .size:
             return .value(.int(Int64(map.count)))
-        case "isEmpty":
-            try call.arity(0, "isEmpty()")
+        case .isEmpty:
             return .value(.bool(map.count == 0))
-        case "clear":
-            try call.arity(0, "clear()")
+        case .clear:
             map.removeAll()
             return .void
-        case "keys":
-            try call.arity(0, "keys()")
+        case .keys:
             return .value(.list(map.entries.map(\.key)))
-        case "values":
-            try call.arity(0, "values()")
+        case .values:
             return .value(.list(map.entries.map(\.value)))
-        case "entries":
-            try call.arity(0, "entries()")
+        case .entries:
             return .value(Self.pairs(map.entries))
-        case "putIfAbsent":
-            try call.arity(2, "putIfAbsent(key, value)")
-            let key = try call.value(0, "key")
+        case .putIfAbsent:
+            let key = try call.value(0)
             if let existing = map[key] { return .value(existing) }
-            map[key] = try call.value(1, "value")
+            map[key] = try call.value(1)
             return .value(.null)
-        case "replace":
-            try call.arity(2, "replace(key, value)")
-            let key = try call.value(0, "key")
+        case .replace:
+            let key = try call.value(0)
             guard let old = map[key] else { return .value(.null) }
-            map[key] = try call.value(1, "value")
+            map[key] = try call.value(1)
             return .value(old)
-        case "compareAndReplace":
-            try call.arity(3, "compareAndReplace(key, expect, update)")
-            let key = try call.value(0, "key")
-            guard map[key] == (try call.value(1, "expect")) else { return .value(.bool(false)) }
-            map[key] = try call.value(2, "update")
+        case .compareAndReplace:
+            let key = try call.value(0)
+            guard map[key] == (try call.value(1)) else { return .value(.bool(false)) }
+            map[key] = try call.value(2)
             return .value(.bool(true))
-        case "merge":
-            try call.arity(3, "merge(key, value, op)")
-            let key = try call.value(0, "key"), value = try call.value(1, "value")
+        case .merge:
+            let key = try call.value(0), value = try call.value(1)
             let op = try MergeOperation.parse(call, 2)
             let merged = try map[key].map { old throws(CrucialError) in try op.apply(old, value, call) } ?? value
             map[key] = merged
             return .value(merged)
-        case "putAll":
-            try call.arity(1, "putAll(entries)")
+        case .putAll:
             for (k, v) in try pairArgument(call, 0) { map[k] = v }
             return .void
-        case "mergeAll":
-            try call.arity(2, "mergeAll(entries, op)")
+        case .mergeAll:
             let op = try MergeOperation.parse(call, 1)
             let entries = try pairArgument(call, 0)
             // Validate every merge before applying any, so a bad entry changes nothing.
@@ -375,73 +324,64 @@ struct MapCore<Storage: MapStorage> {
             }
             for (k, v) in staged.entries { map[k] = v }
             return .void
-        default:
-            return nil
         }
     }
 }
 
 /// A hash map with `java.util.Map`'s methods and server-side `merge`.
-package final class SharedMap: SharedObject {
-    package static let typeName = "SharedMap"
+package final class SharedMap: BuiltinObject {
+    package typealias Method = MapMethod
+    package static let builtin = BuiltinType.sharedMap
     var core: MapCore<[Value: Value]>
 
-    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
+    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.builtin.typeName, initial: initial) }
 
     package func snapshot() -> Value { core.snapshot() }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        if let r = try core.runMapMethod(&call) { return r }
-        throw call.unknownMethod(MapCore<[Value: Value]>.mapMethodNames)
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        try core.run(method, &call)
     }
 }
 
 /// A map sorted by key (the ``Value`` order), with `top(k)` and range queries.
-package final class SharedSortedMap: SharedObject {
-    package static let typeName = "SharedSortedMap"
+package final class SharedSortedMap: BuiltinObject {
+    package typealias Method = SortedMapMethod
+    package static let builtin = BuiltinType.sharedSortedMap
     var core: MapCore<SortedStorage>
     private var map: SortedStorage { core.map }
 
-    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.typeName, initial: initial) }
+    package init(initial: Value) throws(CrucialError) { core = try MapCore(typeName: Self.builtin.typeName, initial: initial) }
 
     package func snapshot() -> Value { core.snapshot() }
 
     private func entry(_ i: Int) -> Value { .list([map.keys[i], map.values[i]]) }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        if let r = try core.runMapMethod(&call) { return r }
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         let n = map.count
-        switch call.method {
-        case "firstKey":
-            try call.arity(0, "firstKey()")
+        switch method {
+        case .map(let m):
+            return try core.run(m, &call)
+        case .firstKey:
             return .value(map.keys.first ?? .null)
-        case "lastKey":
-            try call.arity(0, "lastKey()")
+        case .lastKey:
             return .value(map.keys.last ?? .null)
-        case "top":
-            try call.arity(1, "top(k)")
-            let k = min(try call.count(0, "k"), n)
+        case .top:
+            let k = min(try call.count(0), n)
             return .value(.list((0..<k).map { entry(n - 1 - $0) }))
-        case "head":
-            try call.arity(1, "head(k)")
-            let k = min(try call.count(0, "k"), n)
+        case .head:
+            let k = min(try call.count(0), n)
             return .value(.list((0..<k).map { entry($0) }))
-        case "range":
-            try call.arity(2, "range(from, to)")
-            let lo = map.lowerBound(try call.value(0, "from")), hi = map.lowerBound(try call.value(1, "to"))
+        case .range:
+            let lo = map.lowerBound(try call.value(0)), hi = map.lowerBound(try call.value(1))
             return .value(.list(lo < hi ? (lo..<hi).map { entry($0) } : []))
-        case "floorKey":
-            try call.arity(1, "floorKey(key)")
-            let key = try call.value(0, "key")
+        case .floorKey:
+            let key = try call.value(0)
             let i = map.lowerBound(key)
             if i < n, map.keys[i] == key { return .value(key) }
             return .value(i > 0 ? map.keys[i - 1] : .null)
-        case "ceilingKey":
-            try call.arity(1, "ceilingKey(key)")
-            let i = map.lowerBound(try call.value(0, "key"))
+        case .ceilingKey:
+            let i = map.lowerBound(try call.value(0))
             return .value(i < n ? map.keys[i] : .null)
-        default:
-            throw call.unknownMethod(MapCore<SortedStorage>.mapMethodNames + ["firstKey", "lastKey", "top", "head", "range", "floorKey", "ceilingKey"])
         }
     }
 }

@@ -104,9 +104,10 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     /// The object is being removed: answer every parked call (with NOT_FOUND).
     func drainWaiters(effects: inout Effects, error: CrucialError)
 
-    /// Whether `method` leaves the object's state as it was, so a persistent object
-    /// need not log it. A wrong `true` loses updates on recovery; when in doubt, false.
-    func isReadOnly(_ method: String) -> Bool
+    /// What `method` does to the object: a read is not logged by a persistent object; a
+    /// write may make it bigger, so it is refused while the server is over its memory limit.
+    /// A wrong `.read` loses updates on recovery: for a method it does not know, `.write`.
+    func kind(of method: String) -> MethodKind
 
     /// Synchronization objects (barriers, semaphores, latches, futures) park calls and
     /// arm timers: a cluster keeps one copy of them, even when persistent.
@@ -120,10 +121,6 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     /// `maxStateBytes`. Recomputed at most once a second after changes.
     var footprint: Int { get }
 
-    /// Whether `method` may make the object bigger: refused while the server is over
-    /// its state-memory limit.
-    func mayGrow(_ method: String) -> Bool
-
     /// Client `client` is gone (its keep-alive lapsed or its session ended): release what
     /// it held, waking whoever that unblocks.
     func clientGone(_ client: UInt64, effects: inout Effects)
@@ -133,30 +130,40 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     var holdingClients: [UInt64] { get }
 }
 
-/// Methods of the built-in collections that only take away.
-let builtinShrinkingMethods: Set<String> = ["clear", "remove", "removeAt", "removeAll", "poll", "pollFirst", "pollLast", "take"]
-
-/// The methods of the built-in types that only read.
-let builtinReadOnlyMethods: Set<String> = [
-    "availablePermits", "ceilingKey", "contains", "containsKey", "entries", "firstKey", "floorKey", "get", "getAll", "getCount",
-    "getNumberWaiting", "getOrDefault", "getParties", "getQueueLength", "head", "indexOf", "isBroken", "isDone", "isEmpty", "keys",
-    "lastKey", "length", "range", "row", "shape", "size", "subList", "top", "values",
-]
-
 extension SharedObject {
     package func checkCompatible(initial: Value) throws(CrucialError) {}
     package var waiterCount: Int { 0 }
     package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
     package func timeout(_ waiter: WaiterID, effects: inout Effects) {}
     package func drainWaiters(effects: inout Effects, error: CrucialError) {}
-    /// The built-in types' read methods (`get`, `size`, `contains`, ...) are reads.
-    package func isReadOnly(_ method: String) -> Bool { builtinReadOnlyMethods.contains(method) }
     package static var isSynchronizer: Bool { false }
     package static var hasFixedSize: Bool { isSynchronizer }
     package var footprint: Int { snapshot().estimatedBytes }
-    package func mayGrow(_ method: String) -> Bool {
-        !Self.hasFixedSize && !isReadOnly(method) && !builtinShrinkingMethods.contains(method)
-    }
+    /// Whether a call of `method` may make the object bigger.
+    func mayGrow(_ method: String) -> Bool { !Self.hasFixedSize && kind(of: method).mayGrow }
     package func clientGone(_ client: UInt64, effects: inout Effects) {}
     package var holdingClients: [UInt64] { [] }
+}
+
+/// A built-in type: its methods, their kinds and parameters come from ``BuiltinType``'s table
+/// in CrucialCore, which the client's proxies read too. An implementation switches over
+/// `Method` in ``run(_:_:)``; the arity is checked before.
+package protocol BuiltinObject: SharedObject {
+    associatedtype Method: BuiltinMethod
+    static var builtin: BuiltinType { get }
+    /// Runs one call of `method`, its arguments already counted.
+    func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response
+}
+
+extension BuiltinObject {
+    package static var typeName: String { builtin.typeName }
+    package static var isSynchronizer: Bool { builtin.isSynchronizer }
+
+    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
+        guard let method = Method(rawValue: call.method) else { throw call.unknownMethod(Method.allCases.map(\.rawValue)) }
+        try call.check(method.signature)
+        return try run(method, &call)
+    }
+
+    package func kind(of method: String) -> MethodKind { Method(rawValue: method)?.kind ?? .write }
 }

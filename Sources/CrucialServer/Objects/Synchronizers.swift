@@ -9,9 +9,9 @@ package import CrucialCore
 /// and starts a fresh one. A waiter whose connection dies is simply withdrawn —
 /// unlike a Java thread's interrupt it does not break the barrier, because a
 /// retried cloud thread will come back and take its place.
-package final class CyclicBarrier: SharedObject {
-    package static var isSynchronizer: Bool { true }
-    package static let typeName = "CyclicBarrier"
+package final class CyclicBarrier: BuiltinObject {
+    package typealias Method = BarrierMethod
+    package static let builtin = BuiltinType.cyclicBarrier
     let parties: Int
     var waiting: [Waiter] = []
     var generation: Int64 = 0
@@ -42,10 +42,9 @@ package final class CyclicBarrier: SharedObject {
         waiting.removeAll()
     }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "await":
-            try call.arity(0...1, "await(timeoutMillis?)")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .await:
             let timeout = try call.timeout(0)
             guard !broken else { throw CrucialError(.brokenBarrier, "CyclicBarrier is broken; call reset()") }
             if waiting.count + 1 == parties {
@@ -61,23 +60,17 @@ package final class CyclicBarrier: SharedObject {
             try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
-        case "reset":
-            try call.arity(0, "reset()")
+        case .reset:
             if !waiting.isEmpty { breakBarrier(&call.effects) }
             broken = false
             generation += 1
             return .void
-        case "isBroken":
-            try call.arity(0, "isBroken()")
+        case .isBroken:
             return .value(.bool(broken))
-        case "getParties":
-            try call.arity(0, "getParties()")
+        case .getParties:
             return .value(.int(Int64(parties)))
-        case "getNumberWaiting":
-            try call.arity(0, "getNumberWaiting()")
+        case .getNumberWaiting:
             return .value(.int(Int64(waiting.count)))
-        default:
-            throw call.unknownMethod(["await", "reset", "isBroken", "getParties", "getNumberWaiting"])
         }
     }
 
@@ -113,9 +106,9 @@ package final class CyclicBarrier: SharedObject {
 /// Initial state: the number of permits, or `{permits, ownerless}`; the state as a
 /// whole (moved between members, kept in snapshots) adds `holders`, a list of
 /// `[client, permits]` pairs.
-package final class Semaphore: SharedObject {
-    package static var isSynchronizer: Bool { true }
-    package static let typeName = "Semaphore"
+package final class Semaphore: BuiltinObject {
+    package typealias Method = SemaphoreMethod
+    package static let builtin = BuiltinType.semaphore
     var permits: Int64
     let ownerless: Bool
     /// Permits held per client (never for an ownerless semaphore).
@@ -179,7 +172,7 @@ package final class Semaphore: SharedObject {
 
     private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
         guard i < call.args.count else { return 1 }
-        let n = try call.int(i, "permits")
+        let n = try call.int(i)
         guard n >= 0 else { throw .badArguments("Semaphore.\(call.method): permits must not be negative, got \(n)") }
         return n
     }
@@ -211,10 +204,9 @@ package final class Semaphore: SharedObject {
         grant(&effects)
     }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "acquire":
-            try call.arity(0...1, "acquire(permits?)")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .acquire:
             let n = try wanted(call, 0)
             if queue.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
@@ -223,8 +215,7 @@ package final class Semaphore: SharedObject {
             try call.admitWaiter(queued: queue.count)
             queue.append((call.waiter, n, false))
             return call.park()
-        case "tryAcquire":
-            try call.arity(0...2, "tryAcquire(permits?, timeoutMillis?)")
+        case .tryAcquire:
             let n = try wanted(call, 0)
             let timeout = try call.timeout(1)
             if queue.isEmpty, n <= permits {
@@ -235,8 +226,7 @@ package final class Semaphore: SharedObject {
             try call.admitWaiter(queued: queue.count)
             queue.append((call.waiter, n, true))
             return call.park(timeout: timeout)
-        case "release":
-            try call.arity(0...1, "release(permits?)")
+        case .release:
             let n = try wanted(call, 0)
             let client = call.waiter.clientID
             if client != 0, holders[client] == nil, reclaimed.contains(client) {
@@ -254,19 +244,14 @@ package final class Semaphore: SharedObject {
             }
             grant(&call.effects)
             return .void
-        case "availablePermits":
-            try call.arity(0, "availablePermits()")
+        case .availablePermits:
             return .value(.int(permits))
-        case "drainPermits":
-            try call.arity(0, "drainPermits()")
+        case .drainPermits:
             let drained = max(permits, 0)
             take(drained, for: call.waiter, &call.effects)
             return .value(.int(drained))
-        case "getQueueLength":
-            try call.arity(0, "getQueueLength()")
+        case .getQueueLength:
             return .value(.int(Int64(queue.count)))
-        default:
-            throw call.unknownMethod(["acquire", "tryAcquire", "release", "availablePermits", "drainPermits", "getQueueLength"])
         }
     }
 
@@ -290,9 +275,9 @@ package final class Semaphore: SharedObject {
 
 /// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
 /// called `count` times. `await(timeoutMillis)` answers false on timeout.
-package final class CountDownLatch: SharedObject {
-    package static var isSynchronizer: Bool { true }
-    package static let typeName = "CountDownLatch"
+package final class CountDownLatch: BuiltinObject {
+    package typealias Method = LatchMethod
+    package static let builtin = BuiltinType.countDownLatch
     var count: Int64
     var waiting: [Waiter] = []
 
@@ -307,10 +292,9 @@ package final class CountDownLatch: SharedObject {
 
     package var waiterCount: Int { waiting.count }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "countDown":
-            try call.arity(0, "countDown()")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .countDown:
             guard count > 0 else { return .void }
             count -= 1
             if count == 0 {
@@ -318,19 +302,15 @@ package final class CountDownLatch: SharedObject {
                 waiting.removeAll()
             }
             return .void
-        case "getCount":
-            try call.arity(0, "getCount()")
+        case .getCount:
             return .value(.int(count))
-        case "await":
-            try call.arity(0...1, "await(timeoutMillis?)")
+        case .await:
             let timeout = try call.timeout(0)
             if count == 0 { return .value(.bool(true)) }
             if timeout == .zero { return .value(.bool(false)) }
             try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
-        default:
-            throw call.unknownMethod(["countDown", "getCount", "await"])
         }
     }
 
@@ -351,9 +331,9 @@ package final class CountDownLatch: SharedObject {
 
 /// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
 /// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
-package final class SharedFuture: SharedObject {
-    package static var isSynchronizer: Bool { true }
-    package static let typeName = "SharedFuture"
+package final class SharedFuture: BuiltinObject {
+    package typealias Method = FutureMethod
+    package static let builtin = BuiltinType.sharedFuture
     var value: Value?
     var waiting: [Waiter] = []
 
@@ -367,32 +347,27 @@ package final class SharedFuture: SharedObject {
 
     package var waiterCount: Int { waiting.count }
 
-    package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        switch call.method {
-        case "set", "trySet":
-            try call.arity(1, "\(call.method)(value)")
-            let v = try call.value(0, "value")
+    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
+        switch method {
+        case .set, .trySet:
+            let v = try call.value(0)
             guard value == nil else {
-                if call.method == "trySet" { return .value(.bool(false)) }
+                if method == .trySet { return .value(.bool(false)) }
                 throw CrucialError(.illegalState, "SharedFuture(\"\(call.ref.key)\") is already set")
             }
             value = v
             for w in waiting { call.effects.wake(w, value: v) }
             waiting.removeAll()
-            return call.method == "trySet" ? .value(.bool(true)) : .void
-        case "get":
-            try call.arity(0...1, "get(timeoutMillis?)")
+            return method == .trySet ? .value(.bool(true)) : .void
+        case .get:
             let timeout = try call.timeout(0)
             if let value { return .value(value) }
             if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
             try call.admitWaiter(queued: waiting.count)
             waiting.append(call.waiter)
             return call.park(timeout: timeout)
-        case "isDone":
-            try call.arity(0, "isDone()")
+        case .isDone:
             return .value(.bool(value != nil))
-        default:
-            throw call.unknownMethod(["set", "trySet", "get", "isDone"])
         }
     }
 

@@ -19,7 +19,7 @@ final class UserObject<T: SharedType>: SharedObject {
         (try? value.crucialEncode()) ?? .record(["error": .string("the state of \(T.crucialTypeName) does not encode")])
     }
 
-    func isReadOnly(_ method: String) -> Bool { T.crucialMethods[method] == .read }
+    func kind(of method: String) -> MethodKind { T.crucialMethods[method] ?? .write }
 }
 
 extension TypeRegistry {

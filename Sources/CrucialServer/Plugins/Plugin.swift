@@ -161,8 +161,8 @@ final class PluginObject: SharedObject {
         return value
     }
 
-    func isReadOnly(_ method: String) -> Bool {
-        method.withCString { plugin.descriptor.pointee.is_read_only(typeIndex, $0) } == 1
+    func kind(of method: String) -> MethodKind {
+        method.withCString { plugin.descriptor.pointee.is_read_only(typeIndex, $0) } == 1 ? .read : .write
     }
 
     /// "CODE message" from the plugin's create.

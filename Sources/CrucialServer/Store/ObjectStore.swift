@@ -172,7 +172,7 @@ package final class ObjectStore: Sendable {
                     }
                     return (answered, log == nil ? nil : box.lastLSN)
                 }
-                let readOnly = box.object.isReadOnly(invoke.method)
+                let readOnly = box.object.kind(of: invoke.method).isRead
                 if !readOnly, !type(of: box.object).hasFixedSize {
                     if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return (.error(full), nil) }
                     box.footprintStale = true
