@@ -1,1 +1,2 @@
 @_exported public import CrucialCore
+@_exported public import CrucialTransport

@@ -44,10 +44,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// The server's frame limit, learned in the handshake.
     var serverMaxFrameSize = Int.max
 
-    private let hello: Hello
-    private let secret: String
-    /// The server's challenge, once it came.
-    private var serverNonce: [UInt8]?
+    private var handshake: ClientHandshake
     /// While requests wait, a server that sends nothing for this long (not even the answer
     /// to a ping) is taken for dead or cut off: the connection is closed, failing them, and
     /// the client retries (elsewhere, in a cluster). nil: wait as long as it takes.
@@ -62,12 +59,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var handshakeTimer: Scheduled<Void>?
 
     init(
-        address: String, hello: Hello, secret: String, helloPromise: EventLoopPromise<HelloReply>, handshakeTimeout: TimeAmount,
+        address: String, handshake: ClientHandshake, helloPromise: EventLoopPromise<HelloReply>, handshakeTimeout: TimeAmount,
         heartbeat: TimeAmount? = nil
     ) {
         self.address = address
-        self.hello = hello
-        self.secret = secret
+        self.handshake = handshake
         self.helloPromise = helloPromise
         self.handshakeTimeout = handshakeTimeout
         self.heartbeat = heartbeat
@@ -78,7 +74,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 64)
-        WireCodec.encode(.hello(hello), into: &buffer)
+        WireCodec.encode(.hello(handshake.hello), into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         // On the event loop, like the answer: a handshake that finished in time is never cut
         // (a timer cancelled by the awaiting task could fire before that task runs, on a loaded machine).
@@ -147,26 +143,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             close(context: context, CrucialError(.protocolViolation, "undecodable frame from \(address): \(error)"))
             return
         }
-        switch frame {
-        case .challenge(let nonce) where helloPromise != nil && serverNonce == nil:
-            serverNonce = nonce
-            let proof =
-                secret.isEmpty
-                ? [] : HandshakeAuth.clientProof(secret: secret, clientNonce: hello.clientNonce, serverNonce: nonce, clientName: hello.clientName)
-            var buffer = context.channel.allocator.buffer(capacity: 64)
-            WireCodec.encode(.authenticate(proof: proof), into: &buffer)
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        case .helloReply(let reply):
-            if let limit = Int(exactly: reply.maxFrameSize), limit > 0 { serverMaxFrameSize = limit }
-            if reply.error == nil, let refusal = checkServerProof(reply) {
-                helloPromise?.fail(refusal)
+        if let action = handshake.receive(frame) {
+            switch action {
+            case .send(let answer):
+                var buffer = context.channel.allocator.buffer(capacity: 64)
+                WireCodec.encode(answer, into: &buffer)
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            case .ready(let reply):
+                if let limit = Int(exactly: reply.maxFrameSize), limit > 0 { serverMaxFrameSize = limit }
+                handshakeTimer?.cancel()
+                helloPromise?.succeed(reply)
                 helloPromise = nil
-                close(context: context, refusal)
-                return
+            case .fail(let error):
+                helloPromise?.fail(error)
+                helloPromise = nil
+                close(context: context, error)
             }
-            handshakeTimer?.cancel()
-            helloPromise?.succeed(reply)
-            helloPromise = nil
+            return
+        }
+        switch frame {
         case .result(let reply) where reply.id == 0:
             // An error not tied to a request: the server is about to close, or a frame was unreadable.
             if case .error(let e) = reply.outcome {
@@ -180,23 +175,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             guard let id = frame.requestID, let promise = pending.removeValue(forKey: id) else { return }
             promise.succeed(frame)
         }
-    }
-
-    /// With a secret, the server must prove it knows it too: a server that does not is
-    /// not the one this client was configured for, and gets no data.
-    private func checkServerProof(_ reply: HelloReply) -> CrucialError? {
-        guard !secret.isEmpty else { return nil }
-        guard let serverNonce else {
-            return CrucialError(
-                .unauthenticated,
-                "server \(address) does not ask for authentication but this client has an auth token: refusing a server "
-                    + "that cannot prove it knows the token (start it with --auth-token, or clear CRUCIAL_AUTH_TOKEN)")
-        }
-        let expected = HandshakeAuth.serverProof(secret: secret, serverNonce: serverNonce, clientNonce: hello.clientNonce)
-        guard HandshakeAuth.matches(reply.serverProof, expected) else {
-            return CrucialError(.unauthenticated, "server \(address) could not prove it knows this client's auth token")
-        }
-        return nil
     }
 
     private func close(context: ChannelHandlerContext, _ error: CrucialError) {
@@ -258,7 +236,7 @@ package final class ClientConnection: Sendable {
         let address = "\(host):\(port)"
         let loop = group.next()
         let helloPromise = loop.makePromise(of: HelloReply.self)
-        let hello = Hello(clientName: identity.name, clientNonce: HandshakeAuth.nonce())
+        let handshake = ClientHandshake(name: identity.name, secret: identity.secret, address: address)
         // SNI takes names only: for an IP address the certificate's IP entries are checked instead.
         let isIPAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         let hostname = identity.serverHostname ?? (isIPAddress ? nil : host)
@@ -276,7 +254,7 @@ package final class ClientConnection: Sendable {
                             ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
                         try channel.pipeline.syncOperations.addHandler(
                             ClientConnectionHandler(
-                                address: address, hello: hello, secret: identity.secret, helloPromise: helloPromise,
+                                address: address, handshake: handshake, helloPromise: helloPromise,
                                 handshakeTimeout: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped),
                                 heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }))
                     }
@@ -295,21 +273,13 @@ package final class ClientConnection: Sendable {
         let reply: HelloReply
         do {
             reply = try await helloPromise.futureResult.get()
-        } catch let refusal as CrucialError where refusal.code == .unauthenticated {
+        } catch let refusal as CrucialError where refusal.code != .connectionLost {
+            // The server's refusal (a wrong token, its connection limit, another protocol version), or the handshake timeout.
             channel.close(promise: nil)
             throw refusal
         } catch {
             channel.close(promise: nil)
             throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
-        }
-        if let refusal = reply.error {
-            channel.close(promise: nil)
-            throw refusal
-        }
-        guard reply.protocolVersion == crucialProtocolVersion else {
-            channel.close(promise: nil)
-            throw CrucialError(
-                .unsupportedVersion, "server \(address) speaks protocol version \(reply.protocolVersion); this client speaks \(crucialProtocolVersion)")
         }
         return ClientConnection(channel: channel, address: address, hello: reply)
     }

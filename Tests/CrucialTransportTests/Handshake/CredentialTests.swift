@@ -1,5 +1,5 @@
 import CrucialCore
-import CrucialServer
+import CrucialTransport
 import Testing
 
 @Suite("Credentials")

@@ -1,0 +1,245 @@
+internal import CrucialCore
+internal import CrucialTransport
+internal import Foundation
+internal import Logging
+internal import NIOCore
+
+/// Serves the requests of one connection once its handshake is done: each frame goes to the
+/// store, the cluster or the admin calls, and its answer comes back as a value (or later,
+/// through the connection's ``Responder``, for a call that parks or waits for replicas or
+/// the disk). It knows nothing of channels: the connection handler feeds it frames and
+/// writes what it returns, and the tests drive it directly.
+///
+/// Confined to its connection's event loop, like the handler that owns it.
+final class RequestDispatcher {
+    private let store: ObjectStore
+    private let settings: ConnectionSettings
+    private let connection: ConnectionID
+    private let logger: Logger
+    /// Delivers late answers (from any thread).
+    private let responder: any Responder
+    /// Whether the client proved an admin secret (or the server has none).
+    let isAdmin: Bool
+    /// Called with a frame that must wait until the cluster serves a view again (a view
+    /// change is under way): the owner hands it back to ``serve(_:)`` then, on its loop.
+    private let later: (Frame, Cluster) -> Void
+    /// Requests answered later (parked, replicated, waiting for fsync), for the in-flight limit.
+    let inFlight = AtomicCounter()
+    /// Objects on which this connection may have parked calls.
+    private(set) var parkedOn: Set<ObjectRef> = []
+    private var upload: PluginUpload?
+    /// The metric handles of the methods this connection called: no lock per call.
+    private var operationMetrics: [String: [String: ServerMetrics.Operation]] = [:]
+
+    init(
+        store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger, isAdmin: Bool,
+        responder: any Responder, later: @escaping (Frame, Cluster) -> Void
+    ) {
+        self.store = store
+        self.settings = settings
+        self.connection = connection
+        self.logger = logger
+        self.isAdmin = isAdmin
+        self.responder = responder
+        self.later = later
+    }
+
+    /// The connection closed: its parked calls are withdrawn, a half-uploaded plugin dropped.
+    func closed() {
+        store.connectionClosed(connection, parkedOn: parkedOn)
+        parkedOn.removeAll()
+        upload?.discard()
+        upload = nil
+    }
+
+    private func answer(_ id: UInt64, _ outcome: Outcome) -> Frame { .result(Reply(id: id, outcome: outcome)) }
+
+    /// Serves one request; returns its answer, or nil when it is answered later (through
+    /// the responder).
+    func serve(_ frame: Frame) -> Frame? {
+        switch frame {
+        case .invoke(let invoke):
+            return serve(invoke, frame)
+        case .remove(let id, let ref):
+            return remove(id, ref, frame)
+        case .replicate(let replicate):
+            if let refusal = memberRefusal() { return answer(replicate.id, .error(refusal)) }
+            guard let cluster = settings.cluster else { return nil }
+            cluster.apply(replicate) { [responder] outcome in responder.respond(Reply(id: replicate.id, outcome: outcome)) }
+            return nil
+        case .transferDone(let report):
+            if let refusal = memberRefusal() { return answer(report.id, .error(refusal)) }
+            settings.cluster?.transferDone(report)
+            return answer(report.id, .void)
+        case .offer(let id, _, let entries):
+            if let refusal = memberRefusal() { return answer(id, .error(refusal)) }
+            return answer(id, .value(.ints(store.wanted(entries).map { Int64($0) })))
+        case .ping(let id):
+            return answer(id, .void)
+        case .listObjects(let id, let prefix):
+            return .objectList(id: id, objects: store.list(typePrefix: prefix))
+        case .keepAlive(let id, let session, let leaseMillis, let client):
+            guard session != 0 || client != 0 else {
+                return answer(id, .error(CrucialError(.badRequest, "KeepAlive names no session and no client (both 0)")))
+            }
+            let lease = store.keepAlive(session: session, client: client, lease: leaseMillis == 0 ? nil : .milliseconds(Int64(leaseMillis)))
+            return answer(id, .value(.int(lease.nanosecondsClamped / 1_000_000)))
+        case .endSession(let id, let session):
+            let removed = store.endSession(session)
+            logger.info(
+                "session ended; its ephemeral objects were removed", metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
+            return answer(id, .value(.int(Int64(removed))))
+        case .loadPlugin(let id, let name, let offset, let chunk, let last):
+            return answer(id, loadPlugin(name, offset: offset, chunk: chunk, last: last))
+        case .getObject(let id, let ref):
+            guard let state = store.snapshot(ref) else { return answer(id, .error(CrucialError(.notFound, "\(ref) does not exist"))) }
+            return answer(id, .value(state))
+        case .hello, .authenticate:
+            return answer(0, .error(CrucialError(.badRequest, "the handshake is already done")))
+        case .helloReply, .result, .objectList, .challenge:
+            return answer(frame.requestID ?? 0, .error(CrucialError(.badRequest, "a client may not send \(frame.kindName) frames")))
+        }
+    }
+
+    private func serve(_ invoke: Invoke, _ frame: Frame) -> Frame? {
+        var routedIn: UInt64 = 0
+        if let cluster = settings.cluster {
+            switch cluster.route(invoke.ref, clientView: invoke.viewID) {
+            case .serve(let viewID): routedIn = viewID
+            case .wrongView(let view): return answer(invoke.id, .wrongView(view))
+            case .wait:
+                later(frame, cluster)
+                return nil
+            case .unavailable(let error): return answer(invoke.id, .error(error))
+            }
+        }
+        let waiter = Waiter(
+            id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
+            responder: CountingResponder(base: responder, inFlight: inFlight))
+        let waiting = inFlight.add()
+        let started = ContinuousClock.now
+        let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
+        let handles = metricHandles(invoke.ref.type, invoke.method, outcome)
+        guard let outcome else {
+            handles.parked.increment()
+            parkedOn.insert(invoke.ref)
+            return nil
+        }
+        inFlight.subtract()
+        settings.metrics.operation(handles, outcome, since: started)
+        if case .error(let error) = outcome { logFailure(invoke, error) }
+        return answer(invoke.id, outcome)
+    }
+
+    private func remove(_ id: UInt64, _ ref: ObjectRef, _ frame: Frame) -> Frame? {
+        if store.isPersistent(ref) == true, !isAdmin, settings.credentials.contains(where: \.isAdmin) {
+            // Persistent objects outlive applications: deleting one is an operator's act.
+            return answer(id, .error(CrucialError(.unauthenticated, "removing persistent \(ref) needs an admin secret")))
+        }
+        let responder = self.responder
+        guard let cluster = settings.cluster else {
+            store.remove(ref) { responder.respond(Reply(id: id, outcome: $0)) }
+            return nil
+        }
+        switch cluster.route(ref, clientView: 0) {
+        case .serve(let viewID):
+            if let away = cluster.unavailability(of: ref, copies: cluster.rf), store.isPersistent(ref) == nil {
+                return answer(id, .error(away))
+            }
+            let (existed, replicated) = store.removeInCluster(ref, replication: cluster, in: viewID)
+            guard let replicated else { return answer(id, .value(.bool(existed))) }
+            replicated.whenComplete { done in
+                let instead: Outcome? =
+                    switch done {
+                    case .success(let o): o
+                    case .failure(let e): .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                    }
+                responder.respond(Reply(id: id, outcome: instead ?? .value(.bool(existed))))
+            }
+            return nil
+        case .wrongView(let view): return answer(id, .wrongView(view))
+        case .wait:
+            later(frame, cluster)
+            return nil
+        case .unavailable(let error): return answer(id, .error(error))
+        }
+    }
+
+    /// Why this connection may not send frames only members send, if it may not: without a
+    /// cluster, or (with an admin token set) without proving it (plain clients cannot write
+    /// replicas); otherwise the auth token suffices.
+    private func memberRefusal() -> CrucialError? {
+        guard settings.cluster != nil else { return CrucialError(.badRequest, "this server is not part of a cluster") }
+        guard isAdmin || !settings.credentials.contains(where: \.isAdmin) else {
+            return CrucialError(.unauthenticated, "only cluster members (with the admin token) may send this")
+        }
+        return nil
+    }
+
+    /// One chunk of a plugin upload; the last loads it.
+    private func loadPlugin(_ name: String, offset: UInt64, chunk: [UInt8], last: Bool) -> Outcome {
+        guard isAdmin else {
+            return .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token (crucial-server --admin-token)"))
+        }
+        do throws(CrucialError) {
+            if offset == 0 {
+                upload?.discard()
+                upload = try PluginUpload(name: name, directory: settings.pluginDirectory, connection: connection)
+            }
+            guard let current = upload, current.name == name else {
+                throw CrucialError(.badRequest, "no upload of plugin \(name) in progress: start at offset 0")
+            }
+            try current.append(chunk, at: offset, limit: settings.maxPluginBytes)
+            guard last else { return .void }
+            upload = nil
+            let path = try current.finish(directory: settings.pluginDirectory)
+            let types: [String]
+            do { types = try store.loadPlugin(path: path) } catch {
+                try? FileManager.default.removeItem(atPath: path)
+                throw error
+            }
+            logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(types.joined(separator: ", "))"])
+            return .value(.list(types.map(Value.string)))
+        } catch {
+            upload?.discard()
+            upload = nil
+            logger.warning("plugin refused", metadata: ["name": "\(name)", "error": "\(error)"])
+            return .error(error)
+        }
+    }
+
+    /// The handles of a call's type and method. Names no object vouched for (an unknown
+    /// type or method, a call on a missing object) count under "(unknown)", so that no
+    /// client can grow the metrics with names it makes up.
+    private func metricHandles(_ type: String, _ method: String, _ outcome: Outcome?) -> ServerMetrics.Operation {
+        var (type, method) = (type, method)
+        if case .error(let e) = outcome, [.unknownType, .unknownMethod, .badRequest, .notFound].contains(e.code) {
+            if e.code == .unknownType || e.code == .badRequest { type = "(unknown)" }
+            method = "(unknown)"
+        }
+        if let known = operationMetrics[type]?[method] { return known }
+        let made = settings.metrics.handles(type, method)
+        operationMetrics[type, default: [:]][method] = made
+        return made
+    }
+
+    /// Logs a failed request with its id: an internal error as an error, a refusal for a
+    /// limit as a notice, the caller's mistakes (bad arguments, unknown objects) at debug.
+    private func logFailure(_ invoke: Invoke, _ error: CrucialError) {
+        let level: Logger.Level =
+            switch error.code {
+            case .internal: .error
+            case .resourceExhausted, .unauthenticated: .notice
+            default: .debug
+            }
+        logger.log(
+            level: level, "request failed",
+            metadata: [
+                "request": "\(connection.raw)/\(invoke.id)", "object": "\(invoke.ref)", "method": "\(invoke.method)",
+                "code": "\(error.code.name)", "error": "\(error.message)",
+            ])
+    }
+}
+
+@available(*, unavailable)
+extension RequestDispatcher: Sendable {}
