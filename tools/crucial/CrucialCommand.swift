@@ -8,7 +8,26 @@ struct CrucialCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial",
         abstract: "Administers Crucial DSO servers.",
-        subcommands: [Objects.self, PluginCommand.self, ClusterCommand.self])
+        subcommands: [Objects.self, PluginCommand.self, ClusterCommand.self, TypesCommand.self])
+}
+
+/// `crucial types`: the built-in types and their methods, from the table servers and clients share.
+struct TypesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "types", abstract: "Lists the built-in object types, their methods, parameters and kinds (read, write, shrink; blocking).")
+
+    @Flag(help: "A Markdown table (as in docs/PROTOCOL.md).")
+    var markdown = false
+
+    func run() {
+        if markdown { return print(BuiltinType.markdownReference) }
+        for type in BuiltinType.allCases {
+            print(type.typeName + (type.isSynchronizer ? " (synchronizer)" : ""))
+            for (name, signature) in type.methods.sorted(by: { $0.key < $1.key }) {
+                print("  \(signature.display(name).padding(toLength: 44, withPad: " ", startingAt: 0)) \(signature.kind)")
+            }
+        }
+    }
 }
 
 struct ClusterCommand: AsyncParsableCommand {

@@ -363,3 +363,23 @@ package enum FutureMethod: String, BuiltinMethod {
         }
     }
 }
+
+// MARK: - Reference
+
+extension BuiltinType {
+    /// The table as Markdown: one row per type, its methods with their parameters and kinds.
+    /// docs/PROTOCOL.md holds it between `<!-- builtin-methods -->` markers, and a test
+    /// checks it is current (`crucial types --markdown` prints it).
+    package static var markdownReference: String {
+        var lines = [
+            "| type | method(parameters) | kind |",
+            "| --- | --- | --- |",
+        ]
+        for type in allCases {
+            for (name, signature) in type.methods.sorted(by: { $0.key < $1.key }) {
+                lines.append("| `\(type.typeName)` | `\(signature.display(name))` | \(signature.kind) |")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,4 +1,5 @@
 import CrucialCore
+import Foundation
 import Testing
 
 @Suite("Built-in types' method table")
@@ -37,5 +38,15 @@ struct BuiltinTypeTests {
         #expect(LatchMethod.await.kind == MethodKind(.read, blocks: true))
         #expect(FutureMethod.get.kind.isRead && FutureMethod.get.kind.blocks)
         #expect(BuiltinType.allCases.filter(\.isSynchronizer).map(\.typeName).sorted() == ["CountDownLatch", "CyclicBarrier", "Semaphore", "SharedFuture"])
+    }
+
+    @Test("docs/PROTOCOL.md lists every built-in method as the table declares it (regenerate with `crucial types --markdown`)")
+    func documented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/PROTOCOL.md"), encoding: .utf8)
+        let start = try #require(text.range(of: "<!-- builtin-methods -->\n"))
+        let end = try #require(text.range(of: "\n<!-- /builtin-methods -->", range: start.upperBound..<text.endIndex))
+        #expect(String(text[start.upperBound..<end.lowerBound]) == BuiltinType.markdownReference)
     }
 }
