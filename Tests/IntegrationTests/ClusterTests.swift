@@ -17,7 +17,7 @@ final class TestCluster: Sendable {
     /// Each member's port, kept for a restart in place.
     private let ports = Mutex<[String: Int]>([:])
 
-    /// Set for every member: see CRUCIAL_TEST_FAULT in Cluster.swift.
+    /// Set for every member (they run crucial-test-server then): see ClusterFaults in ClusterConfiguration.swift.
     let fault: String?
 
     /// Passed to every member.
@@ -59,7 +59,8 @@ final class TestCluster: Sendable {
             arguments: [
                 "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
                 String(leaseTTL), "--log-level", ProcessInfo.processInfo.environment["CRUCIAL_MEMBER_LOG"] ?? "notice",
-            ] + durable + extraArguments, environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
+            ] + durable + extraArguments, executable: fault == nil ? nil : builtExecutable("crucial-test-server"),
+            environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
         members.withLock { $0[id] = server }
         return server
     }

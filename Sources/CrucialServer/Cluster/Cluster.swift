@@ -74,9 +74,8 @@ final class Cluster: Replication, Sendable {
     private let identity: ConnectionIdentity
     private let logger: Logger
     private let state: Mutex<State>
-    /// A deliberately broken node for the tests that must catch one: it acknowledges
-    /// changes without sending them to the replicas (CRUCIAL_TEST_FAULT=skip-replication).
-    private let skipsReplication = ProcessInfoEnvironment.get("CRUCIAL_TEST_FAULT") == "skip-replication"
+    /// A deliberately broken node for the tests that must catch one (``ClusterFaults``).
+    private let faults: ClusterFaults
     /// Called with the history each time a view is served (to keep it in the data directory).
     private let onServed: @Sendable (ViewHistory) -> Void
     /// Whether a member whose port refuses connections is declared dead at once.
@@ -89,11 +88,12 @@ final class Cluster: Replication, Sendable {
     init(
         me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
         history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
-        fastFailover: Bool = false, onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
+        fastFailover: Bool = false, faults: ClusterFaults = [], onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
     ) {
+        self.faults = faults
         self.fastFailover = fastFailover
         self.onDead = onDead
-        if skipsReplication { logger.critical("CRUCIAL_TEST_FAULT=skip-replication: this node does not replicate; it loses data on purpose") }
+        if faults.contains(.skipReplication) { logger.critical("fault injected: this node does not replicate; it loses data on purpose") }
         self.rf = max(1, rf)
         self.leaseTTL = .seconds(leaseTTL)
         self.leaseMargin = max(.milliseconds(200), .seconds(leaseTTL) / 5)
@@ -208,7 +208,7 @@ final class Cluster: Replication, Sendable {
     // MARK: Replication (primary side)
 
     func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
-        if skipsReplication { return loop.makeSucceededFuture(nil) }
+        if faults.contains(.skipReplication) { return loop.makeSucceededFuture(nil) }
         return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box), in: viewID)
     }
 

@@ -16,12 +16,15 @@ public struct ClusterConfiguration: Sendable {
     /// its peers at once: its lease is ended so that the view changes without waiting for
     /// it to lapse. false: wait for the lease.
     public var fastFailover: Bool
+    /// Faults a test injects in this node (never set by `crucial-server`): see ``ClusterFaults``.
+    package var faults: ClusterFaults
 
     public init(
         etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default",
         fastFailover: Bool = true
     ) {
         self.fastFailover = fastFailover
+        self.faults = []
         self.etcd = etcd
         self.nodeID = nodeID
         self.advertise = advertise
@@ -29,4 +32,15 @@ public struct ClusterConfiguration: Sendable {
         self.leaseTTL = leaseTTL
         self.clusterName = clusterName
     }
+}
+
+/// Faults a test can inject in a cluster member, through a server it builds itself
+/// (`crucial-test-server`), so that a checker has a broken cluster to catch. No flag or
+/// environment variable of `crucial-server` sets them.
+package struct ClusterFaults: OptionSet, Sendable {
+    package let rawValue: Int
+    package init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Acknowledges changes without sending them to the other replicas: loses data on purpose.
+    package static let skipReplication = ClusterFaults(rawValue: 1)
 }

@@ -141,6 +141,8 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     public init() {}
 
     private static let userTypes = Mutex<[any SharedType.Type]>([])
+    /// Faults a test server injects in its cluster part (``main(registering:faults:)``).
+    private static let faults = Mutex<ClusterFaults>([])
 
     /// Runs the command line with `types` known besides the built-in ones.
     public static func main(registering first: any SharedType.Type, _ more: any SharedType.Type...) async {
@@ -150,7 +152,14 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     /// Runs the command line (`arguments`, default the process's) with `types` known
     /// besides the built-in ones.
     public static func main(registering types: [any SharedType.Type], arguments: [String]? = nil) async {
+        await main(registering: types, arguments: arguments, faults: [])
+    }
+
+    /// ``main(registering:arguments:)`` for a test's own server, which injects `faults` in
+    /// this node's cluster part so that a test has a broken cluster to catch.
+    package static func main(registering types: [any SharedType.Type], arguments: [String]? = nil, faults: ClusterFaults) async {
         userTypes.withLock { $0 = types }
+        self.faults.withLock { $0 = faults }
         guard let arguments else { return await main() }
         do {
             var command = try parseAsRoot(arguments)
@@ -264,9 +273,11 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync, compactAfterBytes: compactAfter) },
                 cluster: etcd.map { etcd in
                     let address = advertise ?? "\(host):\(port)"
-                    return ClusterConfiguration(
+                    var configuration = ClusterConfiguration(
                         etcd: etcd, nodeID: nodeId ?? address, advertise: address, rf: rf, leaseTTL: leaseTtl, clusterName: cluster,
                         fastFailover: fastFailover)
+                    configuration.faults = Self.faults.withLock { $0 }
+                    return configuration
                 },
                 credentials: more, limits: limits,
                 tls: tlsCert.map { ServerTLS(certificatePath: $0, privateKeyPath: tlsKey ?? "", trustRootsPath: tlsCa) },

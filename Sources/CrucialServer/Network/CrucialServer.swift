@@ -176,7 +176,7 @@ public final class CrucialServer: Service, Sendable {
                         }
                     }
                 },
-                fastFailover: c.fastFailover,
+                fastFailover: c.fastFailover, faults: c.faults,
                 onDead: { [membership] member, _ in
                     Task {
                         do { try await membership?.evict(member) } catch {
