@@ -118,9 +118,13 @@ final class RequestDispatcher {
             responder: CountingResponder(base: responder, inFlight: inFlight))
         let waiting = inFlight.add()
         let started = ContinuousClock.now
-        let outcome = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
-        let handles = metricHandles(invoke.ref.type, invoke.method, outcome)
-        guard let outcome else {
+        let completion = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
+        let handles = metricHandles(invoke.ref.type, invoke.method, completion.outcome)
+        let outcome: Outcome
+        switch completion {
+        case .done(let o): outcome = o
+        case .parked, .waitingForReplicas, .waitingForDisk:
+            // Counted as parked: the late answer goes out through the responder, past these metrics.
             handles.parked.increment()
             parkedOn.insert(invoke.ref)
             return nil

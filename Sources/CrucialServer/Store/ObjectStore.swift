@@ -118,144 +118,164 @@ package final class ObjectStore: Sendable {
         shards[Int(UInt(bitPattern: ref.hashValue) % UInt(shards.count))]
     }
 
-    /// Runs `invoke` for `waiter`. Returns the outcome, or nil when the call parked
-    /// (it is then answered through the waiter's responder).
+    /// Runs `invoke` for `waiter`; the ``Completion`` says whether it is answered now or
+    /// later (through the waiter's responder).
     ///
     /// In a cluster, `routedIn` is the view in which this node found itself the
     /// object's primary; the call is refused with WRONG_VIEW if the view changed since.
     ///
     /// `waiting`: requests of the caller's connection already waiting for their answers;
     /// at ``Limits/maxInFlightPerConnection`` a call that would park is refused.
-    package func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Outcome? {
+    ///
+    /// Under the object's lock, in this order: the refusals that need the lock (view, copies
+    /// away, memory, a failed log), a retry's recorded answer, the method, the change's
+    /// version and its replication, its log record. Everything that answers someone (the
+    /// wake-ups of `Effects`, timers, late answers) happens after the lock.
+    package func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Completion {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
-            return .error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key"))
+            return .done(.error(CrucialError(.badRequest, "invoke \(invoke.id) has an empty object type or key")))
         }
         guard !invoke.method.isEmpty else {
-            return .error(CrucialError(.badRequest, "invoke \(invoke.id) on \(ref) names no method"))
+            return .done(.error(CrucialError(.badRequest, "invoke \(invoke.id) on \(ref) names no method")))
         }
         // A concurrent remove can retire a box between lookup and lock; look it up again then.
         for _ in 0..<8 {
             let box: ObjectBox
             switch self.box(for: invoke) {
             case .success(let b): box = b
-            case .failure(let e): return .error(e)
+            case .failure(let e): return .done(.error(e))
             }
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
             call.maxWaiters = limits.maxWaitersPerObject
             call.connectionWaiting = waiting
             call.maxConnectionWaiting = limits.maxInFlightPerConnection
             let log = box.persistent ? self.log : nil
-            let replication = self.replication
-            // (outcome, the log record the answer must wait for); nil: the box was removed meanwhile.
-            var replicated: EventLoopFuture<Outcome?>?
-            let result: (Outcome?, UInt64?)? = box.lock.withLock {
+            guard let step = box.lock.withLock({ () -> Step? in
                 guard !box.removed else { return nil }
-                if let replication, replication.viewID != routedIn {
-                    return (.error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry")), nil)
-                }
-                if let replication, let away = replication.unavailability(of: ref, copies: box.replicates ? replication.rf : 1) {
-                    return (.error(away), nil)
-                }
-                var sync: EventLoopFuture<Outcome?>?
-                if let replication, box.replicates, box.needsSync {
-                    // An earlier change did not reach every replica: send them the whole state first.
-                    box.needsSync = false
-                    sync = replication.replicate(box, .install(exportState(box)), in: routedIn)
-                    box.replicated = sync
-                }
-                if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
-                    if let replication, box.replicates {
-                        // A retry: its first attempt may not have reached every replica. Bring them up to date first.
-                        replicated = replication.replicate(box, .install(exportState(box)), in: routedIn)
-                        box.replicated = replicated
-                    }
-                    return (answered, log == nil ? nil : box.lastLSN)
-                }
-                let readOnly = box.object.kind(of: invoke.method).isRead
-                if !readOnly, !type(of: box.object).hasFixedSize {
-                    if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return (.error(full), nil) }
-                    box.footprintStale = true
-                }
-                if log != nil, !readOnly, let failure = log?.failure { return (.error(failure), nil) }
-                let versionBefore = box.version
-                let outcome = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
-                if let replication, box.replicates {
-                    // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
-                    if readOnly, box.version.index > 0 {
-                        replicated = box.replicated  // a read waits for the writes it may have seen
-                    } else {
-                        // The view the call was checked in above (under this lock), never one read
-                        // again: the view may change meanwhile, and a leaving node's `viewID`
-                        // (UInt64.max) would make this copy look newer than every later one.
-                        box.version = ObjectVersion(view: routedIn, index: box.version.index + 1)
-                        let this = replication.replicate(box, .invoke(invoke), in: routedIn)
-                        // Wait for the whole-state sync too (acks of one replica come in order; of several, not).
-                        replicated = sync.map { $0.and(this).map { $0 ?? $1 } } ?? this
-                        box.replicated = replicated
-                    }
-                }
-                var lsn: UInt64?
-                if let log, !readOnly || box.version != versionBefore {
-                    // Logged whatever the outcome: a method that threw may have changed the state first.
-                    let version = box.version
-                    lsn = log.append { n in
-                        LogRecord(
-                            lsn: n, ref: ref,
-                            operation: .invoke(
-                                method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq,
-                                connection: waiter.id.connection.raw, request: waiter.id.request), version: version)
-                    }
-                    if let lsn { box.lastLSN = lsn }
-                }
-                return (outcome, lsn)
-            }
-            guard let (outcome, lsn) = result else { continue }
-            let effects = call.effects
-            // Nothing this operation caused is visible before its record is written (fsynced
-            // under fsync=always).
-            var durable: EventLoopFuture<Outcome?>?
-            if let lsn, let log {
-                let promise = (replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
-                log.whenSafe(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
-                durable = promise.futureResult
-            }
-            let pending: EventLoopFuture<Outcome?>
-            switch (replicated, durable) {
-            case (nil, nil):
-                carryOut(effects, box: box)
-                return outcome
-            case (let r?, nil): pending = r
-            case (nil, let d?): pending = d
-            case (let r?, let d?): pending = r.and(d).map { $1 ?? $0 }
-            }
-            // Answered once every replica applied the change (and whatever came before it) and
-            // its record is in this member's log.
-            let sent = ContinuousClock.now
-            let replicates = replicated != nil
-            if replicates { replicationsPending.add() }
-            pending.whenComplete { done in
-                if replicates {
-                    self.replicationsPending.subtract()
-                    self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanosecondsClamped)
-                }
-                // Never inline: a replica link that dies while a later call on this
-                // object flushes to it (under the object's lock) fails this future on
-                // that very thread, and taking the lock again there would deadlock.
-                pending.eventLoop.execute {
-                    self.carryOut(effects, box: box)
-                    let instead: Outcome?
-                    switch done {
-                    case .success(let o): instead = o
-                    case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
-                    }
-                    if instead != nil, replicates { box.lock.withLock { box.needsSync = true } }
-                    if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
-                }
-            }
-            return nil
+                return self.step(invoke, &call, on: box, routedIn: routedIn, log: log)
+            }) else { continue }
+            return complete(step, effects: call.effects, box: box, log: log, waiter: waiter)
         }
-        return .error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call"))
+        return .done(.error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call")))
+    }
+
+    /// What one call did under its object's lock: its outcome (nil: parked), the replication
+    /// it must wait for, and the log record it must wait for.
+    private struct Step {
+        var outcome: Outcome?
+        var replicated: EventLoopFuture<Outcome?>? = nil
+        var lsn: UInt64? = nil
+    }
+
+    /// The call, under `box`'s lock.
+    private func step(_ invoke: Invoke, _ call: inout Call, on box: ObjectBox, routedIn: UInt64, log: OperationLog?) -> Step {
+        let ref = invoke.ref
+        let replication = self.replication
+        if let replication, replication.viewID != routedIn {
+            return Step(outcome: .error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry")))
+        }
+        if let replication, let away = replication.unavailability(of: ref, copies: box.replicates ? replication.rf : 1) {
+            return Step(outcome: .error(away))
+        }
+        var sync: EventLoopFuture<Outcome?>?
+        if let replication, box.replicates, box.needsSync {
+            // An earlier change did not reach every replica: send them the whole state first.
+            box.needsSync = false
+            sync = replication.replicate(box, .install(exportState(box)), in: routedIn)
+            box.replicated = sync
+        }
+        if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
+            var step = Step(outcome: answered, lsn: log == nil ? nil : box.lastLSN)
+            if let replication, box.replicates {
+                // A retry: its first attempt may not have reached every replica. Bring them up to date first.
+                step.replicated = replication.replicate(box, .install(exportState(box)), in: routedIn)
+                box.replicated = step.replicated
+            }
+            return step
+        }
+        let readOnly = box.object.kind(of: invoke.method).isRead
+        if !readOnly, !type(of: box.object).hasFixedSize {
+            if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return Step(outcome: .error(full)) }
+            box.footprintStale = true
+        }
+        if log != nil, !readOnly, let failure = log?.failure { return Step(outcome: .error(failure)) }
+        let versionBefore = box.version
+        var step = Step(outcome: run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq))
+        if let replication, box.replicates {
+            // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
+            if readOnly, box.version.index > 0 {
+                step.replicated = box.replicated  // a read waits for the writes it may have seen
+            } else {
+                // The view the call was checked in above (under this lock), never one read
+                // again: the view may change meanwhile, and a leaving node's `viewID`
+                // (UInt64.max) would make this copy look newer than every later one.
+                box.version = ObjectVersion(view: routedIn, index: box.version.index + 1)
+                let this = replication.replicate(box, .invoke(invoke), in: routedIn)
+                // Wait for the whole-state sync too (acks of one replica come in order; of several, not).
+                step.replicated = sync.map { $0.and(this).map { $0 ?? $1 } } ?? this
+                box.replicated = step.replicated
+            }
+        }
+        if let log, !readOnly || box.version != versionBefore {
+            // Logged whatever the outcome: a method that threw may have changed the state first.
+            let version = box.version
+            step.lsn = log.append { n in
+                LogRecord(
+                    lsn: n, ref: ref,
+                    operation: .invoke(
+                        method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq,
+                        connection: call.waiter.id.connection.raw, request: call.waiter.id.request), version: version)
+            }
+            if let lsn = step.lsn { box.lastLSN = lsn }
+        }
+        return step
+    }
+
+    /// After the lock: carries out the call's effects at once, or once the replicas applied
+    /// it and its record is safe (fsynced under fsync=always), then answers through the
+    /// waiter. Nothing the call caused is visible before then.
+    private func complete(_ step: Step, effects: Effects, box: ObjectBox, log: OperationLog?, waiter: Waiter) -> Completion {
+        var durable: EventLoopFuture<Outcome?>?
+        if let lsn = step.lsn, let log {
+            let promise = (step.replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
+            log.whenSafe(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
+            durable = promise.futureResult
+        }
+        let pending: EventLoopFuture<Outcome?>
+        switch (step.replicated, durable) {
+        case (nil, nil):
+            carryOut(effects, box: box)
+            return step.outcome.map(Completion.done) ?? .parked
+        case (let r?, nil): pending = r
+        case (nil, let d?): pending = d
+        case (let r?, let d?): pending = r.and(d).map { $1 ?? $0 }
+        }
+        let sent = ContinuousClock.now
+        let replicates = step.replicated != nil
+        if replicates { replicationsPending.add() }
+        let outcome = step.outcome
+        pending.whenComplete { done in
+            if replicates {
+                self.replicationsPending.subtract()
+                self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanosecondsClamped)
+            }
+            // Never inline: a replica link that dies while a later call on this
+            // object flushes to it (under the object's lock) fails this future on
+            // that very thread, and taking the lock again there would deadlock.
+            pending.eventLoop.execute {
+                self.carryOut(effects, box: box)
+                let instead: Outcome?
+                switch done {
+                case .success(let o): instead = o
+                case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
+                }
+                if instead != nil, replicates { box.lock.withLock { box.needsSync = true } }
+                if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
+            }
+        }
+        if outcome == nil { return .parked }
+        return replicates ? .waitingForReplicas : .waitingForDisk
     }
 
     private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {

@@ -27,7 +27,7 @@ struct Harness {
             id: nextID, ref: ObjectRef(type: type, key: key), method: method, args: args, create: Create(initial: initial),
             clientID: client, seq: seq)
         let waiter = Waiter(id: WaiterID(connection: ConnectionID(conn), request: nextID), clientID: client, seq: seq, responder: recorder)
-        return store.invoke(invoke, waiter: waiter)
+        return store.invoke(invoke, waiter: waiter).outcome
     }
 }
 
@@ -52,7 +52,7 @@ struct ObjectStoreTests {
             let invoke = Invoke(
                 id: h.nextID, ref: ObjectRef(type: "AtomicLong", key: "c"), method: "incrementAndGet", create: Create(initial: 0),
                 clientID: 7, seq: seq, ackedBelow: acked)
-            return h.store.invoke(invoke, waiter: Waiter(id: WaiterID(connection: ConnectionID(1), request: h.nextID), clientID: 7, seq: seq, responder: h.recorder))
+            return h.store.invoke(invoke, waiter: Waiter(id: WaiterID(connection: ConnectionID(1), request: h.nextID), clientID: 7, seq: seq, responder: h.recorder)).outcome
         }
         #expect(inc(seq: 1, acked: 1) == .value(1))
         #expect(inc(seq: 2, acked: 2) == .value(2))  // the client has answer 1: it is dropped
