@@ -504,7 +504,7 @@ final class Cluster: Replication, Sendable {
 
     /// Offers `boxes` to `link`'s member and installs the ones it wants; nil once it has them.
     private func offer(_ boxes: [ObjectBox], to link: PeerLink, viewID: UInt64) -> EventLoopFuture<Outcome?> {
-        let entries = boxes.map { box in box.lock.withLock { OfferEntry(ref: box.ref, version: box.version) } }
+        let entries = boxes.map { box in box.locked { OfferEntry(ref: box.ref, version: box.version) } }
         let loop = self.loop
         return link.send { .offer(id: $0, viewID: viewID, entries: entries) }
             .flatMap { [self] frame -> EventLoopFuture<Outcome?> in
@@ -515,7 +515,7 @@ final class Cluster: Replication, Sendable {
                 var installs: [EventLoopFuture<Outcome?>] = []
                 for i in wanted where i >= 0 && Int(i) < boxes.count {
                     let box = boxes[Int(i)]
-                    let exported: (ObjectState, ObjectVersion)? = box.lock.withLock {
+                    let exported: (ObjectState, ObjectVersion)? = box.locked {
                         box.removed ? nil : (store.exportState(box), box.version)
                     }
                     guard let (objectState, version) = exported else { continue }

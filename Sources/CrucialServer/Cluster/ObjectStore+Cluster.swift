@@ -78,7 +78,7 @@ extension ObjectStore {
                 id: WaiterID(connection: ConnectionID(0), request: replicate.id), clientID: invoke.clientID, seq: invoke.seq,
                 responder: ReplicaResponder())
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
-            let outcome: (Outcome, UInt64?)? = box.lock.withLock {
+            let outcome: (Outcome, UInt64?)? = box.locked {
                 guard !box.removed else { return nil }
                 if let refusal = stale() { return (refusal, nil) }
                 guard box.version.index + 1 == replicate.version.index else {
@@ -126,14 +126,14 @@ extension ObjectStore {
             let existing = shard.withLock { $0[ref] }
             if let existing {
                 var effects = Effects()
-                let outcome: (Outcome, UInt64?)? = existing.lock.withLock {
+                let outcome: (Outcome, UInt64?)? = existing.locked {
                     guard !existing.removed else { return nil }
                     if let refusal = refuse() { return (refusal, nil) }
                     guard version > existing.version else { return (.void, nil) }  // ours is as new: keep it
                     if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
                     existing.removed = true
                     existing.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(ref) was replaced by a newer copy; retry"))
-                    fresh.lock.withLock {
+                    fresh.locked {
                         logEvent(.install(state), on: fresh)
                         shard.withLock { $0[ref] = fresh }
                     }
@@ -146,7 +146,7 @@ extension ObjectStore {
             }
             if let refusal = refuse() { return (refusal, nil) }
             if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
-            let placed = fresh.lock.withLock {
+            let placed = fresh.locked {
                 let placed = shard.withLock { map -> Bool in
                     guard map[ref] == nil else { return false }
                     map[ref] = fresh
@@ -168,7 +168,7 @@ extension ObjectStore {
     /// Removes the copy of `ref` unless it is newer than `version`, leaving a tombstone.
     private func applyRemoval(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome?) -> (Outcome, UInt64?) {
         if let refusal = refuse() { return (refusal, nil) }
-        if let existing = shard(ref).withLock({ $0[ref] }), existing.lock.withLock({ existing.version > version }) {
+        if let existing = shard(ref).withLock({ $0[ref] }), existing.locked({ existing.version > version }) {
             return (.void, nil)  // a newer copy (re-created since) stays
         }
         let box = retire(ref) { box in if version != .zero { box.version = version } }
@@ -207,7 +207,7 @@ extension ObjectStore {
             let e = entries[i]
             if let removed = tombstones.withLock({ $0[e.ref] }), removed >= e.version { return false }
             guard let box = shard(e.ref).withLock({ $0[e.ref] }) else { return true }
-            return box.lock.withLock { box.removed || box.version < e.version }
+            return box.locked { box.removed || box.version < e.version }
         }
     }
 
@@ -232,7 +232,7 @@ extension ObjectStore {
         guard removed else { return }
         if box.session != 0 { release(box) }
         var effects = Effects()
-        box.lock.withLock {
+        box.locked {
             logEvent(.drop, on: box)
             box.removed = true
             box.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(box.ref) moved to another node; retry"))

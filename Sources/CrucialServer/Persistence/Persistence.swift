@@ -122,7 +122,7 @@ extension ObjectStore {
         var objects: [Value] = []
         func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
         for box in allBoxes() where box.persistent {
-            let entry: Value? = box.lock.withLock {
+            let entry: Value? = box.locked {
                 guard !box.removed else { return nil }
                 return .record([
                     "t": .string(box.ref.type), "k": .string(box.ref.key), "v": box.object.snapshot(),

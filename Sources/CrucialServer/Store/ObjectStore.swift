@@ -1,17 +1,15 @@
 import Synchronization
 package import CrucialCore
 package import NIOCore
-internal import NIOConcurrencyHelpers
 
 /// One object with its own lock: the unit of serialisation. Calls on different
 /// boxes never share a lock, which gives disjoint-access parallelism.
-final class ObjectBox: @unchecked Sendable {
+final class ObjectBox: @unchecked Sendable {  // every `var` is guarded by `lock`
     let ref: ObjectRef
     let persistent: Bool
     /// The application session owning an ephemeral object (0 = none).
     let session: UInt64
-    let lock = NIOLock()
-    // Guarded by `lock`:
+    private let lock = Mutex(())
     var object: any SharedObject
     var retries = RetryTable()
     var removed = false
@@ -34,6 +32,11 @@ final class ObjectBox: @unchecked Sendable {
         self.object = object
         self.persistent = persistent
         self.session = persistent ? 0 : session
+    }
+
+    /// Runs `body` under the object's lock: one call at a time per object.
+    func locked<Result, E: Error>(_ body: () throws(E) -> Result) throws(E) -> Result {
+        try lock.withLock { (_: inout ()) throws(E) -> sending Result in try body() }
     }
 
     /// Whether a cluster keeps `rf` copies (persistent, not a synchronization object)
@@ -151,7 +154,7 @@ package final class ObjectStore: Sendable {
             call.connectionWaiting = waiting
             call.maxConnectionWaiting = limits.maxInFlightPerConnection
             let log = box.persistent ? self.log : nil
-            guard let step = box.lock.withLock({ () -> Step? in
+            guard let step = box.locked({ () -> Step? in
                 guard !box.removed else { return nil }
                 return self.step(invoke, &call, on: box, routedIn: routedIn, log: log)
             }) else { continue }
@@ -270,7 +273,7 @@ package final class ObjectStore: Sendable {
                 case .success(let o): instead = o
                 case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
                 }
-                if instead != nil, replicates { box.lock.withLock { box.needsSync = true } }
+                if instead != nil, replicates { box.locked { box.needsSync = true } }
                 if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
             }
         }
@@ -283,7 +286,7 @@ package final class ObjectStore: Sendable {
         let shard = self.shard(ref)
         if let existing = shard.withLock({ $0[ref] }) {
             if let create = invoke.create {
-                let conflict: CrucialError? = existing.lock.withLock {
+                let conflict: CrucialError? = existing.locked {
                     do throws(CrucialError) {
                         try existing.object.checkCompatible(initial: create.initial)
                         return nil
@@ -331,7 +334,7 @@ package final class ObjectStore: Sendable {
         // First creation wins when two clients race. A persistent object's creation is
         // logged under its lock, before anyone can reach it and log an operation.
         let log = create.persistent ? self.log : nil
-        let winner: Result<ObjectBox, CrucialError> = fresh.lock.withLock {
+        let winner: Result<ObjectBox, CrucialError> = fresh.locked {
             let winner = shard.withLock { map in
                 if let raced = map[ref] { return raced }
                 map[ref] = fresh
@@ -349,7 +352,7 @@ package final class ObjectStore: Sendable {
         }
         guard case .success(let winner) = winner else { return winner }
         if winner === fresh {
-            let bytes = fresh.lock.withLock {
+            let bytes = fresh.locked {
                 fresh.footprintStale = false
                 fresh.footprint = fresh.object.footprint
                 return fresh.footprint
@@ -383,7 +386,7 @@ package final class ObjectStore: Sendable {
         var objects = 0
         var parked = 0
         for box in allBoxes() {
-            total += box.lock.withLock {
+            total += box.locked {
                 guard !box.removed else { return 0 }
                 objects += 1
                 parked += box.object.waiterCount
@@ -448,7 +451,7 @@ package final class ObjectStore: Sendable {
 
     /// Watches the clients holding something of `box` (it came from disk or another member).
     func watchHolders(of box: ObjectBox) {
-        let holders = box.lock.withLock { box.object.holdingClients }
+        let holders = box.locked { box.object.holdingClients }
         guard !holders.isEmpty else { return }
         let lease = defaultSessionLease
         sessions.withLock { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
@@ -460,7 +463,7 @@ package final class ObjectStore: Sendable {
             for ref in refs {
                 guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
                 var effects = Effects()
-                box.lock.withLock {
+                box.locked {
                     guard !box.removed else { return }
                     box.object.clientGone(client, effects: &effects)
                     record(effects, in: box)
@@ -480,7 +483,7 @@ package final class ObjectStore: Sendable {
             timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
                 guard let box else { return }
                 var effects = Effects()
-                box.lock.withLock {
+                box.locked {
                     guard !box.removed else { return }
                     box.object.timeout(id, effects: &effects)
                     self.record(effects, in: box)
@@ -514,7 +517,7 @@ package final class ObjectStore: Sendable {
         guard let box = shard(ref).withLock({ $0.removeValue(forKey: ref) }) else { return nil }
         if box.session != 0 { sessions.withLock { $0.release(ref, from: box.session) } }
         var effects = Effects()
-        box.lock.withLock {
+        box.locked {
             underLock(box)
             logEvent(.remove, on: box)
             box.removed = true
@@ -530,7 +533,7 @@ package final class ObjectStore: Sendable {
         for ref in refs {
             guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
             var effects = Effects()
-            box.lock.withLock {
+            box.locked {
                 guard !box.removed else { return }
                 box.object.cancelWaiters(of: connection, effects: &effects)
                 record(effects, in: box)
@@ -545,7 +548,7 @@ package final class ObjectStore: Sendable {
         for shard in shards {
             for box in shard.withLock({ Array($0.values) }) {
                 var effects = Effects()
-                box.lock.withLock { box.object.drainWaiters(effects: &effects, error: error) }
+                box.locked { box.object.drainWaiters(effects: &effects, error: error) }
                 carryOut(effects, box: box)
             }
         }
@@ -556,7 +559,7 @@ package final class ObjectStore: Sendable {
         var out: [ObjectInfo] = []
         for shard in shards {
             for box in shard.withLock({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
-                let waiters = box.lock.withLock { box.object.waiterCount }
+                let waiters = box.locked { box.object.waiterCount }
                 out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session))
             }
         }
@@ -569,7 +572,7 @@ package final class ObjectStore: Sendable {
     /// The state of `ref`, or nil if it does not exist.
     package func snapshot(_ ref: ObjectRef) -> Value? {
         guard let box = shard(ref).withLock({ $0[ref] }) else { return nil }
-        return box.lock.withLock { box.object.snapshot() }
+        return box.locked { box.object.snapshot() }
     }
 
     package var count: Int { shards.reduce(0) { $0 + $1.withLock { $0.count } } }
