@@ -2544,10 +2544,10 @@ static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[8] =
     "invoke",
     6,
     PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_MESSAGE,
+    PROTOBUF_C_TYPE_BYTES,
     offsetof(Crucial__Replicate, operation_case),
     offsetof(Crucial__Replicate, invoke),
-    &crucial__invoke__descriptor,
+    NULL,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */

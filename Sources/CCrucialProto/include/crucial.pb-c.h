@@ -489,9 +489,11 @@ struct  Crucial__Replicate
   Crucial__Replicate__OperationCase operation_case;
   union {
     /*
-     * the client's call, with its (client_id, seq)
+     * The client's call, with its (client_id, seq): the bytes of its Invoke message, as the
+     * primary received them (forwarded, not encoded again). On the wire this is the same as
+     * an embedded Invoke message, field 6, length-delimited.
      */
-    Crucial__Invoke *invoke;
+    ProtobufCBinaryData invoke;
     /*
      * replaces the copy (re-balancing, re-synchronisation)
      */

@@ -1,3 +1,5 @@
+package import NIOCore
+
 /// The wire protocol version this build speaks.
 package let crucialProtocolVersion: UInt32 = 2
 
@@ -25,6 +27,17 @@ package struct Invoke: Sendable, Equatable {
     package var clientID: UInt64 = 0
     package var seq: UInt64 = 0
     package var ackedBelow: UInt64 = 0
+    /// The Invoke message as it came off the wire, when it was decoded from a frame:
+    /// replication forwards these bytes to the replicas instead of encoding the call again.
+    /// Not part of the call's identity (ignored by `==`).
+    package var encoded = Encoded(nil)
+
+    /// Bytes that travel with a value without being part of it: equal to any other.
+    package struct Encoded: Sendable, Equatable {
+        package let bytes: ByteBuffer?
+        package init(_ bytes: ByteBuffer?) { self.bytes = bytes }
+        package static func == (_: Encoded, _: Encoded) -> Bool { true }
+    }
 
     package init(
         id: UInt64, ref: ObjectRef, method: String, args: [Value] = [], create: Create? = nil,

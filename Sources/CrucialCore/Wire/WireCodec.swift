@@ -20,6 +20,13 @@ package enum WireCodec {
         return f.base.descriptor
     }()
 
+    /// The same for `Invoke`, which a Replicate carries as bytes.
+    nonisolated(unsafe) private static let invokeDescriptor: UnsafePointer<ProtobufCMessageDescriptor> = {
+        var i = Crucial__Invoke()
+        crucial__invoke__init(&i)
+        return i.base.descriptor
+    }()
+
     /// Appends the 4-byte big-endian length and the encoded `frame` to `buffer`.
     package static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
         let arena = CArena()
@@ -65,10 +72,50 @@ package enum WireCodec {
                 guard let f = crucial__frame__unpack(allocator, raw.count, base) else {
                     return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid Frame message"))
                 }
-                return Result { () throws(CrucialError) in try frame(from: f) }
+                return Result { () throws(CrucialError) in try frame(from: f, allocator) }
             }
         }
-        return try result.get()
+        let decoded = try result.get()
+        if case .invoke(var invoke) = decoded, let bytes = invokeBytes(payload) {
+            invoke.encoded = Invoke.Encoded(bytes)
+            return .invoke(invoke)
+        }
+        return decoded
+    }
+
+    /// The Invoke message inside an Invoke frame's payload: field 3 (tag byte 0x1A), its
+    /// length, and exactly that many bytes after it; nil for any other layout (the call is
+    /// then encoded again where it is forwarded).
+    private static func invokeBytes(_ payload: ByteBuffer) -> ByteBuffer? {
+        var p = payload
+        guard p.readInteger(as: UInt8.self) == 0x1A else { return nil }
+        var length = 0
+        var shift = 0
+        while true {
+            guard shift < 35, let byte = p.readInteger(as: UInt8.self) else { return nil }
+            length |= Int(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+        }
+        guard length == p.readableBytes else { return nil }
+        return p
+    }
+
+    /// The bytes a Replicate carries for `invoke`: those it was decoded from, else a fresh encoding.
+    private static func invokeBytes(_ invoke: Invoke, _ a: CArena) -> ProtobufCBinaryData {
+        if let encoded = invoke.encoded.bytes {
+            let count = encoded.readableBytes
+            let p = a.array(UInt8.self, count: max(1, count))
+            encoded.withUnsafeReadableBytes { raw in
+                if let base = raw.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: count) }
+            }
+            return ProtobufCBinaryData(len: count, data: p)
+        }
+        let c = cInvoke(invoke, a)
+        let size = crucial__invoke__get_packed_size(c)
+        let p = a.array(UInt8.self, count: max(1, size))
+        let written = crucial__invoke__pack(c, p)
+        return ProtobufCBinaryData(len: written, data: p)
     }
 }
 
@@ -187,7 +234,7 @@ extension WireCodec {
             switch r.operation {
             case .invoke(let i):
                 p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_INVOKE
-                p.pointee.invoke = cInvoke(i, a)
+                p.pointee.invoke = invokeBytes(i, a)
             case .install(let o):
                 let op = a.make(Crucial__ObjectState.self, crucial__object_state__init)
                 op.pointee.state = cValue(o.state, a)
@@ -411,7 +458,9 @@ extension WireCodec {
         return String(cString: p)
     }
 
-    private static func frame(from f: UnsafePointer<Crucial__Frame>) throws(CrucialError) -> Frame {
+    private static func frame(
+        from f: UnsafePointer<Crucial__Frame>, _ allocator: UnsafeMutablePointer<ProtobufCAllocator>
+    ) throws(CrucialError) -> Frame {
         let frame = f.pointee
         switch frame.body_case {
         case CRUCIAL__FRAME__BODY_HELLO:
@@ -483,7 +532,11 @@ extension WireCodec {
             let operation: Replicate.Operation
             switch r.pointee.operation_case {
             case CRUCIAL__REPLICATE__OPERATION_INVOKE:
-                guard let i = r.pointee.invoke else { throw CrucialError(.badRequest, "Replicate carries an empty Invoke") }
+                let raw = UnsafeRawBufferPointer(start: r.pointee.invoke.data, count: r.pointee.invoke.len)
+                guard raw.count > 0 else { throw CrucialError(.badRequest, "Replicate carries an empty Invoke") }
+                guard case .ok = NestingGuard.check(raw, descriptor: invokeDescriptor, maxDepth: maxNesting),
+                    let i = crucial__invoke__unpack(allocator, raw.count, r.pointee.invoke.data)
+                else { throw CrucialError(.badFrame, "Replicate carries \(raw.count) bytes that are not a valid Invoke message") }
                 operation = .invoke(invoke(from: i))
             case CRUCIAL__REPLICATE__OPERATION_INSTALL:
                 guard let o = r.pointee.install else { throw CrucialError(.badRequest, "Replicate carries an empty ObjectState") }

@@ -91,4 +91,43 @@ struct WireCodecTests {
         #expect(try WireCodec.decode(buffer) == .result(Reply(id: 1, outcome: .value(shallow))))
     }
 
+
+    @Test("Replication forwards a call's bytes as received: a Replicate made from a decoded Invoke is the one made from the call")
+    func forwardsInvokeBytes() throws {
+        let call = Invoke(
+            id: 7, ref: ObjectRef(type: "SharedMap", key: "m"), method: "put", args: [.string("k"), .bytes(Array(repeating: 1, count: 300))],
+            create: Create(initial: .list([]), persistent: true), clientID: 3, seq: 4)
+        var buffer = ByteBuffer()
+        WireCodec.encode(.invoke(call), into: &buffer)
+        buffer.moveReaderIndex(forwardBy: 4)
+        guard case .invoke(let received) = try WireCodec.decode(buffer) else { Issue.record("not an invoke"); return }
+        #expect(received == call)
+        let forwarded = try #require(received.encoded.bytes)
+        #expect(forwarded.readableBytes > 300 && forwarded.readableBytes < buffer.readableBytes)
+
+        func replicate(_ i: Invoke) -> ByteBuffer {
+            var out = ByteBuffer()
+            let r = Replicate(id: 1, viewID: 2, ref: i.ref, version: ObjectVersion(view: 2, index: 5), operation: .invoke(i))
+            WireCodec.encode(.replicate(r), into: &out)
+            return out
+        }
+        let fromBytes = replicate(received), fresh = replicate(call)
+        #expect(fromBytes == fresh, "forwarding the bytes gives the encoding the call would get")
+        var payload = fromBytes
+        payload.moveReaderIndex(forwardBy: 4)
+        guard case .replicate(let r) = try WireCodec.decode(payload), case .invoke(let applied) = r.operation else {
+            Issue.record("not a replicated invoke")
+            return
+        }
+        #expect(applied == call)
+
+        // Bytes that are not an Invoke are refused, not applied.
+        var bad = ByteBuffer()
+        WireCodec.encode(.replicate(Replicate(id: 1, viewID: 2, ref: call.ref, version: ObjectVersion(view: 2, index: 5), operation: .invoke(call))), into: &bad)
+        bad.moveReaderIndex(forwardBy: 4)
+        var bytes = Array(bad.readableBytesView)
+        if let i = bytes.lastIndex(of: 0x08) { bytes[i] = 0xFF }  // corrupt a field key inside the forwarded Invoke
+        #expect(throws: CrucialError.self) { try WireCodec.decode(ByteBuffer(bytes: bytes)) }
+    }
 }
+
