@@ -3,6 +3,7 @@
 /// Codes below 1000 travel on the wire (they mirror `ErrorCode` in
 /// `Protocol/crucial.proto`); codes from 1000 on are raised by the client itself.
 public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The error codes of the protocol (docs/PROTOCOL.md lists them).
     public enum Code: Int32, Sendable, CaseIterable {
         case unspecified = 0
         case badFrame = 1
@@ -78,17 +79,22 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// What went wrong, as a code programs can test.
     public var code: Code
+    /// What went wrong and what to do about it, for people.
     public var message: String
 
+    /// An error with `code` and a message a user can act on.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// `CODE_NAME: message`.
     public var description: String { "\(code.name): \(message)" }
 }
 
 extension CrucialError {
+    /// A BAD_ARGUMENTS error.
     public static func badArguments(_ message: String) -> CrucialError { .init(.badArguments, message) }
 }

@@ -3,14 +3,18 @@
 /// `AtomicLong("counter")` is `ObjectRef(type: "AtomicLong", key: "counter")`;
 /// two objects of different types may share a key.
 public struct ObjectRef: Hashable, Sendable, CustomStringConvertible {
+    /// The type name (a built-in's, or a `@Shared` type's).
     public var type: String
+    /// The name the program gives the object.
     public var key: String
 
+    /// The object (`type`, `key`).
     public init(type: String, key: String) {
         self.type = type
         self.key = key
     }
 
+    /// `Type("key")`.
     public var description: String { "\(type)(\"\(key)\")" }
 
     /// Checks the names can travel in protobuf-c strings (which stop at NUL) and are not empty.

@@ -5,6 +5,7 @@ import SwiftSyntaxMacros
 
 /// `@Shared`: the dispatch table of ``SharedType`` and the client proxy `T.Shared`.
 public struct SharedMacro: MemberMacro, ExtensionMacro {
+    /// Expands the attribute (see the macro's declaration in CrucialClient).
     public static func expansion(
         of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
@@ -15,6 +16,7 @@ public struct SharedMacro: MemberMacro, ExtensionMacro {
         return target?.members() ?? []
     }
 
+    /// Expands the attribute (see the macro's declaration in CrucialClient).
     public static func expansion(
         of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax, providingExtensionsOf type: some TypeSyntaxProtocol,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext

@@ -10,6 +10,7 @@ import Glibc
 /// start-up. Once the parent is gone (the child was re-parented), the child sends
 /// itself SIGTERM, so it shuts down the same graceful way as when told to.
 public enum ParentWatch {
+    /// The variable a parent sets to its pid.
     public static let environmentKey = "CRUCIAL_EXIT_WITH_PARENT"
 
     /// Starts watching when the environment asks for it; returns whether it does.

@@ -38,7 +38,9 @@ public final class ServerProcess: @unchecked Sendable {
     /// The port at the end of the ready line.
     public var port: Int? { readyLine.split(separator: ":").last.flatMap { Int($0.trimmingWhitespaceAndNewlines()) } }
 
+    /// The child's pid.
     public var processIdentifier: Int32 { process.processIdentifier }
+    /// Whether the child still runs.
     public var isRunning: Bool { process.isRunning }
 
     /// Starts `executable` and waits (at most `timeout`) for a stdout line containing

@@ -2,11 +2,14 @@ public import Foundation
 
 /// AWS credentials, found the way the AWS CLI and SDKs find them.
 public struct AWSCredentials: Sendable, Equatable {
+    /// The access key id (AKIA..., or ASIA... for temporary credentials).
     public var accessKeyID: String
+    /// The secret that signs requests.
     public var secretAccessKey: String
     /// Set for temporary credentials (STS, SSO, a Lambda's role).
     public var sessionToken: String?
 
+    /// Credentials as given; `sessionToken` for temporary ones (STS, a Lambda role).
     public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey

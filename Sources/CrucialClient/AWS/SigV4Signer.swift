@@ -11,10 +11,14 @@ internal import Crypto
 ///                           path: "/2015-03-31/functions/crucial/invocations", body: payload)
 /// ```
 public struct SigV4Signer: Sendable {
+    /// Who signs.
     public var credentials: AWSCredentials
+    /// The AWS region of the endpoint, e.g. `us-east-1`.
     public var region: String
+    /// The signing name of the service, e.g. `lambda`.
     public var service: String
 
+    /// A signer for requests to `service` in `region`.
     public init(credentials: AWSCredentials, region: String, service: String) {
         self.credentials = credentials
         self.region = region

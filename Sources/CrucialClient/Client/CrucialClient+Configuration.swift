@@ -24,6 +24,7 @@ extension CrucialClient {
         public var retries: Int
         /// The first retry waits this long; each next one twice as long (at most 2 s).
         public var retryBackoff: Duration
+        /// How long opening a connection (TCP, TLS and the handshake) may take.
         public var connectTimeout: Duration
         /// Shown in server logs.
         public var name: String
@@ -42,6 +43,7 @@ extension CrucialClient {
         /// long a handshake may take. nil (the default): wait as long as it takes.
         public var heartbeatTimeout: Duration?
 
+        /// A configuration; every argument has a default that suits a local server.
         public init(
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),

@@ -11,8 +11,11 @@ internal import Foundation
 /// Every function runs to its end, even when another fails; the first failure (in
 /// input order) is then thrown.
 public struct CloudExecutor: Sendable {
+    /// Where the threads run; nil: ``CloudInvokers/default``.
     public var invoker: (any CloudInvoker)?
+    /// How failed invocations are retried.
     public var retry: RetryPolicy
+    /// The DSO client the threads reach (nil: ``CrucialClient/shared``).
     public var client: CrucialClient?
 
     /// - Parameters: as for ``CloudThread/init(_:invoker:retry:client:)``.

@@ -14,6 +14,7 @@ public protocol CloudFunction: Codable, Sendable {
 }
 
 extension CloudFunction {
+    /// The name a function is registered and invoked under: its full Swift type name.
     public static var cloudName: String { String(reflecting: Self.self) }
 }
 
@@ -50,16 +51,21 @@ public protocol IterativeTask: Codable, Sendable {
 
 /// The share of an ``IterativeTask`` one worker runs: `range` of the whole loop.
 public struct IterationRange<Task: IterativeTask>: Runnable {
+    /// The task run on each index.
     public var task: Task
+    /// The first index.
     public var lower: Int
+    /// One past the last index.
     public var upper: Int
 
+    /// Runs `task` on every index of `range`.
     public init(task: Task, range: Range<Int>) {
         self.task = task
         self.lower = range.lowerBound
         self.upper = range.upperBound
     }
 
+    /// Runs the task on each index in turn.
     public func run() async throws {
         for index in lower..<upper { try await task.run(index: index) }
     }
@@ -75,6 +81,7 @@ public struct CloudInvocation: Sendable {
     /// When the platform will stop the function, if known.
     public var deadline: ContinuousClock.Instant?
 
+    /// The context of one invocation.
     public init(requestID: String, attempt: Int, deadline: ContinuousClock.Instant?) {
         self.requestID = requestID
         self.attempt = attempt

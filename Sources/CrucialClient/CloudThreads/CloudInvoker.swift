@@ -19,8 +19,10 @@ public struct RetryPolicy: Sendable, Equatable {
     public var retries: Int
     /// The wait before the first retry; each next one waits twice as long, at most ``maxBackoff``.
     public var backoff: Duration
+    /// The longest wait between two attempts.
     public var maxBackoff: Duration
 
+    /// Retries `retries` times, waiting `backoff`, then twice as long each time, at most `maxBackoff`.
     public init(retries: Int, backoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10)) {
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -89,11 +91,13 @@ public enum CloudInvokers {
 /// Shared objects the function creates without a `client:` use the invocation's
 /// DSO endpoint, as they would in a Lambda bootstrap.
 public struct InProcessInvoker: CloudInvoker {
+    /// An invoker running functions in this process.
     public init() {}
 
     /// One client per DSO endpoint, kept for the life of the process.
     private static let clients = Mutex<[DSOEndpoint: CrucialClient]>([:])
 
+    /// Runs `function` on `payload` in this process and returns its JSON answer.
     public func invoke(function: String, payload: Data) async throws -> Data {
         let requestID = "local-" + UUID().uuidString.lowercased()
         var client: CrucialClient?

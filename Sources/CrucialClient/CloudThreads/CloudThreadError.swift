@@ -11,6 +11,7 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
     /// The remote error's type: a Swift type name (`"MyApp.ParseError"`) for errors
     /// user code threw, or Lambda's (`"Sandbox.Timedout"`, `"Runtime.ExitError"`).
     public var errorType: String
+    /// The error's message.
     public var errorMessage: String
     /// Lambda's `X-Amz-Function-Error`: `"Unhandled"` or `"Handled"`.
     public var kind: String
@@ -21,6 +22,7 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
     /// The end of the function's log (the last 4 KB Lambda returns), when asked for.
     public var log: String?
 
+    /// A failure of `function` as the platform reported it.
     public init(function: String, errorType: String, errorMessage: String, kind: String = "Unhandled", requestID: String? = nil, attempts: Int = 1) {
         self.function = function
         self.errorType = errorType
@@ -30,6 +32,7 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
         self.attempts = attempts
     }
 
+    /// The failure as one line: function, error type, message.
     public var description: String {
         let tries = attempts > 1 ? " after \(attempts) attempts" : ""
         return "cloud function \(function) failed\(tries): \(errorType): \(errorMessage)"
@@ -52,6 +55,7 @@ public enum CloudThreadError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The Invoke API could not be reached, or broke off.
     case unreachable(String)
 
+    /// The failure as one line: function, error type, message.
     public var description: String {
         switch self {
         case .invalidFunction(let m): "invalid cloud function: \(m)"

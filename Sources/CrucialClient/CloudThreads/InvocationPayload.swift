@@ -50,7 +50,9 @@ package struct PayloadHeader: Codable, Sendable {
 /// How a cloud function reaches the DSO layer: addresses already resolved to IPs,
 /// because a statically linked bootstrap cannot use the system's name services.
 public struct DSOEndpoint: Codable, Sendable, Hashable {
+    /// The DSO servers the function connects to, `host:port` each (IP addresses: a static binary cannot resolve names).
     public var servers: [String]
+    /// The shared secret for their handshake.
     public var authToken: String
     /// The driver's application session (hex), which the function's ephemeral objects join.
     public var session: String?
@@ -62,6 +64,7 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     /// holding semaphore permits); nil: the default.
     public var leaseMillis: Int?
 
+    /// An endpoint description for a cloud thread.
     public init(servers: [String], authToken: String = "", session: UInt64? = nil, tls: ClientTLS? = nil, leaseMillis: Int? = nil) {
         self.servers = servers
         self.authToken = authToken

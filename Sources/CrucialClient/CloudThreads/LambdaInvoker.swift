@@ -16,21 +16,25 @@ internal import NIOHTTP1
 /// Throttling (429) and server errors (5xx) are retried with back-off; a function
 /// error comes back as ``CloudFunctionError``.
 public struct LambdaInvoker: CloudInvoker {
+    /// Where and how to invoke.
     public struct Configuration: Sendable {
         /// Base URL of the Invoke API: `https://lambda.REGION.amazonaws.com`, or the emulator's `http://127.0.0.1:PORT`.
         public var endpoint: String
         /// The function to invoke: a name, `name:qualifier` or an ARN.
         public var functionName: String
+        /// The AWS region (ignored by the local emulator).
         public var region: String
         /// Signs requests when set; required unless the endpoint is on loopback.
         public var credentials: AWSCredentials?
         /// How often a 429 or 5xx answer is retried, and the first wait (doubled each time).
         public var throttleRetries: Int
+        /// The first wait after a throttled invocation (429); doubled each time.
         public var throttleBackoff: Duration
         /// Ask for the last 4 KB of the function's log (`X-Amz-Log-Type: Tail`); it is
         /// attached to ``CloudFunctionError/log`` when the function fails.
         public var logTail: Bool
 
+        /// A configuration; set `endpoint` for the local emulator.
         public init(
             endpoint: String = "http://127.0.0.1:\(LambdaDefaults.emulatorPort)", functionName: String = LambdaDefaults.functionName,
             region: String = "us-east-1", credentials: AWSCredentials? = nil, throttleRetries: Int = 6,
@@ -74,6 +78,7 @@ public struct LambdaInvoker: CloudInvoker {
         }
     }
 
+    /// What this invoker was made with.
     public let configuration: Configuration
     private let target: Target
 
@@ -107,6 +112,7 @@ public struct LambdaInvoker: CloudInvoker {
         return Target(url: base + path, host: hostHeader, path: path, signer: signer)
     }
 
+    /// Invokes `function` (RequestResponse) with `payload`; returns its JSON answer, or throws its error.
     public func invoke(function: String, payload: Data) async throws -> Data {
         if target.url.isEmpty { _ = try Self.target(configuration) }  // rethrows the configuration error
         var attempt = 0

@@ -1,5 +1,6 @@
 /// A shared fixed-length byte array (wrapping arithmetic).
 public struct AtomicByteArray: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
     /// An array of `length` zero bytes.
@@ -17,26 +18,35 @@ public struct AtomicByteArray: SharedProxy, Codable {
         return b
     }
 
+    /// The number of elements.
     public func length() async throws -> Int { try await handle.call(ByteArrayMethod.length).int() }
+    /// The element at `index`; OUT_OF_RANGE outside `0..<length()`.
     public func get(_ index: Int) async throws -> UInt8 { try byte(await handle.call(ByteArrayMethod.get, [.int(Int64(index))])) }
+    /// Sets the element at `index`.
     public func set(_ index: Int, _ value: UInt8) async throws {
         _ = try await handle.call(ByteArrayMethod.set, [.int(Int64(index)), .int(Int64(value))])
     }
+    /// Sets the element at `index`; returns the one before.
     public func getAndSet(_ index: Int, _ value: UInt8) async throws -> UInt8 {
         try byte(await handle.call(ByteArrayMethod.getAndSet, [.int(Int64(index)), .int(Int64(value))]))
     }
+    /// Sets the element at `index` to `update` if it is `expect`; answers whether it did.
     public func compareAndSet(_ index: Int, _ expect: UInt8, _ update: UInt8) async throws -> Bool {
         try await handle.call(ByteArrayMethod.compareAndSet, [.int(Int64(index)), .int(Int64(expect)), .int(Int64(update))]).bool()
     }
+    /// Adds `delta` to the element at `index`; returns the result.
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Int) async throws -> UInt8 {
         try byte(await handle.call(ByteArrayMethod.addAndGet, [.int(Int64(index)), .int(Int64(delta))]))
     }
+    /// Adds `delta` to the element at `index`; returns the element before.
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Int) async throws -> UInt8 {
         try byte(await handle.call(ByteArrayMethod.getAndAdd, [.int(Int64(index)), .int(Int64(delta))]))
     }
+    /// Every element, in one call.
     public func getAll() async throws -> [UInt8] { try await handle.call(ByteArrayMethod.getAll).bytes() }
+    /// Replaces every element, in one call (the length must match).
     public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call(ByteArrayMethod.setAll, [.bytes(bytes)]) }
 }
 
@@ -48,29 +58,39 @@ public struct AtomicByteArray: SharedProxy, Codable {
 /// try await gradient.add(localGradient)
 /// ```
 public struct AtomicDoubleArray: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// An array of `length` zeros, created on first use.
     public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
     }
 
+    /// A proxy for the object named `key`, created on first use with this initial state.
     public init(_ key: String, initial: [Double], persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .doubles(initial), persistent: persistent, client: client)
     }
 
+    /// The number of elements.
     public func length() async throws -> Int { try await handle.call(DoubleArrayMethod.length).int() }
+    /// The element at `index`; OUT_OF_RANGE outside `0..<length()`.
     public func get(_ index: Int) async throws -> Double { try await handle.call(DoubleArrayMethod.get, [.int(Int64(index))]).double() }
+    /// Sets the element at `index`.
     public func set(_ index: Int, _ value: Double) async throws { _ = try await handle.call(DoubleArrayMethod.set, [.int(Int64(index)), .double(value)]) }
+    /// Sets the element at `index`; returns the one before.
     public func getAndSet(_ index: Int, _ value: Double) async throws -> Double {
         try await handle.call(DoubleArrayMethod.getAndSet, [.int(Int64(index)), .double(value)]).double()
     }
+    /// Sets the element at `index` to `update` if it is `expect`; answers whether it did.
     public func compareAndSet(_ index: Int, _ expect: Double, _ update: Double) async throws -> Bool {
         try await handle.call(DoubleArrayMethod.compareAndSet, [.int(Int64(index)), .double(expect), .double(update)]).bool()
     }
+    /// Adds `delta` to the element at `index`; returns the result.
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Double) async throws -> Double {
         try await handle.call(DoubleArrayMethod.addAndGet, [.int(Int64(index)), .double(delta)]).double()
     }
+    /// Adds `delta` to the element at `index`; returns the element before.
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Double) async throws -> Double {
         try await handle.call(DoubleArrayMethod.getAndAdd, [.int(Int64(index)), .double(delta)]).double()
@@ -81,12 +101,15 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
     public func addAndGetAll(_ deltas: [Double]) async throws -> [Double] {
         try await handle.call(DoubleArrayMethod.addAndGetAll, [.doubles(deltas)]).doubles()
     }
+    /// Every element, in one call.
     public func getAll() async throws -> [Double] { try await handle.call(DoubleArrayMethod.getAll).doubles() }
+    /// Replaces every element, in one call (the length must match).
     public func setAll(_ values: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.setAll, [.doubles(values)]) }
 }
 
 /// A shared rows × cols matrix of doubles; ``merge(_:)`` adds a whole matrix on the server.
 public struct AtomicMatrix: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
     /// A zero matrix.
@@ -110,24 +133,31 @@ public struct AtomicMatrix: SharedProxy, Codable {
         guard v.count == 2 else { throw CrucialError(.decodingFailed, "shape must have two elements") }
         return (try v[0].int(), try v[1].int())
     }
+    /// The element at (`row`, `col`).
     public func get(_ row: Int, _ col: Int) async throws -> Double {
         try await handle.call(MatrixMethod.get, [.int(Int64(row)), .int(Int64(col))]).double()
     }
+    /// Sets the element at (`row`, `col`).
     public func set(_ row: Int, _ col: Int, _ value: Double) async throws {
         _ = try await handle.call(MatrixMethod.set, [.int(Int64(row)), .int(Int64(col)), .double(value)])
     }
+    /// Adds `delta` to the element at (`row`, `col`); returns the result.
     @discardableResult
     public func addAndGet(_ row: Int, _ col: Int, _ delta: Double) async throws -> Double {
         try await handle.call(MatrixMethod.addAndGet, [.int(Int64(row)), .int(Int64(col)), .double(delta)]).double()
     }
+    /// Row `index`.
     public func row(_ index: Int) async throws -> [Double] { try await handle.call(MatrixMethod.row, [.int(Int64(index))]).doubles() }
+    /// Replaces row `index`.
     public func setRow(_ index: Int, _ values: [Double]) async throws {
         _ = try await handle.call(MatrixMethod.setRow, [.int(Int64(index)), .doubles(values)])
     }
+    /// Every element, in one call.
     public func getAll() async throws -> [[Double]] {
         try await handle.call(MatrixMethod.getAll).list().map { try $0.doubles() }
     }
     /// Adds `matrix` element-wise (same shape).
     public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.merge, [.list(matrix.map(Value.doubles))]) }
+    /// Replaces every element, in one call (the length must match).
     public func setAll(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.setAll, [.list(matrix.map(Value.doubles))]) }
 }

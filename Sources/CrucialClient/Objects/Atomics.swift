@@ -17,23 +17,32 @@ extension AtomicIntegerProxy {
         try number(await handle.call(method, args.map { .int(Int64($0)) }))
     }
 
+    /// The current value.
     public func get() async throws -> Number { try number(await handle.call(AtomicIntegerMethod.get)) }
+    /// Sets the value.
     public func set(_ newValue: Number) async throws { _ = try await handle.call(AtomicIntegerMethod.set, [.int(Int64(newValue))]) }
+    /// Sets `newValue`; returns the value before.
     public func getAndSet(_ newValue: Number) async throws -> Number { try await op(.getAndSet, newValue) }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Number, _ update: Number) async throws -> Bool {
         try await handle.call(AtomicIntegerMethod.compareAndSet, [.int(Int64(expect)), .int(Int64(update))]).bool()
     }
+    /// Adds `delta`; returns the result.
     @discardableResult
     public func addAndGet(_ delta: Number) async throws -> Number { try await op(.addAndGet, delta) }
+    /// Adds `delta`; returns the value before.
     @discardableResult
     public func getAndAdd(_ delta: Number) async throws -> Number { try await op(.getAndAdd, delta) }
+    /// Adds one; returns the result.
     @discardableResult
     public func incrementAndGet() async throws -> Number { try await op(.incrementAndGet) }
+    /// Subtracts one; returns the result.
     @discardableResult
     public func decrementAndGet() async throws -> Number { try await op(.decrementAndGet) }
+    /// Adds one; returns the value before.
     @discardableResult
     public func getAndIncrement() async throws -> Number { try await op(.getAndIncrement) }
+    /// Subtracts one; returns the value before.
     @discardableResult
     public func getAndDecrement() async throws -> Number { try await op(.getAndDecrement) }
     /// Combines `x` into the value on the server ("sum", "max", "min" or "product") and returns the result.
@@ -50,9 +59,12 @@ extension AtomicIntegerProxy {
 /// try await hits.incrementAndGet()
 /// ```
 public struct AtomicInt: AtomicIntegerProxy, Codable {
+    /// The integer type of the value.
     public typealias Number = Int32
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
     public init(_ key: String, initial: Int32 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicInt.typeName, key: key, initial: .int(Int64(initial)), persistent: persistent, client: client)
     }
@@ -65,9 +77,12 @@ public struct AtomicInt: AtomicIntegerProxy, Codable {
 /// try await counter.addAndGet(inside)
 /// ```
 public struct AtomicLong: AtomicIntegerProxy, Codable {
+    /// The integer type of the value.
     public typealias Number = Int64
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
     public init(_ key: String, initial: Int64 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicLong.typeName, key: key, initial: .int(initial), persistent: persistent, client: client)
     }
@@ -75,15 +90,21 @@ public struct AtomicLong: AtomicIntegerProxy, Codable {
 
 /// A shared boolean.
 public struct AtomicBoolean: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
     public init(_ key: String, initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicBoolean.typeName, key: key, initial: .bool(initial), persistent: persistent, client: client)
     }
 
+    /// The current value.
     public func get() async throws -> Bool { try await handle.call(AtomicValueMethod.get).bool() }
+    /// Sets the value.
     public func set(_ newValue: Bool) async throws { _ = try await handle.call(AtomicValueMethod.set, [.bool(newValue)]) }
+    /// Sets `newValue`; returns the value before.
     public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call(AtomicValueMethod.getAndSet, [.bool(newValue)]).bool() }
+    /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Bool, _ update: Bool) async throws -> Bool {
         try await handle.call(AtomicValueMethod.compareAndSet, [.bool(expect), .bool(update)]).bool()
     }
@@ -91,22 +112,30 @@ public struct AtomicBoolean: SharedProxy, Codable {
 
 /// A shared double; `compareAndSet` compares bit patterns (Guava's `AtomicDouble`).
 public struct AtomicDouble: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
     public init(_ key: String, initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDouble.typeName, key: key, initial: .double(initial), persistent: persistent, client: client)
     }
 
+    /// The current value.
     public func get() async throws -> Double { try await handle.call(AtomicDoubleMethod.get).double() }
+    /// Sets the value.
     public func set(_ newValue: Double) async throws { _ = try await handle.call(AtomicDoubleMethod.set, [.double(newValue)]) }
+    /// Sets `newValue`; returns the value before.
     public func getAndSet(_ newValue: Double) async throws -> Double {
         try await handle.call(AtomicDoubleMethod.getAndSet, [.double(newValue)]).double()
     }
+    /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Double, _ update: Double) async throws -> Bool {
         try await handle.call(AtomicDoubleMethod.compareAndSet, [.double(expect), .double(update)]).bool()
     }
+    /// Adds `delta`; returns the result.
     @discardableResult
     public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.addAndGet, [.double(delta)]).double() }
+    /// Adds `delta`; returns the value before.
     @discardableResult
     public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.getAndAdd, [.double(delta)]).double() }
 }
@@ -118,6 +147,7 @@ public struct AtomicDouble: SharedProxy, Codable {
 /// try await model.set(trained)
 /// ```
 public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
     /// Throws if `initial` cannot be encoded.
@@ -125,9 +155,13 @@ public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
         handle = SharedObjectHandle(type: BuiltinType.atomicReference.typeName, key: key, initial: try encodeArgument(initial), persistent: persistent, client: client)
     }
 
+    /// The current value.
     public func get() async throws -> T { try await handle.call(AtomicValueMethod.get).decode() }
+    /// Sets the value.
     public func set(_ newValue: T) async throws { _ = try await handle.call(AtomicValueMethod.set, [encodeArgument(newValue)]) }
+    /// Sets `newValue`; returns the value before.
     public func getAndSet(_ newValue: T) async throws -> T { try await handle.call(AtomicValueMethod.getAndSet, [encodeArgument(newValue)]).decode() }
+    /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: T, _ update: T) async throws -> Bool {
         try await handle.call(AtomicValueMethod.compareAndSet, [encodeArgument(expect), encodeArgument(update)]).bool()
     }

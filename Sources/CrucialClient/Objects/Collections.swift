@@ -12,28 +12,36 @@ public enum MergeOperation: String, Sendable, CaseIterable {
 
 /// A shared list with `java.util.List`'s methods.
 public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedList.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
+    /// Appends `element`.
     public func add(_ element: Element) async throws { _ = try await handle.call(ListMethod.add, [encodeArgument(element)]) }
+    /// Inserts `element` at `index` (`0...size()`).
     public func insert(_ element: Element, at index: Int) async throws {
         _ = try await handle.call(ListMethod.insert, [encodeArgument(element), .int(Int64(index))])
     }
+    /// Adds every element of `elements`, in one call.
     public func addAll(_ elements: [Element]) async throws { _ = try await handle.call(ListMethod.addAll, [.list(elements.map(encodeArgument))]) }
+    /// The element at `index`; OUT_OF_RANGE outside `0..<size()`.
     public func get(_ index: Int) async throws -> Element { try await handle.call(ListMethod.get, [.int(Int64(index))]).decode() }
     /// Replaces the element at `index`; returns the old one.
     @discardableResult
     public func set(_ index: Int, _ element: Element) async throws -> Element {
         try await handle.call(ListMethod.set, [.int(Int64(index)), encodeArgument(element)]).decode()
     }
+    /// Removes the element at `index`; returns it.
     @discardableResult
     public func remove(at index: Int) async throws -> Element { try await handle.call(ListMethod.removeAt, [.int(Int64(index))]).decode() }
     /// Removes the first occurrence of `element`; answers whether there was one.
     @discardableResult
     public func remove(_ element: Element) async throws -> Bool { try await handle.call(ListMethod.remove, [encodeArgument(element)]).bool() }
+    /// Whether `element` is there.
     public func contains(_ element: Element) async throws -> Bool {
         try await handle.call(ListMethod.contains, [encodeArgument(element)]).bool()
     }
@@ -42,10 +50,15 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
         let i = try await handle.call(ListMethod.indexOf, [encodeArgument(element)]).int()
         return i < 0 ? nil : i
     }
+    /// The number of elements.
     public func size() async throws -> Int { try await handle.call(ListMethod.size).int() }
+    /// Whether there are none.
     public func isEmpty() async throws -> Bool { try await handle.call(ListMethod.isEmpty).bool() }
+    /// Removes every element.
     public func clear() async throws { _ = try await handle.call(ListMethod.clear) }
+    /// Every element, in one call.
     public func getAll() async throws -> [Element] { try await handle.call(ListMethod.getAll).list().map { try $0.decode() } }
+    /// The elements in `range`.
     public func subList(_ range: Range<Int>) async throws -> [Element] {
         try await handle.call(ListMethod.subList, [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))])
             .list().map { try $0.decode() }
@@ -54,8 +67,10 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
 
 /// A shared set with `java.util.Set`'s methods (elements compare by their encoded form).
 public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedSet.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
@@ -63,18 +78,25 @@ public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Co
     /// Answers whether `element` was new.
     @discardableResult
     public func add(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.add, [encodeArgument(element)]).bool() }
+    /// Adds every element of `elements`, in one call.
     @discardableResult
     public func addAll(_ elements: [Element]) async throws -> Bool {
         try await handle.call(SetMethod.addAll, [.list(elements.map(encodeArgument))]).bool()
     }
+    /// Removes `element`; answers whether it was there.
     @discardableResult
     public func remove(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.remove, [encodeArgument(element)]).bool() }
+    /// Whether `element` is there.
     public func contains(_ element: Element) async throws -> Bool {
         try await handle.call(SetMethod.contains, [encodeArgument(element)]).bool()
     }
+    /// The number of elements.
     public func size() async throws -> Int { try await handle.call(SetMethod.size).int() }
+    /// Whether there are none.
     public func isEmpty() async throws -> Bool { try await handle.call(SetMethod.isEmpty).bool() }
+    /// Removes every element.
     public func clear() async throws { _ = try await handle.call(SetMethod.clear) }
+    /// Every element, in one call.
     public func getAll() async throws -> Set<Element> { Set(try await handle.call(SetMethod.getAll).list().map { try $0.decode() }) }
 }
 
@@ -90,23 +112,32 @@ extension SharedMapProxy {
     public func put(_ key: Key, _ value: MapValue) async throws -> MapValue? {
         try await handle.call(MapMethod.put, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
     }
+    /// The value of `key`, or nil.
     public func get(_ key: Key) async throws -> MapValue? {
         try await handle.call(MapMethod.get, [encodeArgument(key)]).decodeOptional()
     }
+    /// The value of `key`, or `defaultValue`.
     public func get(_ key: Key, default defaultValue: MapValue) async throws -> MapValue {
         try await handle.call(MapMethod.getOrDefault, [encodeArgument(key), encodeArgument(defaultValue)]).decode()
     }
     /// Removes `key`; returns its value.
     @discardableResult
     public func remove(_ key: Key) async throws -> MapValue? { try await handle.call(MapMethod.remove, [encodeArgument(key)]).decodeOptional() }
+    /// Whether `key` has a value.
     public func containsKey(_ key: Key) async throws -> Bool {
         try await handle.call(MapMethod.containsKey, [encodeArgument(key)]).bool()
     }
+    /// The number of elements.
     public func size() async throws -> Int { try await handle.call(MapMethod.size).int() }
+    /// Whether there are none.
     public func isEmpty() async throws -> Bool { try await handle.call(MapMethod.isEmpty).bool() }
+    /// Removes every element.
     public func clear() async throws { _ = try await handle.call(MapMethod.clear) }
+    /// Every key.
     public func keys() async throws -> [Key] { try await handle.call(MapMethod.keys).list().map { try $0.decode() } }
+    /// Every value.
     public func values() async throws -> [MapValue] { try await handle.call(MapMethod.values).list().map { try $0.decode() } }
+    /// Every entry.
     public func entries() async throws -> [(key: Key, value: MapValue)] {
         try await handle.call(MapMethod.entries).pairs(Key.self, MapValue.self).map { (key: $0.0, value: $0.1) }
     }
@@ -129,6 +160,7 @@ extension SharedMapProxy {
     public func merge(_ key: Key, _ value: MapValue, _ op: MergeOperation) async throws -> MapValue {
         try await handle.call(MapMethod.merge, [encodeArgument(key), encodeArgument(value), .string(op.rawValue)]).decode()
     }
+    /// Stores every entry of `entries`, in one call.
     public func putAll(_ entries: [Key: MapValue]) async throws {
         _ = try await handle.call(MapMethod.putAll, [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) })])
     }
@@ -146,8 +178,10 @@ extension SharedMapProxy {
 /// try await wordCounts.merge("serverless", 1, .sum)
 /// ```
 public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
@@ -156,8 +190,10 @@ public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & 
 /// A shared map kept sorted by key, with ``top(_:)`` and range queries. Keys order
 /// as numbers, strings or bytes do; mixed kinds order by kind.
 public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
     public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedSortedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
@@ -178,7 +214,9 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
     public func range(from lower: Key, to upper: Key) async throws -> [(key: Key, value: MapValue)] {
         try entryList(await handle.call(SortedMapMethod.range, [encodeArgument(lower), encodeArgument(upper)]))
     }
+    /// The smallest key, or nil when empty.
     public func firstKey() async throws -> Key? { try await handle.call(SortedMapMethod.firstKey).decodeOptional() }
+    /// The greatest key, or nil when empty.
     public func lastKey() async throws -> Key? { try await handle.call(SortedMapMethod.lastKey).decodeOptional() }
     /// The greatest key ≤ `key`.
     public func floorKey(_ key: Key) async throws -> Key? {

@@ -4,7 +4,9 @@ import Synchronization
 /// and the initial state sent with the first call so the server can create the
 /// object on first use.
 public final class SharedObjectHandle: Sendable {
+    /// The object's (type, key).
     public let ref: ObjectRef
+    /// Whether the object outlives its application.
     public let persistent: Bool
     let initial: Value
     /// Why the initial state could not be encoded; thrown by the first call.
@@ -12,6 +14,7 @@ public final class SharedObjectHandle: Sendable {
     let boundClient: CrucialClient?
     private let created = Atomic(false)
 
+    /// A handle on the object (`type`, `key`), made with `initial` on first use; `client` nil: the one in effect where each call runs.
     public init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient?) {
         self.ref = ObjectRef(type: type, key: key)
         self.initial = initial
@@ -65,6 +68,7 @@ public final class SharedObjectHandle: Sendable {
 extension SharedObjectHandle: Codable {
     private enum CodingKeys: String, CodingKey { case type, key, persistent, initial }
 
+    /// Decodes a handle sent inside a cloud thread; it uses the client in effect where it runs.
     public convenience init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -72,6 +76,7 @@ extension SharedObjectHandle: Codable {
             initial: try c.decode(Value.self, forKey: .initial), persistent: try c.decode(Bool.self, forKey: .persistent), client: nil)
     }
 
+    /// Encodes the handle as its type, key, lifetime and initial state.
     public func encode(to encoder: any Encoder) throws {
         if let initialError { throw initialError }
         var c = encoder.container(keyedBy: CodingKeys.self)

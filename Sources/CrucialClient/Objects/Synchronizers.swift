@@ -7,8 +7,10 @@
 /// try await barrier.await()
 /// ```
 public struct CyclicBarrier: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A barrier for `parties` callers, created on first use; a proxy asking for other parties than the existing barrier's fails with BAD_INITIAL_STATE.
     public init(_ key: String, parties: Int, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), client: client)
     }
@@ -26,13 +28,17 @@ public struct CyclicBarrier: SharedProxy, Codable {
 
     /// Breaks the current round (its waiters get BROKEN_BARRIER) and starts afresh.
     public func reset() async throws { _ = try await handle.call(BarrierMethod.reset) }
+    /// Whether the barrier is broken (a wait timed out, or `reset` interrupted one).
     public func isBroken() async throws -> Bool { try await handle.call(BarrierMethod.isBroken).bool() }
+    /// The number of parties that open the barrier.
     public func getParties() async throws -> Int { try await handle.call(BarrierMethod.getParties).int() }
+    /// The parties waiting now.
     public func getNumberWaiting() async throws -> Int { try await handle.call(BarrierMethod.getNumberWaiting).int() }
 }
 
 /// A shared fair `java.util.concurrent.Semaphore`.
 public struct Semaphore: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
     /// A semaphore starting with `permits`. Its permits belong to the client that took
@@ -59,6 +65,7 @@ public struct Semaphore: SharedProxy, Codable {
 
     /// Gives back `permits`: the caller's own first; any more are new permits (as in Java).
     public func release(_ permits: Int = 1) async throws { _ = try await handle.call(SemaphoreMethod.release, [.int(Int64(permits))]) }
+    /// The permits free now.
     public func availablePermits() async throws -> Int { try await handle.call(SemaphoreMethod.availablePermits).int() }
     /// Takes every available permit; returns how many.
     @discardableResult
@@ -66,18 +73,23 @@ public struct Semaphore: SharedProxy, Codable {
         handle.client.keepClientAlive()
         return try await handle.call(SemaphoreMethod.drainPermits).int()
     }
+    /// The acquires waiting now.
     public func getQueueLength() async throws -> Int { try await handle.call(SemaphoreMethod.getQueueLength).int() }
 }
 
 /// A shared `java.util.concurrent.CountDownLatch`.
 public struct CountDownLatch: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A latch counting down from `count`, created on first use.
     public init(_ key: String, count: Int, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), client: client)
     }
 
+    /// Counts down by one; at zero every waiter proceeds.
     public func countDown() async throws { _ = try await handle.call(LatchMethod.countDown) }
+    /// The count now.
     public func getCount() async throws -> Int { try await handle.call(LatchMethod.getCount).int() }
     /// Waits until the count reaches zero.
     public func `await`() async throws { _ = try await handle.call(LatchMethod.await) }
@@ -95,8 +107,10 @@ public struct CountDownLatch: SharedProxy, Codable {
 /// let value = try await result.get()     // in the driver
 /// ```
 public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
+    /// The object this proxy stands for.
     public let handle: SharedObjectHandle
 
+    /// A future named `key`, created unset on first use.
     public init(_ key: String, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedFuture.typeName, key: key, initial: .null, client: client)
     }
@@ -109,5 +123,6 @@ public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     public func get() async throws -> T { try await handle.call(FutureMethod.get).decode() }
     /// Waits at most `timeout`, then fails with TIMEOUT.
     public func get(timeout: Duration) async throws -> T { try await handle.call(FutureMethod.get, [timeout.millisecondsArgument]).decode() }
+    /// Whether the value is set.
     public func isDone() async throws -> Bool { try await handle.call(FutureMethod.isDone).bool() }
 }

@@ -116,6 +116,7 @@ private enum ProxyCodingKeys: String, CodingKey {
 }
 
 extension SharedObjectProxy {
+    /// Encodes the proxy as its handle.
     public func encode(to encoder: any Encoder) throws {
         if let error = handle.initialError { throw error }
         var c = encoder.container(keyedBy: ProxyCodingKeys.self)
@@ -125,6 +126,7 @@ extension SharedObjectProxy {
         try c.encode(try ValueDecoder().decode(Object.self, from: handle.initial), forKey: .initial)
     }
 
+    /// Decodes a proxy sent inside a cloud thread.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: ProxyCodingKeys.self)
         let type = try c.decode(String.self, forKey: .type)

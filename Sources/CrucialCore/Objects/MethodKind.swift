@@ -16,10 +16,12 @@ public struct MethodKind: Sendable, Hashable, CustomStringConvertible {
         case shrink
     }
 
+    /// How a call changes the state.
     public var access: Access
     /// Whether a call may park on the server until others act (await, acquire).
     public var blocks: Bool
 
+    /// A kind; `blocks`: calls may park on the server.
     public init(_ access: Access, blocks: Bool = false) {
         self.access = access
         self.blocks = blocks
@@ -38,6 +40,7 @@ public struct MethodKind: Sendable, Hashable, CustomStringConvertible {
     /// Whether calls may make the object bigger.
     public var mayGrow: Bool { access == .write }
 
+    /// `read`, `write`, `shrink`, prefixed with `blocking` for a blocking one.
     public var description: String {
         let base = switch access {
         case .read: "read"

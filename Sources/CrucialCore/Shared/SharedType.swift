@@ -34,10 +34,14 @@ public protocol SharedType: Codable, SendableMetatype {
 
 /// One call of a user-defined method as its dispatch table sees it.
 public struct SharedCall: Sendable {
+    /// The type's wire name.
     public let typeName: String
+    /// The method called.
     public let method: String
+    /// The arguments, encoded.
     public let args: [Value]
 
+    /// One call of `method` on a `typeName` object.
     public init(typeName: String, method: String, args: [Value]) {
         self.typeName = typeName
         self.method = method

@@ -135,6 +135,7 @@ extension Value: Comparable {
         }
     }
 
+    /// The order of sorted maps: numbers by value, then strings, bytes, and the other kinds by kind.
     public static func < (lhs: Value, rhs: Value) -> Bool {
         switch (lhs, rhs) {
         case (.bool(let a), .bool(let b)): return !a && b
@@ -168,6 +169,7 @@ extension Value: Comparable {
 }
 
 extension Value: CustomStringConvertible {
+    /// A short rendering for messages and logs (long bytes and arrays summarised).
     public var description: String {
         switch self {
         case .null: return "nil"
@@ -188,17 +190,24 @@ extension Value: CustomStringConvertible {
 extension Value: ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByStringLiteral,
     ExpressibleByBooleanLiteral, ExpressibleByNilLiteral, ExpressibleByArrayLiteral
 {
+    /// `.int`.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// `.double`.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// `.string`.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// `.bool`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// `.null`.
     public init(nilLiteral: ()) { self = .null }
+    /// `.list`.
     public init(arrayLiteral elements: Value...) { self = .list(elements) }
 }
 
 /// `Value` passes through ``ValueEncoder``/``ValueDecoder`` unchanged; other coders
 /// (JSON, say) see its natural shape: numbers, strings, arrays and objects.
 extension Value: Codable {
+    /// Decodes a value from any decoder (JSON, for invocation payloads).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
@@ -218,6 +227,7 @@ extension Value: Codable {
         }
     }
 
+    /// Encodes the value into any encoder.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

@@ -5,8 +5,10 @@ internal import Foundation
 /// Numbers convert between integer and floating-point forms when the value is
 /// exactly representable; anything else throws a `DecodingError` naming the path.
 public struct ValueDecoder: Sendable {
+    /// A decoder.
     public init() {}
 
+    /// Decodes a `T` from `value`.
     public func decode<T: Decodable>(_ type: T.Type, from value: Value) throws -> T {
         if let unpacked = try Self.unpacked(type, from: value, path: []) { return unpacked }
         return try T(from: _ValueDecoder(value: value, codingPath: []))

@@ -9,6 +9,7 @@ internal import Foundation
 /// let v = try ValueEncoder().encode(Point(x: 1, y: 2))   // .record(["x": 1.0, "y": 2.0])
 /// ```
 public struct ValueEncoder: Sendable {
+    /// An encoder.
     public init() {}
 
     /// Encodes `value`; throws `EncodingError` for values that cannot be represented

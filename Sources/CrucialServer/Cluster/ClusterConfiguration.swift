@@ -19,6 +19,7 @@ public struct ClusterConfiguration: Sendable {
     /// Faults a test injects in this node (never set by `crucial-server`): see ``ClusterFaults``.
     package var faults: ClusterFaults
 
+    /// A member of the cluster `clusterName` on `etcd`, reachable at `advertise`.
     public init(
         etcd: String, nodeID: String, advertise: String, rf: Int = 2, leaseTTL: Int = 5, clusterName: String = "default",
         fastFailover: Bool = true

@@ -21,6 +21,7 @@ import Glibc
 /// ```
 /// It takes the same flags as `crucial-server`.
 public struct CrucialServerCommand: AsyncParsableCommand {
+    /// The command's name and help.
     public static let configuration = CommandConfiguration(
         commandName: "crucial-server",
         abstract: "Runs a Crucial distributed-shared-object server.",
@@ -138,6 +139,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds an application session lives without a keep-alive (unless its client asks for another lease); its ephemeral objects are then removed.")
     var sessionLease = 30.0
 
+    /// The command with its defaults (ArgumentParser fills in the flags).
     public init() {}
 
     private static let userTypes = Mutex<[any SharedType.Type]>([])
@@ -175,6 +177,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         return registry
     }
 
+    /// Checks the flags before the server starts; a mistake names the flag.
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard maxFrameSize >= 1024, maxFrameSize <= Int(Int32.max) else {
@@ -243,6 +246,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             handshakeTimeout: .milliseconds(Int64(handshakeTimeout * 1000)), writeTimeout: .milliseconds(Int64(writeTimeout * 1000)))
     }
 
+    /// Starts the server and serves until SIGTERM or SIGINT.
     public func run() async throws {
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         let format = logFormat

@@ -5,17 +5,22 @@ public import Logging
 /// `{"ts":"2026-11-23T15:20:51.123Z","level":"notice","label":"crucial.server","msg":"...","connection":"42",...}`
 /// with every metadata field at the top level, for log shippers.
 public struct JSONLogHandler: LogHandler {
+    /// Metadata on every line.
     public var metadata: Logger.Metadata = [:]
+    /// The lowest level written.
     public var logLevel: Logger.Level = .info
     private let label: String
 
+    /// A handler for `label`'s logger.
     public init(label: String) { self.label = label }
 
+    /// One metadata entry.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes one JSON line to standard output.
     public func log(event: LogEvent) {
         var record: [String: String] = [:]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { record[key] = "\(value)" }

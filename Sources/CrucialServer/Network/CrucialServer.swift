@@ -20,10 +20,13 @@ public import ServiceLifecycle
 /// try await server.shutdown()
 /// ```
 public final class CrucialServer: Service, Sendable {
+    /// Everything a server is started with (`crucial-server`'s flags, as values).
     public struct Configuration: Sendable {
+        /// The address to listen on.
         public var host: String
         /// 0 picks a free port; ``CrucialServer/start()`` returns the one bound.
         public var port: Int
+        /// The largest frame accepted, in bytes; a larger length prefix is refused before buffering.
         public var maxFrameSize: Int
         /// When set, clients must prove they know it in the handshake (HMAC
         /// challenge-response: the secret never travels).
@@ -38,9 +41,11 @@ public final class CrucialServer: Service, Sendable {
         /// Where `GET /metrics` (Prometheus) and `GET /health` are served; nil = nowhere,
         /// port 0 = a free one (``CrucialServer/metricsAddress``).
         public var metricsHost: String
+        /// The port of the metrics endpoint (nil: none; 0: a free one).
         public var metricsPort: Int?
         /// Event-loop threads.
         public var threads: Int
+        /// This server's name in handshakes and logs.
         public var serverID: String
         /// How long an application session lives without a keep-alive, unless its
         /// client asks for another lease; then its ephemeral objects are removed.
@@ -59,6 +64,7 @@ public final class CrucialServer: Service, Sendable {
         /// Membership of a cluster; nil = a server on its own.
         public var cluster: ClusterConfiguration?
 
+        /// A configuration; every argument has a default that suits a local development server.
         public init(
             host: String = "127.0.0.1", port: Int = CrucialDefaults.port, maxFrameSize: Int = CrucialDefaults.maxFrameSize,
             authToken: String? = nil, threads: Int? = nil, serverID: String = "crucial-server",
@@ -94,6 +100,7 @@ public final class CrucialServer: Service, Sendable {
         case stopped
     }
 
+    /// What the server was made with.
     public let configuration: Configuration
     package let store: ObjectStore
     /// This server's metrics (also served on `metricsPort`).
@@ -111,6 +118,7 @@ public final class CrucialServer: Service, Sendable {
         (cluster: Cluster, membership: Membership, lease: LockedBox<Int64>, tasks: [Task<Void, Never>])?
     >(nil)
 
+    /// A configuration; every argument has a default that suits a local development server.
     public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
         self.configuration = configuration
         self.logger = logger

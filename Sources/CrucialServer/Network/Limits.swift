@@ -25,6 +25,7 @@ public struct Limits: Sendable, Equatable {
     /// A client that reads none of its answers for this long is disconnected.
     public var writeTimeout: Duration
 
+    /// Limits; the defaults suit a shared production server.
     public init(
         maxConnections: Int = 10_000, maxInFlightPerConnection: Int = 10_000, maxWaitersPerObject: Int = 100_000,
         maxObjectsPerSession: Int = 1_000_000, maxStateBytes: Int? = nil, idleTimeout: Duration? = .seconds(600),

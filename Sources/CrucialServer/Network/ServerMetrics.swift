@@ -27,6 +27,7 @@ public final class ServerMetrics: Sendable {
         let duration: CoreMetrics.Timer
     }
 
+    /// Where the metrics are kept (served at `GET /metrics`).
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let operations = Mutex<[String: Operation]>([:])
@@ -40,6 +41,7 @@ public final class ServerMetrics: Sendable {
     let replication: CoreMetrics.Timer
     private let badFrames: CoreMetrics.Counter
 
+    /// Metrics kept in `registry`.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)

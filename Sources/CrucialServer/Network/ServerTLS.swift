@@ -12,6 +12,7 @@ public struct ServerTLS: Sendable, Equatable {
     /// cluster; nil = its own certificate (one self-signed certificate for the cluster).
     public var trustRootsPath: String?
 
+    /// TLS from PEM files; `trustRootsPath`: the CA members check each other's certificates with.
     public init(certificatePath: String, privateKeyPath: String, trustRootsPath: String? = nil) {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath

@@ -10,6 +10,7 @@ public struct TypeRegistry: Sendable {
     /// Types whose objects park calls (barriers, semaphores...): a cluster keeps one copy of them.
     private var synchronizers: Set<String> = []
 
+    /// An empty registry (``builtins`` has the built-in types).
     public init() {}
 
     /// A registry holding every built-in type.
@@ -46,6 +47,7 @@ public struct TypeRegistry: Sendable {
         }
     }
 
+    /// The type names known, sorted.
     public var typeNames: [String] { factories.keys.sorted() }
 }
 

@@ -10,10 +10,12 @@ internal import Glibc
 public struct PersistenceConfiguration: Sendable {
     /// Holds `log-G.aof` operation logs and `snapshot-G.snap` snapshots.
     public var directory: String
+    /// When the operation log is flushed to the disk.
     public var fsync: FsyncPolicy
     /// Compact (snapshot, then drop older logs) once the current log exceeds this many bytes.
     public var compactAfterBytes: Int
 
+    /// Persistence in `directory`.
     public init(directory: String, fsync: FsyncPolicy = .everysec, compactAfterBytes: Int = 64 << 20) {
         self.directory = directory
         self.fsync = fsync
@@ -23,12 +25,18 @@ public struct PersistenceConfiguration: Sendable {
 
 /// What recovery found.
 public struct RecoveryReport: Sendable, CustomStringConvertible {
+    /// Objects recovered.
     public var objects = 0
+    /// Of those, from the snapshot.
     public var snapshotObjects = 0
+    /// Log records applied after the snapshot.
     public var recordsReplayed = 0
+    /// Bytes of a torn record dropped at the end of the last log.
     public var truncatedBytes = 0
+    /// The generation of the snapshot loaded, if any.
     public var snapshotGeneration: UInt64?
 
+    /// One line for the start-up log.
     public var description: String {
         "\(objects) persistent objects (\(snapshotObjects) from snapshot \(snapshotGeneration.map(String.init) ?? "none"), "
             + "\(recordsReplayed) log records replayed\(truncatedBytes > 0 ? ", \(truncatedBytes) damaged tail bytes dropped" : ""))"

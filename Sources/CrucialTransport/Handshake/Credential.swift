@@ -4,10 +4,12 @@ public import CrucialCore
 public struct Credential: Sendable, Equatable {
     /// Shown in logs when a client authenticates with it (never the secret).
     public var name: String
+    /// The shared secret (proved in the handshake, never sent).
     public var secret: String
     /// Admin operations: plugin upload, server-to-server frames.
     public var isAdmin: Bool
 
+    /// A credential; `isAdmin` grants admin operations.
     public init(name: String, secret: String, isAdmin: Bool = false) {
         self.name = name
         self.secret = secret

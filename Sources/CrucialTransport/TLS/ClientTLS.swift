@@ -19,6 +19,7 @@ public struct ClientTLS: Sendable, Hashable, Codable {
     /// IP address is checked against the certificate's IP entries).
     public var serverHostname: String?
 
+    /// TLS trusting `trustRootsPEM` (nil: the system's roots), checking `serverHostname` (nil: each address's host).
     public init(trustRootsPEM: String? = nil, serverHostname: String? = nil) {
         self.trustRootsPEM = trustRootsPEM
         self.serverHostname = serverHostname
