@@ -25,4 +25,19 @@ struct DocumentationTests {
         }
         #expect(missing.isEmpty, "undocumented public declarations:\n\(missing.sorted().joined(separator: "\n"))")
     }
+
+    @Test("No file under Sources is over 400 lines unless its first lines say why (a comment starting \"One file:\")")
+    func filesStaySmall() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let files = FileManager.default.enumerator(at: root.appendingPathComponent("Sources"), includingPropertiesForKeys: nil)
+        var long: [String] = []
+        while let file = files?.nextObject() as? URL {
+            guard file.pathExtension == "swift" else { continue }
+            let lines = try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\n")
+            if lines.count > 400, !lines.prefix(10).contains(where: { $0.contains("One file:") }) {
+                long.append("\(file.lastPathComponent): \(lines.count) lines")
+            }
+        }
+        #expect(long.isEmpty, "split these, or say at the top why they are one file: \(long.sorted())")
+    }
 }

@@ -4,61 +4,6 @@ package import NIOCore
 
 /// One object with its own lock: the unit of serialisation. Calls on different
 /// boxes never share a lock, which gives disjoint-access parallelism.
-final class ObjectBox: @unchecked Sendable {  // every `var` is guarded by `lock`
-    let ref: ObjectRef
-    let persistent: Bool
-    /// The application session owning an ephemeral object (0 = none).
-    let session: UInt64
-    private let lock = Mutex(())
-    var object: any SharedObject
-    var retries = RetryTable()
-    var removed = false
-    /// The sequence number of the last logged operation of a persistent object.
-    var lastLSN: UInt64 = 0
-    /// In a cluster: how many changes this copy has seen, and the view of the primary
-    /// that made the last one.
-    var version = ObjectVersion.zero
-    /// In a cluster: completes once every replica applied the changes made so far
-    /// (its value: nil, or the outcome to answer instead). Reads wait for it too.
-    var replicated: EventLoopFuture<Outcome?>?
-    /// A change did not reach every replica: the next call sends them the whole state first.
-    var needsSync = false
-    /// The object's estimated bytes as last counted, and whether it changed since.
-    var footprint = 0
-    var footprintStale = true
-
-    init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
-        self.ref = ref
-        self.object = object
-        self.persistent = persistent
-        self.session = persistent ? 0 : session
-    }
-
-    /// Runs `body` under the object's lock: one call at a time per object.
-    func locked<Result, E: Error>(_ body: () throws(E) -> Result) throws(E) -> Result {
-        try lock.withLock { (_: inout ()) throws(E) -> sending Result in try body() }
-    }
-
-    /// Whether a cluster keeps `rf` copies (persistent, not a synchronization object)
-    /// rather than one.
-    var replicates: Bool { persistent && !type(of: object).isSynchronizer }
-}
-
-/// What a cluster does for the store; nil on a single server.
-protocol Replication: Sendable {
-    /// The view this node serves now.
-    var viewID: UInt64 { get }
-    /// Copies of each replicated object.
-    var rf: Int { get }
-    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
-    func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
-    /// Sends `operation` (the change just made to `box` in view `viewID`, now at
-    /// `box.version`) to the object's other replicas in that view, after everything sent
-    /// them before. Called under the box lock. The future's value is nil once all applied
-    /// it, else the outcome to answer instead (WRONG_VIEW when this node turned out to be
-    /// stale, or the view changed since the call was routed: the client retries).
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?>
-}
 
 /// The objects of one server, sharded over independently locked maps.
 ///
@@ -66,9 +11,9 @@ protocol Replication: Sendable {
 /// box's lock alone. Effects (wake-ups, timers) are carried out after that lock
 /// is released, so a responder never runs under an object lock.
 package final class ObjectStore: Sendable {
-    private let shards: [LockedBox<[ObjectRef: ObjectBox]>]
-    private let registryBox: Mutex<TypeRegistry>
-    private let pluginList = Mutex<[Plugin]>([])
+    let shards: [LockedBox<[ObjectRef: ObjectBox]>]
+    let registryBox: Mutex<TypeRegistry>
+    let pluginList = Mutex<[Plugin]>([])
 
     /// The types this store can create: linked in, and loaded from plugins.
     package var registry: TypeRegistry { registryBox.withLock { $0 } }
@@ -76,8 +21,8 @@ package final class ObjectStore: Sendable {
     /// The plugins loaded so far.
     package var plugins: [Plugin] { pluginList.withLock { $0 } }
     /// Runs timeouts of bounded waits and the session reaper.
-    private let timerLoop: any EventLoop
-    private let sessions = Mutex(SessionTable())
+    let timerLoop: any EventLoop
+    let sessions = Mutex(SessionTable())
     /// The operation log of persistent objects, once persistence started.
     let logBox = Mutex<OperationLog?>(nil)
     var log: OperationLog? { logBox.withLock { $0 } }
@@ -93,9 +38,9 @@ package final class ObjectStore: Sendable {
     /// What clients may use of this store.
     package let limits: Limits
     /// The estimated bytes of all object state (see ``refreshFootprints()``).
-    private let stateBytesCounter = AtomicCounter()
+    let stateBytesCounter = AtomicCounter()
     /// Changes sent to replicas and not yet applied by all of them.
-    private let replicationsPending = AtomicCounter()
+    let replicationsPending = AtomicCounter()
     /// In a cluster: the versions at which replicated objects were removed. An older copy
     /// arriving later (from a member back after a restart) does not revive the object, and
     /// a new object of the same name continues from the tombstone's version.
@@ -374,274 +319,4 @@ package final class ObjectStore: Sendable {
             "\(ref): object state takes about \(used) bytes, over this server's limit of \(limits.maxStateBytes) "
                 + "(--max-state-bytes); remove objects, or read only")
     }
-
-    /// The estimated bytes of all object state, as last counted.
-    package var stateBytes: Int { stateBytesCounter.load() }
-
-    /// Recounts the objects changed since the last count and the total (the server does
-    /// this every second); returns it with the number of objects and of parked calls.
-    @discardableResult
-    package func refreshFootprints() -> (bytes: Int, objects: Int, parkedCalls: Int) {
-        var total = 0
-        var objects = 0
-        var parked = 0
-        for box in allBoxes() {
-            total += box.locked {
-                guard !box.removed else { return 0 }
-                objects += 1
-                parked += box.object.waiterCount
-                if box.footprintStale {
-                    box.footprintStale = false
-                    box.footprint = box.object.footprint
-                }
-                return box.footprint
-            }
-        }
-        stateBytesCounter.store(total)
-        return (total, objects, parked)
-    }
-
-    /// Recounts and sets the gauges.
-    func census(cluster: Cluster?) {
-        let (bytes, objects, parked) = refreshFootprints()
-        metrics.stateBytes.record(bytes)
-        metrics.objects.record(objects)
-        metrics.parkedCalls.record(parked)
-        metrics.sessions.record(sessionCount)
-        metrics.replicationPending.record(replicationsPending.load())
-        metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
-    }
-
-    /// Logs an event of a persistent object. Called under the box lock. A failing log
-    /// has already made the server refuse changes to persistent objects.
-    func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
-        guard box.persistent, let log else { return }
-        let version = box.version
-        box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
-    }
-
-    /// Runs `call` on the object and records its answer (nil: it parked) and the late
-    /// answers it caused for retries. Called under the box lock.
-    func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
-        let outcome: Outcome?
-        do throws(CrucialError) {
-            switch try box.object.invoke(&call) {
-            case .value(let v): outcome = .value(v)
-            case .parked: outcome = nil
-            }
-        } catch {
-            outcome = .error(error)
-        }
-        if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
-        record(call.effects, in: box)
-        return outcome
-    }
-
-    /// Records late answers for retries, and who now holds something of the object.
-    /// Called under the box lock.
-    func record(_ effects: Effects, in box: ObjectBox) {
-        for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
-            box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
-        }
-        if !effects.holders.isEmpty {
-            let lease = defaultSessionLease
-            sessions.withLock { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
-        }
-    }
-
-    /// Watches the clients holding something of `box` (it came from disk or another member).
-    func watchHolders(of box: ObjectBox) {
-        let holders = box.locked { box.object.holdingClients }
-        guard !holders.isEmpty else { return }
-        let lease = defaultSessionLease
-        sessions.withLock { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
-    }
-
-    /// Releases what the gone `clients` held.
-    private func release(_ gone: [(client: UInt64, holds: Set<ObjectRef>)]) {
-        for (client, refs) in gone {
-            for ref in refs {
-                guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
-                var effects = Effects()
-                box.locked {
-                    guard !box.removed else { return }
-                    box.object.clientGone(client, effects: &effects)
-                    record(effects, in: box)
-                    logEvent(.clientGone(client: client), on: box)
-                }
-                carryOut(effects, box: box)
-            }
-        }
-    }
-
-    /// Answers woken waiters and arms timers. Called after the box lock is released.
-    func carryOut(_ effects: Effects, box: ObjectBox) {
-        for (waiter, outcome) in effects.wakeups {
-            waiter.responder.respond(Reply(id: waiter.id.request, outcome: outcome))
-        }
-        for (id, delay) in effects.timers {
-            timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
-                guard let box else { return }
-                var effects = Effects()
-                box.locked {
-                    guard !box.removed else { return }
-                    box.object.timeout(id, effects: &effects)
-                    self.record(effects, in: box)
-                    self.logEvent(.timeout(connection: id.connection.raw, request: id.request), on: box)
-                }
-                self.carryOut(effects, box: box)
-            }
-        }
-    }
-
-    /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
-    @discardableResult
-    package func remove(_ ref: ObjectRef) -> Bool {
-        retire(ref) { _ in } != nil
-    }
-
-    /// Removes `ref` and calls `done` with whether it existed once the removal is in the
-    /// log (a persistent object), or with the error while the disk fails.
-    func remove(_ ref: ObjectRef, done: @escaping @Sendable (Outcome) -> Void) {
-        if isPersistent(ref) == true, let failure = log?.failure { return done(.error(failure)) }
-        guard let box = retire(ref, underLock: { _ in }) else { return done(.value(.bool(false))) }
-        guard box.persistent, let log else { return done(.value(.bool(true))) }
-        log.whenSafe(box.lastLSN) { failure in done(failure.map { .error($0) } ?? .value(.bool(true))) }
-    }
-
-    /// Takes `ref` out of its shard and retires its box: `underLock` runs under the box's
-    /// lock before the removal is logged (a cluster numbers it and sends it to the
-    /// replicas there, in order with the object's changes). Returns the box, if it existed.
-    @discardableResult
-    func retire(_ ref: ObjectRef, underLock: (ObjectBox) -> Void) -> ObjectBox? {
-        guard let box = shard(ref).withLock({ $0.removeValue(forKey: ref) }) else { return nil }
-        if box.session != 0 { sessions.withLock { $0.release(ref, from: box.session) } }
-        var effects = Effects()
-        box.locked {
-            underLock(box)
-            logEvent(.remove, on: box)
-            box.removed = true
-            stateBytesCounter.subtract(box.footprint)
-            box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
-        }
-        carryOut(effects, box: box)
-        return box
-    }
-
-    /// Forgets the parked calls a closed connection left on `refs`.
-    package func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
-        for ref in refs {
-            guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
-            var effects = Effects()
-            box.locked {
-                guard !box.removed else { return }
-                box.object.cancelWaiters(of: connection, effects: &effects)
-                record(effects, in: box)
-                logEvent(.connectionClosed(connection: connection.raw), on: box)
-            }
-            carryOut(effects, box: box)
-        }
-    }
-
-    /// Answers every parked call with `error` (used at shutdown).
-    package func drainAllWaiters(_ error: CrucialError) {
-        for shard in shards {
-            for box in shard.withLock({ Array($0.values) }) {
-                var effects = Effects()
-                box.locked { box.object.drainWaiters(effects: &effects, error: error) }
-                carryOut(effects, box: box)
-            }
-        }
-    }
-
-    /// The objects held, optionally only those whose type starts with `typePrefix`.
-    package func list(typePrefix: String = "") -> [ObjectInfo] {
-        var out: [ObjectInfo] = []
-        for shard in shards {
-            for box in shard.withLock({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
-                let waiters = box.locked { box.object.waiterCount }
-                out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session))
-            }
-        }
-        return out.sorted { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
-    }
-
-    /// Whether `ref` is persistent; nil if it does not exist.
-    package func isPersistent(_ ref: ObjectRef) -> Bool? { shard(ref).withLock { $0[ref]?.persistent } }
-
-    /// The state of `ref`, or nil if it does not exist.
-    package func snapshot(_ ref: ObjectRef) -> Value? {
-        guard let box = shard(ref).withLock({ $0[ref] }) else { return nil }
-        return box.locked { box.object.snapshot() }
-    }
-
-    package var count: Int { shards.reduce(0) { $0 + $1.withLock { $0.count } } }
-
-    // MARK: Plugins
-
-    /// Loads the plugin at `path` and makes its types creatable; returns their names.
-    /// A type name this store already knows is refused (restart to replace a plugin).
-    @discardableResult
-    package func loadPlugin(path: String) throws(CrucialError) -> [String] {
-        let plugin = try Plugin.load(path: path)
-        let clash: String? = registryBox.withLock { registry in
-            if let known = plugin.typeNames.first(where: { registry.factory(for: $0) != nil }) { return known }
-            for (i, name) in plugin.typeNames.enumerated() { registry.register(typeName: name, factory: plugin.factory(for: i)) }
-            return nil
-        }
-        if let clash {
-            throw CrucialError(
-                .badRequest, "plugin \(path) defines \(clash), which this server already knows; restart the server to replace a type's code")
-        }
-        pluginList.withLock { $0.append(plugin) }
-        return plugin.typeNames
-    }
-
-    // MARK: Sessions
-
-    /// Keeps `session` and `client` (0: none) alive for `lease` (nil = the default) from
-    /// now; returns the lease applied.
-    @discardableResult
-    package func keepAlive(session: UInt64, client: UInt64 = 0, lease: Duration?) -> Duration {
-        let lease = lease ?? defaultSessionLease
-        sessions.withLock {
-            $0.keepAlive(session, lease: lease, now: .now)
-            $0.keepAlive(client: client, session: session, lease: lease, now: .now)
-        }
-        return lease
-    }
-
-    /// Ends `session`: removes its ephemeral objects (returns how many) and releases what
-    /// its clients held.
-    @discardableResult
-    package func endSession(_ session: UInt64) -> Int {
-        let (refs, clients) = sessions.withLock { ($0.end(session), $0.endClients(of: session)) }
-        release(clients)
-        return refs.reduce(0) { $0 + (remove($1) ? 1 : 0) }
-    }
-
-    /// Ends the sessions whose lease lapsed, removing their objects, and releases what
-    /// lapsed clients held; returns the sessions.
-    @discardableResult
-    package func expireSessions(now: ContinuousClock.Instant = .now) -> [(session: UInt64, removed: Int)] {
-        let (lapsed, clients) = sessions.withLock { s in
-            let lapsed = s.expire(now: now)
-            return (lapsed, s.expireClients(now: now) + lapsed.flatMap { s.endClients(of: $0.session) })
-        }
-        release(clients)
-        return lapsed.map { ($0.session, $0.objects.reduce(0) { $0 + (remove($1) ? 1 : 0) }) }
-    }
-
-    /// Enters a box that arrived from another node into its session's objects.
-    func adopt(_ box: ObjectBox) {
-        sessions.withLock { $0.adopt(box.ref, by: box.session, lease: defaultSessionLease, now: .now) }
-    }
-
-    /// Takes a box that left for another node out of its session's objects.
-    func release(_ box: ObjectBox) {
-        sessions.withLock { $0.release(box.ref, from: box.session) }
-    }
-
-    /// Sessions alive now.
-    package var sessionCount: Int { sessions.withLock { $0.sessions.count } }
 }

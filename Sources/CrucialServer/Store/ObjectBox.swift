@@ -1,0 +1,59 @@
+import Synchronization
+internal import CrucialCore
+internal import NIOCore
+
+final class ObjectBox: @unchecked Sendable {  // every `var` is guarded by `lock`
+    let ref: ObjectRef
+    let persistent: Bool
+    /// The application session owning an ephemeral object (0 = none).
+    let session: UInt64
+    private let lock = Mutex(())
+    var object: any SharedObject
+    var retries = RetryTable()
+    var removed = false
+    /// The sequence number of the last logged operation of a persistent object.
+    var lastLSN: UInt64 = 0
+    /// In a cluster: how many changes this copy has seen, and the view of the primary
+    /// that made the last one.
+    var version = ObjectVersion.zero
+    /// In a cluster: completes once every replica applied the changes made so far
+    /// (its value: nil, or the outcome to answer instead). Reads wait for it too.
+    var replicated: EventLoopFuture<Outcome?>?
+    /// A change did not reach every replica: the next call sends them the whole state first.
+    var needsSync = false
+    /// The object's estimated bytes as last counted, and whether it changed since.
+    var footprint = 0
+    var footprintStale = true
+
+    init(ref: ObjectRef, object: any SharedObject, persistent: Bool, session: UInt64 = 0) {
+        self.ref = ref
+        self.object = object
+        self.persistent = persistent
+        self.session = persistent ? 0 : session
+    }
+
+    /// Runs `body` under the object's lock: one call at a time per object.
+    func locked<Result, E: Error>(_ body: () throws(E) -> Result) throws(E) -> Result {
+        try lock.withLock { (_: inout ()) throws(E) -> sending Result in try body() }
+    }
+
+    /// Whether a cluster keeps `rf` copies (persistent, not a synchronization object)
+    /// rather than one.
+    var replicates: Bool { persistent && !type(of: object).isSynchronizer }
+}
+
+/// What a cluster does for the store; nil on a single server.
+protocol Replication: Sendable {
+    /// The view this node serves now.
+    var viewID: UInt64 { get }
+    /// Copies of each replicated object.
+    var rf: Int { get }
+    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
+    func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
+    /// Sends `operation` (the change just made to `box` in view `viewID`, now at
+    /// `box.version`) to the object's other replicas in that view, after everything sent
+    /// them before. Called under the box lock. The future's value is nil once all applied
+    /// it, else the outcome to answer instead (WRONG_VIEW when this node turned out to be
+    /// stale, or the view changed since the call was routed: the client retries).
+    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?>
+}

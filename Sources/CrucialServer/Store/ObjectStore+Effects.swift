@@ -1,0 +1,126 @@
+import Synchronization
+internal import CrucialCore
+internal import NIOCore
+
+/// What calls leave behind: their effects carried out after the lock (wake-ups, timers,
+/// holders watched), log events, and the state-memory count.
+extension ObjectStore {
+    /// The estimated bytes of all object state, as last counted.
+    package var stateBytes: Int { stateBytesCounter.load() }
+
+    /// Recounts the objects changed since the last count and the total (the server does
+    /// this every second); returns it with the number of objects and of parked calls.
+    @discardableResult
+    package func refreshFootprints() -> (bytes: Int, objects: Int, parkedCalls: Int) {
+        var total = 0
+        var objects = 0
+        var parked = 0
+        for box in allBoxes() {
+            total += box.locked {
+                guard !box.removed else { return 0 }
+                objects += 1
+                parked += box.object.waiterCount
+                if box.footprintStale {
+                    box.footprintStale = false
+                    box.footprint = box.object.footprint
+                }
+                return box.footprint
+            }
+        }
+        stateBytesCounter.store(total)
+        return (total, objects, parked)
+    }
+
+    /// Recounts and sets the gauges.
+    func census(cluster: Cluster?) {
+        let (bytes, objects, parked) = refreshFootprints()
+        metrics.stateBytes.record(bytes)
+        metrics.objects.record(objects)
+        metrics.parkedCalls.record(parked)
+        metrics.sessions.record(sessionCount)
+        metrics.replicationPending.record(replicationsPending.load())
+        metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
+    }
+
+    /// Logs an event of a persistent object. Called under the box lock. A failing log
+    /// has already made the server refuse changes to persistent objects.
+    func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
+        guard box.persistent, let log else { return }
+        let version = box.version
+        box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
+    }
+
+    /// Runs `call` on the object and records its answer (nil: it parked) and the late
+    /// answers it caused for retries. Called under the box lock.
+    func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
+        let outcome: Outcome?
+        do throws(CrucialError) {
+            switch try box.object.invoke(&call) {
+            case .value(let v): outcome = .value(v)
+            case .parked: outcome = nil
+            }
+        } catch {
+            outcome = .error(error)
+        }
+        if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
+        record(call.effects, in: box)
+        return outcome
+    }
+
+    /// Records late answers for retries, and who now holds something of the object.
+    /// Called under the box lock.
+    func record(_ effects: Effects, in box: ObjectBox) {
+        for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
+            box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
+        }
+        if !effects.holders.isEmpty {
+            let lease = defaultSessionLease
+            sessions.withLock { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+        }
+    }
+
+    /// Watches the clients holding something of `box` (it came from disk or another member).
+    func watchHolders(of box: ObjectBox) {
+        let holders = box.locked { box.object.holdingClients }
+        guard !holders.isEmpty else { return }
+        let lease = defaultSessionLease
+        sessions.withLock { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+    }
+
+    /// Releases what the gone `clients` held.
+    func release(_ gone: [(client: UInt64, holds: Set<ObjectRef>)]) {
+        for (client, refs) in gone {
+            for ref in refs {
+                guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
+                var effects = Effects()
+                box.locked {
+                    guard !box.removed else { return }
+                    box.object.clientGone(client, effects: &effects)
+                    record(effects, in: box)
+                    logEvent(.clientGone(client: client), on: box)
+                }
+                carryOut(effects, box: box)
+            }
+        }
+    }
+
+    /// Answers woken waiters and arms timers. Called after the box lock is released.
+    func carryOut(_ effects: Effects, box: ObjectBox) {
+        for (waiter, outcome) in effects.wakeups {
+            waiter.responder.respond(Reply(id: waiter.id.request, outcome: outcome))
+        }
+        for (id, delay) in effects.timers {
+            timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
+                guard let box else { return }
+                var effects = Effects()
+                box.locked {
+                    guard !box.removed else { return }
+                    box.object.timeout(id, effects: &effects)
+                    self.record(effects, in: box)
+                    self.logEvent(.timeout(connection: id.connection.raw, request: id.request), on: box)
+                }
+                self.carryOut(effects, box: box)
+            }
+        }
+    }
+}
