@@ -297,7 +297,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CrucialServerTests",
-            dependencies: ["CrucialServer", "CrucialCore"],
+            dependencies: ["CrucialServer", "CrucialCore", "CrucialClient"],
             swiftSettings: strict
         ),
         .testTarget(

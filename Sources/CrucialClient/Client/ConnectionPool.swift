@@ -8,8 +8,8 @@ internal import CrucialTransport
 final class ConnectionPool: Sendable {
     private enum Slot {
         case empty
-        case connecting(Task<ClientConnection, any Error>)
-        case connected(ClientConnection)
+        case connecting(Task<any FrameConnection, any Error>)
+        case connected(any FrameConnection)
     }
 
     private let size: Int
@@ -35,11 +35,11 @@ final class ConnectionPool: Sendable {
 
     /// A connection to `address` (to any server when nil), opened with `open` if need be.
     func connection(
-        to address: String?, opening open: @escaping @Sendable () async throws -> ClientConnection
-    ) async throws -> ClientConnection {
+        to address: String?, opening open: @escaping @Sendable () async throws -> any FrameConnection
+    ) async throws -> any FrameConnection {
         enum Found {
-            case ready(ClientConnection)
-            case pending(Task<ClientConnection, any Error>)
+            case ready(any FrameConnection)
+            case pending(Task<any FrameConnection, any Error>)
         }
         let slot = slot(for: address)
         let found: Found = slot.withLock { state in
@@ -54,7 +54,7 @@ final class ConnectionPool: Sendable {
                 return .pending(t)
             }
         }
-        let task: Task<ClientConnection, any Error>
+        let task: Task<any FrameConnection, any Error>
         switch found {
         case .ready(let c): return c
         case .pending(let t): task = t
@@ -75,10 +75,10 @@ final class ConnectionPool: Sendable {
 
     /// An open connection to `address` (any server when nil) if there is one now, without
     /// waiting: for work that must not depend on Swift's cooperative pool (keep-alives).
-    func openConnection(to address: String?) -> ClientConnection? {
+    func openConnection(to address: String?) -> (any FrameConnection)? {
         let pool = address.map { a in members.withLock { $0[a] } ?? [] } ?? anyServer
         for slot in pool {
-            let found: ClientConnection? = slot.withLock { state in
+            let found: (any FrameConnection)? = slot.withLock { state in
                 if case .connected(let c) = state, c.isActive { return c }
                 return nil
             }

@@ -1,3 +1,4 @@
+package import CrucialTransport
 #if canImport(Glibc)
 internal import Glibc
 #endif
@@ -42,6 +43,8 @@ extension CrucialClient {
         /// the calls retried (elsewhere, in a cluster; retries are de-duplicated). Also how
         /// long a handshake may take. nil (the default): wait as long as it takes.
         public var heartbeatTimeout: Duration?
+        /// What carries the connections: TCP, or (tests) CrucialServer's in-process transport.
+        package var transport: any Transport = TCPTransport()
 
         /// A configuration; every argument has a default that suits a local server.
         public init(

@@ -7,7 +7,7 @@ internal import NIOCore
 extension CrucialClient {
     /// Runs `request` on every member of the view (sessions live on each), or on the one
     /// server without a cluster. Retries through ``send``'s rules for the lone server.
-    private func everyMember<T: Sendable>(_ request: @escaping @Sendable (ClientConnection, UInt64) async throws -> T) async throws -> [T] {
+    private func everyMember<T: Sendable>(_ request: @escaping @Sendable (any FrameConnection, UInt64) async throws -> T) async throws -> [T] {
         guard let members = view?.members else {
             let c = try await connection()
             return [try await request(c, newRequestID())]

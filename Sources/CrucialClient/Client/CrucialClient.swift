@@ -90,7 +90,7 @@ public final class CrucialClient: Sendable {
     // MARK: Connections
 
     /// A connection to `address`, or to any server when nil.
-    func connection(to address: String? = nil) async throws -> ClientConnection {
+    func connection(to address: String? = nil) async throws -> any FrameConnection {
         try await pool.connection(to: address) {
             let c = if let address { try await self.connect(to: address) } else { try await self.connectAny() }
             self.learn(c.hello.view)
@@ -98,19 +98,19 @@ public final class CrucialClient: Sendable {
         }
     }
 
-    func connect(to server: String) async throws -> ClientConnection {
+    func connect(to server: String) async throws -> any FrameConnection {
         let (host, port) = try parseAddress(server)
         let identity = ConnectionIdentity(
             name: configuration.name, secret: configuration.authToken, tls: try tlsContext?.get(),
             serverHostname: configuration.tls?.serverHostname)
-        return try await ClientConnection.connect(
+        return try await configuration.transport.connect(
             host: host, port: port, group: group, identity: identity, timeout: configuration.connectTimeout,
             heartbeat: configuration.heartbeatTimeout)
     }
 
     /// Connects to the first server that answers: the configured ones, then the members
     /// of the last view seen.
-    private func connectAny() async throws -> ClientConnection {
+    private func connectAny() async throws -> any FrameConnection {
         var failures: [String] = []
         var servers = configuration.servers
         for m in routing.withLock({ $0?.view.members ?? [] }) where !servers.contains(m.address) { servers.append(m.address) }

@@ -205,7 +205,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 extension ClientConnectionHandler: Sendable {}
 
 /// One pipelined connection to a server. Servers of a cluster use it to reach each other.
-package final class ClientConnection: Sendable {
+package final class ClientConnection: FrameConnection {
     let channel: any Channel
     package let address: String
     package let hello: HelloReply
@@ -282,11 +282,6 @@ package final class ClientConnection: Sendable {
             throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
         }
         return ClientConnection(channel: channel, address: address, hello: reply)
-    }
-
-    /// Sends `frame` and waits for the frame that answers it.
-    package func request(_ frame: Frame, id: UInt64) async throws -> Frame {
-        try await send(frame, id: id).get()
     }
 
     /// Queues `frame` at once (frames queued one after the other are written in that

@@ -1,0 +1,177 @@
+internal import CrucialCore
+package import CrucialTransport
+internal import Logging
+package import NIOCore
+internal import NIOPosix
+import Synchronization
+
+/// Connections to a server without sockets: each connection's frames go straight to the
+/// server's handshake state machine and then to a ``RequestDispatcher`` of its own, on one
+/// event loop, as a socket's frames would; answers (late ones too) complete the client's
+/// promises. A `CrucialClient` configured with it runs its proxies, retries and sessions
+/// against a real store in the same process (grpc-swift's in-process transport is the model).
+///
+/// ```swift
+/// let server = CrucialServer(configuration: .init(port: 0))
+/// var configuration = CrucialClient.Configuration(servers: ["in-process:1"])
+/// configuration.transport = InProcessTransport(server: server)
+/// let client = CrucialClient(configuration: configuration)
+/// ```
+///
+/// Faults go in through the same seam: ``cutAll()`` closes every connection as a network
+/// failure would.
+package final class InProcessTransport: Transport {
+    private let store: ObjectStore
+    private let settings: ConnectionSettings
+    private let loop: any EventLoop
+    private let logger: Logger
+    private let nextConnection = Atomic<UInt64>(1 << 40)
+    private let open = Mutex<[ObjectIdentifier: InProcessConnection]>([:])
+
+    /// Connections to `server`'s store (the server need not listen anywhere). Cluster frames
+    /// are not served: the in-process transport has no view.
+    package init(server: CrucialServer, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
+        let c = server.configuration
+        self.store = server.store
+        self.settings = ConnectionSettings(
+            serverID: c.serverID, maxFrameSize: c.maxFrameSize, credentials: c.allCredentials, pluginDirectory: c.pluginDirectory,
+            maxPluginBytes: c.maxPluginBytes, cluster: nil, limits: c.limits, metrics: server.metrics)
+        self.loop = loop
+        self.logger = Logger(label: "crucial.in-process")
+    }
+
+    package func connect(
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+    ) async throws -> any FrameConnection {
+        // Both sides of the handshake, in memory: each frame one returns goes to the other.
+        var client = ClientHandshake(name: identity.name, secret: identity.secret, address: "\(host):\(port)")
+        var server = ServerHandshake(serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials)
+        var toServer: Frame? = .hello(client.hello)
+        while let frame = toServer {
+            toServer = nil
+            let reply: Frame
+            var admitted: Bool?
+            switch server.receive(frame, view: nil) {
+            case .send(let f): reply = f
+            case .accept(let r, let isAdmin, _):
+                reply = .helloReply(r)
+                admitted = isAdmin
+            case .refuse(let r, _): reply = .helloReply(r)
+            case .fail(let id, let e): reply = .result(Reply(id: id, outcome: .error(e)))
+            }
+            switch client.receive(reply) {
+            case .send(let f)?: toServer = f
+            case .ready(let hello)?:
+                let connection = InProcessConnection(
+                    hello: hello, loop: loop, store: store, settings: settings,
+                    connection: ConnectionID(nextConnection.wrappingAdd(1, ordering: .relaxed).newValue), logger: logger,
+                    isAdmin: admitted ?? false)
+                open.withLock { $0[ObjectIdentifier(connection)] = connection }
+                return connection
+            case .fail(let error)?: throw error
+            case nil: throw CrucialError(.protocolViolation, "the in-process handshake did not finish")
+            }
+        }
+        throw CrucialError(.protocolViolation, "the in-process handshake did not finish")
+    }
+
+    /// Closes every connection made so far, failing their waiting requests with
+    /// CONNECTION_LOST, as a network failure would: clients reconnect and retry.
+    package func cutAll() {
+        let all = open.withLock { open in
+            defer { open.removeAll() }
+            return Array(open.values)
+        }
+        for c in all { c.close() }
+    }
+}
+
+/// One in-process connection: its dispatcher and the promises of its waiting requests,
+/// confined to the transport's event loop.
+final class InProcessConnection: FrameConnection {
+    let hello: HelloReply
+    private let loop: any EventLoop
+    private let active = Atomic<Bool>(true)
+    private let state: NIOLoopBoundBox<State>
+    /// What the dispatcher is made of, on the loop, with the first request.
+    private let store: ObjectStore
+    private let settings: ConnectionSettings
+    private let connection: ConnectionID
+    private let logger: Logger
+    private let isAdmin: Bool
+
+    private struct State {
+        var dispatcher: RequestDispatcher?
+        var closed = false
+        var pending: [UInt64: EventLoopPromise<Frame>] = [:]
+    }
+
+    init(
+        hello: HelloReply, loop: any EventLoop, store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger,
+        isAdmin: Bool
+    ) {
+        self.hello = hello
+        self.loop = loop
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: loop)
+        self.store = store
+        self.settings = settings
+        self.connection = connection
+        self.logger = logger
+        self.isAdmin = isAdmin
+    }
+
+    /// The connection's dispatcher, made on first use (on the loop).
+    private func dispatcher() -> RequestDispatcher? {
+        if let d = state.value.dispatcher { return d }
+        guard !state.value.closed else { return nil }
+        let d = RequestDispatcher(
+            store: store, settings: settings, connection: connection, logger: logger, isAdmin: isAdmin,
+            responder: InProcessResponder(connection: self)
+        ) { _, _ in }
+        state.value.dispatcher = d
+        return d
+    }
+
+    var isActive: Bool { active.load(ordering: .relaxed) }
+
+    func send(_ frame: Frame, id: UInt64) -> EventLoopFuture<Frame> {
+        let promise = loop.makePromise(of: Frame.self)
+        loop.execute { [self] in
+            guard isActive, let dispatcher = dispatcher() else {
+                return promise.fail(CrucialError(.connectionLost, "in-process connection closed"))
+            }
+            state.value.pending[id] = promise
+            if let answer = dispatcher.serve(frame) { deliver(answer) }
+        }
+        return promise.futureResult
+    }
+
+    /// Completes the request `frame` answers, on the loop.
+    fileprivate func deliver(_ frame: Frame) {
+        guard let id = frame.requestID, let promise = state.value.pending.removeValue(forKey: id) else { return }
+        promise.succeed(frame)
+    }
+
+    fileprivate func deliverFromAnyThread(_ frame: Frame) {
+        loop.execute { [self] in deliver(frame) }
+    }
+
+    func close() {
+        guard active.exchange(false, ordering: .relaxed) else { return }
+        loop.execute { [state] in
+            state.value.closed = true
+            state.value.dispatcher?.closed()
+            state.value.dispatcher = nil
+            let failed = state.value.pending
+            state.value.pending.removeAll()
+            for promise in failed.values { promise.fail(CrucialError(.connectionLost, "in-process connection closed")) }
+        }
+    }
+}
+
+/// Late answers of an in-process connection's requests: back to its loop.
+private struct InProcessResponder: Responder {
+    weak var connection: InProcessConnection?
+
+    func respond(_ reply: Reply) { connection?.deliverFromAnyThread(.result(reply)) }
+}

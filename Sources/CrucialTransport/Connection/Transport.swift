@@ -1,0 +1,43 @@
+package import CrucialCore
+package import NIOCore
+
+/// One pipelined connection to a server, whatever carries it: a TCP (or TLS) socket
+/// (``ClientConnection``), or the in-process transport of CrucialServer that hands frames
+/// straight to a server's dispatcher (tests without sockets).
+package protocol FrameConnection: AnyObject, Sendable {
+    /// The server's answer to the handshake (its view, its frame limit).
+    var hello: HelloReply { get }
+    /// Whether requests may still be sent.
+    var isActive: Bool { get }
+    /// Queues `frame` at once (frames queued one after the other go out in that order); the
+    /// future holds the frame that answers request `id`.
+    func send(_ frame: Frame, id: UInt64) -> EventLoopFuture<Frame>
+    /// Closes the connection; requests still waiting fail with CONNECTION_LOST.
+    func close()
+}
+
+extension FrameConnection {
+    /// Sends `frame` and waits for the frame that answers it.
+    package func request(_ frame: Frame, id: UInt64) async throws -> Frame {
+        try await send(frame, id: id).get()
+    }
+}
+
+/// Opens connections: to `host:port` over TCP, or by other means.
+package protocol Transport: Sendable {
+    /// Connects and performs the handshake within `timeout`; `heartbeat`: see ``ClientConnection``.
+    func connect(
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+    ) async throws -> any FrameConnection
+}
+
+/// Connections over TCP (and TLS when the identity has a context): what clients use.
+package struct TCPTransport: Transport {
+    package init() {}
+
+    package func connect(
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+    ) async throws -> any FrameConnection {
+        try await ClientConnection.connect(host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat)
+    }
+}

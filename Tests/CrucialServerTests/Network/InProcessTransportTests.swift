@@ -1,0 +1,64 @@
+import CrucialClient
+@testable import CrucialServer
+import Testing
+
+/// Clients and a server's store in one process, without a socket: the proxies, the client's
+/// pool, retries and sessions, the handshakes and the dispatcher, over InProcessTransport.
+@Suite("In-process transport")
+struct InProcessTransportTests {
+    static func client(_ transport: InProcessTransport, token: String = "") -> CrucialClient {
+        var configuration = CrucialClient.Configuration(servers: ["in-process:1"], authToken: token)
+        configuration.transport = transport
+        return CrucialClient(configuration: configuration)
+    }
+
+    @Test("Proxies of two clients share objects; a barrier's first party is answered late, when the second arrives")
+    func proxiesAndParking() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, threads: 1))
+        let transport = InProcessTransport(server: server)
+        let (a, b) = (Self.client(transport), Self.client(transport))
+        defer { a.close(); b.close() }
+        try await AtomicLong("n", client: a).addAndGet(5)
+        #expect(try await AtomicLong("n", client: b).incrementAndGet() == 6)
+        async let first = CyclicBarrier("b", parties: 2, client: a).await()
+        while try await CyclicBarrier("b", parties: 2, client: b).getNumberWaiting() == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try await CyclicBarrier("b", parties: 2, client: b).await() == 0)
+        #expect(try await first == 1)
+        try await server.shutdown()
+    }
+
+    @Test("The handshake runs as over a socket: a server with a token refuses a client without it and serves one with it")
+    func authentication() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, authToken: "a-long-enough-secret", threads: 1))
+        let transport = InProcessTransport(server: server)
+        let anonymous = Self.client(transport)
+        defer { anonymous.close() }
+        await #expect(throws: CrucialError.self) { try await anonymous.ping() }
+        let member = Self.client(transport, token: "a-long-enough-secret")
+        defer { member.close() }
+        try await member.ping()
+        try await server.shutdown()
+    }
+
+    @Test("A cut connection fails its waiting call; the client reconnects and the retried call is applied once")
+    func cutAndRetry() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, threads: 1))
+        let transport = InProcessTransport(server: server)
+        let client = Self.client(transport)
+        defer { client.close() }
+        let counter = AtomicLong("c", client: client)
+        try await counter.incrementAndGet()
+        // A call parked on a latch loses its connection: the client reconnects and waits again.
+        let latch = CountDownLatch("l", count: 1, client: client)
+        async let opened: Void = latch.await()
+        while server.store.list(typePrefix: "CountDownLatch").first?.waiters != 1 { try await Task.sleep(for: .milliseconds(5)) }
+        transport.cutAll()
+        while server.store.list(typePrefix: "CountDownLatch").first?.waiters != 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let other = Self.client(transport)
+        defer { other.close() }
+        try await CountDownLatch("l", count: 1, client: other).countDown()
+        try await opened
+        #expect(try await counter.incrementAndGet() == 2)
+        try await server.shutdown()
+    }
+}
