@@ -25,7 +25,8 @@ extension CrucialClient {
     /// Keeps this client's session alive from now on, if the session is its own: done
     /// when it creates its first ephemeral object, or hands its session to a cloud thread.
     func keepSessionAlive() {
-        if ownsSession { keeper.start { [weak self] namesClient in self?.sendKeepAlives(namingClient: namesClient) } }
+        guard ownsSession, !keeper.isRunning else { return }
+        keeper.start { [weak self] namesClient in self?.sendKeepAlives(namingClient: namesClient) }
     }
 
     /// Keeps this client itself alive from now on: done when it takes semaphore permits,

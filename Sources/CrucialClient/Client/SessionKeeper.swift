@@ -21,6 +21,10 @@ final class SessionKeeper: Sendable {
         self.interval = lease / 4
     }
 
+    /// Whether the keep-alives run (checked without a lock: every create asks).
+    var isRunning: Bool { running.load(ordering: .relaxed) }
+    private let running = Atomic<Bool>(false)
+
     /// Whether keep-alives name the client (it took semaphore permits).
     var keepsClient: Bool { namesClient.load(ordering: .relaxed) }
 
@@ -29,6 +33,7 @@ final class SessionKeeper: Sendable {
     func start(_ beat: @escaping @Sendable (_ namesClient: Bool) -> Void) {
         timer.withLock { timer in
             guard timer == nil else { return }
+            running.store(true, ordering: .relaxed)
             let every = TimeAmount.nanoseconds(max(1_000_000, interval.nanosecondsClamped))
             timer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: every) { [weak self] task in
                 guard let self else { return task.cancel() }
@@ -48,6 +53,7 @@ final class SessionKeeper: Sendable {
         timer.withLock { timer in
             timer?.cancel()
             timer = nil
+            running.store(false, ordering: .relaxed)
         }
     }
 }
