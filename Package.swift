@@ -297,7 +297,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CrucialServerTests",
-            dependencies: ["CrucialServer", "CrucialCore", "CrucialClient"],
+            dependencies: [
+                "CrucialServer", "CrucialCore", "CrucialClient",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
