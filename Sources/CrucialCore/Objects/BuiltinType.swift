@@ -26,8 +26,13 @@ package enum BuiltinType: String, CaseIterable, Sendable {
     /// The name in ``ObjectRef/type``.
     package var typeName: String { rawValue }
 
-    /// Every method of the type, by wire name.
-    package var methods: [String: MethodSignature] {
+    /// Every method of the type, by wire name (built once: servers look methods up here on
+    /// every call).
+    package var methods: [String: MethodSignature] { Self.tables[self] ?? [:] }
+
+    private static let tables = Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.declaredMethods) })
+
+    private var declaredMethods: [String: MethodSignature] {
         switch self {
         case .atomicInt, .atomicLong: AtomicIntegerMethod.table
         case .atomicBoolean, .atomicReference: AtomicValueMethod.table
@@ -62,14 +67,13 @@ package struct MethodSignature: Sendable, Equatable {
     package let kind: MethodKind
     package let parameters: [String]
 
+    /// How many arguments a call must pass, and may.
+    package let arity: ClosedRange<Int>
+
     package init(_ kind: MethodKind, _ parameters: [String]) {
         self.kind = kind
         self.parameters = parameters
-    }
-
-    /// How many arguments a call must pass, and may.
-    package var arity: ClosedRange<Int> {
-        (parameters.firstIndex { $0.hasSuffix("?") } ?? parameters.count)...parameters.count
+        self.arity = (parameters.firstIndex { $0.hasSuffix("?") } ?? parameters.count)...parameters.count
     }
 
     /// The name of parameter `i`, without its `?`.

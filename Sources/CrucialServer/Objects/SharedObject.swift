@@ -160,10 +160,12 @@ extension BuiltinObject {
     package static var isSynchronizer: Bool { builtin.isSynchronizer }
 
     package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        guard let method = Method(rawValue: call.method) else { throw call.unknownMethod(Method.allCases.map(\.rawValue)) }
-        try call.check(method.signature)
+        guard let method = Method(rawValue: call.method), let signature = Self.builtin.methods[call.method] else {
+            throw call.unknownMethod(Method.allCases.map(\.rawValue))
+        }
+        try call.check(signature)
         return try run(method, &call)
     }
 
-    package func kind(of method: String) -> MethodKind { Method(rawValue: method)?.kind ?? .write }
+    package func kind(of method: String) -> MethodKind { Self.builtin.methods[method]?.kind ?? .write }
 }
