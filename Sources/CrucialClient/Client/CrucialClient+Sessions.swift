@@ -40,14 +40,11 @@ extension CrucialClient {
     /// none is open, from a task that opens one. A lost keep-alive is made up by the next:
     /// the lease has room for three.
     private func sendKeepAlives(namingClient: Bool) {
-        let ms = configuration.sessionLease.leaseMillis
-        let client = namingClient ? clientID : 0
-        let session = ownsSession ? self.session : 0
-        guard session != 0 || client != 0 else { return }
+        guard let keepAlive = keepAliveFrame(lease: configuration.sessionLease, namingClient: namingClient) else { return }
         let targets: [String?] = routing.withLock { $0?.view.members.map(\.address) } ?? [nil]
         for address in targets {
             let id = newRequestID()
-            let frame = Frame.keepAlive(id: id, session: session, leaseMillis: ms, clientID: client)
+            let frame = keepAlive(id)
             if let c = pool.openConnection(to: address) {
                 _ = c.send(frame, id: id)
             } else {
@@ -59,13 +56,18 @@ extension CrucialClient {
     /// Tells the servers this client's session (if it is its own) and, once it holds
     /// semaphore permits, this client live for `lease` more.
     public func keepAlive(lease: Duration? = nil) async throws {
-        let ms = (lease ?? configuration.sessionLease).leaseMillis
-        let client = keeper.keepsClient ? clientID : 0
+        guard let keepAlive = keepAliveFrame(lease: lease ?? configuration.sessionLease, namingClient: keeper.keepsClient) else { return }
+        _ = try await everyMember { c, id in try self.expectOK(try await c.request(keepAlive(id), id: id), "KeepAlive") }
+    }
+
+    /// The KeepAlive for request id: this client's session if it is its own, and the client
+    /// itself when `namingClient`; nil when it names neither.
+    private func keepAliveFrame(lease: Duration, namingClient: Bool) -> (@Sendable (UInt64) -> Frame)? {
+        let ms = lease.leaseMillis
+        let client = namingClient ? clientID : 0
         let session = ownsSession ? self.session : 0
-        guard session != 0 || client != 0 else { return }
-        _ = try await everyMember { c, id in
-            try self.expectOK(try await c.request(.keepAlive(id: id, session: session, leaseMillis: ms, clientID: client), id: id), "KeepAlive")
-        }
+        guard session != 0 || client != 0 else { return nil }
+        return { id in .keepAlive(id: id, session: session, leaseMillis: ms, clientID: client) }
     }
 
     /// Ends the application session: the servers remove its ephemeral objects (those

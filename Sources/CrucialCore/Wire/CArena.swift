@@ -1,4 +1,5 @@
 internal import CProtobufC
+internal import NIOCore
 
 /// A bump allocator for the C structs of one message: everything protobuf-c
 /// needs while packing or unpacking a frame is carved out of a few chunks and
@@ -62,12 +63,15 @@ final class CArena {
         }
     }
 
-    func bytes(_ b: [UInt8]) -> ProtobufCBinaryData {
-        let p = array(UInt8.self, count: b.count)
-        b.withUnsafeBytes { raw in
-            if let base = raw.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: raw.count) }
-        }
-        return ProtobufCBinaryData(len: b.count, data: p)
+    func bytes(_ b: [UInt8]) -> ProtobufCBinaryData { b.withUnsafeBytes { copy($0) } }
+
+    /// A copy of `b`'s readable bytes (a Replicate forwarding the Invoke it received).
+    func bytes(_ b: ByteBuffer) -> ProtobufCBinaryData { b.withUnsafeReadableBytes { copy($0) } }
+
+    private func copy(_ raw: UnsafeRawBufferPointer) -> ProtobufCBinaryData {
+        let p = array(UInt8.self, count: raw.count)
+        if let base = raw.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: raw.count) }
+        return ProtobufCBinaryData(len: raw.count, data: p)
     }
 
     /// A protobuf-c allocator drawing from this arena; `free` is a no-op because

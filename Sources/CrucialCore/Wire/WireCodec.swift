@@ -103,17 +103,10 @@ package enum WireCodec {
 
     /// The bytes a Replicate carries for `invoke`: those it was decoded from, else a fresh encoding.
     static func invokeBytes(_ invoke: Invoke, _ a: CArena) -> ProtobufCBinaryData {
-        if let encoded = invoke.encoded.bytes {
-            let count = encoded.readableBytes
-            let p = a.array(UInt8.self, count: max(1, count))
-            encoded.withUnsafeReadableBytes { raw in
-                if let base = raw.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: count) }
-            }
-            return ProtobufCBinaryData(len: count, data: p)
-        }
+        if let encoded = invoke.encoded.bytes { return a.bytes(encoded) }
         let c = cInvoke(invoke, a)
         let size = crucial__invoke__get_packed_size(c)
-        let p = a.array(UInt8.self, count: max(1, size))
+        let p = a.array(UInt8.self, count: size)
         let written = crucial__invoke__pack(c, p)
         return ProtobufCBinaryData(len: written, data: p)
     }

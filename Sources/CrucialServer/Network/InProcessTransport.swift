@@ -66,7 +66,10 @@ package final class InProcessTransport: Transport {
                     hello: hello, loop: loop, store: store, settings: settings,
                     connection: ConnectionID(nextConnection.wrappingAdd(1, ordering: .relaxed).newValue), logger: logger,
                     isAdmin: admitted ?? false)
-                open.withLock { $0[ObjectIdentifier(connection)] = connection }
+                open.withLock { open in
+                    open = open.filter { $0.value.isActive }  // forget the closed ones
+                    open[ObjectIdentifier(connection)] = connection
+                }
                 return connection
             case .fail(let error)?: throw error
             case nil: throw CrucialError(.protocolViolation, "the in-process handshake did not finish")

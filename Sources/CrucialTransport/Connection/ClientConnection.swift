@@ -163,11 +163,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         switch frame {
         case .result(let reply) where reply.id == 0:
-            // An error not tied to a request: the server is about to close, or a frame was unreadable.
+            // An error not tied to a request after the handshake (those during it go to the
+            // handshake): the server is about to close, or a frame was unreadable.
             if case .error(let e) = reply.outcome {
                 closedError = CrucialError(.connectionLost, "server \(address) reported \(e)")
-                helloPromise?.fail(e)
-                helloPromise = nil
             }
         case .result(let reply) where reply.id >= Self.pingIDs:
             pinging = false
