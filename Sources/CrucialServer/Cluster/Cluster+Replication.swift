@@ -9,9 +9,11 @@ internal import NIOCore
 extension Cluster {
     // MARK: Replication (primary side)
 
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
+    func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
+        -> EventLoopFuture<Outcome?>
+    {
         if faults.contains(.skipReplication) { return loop.makeSucceededFuture(nil) }
-        return toOtherReplicas(operation, of: box.ref, at: box.version, copies: copies(box), in: viewID)
+        return toOtherReplicas(operation, of: box.ref, at: version, copies: copies(box), in: viewID)
     }
 
     /// Sends `operation` to the replicas of `ref` in view `viewID` other than this node;

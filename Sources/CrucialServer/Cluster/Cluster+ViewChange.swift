@@ -237,7 +237,7 @@ extension Cluster {
                 for i in wanted where i >= 0 && Int(i) < boxes.count {
                     let box = boxes[Int(i)]
                     let exported: (ObjectState, ObjectVersion)? = box.locked {
-                        box.removed ? nil : (store.exportState(box), box.version)
+                        box.removed ? nil : (box.exported, box.version)
                     }
                     guard let (objectState, version) = exported else { continue }
                     installs += send(.install(objectState), of: box.ref, at: version, in: viewID, to: [link])

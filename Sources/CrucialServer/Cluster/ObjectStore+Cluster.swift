@@ -13,11 +13,6 @@ private struct ReplicaResponder: Responder {
 /// its own changes, so that every copy of a persistent object is on disk; under
 /// `--fsync always` its acknowledgement waits for the disk.
 extension ObjectStore {
-    /// The whole state of `box`. Called under its lock.
-    func exportState(_ box: ObjectBox) -> ObjectState {
-        ObjectState(state: box.object.snapshot(), persistent: box.persistent, session: box.session, retries: box.retries.value)
-    }
-
     /// Applies what a primary sent; `done` gets the answer once its record is in this
     /// member's log (fsynced under `--fsync always`). `currentView` is the view this
     /// node serves; an operation from an older view is refused with WRONG_VIEW, checked
@@ -193,7 +188,7 @@ extension ObjectStore {
         let box = retire(ref) { box in
             guard box.replicates else { return }
             box.version = ObjectVersion(view: viewID, index: box.version.index + 1)
-            replicated = replication.replicate(box, .remove, in: viewID)
+            replicated = replication.replicate(.remove, of: box, at: box.version, in: viewID)
             let version = box.version
             tombstones.withLock { $0[ref] = version }
         }

@@ -7,7 +7,8 @@ internal import NIOCore
 ///
 /// Frames given to ``send(_:)`` are written in the order of the calls, also while the
 /// connection is being made (they wait in a backlog), so that a primary that sends an
-/// object's changes under the object's lock delivers them in that order. A broken
+/// object's changes under the object's lock delivers them in that order. A send only
+/// queues: the link's event loop writes, on its next turn, never inside the object's lock. A broken
 /// connection fails what it carried; the next send connects again.
 final class PeerLink: Sendable {
     private enum State {
@@ -59,7 +60,9 @@ final class PeerLink: Sendable {
             do {
                 let (host, port) = try parseAddress(member.address)
                 result = .success(
-                    try await ClientConnection.connect(host: host, port: port, group: loop, identity: identity, timeout: .seconds(2)))
+                    // Sends are made under an object's lock: they only queue, the loop writes.
+                    try await ClientConnection.connect(
+                        host: host, port: port, group: loop, identity: identity, timeout: .seconds(2), writesInline: false))
             } catch {
                 result = .failure(error)
             }

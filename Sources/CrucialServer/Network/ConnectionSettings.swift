@@ -2,25 +2,46 @@ internal import CrucialCore
 internal import CrucialTransport
 internal import NIOCore
 
-/// Answers parked calls from any thread by writing to the connection's channel.
+/// Answers calls late, from any thread, on the connection's channel: the answers of one
+/// burst go out in one write and one flush (see ``WriteCoalescer``), like those the
+/// connection handler answers at once.
 struct ChannelResponder: Responder {
-    let channel: any Channel
+    private let writer: WriteCoalescer<ByteBuffer>
+    private let allocator: ByteBufferAllocator
+
+    init(channel: any Channel) {
+        writer = WriteCoalescer(channel: channel) { _ in }  // a closed connection's answers have no one to go to
+        allocator = channel.allocator
+    }
 
     func respond(_ reply: Reply) {
-        var buffer = channel.allocator.buffer(capacity: 64)
+        var buffer = allocator.buffer(capacity: 64)
         WireCodec.encode(.result(reply), into: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
+        writer.write(buffer)
     }
 }
 
-/// A responder for a request counted in its connection's in-flight requests.
-struct CountingResponder: Responder {
+/// The responder of one call: counts it out of its connection's in-flight requests, and
+/// counts and times an answer that waited for replicas or the disk, as the dispatcher
+/// does for the calls it answers at once.
+struct LateAnswer: Responder {
     let base: any Responder
     let inFlight: AtomicCounter
+    let metrics: ServerMetrics
+    /// The call's names: an answer after waiting is for a method its object ran, so they
+    /// are names the object vouched for.
+    let type: String
+    let method: String
+    let started: ContinuousClock.Instant
 
     func respond(_ reply: Reply) {
         inFlight.subtract()
         base.respond(reply)
+    }
+
+    func respondAfterWaiting(_ reply: Reply) {
+        metrics.operation(metrics.handles(type, method), reply.outcome, since: started)
+        respond(reply)
     }
 }
 

@@ -113,20 +113,26 @@ final class RequestDispatcher {
             case .unavailable(let error): return answer(invoke.id, .error(error))
             }
         }
+        let started = ContinuousClock.now
         let waiter = Waiter(
             id: WaiterID(connection: connection, request: invoke.id), clientID: invoke.clientID, seq: invoke.seq,
-            responder: CountingResponder(base: responder, inFlight: inFlight))
+            responder: LateAnswer(
+                base: responder, inFlight: inFlight, metrics: settings.metrics, type: invoke.ref.type, method: invoke.method,
+                started: started))
         let waiting = inFlight.add()
-        let started = ContinuousClock.now
         let completion = store.invoke(invoke, waiter: waiter, routedIn: routedIn, waiting: waiting)
         let handles = metricHandles(invoke.ref.type, invoke.method, completion.outcome)
         let outcome: Outcome
         switch completion {
         case .done(let o): outcome = o
-        case .parked, .waitingForReplicas, .waitingForDisk:
-            // Counted as parked: the late answer goes out through the responder, past these metrics.
+        case .parked:
+            // Counted as parked and not timed (a barrier may wait for minutes); the answer
+            // goes out later through the responder.
             handles.parked.increment()
             parkedOn.insert(invoke.ref)
+            return nil
+        case .waitingForReplicas, .waitingForDisk:
+            // Counted and timed by the responder when the answer goes out.
             return nil
         }
         inFlight.subtract()

@@ -21,7 +21,14 @@ package struct WaiterID: Hashable, Sendable {
 
 /// Delivers an answer to a request, from any thread.
 package protocol Responder: Sendable {
+    /// Answers a call that parked (woken by another call, its timeout, or its object's end).
     func respond(_ reply: Reply)
+    /// Answers a call that was done at once but waited for its replicas or its log record.
+    func respondAfterWaiting(_ reply: Reply)
+}
+
+extension Responder {
+    package func respondAfterWaiting(_ reply: Reply) { respond(reply) }
 }
 
 /// A request that may be answered later.

@@ -50,10 +50,12 @@ protocol Replication: Sendable {
     var rf: Int { get }
     /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
-    /// Sends `operation` (the change just made to `box` in view `viewID`, now at
-    /// `box.version`) to the object's other replicas in that view, after everything sent
-    /// them before. Called under the box lock. The future's value is nil once all applied
-    /// it, else the outcome to answer instead (WRONG_VIEW when this node turned out to be
-    /// stale, or the view changed since the call was routed: the client retries).
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?>
+    /// Sends `operation` (a change of `box` in view `viewID`, which brought it to `version`)
+    /// to the object's other replicas in that view, after everything sent them before.
+    /// Called under the box lock: it only queues the frames, on each replica's link. The
+    /// future's value is nil once all applied it, else the outcome to answer instead
+    /// (WRONG_VIEW when this node turned out to be stale, or the view changed since the
+    /// call was routed: the client retries).
+    func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
+        -> EventLoopFuture<Outcome?>
 }

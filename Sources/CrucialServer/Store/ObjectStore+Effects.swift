@@ -50,41 +50,30 @@ extension ObjectStore {
         box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
     }
 
-    /// Runs `call` on the object and records its answer (nil: it parked) and the late
-    /// answers it caused for retries. Called under the box lock.
+    /// Runs `call` on the object (replaying the log) and watches who now holds something of it.
     func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
-        let outcome: Outcome?
-        do throws(CrucialError) {
-            switch try box.object.invoke(&call) {
-            case .value(let v): outcome = .value(v)
-            case .parked: outcome = nil
-            }
-        } catch {
-            outcome = .error(error)
-        }
-        if let outcome { box.retries.record(client: clientID, seq: seq, outcome: outcome) }
-        record(call.effects, in: box)
+        let outcome = box.run(&call, clientID: clientID, seq: seq)
+        hold(box, by: call.effects.holders)
         return outcome
     }
 
     /// Records late answers for retries, and who now holds something of the object.
-    /// Called under the box lock.
     func record(_ effects: Effects, in box: ObjectBox) {
-        for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
-            box.retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
-        }
-        if !effects.holders.isEmpty {
-            let lease = defaultSessionLease
-            sessions.withLock { s in for c in effects.holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
-        }
+        box.recordLateAnswers(effects)
+        hold(box, by: effects.holders)
+    }
+
+    /// Watches `clients`, which now hold something of `box` (semaphore permits): when one
+    /// is gone, its holds are released.
+    func hold(_ box: ObjectBox, by clients: [UInt64]) {
+        guard !clients.isEmpty else { return }
+        let lease = defaultSessionLease
+        sessions.withLock { s in for c in clients { s.hold(box.ref, by: c, lease: lease, now: .now) } }
     }
 
     /// Watches the clients holding something of `box` (it came from disk or another member).
     func watchHolders(of box: ObjectBox) {
-        let holders = box.locked { box.object.holdingClients }
-        guard !holders.isEmpty else { return }
-        let lease = defaultSessionLease
-        sessions.withLock { s in for c in holders { s.hold(box.ref, by: c, lease: lease, now: .now) } }
+        hold(box, by: box.locked { box.object.holdingClients })
     }
 
     /// Releases what the gone `clients` held.

@@ -75,10 +75,10 @@ package final class ObjectStore: Sendable {
     /// `waiting`: requests of the caller's connection already waiting for their answers;
     /// at ``Limits/maxInFlightPerConnection`` a call that would park is refused.
     ///
-    /// Under the object's lock, in this order: the refusals that need the lock (view, copies
-    /// away, memory, a failed log), a retry's recorded answer, the method, the change's
-    /// version and its replication, its log record. Everything that answers someone (the
-    /// wake-ups of `Effects`, timers, late answers) happens after the lock.
+    /// Under the object's lock: the context is read, the object's ``ObjectBox/step(_:_:in:)``
+    /// decides, and what it decided is queued in the object's order (its log record, its
+    /// changes to the replicas: both only join a queue). Everything that answers someone or
+    /// touches a socket (the wake-ups, timers, late answers) happens after the lock.
     package func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Completion {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
@@ -99,111 +99,90 @@ package final class ObjectStore: Sendable {
             call.connectionWaiting = waiting
             call.maxConnectionWaiting = limits.maxInFlightPerConnection
             let log = box.persistent ? self.log : nil
-            guard let step = box.locked({ () -> Step? in
-                guard !box.removed else { return nil }
-                return self.step(invoke, &call, on: box, routedIn: routedIn, log: log)
-            }) else { continue }
-            return complete(step, effects: call.effects, box: box, log: log, waiter: waiter)
+            let replication = self.replication
+            guard
+                let (decision, pending) = box.locked({ () -> (Decision, Pending)? in
+                    guard !box.removed else { return nil }
+                    let decision = box.step(invoke, &call, in: context(for: box, routedIn: routedIn, replication: replication, log: log))
+                    return (decision, queue(decision, of: box, in: routedIn, replication: replication, log: log))
+                })
+            else { continue }
+            return complete(decision, pending, box: box, log: log, waiter: waiter)
         }
         return .done(.error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call")))
     }
 
-    /// What one call did under its object's lock: its outcome (nil: parked), the replication
-    /// it must wait for, and the log record it must wait for.
-    private struct Step {
-        var outcome: Outcome?
-        var replicated: EventLoopFuture<Outcome?>? = nil
-        var lsn: UInt64? = nil
+    /// What the store knows around a call on `box`. Called under the box lock, so that no
+    /// view change slips between the check and the change.
+    private func context(for box: ObjectBox, routedIn: UInt64, replication: (any Replication)?, log: OperationLog?) -> StepContext {
+        var context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
+        if let replication {
+            context.viewChanged = replication.viewID != routedIn
+            context.away = replication.unavailability(of: box.ref, copies: box.replicates ? replication.rf : 1)
+        }
+        context.logFailure = log?.failure
+        context.memoryFull = stateMemoryFull(box.ref)
+        return context
     }
 
-    /// The call, under `box`'s lock.
-    private func step(_ invoke: Invoke, _ call: inout Call, on box: ObjectBox, routedIn: UInt64, log: OperationLog?) -> Step {
-        let ref = invoke.ref
-        let replication = self.replication
-        if let replication, replication.viewID != routedIn {
-            return Step(outcome: .error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry")))
-        }
-        if let replication, let away = replication.unavailability(of: ref, copies: box.replicates ? replication.rf : 1) {
-            return Step(outcome: .error(away))
-        }
-        var sync: EventLoopFuture<Outcome?>?
-        if let replication, box.replicates, box.needsSync {
-            // An earlier change did not reach every replica: send them the whole state first.
-            box.needsSync = false
-            sync = replication.replicate(box, .install(exportState(box)), in: routedIn)
-            box.replicated = sync
-        }
-        if let answered = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
-            var step = Step(outcome: answered, lsn: log == nil ? nil : box.lastLSN)
-            if let replication, box.replicates {
-                // A retry: its first attempt may not have reached every replica. Bring them up to date first.
-                step.replicated = replication.replicate(box, .install(exportState(box)), in: routedIn)
-                box.replicated = step.replicated
+    /// What a decision waits for before it is answered: its replication, its log record.
+    private struct Pending {
+        var replicated: EventLoopFuture<Outcome?>?
+        var lsn: UInt64?
+    }
+
+    /// Queues the decision's log record and its changes to the replicas, in the object's
+    /// order. Called under the box lock: neither writes anything here (the log's writer
+    /// thread and each replica link's event loop do).
+    private func queue(
+        _ decision: Decision, of box: ObjectBox, in viewID: UInt64, replication: (any Replication)?, log: OperationLog?
+    ) -> Pending {
+        var pending = Pending()
+        if decision.awaitsEarlierReplication { pending.replicated = box.replicated }
+        if let replication, !decision.replicate.isEmpty {
+            for (operation, version) in decision.replicate {
+                let sent = replication.replicate(operation, of: box, at: version, in: viewID)
+                // Wait for every one (acks of one replica come in order; of several, not).
+                pending.replicated = pending.replicated.map { $0.and(sent).map { $0 ?? $1 } } ?? sent
             }
-            return step
+            box.replicated = pending.replicated
         }
-        let readOnly = box.object.kind(of: invoke.method).isRead
-        if !readOnly, !type(of: box.object).hasFixedSize {
-            if box.object.mayGrow(invoke.method), let full = stateMemoryFull(ref) { return Step(outcome: .error(full)) }
-            box.footprintStale = true
+        if let log, let operation = decision.log {
+            let (ref, version) = (box.ref, box.version)
+            box.lastLSN = log.append { LogRecord(lsn: $0, ref: ref, operation: operation, version: version) }
+            pending.lsn = box.lastLSN
+        } else if decision.awaitsLastRecord, log != nil {
+            pending.lsn = box.lastLSN
         }
-        if log != nil, !readOnly, let failure = log?.failure { return Step(outcome: .error(failure)) }
-        let versionBefore = box.version
-        var step = Step(outcome: run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq))
-        if let replication, box.replicates {
-            // A copy at index 0 was just created here: its creation goes to the replicas, with whatever call made it.
-            if readOnly, box.version.index > 0 {
-                step.replicated = box.replicated  // a read waits for the writes it may have seen
-            } else {
-                // The view the call was checked in above (under this lock), never one read
-                // again: the view may change meanwhile, and a leaving node's `viewID`
-                // (UInt64.max) would make this copy look newer than every later one.
-                box.version = ObjectVersion(view: routedIn, index: box.version.index + 1)
-                let this = replication.replicate(box, .invoke(invoke), in: routedIn)
-                // Wait for the whole-state sync too (acks of one replica come in order; of several, not).
-                step.replicated = sync.map { $0.and(this).map { $0 ?? $1 } } ?? this
-                box.replicated = step.replicated
-            }
-        }
-        if let log, !readOnly || box.version != versionBefore {
-            // Logged whatever the outcome: a method that threw may have changed the state first.
-            let version = box.version
-            step.lsn = log.append { n in
-                LogRecord(
-                    lsn: n, ref: ref,
-                    operation: .invoke(
-                        method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq,
-                        connection: call.waiter.id.connection.raw, request: call.waiter.id.request), version: version)
-            }
-            if let lsn = step.lsn { box.lastLSN = lsn }
-        }
-        return step
+        return pending
     }
 
     /// After the lock: carries out the call's effects at once, or once the replicas applied
     /// it and its record is safe (fsynced under fsync=always), then answers through the
     /// waiter. Nothing the call caused is visible before then.
-    private func complete(_ step: Step, effects: Effects, box: ObjectBox, log: OperationLog?, waiter: Waiter) -> Completion {
+    private func complete(_ decision: Decision, _ pending: Pending, box: ObjectBox, log: OperationLog?, waiter: Waiter) -> Completion {
+        let effects = decision.effects
+        hold(box, by: effects.holders)
         var durable: EventLoopFuture<Outcome?>?
-        if let lsn = step.lsn, let log {
-            let promise = (step.replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
+        if let lsn = pending.lsn, let log {
+            let promise = (pending.replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
             log.whenSafe(lsn) { failure in promise.succeed(failure.map { .error($0) }) }
             durable = promise.futureResult
         }
-        let pending: EventLoopFuture<Outcome?>
-        switch (step.replicated, durable) {
+        let waitFor: EventLoopFuture<Outcome?>
+        switch (pending.replicated, durable) {
         case (nil, nil):
             carryOut(effects, box: box)
-            return step.outcome.map(Completion.done) ?? .parked
-        case (let r?, nil): pending = r
-        case (nil, let d?): pending = d
-        case (let r?, let d?): pending = r.and(d).map { $1 ?? $0 }
+            return decision.outcome.map(Completion.done) ?? .parked
+        case (let r?, nil): waitFor = r
+        case (nil, let d?): waitFor = d
+        case (let r?, let d?): waitFor = r.and(d).map { $1 ?? $0 }
         }
         let sent = ContinuousClock.now
-        let replicates = step.replicated != nil
+        let replicates = pending.replicated != nil
         if replicates { replicationsPending.add() }
-        let outcome = step.outcome
-        pending.whenComplete { done in
+        let outcome = decision.outcome
+        waitFor.whenComplete { done in
             if replicates {
                 self.replicationsPending.subtract()
                 self.metrics.replication.recordNanoseconds((ContinuousClock.now - sent).nanosecondsClamped)
@@ -211,7 +190,7 @@ package final class ObjectStore: Sendable {
             // Never inline: a replica link that dies while a later call on this
             // object flushes to it (under the object's lock) fails this future on
             // that very thread, and taking the lock again there would deadlock.
-            pending.eventLoop.execute {
+            waitFor.eventLoop.execute {
                 self.carryOut(effects, box: box)
                 let instead: Outcome?
                 switch done {
@@ -219,7 +198,9 @@ package final class ObjectStore: Sendable {
                 case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
                 }
                 if instead != nil, replicates { box.locked { box.needsSync = true } }
-                if let answer = instead ?? outcome { waiter.responder.respond(Reply(id: waiter.id.request, outcome: answer)) }
+                if let answer = instead ?? outcome {
+                    waiter.responder.respondAfterWaiting(Reply(id: waiter.id.request, outcome: answer))
+                }
             }
         }
         if outcome == nil { return .parked }
@@ -229,20 +210,8 @@ package final class ObjectStore: Sendable {
     private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {
         let ref = invoke.ref
         let shard = self.shard(ref)
-        if let existing = shard.withLock({ $0[ref] }) {
-            if let create = invoke.create {
-                let conflict: CrucialError? = existing.locked {
-                    do throws(CrucialError) {
-                        try existing.object.checkCompatible(initial: create.initial)
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
-                if let conflict { return .failure(conflict) }
-            }
-            return .success(existing)
-        }
+        // A create on an existing object is checked by its step, under the one lock of the call.
+        if let existing = shard.withLock({ $0[ref] }) { return .success(existing) }
         let registry = self.registry
         let unknown = {
             "no object type \"\(ref.type)\" on this server: a @Shared type must be linked into the server "

@@ -210,11 +210,11 @@ package final class ClientConnection: FrameConnection {
     package let hello: HelloReply
     private let writer: WriteCoalescer<OutboundRequest>
 
-    private init(channel: any Channel, address: String, hello: HelloReply) {
+    private init(channel: any Channel, address: String, hello: HelloReply, writesInline: Bool) {
         self.channel = channel
         self.address = address
         self.hello = hello
-        self.writer = WriteCoalescer(channel: channel) { [address] request in
+        self.writer = WriteCoalescer(channel: channel, writesInline: writesInline) { [address] request in
             request.promise.fail(CrucialError(.connectionLost, "connection to \(address) closed"))
         }
     }
@@ -228,9 +228,11 @@ package final class ClientConnection: FrameConnection {
 
     /// Connects and performs the handshake, within `timeout` (a server that accepts the
     /// connection but never answers, like a paused process, fails it then). `heartbeat`:
-    /// see ``ClientConnectionHandler``.
+    /// see ``ClientConnectionHandler``. `writesInline`: see ``WriteCoalescer``; false for a
+    /// sender that must not touch the socket where it sends (a primary, under an object's lock).
     package static func connect(
-        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration? = nil
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration? = nil,
+        writesInline: Bool = true
     ) async throws -> ClientConnection {
         let address = "\(host):\(port)"
         let loop = group.next()
@@ -280,7 +282,7 @@ package final class ClientConnection: FrameConnection {
             channel.close(promise: nil)
             throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
         }
-        return ClientConnection(channel: channel, address: address, hello: reply)
+        return ClientConnection(channel: channel, address: address, hello: reply, writesInline: writesInline)
     }
 
     /// Queues `frame` at once (frames queued one after the other are written in that

@@ -13,15 +13,20 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
     private let channel: any Channel
     private let queue = Mutex<[Item]>([])
     private let dropped: @Sendable (Item) -> Void
+    private let writesInline: Bool
 
-    package init(channel: any Channel, dropped: @escaping @Sendable (Item) -> Void) {
+    /// `writesInline`: an item written on the channel's event loop into an empty queue goes
+    /// to the socket at once (the lowest latency); false queues it for the loop's next turn
+    /// too, so that `write` never does I/O where it is called (under a caller's lock).
+    package init(channel: any Channel, writesInline: Bool = true, dropped: @escaping @Sendable (Item) -> Void) {
         self.channel = channel
+        self.writesInline = writesInline
         self.dropped = dropped
     }
 
     /// Items are written in the order their `write` calls happened, whatever the threads.
     package func write(_ item: Item) {
-        let inLoop = channel.eventLoop.inEventLoop
+        let inLoop = writesInline && channel.eventLoop.inEventLoop
         // On the event loop, write at once unless earlier items still wait in the queue.
         let first = queue.withLock { q -> Bool? in
             if inLoop && q.isEmpty { return nil }

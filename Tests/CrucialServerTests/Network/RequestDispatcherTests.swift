@@ -67,3 +67,25 @@ struct RequestDispatcherTests {
         #expect(error(plain.serve(.getObject(id: 5, ref: ObjectRef(type: "AtomicLong", key: "none")))) == .notFound)
     }
 }
+
+@Suite("Late answers")
+struct LateAnswerTests {
+    @Test("An answer after waiting for replicas or the disk is counted and timed; a parked call's only leaves the in-flight count")
+    func countedAndTimed() {
+        let metrics = ServerMetrics()
+        let inFlight = AtomicCounter()
+        let recorder = Recorder()
+        let late = LateAnswer(
+            base: recorder, inFlight: inFlight, metrics: metrics, type: "AtomicLong", method: "incrementAndGet", started: .now)
+        func text() -> String { String(decoding: metrics.exposition(), as: UTF8.self) }
+        inFlight.add()
+        inFlight.add()
+        late.respondAfterWaiting(Reply(id: 1, outcome: .value(.int(1))))
+        #expect(text().contains(#"crucial_operations_total{type="AtomicLong",method="incrementAndGet",outcome="ok"} 1"#))
+        #expect(text().contains(#"crucial_operation_duration_seconds_count{type="AtomicLong",method="incrementAndGet"} 1"#))
+        late.respond(Reply(id: 2, outcome: .value(.int(2))))
+        #expect(text().contains(#"outcome="ok"} 1"#))
+        #expect(inFlight.load() == 0)
+        #expect(recorder.all.map(\.id) == [1, 2])
+    }
+}

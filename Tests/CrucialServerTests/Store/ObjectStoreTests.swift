@@ -221,8 +221,10 @@ final class ViewChangingReplication: Replication {
     }
     var rf: Int { 2 }
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? { nil }
-    func replicate(_ box: ObjectBox, _ operation: Replicate.Operation, in viewID: UInt64) -> EventLoopFuture<Outcome?> {
-        log.withLock { $0.append((viewID, box.version)) }
+    func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
+        -> EventLoopFuture<Outcome?>
+    {
+        log.withLock { $0.append((viewID, version)) }
         return loop.makeSucceededFuture(nil)
     }
 }
