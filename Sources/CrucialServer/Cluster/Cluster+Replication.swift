@@ -69,7 +69,7 @@ extension Cluster {
     func link(to member: View.Member, in s: inout State) -> PeerLink {
         if let l = s.links[member.id], l.member == member { return l }
         s.links[member.id]?.close()
-        let l = PeerLink(member: member, loop: loop, identity: identity)
+        let l = PeerLink(member: member, loop: loop, identity: identity, transport: transport)
         s.links[member.id] = l
         return l
     }

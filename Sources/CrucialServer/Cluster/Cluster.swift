@@ -82,14 +82,19 @@ final class Cluster: Replication, Sendable {
     let fastFailover: Bool
     /// Ends a dead member's lease (this incarnation of it), so that the view changes now.
     let onDead: @Sendable (View.Member, String) -> Void
+    /// How this node reaches the others: TCP whose sends only queue (they are made under an
+    /// object's lock), or the in-process transport in the tests of view changes.
+    let transport: any Transport
 
     /// `identity`: how this node connects to the others (with the admin secret when there is one).
     /// `history`: what the data directory remembers of the cluster's past (nil: nothing).
     init(
         me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
         history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
-        fastFailover: Bool = false, faults: ClusterFaults = [], onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in }
+        fastFailover: Bool = false, faults: ClusterFaults = [], onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in },
+        transport: any Transport = TCPTransport(writesInline: false)
     ) {
+        self.transport = transport
         self.faults = faults
         self.fastFailover = fastFailover
         self.onDead = onDead

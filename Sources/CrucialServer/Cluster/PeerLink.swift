@@ -14,19 +14,22 @@ final class PeerLink: Sendable {
     private enum State {
         case idle
         case connecting(backlog: [(Frame, UInt64, EventLoopPromise<Frame>)])
-        case connected(ClientConnection)
+        case connected(any FrameConnection)
     }
 
     let member: View.Member
     private let state = Mutex(State.idle)
     private let loop: any EventLoop
     private let identity: ConnectionIdentity
+    private let transport: any Transport
     private let nextID = Mutex<UInt64>(0)
 
-    init(member: View.Member, loop: any EventLoop, identity: ConnectionIdentity) {
+    /// `transport`: TCP for a real cluster; the in-process transport in the tests of view changes.
+    init(member: View.Member, loop: any EventLoop, identity: ConnectionIdentity, transport: any Transport) {
         self.member = member
         self.loop = loop
         self.identity = identity
+        self.transport = transport
     }
 
     /// Sends the frame `build` makes for a fresh request id; the future holds the answer.
@@ -56,17 +59,15 @@ final class PeerLink: Sendable {
 
     private func connect() {
         Task {
-            let result: Result<ClientConnection, any Error>
+            let result: Result<any FrameConnection, any Error>
             do {
                 let (host, port) = try parseAddress(member.address)
                 result = .success(
-                    // Sends are made under an object's lock: they only queue, the loop writes.
-                    try await ClientConnection.connect(
-                        host: host, port: port, group: loop, identity: identity, timeout: .seconds(2), writesInline: false))
+                    try await transport.connect(host: host, port: port, group: loop, identity: identity, timeout: .seconds(2), heartbeat: nil))
             } catch {
                 result = .failure(error)
             }
-            let (failed, unwanted) = state.withLock { state -> ([(Frame, UInt64, EventLoopPromise<Frame>)], ClientConnection?) in
+            let (failed, unwanted) = state.withLock { state -> ([(Frame, UInt64, EventLoopPromise<Frame>)], (any FrameConnection)?) in
                 guard case .connecting(let backlog) = state else {
                     // Closed meanwhile (the member left the view): close() failed the backlog.
                     if case .success(let c) = result { return ([], c) }

@@ -18,40 +18,79 @@ import Synchronization
 /// let client = CrucialClient(configuration: configuration)
 /// ```
 ///
+/// Several servers can share one transport, each at an address of its own (``serve(_:settings:at:)``):
+/// the members of a cluster reach each other through it, which is how the tests run view
+/// changes and the moving of objects without sockets.
+///
 /// Faults go in through the same seam: ``cutAll()`` closes every connection as a network
-/// failure would.
+/// failure would, ``stopServing(at:)`` makes an address refuse connections as a crashed
+/// server's port does.
 package final class InProcessTransport: Transport {
-    private let store: ObjectStore
-    private let settings: ConnectionSettings
+    /// What answers at one address.
+    struct Endpoint {
+        let store: ObjectStore
+        let settings: ConnectionSettings
+    }
+
+    /// The server every address reaches (``init(server:loop:)``), if any.
+    private let anyAddress: Endpoint?
+    private let endpoints = Mutex<[String: Endpoint]>([:])
     private let loop: any EventLoop
     private let logger: Logger
     private let nextConnection = Atomic<UInt64>(1 << 40)
-    private let open = Mutex<[ObjectIdentifier: InProcessConnection]>([:])
+    private let open = Mutex<[ObjectIdentifier: (address: String, connection: InProcessConnection)]>([:])
 
-    /// Connections to `server`'s store (the server need not listen anywhere). Cluster frames
-    /// are not served: the in-process transport has no view.
+    /// Connections to `server`'s store at any address (the server need not listen anywhere).
+    /// Cluster frames are not served: this server has no cluster.
     package init(server: CrucialServer, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
         let c = server.configuration
-        self.store = server.store
-        self.settings = ConnectionSettings(
-            serverID: c.serverID, maxFrameSize: c.maxFrameSize, credentials: c.allCredentials, pluginDirectory: c.pluginDirectory,
-            maxPluginBytes: c.maxPluginBytes, cluster: nil, limits: c.limits, metrics: server.metrics)
+        self.anyAddress = Endpoint(
+            store: server.store,
+            settings: ConnectionSettings(
+                serverID: c.serverID, maxFrameSize: c.maxFrameSize, credentials: c.allCredentials, pluginDirectory: c.pluginDirectory,
+                maxPluginBytes: c.maxPluginBytes, cluster: nil, limits: c.limits, metrics: server.metrics))
         self.loop = loop
         self.logger = Logger(label: "crucial.in-process")
+    }
+
+    /// A transport on which nothing answers until ``serve(_:settings:at:)`` adds servers.
+    init(loop: any EventLoop) {
+        self.anyAddress = nil
+        self.loop = loop
+        self.logger = Logger(label: "crucial.in-process")
+    }
+
+    /// Connections to `address` ("host:port") go to `store`, served with `settings` (a
+    /// cluster member's, with its ``Cluster``).
+    func serve(_ store: ObjectStore, settings: ConnectionSettings, at address: String) {
+        endpoints.withLock { $0[address] = Endpoint(store: store, settings: settings) }
+    }
+
+    /// `address` refuses connections from now on, and its open connections are cut: what a
+    /// crashed server looks like to the others.
+    func stopServing(at address: String) {
+        endpoints.withLock { _ = $0.removeValue(forKey: address) }
+        cut { $0 == address }
     }
 
     package func connect(
         host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
     ) async throws -> any FrameConnection {
+        let address = "\(host):\(port)"
+        guard let endpoint = endpoints.withLock({ $0[address] }) ?? anyAddress else {
+            // The words a TCP connection refused uses: the cluster's failure detector reads them.
+            throw CrucialError(.connectionFailed, "crucial-server at \(address) refused the connection (nothing listens there)")
+        }
+        let (store, settings) = (endpoint.store, endpoint.settings)
         // Both sides of the handshake, in memory: each frame one returns goes to the other.
-        var client = ClientHandshake(name: identity.name, secret: identity.secret, address: "\(host):\(port)")
+        var client = ClientHandshake(name: identity.name, secret: identity.secret, address: address)
         var server = ServerHandshake(serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials)
         var toServer: Frame? = .hello(client.hello)
         while let frame = toServer {
             toServer = nil
             let reply: Frame
             var admitted: Bool?
-            switch server.receive(frame, view: nil) {
+            switch server.receive(frame, view: settings.cluster?.view) {
             case .send(let f): reply = f
             case .accept(let r, let isAdmin, _):
                 reply = .helloReply(r)
@@ -67,8 +106,8 @@ package final class InProcessTransport: Transport {
                     connection: ConnectionID(nextConnection.wrappingAdd(1, ordering: .relaxed).newValue), logger: logger,
                     isAdmin: admitted ?? false)
                 open.withLock { open in
-                    open = open.filter { $0.value.isActive }  // forget the closed ones
-                    open[ObjectIdentifier(connection)] = connection
+                    open = open.filter { $0.value.connection.isActive }  // forget the closed ones
+                    open[ObjectIdentifier(connection)] = (address, connection)
                 }
                 return connection
             case .fail(let error)?: throw error
@@ -80,12 +119,16 @@ package final class InProcessTransport: Transport {
 
     /// Closes every connection made so far, failing their waiting requests with
     /// CONNECTION_LOST, as a network failure would: clients reconnect and retry.
-    package func cutAll() {
-        let all = open.withLock { open in
-            defer { open.removeAll() }
-            return Array(open.values)
+    package func cutAll() { cut { _ in true } }
+
+    /// Closes the connections to the addresses `which` picks.
+    func cut(_ which: (String) -> Bool) {
+        let cut = open.withLock { open in
+            let cut = open.filter { which($0.value.address) }
+            for key in cut.keys { open.removeValue(forKey: key) }
+            return cut.values.map(\.connection)
         }
-        for c in all { c.close() }
+        for c in cut { c.close() }
     }
 }
 
@@ -130,7 +173,12 @@ final class InProcessConnection: FrameConnection {
         let d = RequestDispatcher(
             store: store, settings: settings, connection: connection, logger: logger, isAdmin: isAdmin,
             responder: InProcessResponder(connection: self)
-        ) { _, _ in }
+        ) { [weak self] frame, cluster in
+            // A view change is under way: serve the frame once the cluster serves a view again.
+            guard let self else { return }
+            let loop = self.loop
+            cluster.whenReady { [weak self] in loop.execute { [weak self] in self?.serveWaiting(frame) } }
+        }
         state.value.dispatcher = d
         return d
     }
@@ -147,6 +195,12 @@ final class InProcessConnection: FrameConnection {
             if let answer = dispatcher.serve(frame) { deliver(answer) }
         }
         return promise.futureResult
+    }
+
+    /// Serves a frame that waited for a view change to end, on the loop.
+    private func serveWaiting(_ frame: Frame) {
+        guard isActive, let dispatcher = dispatcher() else { return }  // close() failed its promise
+        if let answer = dispatcher.serve(frame) { deliver(answer) }
     }
 
     /// Completes the request `frame` answers, on the loop.

@@ -31,13 +31,18 @@ package protocol Transport: Sendable {
     ) async throws -> any FrameConnection
 }
 
-/// Connections over TCP (and TLS when the identity has a context): what clients use.
+/// Connections over TCP (and TLS when the identity has a context): what clients and the
+/// members of a cluster use.
 package struct TCPTransport: Transport {
-    package init() {}
+    /// See ``WriteCoalescer``: false for a sender that queues under a lock of its own.
+    package let writesInline: Bool
+
+    package init(writesInline: Bool = true) { self.writesInline = writesInline }
 
     package func connect(
         host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
     ) async throws -> any FrameConnection {
-        try await ClientConnection.connect(host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat)
+        try await ClientConnection.connect(
+            host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat, writesInline: writesInline)
     }
 }
