@@ -266,6 +266,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CrucialLambdaTests",
+            dependencies: ["CrucialClient", "CrucialLambda"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CrucialTransportTests",
             dependencies: [
                 "CrucialCore", "CrucialTransport",

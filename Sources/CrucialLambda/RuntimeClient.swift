@@ -3,8 +3,19 @@ internal import CrucialClient
 internal import Foundation
 internal import NIOCore
 
+/// What the runtime loop needs of the Lambda Runtime API: the next invocation, and a
+/// place for each answer. ``RuntimeClient`` speaks it over HTTP; the tests script it.
+protocol RuntimeAPI: Sendable {
+    /// Waits for the next invocation.
+    func next() async throws -> RuntimeClient.Invocation
+    /// Posts the function's answer to invocation `requestID`.
+    func respond(requestID: String, body: Data) async throws
+    /// Posts a function error for invocation `requestID`.
+    func fail(requestID: String, error: LambdaErrorBody) async throws
+}
+
 /// The Lambda Runtime API (version 2018-06-01) as a custom runtime uses it.
-struct RuntimeClient: Sendable {
+struct RuntimeClient: RuntimeAPI {
     /// `AWS_LAMBDA_RUNTIME_API`: "host:port".
     let api: String
 

@@ -7,12 +7,12 @@ internal import Glibc
 
 /// next invocation → connect to the DSO layer → run → post the answer or the error,
 /// as AWS's custom-runtime contract describes.
-struct RuntimeLoop {
-    let runtime: RuntimeClient
+struct RuntimeLoop<API: RuntimeAPI> {
+    let runtime: API
     /// The DSO endpoint the shared client talks to, kept across warm invocations.
     private var endpoint: DSOEndpoint?
 
-    init(runtime: RuntimeClient) {
+    init(runtime: API) {
         self.runtime = runtime
     }
 

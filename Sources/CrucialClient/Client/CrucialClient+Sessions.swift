@@ -29,6 +29,16 @@ extension CrucialClient {
         keeper.start { [weak self] namesClient in self?.sendKeepAlives(namingClient: namesClient) }
     }
 
+    /// ``keepSessionAlive()``, and the first time also one keep-alive now, answered before
+    /// this returns: done before a cloud thread runs, so that the session has its full
+    /// lease and the keep-alives an open connection (no task to open one, which a busy
+    /// cooperative pool can hold back for seconds) before the thread creates an object in it.
+    func keepSessionAliveFromNow() async {
+        guard ownsSession, !keeper.isRunning else { return }
+        try? await keepAlive()  // if it fails, the timer's keep-alives go on trying
+        keepSessionAlive()
+    }
+
     /// Keeps this client itself alive from now on: done when it takes semaphore permits,
     /// which the servers release once its keep-alives stop (it crashed, or was closed).
     func keepClientAlive() {

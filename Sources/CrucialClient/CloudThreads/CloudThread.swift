@@ -77,7 +77,7 @@ struct CloudCall: Sendable {
         let driver = client ?? .shared
         // The function's ephemeral objects join the driver's session: keep it alive from
         // now on, even if the driver itself never creates an object.
-        driver.keepSessionAlive()
+        await driver.keepSessionAliveFromNow()
         let endpoint = DSOEndpoint(client: driver)
         var attempt = 1
         while true {
