@@ -49,7 +49,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// to a ping) is taken for dead or cut off: the connection is closed, failing them, and
     /// the client retries (elsewhere, in a cluster). nil: wait as long as it takes.
     private let heartbeat: TimeAmount?
-    private var lastHeard = NIODeadline.now()
+    /// When the server last said anything, by the event loop's clock (a test's loop has its own).
+    private var lastHeard = NIODeadline.uptimeNanoseconds(0)
     private var pinging = false
     private var pingCount: UInt64 = 0
     private var beat: RepeatedTask?
@@ -73,6 +74,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     static let pingIDs: UInt64 = 1 << 63
 
     func channelActive(context: ChannelHandlerContext) {
+        lastHeard = context.eventLoop.now
         var buffer = context.channel.allocator.buffer(capacity: 64)
         WireCodec.encode(.hello(handshake.hello), into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -100,10 +102,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func checkHeartbeat(context: ChannelHandlerContext, limit: TimeAmount) {
         guard !pending.isEmpty, closedError == nil, helloPromise == nil else {
-            lastHeard = .now()
+            lastHeard = context.eventLoop.now
             return
         }
-        let silent = NIODeadline.now() - lastHeard
+        let silent = context.eventLoop.now - lastHeard
         if silent >= limit {
             close(context: context, CrucialError(.connectionLost, "server \(address) answered nothing for \(silent.nanoseconds / 1_000_000) ms"))
         } else if silent.nanoseconds >= limit.nanoseconds / 4, !pinging {
@@ -119,15 +121,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let request = unwrapOutboundIn(data)
         if let closedError {
             request.promise.fail(closedError)
+            promise?.fail(closedError)
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: 128)
         WireCodec.encode(request.frame, into: &buffer)
         guard buffer.readableBytes - 4 <= serverMaxFrameSize else {
-            request.promise.fail(
-                CrucialError(
-                    .frameTooLarge,
-                    "request of \(buffer.readableBytes - 4) bytes exceeds the server's frame limit of \(serverMaxFrameSize) bytes"))
+            let error = CrucialError(
+                .frameTooLarge, "request of \(buffer.readableBytes - 4) bytes exceeds the server's frame limit of \(serverMaxFrameSize) bytes")
+            request.promise.fail(error)
+            promise?.fail(error)  // a handler that drops a write completes its promise
             return
         }
         pending[request.id] = request.promise
@@ -135,7 +138,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastHeard = .now()
+        lastHeard = context.eventLoop.now
         let frame: Frame
         do {
             frame = try WireCodec.decode(unwrapInboundIn(data))
