@@ -25,7 +25,7 @@ struct CollectionTests {
             try await group.waitForAll()
         }
         #expect(try await list.size() == 1600)
-        let all = try await list.getAll()
+        let all = try await list.elements()
         #expect(Set(all).count == 1600)
         for t in 0..<8 {
             // Each task's own additions keep their order.
@@ -46,7 +46,7 @@ struct CollectionTests {
         let list = SharedList<String>("l", client: client)
         try await list.addAll(["a", "b", "c"])
         try await list.insert("z", at: 0)
-        #expect(try await list.getAll() == ["z", "a", "b", "c"])
+        #expect(try await list.elements() == ["z", "a", "b", "c"])
         #expect(try await list.set(1, "A") == "a")
         #expect(try await list.remove(at: 0) == "z")
         #expect(try await list.remove("b"))
@@ -96,18 +96,18 @@ struct CollectionTests {
             }
             try await group.waitForAll()
         }
-        #expect(try await gradient.getAll() == [Double](repeating: 25 * 28, count: 100))
+        #expect(try await gradient.elements() == [Double](repeating: 25 * 28, count: 100))
         await #expect(throws: CrucialError.self) { try await gradient.add([1, 2]) }
 
         let bytes = AtomicByteArray("bytes", length: 4, client: client)
         #expect(try await bytes.addAndGet(0, 300) == 44)  // wraps
         #expect(try await bytes.compareAndSet(0, 44, 1))
-        #expect(try await bytes.getAll() == [1, 0, 0, 0])
+        #expect(try await bytes.elements() == [1, 0, 0, 0])
 
         let votes = AtomicMatrix("votes", rows: 2, cols: 3, client: client)
         try await votes.merge([[1, 0, 0], [0, 1, 0]])
         try await votes.merge([[1, 0, 0], [0, 0, 1]])
-        #expect(try await votes.getAll() == [[2, 0, 0], [0, 1, 1]])
+        #expect(try await votes.elements() == [[2, 0, 0], [0, 1, 1]])
         #expect(try await votes.row(1) == [0, 1, 1])
         #expect(try await votes.addAndGet(1, 2, 0.5) == 1.5)
         #expect(try await votes.shape() == (2, 3))

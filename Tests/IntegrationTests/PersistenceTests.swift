@@ -117,12 +117,12 @@ struct PersistenceTests {
             client.close()
             server.stop()
         }
-        #expect(try await SharedList<String>("list", persistent: true, client: client).getAll() == (0..<100).map { "item \($0)" })
+        #expect(try await SharedList<String>("list", persistent: true, client: client).elements() == (0..<100).map { "item \($0)" })
         let restored = SharedMap<String, Int>("map", persistent: true, client: client)
         #expect(try await restored.size() == 49)
         #expect(try await restored.get("k9") == 81)
         #expect(try await restored.get("k7") == nil)
-        #expect(try await AtomicDoubleArray("gradient", length: 4, persistent: true, client: client).getAll() == [1, 2, 3, 4])
+        #expect(try await AtomicDoubleArray("gradient", length: 4, persistent: true, client: client).elements() == [1, 2, 3, 4])
         // The restarted server keeps logging where it left off.
         try await restored.put("after", 1)
         #expect(await server.stop() == 0)

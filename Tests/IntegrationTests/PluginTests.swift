@@ -54,7 +54,7 @@ struct PluginTests {
             #expect(e.code == .userError)
             #expect(e.message.contains("plugin.Histogram.add threw CrucialTestPlugin.HistogramError: sample -1.0 is not a non-negative number"))
         }
-        #expect(try await client.getObject(histogram.ref) == .record(["buckets": .ints([2, 2, 1]), "width": .double(10)]))
+        #expect(try await client.state(of: histogram.ref) == .record(["buckets": .ints([2, 2, 1]), "width": .double(10)]))
         #expect(server.server.processIdentifier == pid && server.isRunning)
 
         // The same types again: refused, the loaded ones keep serving.

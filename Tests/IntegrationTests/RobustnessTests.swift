@@ -35,7 +35,7 @@ struct RobustnessTests {
         let client = server.client()
         defer { client.close() }
         let barrier = CyclicBarrier("b", parties: 2, client: client)
-        #expect(try await barrier.getParties() == 2)
+        #expect(try await barrier.parties() == 2)
 
         // A raw client parks on the barrier, then its connection dies.
         do {
@@ -45,15 +45,15 @@ struct RobustnessTests {
                 .invoke(
                     Invoke(
                         id: 1, ref: barrier.ref, method: "await", create: Create(initial: .int(2)), clientID: 99, seq: 1)))
-            try await waitUntil { try await barrier.getNumberWaiting() == 1 }
+            try await waitUntil { try await barrier.numberWaiting() == 1 }
         }
-        try await waitUntil { try await barrier.getNumberWaiting() == 0 }
+        try await waitUntil { try await barrier.numberWaiting() == 0 }
 
         // Had the dead party counted, this lone await would pass at once.
         let lone = Task { try await barrier.await() }
-        try await waitUntil { try await barrier.getNumberWaiting() == 1 }
+        try await waitUntil { try await barrier.numberWaiting() == 1 }
         try await Task.sleep(for: .milliseconds(100))
-        #expect(try await barrier.getNumberWaiting() == 1)
+        #expect(try await barrier.numberWaiting() == 1)
         let second = try await barrier.await()
         let first = try await lone.value
         #expect(Set([first, second]) == [0, 1])
@@ -71,9 +71,9 @@ struct RobustnessTests {
             let doomed = try RawSocket(port: server.port)
             try await doomed.hello()
             doomed.send(.invoke(Invoke(id: 1, ref: semaphore.ref, method: "acquire", args: [.int(1)], clientID: 7, seq: 1)))
-            try await waitUntil { try await semaphore.getQueueLength() == 1 }
+            try await waitUntil { try await semaphore.queueLength() == 1 }
         }
-        try await waitUntil { try await semaphore.getQueueLength() == 0 }
+        try await waitUntil { try await semaphore.queueLength() == 0 }
         try await semaphore.release(1)
         #expect(try await semaphore.availablePermits() == 1)
     }

@@ -28,9 +28,9 @@ struct SynchronizationTests {
             try await group.waitForAll()
         }
         // The arrival indices of one generation are exactly 0..<parties.
-        #expect(try await indices.getAll().sorted() == Array(0..<parties))
+        #expect(try await indices.elements().sorted() == Array(0..<parties))
         #expect(try await arrivals.get() == Int64(parties * generations))
-        #expect(try await barrier.getNumberWaiting() == 0)
+        #expect(try await barrier.numberWaiting() == 0)
         #expect(try await !barrier.isBroken())
     }
 
@@ -41,7 +41,7 @@ struct SynchronizationTests {
         defer { client.close() }
         let barrier = CyclicBarrier("b", parties: 3, client: client)
         async let other: Int = barrier.await()
-        try await waitUntil { try await barrier.getNumberWaiting() == 1 }
+        try await waitUntil { try await barrier.numberWaiting() == 1 }
         await #expect(throws: CrucialError.self) { try await barrier.await(timeout: .milliseconds(50)) }
         do {
             _ = try await other
@@ -55,7 +55,7 @@ struct SynchronizationTests {
         // A barrier with another number of parties under the same key is refused.
         let wrong = CyclicBarrier("b", parties: 4, client: client)
         await #expect(throws: CrucialError(.badInitialState, "CyclicBarrier exists with 3 parties; this proxy asks for 4")) {
-            try await wrong.getParties()
+            try await wrong.parties()
         }
     }
 
@@ -127,7 +127,7 @@ struct SynchronizationTests {
         async let waited: Void = latch.await()
         for _ in 0..<3 { try await latch.countDown() }
         try await waited
-        #expect(try await latch.getCount() == 0)
+        #expect(try await latch.count() == 0)
         #expect(try await latch.await(timeout: .milliseconds(20)))
     }
 }

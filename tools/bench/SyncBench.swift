@@ -177,7 +177,7 @@ struct MapSyncBench: AsyncParsableCommand {
         case .dsoPolling:
             let results = SharedList<Int64>("map-\(run)-results")
             while try await results.size() < threads { try await tick() }
-            return try await results.getAll().reduce(0, +)
+            return try await results.elements().reduce(0, +)
         case .redisPolling:
             let key = "map:\(run):results"
             while case .integer(let n) = try await pool.command("LLEN", key), n < threads { try await tick() }

@@ -178,7 +178,7 @@ struct Objects: AsyncParsableCommand {
         func run() async throws {
             let client = try server.client()
             defer { client.close() }
-            print(jsonText(try await client.getObject(ObjectRef(type: type, key: key))))
+            print(jsonText(try await client.state(of: ObjectRef(type: type, key: key))))
         }
     }
 

@@ -3,10 +3,14 @@ internal import CrucialTransport
 /// Admin calls: an object's state, the objects a server holds, plugins.
 extension CrucialClient {
     /// The state of an object (admin): what its type sends as initial state.
-    public func getObject(_ ref: ObjectRef) async throws -> Value {
+    public func state(of ref: ObjectRef) async throws -> Value {
         try ref.validate()
         return try expectOK(try await send(to: ref) { id, _ in .getObject(id: id, ref: ref) }, "GetObject")
     }
+
+    /// The former name of ``state(of:)``.
+    @available(*, deprecated, renamed: "state(of:)")
+    public func getObject(_ ref: ObjectRef) async throws -> Value { try await state(of: ref) }
 
     /// Uploads a plugin (a shared library exporting `@Shared` types) to the server this
     /// client talks to, which loads it without restarting; returns the types it brought.

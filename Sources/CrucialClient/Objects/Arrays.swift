@@ -45,7 +45,10 @@ public struct AtomicByteArray: SharedProxy, Codable {
         try byte(await handle.call(ByteArrayMethod.getAndAdd, [.int(Int64(index)), .int(Int64(delta))]))
     }
     /// Every element, in one call.
-    public func getAll() async throws -> [UInt8] { try await handle.call(ByteArrayMethod.getAll).bytes() }
+    public func elements() async throws -> [UInt8] { try await handle.call(ByteArrayMethod.getAll).bytes() }
+    /// The Java name of ``elements()``.
+    @available(*, deprecated, renamed: "elements()")
+    public func getAll() async throws -> [UInt8] { try await elements() }
     /// Replaces every element, in one call (the length must match).
     public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call(ByteArrayMethod.setAll, [.bytes(bytes)]) }
 }
@@ -102,7 +105,10 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
         try await handle.call(DoubleArrayMethod.addAndGetAll, [.doubles(deltas)]).doubles()
     }
     /// Every element, in one call.
-    public func getAll() async throws -> [Double] { try await handle.call(DoubleArrayMethod.getAll).doubles() }
+    public func elements() async throws -> [Double] { try await handle.call(DoubleArrayMethod.getAll).doubles() }
+    /// The Java name of ``elements()``.
+    @available(*, deprecated, renamed: "elements()")
+    public func getAll() async throws -> [Double] { try await elements() }
     /// Replaces every element, in one call (the length must match).
     public func setAll(_ values: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.setAll, [.doubles(values)]) }
 }
@@ -153,9 +159,12 @@ public struct AtomicMatrix: SharedProxy, Codable {
         _ = try await handle.call(MatrixMethod.setRow, [.int(Int64(index)), .doubles(values)])
     }
     /// Every element, in one call.
-    public func getAll() async throws -> [[Double]] {
+    public func elements() async throws -> [[Double]] {
         try await handle.call(MatrixMethod.getAll).list().map { try $0.doubles() }
     }
+    /// The Java name of ``elements()``.
+    @available(*, deprecated, renamed: "elements()")
+    public func getAll() async throws -> [[Double]] { try await elements() }
     /// Adds `matrix` element-wise (same shape).
     public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.merge, [.list(matrix.map(Value.doubles))]) }
     /// Replaces every element, in one call (the length must match).

@@ -57,7 +57,10 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     /// Removes every element.
     public func clear() async throws { _ = try await handle.call(ListMethod.clear) }
     /// Every element, in one call.
-    public func getAll() async throws -> [Element] { try await handle.call(ListMethod.getAll).list().map { try $0.decode() } }
+    public func elements() async throws -> [Element] { try await handle.call(ListMethod.getAll).list().map { try $0.decode() } }
+    /// The Java name of ``elements()``.
+    @available(*, deprecated, renamed: "elements()")
+    public func getAll() async throws -> [Element] { try await elements() }
     /// The elements in `range`.
     public func subList(_ range: Range<Int>) async throws -> [Element] {
         try await handle.call(ListMethod.subList, [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))])
@@ -97,7 +100,10 @@ public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Co
     /// Removes every element.
     public func clear() async throws { _ = try await handle.call(SetMethod.clear) }
     /// Every element, in one call.
-    public func getAll() async throws -> Set<Element> { Set(try await handle.call(SetMethod.getAll).list().map { try $0.decode() }) }
+    public func elements() async throws -> Set<Element> { Set(try await handle.call(SetMethod.getAll).list().map { try $0.decode() }) }
+    /// The Java name of ``elements()``.
+    @available(*, deprecated, renamed: "elements()")
+    public func getAll() async throws -> Set<Element> { try await elements() }
 }
 
 /// The methods of ``SharedMap`` and ``SharedSortedMap`` (`java.util.Map`, plus server-side merge).

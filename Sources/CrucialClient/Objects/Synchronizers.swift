@@ -31,9 +31,15 @@ public struct CyclicBarrier: SharedProxy, Codable {
     /// Whether the barrier is broken (a wait timed out, or `reset` interrupted one).
     public func isBroken() async throws -> Bool { try await handle.call(BarrierMethod.isBroken).bool() }
     /// The number of parties that open the barrier.
-    public func getParties() async throws -> Int { try await handle.call(BarrierMethod.getParties).int() }
+    public func parties() async throws -> Int { try await handle.call(BarrierMethod.getParties).int() }
+    /// The Java name of ``parties()``.
+    @available(*, deprecated, renamed: "parties()")
+    public func getParties() async throws -> Int { try await parties() }
     /// The parties waiting now.
-    public func getNumberWaiting() async throws -> Int { try await handle.call(BarrierMethod.getNumberWaiting).int() }
+    public func numberWaiting() async throws -> Int { try await handle.call(BarrierMethod.getNumberWaiting).int() }
+    /// The Java name of ``numberWaiting()``.
+    @available(*, deprecated, renamed: "numberWaiting()")
+    public func getNumberWaiting() async throws -> Int { try await numberWaiting() }
 }
 
 /// A shared fair `java.util.concurrent.Semaphore`.
@@ -74,7 +80,10 @@ public struct Semaphore: SharedProxy, Codable {
         return try await handle.call(SemaphoreMethod.drainPermits).int()
     }
     /// The acquires waiting now.
-    public func getQueueLength() async throws -> Int { try await handle.call(SemaphoreMethod.getQueueLength).int() }
+    public func queueLength() async throws -> Int { try await handle.call(SemaphoreMethod.getQueueLength).int() }
+    /// The Java name of ``queueLength()``.
+    @available(*, deprecated, renamed: "queueLength()")
+    public func getQueueLength() async throws -> Int { try await queueLength() }
 }
 
 /// A shared `java.util.concurrent.CountDownLatch`.
@@ -90,7 +99,10 @@ public struct CountDownLatch: SharedProxy, Codable {
     /// Counts down by one; at zero every waiter proceeds.
     public func countDown() async throws { _ = try await handle.call(LatchMethod.countDown) }
     /// The count now.
-    public func getCount() async throws -> Int { try await handle.call(LatchMethod.getCount).int() }
+    public func count() async throws -> Int { try await handle.call(LatchMethod.getCount).int() }
+    /// The Java name of ``count()``.
+    @available(*, deprecated, renamed: "count()")
+    public func getCount() async throws -> Int { try await count() }
     /// Waits until the count reaches zero.
     public func `await`() async throws { _ = try await handle.call(LatchMethod.await) }
     /// Waits at most `timeout`; answers whether the count reached zero.

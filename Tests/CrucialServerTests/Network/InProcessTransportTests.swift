@@ -21,7 +21,7 @@ struct InProcessTransportTests {
         try await AtomicLong("n", client: a).addAndGet(5)
         #expect(try await AtomicLong("n", client: b).incrementAndGet() == 6)
         async let first = CyclicBarrier("b", parties: 2, client: a).await()
-        while try await CyclicBarrier("b", parties: 2, client: b).getNumberWaiting() == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        while try await CyclicBarrier("b", parties: 2, client: b).numberWaiting() == 0 { try await Task.sleep(for: .milliseconds(5)) }
         #expect(try await CyclicBarrier("b", parties: 2, client: b).await() == 0)
         #expect(try await first == 1)
         try await server.shutdown()
