@@ -84,10 +84,14 @@ extension CrucialClient {
             if create?.session == 0 { create?.session = session }
             if create?.persistent == false { keepSessionAlive() }
         }
-        let seq = readOnly ? 0 : seqs.withLock { $0.allocate() }
+        // One lock for the sequence number and the first attempt's acknowledgement mark;
+        // a retry reads the mark again (answers may have come meanwhile).
+        let (seq, firstAcked): (UInt64, UInt64) = readOnly ? (0, 0) : seqs.withLock { ($0.allocate(), $0.ackedBelow) }
         defer { if seq != 0 { seqs.withLock { $0.complete(seq) } } }
+        var attempts = 0
         let frame = try await send(to: ref) { id, viewID in
-            let acked = seq == 0 ? 0 : seqs.withLock { $0.ackedBelow }
+            attempts += 1
+            let acked = seq == 0 ? 0 : attempts == 1 ? firstAcked : seqs.withLock { $0.ackedBelow }
             return .invoke(
                 Invoke(
                     id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked,
