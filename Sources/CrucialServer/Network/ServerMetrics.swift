@@ -6,7 +6,8 @@ public import Prometheus
 /// that several servers can run in one process), served by ``MetricsEndpoint``.
 ///
 /// Names: `crucial_operations_total{type,method,outcome}` (outcome `ok`, `parked` or the
-/// error code), `crucial_operation_duration_seconds{type,method}` (calls answered at once),
+/// error code), `crucial_operation_duration_seconds{type,method}` (calls until their answer,
+/// the wait for replicas and the disk included; parked calls are not timed),
 /// `crucial_replication_duration_seconds` (a change until every replica applied it),
 /// gauges `crucial_objects`, `crucial_sessions`, `crucial_parked_calls`,
 /// `crucial_object_state_bytes`, `crucial_connections`, `crucial_view_id`,
