@@ -179,13 +179,11 @@ package enum DoubleArrayMethod: String, BuiltinMethod {
 
     package var signature: MethodSignature {
         switch self {
-        case .length, .getAll: .read()
-        case .get: .read("index")
-        case .set, .getAndSet: .write("index", "value")
-        case .compareAndSet: .write("index", "expect", "update")
-        case .addAndGet, .getAndAdd: .write("index", "delta")
         case .add, .addAndGetAll: .write("deltas")
         case .setAll: .write("values")
+        // The element methods both arrays have: one signature each, the byte array's.
+        case .length, .getAll, .get, .set, .getAndSet, .compareAndSet, .addAndGet, .getAndAdd:
+            ByteArrayMethod(rawValue: rawValue)!.signature
         }
     }
 }

@@ -49,6 +49,15 @@ final class CArena {
         allocate(byteCount: MemoryLayout<T>.stride * max(count, 1)).bindMemory(to: T.self, capacity: max(count, 1))
     }
 
+    /// A C array holding a copy of `values`.
+    func array<T>(copying values: [T]) -> UnsafeMutablePointer<T> {
+        let items = array(T.self, count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { items.update(from: base, count: values.count) }
+        }
+        return items
+    }
+
     /// A NUL-terminated copy of `s`. A NUL inside `s` ends the C string there;
     /// callers that must keep such strings use a bytes field instead.
     func cString(_ s: String) -> UnsafeMutablePointer<CChar> {

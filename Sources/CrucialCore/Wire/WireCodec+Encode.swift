@@ -285,21 +285,13 @@ extension WireCodec {
         case .doubles(let d):
             let dp = a.make(Crucial__DoubleArray.self, crucial__double_array__init)
             dp.pointee.n_items = d.count
-            let items = a.array(Double.self, count: d.count)
-            d.withUnsafeBufferPointer { src in
-                if let base = src.baseAddress { items.update(from: base, count: d.count) }
-            }
-            dp.pointee.items = items
+            dp.pointee.items = a.array(copying: d)
             p.pointee.kind_case = CRUCIAL__VALUE__KIND_DOUBLES
             p.pointee.doubles = dp
         case .ints(let i):
             let ip = a.make(Crucial__IntArray.self, crucial__int_array__init)
             ip.pointee.n_items = i.count
-            let items = a.array(Int64.self, count: i.count)
-            i.withUnsafeBufferPointer { src in
-                if let base = src.baseAddress { items.update(from: base, count: i.count) }
-            }
-            ip.pointee.items = items
+            ip.pointee.items = a.array(copying: i)
             p.pointee.kind_case = CRUCIAL__VALUE__KIND_INTS
             p.pointee.ints = ip
         case .list(let l):

@@ -85,6 +85,14 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         throw CrucialError(.timeout, "view \(view.id) not served")
     }
 
+    /// View `id` of `members`, handed to all of them, once all serve it.
+    func serve(_ id: UInt64, _ members: [String]) async throws -> View {
+        let v = view(id, members)
+        adopt(v, on: members)
+        try await waitReady(v, members)
+        return v
+    }
+
     /// Calls `method` on `ref` as a client in `view` would: on the primary the view's ring names.
     /// `seq`: the retry sequence number (a fresh one when nil).
     func call(
@@ -137,9 +145,7 @@ struct ClusterViewChangeTests {
     @Test("Each change reaches the object's replicas before it is answered")
     func replicatedBeforeAnswered() async throws {
         let c = InProcessCluster(["a", "b", "c"], rf: 2)
-        let v1 = c.view(1, ["a", "b", "c"])
-        c.adopt(v1, on: ["a", "b", "c"])
-        try await c.waitReady(v1, ["a", "b", "c"])
+        let v1 = try await c.serve(1, ["a", "b", "c"])
         try await Self.fill(c, in: v1)
         Self.expectPlaced(c, v1) { Int64($0 + 1) }
     }
@@ -147,14 +153,10 @@ struct ClusterViewChangeTests {
     @Test("A member that joins gets its share; members that are no longer replicas drop theirs")
     func join() async throws {
         let c = InProcessCluster(["a", "b"], rf: 2)
-        let v1 = c.view(1, ["a", "b"])
-        c.adopt(v1, on: ["a", "b"])
-        try await c.waitReady(v1, ["a", "b"])
+        let v1 = try await c.serve(1, ["a", "b"])
         try await Self.fill(c, in: v1)
         c.add("c")
-        let v2 = c.view(2, ["a", "b", "c"])
-        c.adopt(v2, on: ["a", "b", "c"])
-        try await c.waitReady(v2, ["a", "b", "c"])
+        let v2 = try await c.serve(2, ["a", "b", "c"])
         Self.expectPlaced(c, v2) { Int64($0 + 1) }
         // They go on from there, in the new view.
         for ref in Self.refs { _ = try await c.call(ref, "incrementAndGet", in: v2) }
@@ -164,23 +166,17 @@ struct ClusterViewChangeTests {
     @Test("A member that crashes: the others make up its copies, and nothing acknowledged is lost")
     func crash() async throws {
         let c = InProcessCluster(["a", "b", "c"], rf: 2)
-        let v1 = c.view(1, ["a", "b", "c"])
-        c.adopt(v1, on: ["a", "b", "c"])
-        try await c.waitReady(v1, ["a", "b", "c"])
+        let v1 = try await c.serve(1, ["a", "b", "c"])
         try await Self.fill(c, in: v1)
         c.crash("c")
-        let v2 = c.view(2, ["a", "b"])
-        c.adopt(v2, on: ["a", "b"])
-        try await c.waitReady(v2, ["a", "b"])
+        let v2 = try await c.serve(2, ["a", "b"])
         Self.expectPlaced(c, v2) { Int64($0 + 1) }
     }
 
     @Test("A call during a view change waits, and is served once every member is done; a client in the old view is told the new one")
     func callsWaitForTheTransfer() async throws {
         let c = InProcessCluster(["a", "b"], rf: 1)
-        let v1 = c.view(1, ["a", "b"])
-        c.adopt(v1, on: ["a", "b"])
-        try await c.waitReady(v1, ["a", "b"])
+        let v1 = try await c.serve(1, ["a", "b"])
         try await Self.fill(c, in: v1)
         let v2 = c.view(2, ["a", "b"])
         // Only a knows the new view: it cannot serve it until b reports its transfer.
@@ -206,9 +202,7 @@ struct ClusterViewChangeTests {
     @Test("A replica that cannot be reached makes the client retry; the retry brings it the whole state")
     func unreachableReplica() async throws {
         let c = InProcessCluster(["a", "b"], rf: 2)
-        let v1 = c.view(1, ["a", "b"])
-        c.adopt(v1, on: ["a", "b"])
-        try await c.waitReady(v1, ["a", "b"])
+        let v1 = try await c.serve(1, ["a", "b"])
         let ref = Self.refs.first { HashRing(members: v1.members).primary(for: $0)?.id == "a" }!
         #expect(try await c.call(ref, "addAndGet", [5], in: v1, seq: 1) == .value(5))
         c.unreachable("b")
