@@ -132,27 +132,16 @@ package enum AtomicIntegerMethod: String, BuiltinMethod {
 package enum AtomicValueMethod: String, BuiltinMethod {
     case get, set, getAndSet, compareAndSet
 
-    package var signature: MethodSignature {
-        switch self {
-        case .get: .read()
-        case .set, .getAndSet: .write("newValue")
-        case .compareAndSet: .write("expect", "update")
-        }
-    }
+    /// The integers' signature of the same method: one table for the methods they share.
+    package var signature: MethodSignature { AtomicIntegerMethod(rawValue: rawValue)!.signature }
 }
 
 /// `AtomicDouble` (Guava's).
 package enum AtomicDoubleMethod: String, BuiltinMethod {
     case get, set, getAndSet, compareAndSet, addAndGet, getAndAdd
 
-    package var signature: MethodSignature {
-        switch self {
-        case .get: .read()
-        case .set, .getAndSet: .write("newValue")
-        case .compareAndSet: .write("expect", "update")
-        case .addAndGet, .getAndAdd: .write("delta")
-        }
-    }
+    /// The integers' signature of the same method: one table for the methods they share.
+    package var signature: MethodSignature { AtomicIntegerMethod(rawValue: rawValue)!.signature }
 }
 
 // MARK: - Arrays
