@@ -283,9 +283,10 @@ let package = Package(
         .testTarget(
             name: "CrucialClientTests",
             dependencies: [
-                "CrucialClient",
+                "CrucialClient", "CrucialTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -303,7 +304,7 @@ let package = Package(
         .testTarget(
             name: "CrucialServerTests",
             dependencies: [
-                "CrucialServer", "CrucialCore", "CrucialClient",
+                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialTransport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
