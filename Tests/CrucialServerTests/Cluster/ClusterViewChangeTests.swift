@@ -30,6 +30,11 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         for id in ids { add(id) }
     }
 
+    /// The test is over: every member closes its links, nothing keeps running.
+    deinit {
+        for node in nodes.values { node.cluster.shutdown() }
+    }
+
     /// A fresh member `id` (a new process: empty store), serving at "id:1".
     func add(_ id: String, incarnation: UInt64 = 1) {
         let member = View.Member(id: id, address: "\(id):1", incarnation: incarnation)
