@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the release benchmark and runs it against its peers on this machine.
-#   tools/bench.sh [run options]          DSO layer vs redis-server (installed when missing),
-#                                         e.g. --duration 5 --markdown docs/BENCHMARKS.md
+#   tools/bench.sh [run options]          DSO layer vs redis-server (installed when missing) and
+#                                         redis-benchmark, servers pinned to core 0 and the load to
+#                                         core 1 (--no-pin: unpinned), e.g. --duration 5
+#                                         --markdown docs/BENCHMARKS.md
 #   tools/bench.sh lambda [options]       cloud threads on crucial-lambda-emulator: invocation
 #                                         overhead (warm, cold) and Monte Carlo π scale-up
 #   tools/bench.sh codec [options]        argument/state format: binary vs JSON sizes and times

@@ -96,9 +96,22 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Also append the results as a Markdown table to this file.")
     var markdown: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Pin the server under test (one event-loop thread) to core 0 and the load to core 1; --no-pin leaves it to the scheduler.")
+    var pin = true
+
     func validate() throws {
         guard duration > 0, clients > 0, keys > 0, latencyOps > 0, connections > 0 else {
             throw ValidationError("every size must be positive")
+        }
+        if pin {
+            guard ProcessInfo.processInfo.activeProcessorCount >= 2 else {
+                throw ValidationError("pinning needs two cores (this machine has one): pass --no-pin")
+            }
+            guard FileManager.default.isExecutableFile(atPath: Placement.taskset) else {
+                throw ValidationError("\(Placement.taskset) not found (util-linux): install it, or pass --no-pin")
+            }
         }
         guard FileManager.default.isExecutableFile(atPath: redisServer) else {
             throw ValidationError("\(redisServer) not found: apt-get install redis-server (tools/bench.sh does it)")
@@ -106,7 +119,10 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let peers = try await Peers(redisServer: redisServer, serverThreads: serverThreads)
+        let placement = Placement(pinned: pin)
+        try placement.pinThisProcess()
+        let threads = serverThreads ?? (pin ? 1 : nil)
+        let peers = try await Peers(redisServer: redisServer, serverThreads: threads, placement: placement)
         defer { peers.stop() }
         let (redisPort, crucialPort) = (peers.redisPort, peers.crucialPort)
 
@@ -118,7 +134,8 @@ struct Run: AsyncParsableCommand {
         _ = try await pool.command("PING")
 
         say("crucial-bench: \(clients) clients, \(keys) keys, \(duration) s per throughput run, \(connections) connections each")
-        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(redisVersion()); crucial server threads: \(serverThreads.map(String.init) ?? "one per core")")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; redis \(redisVersion()); crucial server threads: \(threads.map(String.init) ?? "one per core")")
+        say("placement: \(placement.description)")
         var rows: [Row] = []
 
         // 1 KB sequential latency.
@@ -138,8 +155,10 @@ struct Run: AsyncParsableCommand {
         }
         rows.append(Row("1 KB put p50 (µs)", cPut.p50, rPut.p50, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB put p99 (µs)", cPut.p99, rPut.p99, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB put p999 (µs)", cPut.p999, rPut.p999, lowerIsBetter: true, target: ""))
         rows.append(Row("1 KB get p50 (µs)", cGet.p50, rGet.p50, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB get p99 (µs)", cGet.p99, rGet.p99, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB get p999 (µs)", cGet.p999, rGet.p999, lowerIsBetter: true, target: ""))
 
         // Simple op: increment a random counter.
         say("throughput: increment, \(clients) clients × \(duration) s, each system ...")
@@ -168,15 +187,38 @@ struct Run: AsyncParsableCommand {
         let rComplex = try await throughput { k in _ = try await pool.command("EVALSHA", sha, "1", "obj:\(k)") }
         rows.append(Row("complex op (ops/s)", cComplex.rate, rComplex.rate, lowerIsBetter: false, target: "≥ 1.8"))
 
-        let reference = redisBenchmark(port: redisPort)
+        // Redis's own C client against the same redis-server, in the same run.
+        say("reference: redis-benchmark, sequential 1 KB, \(clients) clients, and -P 16 ...")
+        let seq = ["-c", "1", "-n", "\(latencyOps)", "-d", "1024"]
+        let many = ["-c", "\(clients)", "-r", "\(keys)", "-n", "200000"]
+        let c: [(String, Double, RedisBenchmarkFigure?, Bool, String)] = [
+            ("1 KB put p50 (µs)", cPut.p50, redisBenchmark(port: redisPort, placement: placement, label: "SET", test: "set", arguments: seq), true, "≤ 1.5"),
+            ("1 KB get p50 (µs)", cGet.p50, redisBenchmark(port: redisPort, placement: placement, label: "GET", test: "get", arguments: seq), true, "≤ 1.5"),
+            ("increment (ops/s)", cIncr.rate, redisBenchmark(port: redisPort, placement: placement, label: "INCR", test: "incr", arguments: many), false, "≥ 1.0"),
+        ]
+        let pipelined = redisBenchmark(
+            port: redisPort, placement: placement, label: "INCR -P 16", test: "incr",
+            arguments: ["-c", "\(clients)", "-r", "\(keys)", "-n", "1000000", "-P", "16"])
+        var referenceRows: [Row] = []
+        for (name, crucialFigure, figure, lower, target) in c {
+            guard let figure else { continue }
+            referenceRows.append(Row(name, crucialFigure, lower ? figure.p50Micros : figure.requestsPerSecond, lowerIsBetter: lower, target: target))
+        }
         say("")
         say(Row.table(rows))
-        if let reference { say("reference: redis-benchmark -c \(clients) -r \(keys) -t incr: \(reference)") }
+        if !referenceRows.isEmpty {
+            say("against redis-benchmark (Redis's C client), same redis-server:")
+            say(Row.table(referenceRows, peer: "redis-bm"))
+        }
+        if let pipelined {
+            say("\(pipelined.command): \(Row.fmt(pipelined.requestsPerSecond)) ops/s (Crucial has no batch API yet: issue 17)")
+        }
         if let markdown {
             let date = ISO8601DateFormatter().string(from: Date())
-            var text = "\n### \(date)\n\n`crucial-bench run --duration \(duration) --clients \(clients) --keys \(keys) --latency-ops \(latencyOps) --connections \(connections)`\n\n"
+            var text = "\n### \(date)\n\n`crucial-bench run --duration \(duration) --clients \(clients) --keys \(keys) --latency-ops \(latencyOps) --connections \(connections)\(pin ? "" : " --no-pin")`; \(placement.description)\n\n"
             text += Row.markdown(rows)
-            if let reference { text += "\nReference, same Redis: `redis-benchmark -c \(clients) -r \(keys) -t incr` → \(reference)\n" }
+            if !referenceRows.isEmpty { text += "\nAgainst redis-benchmark, same redis-server:\n\n" + Row.markdown(referenceRows, peer: "redis-benchmark") }
+            if let pipelined { text += "\n`\(pipelined.command)`: \(Row.fmt(pipelined.requestsPerSecond)) ops/s\n" }
             try appendMarkdown(text, to: markdown)
             say("appended to \(markdown)")
         }
@@ -234,19 +276,6 @@ struct Run: AsyncParsableCommand {
         say("  checked: crucial counters sum to its \(expectedCrucial) acknowledged increments, redis to its \(expectedRedis)")
     }
 
-    func redisBenchmark(port: Int) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-benchmark")
-        p.arguments = ["-p", "\(port)", "-c", "\(clients)", "-r", "\(keys)", "-n", "200000", "-t", "incr", "-q"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last.map { $0.trimmingCharacters(in: .whitespaces) }
-    }
-
     func redisVersion() -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: redisServer)
@@ -269,47 +298,6 @@ func micros(_ d: Duration) -> Double {
     Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
 }
 
-/// One line of the results: Crucial, Redis, and the ratio in the "better" direction.
-struct Row {
-    let name: String
-    let crucial: Double
-    let redis: Double
-    let lowerIsBetter: Bool
-    let target: String
-
-    init(_ name: String, _ crucial: Double, _ redis: Double, lowerIsBetter: Bool, target: String) {
-        self.name = name
-        self.crucial = crucial
-        self.redis = redis
-        self.lowerIsBetter = lowerIsBetter
-        self.target = target
-    }
-
-    var ratio: Double { crucial / redis }
-
-    static func fmt(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.1f", x) }
-
-    static func table(_ rows: [Row]) -> String {
-        var s = "metric                 crucial      redis   crucial/redis  target\n"
-        for r in rows {
-            s += r.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-            s += fmt(r.crucial).leftPad(11) + fmt(r.redis).leftPad(11) + String(format: "%.2f", r.ratio).leftPad(16)
-            s += "  " + r.target + "\n"
-        }
-        return s
-    }
-
-    static func markdown(_ rows: [Row]) -> String {
-        var s = "| metric | Crucial | Redis | Crucial / Redis | target |\n| --- | ---: | ---: | ---: | --- |\n"
-        for r in rows { s += "| \(r.name) | \(fmt(r.crucial)) | \(fmt(r.redis)) | \(String(format: "%.2f", r.ratio)) | \(r.target) |\n" }
-        return s
-    }
-}
-
-extension String {
-    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
-}
-
 /// A free loopback port (bound, then released for the child to take).
 /// A redis-server and a `crucial-bench serve` (a crucial-server with the benchmark's
 /// types linked in), each on a free loopback port, for one run.
@@ -319,11 +307,12 @@ struct Peers {
     let crucial: ServerProcess
     let crucialPort: Int
 
-    init(redisServer: String, serverThreads: Int? = nil) async throws {
-        (redis, redisPort) = try await startRedis(redisServer)
+    init(redisServer: String, serverThreads: Int? = nil, placement: Placement = Placement(pinned: false)) async throws {
+        (redis, redisPort) = try await startRedis(redisServer, placement: placement)
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         do {
-            crucial = try await ServerProcess.start(executable: me, arguments: ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
+            let (executable, arguments) = placement.command(me, ["serve"] + (serverThreads.map { ["--threads", "\($0)"] } ?? []))
+            crucial = try await ServerProcess.start(executable: executable, arguments: arguments)
         } catch {
             await redis.stop()
             throw error
@@ -343,21 +332,23 @@ struct Peers {
 }
 
 /// A redis-server on a free loopback port, without persistence: the peer of most benchmarks.
-func startRedis(_ executable: String, extraArguments: [String] = []) async throws -> (process: ServerProcess, port: Int) {
+func startRedis(
+    _ executable: String, extraArguments: [String] = [], placement: Placement = Placement(pinned: false)
+) async throws -> (process: ServerProcess, port: Int) {
     guard FileManager.default.isExecutableFile(atPath: executable) else {
         throw ValidationError("\(executable) not found: apt-get install redis-server (tools/bench.sh and tools/experiments.sh do it)")
     }
     let port = try ServerProcess.freePort()
-    let process = try await ServerProcess.start(
-        executable: executable,
-        arguments: ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"] + extraArguments,
-        readyText: "Ready to accept connections")
+    let (command, arguments) = placement.command(
+        executable, ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"] + extraArguments)
+    let process = try await ServerProcess.start(executable: command, arguments: arguments, readyText: "Ready to accept connections")
     return (process, port)
 }
 
 struct Latency {
     var p50: Double
     var p99: Double
+    var p999: Double
 }
 
 /// p50 and p99 of `n` sequential calls of `op`, after a warm-up, in µs.
@@ -372,7 +363,7 @@ func latency(_ n: Int, _ op: () async throws -> Void) async throws -> Latency {
         samples.append(micros(clock.now - t))
     }
     samples.sort()
-    return Latency(p50: samples[n / 2], p99: samples[min(n - 1, n * 99 / 100)])
+    return Latency(p50: samples[n / 2], p99: samples[min(n - 1, n * 99 / 100)], p999: samples[min(n - 1, n * 999 / 1000)])
 }
 
 /// Prints and flushes: progress lines must show up when stdout is a pipe.
