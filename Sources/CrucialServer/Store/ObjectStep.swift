@@ -43,8 +43,7 @@ struct Decision {
 
     init(_ outcome: Outcome?) { self.outcome = outcome }
 
-    /// Nothing to do but answer `outcome` now.
-    static func answer(_ outcome: Outcome) -> Decision { Decision(outcome) }
+    /// Nothing to do but answer with `error`.
     static func refuse(_ error: CrucialError) -> Decision { Decision(.error(error)) }
 }
 
@@ -78,11 +77,9 @@ extension ObjectBox {
         if let answered = retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow) {
             var decision = Decision(answered)
             decision.awaitsLastRecord = context.logged
-            decision.replicate = sync
-            if replicated {
-                // A retry: its first attempt may not have reached every replica. Bring them up to date first.
-                decision.replicate.append((.install(exported), version))
-            }
+            // A retry: its first attempt may not have reached every replica. The whole state
+            // brings them up to date (and is the sync, when one was due: one copy, not two).
+            decision.replicate = replicated ? [(.install(exported), version)] : []
             return decision
         }
         let readOnly = object.kind(of: invoke.method).isRead
