@@ -10,9 +10,10 @@ struct Placement {
     static let loadCore = 1
     static let taskset = "/usr/bin/taskset"
 
-    /// How a server process of this run is started: through `taskset -c 0` when pinned.
-    func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
-        pinned ? (Self.taskset, ["-c", "\(Self.serverCore)", executable] + arguments) : (executable, arguments)
+    /// How a process of this run is started: through `taskset -c core` when pinned (a
+    /// server on the server core, unless told otherwise).
+    func command(_ executable: String, _ arguments: [String], on core: Int = serverCore) -> (String, [String]) {
+        pinned ? (Self.taskset, ["-c", "\(core)", executable] + arguments) : (executable, arguments)
     }
 
     /// Moves every thread of this process to the load core (threads made later inherit it).
@@ -50,14 +51,10 @@ func redisBenchmark(
     let binary = "/usr/bin/redis-benchmark"
     guard FileManager.default.isExecutableFile(atPath: binary) else { return nil }
     let all = ["-p", "\(port)", "-q", "-t", test] + arguments
+    let (command, arguments) = placement.command(binary, all, on: Placement.loadCore)
     let p = Process()
-    if placement.pinned {
-        p.executableURL = URL(fileURLWithPath: Placement.taskset)
-        p.arguments = ["-c", "\(Placement.loadCore)", binary] + all
-    } else {
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = all
-    }
+    p.executableURL = URL(fileURLWithPath: command)
+    p.arguments = arguments
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
