@@ -259,36 +259,75 @@ struct ClusterTests {
     /// Runs 16 clients on 8 registers and 8 counters for `seconds`, SIGKILLs member b a
     /// third of the way in, and returns what every call did and when.
     static func recordHistory(_ cluster: TestCluster, seconds: Double) async throws -> History<RegisterInput, Int64> {
-        try await recordHistory(cluster, seconds: seconds) {
+        try await recordHistory(cluster, seconds: seconds) { waitFor in
             try await Task.sleep(for: .seconds(seconds / 3))
+            try await waitFor(300)  // b has acknowledged changes
             await cluster["b"]!.kill9()
         }
     }
 
-    /// Runs 16 clients on 8 registers and 8 counters for `seconds` while `fault` runs,
-    /// and returns what every call did and when.
+    /// Runs 16 clients on 8 registers and 8 counters while `fault` runs, for at least
+    /// `seconds`, and then until `answeredAfterFault` calls made after the fault ended
+    /// were answered (a loaded machine answers fewer per second; the test asks that the
+    /// cluster serves again, not how fast), at most `limit` in all. Returns what every
+    /// call did and when. `fault` gets `waitFor(n)`, which returns once `n` calls were
+    /// answered in all.
     static func recordHistory(
-        _ cluster: TestCluster, seconds: Double, client: CrucialClient? = nil, fault: @escaping @Sendable () async throws -> Void
+        _ cluster: TestCluster, seconds: Double, client: CrucialClient? = nil, answeredAfterFault: Int = 200,
+        limit: Duration = .seconds(75),
+        fault: @escaping @Sendable (_ waitFor: @escaping @Sendable (Int) async throws -> Void) async throws -> Void
     ) async throws -> History<RegisterInput, Int64> {
         let client = client ?? cluster.client(via: "a")
         defer { client.close() }
         let history = Recorder()
+        let minimumEnd = history.origin + .seconds(seconds)
+        let end = history.origin + limit
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                await RegisterWorkload.run(client: client, until: history.origin + .seconds(seconds), now: { history.now() }) { call in
+                await RegisterWorkload.run(
+                    client: client,
+                    while: {
+                        let now = ContinuousClock.now
+                        guard now < end else { return false }
+                        return now < minimumEnd || history.answeredAfterFault < answeredAfterFault
+                    }, now: { history.now() }
+                ) { call in
                     history.record(.init(object: call.object, input: call.input, output: call.output, call: call.call, response: call.response))
                 }
             }
-            group.addTask { try await fault() }
+            group.addTask {
+                try await fault { n in
+                    while history.answered < n {
+                        guard ContinuousClock.now < end else { throw CancellationError() }
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+                history.faultEnded()
+            }
             for try await _ in group {}
         }
-        return history.history
+        let recorded = history.history
+        #expect(
+            history.answeredAfterFault >= answeredAfterFault,
+            "only \(history.answeredAfterFault) calls made after the fault were answered in \(limit) (answered/failed by second made: \(Self.timeline(recorded)))")
+        return recorded
+    }
+
+    /// Answered and failed calls by the second of the run they were made in: "0s:1409/0 1s:…".
+    static func timeline(_ history: History<RegisterInput, Int64>) -> String {
+        let seconds = Int((history.operations.map(\.call).max() ?? 0) / 1_000_000_000) + 1
+        var perSecond = [(answered: Int, failed: Int)](repeating: (0, 0), count: seconds)
+        for op in history.operations {
+            let s = Int(op.call / 1_000_000_000)
+            if op.output != nil { perSecond[s].answered += 1 } else { perSecond[s].failed += 1 }
+        }
+        return perSecond.enumerated().map { "\($0.offset)s:\($0.element.answered)/\($0.element.failed)" }.joined(separator: " ")
     }
 
     /// Checks `history` and prints the history of the first violating object.
     static func expectLinearizable(_ history: History<RegisterInput, Int64>, minimumAnswered: Int = 200) {
         let answered = history.operations.filter { $0.output != nil }.count
-        #expect(answered > minimumAnswered, "only \(answered) calls were answered")
+        #expect(answered > minimumAnswered, "only \(answered) calls were answered (answered/failed by second made: \(timeline(history)))")
         let violations = Linearizability.violations(history, .register)
         #expect(violations == [])
         if let first = violations.first {  // the history to look at, in call order (ms)
@@ -318,11 +357,31 @@ struct ClusterTests {
 
 /// Collects the operations of concurrent clients, timed from one origin.
 final class Recorder: Sendable {
+    private struct State {
+        var history = History<RegisterInput, Int64>()
+        var answered = 0
+        /// When the fault ended (ns since `origin`), and the calls made since then that were answered.
+        var faultEnd: UInt64?
+        var answeredAfterFault = 0
+    }
     let origin = ContinuousClock.now
-    private let operations = Mutex(History<RegisterInput, Int64>())
+    private let state = Mutex(State())
     func now() -> UInt64 { UInt64((ContinuousClock.now - origin) / .nanoseconds(1)) }
-    func record(_ op: History<RegisterInput, Int64>.Operation) { operations.withLock { $0.operations.append(op) } }
-    var history: History<RegisterInput, Int64> { operations.withLock { $0 } }
+    func record(_ op: History<RegisterInput, Int64>.Operation) {
+        state.withLock {
+            $0.history.operations.append(op)
+            guard op.output != nil else { return }
+            $0.answered += 1
+            if let end = $0.faultEnd, op.call >= end { $0.answeredAfterFault += 1 }
+        }
+    }
+    func faultEnded() {
+        let now = now()
+        state.withLock { $0.faultEnd = now }
+    }
+    var history: History<RegisterInput, Int64> { state.withLock { $0.history } }
+    var answered: Int { state.withLock { $0.answered } }
+    var answeredAfterFault: Int { state.withLock { $0.answeredAfterFault } }
 }
 
 @Suite("The linearizability checker itself")

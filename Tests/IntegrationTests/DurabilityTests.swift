@@ -15,8 +15,8 @@ struct DurabilityTests {
     func etcdPause() async throws {
         let cluster = try await TestCluster(leaseTTL: 2, fsync: "everysec")
         for id in ["a", "b", "c"] { try await cluster.start(id) }
-        let history = try await ClusterTests.recordHistory(cluster, seconds: 14, client: cluster.client()) {
-            try await Task.sleep(for: .seconds(3))
+        let history = try await ClusterTests.recordHistory(cluster, seconds: 14, client: cluster.client()) { waitFor in
+            try await waitFor(300)  // the cluster serves under load before etcd stops
             cluster.etcd.pause()
             try await Task.sleep(for: .seconds(Double(2 * cluster.leaseTTL)))
             cluster.etcd.resume()

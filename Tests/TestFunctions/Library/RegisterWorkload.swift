@@ -36,11 +36,19 @@ public enum RegisterWorkload {
         client: CrucialClient, until end: ContinuousClock.Instant, now: @escaping @Sendable () -> UInt64,
         record: @escaping @Sendable (Call) -> Void
     ) async {
+        await run(client: client, while: { ContinuousClock.now < end }, now: now, record: record)
+    }
+
+    /// Calls while `keepGoing()` says so (each client asks before each call).
+    public static func run(
+        client: CrucialClient, while keepGoing: @escaping @Sendable () -> Bool, now: @escaping @Sendable () -> UInt64,
+        record: @escaping @Sendable (Call) -> Void
+    ) async {
         await withTaskGroup(of: Void.self) { group in
             for t in 0..<16 {
                 group.addTask {
                     var rng = SplitMix64(seed: UInt64(100 + t))
-                    while ContinuousClock.now < end {
+                    while keepGoing() {
                         let counter = rng.next() % 2 == 0
                         let key = "\(counter ? "counter" : "register")-\(rng.next() % 8)"
                         let input: RegisterInput =
