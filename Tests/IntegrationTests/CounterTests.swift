@@ -1,4 +1,5 @@
 import CrucialClient
+import NIOPosix
 import Testing
 
 @Suite("Atomic counters on a real server")
@@ -18,6 +19,31 @@ struct CounterTests {
             try await group.waitForAll()
         }
         #expect(try await counter.get() == 80_000)
+        #expect(await server.stop() == 0)
+    }
+
+    @Test("Tasks on the client's task executor (its connections' event loops) make exactly the increments they were answered")
+    func onTheClientsLoops() async throws {
+        let server = try await TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let counter = AtomicLong("counter", initial: 0, client: client)
+        let answers = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for _ in 0..<8 {
+                group.addTask(executorPreference: client.taskExecutor) {
+                    var seen: [Int64] = []
+                    for _ in 0..<2_000 {
+                        seen.append(try await counter.incrementAndGet())
+                        #expect(MultiThreadedEventLoopGroup.currentEventLoop != nil, "the task left its loop")
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        // Each answer once: none lost, none doubled, in whatever order the tasks got them.
+        #expect(answers.sorted() == Array(1...16_000))
+        #expect(try await counter.get() == 16_000)
         #expect(await server.stop() == 0)
     }
 

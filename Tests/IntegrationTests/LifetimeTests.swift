@@ -37,9 +37,9 @@ struct LifetimeTests {
         #expect(try await driver.endSession() == 3)
         let left = try await other.listObjects().map(\.ref.key).sorted()
         #expect(left == ["kept", "model", "someone-else"])
-        #expect(try await other.getObject(ObjectRef(type: "AtomicLong", key: "model")) == .int(8))
+        #expect(try await other.state(of: ObjectRef(type: "AtomicLong", key: "model")) == .int(8))
         do {
-            _ = try await other.getObject(ObjectRef(type: "AtomicLong", key: "scratch"))
+            _ = try await other.state(of: ObjectRef(type: "AtomicLong", key: "scratch"))
             Issue.record("an ended session's object must be gone")
         } catch let e as CrucialError {
             #expect(e.code == .notFound)

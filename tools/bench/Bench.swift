@@ -153,12 +153,32 @@ struct Run: AsyncParsableCommand {
         let rGet = try await latency(latencyOps) {
             guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
         }
+        // The same, with the calling task on its connection's event loop (no thread switch).
+        let cx = crucial.taskExecutor, rx = pool.executors[0]
+        let cPutL = try await withTaskExecutorPreference(cx) { try await latency(latencyOps) { _ = try await crucial.invoke(blob, "set", [.bytes(kb)]) } }
+        let cGetL = try await withTaskExecutorPreference(cx) {
+            try await latency(latencyOps) {
+                guard try await crucial.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
+            }
+        }
+        let rPutL = try await withTaskExecutorPreference(rx) {
+            try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
+        }
+        let rGetL = try await withTaskExecutorPreference(rx) {
+            try await latency(latencyOps) {
+                guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
+            }
+        }
         rows.append(Row("1 KB put p50 (µs)", cPut.p50, rPut.p50, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB put p99 (µs)", cPut.p99, rPut.p99, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB put p999 (µs)", cPut.p999, rPut.p999, lowerIsBetter: true, target: ""))
         rows.append(Row("1 KB get p50 (µs)", cGet.p50, rGet.p50, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB get p99 (µs)", cGet.p99, rGet.p99, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB get p999 (µs)", cGet.p999, rGet.p999, lowerIsBetter: true, target: ""))
+        rows.append(Row("1 KB put p50, on the loop (µs)", cPutL.p50, rPutL.p50, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB put p99, on the loop (µs)", cPutL.p99, rPutL.p99, lowerIsBetter: true, target: ""))
+        rows.append(Row("1 KB get p50, on the loop (µs)", cGetL.p50, rGetL.p50, lowerIsBetter: true, target: "≤ 1.0"))
+        rows.append(Row("1 KB get p99, on the loop (µs)", cGetL.p99, rGetL.p99, lowerIsBetter: true, target: ""))
 
         // Simple op: increment a random counter.
         say("throughput: increment, \(clients) clients × \(duration) s, each system ...")
@@ -168,6 +188,12 @@ struct Run: AsyncParsableCommand {
         let rIncr = try await throughput { k in _ = try await pool.command("INCR", "counter:\(k)") }
         try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops, expectedRedis: rIncr.ops)
         rows.append(Row("increment (ops/s)", cIncr.rate, rIncr.rate, lowerIsBetter: false, target: "≥ 1.0"))
+        let cIncrL = try await throughput(on: crucial.executors) { k in
+            _ = try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "incrementAndGet", create: Create(initial: .int(0)))
+        }
+        let rIncrL = try await throughput(on: pool.executors) { k in _ = try await pool.command("INCR", "counter:\(k)") }
+        try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops + cIncrL.ops, expectedRedis: rIncr.ops + rIncrL.ops)
+        rows.append(Row("increment, on the loops (ops/s)", cIncrL.rate, rIncrL.rate, lowerIsBetter: false, target: "≥ 1.0"))
 
         // Complex op: 10,000 multiplications on the server.
         let sha: String
@@ -232,12 +258,14 @@ struct Run: AsyncParsableCommand {
     }
 
     /// `clients` closed loops on random keys for `duration` seconds.
-    func throughput(_ op: @escaping @Sendable (Int) async throws -> Void) async throws -> Throughput {
+    /// `executors`: client `c` runs on `executors[c % count]` (nil: Swift's default executor).
+    func throughput(on executors: [any TaskExecutor]? = nil, _ op: @escaping @Sendable (Int) async throws -> Void) async throws -> Throughput {
         let keys = self.keys, clients = self.clients
+        func executor(_ c: Int) -> (any TaskExecutor)? { executors.map { $0[c % $0.count] } }
         // Warm-up: every key once, so object creation is not measured.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<clients {
-                group.addTask { for k in stride(from: c, to: keys, by: clients) { try await op(k) } }
+                group.addTask(executorPreference: executor(c)) { for k in stride(from: c, to: keys, by: clients) { try await op(k) } }
             }
             try await group.waitForAll()
         }
@@ -246,8 +274,8 @@ struct Run: AsyncParsableCommand {
         let start = clock.now
         let deadline = start + .milliseconds(Int64(duration * 1000))
         let counts = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<clients {
-                group.addTask {
+            for c in 0..<clients {
+                group.addTask(executorPreference: executor(c)) {
                     var rng = SystemRandomNumberGenerator()
                     var n = 0
                     while clock.now < deadline {

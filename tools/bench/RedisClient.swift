@@ -125,25 +125,29 @@ final class RedisConnection: Sendable {
     func close() { channel.close(promise: nil) }
 }
 
-/// A pool of pipelined Redis connections used round-robin, like CrucialClient's.
+/// A pool of pipelined Redis connections, like CrucialClient's: connection `i` on event loop
+/// `i % loops`; a command made on one of those loops takes one of its own, others go
+/// round-robin.
 final class RedisPool: Sendable {
     let connections: [RedisConnection]
-    private let next = Mutex(0)
+    private let loops: [any EventLoop]
+    /// One per loop, as `CrucialClient.taskExecutor`.
+    let executors: [EventLoopTaskExecutor]
+    private let next = Atomic<Int>(0)
 
     init(port: Int, connections: Int) async throws {
+        loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        executors = loops.map(EventLoopTaskExecutor.init)
         var cs: [RedisConnection] = []
-        for _ in 0..<connections { cs.append(try await RedisConnection(port: port, group: MultiThreadedEventLoopGroup.singleton)) }
+        for i in 0..<connections { cs.append(try await RedisConnection(port: port, group: loops[i % loops.count])) }
         self.connections = cs
     }
 
     func command(_ args: String...) async throws -> RESP { try await command(args.map { Array($0.utf8) }) }
 
     func command(_ args: [[UInt8]]) async throws -> RESP {
-        let i = next.withLock { n in
-            defer { n = (n + 1) % connections.count }
-            return n
-        }
-        return try await connections[i].command(args)
+        let turn = next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max
+        return try await connections[loopAffineSlot(turn: turn, count: connections.count, loops: loops)].command(args)
     }
 
     func close() { connections.forEach { $0.close() } }

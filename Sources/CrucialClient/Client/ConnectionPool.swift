@@ -1,10 +1,15 @@
 import Synchronization
 internal import CrucialTransport
+internal import NIOCore
 
 /// A client's connections: a few to "any server" (a server on its own, or a cluster's first
 /// contact) and as many to each cluster member, opened on first use and again once closed.
-/// Calls are spread over a pool's connections round-robin; callers arriving while one is
-/// being opened wait for that one instead of opening their own.
+/// Callers arriving while one is being opened wait for that one instead of opening their own.
+///
+/// Slot `i` of a pool lives on event loop `i % loops.count`. A call made on one of those
+/// loops (a task whose executor is the loop: ``CrucialClient/taskExecutor``) takes a
+/// connection of its own loop, so that it reaches the socket and gets its answer without
+/// a thread switch; other calls are spread over the slots round-robin.
 final class ConnectionPool: Sendable {
     private enum Slot {
         case empty
@@ -13,35 +18,45 @@ final class ConnectionPool: Sendable {
     }
 
     private let size: Int
+    /// The loops connections are opened on (nil: wherever `open` puts them).
+    private let loops: [any EventLoop]?
     private let anyServer: [LockedBox<Slot>]
     private let members = Mutex<[String: [LockedBox<Slot>]]>([:])
     private let next = Atomic<Int>(0)
 
-    init(size: Int) {
+    init(size: Int, loops: [any EventLoop]? = nil) {
         self.size = max(1, size)
+        self.loops = loops.flatMap { $0.isEmpty ? nil : $0 }
         self.anyServer = (0..<max(1, size)).map { _ in LockedBox(Slot.empty) }
     }
 
-    private func slot(for address: String?) -> LockedBox<Slot> {
-        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max
-        guard let address else { return anyServer[index % size] }
+    /// The slot a call takes now (see ``loopAffineSlot(turn:count:loops:)``).
+    private func slotIndex() -> Int {
+        loopAffineSlot(turn: next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max, count: size, loops: loops ?? [])
+    }
+
+    private func slot(for address: String?, _ index: Int) -> LockedBox<Slot> {
+        guard let address else { return anyServer[index] }
         return members.withLock { pools in
-            if let pool = pools[address] { return pool[index % pool.count] }
+            if let pool = pools[address] { return pool[index] }
             let pool = (0..<size).map { _ in LockedBox(Slot.empty) }
             pools[address] = pool
-            return pool[index % pool.count]
+            return pool[index]
         }
     }
 
-    /// A connection to `address` (to any server when nil), opened with `open` if need be.
+    /// A connection to `address` (to any server when nil), opened with `open` if need be,
+    /// on the loop it is given (nil when the pool has none).
     func connection(
-        to address: String?, opening open: @escaping @Sendable () async throws -> any FrameConnection
+        to address: String?, opening open: @escaping @Sendable (_ loop: (any EventLoop)?) async throws -> any FrameConnection
     ) async throws -> any FrameConnection {
         enum Found {
             case ready(any FrameConnection)
             case pending(Task<any FrameConnection, any Error>)
         }
-        let slot = slot(for: address)
+        let index = slotIndex()
+        let loop = loops.map { $0[index % $0.count] }
+        let slot = slot(for: address, index)
         let found: Found = slot.withLock { state in
             switch state {
             case .connected(let c) where c.isActive:
@@ -49,7 +64,7 @@ final class ConnectionPool: Sendable {
             case .connecting(let t):
                 return .pending(t)
             default:
-                let t = Task { try await open() }
+                let t = Task { try await open(loop) }
                 state = .connecting(t)
                 return .pending(t)
             }

@@ -10,44 +10,67 @@ package import NIOCore
 /// instead: once a channel closed, NIO removes its handlers, and a write reaching the
 /// bare pipeline is discarded with nothing told (a request's answer would never come).
 package final class WriteCoalescer<Item: Sendable>: Sendable {
+    private struct State {
+        var queue: [Item] = []
+        /// An event-loop task will flush what was written on the loop without a flush.
+        var flushPending = false
+    }
+
     private let channel: any Channel
-    private let queue = Mutex<[Item]>([])
+    private let state = Mutex(State())
     private let dropped: @Sendable (Item) -> Void
     private let writesInline: Bool
 
     /// `writesInline`: an item written on the channel's event loop into an empty queue goes
-    /// to the socket at once (the lowest latency); false queues it for the loop's next turn
-    /// too, so that `write` never does I/O where it is called (under a caller's lock).
+    /// to the channel at once, and one flush at the loop's next turn sends it with every
+    /// other item written on the loop meanwhile (calls of tasks running on the loop: one
+    /// system call for all of them, Redis clients' automatic pipelining); false queues it
+    /// for the loop's next turn too, so that `write` never touches the channel where it is
+    /// called (under a caller's lock).
     package init(channel: any Channel, writesInline: Bool = true, dropped: @escaping @Sendable (Item) -> Void) {
         self.channel = channel
         self.writesInline = writesInline
         self.dropped = dropped
     }
 
+    private enum Next {
+        case writeNow(scheduleFlush: Bool)
+        case queued(first: Bool)
+    }
+
     /// Items are written in the order their `write` calls happened, whatever the threads.
     package func write(_ item: Item) {
         let inLoop = writesInline && channel.eventLoop.inEventLoop
         // On the event loop, write at once unless earlier items still wait in the queue.
-        let first = queue.withLock { q -> Bool? in
-            if inLoop && q.isEmpty { return nil }
-            q.append(item)
-            return q.count == 1
+        let next = state.withLock { s -> Next in
+            if inLoop && s.queue.isEmpty {
+                defer { s.flushPending = true }
+                return .writeNow(scheduleFlush: !s.flushPending)
+            }
+            s.queue.append(item)
+            return .queued(first: s.queue.count == 1)
         }
-        guard let first else {
+        switch next {
+        case .writeNow(let scheduleFlush):
             // On the loop, `isActive` cannot change under us: true means the handlers are still there.
-            if channel.isActive { channel.writeAndFlush(item, promise: nil) } else { dropped(item) }
-            return
-        }
-        guard first else { return }
-        channel.eventLoop.execute { [self] in
-            let batch = queue.withLock { q in
-                defer { q.removeAll(keepingCapacity: true) }
-                return q
+            if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+            guard scheduleFlush else { return }
+            channel.eventLoop.execute { [self] in
+                state.withLock { $0.flushPending = false }
+                channel.flush()
             }
-            for item in batch {
-                if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+        case .queued(let first):
+            guard first else { return }
+            channel.eventLoop.execute { [self] in
+                let batch = state.withLock { s in
+                    defer { s.queue.removeAll(keepingCapacity: true) }
+                    return s.queue
+                }
+                for item in batch {
+                    if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+                }
+                channel.flush()
             }
-            channel.flush()
         }
     }
 }
