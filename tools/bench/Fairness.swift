@@ -51,10 +51,10 @@ func redisBenchmark(
     let binary = "/usr/bin/redis-benchmark"
     guard FileManager.default.isExecutableFile(atPath: binary) else { return nil }
     let all = ["-p", "\(port)", "-q", "-t", test] + arguments
-    let (command, arguments) = placement.command(binary, all, on: Placement.loadCore)
+    let (command, pinnedArguments) = placement.command(binary, all, on: Placement.loadCore)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: command)
-    p.arguments = arguments
+    p.arguments = pinnedArguments
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
@@ -70,5 +70,5 @@ func redisBenchmark(
     guard let rpsIndex = words.firstIndex(of: "requests"), rpsIndex > 0, let rps = Double(words[rpsIndex - 1]) else { return nil }
     let p50 = words.first { $0.hasPrefix("p50=") }.flatMap { Double($0.dropFirst(4)) }.map { $0 * 1000 } ?? .nan
     return RedisBenchmarkFigure(
-        label: label, command: "redis-benchmark -t \(test) " + arguments.joined(separator: " "), requestsPerSecond: rps, p50Micros: p50)
+        label: label, command: "redis-benchmark " + all.dropFirst(2).joined(separator: " "), requestsPerSecond: rps, p50Micros: p50)
 }

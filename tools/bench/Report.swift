@@ -21,9 +21,11 @@ struct Row {
     static func fmt(_ x: Double) -> String { x >= 100 ? String(format: "%.0f", x) : String(format: "%.1f", x) }
 
     static func table(_ rows: [Row], peer: String = "redis") -> String {
-        var s = "metric                 crucial" + peer.leftPad(11) + "crucial/\(peer)".leftPad(peer == "redis" ? 16 : 18) + "  target\n"
+        let width = max(20, rows.map(\.name.count).max() ?? 0)
+        var s = "metric".padding(toLength: width, withPad: " ", startingAt: 0) + "crucial".leftPad(11) + peer.leftPad(11)
+        s += "crucial/\(peer)".leftPad(peer == "redis" ? 16 : 18) + "  target\n"
         for r in rows {
-            s += r.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            s += r.name.padding(toLength: width, withPad: " ", startingAt: 0)
             s += fmt(r.crucial).leftPad(11) + fmt(r.redis).leftPad(11) + String(format: "%.2f", r.ratio).leftPad(peer == "redis" ? 16 : 18)
             s += "  " + r.target + "\n"
         }

@@ -11,10 +11,22 @@ package import CrucialCore
 /// active client goes first).
 package struct RetryTable: Sendable {
     struct ClientAnswers: Sendable {
-        var answers: [UInt64: Outcome] = [:]
+        /// By seq, ascending: a client's seqs grow, so a new answer is almost always the last.
+        var answers: [(seq: UInt64, outcome: Outcome)] = []
         var lastUse: UInt64 = 0
         /// Every seq below this was answered and the client knows it.
         var acked: UInt64 = 0
+
+        /// Where `seq` is, or would go.
+        func position(of seq: UInt64) -> (index: Int, found: Bool) {
+            if let last = answers.last, last.seq < seq { return (answers.count, false) }  // the usual case
+            var (low, high) = (0, answers.count)
+            while low < high {
+                let mid = (low + high) / 2
+                if answers[mid].seq < seq { low = mid + 1 } else { high = mid }
+            }
+            return (low, low < answers.count && answers[low].seq == seq)
+        }
     }
 
     private var clients: [UInt64: ClientAnswers] = [:]
@@ -30,17 +42,22 @@ package struct RetryTable: Sendable {
     package var isEmpty: Bool { clients.isEmpty }
 
     /// The recorded answer to (client, seq), after dropping what the client acknowledged.
-    /// Entries are changed in place: copying a client's answers out and back would
-    /// duplicate the dictionary on every call.
+    /// The client's entry is changed in place (through `values[index]`): a copy of it
+    /// would copy its answers on every call.
     package mutating func lookup(client: UInt64, seq: UInt64, ackedBelow: UInt64) -> Outcome? {
-        guard seq != 0, let known = clients[client] else { return nil }
-        if ackedBelow > known.acked {
-            clients[client]?.acked = ackedBelow
-            let stale = known.answers.keys.filter { $0 < ackedBelow }
-            for k in stale { clients[client]?.answers.removeValue(forKey: k) }
+        guard seq != 0, let index = clients.index(forKey: client) else { return nil }
+        return Self.lookup(&clients.values[index], seq: seq, ackedBelow: ackedBelow, client: client)
+    }
+
+    private static func lookup(_ entry: inout ClientAnswers, seq: UInt64, ackedBelow: UInt64, client: UInt64) -> Outcome? {
+        if ackedBelow > entry.acked {
+            entry.acked = ackedBelow
+            let stale = entry.position(of: ackedBelow).index  // answers below the mark: the oldest ones
+            if stale > 0 { entry.answers.removeFirst(stale) }
         }
-        if let found = clients[client]?.answers[seq] { return found }
-        if seq < (clients[client]?.acked ?? 0) {
+        let (at, found) = entry.position(of: seq)
+        if found { return entry.answers[at].outcome }
+        if seq < entry.acked {
             return .error(
                 CrucialError(.illegalState, "request \(seq) of client \(String(client, radix: 16)) was answered already: a late duplicate, not applied"))
         }
@@ -51,15 +68,14 @@ package struct RetryTable: Sendable {
         guard seq != 0 else { return }
         clock &+= 1
         let now = clock
-        func store(_ entry: inout ClientAnswers) -> Int {
-            entry.answers[seq] = outcome
+        let perClient = self.perClient
+        func store(_ entry: inout ClientAnswers) {
+            let (at, found) = entry.position(of: seq)
+            if found { entry.answers[at].outcome = outcome } else { entry.answers.insert((seq, outcome), at: at) }
             entry.lastUse = now
-            return entry.answers.count
+            if entry.answers.count > perClient { entry.answers.removeFirst() }  // the oldest
         }
-        let count = store(&clients[client, default: ClientAnswers()])
-        if count > perClient, let oldest = clients[client]?.answers.keys.min() {
-            clients[client]?.answers.removeValue(forKey: oldest)
-        }
+        store(&clients[client, default: ClientAnswers()])
         if clients.count > maxClients, let idle = clients.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
             clients[idle] = nil
         }
@@ -104,7 +120,7 @@ package struct RetryTable: Sendable {
 
     /// Every recorded answer, for a snapshot.
     var entries: [(client: UInt64, seq: UInt64, outcome: Outcome)] {
-        clients.flatMap { client, answers in answers.answers.map { (client, $0.key, $0.value) } }
+        clients.flatMap { client, answers in answers.answers.map { (client, $0.seq, $0.outcome) } }
     }
 
     /// Re-records answers from a snapshot.

@@ -17,6 +17,13 @@ struct RetryTableTests {
         guard case .error(let e) = t.lookup(client: 1, seq: 1, ackedBelow: 2) else { Issue.record("late duplicate applied"); return }
         #expect(e.code == .illegalState)
         #expect(t.lookup(client: 1, seq: 2, ackedBelow: 2) == .value(.int(11)))
+        // Concurrent calls finish in any order: answers recorded out of seq order are all found,
+        // and an acknowledgement mark drops exactly those below it.
+        for seq: UInt64 in [6, 4, 5, 3] { t.record(client: 1, seq: seq, outcome: .value(.int(Int64(seq)))) }
+        t.record(client: 1, seq: 5, outcome: .value(.int(50)))  // recorded again: replaced, not doubled
+        #expect((2...6).map { t.lookup(client: 1, seq: $0, ackedBelow: 2) } == [.value(.int(11)), .value(.int(3)), .value(.int(4)), .value(.int(50)), .value(.int(6))])
+        #expect(t.lookup(client: 1, seq: 5, ackedBelow: 5) == .value(.int(50)))
+        #expect(t.entries.map(\.seq).sorted() == [5, 6])
     }
 
     @Test("Bounded: at most perClient answers per client and maxClients clients, the least recent going first")
