@@ -43,6 +43,9 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidArgument = 1004
         /// The server answered something the protocol does not allow.
         case protocolViolation = 1005
+        /// A connection already has its limit of calls waiting for answers
+        /// (`CrucialClient.Configuration.maxPendingCalls`): the call was not sent.
+        case pendingLimit = 1006
 
         /// The code's name as in the protocol, e.g. `BAD_ARGUMENTS`.
         public var name: String {
@@ -75,6 +78,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .encodingFailed: "ENCODING_FAILED"
             case .invalidArgument: "INVALID_ARGUMENT"
             case .protocolViolation: "PROTOCOL_VIOLATION"
+            case .pendingLimit: "PENDING_LIMIT"
             }
         }
     }

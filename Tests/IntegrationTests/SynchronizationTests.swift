@@ -132,6 +132,35 @@ struct SynchronizationTests {
     }
 }
 
+@Suite("Back-pressure: a bounded number of calls in flight per connection")
+struct PendingLimitTests {
+    @Test("A call beyond maxPendingCalls fails at once with PENDING_LIMIT, unsent; the waiting calls finish and calls go on")
+    func pendingLimit() async throws {
+        let server = try await TestServer()
+        let client = CrucialClient(configuration: .init(servers: [server.address], connections: 1, maxPendingCalls: 3))
+        defer { client.close() }
+        let other = server.client()
+        defer { other.close() }
+        let barrier = CyclicBarrier("gate", parties: 4, client: client)
+        let counter = AtomicLong("n", initial: 0, client: client)
+        // Keep-alives of the session are not calls: they go whatever the limit (a full
+        // connection must not let the session lapse), and the object exists before the waiters.
+        #expect(try await barrier.numberWaiting() == 0)
+        let waiters = (0..<3).map { _ in Task { try await barrier.await() } }
+        let seen = CyclicBarrier("gate", parties: 4, client: other)
+        try await waitUntil { try await seen.numberWaiting() == 3 }
+        do {
+            _ = try await counter.incrementAndGet()
+            Issue.record("a fourth call was sent past the limit")
+        } catch let error as CrucialError {
+            #expect(error.code == .pendingLimit && error.message.contains("maxPendingCalls"), "\(error)")
+        }
+        _ = try await seen.await(timeout: .seconds(30))  // the fourth party, from the other connection: the three go
+        for w in waiters { _ = try await w.value }
+        #expect(try await counter.incrementAndGet() == 1, "the refused call was not applied")
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds, for at most `limit` (a bound that only
 /// catches a condition never reached, generous for a loaded machine).
 func waitUntil(within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {

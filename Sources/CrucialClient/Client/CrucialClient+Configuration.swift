@@ -14,8 +14,14 @@ extension CrucialClient {
     public struct Configuration: Sendable {
         /// Server addresses, "host:port"; the first reachable one is used.
         public var servers: [String]
-        /// Connections in the pool; requests are spread over them round-robin.
+        /// Connections in the pool (to each server), each on one of NIO's event loops in turn.
+        /// A call made on a loop (a task preferring ``CrucialClient/taskExecutor``) takes a
+        /// connection of its loop; other calls are spread over them round-robin.
         public var connections: Int
+        /// How many calls may wait for their answers on one connection at once (calls parked
+        /// on a barrier or a semaphore count too); one more fails at once with PENDING_LIMIT,
+        /// unsent, instead of queueing without bound when a server is slow.
+        public var maxPendingCalls: Int
         /// The shared secret proved (never sent) in the handshake to servers that require
         /// one; with it, a server must prove it knows the secret too.
         public var authToken: String
@@ -51,8 +57,10 @@ extension CrucialClient {
             servers: [String] = ["127.0.0.1:\(CrucialDefaults.port)"], connections: Int = 2, authToken: String = "",
             retries: Int = 5, retryBackoff: Duration = .milliseconds(50), connectTimeout: Duration = .seconds(5),
             name: String = "crucial-client", session: UInt64? = nil, sessionLease: Duration = .seconds(30),
-            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil, heartbeatTimeout: Duration? = nil
+            failoverTimeout: Duration = .seconds(30), tls: ClientTLS? = nil, heartbeatTimeout: Duration? = nil,
+            maxPendingCalls: Int = 65_536
         ) {
+            self.maxPendingCalls = max(1, maxPendingCalls)
             self.heartbeatTimeout = heartbeatTimeout
             self.tls = tls
             self.failoverTimeout = failoverTimeout

@@ -54,7 +54,8 @@ public final class CrucialClient: Sendable {
         self.group = MultiThreadedEventLoopGroup.singleton
         let loops = Array(group.makeIterator())
         self.loops = loops
-        self.executors = loops.map(EventLoopTaskExecutor.init)
+        // Only loops that have connections: a task on another would hand each call over.
+        self.executors = loops.prefix(max(1, min(configuration.connections, loops.count))).map(EventLoopTaskExecutor.init)
         self.pool = ConnectionPool(size: configuration.connections, loops: loops)
         self.keeper = SessionKeeper(loop: group.next(), lease: configuration.sessionLease)
         self.tlsContext = configuration.tls.map { tls in Result { () throws(CrucialError) in try tls.makeContext() } }
@@ -114,7 +115,7 @@ public final class CrucialClient: Sendable {
             serverHostname: configuration.tls?.serverHostname)
         return try await configuration.transport.connect(
             host: host, port: port, group: loop ?? group, identity: identity, timeout: configuration.connectTimeout,
-            heartbeat: configuration.heartbeatTimeout)
+            heartbeat: configuration.heartbeatTimeout, maxPending: configuration.maxPendingCalls)
     }
 
     /// Connects to the first server that answers: the configured ones, then the members

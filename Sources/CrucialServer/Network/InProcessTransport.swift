@@ -74,7 +74,8 @@ package final class InProcessTransport: Transport {
     }
 
     package func connect(
-        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?,
+        maxPending: Int
     ) async throws -> any FrameConnection {
         let address = "\(host):\(port)"
         guard let endpoint = endpoints.withLock({ $0[address] }) ?? anyAddress else {
@@ -104,7 +105,7 @@ package final class InProcessTransport: Transport {
                 let connection = InProcessConnection(
                     hello: hello, loop: loop, store: store, settings: settings,
                     connection: ConnectionID(nextConnection.wrappingAdd(1, ordering: .relaxed).newValue), logger: logger,
-                    isAdmin: admitted ?? false)
+                    isAdmin: admitted ?? false, maxPending: maxPending)
                 open.withLock { open in
                     open = open.filter { $0.value.connection.isActive }  // forget the closed ones
                     open[ObjectIdentifier(connection)] = (address, connection)
@@ -145,6 +146,7 @@ final class InProcessConnection: FrameConnection {
     private let connection: ConnectionID
     private let logger: Logger
     private let isAdmin: Bool
+    private let maxPending: Int
 
     private struct State {
         var dispatcher: RequestDispatcher?
@@ -154,8 +156,9 @@ final class InProcessConnection: FrameConnection {
 
     init(
         hello: HelloReply, loop: any EventLoop, store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger,
-        isAdmin: Bool
+        isAdmin: Bool, maxPending: Int
     ) {
+        self.maxPending = maxPending
         self.hello = hello
         self.loop = loop
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: loop)
@@ -190,6 +193,9 @@ final class InProcessConnection: FrameConnection {
         loop.execute { [self] in
             guard isActive, let dispatcher = dispatcher() else {
                 return promise.fail(CrucialError(.connectionLost, "in-process connection closed"))
+            }
+            if case .invoke = frame, state.value.pending.count >= maxPending {
+                return promise.fail(CrucialError(.pendingLimit, "\(maxPending) calls already wait on the in-process connection"))
             }
             state.value.pending[id] = promise
             if let answer = dispatcher.serve(frame) { deliver(answer) }

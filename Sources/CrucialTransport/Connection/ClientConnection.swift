@@ -37,7 +37,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = OutboundRequest
     typealias OutboundOut = ByteBuffer
 
-    private var pending: [UInt64: EventLoopPromise<Frame>] = [:]
+    /// Requests waiting for their answers; `isCall`: an Invoke (what ``maxPending`` counts).
+    private var pending: [UInt64: (promise: EventLoopPromise<Frame>, isCall: Bool)] = [:]
+    private var pendingCalls = 0
     private var helloPromise: EventLoopPromise<HelloReply>?
     private var closedError: CrucialError?
     private let address: String
@@ -57,12 +59,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// A server that accepted the connection but does not finish the handshake within this
     /// (a paused process) fails it.
     private let handshakeTimeout: TimeAmount
+    /// Requests that may wait for their answers at once; one more fails with PENDING_LIMIT.
+    private let maxPending: Int
     private var handshakeTimer: Scheduled<Void>?
 
     init(
         address: String, handshake: ClientHandshake, helloPromise: EventLoopPromise<HelloReply>, handshakeTimeout: TimeAmount,
-        heartbeat: TimeAmount? = nil
+        heartbeat: TimeAmount? = nil, maxPending: Int = .max
     ) {
+        self.maxPending = maxPending
         self.address = address
         self.handshake = handshake
         self.helloPromise = helloPromise
@@ -124,6 +129,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             promise?.fail(closedError)
             return
         }
+        // Only calls are limited: a session's keep-alives must go whatever waits.
+        let isCall = if case .invoke = request.frame { true } else { false }
+        if isCall && pendingCalls >= maxPending {
+            let error = CrucialError(
+                .pendingLimit,
+                "\(maxPending) calls already wait for answers on the connection to \(address), its limit (Configuration.maxPendingCalls): "
+                    + "the server is slow or the program makes calls faster than they are answered; await some before making more, or raise the limit")
+            request.promise.fail(error)
+            promise?.fail(error)
+            return
+        }
         var buffer = context.channel.allocator.buffer(capacity: 128)
         WireCodec.encode(request.frame, into: &buffer)
         guard buffer.readableBytes - 4 <= serverMaxFrameSize else {
@@ -133,7 +149,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             promise?.fail(error)  // a handler that drops a write completes its promise
             return
         }
-        pending[request.id] = request.promise
+        pending[request.id] = (request.promise, isCall)
+        if isCall { pendingCalls += 1 }
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -174,8 +191,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .result(let reply) where reply.id >= Self.pingIDs:
             pinging = false
         default:
-            guard let id = frame.requestID, let promise = pending.removeValue(forKey: id) else { return }
-            promise.succeed(frame)
+            guard let id = frame.requestID, let waiting = pending.removeValue(forKey: id) else { return }
+            if waiting.isCall { pendingCalls -= 1 }
+            waiting.promise.succeed(frame)
         }
     }
 
@@ -194,7 +212,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         helloPromise = nil
         let failed = pending
         pending.removeAll()
-        for promise in failed.values { promise.fail(error) }
+        pendingCalls = 0
+        for waiting in failed.values { waiting.promise.fail(error) }
         context.fireChannelInactive()
     }
 
@@ -233,9 +252,10 @@ package final class ClientConnection: FrameConnection {
     /// connection but never answers, like a paused process, fails it then). `heartbeat`:
     /// see ``ClientConnectionHandler``. `writesInline`: see ``WriteCoalescer``; false for a
     /// sender that must not touch the socket where it sends (a primary, under an object's lock).
+    /// `maxPending`: see ``Transport/connect(host:port:group:identity:timeout:heartbeat:maxPending:)``.
     package static func connect(
         host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration? = nil,
-        writesInline: Bool = true
+        writesInline: Bool = true, maxPending: Int = .max
     ) async throws -> ClientConnection {
         let address = "\(host):\(port)"
         let loop = group.next()
@@ -260,7 +280,7 @@ package final class ClientConnection: FrameConnection {
                             ClientConnectionHandler(
                                 address: address, handshake: handshake, helloPromise: helloPromise,
                                 handshakeTimeout: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped),
-                                heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }))
+                                heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }, maxPending: maxPending))
                     }
                 }
                 .connect(host: host, port: port).get()

@@ -26,9 +26,20 @@ extension FrameConnection {
 /// Opens connections: to `host:port` over TCP, or by other means.
 package protocol Transport: Sendable {
     /// Connects and performs the handshake within `timeout`; `heartbeat`: see ``ClientConnection``.
+    /// A request sent while `maxPending` others wait for their answers fails with PENDING_LIMIT.
     func connect(
-        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?,
+        maxPending: Int
     ) async throws -> any FrameConnection
+}
+
+extension Transport {
+    /// A connection without a limit on waiting requests (a cluster's members, whose peers bound them).
+    package func connect(
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+    ) async throws -> any FrameConnection {
+        try await connect(host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat, maxPending: .max)
+    }
 }
 
 /// Connections over TCP (and TLS when the identity has a context): what clients and the
@@ -40,9 +51,11 @@ package struct TCPTransport: Transport {
     package init(writesInline: Bool = true) { self.writesInline = writesInline }
 
     package func connect(
-        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?
+        host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?,
+        maxPending: Int
     ) async throws -> any FrameConnection {
         try await ClientConnection.connect(
-            host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat, writesInline: writesInline)
+            host: host, port: port, group: group, identity: identity, timeout: timeout, heartbeat: heartbeat, writesInline: writesInline,
+            maxPending: maxPending)
     }
 }
