@@ -47,6 +47,32 @@ struct CounterTests {
         #expect(await server.stop() == 0)
     }
 
+    @Test("A batch makes every call and returns the results in order; a failing call fails the batch and the others stay done")
+    func batch() async throws {
+        let server = try await TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let counters = (0..<100).map { AtomicLong("c\($0)", initial: Int64($0) * 10, client: client) }
+        let values = try await client.batch(counters) { try await $0.incrementAndGet() }
+        #expect(values == (0..<100).map { Int64($0) * 10 + 1 })
+        #expect(try await client.batch([Int]()) { _ in 0 } == [])
+        let list = SharedList<Int>("l", client: client)
+        do {
+            _ = try await client.batch(0..<10) { i in
+                if i == 3 { _ = try await list.get(99) }  // out of range
+                return try await counters[i].addAndGet(5)
+            }
+            Issue.record("the failing call did not fail the batch")
+        } catch let error as CrucialError {
+            #expect(error.code == .outOfRange, "\(error)")
+        }
+        let after = try await client.batch(counters.prefix(10)) { try await $0.get() }
+        var expected: [Int64] = (0..<10).map { Int64($0 * 10 + 6) }
+        expected[3] = 31  // its call failed: not incremented
+        #expect(after == expected)
+        #expect(await server.stop() == 0)
+    }
+
     @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")
     func methods() async throws {
         let server = try await TestServer()
