@@ -195,6 +195,23 @@ struct Run: AsyncParsableCommand {
         try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops + cIncrL.ops, expectedRedis: rIncr.ops + rIncrL.ops)
         rows.append(Row("increment, on the loops (ops/s)", cIncrL.rate, rIncrL.rate, lowerIsBetter: false, target: "≥ 1.0"))
 
+        // Batched increments: each client sends 16 at a time (CrucialClient.batch; the same
+        // for Redis through the harness), against redis-benchmark -P 16 below.
+        let batchSize = 16
+        say("throughput: increments in batches of \(batchSize), \(clients) clients × \(duration) s, each system ...")
+        let keys = self.keys
+        let cBatch = try await throughput(opsPerCall: batchSize) { k in
+            _ = try await crucial.batch(0..<batchSize) { j in
+                try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\((k + j) % keys)"), "incrementAndGet", create: Create(initial: .int(0)))
+            }
+        }
+        let rBatch = try await throughput(opsPerCall: batchSize) { k in
+            _ = try await pool.batch((0..<batchSize).map { j in [Array("INCR".utf8), Array("counter:\((k + j) % keys)".utf8)] })
+        }
+        try await check(
+            crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops + cIncrL.ops + cBatch.ops, expectedRedis: rIncr.ops + rIncrL.ops + rBatch.ops)
+        rows.append(Row("increments in batches of 16 (ops/s)", cBatch.rate, rBatch.rate, lowerIsBetter: false, target: ""))
+
         // Complex op: 10,000 multiplications on the server.
         let sha: String
         guard case .bulk(let shaBytes?) = try await pool.command("SCRIPT", "LOAD", complexLua) else { throw BenchFailure("SCRIPT LOAD") }
@@ -217,14 +234,21 @@ struct Run: AsyncParsableCommand {
         say("reference: redis-benchmark, sequential 1 KB, \(clients) clients, and -P 16 ...")
         let seq = ["-c", "1", "-n", "\(latencyOps)", "-d", "1024"]
         let many = ["-c", "\(clients)", "-r", "\(keys)", "-n", "200000"]
-        let c: [(String, Double, RedisBenchmarkFigure?, Bool, String)] = [
-            ("1 KB put p50 (µs)", cPut.p50, redisBenchmark(port: redisPort, placement: placement, label: "SET", test: "set", arguments: seq), true, "≤ 1.5"),
-            ("1 KB get p50 (µs)", cGet.p50, redisBenchmark(port: redisPort, placement: placement, label: "GET", test: "get", arguments: seq), true, "≤ 1.5"),
-            ("increment (ops/s)", cIncr.rate, redisBenchmark(port: redisPort, placement: placement, label: "INCR", test: "incr", arguments: many), false, "≥ 1.0"),
-        ]
+        let bmSet = redisBenchmark(port: redisPort, placement: placement, label: "SET", test: "set", arguments: seq)
+        let bmGet = redisBenchmark(port: redisPort, placement: placement, label: "GET", test: "get", arguments: seq)
+        let bmIncr = redisBenchmark(port: redisPort, placement: placement, label: "INCR", test: "incr", arguments: many)
         let pipelined = redisBenchmark(
             port: redisPort, placement: placement, label: "INCR -P 16", test: "incr",
             arguments: ["-c", "\(clients)", "-r", "\(keys)", "-n", "1000000", "-P", "16"])
+        let c: [(String, Double, RedisBenchmarkFigure?, Bool, String)] = [
+            ("1 KB put p50 (µs)", cPut.p50, bmSet, true, "≤ 1.5"),
+            ("1 KB get p50 (µs)", cGet.p50, bmGet, true, "≤ 1.5"),
+            ("1 KB put p50, on the loop (µs)", cPutL.p50, bmSet, true, "≤ 1.5"),
+            ("1 KB get p50, on the loop (µs)", cGetL.p50, bmGet, true, "≤ 1.5"),
+            ("increment (ops/s)", cIncr.rate, bmIncr, false, "≥ 1.0"),
+            ("increment, on the loops (ops/s)", cIncrL.rate, bmIncr, false, "≥ 1.0"),
+            ("increments in batches of 16 vs -P 16 (ops/s)", cBatch.rate, pipelined, false, "≥ 0.8"),
+        ]
         var referenceRows: [Row] = []
         for (name, crucialFigure, figure, lower, target) in c {
             guard let figure else { continue }
@@ -237,7 +261,7 @@ struct Run: AsyncParsableCommand {
             say(Row.table(referenceRows, peer: "redis-bm"))
         }
         if let pipelined {
-            say("\(pipelined.command): \(Row.fmt(pipelined.requestsPerSecond)) ops/s (Crucial has no batch API yet: issue 17)")
+            say("\(pipelined.command): \(Row.fmt(pipelined.requestsPerSecond)) ops/s")
         }
         if let markdown {
             let date = ISO8601DateFormatter().string(from: Date())
@@ -259,7 +283,10 @@ struct Run: AsyncParsableCommand {
 
     /// `clients` closed loops on random keys for `duration` seconds.
     /// `executors`: client `c` runs on `executors[c % count]` (nil: Swift's default executor).
-    func throughput(on executors: [any TaskExecutor]? = nil, _ op: @escaping @Sendable (Int) async throws -> Void) async throws -> Throughput {
+    /// `opsPerCall`: operations one call of `op` makes (a batch).
+    func throughput(
+        on executors: [any TaskExecutor]? = nil, opsPerCall: Int = 1, _ op: @escaping @Sendable (Int) async throws -> Void
+    ) async throws -> Throughput {
         let keys = self.keys, clients = self.clients
         func executor(_ c: Int) -> (any TaskExecutor)? { executors.map { $0[c % $0.count] } }
         // Warm-up: every key once, so object creation is not measured.
@@ -288,7 +315,7 @@ struct Run: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         let seconds = micros(clock.now - start) / 1e6
-        return Throughput(ops: counts + warm, rate: Double(counts) / seconds)
+        return Throughput(ops: (counts + warm) * opsPerCall, rate: Double(counts * opsPerCall) / seconds)
     }
 
     /// Every acknowledged increment is in the counters: none lost, none doubled.

@@ -150,5 +150,19 @@ final class RedisPool: Sendable {
         return try await connections[loopAffineSlot(turn: turn, count: connections.count, loops: loops)].command(args)
     }
 
+    /// Every command at once on one of the pool's loops (written in one turn, one flush):
+    /// Redis pipelining the way `CrucialClient.batch` does it, for the same harness.
+    func batch(_ commands: [[[UInt8]]]) async throws -> [RESP] {
+        let executor = executors[(next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max) % executors.count]
+        return try await withTaskExecutorPreference(executor) {
+            try await withThrowingTaskGroup(of: (Int, RESP).self) { group in
+                for (i, command) in commands.enumerated() { group.addTask { (i, try await self.command(command)) } }
+                var replies = [RESP](repeating: .simple(""), count: commands.count)
+                for try await (i, reply) in group { replies[i] = reply }
+                return replies
+            }
+        }
+    }
+
     func close() { connections.forEach { $0.close() } }
 }
