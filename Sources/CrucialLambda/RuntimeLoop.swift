@@ -29,7 +29,12 @@ struct RuntimeLoop<API: RuntimeAPI> {
             if let failure = await connect(for: event.payload) {
                 result = .failure(failure)
             } else {
-                result = await CloudFunctions.execute(payload: event.payload, requestID: event.requestID, deadline: event.deadline)
+                // On the shared client's event loop: the function's calls go out and come back
+                // without a thread switch. A Lambda process runs one invocation at a time, so
+                // a long computation holds up only its own calls.
+                result = await withTaskExecutorPreference(CrucialClient.shared.taskExecutor) {
+                    await CloudFunctions.execute(payload: event.payload, requestID: event.requestID, deadline: event.deadline)
+                }
             }
             do {
                 switch result {

@@ -61,7 +61,9 @@ struct Refuse: Runnable {
     func run() async throws { throw Refused() }
 }
 
-@Suite("The Lambda runtime loop, against a scripted Runtime API")
+// Serialized: each invocation sets or clears the process-wide _X_AMZN_TRACE_ID, which a loop
+// running beside it would change under the function reading it.
+@Suite("The Lambda runtime loop, against a scripted Runtime API", .serialized)
 struct RuntimeLoopTests {
     init() throws { try CloudFunctions.register([Triple.self, Refuse.self, TraceID.self]) }
 
