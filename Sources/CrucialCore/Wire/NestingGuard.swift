@@ -12,10 +12,24 @@ enum NestingGuard {
         case malformed
     }
 
+    private typealias Level = (descriptor: UnsafePointer<ProtobufCMessageDescriptor>, end: Int)
+
     static func check(
         _ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, maxDepth: Int
     ) -> Verdict {
-        var stack: [(descriptor: UnsafePointer<ProtobufCMessageDescriptor>, end: Int)] = [(descriptor, bytes.count)]
+        // The open sub-messages, innermost last, in temporary storage (on the stack when it
+        // fits): a check runs for every decoded call, and an array would allocate twice.
+        withUnsafeTemporaryAllocation(of: Level.self, capacity: max(1, maxDepth) + 1) { stack in
+            check(bytes, descriptor: descriptor, maxDepth: maxDepth, stack: stack)
+        }
+    }
+
+    private static func check(
+        _ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, maxDepth: Int,
+        stack: UnsafeMutableBufferPointer<Level>
+    ) -> Verdict {
+        stack.initializeElement(at: 0, to: (descriptor, bytes.count))
+        var depth = 1  // levels in `stack`; trivial values: nothing to deinitialize
         var pos = 0
 
         func varint() -> UInt64? {
@@ -32,10 +46,11 @@ enum NestingGuard {
         }
 
         while true {
-            while let top = stack.last, pos == top.end {
-                stack.removeLast()
+            while depth > 0, pos == stack[depth - 1].end {
+                depth -= 1
             }
-            guard let top = stack.last else { return pos == bytes.count ? .ok : .malformed }
+            guard depth > 0 else { return pos == bytes.count ? .ok : .malformed }
+            let top = stack[depth - 1]
             guard pos < top.end else { return .malformed }
             // A tag or length may run past the end of its sub-message: check before subtracting.
             guard let tag = varint(), pos <= top.end else { return .malformed }
@@ -56,15 +71,16 @@ enum NestingGuard {
                     field.pointee.type == PROTOBUF_C_TYPE_MESSAGE,
                     let sub = field.pointee.descriptor
                 {
-                    guard stack.count < maxDepth else { return .tooDeep }
-                    stack.append((sub.assumingMemoryBound(to: ProtobufCMessageDescriptor.self), end))
+                    guard depth < maxDepth else { return .tooDeep }
+                    stack.initializeElement(at: depth, to: (sub.assumingMemoryBound(to: ProtobufCMessageDescriptor.self), end))
+                    depth += 1
                 } else {
                     pos = end
                 }
             default:
                 return .malformed  // groups do not exist in proto3
             }
-            if let t = stack.last, pos > t.end { return .malformed }
+            if depth > 0, pos > stack[depth - 1].end { return .malformed }
         }
     }
 }
