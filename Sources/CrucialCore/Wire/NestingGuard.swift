@@ -17,17 +17,24 @@ enum NestingGuard {
     static func check(
         _ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, maxDepth: Int
     ) -> Verdict {
-        // The open sub-messages, innermost last, in temporary storage (on the stack when it
-        // fits): a check runs for every decoded call, and an array would allocate twice.
-        withUnsafeTemporaryAllocation(of: Level.self, capacity: max(1, maxDepth) + 1) { stack in
+        // The open sub-messages, innermost last, in temporary storage: a check runs for every
+        // decoded call, and an array would allocate twice. 16 levels fit on the stack (Swift
+        // puts a temporary allocation on the heap past 1 KB); a message nested deeper than
+        // that is checked again with room for all `maxDepth`.
+        let shallow = min(maxDepth, 16)
+        let first = withUnsafeTemporaryAllocation(of: Level.self, capacity: shallow + 1) { stack in
             check(bytes, descriptor: descriptor, maxDepth: maxDepth, stack: stack)
+        }
+        guard first == nil else { return first! }
+        return withUnsafeTemporaryAllocation(of: Level.self, capacity: maxDepth + 1) { stack in
+            check(bytes, descriptor: descriptor, maxDepth: maxDepth, stack: stack)!
         }
     }
 
     private static func check(
         _ bytes: UnsafeRawBufferPointer, descriptor: UnsafePointer<ProtobufCMessageDescriptor>, maxDepth: Int,
         stack: UnsafeMutableBufferPointer<Level>
-    ) -> Verdict {
+    ) -> Verdict? {  // nil: deeper than `stack` holds, though within `maxDepth`
         stack.initializeElement(at: 0, to: (descriptor, bytes.count))
         var depth = 1  // levels in `stack`; trivial values: nothing to deinitialize
         var pos = 0
@@ -72,6 +79,7 @@ enum NestingGuard {
                     let sub = field.pointee.descriptor
                 {
                     guard depth < maxDepth else { return .tooDeep }
+                    guard depth < stack.count else { return nil }
                     stack.initializeElement(at: depth, to: (sub.assumingMemoryBound(to: ProtobufCMessageDescriptor.self), end))
                     depth += 1
                 } else {

@@ -82,13 +82,16 @@ struct WireCodecTests {
         } catch {
             #expect(error.code == .badFrame)
         }
-        // Nesting within the limit is fine.
-        var shallow = Value.int(1)
-        for _ in 0..<20 { shallow = .list([shallow]) }
-        buffer.clear()
-        WireCodec.encode(.result(Reply(id: 1, outcome: .value(shallow))), into: &buffer)
-        buffer.moveReaderIndex(forwardBy: 4)
-        #expect(try WireCodec.decode(buffer) == .result(Reply(id: 1, outcome: .value(shallow))))
+        // Nesting within the limit is fine, also past the 16 message levels the check keeps on
+        // the stack (a list in a value is two levels: Value and its List).
+        for depth in [3, 6, 7, 8, 9, 20, 45] {
+            var shallow = Value.int(1)
+            for _ in 0..<depth { shallow = .list([shallow]) }
+            buffer.clear()
+            WireCodec.encode(.result(Reply(id: 1, outcome: .value(shallow))), into: &buffer)
+            buffer.moveReaderIndex(forwardBy: 4)
+            #expect(try WireCodec.decode(buffer) == .result(Reply(id: 1, outcome: .value(shallow))), "depth \(depth)")
+        }
     }
 
 
