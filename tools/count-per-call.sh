@@ -17,7 +17,8 @@ invoke=$(symbol '13CrucialClientAAC6invoke___6create8readOnly0A4Core5ValueOAF9Ob
 [ -n "$serve" ] && [ -n "$invoke" ] || { echo "the call symbols are not in $bench" >&2; exit 1; }
 work=$(mktemp -d)
 cleanup() {
-    pkill -f "$bench run" 2> /dev/null || true
+    # The benchmark's peers (its crucial server, redis-server) are its children: they go first.
+    for pid in $(pgrep -f "$bench run" 2> /dev/null); do pkill -9 -P "$pid" 2> /dev/null || true; kill "$pid" 2> /dev/null || true; done
     pkill -f "$bench serve" 2> /dev/null || true
     perf probe -q -d 'probe_count:*' 2> /dev/null || true
     rm -rf "$work"
