@@ -146,22 +146,20 @@ final class InProcessConnection: FrameConnection {
     private let connection: ConnectionID
     private let logger: Logger
     private let isAdmin: Bool
-    private let maxPending: Int
 
     private struct State {
         var dispatcher: RequestDispatcher?
         var closed = false
-        var pending: [UInt64: EventLoopPromise<Frame>] = [:]
+        var pending: PendingRequests
     }
 
     init(
         hello: HelloReply, loop: any EventLoop, store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger,
         isAdmin: Bool, maxPending: Int
     ) {
-        self.maxPending = maxPending
         self.hello = hello
         self.loop = loop
-        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: loop)
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(pending: PendingRequests(limit: maxPending)), eventLoop: loop)
         self.store = store
         self.settings = settings
         self.connection = connection
@@ -194,10 +192,8 @@ final class InProcessConnection: FrameConnection {
             guard isActive, let dispatcher = dispatcher() else {
                 return promise.fail(CrucialError(.connectionLost, "in-process connection closed"))
             }
-            if case .invoke = frame, state.value.pending.count >= maxPending {
-                return promise.fail(CrucialError(.pendingLimit, "\(maxPending) calls already wait on the in-process connection"))
-            }
-            state.value.pending[id] = promise
+            if let error = state.value.pending.refusal(of: frame, to: "in-process") { return promise.fail(error) }
+            state.value.pending.add(id, frame, promise)
             if let answer = dispatcher.serve(frame) { deliver(answer) }
         }
         return promise.futureResult
@@ -211,7 +207,7 @@ final class InProcessConnection: FrameConnection {
 
     /// Completes the request `frame` answers, on the loop.
     fileprivate func deliver(_ frame: Frame) {
-        guard let id = frame.requestID, let promise = state.value.pending.removeValue(forKey: id) else { return }
+        guard let id = frame.requestID, let promise = state.value.pending.remove(id) else { return }
         promise.succeed(frame)
     }
 
@@ -225,9 +221,7 @@ final class InProcessConnection: FrameConnection {
             state.value.closed = true
             state.value.dispatcher?.closed()
             state.value.dispatcher = nil
-            let failed = state.value.pending
-            state.value.pending.removeAll()
-            for promise in failed.values { promise.fail(CrucialError(.connectionLost, "in-process connection closed")) }
+            for promise in state.value.pending.removeAll() { promise.fail(CrucialError(.connectionLost, "in-process connection closed")) }
         }
     }
 }

@@ -37,9 +37,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = OutboundRequest
     typealias OutboundOut = ByteBuffer
 
-    /// Requests waiting for their answers; `isCall`: an Invoke (what ``maxPending`` counts).
-    private var pending: [UInt64: (promise: EventLoopPromise<Frame>, isCall: Bool)] = [:]
-    private var pendingCalls = 0
+    /// Requests waiting for their answers; one call beyond its limit fails with PENDING_LIMIT.
+    private var pending: PendingRequests
     private var helloPromise: EventLoopPromise<HelloReply>?
     private var closedError: CrucialError?
     private let address: String
@@ -59,15 +58,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// A server that accepted the connection but does not finish the handshake within this
     /// (a paused process) fails it.
     private let handshakeTimeout: TimeAmount
-    /// Requests that may wait for their answers at once; one more fails with PENDING_LIMIT.
-    private let maxPending: Int
     private var handshakeTimer: Scheduled<Void>?
 
     init(
         address: String, handshake: ClientHandshake, helloPromise: EventLoopPromise<HelloReply>, handshakeTimeout: TimeAmount,
         heartbeat: TimeAmount? = nil, maxPending: Int = .max
     ) {
-        self.maxPending = maxPending
+        self.pending = PendingRequests(limit: maxPending)
         self.address = address
         self.handshake = handshake
         self.helloPromise = helloPromise
@@ -129,13 +126,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             promise?.fail(closedError)
             return
         }
-        // Only calls are limited: a session's keep-alives must go whatever waits.
-        let isCall = if case .invoke = request.frame { true } else { false }
-        if isCall && pendingCalls >= maxPending {
-            let error = CrucialError(
-                .pendingLimit,
-                "\(maxPending) calls already wait for answers on the connection to \(address), its limit (Configuration.maxPendingCalls): "
-                    + "the server is slow or the program makes calls faster than they are answered; await some before making more, or raise the limit")
+        if let error = pending.refusal(of: request.frame, to: address) {
             request.promise.fail(error)
             promise?.fail(error)
             return
@@ -149,8 +140,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             promise?.fail(error)  // a handler that drops a write completes its promise
             return
         }
-        pending[request.id] = (request.promise, isCall)
-        if isCall { pendingCalls += 1 }
+        pending.add(request.id, request.frame, request.promise)
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -191,9 +181,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .result(let reply) where reply.id >= Self.pingIDs:
             pinging = false
         default:
-            guard let id = frame.requestID, let waiting = pending.removeValue(forKey: id) else { return }
-            if waiting.isCall { pendingCalls -= 1 }
-            waiting.promise.succeed(frame)
+            guard let id = frame.requestID, let promise = pending.remove(id) else { return }
+            promise.succeed(frame)
         }
     }
 
@@ -210,10 +199,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         closedError = error
         helloPromise?.fail(error)
         helloPromise = nil
-        let failed = pending
-        pending.removeAll()
-        pendingCalls = 0
-        for waiting in failed.values { waiting.promise.fail(error) }
+        for promise in pending.removeAll() { promise.fail(error) }
         context.fireChannelInactive()
     }
 

@@ -26,7 +26,8 @@ extension FrameConnection {
 /// Opens connections: to `host:port` over TCP, or by other means.
 package protocol Transport: Sendable {
     /// Connects and performs the handshake within `timeout`; `heartbeat`: see ``ClientConnection``.
-    /// A request sent while `maxPending` others wait for their answers fails with PENDING_LIMIT.
+    /// A call (an `Invoke`) sent while `maxPending` calls wait for their answers fails with
+    /// PENDING_LIMIT (``PendingRequests``); other requests are not counted.
     func connect(
         host: String, port: Int, group: any EventLoopGroup, identity: ConnectionIdentity, timeout: Duration, heartbeat: Duration?,
         maxPending: Int
