@@ -18,21 +18,21 @@ final class ConnectionPool: Sendable {
     }
 
     private let size: Int
-    /// The loops connections are opened on (nil: wherever `open` puts them).
-    private let loops: [any EventLoop]?
+    /// The loops connections are opened on (none: wherever `open` puts them).
+    private let loops: [any EventLoop]
     private let anyServer: [LockedBox<Slot>]
     private let members = Mutex<[String: [LockedBox<Slot>]]>([:])
     private let next = Atomic<Int>(0)
 
-    init(size: Int, loops: [any EventLoop]? = nil) {
+    init(size: Int, loops: [any EventLoop] = []) {
         self.size = max(1, size)
-        self.loops = loops.flatMap { $0.isEmpty ? nil : $0 }
+        self.loops = loops
         self.anyServer = (0..<max(1, size)).map { _ in LockedBox(Slot.empty) }
     }
 
     /// The slot a call takes now (see ``loopAffineSlot(turn:count:loops:)``).
     private func slotIndex() -> Int {
-        loopAffineSlot(turn: next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max, count: size, loops: loops ?? [])
+        loopAffineSlot(turn: next.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max, count: size, loops: loops)
     }
 
     private func slot(for address: String?, _ index: Int) -> LockedBox<Slot> {
@@ -55,7 +55,7 @@ final class ConnectionPool: Sendable {
             case pending(Task<any FrameConnection, any Error>)
         }
         let index = slotIndex()
-        let loop = loops.map { $0[index % $0.count] }
+        let loop = loops.isEmpty ? nil : loops[index % loops.count]
         let slot = slot(for: address, index)
         let found: Found = slot.withLock { state in
             switch state {

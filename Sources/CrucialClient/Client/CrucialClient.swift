@@ -30,8 +30,6 @@ public final class CrucialClient: Sendable {
     /// Whether this client keeps ``session`` alive (false for a cloud thread using its driver's).
     public let ownsSession: Bool
     let group: any EventLoopGroup
-    /// The group's loops, in order: connection slot `i` lives on `loops[i % loops.count]`.
-    let loops: [any EventLoop]
     /// One task executor per loop (see ``taskExecutor``).
     package let executors: [EventLoopTaskExecutor]
     private let nextExecutor = Atomic<Int>(0)
@@ -52,8 +50,7 @@ public final class CrucialClient: Sendable {
         self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
         self.ownsSession = configuration.session == nil
         self.group = MultiThreadedEventLoopGroup.singleton
-        let loops = Array(group.makeIterator())
-        self.loops = loops
+        let loops = Array(group.makeIterator())  // connection slot `i` lives on `loops[i % loops.count]`
         // Only loops that have connections: a task on another would hand each call over.
         self.executors = loops.prefix(max(1, min(configuration.connections, loops.count))).map(EventLoopTaskExecutor.init)
         self.pool = ConnectionPool(size: configuration.connections, loops: loops)
