@@ -146,30 +146,24 @@ struct Run: AsyncParsableCommand {
         say("latency: \(latencyOps) sequential 1 KB puts, then gets ...")
         // As a proxy does: the initial state travels with the first call only.
         _ = try await crucial.invoke(blob, "get", create: create, readOnly: true)
-        let cPut = try await latency(latencyOps) { _ = try await crucial.invoke(blob, "set", [.bytes(kb)]) }
-        let cGet = try await latency(latencyOps) {
+        let crucialPut: @Sendable () async throws -> Void = { _ = try await crucial.invoke(blob, "set", [.bytes(kb)]) }
+        let crucialGet: @Sendable () async throws -> Void = {
             guard try await crucial.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
         }
-        let rPut = try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
-        let rGet = try await latency(latencyOps) {
+        let redisPut: @Sendable () async throws -> Void = { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
+        let redisGet: @Sendable () async throws -> Void = {
             guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
         }
+        let cPut = try await latency(latencyOps, crucialPut)
+        let cGet = try await latency(latencyOps, crucialGet)
+        let rPut = try await latency(latencyOps, redisPut)
+        let rGet = try await latency(latencyOps, redisGet)
         // The same, with the calling task on its connection's event loop (no thread switch).
-        let cx = crucial.taskExecutor, rx = pool.executors[0]
-        let cPutL = try await withTaskExecutorPreference(cx) { try await latency(latencyOps) { _ = try await crucial.invoke(blob, "set", [.bytes(kb)]) } }
-        let cGetL = try await withTaskExecutorPreference(cx) {
-            try await latency(latencyOps) {
-                guard try await crucial.invoke(blob, "get", readOnly: true) == .bytes(kb) else { throw BenchFailure("wrong 1 KB value") }
-            }
-        }
-        let rPutL = try await withTaskExecutorPreference(rx) {
-            try await latency(latencyOps) { _ = try await pool.command([Array("SET".utf8), Array("blob".utf8), kb]) }
-        }
-        let rGetL = try await withTaskExecutorPreference(rx) {
-            try await latency(latencyOps) {
-                guard try await pool.command("GET", "blob") == .bulk(kb) else { throw BenchFailure("wrong 1 KB value from redis") }
-            }
-        }
+        let cx = crucial.taskExecutor, rx = pool.executors[0], n = latencyOps
+        let cPutL = try await withTaskExecutorPreference(cx) { try await latency(n, crucialPut) }
+        let cGetL = try await withTaskExecutorPreference(cx) { try await latency(n, crucialGet) }
+        let rPutL = try await withTaskExecutorPreference(rx) { try await latency(n, redisPut) }
+        let rGetL = try await withTaskExecutorPreference(rx) { try await latency(n, redisGet) }
         rows.append(Row("1 KB put p50 (µs)", cPut.p50, rPut.p50, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB put p99 (µs)", cPut.p99, rPut.p99, lowerIsBetter: true, target: "≤ 1.0"))
         rows.append(Row("1 KB put p999 (µs)", cPut.p999, rPut.p999, lowerIsBetter: true, target: ""))
@@ -183,16 +177,16 @@ struct Run: AsyncParsableCommand {
 
         // Simple op: increment a random counter.
         say("throughput: increment, \(clients) clients × \(duration) s, each system ...")
-        let cIncr = try await throughput { k in
+        let crucialIncrement: @Sendable (Int) async throws -> Void = { k in
             _ = try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "incrementAndGet", create: Create(initial: .int(0)))
         }
-        let rIncr = try await throughput { k in _ = try await pool.command("INCR", "counter:\(k)") }
+        let redisIncrement: @Sendable (Int) async throws -> Void = { k in _ = try await pool.command("INCR", "counter:\(k)") }
+        let cIncr = try await throughput(crucialIncrement)
+        let rIncr = try await throughput(redisIncrement)
         try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops, expectedRedis: rIncr.ops)
         rows.append(Row("increment (ops/s)", cIncr.rate, rIncr.rate, lowerIsBetter: false, target: "≥ 1.0"))
-        let cIncrL = try await throughput(on: crucial.executors) { k in
-            _ = try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\(k)"), "incrementAndGet", create: Create(initial: .int(0)))
-        }
-        let rIncrL = try await throughput(on: pool.executors) { k in _ = try await pool.command("INCR", "counter:\(k)") }
+        let cIncrL = try await throughput(on: crucial.executors, crucialIncrement)
+        let rIncrL = try await throughput(on: pool.executors, redisIncrement)
         try await check(crucialTotal: crucial, redis: pool, expectedCrucial: cIncr.ops + cIncrL.ops, expectedRedis: rIncr.ops + rIncrL.ops)
         rows.append(Row("increment, on the loops (ops/s)", cIncrL.rate, rIncrL.rate, lowerIsBetter: false, target: "≥ 1.0"))
 
@@ -202,9 +196,7 @@ struct Run: AsyncParsableCommand {
         say("throughput: increments in batches of \(batchSize), \(clients) clients × \(duration) s, each system ...")
         let keys = self.keys
         let cBatch = try await throughput(opsPerCall: batchSize) { k in
-            _ = try await crucial.batch(0..<batchSize) { j in
-                try await crucial.invoke(ObjectRef(type: "AtomicLong", key: "counter:\((k + j) % keys)"), "incrementAndGet", create: Create(initial: .int(0)))
-            }
+            _ = try await crucial.batch(0..<batchSize) { j in try await crucialIncrement((k + j) % keys) }
         }
         let rBatch = try await throughput(opsPerCall: batchSize) { k in
             _ = try await pool.batch((0..<batchSize).map { j in [Array("INCR".utf8), Array("counter:\((k + j) % keys)".utf8)] })
