@@ -22,10 +22,10 @@ enum NestingGuard {
         // puts a temporary allocation on the heap past 1 KB); a message nested deeper than
         // that is checked again with room for all `maxDepth`.
         let shallow = min(maxDepth, 16)
-        let first = withUnsafeTemporaryAllocation(of: Level.self, capacity: shallow + 1) { stack in
+        let onStack = withUnsafeTemporaryAllocation(of: Level.self, capacity: shallow + 1) { stack in
             check(bytes, descriptor: descriptor, maxDepth: maxDepth, stack: stack)
         }
-        guard first == nil else { return first! }
+        if let onStack { return onStack }
         return withUnsafeTemporaryAllocation(of: Level.self, capacity: maxDepth + 1) { stack in
             check(bytes, descriptor: descriptor, maxDepth: maxDepth, stack: stack)!
         }
