@@ -73,6 +73,82 @@ struct CounterTests {
         #expect(await server.stop() == 0)
     }
 
+    @Test("A pipeline sends every call at once and returns the results in order, creating objects on first use")
+    func pipeline() async throws {
+        let server = try await TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let counters = (0..<100).map { AtomicLong("p\($0)", initial: Int64($0) * 10, client: client) }
+        #expect(try await client.pipeline([]) == [])
+        let first = try await client.pipeline(counters.map { .init($0, "incrementAndGet") })
+        #expect(first == (0..<100).map { .int(Int64($0) * 10 + 1) })
+        // Calls on one object apply in the pipeline's order; reads are told by the built-in table.
+        let c = counters[7]
+        let ordered = try await client.pipeline([.init(c, "addAndGet", [.int(5)]), .init(c, "get"), .init(c, "getAndSet", [.int(0)]), .init(c, "get")])
+        #expect(ordered == [.int(76), .int(76), .int(76), .int(0)])
+        #expect(CrucialClient.Call(c, "get").readOnly && !CrucialClient.Call(c, "set", [.int(1)]).readOnly)
+        // Proxies of other types and of a @Shared-free map, in one pipeline.
+        let map = SharedMap<String, Int>("pm", client: client)
+        let mixed = try await client.pipeline([.init(map, "put", [.string("a"), .int(1)]), .init(counters[0], "get"), .init(map, "size")])
+        #expect(mixed == [.null, .int(1), .int(1)])
+        #expect(try await map.get("a") == 1)
+        #expect(await server.stop() == 0)
+    }
+
+    @Test("A pipeline's failing calls fail alone: the others are done, pipeline throws the first failure in order")
+    func pipelineFailures() async throws {
+        let server = try await TestServer()
+        let client = server.client()
+        defer { client.close() }
+        let counters = (0..<4).map { AtomicLong("f\($0)", initial: 0, client: client) }
+        let calls: [CrucialClient.Call] = [
+            .init(counters[0], "incrementAndGet"), .init(counters[1], "noSuchMethod"), .init(counters[2], "addAndGet", [.string("x")]),
+            .init(AtomicLong("", client: client), "get"), .init(counters[3], "incrementAndGet"),
+        ]
+        let results = await client.pipelineResults(calls)
+        #expect(results.count == 5)
+        #expect(try results[0].get() == .int(1))
+        #expect(results[4].map { $0 } == .success(.int(1)))
+        for (i, code) in [(1, CrucialError.Code.unknownMethod), (2, .badArguments), (3, .invalidArgument)] {
+            guard case .failure(let e) = results[i] else {
+                Issue.record("call \(i) did not fail")
+                continue
+            }
+            #expect(e.code == code, "call \(i): \(e)")
+        }
+        do {
+            _ = try await client.pipeline(calls)
+            Issue.record("the pipeline did not throw")
+        } catch let error as CrucialError {
+            #expect(error.code == .unknownMethod, "\(error)")
+        }
+        // Every call went through once per pipeline: the good ones twice in all.
+        #expect(try await counters[0].get() == 2)
+        #expect(try await counters[3].get() == 2)
+        #expect(await server.stop() == 0)
+    }
+
+    @Test("A pipeline beyond maxPendingCalls fails the calls over the limit with PENDING_LIMIT, unsent")
+    func pipelineOverLimit() async throws {
+        let server = try await TestServer()
+        var configuration = CrucialClient.Configuration(servers: [server.address])
+        configuration.maxPendingCalls = 4
+        configuration.connections = 1
+        let client = CrucialClient(configuration: configuration)
+        defer { client.close() }
+        let counter = AtomicLong("limited", initial: 0, client: client)
+        _ = try await counter.get()  // connected, created
+        // On the connection's loop, all ten are written in one go: no answer can come between.
+        let results = await withTaskExecutorPreference(client.taskExecutor) {
+            await client.pipelineResults((0..<10).map { _ in .init(counter, "incrementAndGet") })
+        }
+        let refused = results.compactMap { r -> CrucialError? in if case .failure(let e) = r { e } else { nil } }
+        #expect(refused.count == 6 && refused.allSatisfy { $0.code == .pendingLimit }, "\(results)")
+        #expect(results.prefix(4).compactMap { try? $0.get() } == (1...4).map { .int(Int64($0)) })
+        #expect(try await counter.get() == 4)
+        #expect(await server.stop() == 0)
+    }
+
     @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")
     func methods() async throws {
         let server = try await TestServer()

@@ -79,16 +79,31 @@ extension CrucialClient {
         _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false
     ) async throws -> Value {
         try ref.validate()
-        var create = create
-        if create != nil {
-            if create?.session == 0 { create?.session = session }
-            if create?.persistent == false { keepSessionAlive() }
-        }
+        let create = prepared(create)
         // One lock for the sequence number and the first attempt's acknowledgement mark;
         // a retry reads the mark again (answers may have come meanwhile).
         let (seq, firstAcked): (UInt64, UInt64) = readOnly ? (0, 0) : seqs.withLock { ($0.allocate(), $0.ackedBelow) }
         defer { if seq != 0 { seqs.withLock { $0.complete(seq) } } }
-        var attempts = 0
+        return try await invoke(ref, method, args, create: create, seq: seq, firstAcked: firstAcked, sentBefore: 0)
+    }
+
+    /// `create` as the call sends it: in this client's session, which is kept alive from
+    /// the first ephemeral object on.
+    func prepared(_ create: Create?) -> Create? {
+        guard var create else { return nil }
+        if create.session == 0 { create.session = session }
+        if !create.persistent { keepSessionAlive() }
+        return create
+    }
+
+    /// Sends the call with sequence number `seq` (0: a read, not de-duplicated) until it is
+    /// answered for good (see ``send(to:_:)``). `sentBefore`: how often it went out already
+    /// (a pipelined call sent again); from the second sending on, the acknowledgement mark
+    /// is read afresh instead of `firstAcked`.
+    func invoke(
+        _ ref: ObjectRef, _ method: String, _ args: [Value], create: Create?, seq: UInt64, firstAcked: UInt64, sentBefore: Int
+    ) async throws -> Value {
+        var attempts = sentBefore
         let frame = try await send(to: ref) { id, viewID in
             attempts += 1
             let acked = seq == 0 ? 0 : attempts == 1 ? firstAcked : seqs.withLock { $0.ackedBelow }
@@ -97,14 +112,20 @@ extension CrucialClient {
                     id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked,
                     viewID: viewID))
         }
+        return try value(answering: ref, frame).get()
+    }
+
+    /// The value (or the error) a call's final answer carries.
+    func value(answering ref: ObjectRef, _ frame: Frame) -> Result<Value, CrucialError> {
         guard case .result(let reply) = frame else {
-            throw CrucialError(.protocolViolation, "server answered an Invoke with a \(frame) frame")
+            return .failure(CrucialError(.protocolViolation, "server answered an Invoke with a \(frame) frame"))
         }
         switch reply.outcome {
-        case .value(let v): return v
-        case .error(let e): throw e
+        case .value(let v): return .success(v)
+        case .error(let e): return .failure(e)
         case .wrongView(let view):
-            throw CrucialError(.wrongView, "no member of view \(view.id) took the call on \(ref) within \(configuration.failoverTimeout)")
+            return .failure(
+                CrucialError(.wrongView, "no member of view \(view.id) took the call on \(ref) within \(configuration.failoverTimeout)"))
         }
     }
 

@@ -39,6 +39,9 @@ public final class CrucialClient: Sendable {
     let routing = Mutex<(view: View, ring: HashRing)?>(nil)
     private let nextRequestID = Atomic<UInt64>(0)
     let seqs = Mutex(SeqTracker())
+    /// Pipelined calls sent again on their own (see ``pipelineResults(_:)``), for the tests.
+    let resent = Atomic<Int>(0)
+    package var pipelinedResent: Int { resent.load(ordering: .relaxed) }
     /// The TLS context every connection shares, or why there is none.
     private let tlsContext: Result<NIOSSLContext, CrucialError>?
 

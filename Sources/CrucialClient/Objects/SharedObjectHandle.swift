@@ -42,12 +42,18 @@ public final class SharedObjectHandle: Sendable {
     /// de-duplicated when sent again: it must be one that may run twice.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
         if let initialError { throw initialError }
-        let isCreated = created.load(ordering: .relaxed)
-        let create = isCreated ? nil : Create(initial: initial, persistent: persistent)
+        let create = creation
         let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)
-        if !isCreated { created.store(true, ordering: .relaxed) }
+        if create != nil { markCreated() }
         return value
     }
+
+    /// What a call sends to create the object on first use: the initial state until a call
+    /// succeeded, then nothing.
+    var creation: Create? { created.load(ordering: .relaxed) ? nil : Create(initial: initial, persistent: persistent) }
+
+    /// A call succeeded: the object exists.
+    func markCreated() { created.store(true, ordering: .relaxed) }
 
     /// Calls a built-in method: its wire name and kind come from ``BuiltinType``'s table,
     /// which the servers read too.
