@@ -86,7 +86,7 @@ extension WireCodec {
             case CRUCIAL__REPLICATE__OPERATION_INVOKE:
                 let raw = UnsafeRawBufferPointer(start: r.pointee.invoke.data, count: r.pointee.invoke.len)
                 guard raw.count > 0 else { throw CrucialError(.badRequest, "Replicate carries an empty Invoke") }
-                guard case .ok = NestingGuard.check(raw, descriptor: invokeDescriptor, maxDepth: maxNesting),
+                guard !mayNestTooDeep(raw.count) || NestingGuard.check(raw, descriptor: invokeDescriptor, maxDepth: maxNesting) == .ok,
                     let i = crucial__invoke__unpack(allocator, raw.count, r.pointee.invoke.data)
                 else { throw CrucialError(.badFrame, "Replicate carries \(raw.count) bytes that are not a valid Invoke message") }
                 operation = .invoke(invoke(from: i))

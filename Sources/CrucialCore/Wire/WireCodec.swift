@@ -59,7 +59,7 @@ package enum WireCodec {
     /// and ``CrucialError/Code/badRequest`` for a frame with no body.
     package static func decode(_ payload: ByteBuffer) throws(CrucialError) -> Frame {
         let result: Result<Frame, CrucialError> = payload.withUnsafeReadableBytes { raw in
-            switch NestingGuard.check(raw, descriptor: frameDescriptor, maxDepth: maxNesting) {
+            switch mayNestTooDeep(raw.count) ? NestingGuard.check(raw, descriptor: frameDescriptor, maxDepth: maxNesting) : .ok {
             case .ok: break
             case .tooDeep:
                 return .failure(CrucialError(.badFrame, "frame nests values more than \(maxNesting) levels deep"))
@@ -82,6 +82,12 @@ package enum WireCodec {
         }
         return decoded
     }
+
+    /// Whether a message of `count` bytes can nest deeper than ``maxNesting``: each level
+    /// takes at least two bytes of the one around it (a tag and a length), so a shorter one
+    /// cannot, and skips ``NestingGuard`` (most calls: the check was 1.6 % of a server's
+    /// time). protobuf-c's unpack refuses malformed bytes of any length itself.
+    package static func mayNestTooDeep(_ count: Int) -> Bool { count >= 2 * maxNesting }
 
     /// The Invoke message inside an Invoke frame's payload: field 3 (tag byte 0x1A), its
     /// length, and exactly that many bytes after it; nil for any other layout (the call is

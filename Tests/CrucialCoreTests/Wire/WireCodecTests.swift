@@ -82,6 +82,12 @@ struct WireCodecTests {
         } catch {
             #expect(error.code == .badFrame)
         }
+        // Each level takes a tag and a length: a frame under 2 × maxNesting bytes cannot nest too
+        // deep and skips the check; protobuf-c still refuses its malformed bytes.
+        #expect(!WireCodec.mayNestTooDeep(2 * WireCodec.maxNesting - 1) && WireCodec.mayNestTooDeep(2 * WireCodec.maxNesting))
+        for bad: [UInt8] in [[0x1A, 0x05, 0x01], [0x1A, 0x80], [0x1A, 0x02, 0x0A, 0x05], [0x08]] {
+            #expect(throws: CrucialError.self, "\(bad)") { try WireCodec.decode(ByteBuffer(bytes: bad)) }
+        }
         // Nesting within the limit is fine, also past the 16 message levels the check keeps on
         // the stack (a list in a value is two levels: Value and its List).
         for depth in [3, 6, 7, 8, 9, 20, 45] {
