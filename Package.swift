@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Debian's libprotobuf-c (apt-get install libprotobuf-c-dev), found through pkg-config.
@@ -155,6 +156,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Spawns the bootstraps: Foundation's Process.run over-reads /proc/self/fd
+                // entries and crashed the emulator with hundreds of sandboxes' fds open
+                // (swift-corelibs-foundation#5472); Subprocess closes fds with close_range.
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "tools/lambda-emulator",
             swiftSettings: strict

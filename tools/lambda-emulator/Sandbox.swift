@@ -2,6 +2,7 @@ import CrucialProcess
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Subprocess
 import Synchronization
 
 #if canImport(Glibc)
@@ -69,7 +70,7 @@ final class Sandbox: Sendable {
         }
         sandbox.server.withLock { $0 = server }
         do {
-            try sandbox.process.start(function: function, runtimeAPI: "127.0.0.1:\(server.port)", sandboxID: id) { [weak sandbox] line in
+            try await sandbox.process.start(function: function, runtimeAPI: "127.0.0.1:\(server.port)", sandboxID: id) { [weak sandbox] line in
                 output(line)
                 sandbox?.state.withLock { $0.log.append(line) }
             } onExit: { [weak sandbox] reason in
@@ -243,74 +244,79 @@ final class Sandbox: Sendable {
     }
 }
 
-/// The bootstrap process; Foundation's `Process` is not Sendable, so it lives behind a lock.
+/// The bootstrap process, spawned with swift-subprocess (see Package.swift for why not
+/// Foundation's `Process`).
 final class ProcessBox: Sendable {
-    private let process = Mutex<Process?>(nil)
     private let pidValue = Atomic<Int32>(0)
 
     var pid: Int32 { pidValue.load(ordering: .relaxed) }
 
+    /// Starts the bootstrap; returns once it runs (throws when it cannot be started).
+    /// `output` gets each line it writes (stdout and stderr); `onExit` its end, once its
+    /// output was read to the end (the last lines, "about to trap", belong to the
+    /// invocation's log). A child of the bootstrap that keeps the output open delays that
+    /// until it ends too.
     func start(
         function: FunctionConfig, runtimeAPI: String, sandboxID: Int,
         output: @escaping @Sendable (String) -> Void, onExit: @escaping @Sendable (String) -> Void
-    ) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: function.executable)
-        p.arguments = function.arguments
-        var env = ProcessInfo.processInfo.environment
-        env[ParentWatch.environmentKey] = nil  // meant for the emulator, not its functions
-        env["AWS_LAMBDA_RUNTIME_API"] = runtimeAPI
-        env["AWS_LAMBDA_FUNCTION_NAME"] = function.name
-        env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
-        env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = String(function.memoryMB)
-        env["AWS_LAMBDA_LOG_GROUP_NAME"] = "/aws/lambda/\(function.name)"
-        env["AWS_LAMBDA_LOG_STREAM_NAME"] = "local/[$LATEST]\(sandboxID)"
-        env["AWS_REGION"] = env["AWS_REGION"] ?? "us-east-1"
-        env["LAMBDA_TASK_ROOT"] = URL(fileURLWithPath: function.executable).deletingLastPathComponent().path
-        env["_HANDLER"] = function.name
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
+    ) async throws {
+        let environment = Environment.inherit.updating([
+            Environment.Key(stringLiteral: ParentWatch.environmentKey): nil,  // meant for the emulator, not its functions
+            "AWS_LAMBDA_RUNTIME_API": runtimeAPI,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(function.memoryMB),
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(function.name)",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local/[$LATEST]\(sandboxID)",
+            "AWS_REGION": ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1",
+            "LAMBDA_TASK_ROOT": URL(fileURLWithPath: function.executable).deletingLastPathComponent().path,
+            "_HANDLER": function.name,
+        ])
+        let configuration = Configuration(
+            executable: .path(.init(function.executable)), arguments: Arguments(function.arguments), environment: environment)
         let lines = LineSplitter(output)
-        // The exit is reported once the output is read to its end (or a second after the
-        // exit at the latest): the exit can be seen before the last lines the process wrote,
-        // and those ("about to trap") belong to the invocation's log.
-        let ending = Mutex<(eof: Bool, exit: String?, reported: Bool)>((false, nil, false))
-        let report: @Sendable (_ force: Bool) -> Void = { force in
-            let reason: String? = ending.withLock { e in
-                guard let exit = e.exit, e.eof || force, !e.reported else { return nil }
-                e.reported = true
-                return exit
-            }
-            if let reason { onExit(reason) }
-        }
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                lines.flush()
-                ending.withLock { $0.eof = true }
-                report(false)
-            } else {
-                lines.feed(data)
+        let started = StartSignal()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            started.waiting.withLock { $0 = continuation }
+            Task.detached { [self] in
+                do {
+                    let outcome = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .combinedWithOutput) {
+                        execution in
+                        pidValue.store(execution.processIdentifier.value, ordering: .relaxed)
+                        started.resume(nil)
+                        for try await chunk in execution.standardOutput {
+                            chunk.withUnsafeBytes { lines.feed(Data($0)) }
+                        }
+                        lines.flush()
+                    }
+                    onExit(Self.reason(outcome.terminationStatus))
+                } catch {
+                    if !started.resume(error) { onExit("the process failed: \(error)") }
+                }
             }
         }
-        p.terminationHandler = { p in
-            let reason: String
-            if p.terminationReason == .uncaughtSignal {
-                let name = strsignal(p.terminationStatus).map { String(cString: $0).lowercased() } ?? "signal \(p.terminationStatus)"
-                reason = "signal: \(name)"
-            } else {
-                reason = "exit status \(p.terminationStatus)"
-            }
-            ending.withLock { $0.exit = reason }
-            report(false)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { report(true) }
+    }
+
+    /// The start's continuation, resumed once: when the process runs, or with why it could not start.
+    private final class StartSignal: Sendable {
+        let waiting = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+
+        /// Whether the start was still waiting (and now is not).
+        @discardableResult
+        func resume(_ error: (any Error)?) -> Bool {
+            guard let c = waiting.withLock({ $0.take() }) else { return false }
+            if let error { c.resume(throwing: error) } else { c.resume() }
+            return true
         }
-        try p.run()
-        pidValue.store(p.processIdentifier, ordering: .relaxed)
-        process.withLock { $0 = p }
+    }
+
+    private static func reason(_ status: TerminationStatus) -> String {
+        switch status {
+        case .exited(let code): return "exit status \(code)"
+        case .signaled(let signal):
+            let name = strsignal(signal).map { String(cString: $0).lowercased() } ?? "signal \(signal)"
+            return "signal: \(name)"
+        }
     }
 
     func kill() {
