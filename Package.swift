@@ -150,7 +150,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-lambda-emulator",
             dependencies: [
-                "CrucialProcess",
+                "CrucialProcess", "CrucialCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -10,6 +10,15 @@ func runCLI(_ arguments: [String], executable: String = "crucial") async throws 
 
 @Suite("The crucial admin CLI")
 struct AdminCLITests {
+    @Test("Every executable the package ships prints its release and protocol with --version", arguments: [
+        "crucial", "crucial-server", "crucial-lambda-emulator", "crucial-demo", "crucial-bench",
+    ])
+    func version(_ executable: String) async throws {
+        let (status, out, _) = try await runCLI(["--version"], executable: executable)
+        #expect(status == 0)
+        #expect(out == "\(CrucialVersion.release) (protocol 2)\n")
+    }
+
     @Test("objects ls, get and rm against a running server")
     func objects() async throws {
         let server = try await TestServer.withTestTypes()

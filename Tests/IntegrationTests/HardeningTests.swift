@@ -317,6 +317,7 @@ struct HardeningTests {
         #expect(after["crucial_objects"] == 1)
         #expect((after["crucial_connections"] ?? 0) >= 1)
         #expect((after["crucial_object_state_bytes"] ?? 0) > 0)
+        #expect(after[#"crucial_build_info{version="\#(CrucialVersion.release)",protocol="2"}"#] == 1)
         #expect(try await httpGet(String(url).replacingOccurrences(of: "/metrics", with: "/health")) == "ok\n")
     }
 }

@@ -26,6 +26,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial-bench",
         abstract: "Benchmarks Crucial against its peers on this machine, in one run.",
+        version: CrucialVersion.description,
         subcommands: [Run.self, Serve.self, LambdaBench.self, CodecBench.self, SharedBench.self, ClusterBench.self, FailoverBench.self, OrchestrationBench.self, MapSyncBench.self, BarrierBench.self, SoakBench.self, HandshakeBench.self],
         defaultSubcommand: Run.self)
 }

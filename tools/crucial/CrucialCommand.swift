@@ -8,6 +8,7 @@ struct CrucialCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crucial",
         abstract: "Administers Crucial DSO servers.",
+        version: CrucialVersion.description,
         subcommands: [Objects.self, PluginCommand.self, ClusterCommand.self, TypesCommand.self])
 }
 

@@ -21,7 +21,8 @@ struct Demo: AsyncParsableCommand {
             Each thread is a cloud function. With CRUCIAL_SERVERS unset, a local crucial-server is \
             started; with CRUCIAL_LAMBDA_ENDPOINT unset, a local crucial-lambda-emulator that runs this \
             same executable as its bootstrap. Both are stopped at the end.
-            """)
+            """,
+        version: CrucialVersion.description)
 
     @Option(help: "Number of cloud threads.")
     var threads = 8

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CrucialCore
 import CrucialProcess
 import Dispatch
 import Foundation
@@ -22,7 +23,8 @@ struct EmulatorCommand: AsyncParsableCommand {
             Example:
               crucial-lambda-emulator --function crucial=.build/release/my-app
               CRUCIAL_LAMBDA_ENDPOINT=http://127.0.0.1:7421 .build/release/my-app
-            """)
+            """,
+        version: CrucialVersion.description)
 
     @Option(help: "Address to listen on (keep it on loopback: the Invoke API has no authentication here).")
     var host = "127.0.0.1"

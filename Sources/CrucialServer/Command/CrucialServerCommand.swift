@@ -29,7 +29,8 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             Prints "crucial-server listening on HOST:PORT" on standard output once it accepts
             connections. SIGTERM or SIGINT stop it gracefully: parked calls are answered with
             SHUTTING_DOWN and connections are closed.
-            """)
+            """,
+        version: CrucialVersion.description)
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"

@@ -12,7 +12,8 @@ public import Prometheus
 /// gauges `crucial_objects`, `crucial_sessions`, `crucial_parked_calls`,
 /// `crucial_object_state_bytes`, `crucial_connections`, `crucial_view_id`,
 /// `crucial_replication_pending`, and counters `crucial_connections_refused_total{reason}`,
-/// `crucial_bad_frames_total`.
+/// `crucial_bad_frames_total`, and `crucial_build_info{version,protocol}` (always 1: the
+/// release and wire protocol this server runs, as Prometheus's own `*_build_info`).
 public final class ServerMetrics: Sendable {
     /// Why a connection was refused or closed by the server.
     enum Refusal: String {
@@ -62,6 +63,10 @@ public final class ServerMetrics: Sendable {
         replicationPending = CoreMetrics.Gauge(label: "crucial_replication_pending", factory: factory)
         replication = CoreMetrics.Timer(label: "crucial_replication_duration_seconds", factory: factory)
         badFrames = CoreMetrics.Counter(label: "crucial_bad_frames_total", factory: factory)
+        CoreMetrics.Gauge(
+            label: "crucial_build_info", dimensions: [("version", CrucialVersion.release), ("protocol", "\(CrucialVersion.wireProtocol)")],
+            factory: factory
+        ).record(1)
     }
 
     /// The Prometheus text exposition of every metric.
