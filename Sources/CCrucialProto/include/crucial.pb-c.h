@@ -384,8 +384,9 @@ struct  Crucial__EndSession
 
 
 /*
- * The state of one object (admin). Result value: the object's state, in the form its
- * type's Create.initial takes; NOT_FOUND if it does not exist.
+ * The state of one object (any client may ask; the admin CLI's `objects get`). Result
+ * value: the object's state, in the form its type's Create.initial takes; NOT_FOUND if
+ * it does not exist.
  */
 struct  Crucial__GetObject
 {
@@ -425,7 +426,7 @@ struct  Crucial__LoadPlugin
 
 
 /*
- * Lists the objects a server holds (admin).
+ * Lists the objects a server holds (any client may ask; the admin CLI's `objects ls`).
  */
 struct  Crucial__ListObjects
 {
