@@ -67,7 +67,8 @@ package struct HashRing: Sendable, Equatable {
         return mix(fnv1a(ref.key.utf8, seed: h))
     }
 
-    static func hash(_ s: String) -> UInt64 { mix(fnv1a(s.utf8)) }
+    /// The ring position of a member's virtual node, named `"<member id>#<v>"`.
+    package static func hash(_ s: String) -> UInt64 { mix(fnv1a(s.utf8)) }
 
     private static func fnv1a(_ bytes: some Sequence<UInt8>, seed: UInt64 = 0xCBF2_9CE4_8422_2325) -> UInt64 {
         var h = seed

@@ -19,6 +19,26 @@ struct HashRingTests {
         #expect(HashRing.hash(ObjectRef(type: "a", key: "bc")) != HashRing.hash(ObjectRef(type: "ab", key: "c")))
     }
 
+    @Test("The test vectors of docs/PROTOCOL.md (tools/ring-vectors.py computes them from the text alone)")
+    func protocolVectors() {
+        #expect(HashRing.hash(ObjectRef(type: "AtomicLong", key: "hits")) == 0x5D99_01A9_A487_1DB2)
+        #expect(HashRing.hash("a#0") == 0x0851_D3F5_70FF_7424)
+        let abc = HashRing(members: ["c", "a", "b"].map { View.Member(id: $0, address: "127.0.0.1:1") })
+        let abcd = HashRing(members: ["a", "b", "c", "d"].map { View.Member(id: $0, address: "127.0.0.1:1") })
+        let vectors: [(String, String, [String], [String])] = [
+            ("AtomicLong", "hits", ["b", "c"], ["b", "c", "d"]),
+            ("SharedMap", "users", ["a", "c"], ["d", "a", "c"]),
+            ("AtomicLong", "counter:1", ["c", "b"], ["c", "d", "b"]),
+            ("AtomicLong", "counter:2", ["a", "c"], ["a", "d", "c"]),
+            ("CyclicBarrier", "b", ["a", "b"], ["a", "b", "d"]),
+        ]
+        for (type, key, rf2, rf3) in vectors {
+            let ref = ObjectRef(type: type, key: key)
+            #expect(abc.replicas(for: ref, count: 2).map(\.id) == rf2, "\(ref)")
+            #expect(abcd.replicas(for: ref, count: 3).map(\.id) == rf3, "\(ref)")
+        }
+    }
+
     @Test("Replicas are distinct, primary first, and clamp to the view's size")
     func replicas() {
         let ring = HashRing(members: members(3))
