@@ -63,6 +63,24 @@ struct WireCodecTests {
         #expect(try WireCodec.decode(buffer) == frame)
     }
 
+    @Test("The bytes of docs/PROTOCOL.md's worked example: one Invoke and its Result")
+    func protocolExample() throws {
+        func hex(_ b: ByteBuffer) -> String { b.readableBytesView.map { String(format: "%02x", $0) }.joined(separator: " ") }
+        let invoke = Invoke(
+            id: 7, ref: ObjectRef(type: "AtomicLong", key: "hits"), method: "addAndGet", args: [.int(5)], create: Create(initial: .int(0)),
+            clientID: 42, seq: 1, ackedBelow: 1)
+        var buffer = ByteBuffer()
+        WireCodec.encode(.invoke(invoke), into: &buffer)
+        #expect(
+            hex(buffer) == "00 00 00 33 1a 31 08 07 1a 12 0a 0a 41 74 6f 6d 69 63 4c 6f 6e 67 12 04 68 69 74 73 22 09 61 64 64 41 6e 64 47 65 74 "
+                + "2a 02 18 0a 32 04 0a 02 18 00 38 2a 40 01 48 01")
+        buffer.clear()
+        WireCodec.encode(.result(Reply(id: 7, outcome: .value(.int(5)))), into: &buffer)
+        #expect(hex(buffer) == "00 00 00 08 22 06 08 07 12 02 18 0a")
+        buffer.moveReaderIndex(forwardBy: 4)
+        #expect(try WireCodec.decode(buffer) == .result(Reply(id: 7, outcome: .value(.int(5)))))
+    }
+
     @Test("Garbage is BAD_FRAME, an empty frame is BAD_REQUEST, deep nesting is refused")
     func rejects() throws {
         #expect(throws: CrucialError.self) { try WireCodec.decode(ByteBuffer(bytes: [0xff, 0xff, 0xff])) }
@@ -81,6 +99,16 @@ struct WireCodecTests {
             Issue.record("deep nesting must be refused")
         } catch {
             #expect(error.code == .badFrame)
+        }
+        // The levels of docs/PROTOCOL.md: Frame 1, Result 2, its Value 3, each list 2 more. 48 lists
+        // reach level 99; 49 put a Value at level 101, one past the limit.
+        for (wraps, refused) in [(48, false), (49, true)] {
+            var nested = Value.int(1)
+            for _ in 0..<wraps { nested = .list([nested]) }
+            buffer.clear()
+            WireCodec.encode(.result(Reply(id: 1, outcome: .value(nested))), into: &buffer)
+            buffer.moveReaderIndex(forwardBy: 4)
+            #expect((try? WireCodec.decode(buffer)) == (refused ? nil : .result(Reply(id: 1, outcome: .value(nested)))), "\(wraps) lists")
         }
         // Each level takes a tag and a length: a frame under 2 × maxNesting bytes cannot nest too
         // deep and skips the check; protobuf-c still refuses its malformed bytes.
