@@ -54,16 +54,27 @@ struct EtcdTests {
         #expect(try await client.keepAlive(lease: lease) > 0)
 
         // Kept alive every half second, a 12 s lease outlives its TTL (for 15 s by the clock);
-        // left alone, its key goes. (12 s: in a full-suite run on this 2-core VM, 20 renewals
-        // half a second apart once took 40 s, and an 8 s lease lapsed between two of them.)
-        let short = try await client.grantLease(ttl: 12)
-        try await client.put("/crucial/members/s", [], lease: short)
-        let kept = ContinuousClock.now
-        while ContinuousClock.now - kept < .seconds(15) {
-            try await client.keepAlive(lease: short)
-            try await Task.sleep(for: .milliseconds(500))
+        // left alone, its key goes. On a loaded machine a renewal can come later than the TTL
+        // (in a fresh clone's suite beside a build, 20 renewals half a second apart once took
+        // 40 s): a lapse then proves nothing, and the attempt is made again, at most 3 times. A
+        // lapse although no two renewals were 10 s apart fails.
+        for attempt in 1...3 {
+            let short = try await client.grantLease(ttl: 12)
+            try await client.put("/crucial/members/s", [], lease: short)
+            let kept = ContinuousClock.now
+            var last = kept, longestGap = Duration.zero
+            while ContinuousClock.now - kept < .seconds(15) {
+                try await client.keepAlive(lease: short)
+                let now = ContinuousClock.now
+                (longestGap, last) = (max(longestGap, now - last), now)
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            if try await client.range(prefix: "/crucial/members/").kvs.count == 3 { break }
+            guard longestGap >= .seconds(10), attempt < 3 else {
+                Issue.record("a lease kept alive lapsed (attempt \(attempt); renewals at most \(longestGap) apart)")
+                break
+            }
         }
-        #expect(try await client.range(prefix: "/crucial/members/").kvs.count == 3)
         try await waitUntil { try await client.range(prefix: "/crucial/members/").kvs.count == 2 }
         try await client.revoke(lease: lease)
         #expect(try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"])

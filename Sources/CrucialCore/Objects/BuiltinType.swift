@@ -51,6 +51,27 @@ package enum BuiltinType: String, CaseIterable, Sendable {
         }
     }
 
+    /// The `Create.initial` the type takes (also the form of its state in `GetObject`, with
+    /// the exceptions said here), for docs/PROTOCOL.md.
+    package var initialState: String {
+        switch self {
+        case .atomicInt: "int that fits in 32 bits (null: 0)"
+        case .atomicLong: "int (null: 0)"
+        case .atomicBoolean: "bool (null: false)"
+        case .atomicDouble: "a number (null: 0.0)"
+        case .atomicReference: "any value (null: null)"
+        case .atomicByteArray: "bytes, or an int: that many zero bytes"
+        case .atomicDoubleArray: "doubles, or an int: that many zeros"
+        case .atomicMatrix: "record {rows, cols, data?}: data as doubles, rows × cols row after row (absent: zeros)"
+        case .sharedList, .sharedSet: "list of the elements (null: empty)"
+        case .sharedMap, .sharedSortedMap: "list of [key, value] pairs (null: empty)"
+        case .cyclicBarrier: "int: the number of parties, ≥ 1; another number for an existing barrier is BAD_INITIAL_STATE"
+        case .semaphore: "int: the permits, or record {permits, ownerless} (ownerless: permits belong to no client)"
+        case .countDownLatch: "int: the count, ≥ 0"
+        case .sharedFuture: "null: not set (its state in `GetObject`: record {value} once set)"
+        }
+    }
+
     /// Synchronization objects park calls and arm timers: a cluster keeps one copy of each,
     /// even a persistent one.
     package var isSynchronizer: Bool {
@@ -66,6 +87,8 @@ package enum BuiltinType: String, CaseIterable, Sendable {
 package struct MethodSignature: Sendable, Equatable {
     package let kind: MethodKind
     package let parameters: [String]
+    /// What a call answers, for docs/PROTOCOL.md (set by the method's enum: see ``BuiltinMethod/result``).
+    package private(set) var result = ""
 
     /// How many arguments a call must pass, and may.
     package let arity: ClosedRange<Int>
@@ -83,6 +106,13 @@ package struct MethodSignature: Sendable, Equatable {
         return p.hasSuffix("?") ? String(p.dropLast()) : p
     }
 
+    /// The same signature answering `result`.
+    package func returning(_ result: String) -> MethodSignature {
+        var s = self
+        s.result = result
+        return s
+    }
+
     /// `name(p1, p2?)`, for messages.
     package func display(_ name: String) -> String { "\(name)(\(parameters.joined(separator: ", ")))" }
 
@@ -98,261 +128,17 @@ package struct MethodSignature: Sendable, Equatable {
 /// The methods of one built-in type (or of a family of them), as an enum of wire names.
 package protocol BuiltinMethod: RawRepresentable, CaseIterable, Hashable, Sendable where RawValue == String {
     var signature: MethodSignature { get }
+    /// What a call answers (the `Result` value), and its errors beyond the usual ones.
+    var result: String { get }
 }
 
 extension BuiltinMethod {
     /// Every method by wire name.
     package static var table: [String: MethodSignature] {
-        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0.signature) })
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0.signature.returning($0.result)) })
     }
 
     package var kind: MethodKind { signature.kind }
-}
-
-// MARK: - Atomics
-
-/// `AtomicInt` and `AtomicLong`: `java.util.concurrent.atomic.AtomicLong`'s methods.
-package enum AtomicIntegerMethod: String, BuiltinMethod {
-    case get, set, getAndSet, compareAndSet, addAndGet, getAndAdd
-    case incrementAndGet, decrementAndGet, getAndIncrement, getAndDecrement, accumulateAndGet
-
-    package var signature: MethodSignature {
-        switch self {
-        case .get: .read()
-        case .set, .getAndSet: .write("newValue")
-        case .compareAndSet: .write("expect", "update")
-        case .addAndGet, .getAndAdd: .write("delta")
-        case .incrementAndGet, .decrementAndGet, .getAndIncrement, .getAndDecrement: .write()
-        case .accumulateAndGet: .write("x", "op")
-        }
-    }
-}
-
-/// `AtomicBoolean` and `AtomicReference`.
-package enum AtomicValueMethod: String, BuiltinMethod {
-    case get, set, getAndSet, compareAndSet
-
-    /// The integers' signature of the same method: one table for the methods they share.
-    package var signature: MethodSignature { AtomicIntegerMethod(rawValue: rawValue)!.signature }
-}
-
-/// `AtomicDouble` (Guava's).
-package enum AtomicDoubleMethod: String, BuiltinMethod {
-    case get, set, getAndSet, compareAndSet, addAndGet, getAndAdd
-
-    /// The integers' signature of the same method: one table for the methods they share.
-    package var signature: MethodSignature { AtomicIntegerMethod(rawValue: rawValue)!.signature }
-}
-
-// MARK: - Arrays
-
-/// `AtomicByteArray`.
-package enum ByteArrayMethod: String, BuiltinMethod {
-    case length, get, set, getAndSet, compareAndSet, addAndGet, getAndAdd, getAll, setAll
-
-    package var signature: MethodSignature {
-        switch self {
-        case .length, .getAll: .read()
-        case .get: .read("index")
-        case .set, .getAndSet: .write("index", "value")
-        case .compareAndSet: .write("index", "expect", "update")
-        case .addAndGet, .getAndAdd: .write("index", "delta")
-        case .setAll: .write("bytes")
-        }
-    }
-}
-
-/// `AtomicDoubleArray`: element-wise adds, for gradients.
-package enum DoubleArrayMethod: String, BuiltinMethod {
-    case length, get, set, getAndSet, compareAndSet, addAndGet, getAndAdd, add, addAndGetAll, getAll, setAll
-
-    package var signature: MethodSignature {
-        switch self {
-        case .add, .addAndGetAll: .write("deltas")
-        case .setAll: .write("values")
-        // The element methods both arrays have: one signature each, the byte array's.
-        case .length, .getAll, .get, .set, .getAndSet, .compareAndSet, .addAndGet, .getAndAdd:
-            ByteArrayMethod(rawValue: rawValue)!.signature
-        }
-    }
-}
-
-/// `AtomicMatrix`.
-package enum MatrixMethod: String, BuiltinMethod {
-    case shape, get, set, addAndGet, row, setRow, getAll, merge, setAll
-
-    package var signature: MethodSignature {
-        switch self {
-        case .shape, .getAll: .read()
-        case .get: .read("row", "col")
-        case .set: .write("row", "col", "value")
-        case .addAndGet: .write("row", "col", "delta")
-        case .row: .read("index")
-        case .setRow: .write("index", "values")
-        case .merge: .write("matrix")
-        case .setAll: .write("matrix")
-        }
-    }
-}
-
-// MARK: - Collections
-
-/// `SharedList`: `java.util.List`'s methods.
-package enum ListMethod: String, BuiltinMethod {
-    case add, insert, addAll, get, set, removeAt, remove, contains, indexOf, size, isEmpty, clear, getAll, subList
-
-    package var signature: MethodSignature {
-        switch self {
-        case .add: .write("element")
-        case .insert: .write("element", "at")
-        case .addAll: .write("elements")
-        case .get: .read("index")
-        case .set: .write("index", "element")
-        case .removeAt: .shrink("index")
-        case .remove: .shrink("element")
-        case .contains, .indexOf: .read("element")
-        case .size, .isEmpty, .getAll: .read()
-        case .clear: .shrink()
-        case .subList: .read("from", "to")
-        }
-    }
-}
-
-/// `SharedSet`: `java.util.Set`'s methods.
-package enum SetMethod: String, BuiltinMethod {
-    case add, addAll, remove, contains, size, isEmpty, clear, getAll
-
-    package var signature: MethodSignature {
-        switch self {
-        case .add: .write("element")
-        case .addAll: .write("elements")
-        case .remove: .shrink("element")
-        case .contains: .read("element")
-        case .size, .isEmpty, .getAll: .read()
-        case .clear: .shrink()
-        }
-    }
-}
-
-/// `SharedMap`, and the map methods of `SharedSortedMap`.
-package enum MapMethod: String, BuiltinMethod {
-    case put, get, getOrDefault, remove, containsKey, size, isEmpty, clear, keys, values, entries
-    case putIfAbsent, replace, compareAndReplace, merge, putAll, mergeAll
-
-    package var signature: MethodSignature {
-        switch self {
-        case .put, .putIfAbsent, .replace: .write("key", "value")
-        case .get, .containsKey: .read("key")
-        case .getOrDefault: .read("key", "defaultValue")
-        case .remove: .shrink("key")
-        case .size, .isEmpty, .keys, .values, .entries: .read()
-        case .clear: .shrink()
-        case .compareAndReplace: .write("key", "expect", "update")
-        case .merge: .write("key", "value", "op")
-        case .putAll: .write("entries")
-        case .mergeAll: .write("entries", "op")
-        }
-    }
-}
-
-/// `SharedSortedMap`: every map method, and those that use the order of the keys.
-package enum SortedMapMethod: BuiltinMethod {
-    case map(MapMethod)
-    case firstKey, lastKey, top, head, range, floorKey, ceilingKey
-
-    private static let ordered: [SortedMapMethod] = [.firstKey, .lastKey, .top, .head, .range, .floorKey, .ceilingKey]
-
-    package static var allCases: [SortedMapMethod] { MapMethod.allCases.map(SortedMapMethod.map) + ordered }
-
-    package init?(rawValue: String) {
-        if let m = MapMethod(rawValue: rawValue) {
-            self = .map(m)
-        } else if let m = Self.ordered.first(where: { $0.rawValue == rawValue }) {
-            self = m
-        } else {
-            return nil
-        }
-    }
-
-    package var rawValue: String {
-        switch self {
-        case .map(let m): m.rawValue
-        case .firstKey: "firstKey"
-        case .lastKey: "lastKey"
-        case .top: "top"
-        case .head: "head"
-        case .range: "range"
-        case .floorKey: "floorKey"
-        case .ceilingKey: "ceilingKey"
-        }
-    }
-
-    package var signature: MethodSignature {
-        switch self {
-        case .map(let m): m.signature
-        case .firstKey, .lastKey: .read()
-        case .top, .head: .read("k")
-        case .range: .read("from", "to")
-        case .floorKey, .ceilingKey: .read("key")
-        }
-    }
-}
-
-// MARK: - Synchronizers
-
-/// `CyclicBarrier`.
-package enum BarrierMethod: String, BuiltinMethod {
-    case await, reset, isBroken, getParties, getNumberWaiting
-
-    package var signature: MethodSignature {
-        switch self {
-        case .await: .blocking(.write, "timeoutMillis?")
-        case .reset: .write()
-        case .isBroken, .getParties, .getNumberWaiting: .read()
-        }
-    }
-}
-
-/// `Semaphore` (fair; permits belong to their client unless it is ownerless).
-package enum SemaphoreMethod: String, BuiltinMethod {
-    case acquire, tryAcquire, release, availablePermits, drainPermits, getQueueLength
-
-    package var signature: MethodSignature {
-        switch self {
-        case .acquire: .blocking(.write, "permits?")
-        case .tryAcquire: .blocking(.write, "permits?", "timeoutMillis?")
-        case .release: .write("permits?")
-        case .availablePermits, .getQueueLength: .read()
-        case .drainPermits: .write()
-        }
-    }
-}
-
-/// `CountDownLatch`.
-package enum LatchMethod: String, BuiltinMethod {
-    case countDown, getCount, await
-
-    package var signature: MethodSignature {
-        switch self {
-        case .countDown: .write()
-        case .getCount: .read()
-        // Waiting changes nothing: a latch's await is a read, unlike a barrier's.
-        case .await: .blocking(.read, "timeoutMillis?")
-        }
-    }
-}
-
-/// `SharedFuture`.
-package enum FutureMethod: String, BuiltinMethod {
-    case set, trySet, get, isDone
-
-    package var signature: MethodSignature {
-        switch self {
-        case .set, .trySet: .write("value")
-        case .get: .blocking(.read, "timeoutMillis?")
-        case .isDone: .read()
-        }
-    }
 }
 
 // MARK: - Reference
@@ -363,14 +149,16 @@ extension BuiltinType {
     /// checks it is current (`crucial types --markdown` prints it).
     package static var markdownReference: String {
         var lines = [
-            "| type | method(parameters) | kind |",
-            "| --- | --- | --- |",
+            "| type | method(parameters) | kind | answers |",
+            "| --- | --- | --- | --- |",
         ]
         for type in allCases {
             for (name, signature) in type.methods.sorted(by: { $0.key < $1.key }) {
-                lines.append("| `\(type.typeName)` | `\(signature.display(name))` | \(signature.kind) |")
+                lines.append("| `\(type.typeName)` | `\(signature.display(name))` | \(signature.kind) | \(signature.result) |")
             }
         }
+        lines += ["", "| type | initial state (`Create.initial`) |", "| --- | --- |"]
+        lines += allCases.map { "| `\($0.typeName)` | \($0.initialState) |" }
         return lines.joined(separator: "\n")
     }
 }

@@ -8,10 +8,13 @@ struct BuiltinTypeTests {
     func tables() {
         for type in BuiltinType.allCases {
             #expect(!type.methods.isEmpty, "\(type.typeName)")
+            // Every method says what it answers, and every type what it starts from.
+            for (name, signature) in type.methods { #expect(!signature.result.isEmpty, "\(type.typeName).\(name)") }
+            #expect(!type.initialState.isEmpty, "\(type.typeName)")
         }
         #expect(SortedMapMethod.allCases.count == Set(SortedMapMethod.allCases.map(\.rawValue)).count)
         for m in MapMethod.allCases {
-            #expect(BuiltinType.sharedSortedMap.methods[m.rawValue] == m.signature)
+            #expect(BuiltinType.sharedSortedMap.methods[m.rawValue] == MapMethod.table[m.rawValue])
             #expect(SortedMapMethod(rawValue: m.rawValue) == .map(m))
         }
         #expect(SortedMapMethod(rawValue: "top") == .top)
