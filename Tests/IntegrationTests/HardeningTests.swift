@@ -45,6 +45,41 @@ struct HardeningTests {
                 == HandshakeAuth.serverProof(secret: "correct horse battery staple", serverNonce: nonce, clientNonce: hello.clientNonce))
     }
 
+    @Test("Secrets from files (--auth-token-file, --admin-token-file; a trailing newline is no part of them); a secret with its file, an empty file or a missing one are refused")
+    func tokenFiles() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (auth, admin, empty) = ("\(dir)/auth", "\(dir)/admin", "\(dir)/empty")
+        try "from a file\n".write(toFile: auth, atomically: true, encoding: .utf8)
+        try "admin from a file\n".write(toFile: admin, atomically: true, encoding: .utf8)
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        let server = try await TestServer(arguments: ["--auth-token-file", auth, "--admin-token-file", admin])
+        let app = CrucialClient(configuration: .init(servers: [server.address], authToken: "from a file", retries: 0))
+        defer { app.close() }
+        let shared = AtomicLong("p", initial: 0, persistent: true, client: app)
+        #expect(try await shared.incrementAndGet() == 1)
+        await #expect(throws: CrucialError.self) { _ = try await app.remove(shared.handle.ref) }  // not an admin
+        let ops = CrucialClient(configuration: .init(servers: [server.address], authToken: "admin from a file", retries: 0))
+        defer { ops.close() }
+        #expect(try await ops.remove(shared.handle.ref))
+        let newline = CrucialClient(configuration: .init(servers: [server.address], authToken: "from a file\n", retries: 0))
+        defer { newline.close() }
+        await #expect(throws: CrucialError(.unauthenticated, "wrong auth token")) { try await newline.ping() }
+
+        for (arguments, reason) in [
+            (["--auth-token", "x", "--auth-token-file", auth], "give --auth-token or --auth-token-file, not both"),
+            (["--admin-token-file", empty], "--admin-token-file: \(empty) is empty"),
+            (["--auth-token-file", "\(dir)/missing"], "--auth-token-file: cannot read \(dir)/missing"),
+        ] {
+            let refused = try await runCLI(["--port", "0"] + arguments, executable: "crucial-server")
+            #expect(refused.status != 0 && refused.err.contains(reason), "\(arguments): \(refused.err)")
+        }
+        // The file can come from the environment too ($CRUCIAL_ADMIN_TOKEN_FILE).
+        let fromEnvironment = try await runProcess(
+            "/usr/bin/env", ["CRUCIAL_ADMIN_TOKEN_FILE=\(empty)", try builtExecutable("crucial-server"), "--port", "0"])
+        #expect(fromEnvironment.status != 0 && fromEnvironment.err.contains("$CRUCIAL_ADMIN_TOKEN_FILE: \(empty) is empty"), "\(fromEnvironment.err)")
+    }
+
     @Test("A recorded handshake replayed on a new connection is refused")
     func replayedHandshake() async throws {
         let server = try await TestServer(arguments: ["--auth-token", "s3cret-s3cret-s3cret"])

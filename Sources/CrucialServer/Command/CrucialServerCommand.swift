@@ -50,6 +50,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Shared secret clients must prove in the handshake; it never travels (default: $CRUCIAL_AUTH_TOKEN; none = no authentication).")
     var authToken: String?
 
+    @Option(help: "File holding the --auth-token secret (trailing whitespace dropped), so that it is not on the command line (default: $CRUCIAL_AUTH_TOKEN_FILE).")
+    var authTokenFile: String?
+
     @Option(help: "File of more secrets, one `NAME client|admin SECRET` per line (per-application tokens, several admins).")
     var credentials: String?
 
@@ -61,6 +64,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
 
     @Option(help: "Secret that grants admin operations: loading plugins, acting as a cluster member (default: $CRUCIAL_ADMIN_TOKEN). With no secret at all, every client may.")
     var adminToken: String?
+
+    @Option(help: "File holding the --admin-token secret (default: $CRUCIAL_ADMIN_TOKEN_FILE).")
+    var adminTokenFile: String?
 
     @Option(help: "PEM certificate (chain) for TLS on client and peer connections; needs --tls-key.")
     var tlsCert: String?
@@ -225,10 +231,11 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         }
     }
 
-    /// Every secret: --auth-token, --admin-token (or their environment variables) and --credentials.
+    /// Every secret: --auth-token, --admin-token (or their files, or the environment variables
+    /// of either) and --credentials.
     private func loadCredentials() throws -> (token: String?, admin: String?, more: [Credential]) {
-        let token = (authToken ?? ProcessInfoEnvironment.get("CRUCIAL_AUTH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
-        let admin = (adminToken ?? ProcessInfoEnvironment.get("CRUCIAL_ADMIN_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
+        let token = try Self.secret("auth-token", value: authToken, file: authTokenFile)
+        let admin = try Self.secret("admin-token", value: adminToken, file: adminTokenFile)
         var more: [Credential] = []
         if let credentials {
             guard let text = try? String(contentsOfFile: credentials, encoding: .utf8) else {
@@ -237,6 +244,28 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             do { more = try Credential.parseFile(text, path: credentials) } catch { throw ValidationError("--credentials: \(error.message)") }
         }
         return (token, admin, more)
+    }
+
+    /// The secret of `--NAME` or `--NAME-file`, else of `$CRUCIAL_NAME` or the file
+    /// `$CRUCIAL_NAME_FILE` names; nil (or empty) for none.
+    static func secret(_ name: String, value: String?, file: String?) throws -> String? {
+        let variable = "CRUCIAL_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        if value != nil, file != nil { throw ValidationError("give --\(name) or --\(name)-file, not both") }
+        if let value { return value.isEmpty ? nil : value }
+        if let file { return try read(file, "--\(name)-file") }
+        if let value = ProcessInfoEnvironment.get(variable), !value.isEmpty { return value }
+        if let file = ProcessInfoEnvironment.get(variable + "_FILE"), !file.isEmpty { return try read(file, "$\(variable)_FILE") }
+        return nil
+
+        func read(_ path: String, _ source: String) throws -> String {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("\(source): cannot read \(path)")
+            }
+            // A file written by `echo` ends with a newline that is no part of the secret.
+            let secret = String(text.reversed().drop(while: \.isWhitespace).reversed())
+            guard !secret.isEmpty else { throw ValidationError("\(source): \(path) is empty") }
+            return secret
+        }
     }
 
     private var limits: Limits {
