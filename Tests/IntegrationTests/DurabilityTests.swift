@@ -30,6 +30,21 @@ struct DurabilityTests {
         #expect(client.view?.members.map(\.id) == ["a", "b", "c"])
     }
 
+    @Test("GET /ready: ready in its view, 503 with the reason while etcd is paused past the lease, ready again after; /health stays ok")
+    func readiness() async throws {
+        let cluster = try await TestCluster(leaseTTL: 2, arguments: ["--metrics-port", "0"])
+        let member = try await cluster.start("a")
+        let metrics = try #require(member.server.output.split(separator: "\n").first { $0.contains("metrics on") }?.split(separator: " ").last)
+        let base = String(metrics).replacingOccurrences(of: "/metrics", with: "")
+        try await waitUntil { try await httpGet(base + "/ready") == "ready\n" }
+        cluster.etcd.pause()
+        defer { cluster.etcd.resume() }
+        try await waitUntil { try await httpGet(base + "/ready").hasPrefix("not ready: its etcd lease was not renewed in time") }
+        #expect(try await httpGet(base + "/health") == "ok\n")
+        cluster.etcd.resume()
+        try await waitUntil { try await httpGet(base + "/ready") == "ready\n" }
+    }
+
     @Test("A member SIGKILLed and restarted at once with its node id and data dir is accepted and caught up")
     func restartInPlace() async throws {
         let cluster = try await TestCluster(leaseTTL: 5, fsync: "everysec")

@@ -354,6 +354,7 @@ struct HardeningTests {
         #expect((after["crucial_object_state_bytes"] ?? 0) > 0)
         #expect(after[#"crucial_build_info{version="\#(CrucialVersion.release)",protocol="2"}"#] == 1)
         #expect(try await httpGet(String(url).replacingOccurrences(of: "/metrics", with: "/health")) == "ok\n")
+        #expect(try await httpGet(String(url).replacingOccurrences(of: "/metrics", with: "/ready")) == "ready\n")
     }
 }
 

@@ -118,6 +118,21 @@ final class Cluster: Replication, Sendable {
     /// The view calls are served in; a leaving node serves none (`UInt64.max` matches no call).
     var viewID: UInt64 { state.withLock { $0.leaving ? .max : $0.view?.id ?? 0 } }
 
+    /// Why this member cannot serve calls now, or nil when it serves its view (`GET /ready`):
+    /// no view yet, not in it, leaving, a view change under way, or its etcd lease not renewed in time.
+    var notReady: String? {
+        state.withLock { s in
+            guard let view = s.view else { return "no view yet: registering in etcd" }
+            if s.leaving { return "leaving the cluster" }
+            if !s.inView { return "not a member of view \(view.id)" }
+            if !s.ready { return "a view change to view \(view.id) is under way: objects are moving" }
+            if let until = s.servesUntil, ContinuousClock.now >= until {
+                return "its etcd lease was not renewed in time (is etcd reachable?)"
+            }
+            return nil
+        }
+    }
+
     /// How many copies `box` has in the cluster.
     func copies(_ box: ObjectBox) -> Int { box.replicates ? rf : 1 }
 

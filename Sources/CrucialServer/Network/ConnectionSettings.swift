@@ -60,3 +60,14 @@ struct ConnectionSettings: Sendable {
     let metrics: ServerMetrics
 
 }
+
+extension CrucialServer.Configuration {
+    /// Every secret this server accepts: `authToken` (named "default"), `adminToken`
+    /// (named "admin") and `credentials`.
+    public var allCredentials: [Credential] {
+        var all: [Credential] = []
+        if let authToken, !authToken.isEmpty { all.append(Credential(name: "default", secret: authToken)) }
+        if let adminToken, !adminToken.isEmpty { all.append(Credential(name: "admin", secret: adminToken, isAdmin: true)) }
+        return all + credentials
+    }
+}

@@ -268,7 +268,11 @@ public final class CrucialServer: Service, Sendable {
         }
         if let port = configuration.metricsPort {
             let endpoint = try await MetricsEndpoint.start(
-                host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: census)
+                host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: census
+            ) { [weak self] in
+                guard let self else { return "shutting down" }
+                return self.notReady
+            }
             metricsChannel.withLock { $0 = endpoint }
             logger.info("metrics", metadata: ["address": "http://\(configuration.metricsHost):\(endpoint.localAddress?.port ?? port)/metrics"])
         }
@@ -337,6 +341,16 @@ public final class CrucialServer: Service, Sendable {
     /// Where the metrics endpoint listens (nil when it does not).
     public var metricsAddress: SocketAddress? { metricsChannel.withLock { $0?.localAddress } }
 
+    /// Why this server is not ready for calls, or nil when it is (`GET /ready`): starting,
+    /// shutting down, or (in a cluster) not serving its view.
+    package var notReady: String? {
+        switch state.withLock({ $0 }) {
+        case .idle: return "starting"
+        case .stopped: return "shutting down"
+        case .running: return clusterState.withLock { $0?.cluster }?.notReady
+        }
+    }
+
     /// The cluster view this server serves (nil when it is on its own).
     package var view: View? { clusterState.withLock { $0?.cluster.view } }
 
@@ -375,16 +389,5 @@ public final class CrucialServer: Service, Sendable {
         if case .idle = state.withLock({ $0 }) { try await start() }
         try await gracefulShutdown()
         try await shutdown()
-    }
-}
-
-extension CrucialServer.Configuration {
-    /// Every secret this server accepts: `authToken` (named "default"), `adminToken`
-    /// (named "admin") and `credentials`.
-    public var allCredentials: [Credential] {
-        var all: [Credential] = []
-        if let authToken, !authToken.isEmpty { all.append(Credential(name: "default", secret: authToken)) }
-        if let adminToken, !adminToken.isEmpty { all.append(Credential(name: "admin", secret: adminToken, isAdmin: true)) }
-        return all + credentials
     }
 }

@@ -2,8 +2,11 @@ internal import NIOCore
 internal import NIOHTTP1
 internal import NIOPosix
 
-/// A small HTTP server: `GET /metrics` answers the Prometheus exposition, `GET /health`
-/// answers `ok` while the server serves; anything else is 404.
+/// A small HTTP server, as etcd's `/livez` and `/readyz`: `GET /metrics` answers the
+/// Prometheus exposition; `GET /health` answers `ok` while the process runs (alive);
+/// `GET /ready` answers `ready` while the server serves calls, else 503 with the reason
+/// (starting, shutting down, or in a cluster: no view, leaving, a view change under way, the
+/// etcd lease not renewed in time). Anything else is 404.
 final class MetricsHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -11,10 +14,13 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
     let metrics: ServerMetrics
     /// Refreshes the gauges before a scrape.
     let refresh: @Sendable () -> Void
+    /// Why the server does not serve calls now (nil: it does).
+    let notReady: @Sendable () -> String?
 
-    init(metrics: ServerMetrics, refresh: @escaping @Sendable () -> Void) {
+    init(metrics: ServerMetrics, refresh: @escaping @Sendable () -> Void, notReady: @escaping @Sendable () -> String?) {
         self.metrics = metrics
         self.refresh = refresh
+        self.notReady = notReady
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -31,12 +37,20 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         case (.GET, "/health"):
             status = .ok
             body = Array("ok\n".utf8)
-        case (_, "/metrics"), (_, "/health"):
+        case (.GET, "/ready"):
+            if let reason = notReady() {
+                status = .serviceUnavailable
+                body = Array("not ready: \(reason)\n".utf8)
+            } else {
+                status = .ok
+                body = Array("ready\n".utf8)
+            }
+        case (_, "/metrics"), (_, "/health"), (_, "/ready"):
             status = .methodNotAllowed
             body = Array("only GET\n".utf8)
         default:
             status = .notFound
-            body = Array("try /metrics or /health\n".utf8)
+            body = Array("try /metrics, /health or /ready\n".utf8)
         }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: contentType)
@@ -54,13 +68,14 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
 enum MetricsEndpoint {
     /// Binds the endpoint on `group`; returns its channel (closed at shutdown).
     static func start(
-        host: String, port: Int, group: any EventLoopGroup, metrics: ServerMetrics, refresh: @escaping @Sendable () -> Void
+        host: String, port: Int, group: any EventLoopGroup, metrics: ServerMetrics, refresh: @escaping @Sendable () -> Void,
+        notReady: @escaping @Sendable () -> String?
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, refresh: refresh))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, refresh: refresh, notReady: notReady))
                 }
             }
             .bind(host: host, port: port).get()
