@@ -76,8 +76,8 @@ extension CrucialClient {
         let (seqNumbers, firstAcked) = seqs.withLock { t in
             (calls.indices.map { results[$0] == nil && !calls[$0].readOnly ? t.allocate() : 0 }, t.ackedBelow)
         }
-        let routes: [(viewID: UInt64, address: String?)] = routing.withLock { r in
-            calls.map { call in r.map { ($0.view.id, $0.ring.primary(for: call.handle.ref)?.address) } ?? (0, nil) }
+        let (routes, clustered): ([(viewID: UInt64, address: String?)], Bool) = routing.withLock { r in
+            (calls.map { call in r.map { ($0.view.id, $0.ring.primary(for: call.handle.ref)?.address) } ?? (0, nil) }, r != nil)
         }
 
         // Write each server's calls to one of its connections, then wait once for all.
@@ -110,8 +110,12 @@ extension CrucialClient {
             for ((i, _), answer) in zip(sent, answers) {
                 switch answer {
                 case .success(let frame):
-                    if needsSendingAgain(frame, viewID: routes[i].viewID) { again.append(i) } else { results[i] = value(answering: calls[i].handle.ref, frame) }
-                case .failure(let error as CrucialError) where error.code == .connectionLost || error.code == .connectionFailed:
+                    if needsSendingAgain(frame, clustered: clustered) {
+                        again.append(i)
+                    } else {
+                        results[i] = value(answering: calls[i].handle.ref, frame)
+                    }
+                case .failure(let error as CrucialError) where Self.isConnectionFailure(error):
                     again.append(i)
                 case .failure(let error):
                     results[i] = .failure(error as? CrucialError ?? CrucialError(.internal, "\(error)"))
@@ -149,15 +153,16 @@ extension CrucialClient {
         return results.map { $0 ?? .failure(CrucialError(.internal, "a pipelined call was never answered")) }
     }
 
-    /// Whether `frame`, the answer to a call routed in view `viewID`, asks for the call to be
-    /// sent again: to another member (a newer view, learnt here), or once a view change is over.
-    private func needsSendingAgain(_ frame: Frame, viewID: UInt64) -> Bool {
+    /// Whether `frame`, the answer to a call, asks for the call to be sent again, as
+    /// ``send(to:_:)`` would: to another member (a newer view, learnt here), or once the
+    /// cluster serves it again (``refusedForNow(_:clustered:)``).
+    private func needsSendingAgain(_ frame: Frame, clustered: Bool) -> Bool {
         guard case .result(let reply) = frame else { return false }
         switch reply.outcome {
         case .wrongView(let v):
             learn(v)
             return true
-        case .error(let e): return e.code == .wrongView || (e.code == .unavailable && routing.withLock { $0 != nil })
+        case .error(let e): return Self.refusedForNow(e, clustered: clustered)
         case .value: return false
         }
     }

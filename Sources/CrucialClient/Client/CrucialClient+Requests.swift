@@ -56,20 +56,31 @@ extension CrucialClient {
                     // A newer view: route again at once. An older one: that member is catching up.
                     if learn(v) || v.id > viewID { continue }
                     guard mayRetry() else { return frame }
-                case .error(let e) where e.code == .wrongView || e.code == .unavailable:
-                    // A view change is under way, or the member cannot serve until it renews its lease
-                    // or until the members away with an object's copies are back.
-                    guard clustered || e.code == .wrongView, mayRetry() else { return frame }
+                case .error(let e) where Self.refusedForNow(e, clustered: clustered):
+                    guard mayRetry() else { return frame }
                 default:
                     return frame
                 }
-            } catch let error as CrucialError where (error.code == .connectionLost || error.code == .connectionFailed) && mayRetry() {
+            } catch let error as CrucialError where Self.isConnectionFailure(error) && mayRetry() {
                 if clustered { await refreshView(excluding: address) }
             }
             let cap: Duration = clustered ? .milliseconds(500) : .seconds(2)
             try await Task.sleep(for: min(configuration.retryBackoff * (1 << min(attempt, 10)), cap))
             attempt += 1
         }
+    }
+
+    /// Whether `error` refused a call without doing it, so that it goes again: a view change
+    /// under way (WRONG_VIEW), or in a cluster a member that cannot serve until it renews its
+    /// lease or until the members away with an object's copies are back (UNAVAILABLE).
+    static func refusedForNow(_ error: CrucialError, clustered: Bool) -> Bool {
+        error.code == .wrongView || (clustered && error.code == .unavailable)
+    }
+
+    /// Whether `error` is a connection that could not be made or was lost: the call may have
+    /// gone unsent or its answer been lost, and goes again (the server de-duplicates it).
+    static func isConnectionFailure(_ error: CrucialError) -> Bool {
+        error.code == .connectionLost || error.code == .connectionFailed
     }
 
     /// Calls `method` on `ref`. `create` makes the object on first use.

@@ -53,6 +53,8 @@ final class Cluster: Replication, Sendable {
         /// Until when this node may serve: its lease's renewal deadline minus the margin
         /// (nil before the first registration).
         var servesUntil: ContinuousClock.Instant?
+        /// Whether that time has passed: this node cannot be sure it still belongs to its view.
+        var leaseExpired: Bool { servesUntil.map { ContinuousClock.now >= $0 } ?? false }
         /// The view dropped this node: it must register again.
         var wantsRegistration = false
         var reports: [UInt64: [String: TransferDone]] = [:]
@@ -126,7 +128,7 @@ final class Cluster: Replication, Sendable {
             if s.leaving { return "leaving the cluster" }
             if !s.inView { return "not a member of view \(view.id)" }
             if !s.ready { return "a view change to view \(view.id) is under way: objects are moving" }
-            if let until = s.servesUntil, ContinuousClock.now >= until {
+            if s.leaseExpired {
                 return "its etcd lease was not renewed in time (is etcd reachable?)"
             }
             return nil
@@ -148,7 +150,7 @@ final class Cluster: Replication, Sendable {
             if clientView > view.id { return .wrongView(view) }
             // The primary is the first replica whatever the object's kind.
             guard s.ring.primary(for: ref)?.id == s.me.id else { return .wrongView(view) }
-            if let until = s.servesUntil, ContinuousClock.now >= until {
+            if s.leaseExpired {
                 return .unavailable(
                     CrucialError(
                         .unavailable,
