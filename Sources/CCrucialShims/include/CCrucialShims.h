@@ -7,5 +7,6 @@
 void crucial_line_buffer_stdout(void);
 
 #include "crucial_plugin.h"
+#include "crucial_arena.h"
 
 #endif

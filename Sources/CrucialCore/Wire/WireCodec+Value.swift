@@ -12,14 +12,13 @@ extension WireCodec {
 
     /// `value` as protobuf bytes (a `crucial.Value` message).
     package static func encode(value: Value) -> [UInt8] {
-        let arena = CArena()
-        let v = cValue(value, arena)
-        let size = crucial__value__get_packed_size(v)
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { out, count in
-            count = out.baseAddress.map { crucial__value__pack(v, $0) } ?? 0
+        CArena.with { arena in
+            let v = cValue(value, arena)
+            let size = crucial__value__get_packed_size(v)
+            return [UInt8](unsafeUninitializedCapacity: size) { out, count in
+                count = out.baseAddress.map { crucial__value__pack(v, $0) } ?? 0
+            }
         }
-        withExtendedLifetime(arena) {}
-        return bytes
     }
 
     /// The value encoded in `bytes` by ``encode(value:)``.
@@ -31,13 +30,14 @@ extension WireCodec {
             case .tooDeep: return .failure(CrucialError(.badFrame, "value nests more than \(maxNesting) levels deep"))
             case .malformed: return .failure(CrucialError(.badFrame, "\(raw.count) bytes are not a valid protobuf Value"))
             }
-            let arena = CArena()
-            return arena.withAllocator { allocator in
-                let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                guard let v = crucial__value__unpack(allocator, raw.count, base) else {
-                    return .failure(CrucialError(.badFrame, "\(raw.count) bytes are not a valid Value message"))
+            return CArena.with { arena in
+                arena.withAllocator { allocator in
+                    let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    guard let v = crucial__value__unpack(allocator, raw.count, base) else {
+                        return .failure(CrucialError(.badFrame, "\(raw.count) bytes are not a valid Value message"))
+                    }
+                    return .success(value(from: v))
                 }
-                return .success(value(from: v))
             }
         }
         return try result.get()

@@ -29,28 +29,27 @@ package enum WireCodec {
 
     /// Appends the 4-byte big-endian length and the encoded `frame` to `buffer`.
     package static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
-        let arena = CArena()
-        var f = Crucial__Frame()
-        crucial__frame__init(&f)
-        fill(&f, from: frame, arena)
-        let size = crucial__frame__get_packed_size(&f)
-        buffer.writeInteger(UInt32(truncatingIfNeeded: size))
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-            guard let base = out.baseAddress else { return 0 }
-            return crucial__frame__pack(&f, base.assumingMemoryBound(to: UInt8.self))
+        CArena.with { arena in
+            var f = Crucial__Frame()
+            crucial__frame__init(&f)
+            fill(&f, from: frame, arena)
+            let size = crucial__frame__get_packed_size(&f)
+            buffer.writeInteger(UInt32(truncatingIfNeeded: size))
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                guard let base = out.baseAddress else { return 0 }
+                return crucial__frame__pack(&f, base.assumingMemoryBound(to: UInt8.self))
+            }
         }
-        withExtendedLifetime(arena) {}
     }
 
     /// The encoded size of `frame` without its length prefix.
     package static func encodedSize(_ frame: Frame) -> Int {
-        let arena = CArena()
-        var f = Crucial__Frame()
-        crucial__frame__init(&f)
-        fill(&f, from: frame, arena)
-        let size = crucial__frame__get_packed_size(&f)
-        withExtendedLifetime(arena) {}
-        return size
+        CArena.with { arena in
+            var f = Crucial__Frame()
+            crucial__frame__init(&f)
+            fill(&f, from: frame, arena)
+            return crucial__frame__get_packed_size(&f)
+        }
     }
 
     /// Decodes one frame payload (without its length prefix).
@@ -66,13 +65,14 @@ package enum WireCodec {
             case .malformed:
                 return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid protobuf message"))
             }
-            let arena = CArena()
-            return arena.withAllocator { allocator in
-                let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                guard let f = crucial__frame__unpack(allocator, raw.count, base) else {
-                    return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid Frame message"))
+            return CArena.with { arena in
+                arena.withAllocator { allocator in
+                    let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    guard let f = crucial__frame__unpack(allocator, raw.count, base) else {
+                        return .failure(CrucialError(.badFrame, "frame of \(raw.count) bytes is not a valid Frame message"))
+                    }
+                    return Result { () throws(CrucialError) in try frame(from: f, allocator) }
                 }
-                return Result { () throws(CrucialError) in try frame(from: f, allocator) }
             }
         }
         let decoded = try result.get()
