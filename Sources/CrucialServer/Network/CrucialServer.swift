@@ -235,7 +235,6 @@ public final class CrucialServer: Service, Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext)) }
-                    if let idle = limits.idleTimeout { try pipeline.addHandler(IdleStateHandler(allTimeout: .nanoseconds(idle.nanosecondsClamped))) }
                     try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: maxFrameSize)))
                     try pipeline.addHandler(
                         ServerConnectionHandler(
