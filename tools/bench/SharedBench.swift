@@ -117,13 +117,13 @@ struct SharedBench: AsyncParsableCommand {
         }
         let proxies = (0..<objects).map { ComplexCounter.Shared("complex:\($0)", ComplexCounter(), client: crucial) }
         say("complex method: \(clients) clients × \(duration) s on \(objects) objects, @Shared type ...")
-        let shipped = try await run.throughput { k in _ = try await proxies[k].complex() }
+        let shipped = try await run.throughput(server: peers.crucial.processIdentifier) { k in _ = try await proxies[k].complex() }
         say("complex method: the same as a hand-written server object (SharedObject) ...")
-        let handWritten = try await run.throughput { k in
+        let handWritten = try await run.throughput(server: peers.crucial.processIdentifier) { k in
             _ = try await crucial.invoke(ObjectRef(type: "BenchCounter", key: "obj:\(k)"), "complex", create: Create(initial: .int(1)))
         }
         say("complex method: Redis EVALSHA of the same computation in Lua ...")
-        let lua = try await run.throughput { k in _ = try await pool.command("EVALSHA", sha, "1", "obj:\(k)") }
+        let lua = try await run.throughput(server: peers.redis.processIdentifier) { k in _ = try await pool.command("EVALSHA", sha, "1", "obj:\(k)") }
         var report = "User-defined object, complex method (10,000 multiplications), \(clients) clients, \(objects) objects, \(duration) s\n"
         report += "what                                     ops/s     vs Redis\n"
         report += String(format: "@Shared struct (ComplexCounter)     %10.0f   %8.2fx\n", shipped.rate, shipped.rate / lua.rate)
