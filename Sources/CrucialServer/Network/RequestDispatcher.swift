@@ -30,6 +30,9 @@ final class RequestDispatcher {
     private var upload: PluginUpload?
     /// The metric handles of the methods this connection called: no lock per call.
     private var operationMetrics: [String: [String: ServerMetrics.Operation]] = [:]
+    /// The handles of the last call: a connection mostly repeats one method, and comparing
+    /// two short strings is cheaper than hashing them for the dictionary.
+    private var lastMetrics: ServerMetrics.Operation?
 
     init(
         store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger, isAdmin: Bool,
@@ -227,10 +230,16 @@ final class RequestDispatcher {
             if e.code == .unknownType || e.code == .badRequest { type = "(unknown)" }
             method = "(unknown)"
         }
-        if let known = operationMetrics[type]?[method] { return known }
-        let made = settings.metrics.handles(type, method)
-        operationMetrics[type, default: [:]][method] = made
-        return made
+        if let last = lastMetrics, last.method == method, last.type == type { return last }
+        let handles: ServerMetrics.Operation
+        if let known = operationMetrics[type]?[method] {
+            handles = known
+        } else {
+            handles = settings.metrics.handles(type, method)
+            operationMetrics[type, default: [:]][method] = handles
+        }
+        lastMetrics = handles
+        return handles
     }
 
     /// Logs a failed request with its id: an internal error as an error, a refusal for a

@@ -21,12 +21,21 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The handles of one method of one type.
-    struct Operation: Sendable {
+    /// A class: a call passes its handles around with one retain, not one per metric.
+    final class Operation: Sendable {
         let type: String
         let method: String
         let ok: CoreMetrics.Counter
         let parked: CoreMetrics.Counter
         let duration: CoreMetrics.Timer
+
+        init(type: String, method: String, ok: CoreMetrics.Counter, parked: CoreMetrics.Counter, duration: CoreMetrics.Timer) {
+            self.type = type
+            self.method = method
+            self.ok = ok
+            self.parked = parked
+            self.duration = duration
+        }
     }
 
     /// Where the metrics are kept (served at `GET /metrics`).
