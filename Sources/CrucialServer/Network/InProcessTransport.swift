@@ -193,7 +193,7 @@ final class InProcessConnection: FrameConnection {
                 return promise.fail(CrucialError(.connectionLost, "in-process connection closed"))
             }
             if let error = state.value.pending.refusal(of: frame, to: "in-process") { return promise.fail(error) }
-            state.value.pending.add(id, frame, promise)
+            state.value.pending.add(id, frame, .promise(promise))
             if let answer = dispatcher.serve(frame) { deliver(answer) }
         }
         return promise.futureResult
@@ -207,8 +207,8 @@ final class InProcessConnection: FrameConnection {
 
     /// Completes the request `frame` answers, on the loop.
     fileprivate func deliver(_ frame: Frame) {
-        guard let id = frame.requestID, let promise = state.value.pending.remove(id) else { return }
-        promise.succeed(frame)
+        guard let id = frame.requestID, let answer = state.value.pending.remove(id) else { return }
+        answer.succeed(frame)
     }
 
     fileprivate func deliverFromAnyThread(_ frame: Frame) {
@@ -221,7 +221,7 @@ final class InProcessConnection: FrameConnection {
             state.value.closed = true
             state.value.dispatcher?.closed()
             state.value.dispatcher = nil
-            for promise in state.value.pending.removeAll() { promise.fail(CrucialError(.connectionLost, "in-process connection closed")) }
+            for answer in state.value.pending.removeAll() { answer.fail(CrucialError(.connectionLost, "in-process connection closed")) }
         }
     }
 }

@@ -24,11 +24,21 @@ package struct ConnectionIdentity: Sendable {
     }
 }
 
-/// A request on its way out, with the promise its answer completes.
+/// A request on its way out, with what its answer completes.
 struct OutboundRequest: Sendable {
     let frame: Frame
     let id: UInt64
-    let promise: EventLoopPromise<Frame>
+    let answer: AnswerSink
+
+    init(frame: Frame, id: UInt64, answer: AnswerSink) {
+        self.frame = frame
+        self.id = id
+        self.answer = answer
+    }
+
+    init(frame: Frame, id: UInt64, promise: EventLoopPromise<Frame>) {
+        self.init(frame: frame, id: id, answer: .promise(promise))
+    }
 }
 
 /// Matches answers to requests on one connection. Confined to the channel's event loop.
@@ -44,6 +54,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let address: String
     /// The server's frame limit, learned in the handshake.
     var serverMaxFrameSize = Int.max
+
+    /// Set while the handler is in its pipeline: ``send(_:)`` writes through it.
+    private var context: ChannelHandlerContext?
 
     private var handshake: ClientHandshake
     /// While requests wait, a server that sends nothing for this long (not even the answer
@@ -74,6 +87,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// Request ids from this one on are the handler's own pings.
     static let pingIDs: UInt64 = 1 << 63
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
         lastHeard = context.eventLoop.now
@@ -120,14 +137,28 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
+        write(context: context, unwrapOutboundIn(data), promise: promise)
+    }
+
+    /// Writes `request` without the pipeline's `NIOAny` box and walk (see
+    /// ``ClientConnection``), on the loop; `flush()` sends what was written.
+    func send(_ request: OutboundRequest) {
+        guard let context else {
+            return request.answer.fail(closedError ?? CrucialError(.connectionLost, "connection to \(address) closed"))
+        }
+        write(context: context, request, promise: nil)
+    }
+
+    func flush() { context?.flush() }
+
+    private func write(context: ChannelHandlerContext, _ request: OutboundRequest, promise: EventLoopPromise<Void>?) {
         if let closedError {
-            request.promise.fail(closedError)
+            request.answer.fail(closedError)
             promise?.fail(closedError)
             return
         }
         if let error = pending.refusal(of: request.frame, to: address) {
-            request.promise.fail(error)
+            request.answer.fail(error)
             promise?.fail(error)
             return
         }
@@ -136,11 +167,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         guard buffer.readableBytes - 4 <= serverMaxFrameSize else {
             let error = CrucialError(
                 .frameTooLarge, "request of \(buffer.readableBytes - 4) bytes exceeds the server's frame limit of \(serverMaxFrameSize) bytes")
-            request.promise.fail(error)
+            request.answer.fail(error)
             promise?.fail(error)  // a handler that drops a write completes its promise
             return
         }
-        pending.add(request.id, request.frame, request.promise)
+        pending.add(request.id, request.frame, request.answer)
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -181,8 +212,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .result(let reply) where reply.id >= Self.pingIDs:
             pinging = false
         default:
-            guard let id = frame.requestID, let promise = pending.remove(id) else { return }
-            promise.succeed(frame)
+            guard let id = frame.requestID, let answer = pending.remove(id) else { return }
+            answer.succeed(frame)
         }
     }
 
@@ -199,7 +230,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         closedError = error
         helloPromise?.fail(error)
         helloPromise = nil
-        for promise in pending.removeAll() { promise.fail(error) }
+        for answer in pending.removeAll() { answer.fail(error) }
         context.fireChannelInactive()
     }
 
@@ -218,12 +249,16 @@ package final class ClientConnection: FrameConnection {
     package let hello: HelloReply
     private let writer: WriteCoalescer<OutboundRequest>
 
-    private init(channel: any Channel, address: String, hello: HelloReply, writesInline: Bool) {
+    private init(
+        channel: any Channel, handler: NIOLoopBound<ClientConnectionHandler>, address: String, hello: HelloReply, writesInline: Bool
+    ) {
         self.channel = channel
         self.address = address
         self.hello = hello
-        self.writer = WriteCoalescer(channel: channel, writesInline: writesInline) { [address] request in
-            request.promise.fail(CrucialError(.connectionLost, "connection to \(address) closed"))
+        self.writer = WriteCoalescer(
+            channel: channel, writesInline: writesInline, sink: { handler.value.send($0) }, flush: { handler.value.flush() }
+        ) { [address] request in
+            request.answer.fail(CrucialError(.connectionLost, "connection to \(address) closed"))
         }
     }
 
@@ -246,6 +281,7 @@ package final class ClientConnection: FrameConnection {
         let address = "\(host):\(port)"
         let loop = group.next()
         let helloPromise = loop.makePromise(of: HelloReply.self)
+        let handlerPromise = loop.makePromise(of: NIOLoopBound<ClientConnectionHandler>.self)
         let handshake = ClientHandshake(name: identity.name, secret: identity.secret, address: address)
         // SNI takes names only: for an IP address the certificate's IP entries are checked instead.
         let isIPAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
@@ -262,16 +298,18 @@ package final class ClientConnection: FrameConnection {
                         }
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maxFrameSize: maxInboundFrame)))
-                        try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(
-                                address: address, handshake: handshake, helloPromise: helloPromise,
-                                handshakeTimeout: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped),
-                                heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }, maxPending: maxPending))
+                        let handler = ClientConnectionHandler(
+                            address: address, handshake: handshake, helloPromise: helloPromise,
+                            handshakeTimeout: .nanoseconds(min(timeout, heartbeat ?? timeout).nanosecondsClamped),
+                            heartbeat: heartbeat.map { .nanoseconds($0.nanosecondsClamped) }, maxPending: maxPending)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        handlerPromise.succeed(NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }
                 }
                 .connect(host: host, port: port).get()
         } catch {
             helloPromise.fail(error)
+            handlerPromise.fail(error)
             if let e = error as? NIOConnectionError, !e.connectionErrors.isEmpty,
                 e.connectionErrors.allSatisfy({ ($0.error as? IOError)?.errnoCode == ECONNREFUSED })
             {
@@ -291,7 +329,8 @@ package final class ClientConnection: FrameConnection {
             channel.close(promise: nil)
             throw CrucialError(.connectionFailed, "handshake with \(address) failed: \(error)")
         }
-        return ClientConnection(channel: channel, address: address, hello: reply, writesInline: writesInline)
+        let handler = try await handlerPromise.futureResult.get()
+        return ClientConnection(channel: channel, handler: handler, address: address, hello: reply, writesInline: writesInline)
     }
 
     /// Queues `frame` at once (frames queued one after the other are written in that
@@ -300,6 +339,14 @@ package final class ClientConnection: FrameConnection {
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         writer.write(OutboundRequest(frame: frame, id: id, promise: promise))
         return promise.futureResult
+    }
+
+    /// As ``send(_:id:)``, resuming the caller with the answer: no promise, future and
+    /// callback per call.
+    package func request(_ frame: Frame, id: UInt64) async throws -> Frame {
+        try await withUnsafeThrowingContinuation { continuation in
+            writer.write(OutboundRequest(frame: frame, id: id, answer: .continuation(continuation)))
+        }
     }
 
     package func close() {

@@ -5,7 +5,7 @@ package import NIOCore
 /// bound on calls among them (``CrucialError/Code/pendingLimit``). Only `Invoke`s count:
 /// a session's keep-alives must go whatever waits. Confined to the connection's loop.
 package struct PendingRequests {
-    private var waiting: [UInt64: (promise: EventLoopPromise<Frame>, isCall: Bool)] = [:]
+    private var waiting: [UInt64: (answer: AnswerSink, isCall: Bool)] = [:]
     private var calls = 0
     /// Calls that may wait at once.
     package let limit: Int
@@ -23,26 +23,48 @@ package struct PendingRequests {
                 + "the server is slow or the program makes calls faster than they are answered; await some before making more, or raise the limit")
     }
 
-    /// Remembers `promise` as the one the answer to request `id` (`frame`) completes.
-    package mutating func add(_ id: UInt64, _ frame: Frame, _ promise: EventLoopPromise<Frame>) {
+    /// Remembers `answer` as what the answer to request `id` (`frame`) completes.
+    package mutating func add(_ id: UInt64, _ frame: Frame, _ answer: AnswerSink) {
         let isCall = if case .invoke = frame { true } else { false }
-        waiting[id] = (promise, isCall)
+        waiting[id] = (answer, isCall)
         if isCall { calls += 1 }
     }
 
-    /// The promise waiting for the answer to request `id`, no longer waiting.
-    package mutating func remove(_ id: UInt64) -> EventLoopPromise<Frame>? {
+    /// What waits for the answer to request `id`, no longer waiting.
+    package mutating func remove(_ id: UInt64) -> AnswerSink? {
         guard let found = waiting.removeValue(forKey: id) else { return nil }
         if found.isCall { calls -= 1 }
-        return found.promise
+        return found.answer
     }
 
-    /// Every waiting promise, none waiting any more (the connection closed).
-    package mutating func removeAll() -> [EventLoopPromise<Frame>] {
+    /// Everything waiting, none waiting any more (the connection closed).
+    package mutating func removeAll() -> [AnswerSink] {
         defer {
             waiting.removeAll()
             calls = 0
         }
-        return waiting.values.map(\.promise)
+        return waiting.values.map(\.answer)
+    }
+}
+
+/// Where the answer to a request goes: a promise (callers that want a future: pipelines,
+/// peer links), or the continuation of the task that awaits it (``FrameConnection/request(_:id:)``:
+/// no promise, future and callback per call). Completed exactly once.
+package enum AnswerSink: Sendable {
+    case promise(EventLoopPromise<Frame>)
+    case continuation(UnsafeContinuation<Frame, any Error>)
+
+    package func succeed(_ frame: Frame) {
+        switch self {
+        case .promise(let p): p.succeed(frame)
+        case .continuation(let c): c.resume(returning: frame)
+        }
+    }
+
+    package func fail(_ error: any Error) {
+        switch self {
+        case .promise(let p): p.fail(error)
+        case .continuation(let c): c.resume(throwing: error)
+        }
     }
 }

@@ -12,12 +12,14 @@ package protocol FrameConnection: AnyObject, Sendable {
     /// Queues `frame` at once (frames queued one after the other go out in that order); the
     /// future holds the frame that answers request `id`.
     func send(_ frame: Frame, id: UInt64) -> EventLoopFuture<Frame>
+    /// Sends `frame` and waits for the frame that answers it.
+    func request(_ frame: Frame, id: UInt64) async throws -> Frame
     /// Closes the connection; requests still waiting fail with CONNECTION_LOST.
     func close()
 }
 
 extension FrameConnection {
-    /// Sends `frame` and waits for the frame that answers it.
+    /// Sends `frame` and waits for the frame that answers it, through ``send(_:id:)``'s future.
     package func request(_ frame: Frame, id: UInt64) async throws -> Frame {
         try await send(frame, id: id).get()
     }

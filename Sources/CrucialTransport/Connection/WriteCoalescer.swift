@@ -20,6 +20,10 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
     private let state = Mutex(State())
     private let dropped: @Sendable (Item) -> Void
     private let writesInline: Bool
+    /// Writes an item on the loop, and flushes: the channel's pipeline unless the owner
+    /// hands items to its handler directly.
+    private let sink: @Sendable (Item) -> Void
+    private let flush: @Sendable () -> Void
 
     /// `writesInline`: an item written on the channel's event loop into an empty queue goes
     /// to the channel at once, and one flush at the loop's next turn sends it with every
@@ -27,10 +31,19 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
     /// system call for all of them, Redis clients' automatic pipelining); false queues it
     /// for the loop's next turn too, so that `write` never touches the channel where it is
     /// called (under a caller's lock).
-    package init(channel: any Channel, writesInline: Bool = true, dropped: @escaping @Sendable (Item) -> Void) {
+    ///
+    /// `sink` and `flush`, called on the channel's loop, replace the channel's `write` and
+    /// `flush` (a client connection hands requests straight to its handler: no `NIOAny`
+    /// box and no pipeline walk per request).
+    package init(
+        channel: any Channel, writesInline: Bool = true, sink: (@Sendable (Item) -> Void)? = nil, flush: (@Sendable () -> Void)? = nil,
+        dropped: @escaping @Sendable (Item) -> Void
+    ) {
         self.channel = channel
         self.writesInline = writesInline
         self.dropped = dropped
+        self.sink = sink ?? { [channel] item in channel.write(item, promise: nil) }
+        self.flush = flush ?? { [channel] in channel.flush() }
     }
 
     private enum Next {
@@ -53,11 +66,11 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
         switch next {
         case .writeNow(let scheduleFlush):
             // On the loop, `isActive` cannot change under us: true means the handlers are still there.
-            if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+            if channel.isActive { sink(item) } else { dropped(item) }
             guard scheduleFlush else { return }
             channel.eventLoop.execute { [self] in
                 state.withLock { $0.flushPending = false }
-                channel.flush()
+                flush()
             }
         case .queued(let first):
             guard first else { return }
@@ -67,9 +80,9 @@ package final class WriteCoalescer<Item: Sendable>: Sendable {
                     return s.queue
                 }
                 for item in batch {
-                    if channel.isActive { channel.write(item, promise: nil) } else { dropped(item) }
+                    if channel.isActive { sink(item) } else { dropped(item) }
                 }
-                channel.flush()
+                flush()
             }
         }
     }
