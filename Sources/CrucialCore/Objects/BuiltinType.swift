@@ -27,28 +27,42 @@ package enum BuiltinType: String, CaseIterable, Sendable {
     package var typeName: String { rawValue }
 
     /// Every method of the type, by wire name (built once: servers look methods up here on
-    /// every call).
-    package var methods: [String: MethodSignature] { Self.tables[self] ?? [:] }
-
-    private static let tables = Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.declaredMethods) })
-
-    private var declaredMethods: [String: MethodSignature] {
+    /// every call; a switch to a static table, not a dictionary keyed by the type, which
+    /// hashed on every call).
+    package var methods: [String: MethodSignature] {
         switch self {
-        case .atomicInt, .atomicLong: AtomicIntegerMethod.table
-        case .atomicBoolean, .atomicReference: AtomicValueMethod.table
-        case .atomicDouble: AtomicDoubleMethod.table
-        case .atomicByteArray: ByteArrayMethod.table
-        case .atomicDoubleArray: DoubleArrayMethod.table
-        case .atomicMatrix: MatrixMethod.table
-        case .sharedList: ListMethod.table
-        case .sharedSet: SetMethod.table
-        case .sharedMap: MapMethod.table
-        case .sharedSortedMap: SortedMapMethod.table
-        case .cyclicBarrier: BarrierMethod.table
-        case .semaphore: SemaphoreMethod.table
-        case .countDownLatch: LatchMethod.table
-        case .sharedFuture: FutureMethod.table
+        case .atomicInt, .atomicLong: Tables.atomicInteger
+        case .atomicBoolean, .atomicReference: Tables.atomicValue
+        case .atomicDouble: Tables.atomicDouble
+        case .atomicByteArray: Tables.byteArray
+        case .atomicDoubleArray: Tables.doubleArray
+        case .atomicMatrix: Tables.matrix
+        case .sharedList: Tables.list
+        case .sharedSet: Tables.set
+        case .sharedMap: Tables.map
+        case .sharedSortedMap: Tables.sortedMap
+        case .cyclicBarrier: Tables.barrier
+        case .semaphore: Tables.semaphore
+        case .countDownLatch: Tables.latch
+        case .sharedFuture: Tables.future
         }
+    }
+
+    private enum Tables {
+        static let atomicInteger = AtomicIntegerMethod.table
+        static let atomicValue = AtomicValueMethod.table
+        static let atomicDouble = AtomicDoubleMethod.table
+        static let byteArray = ByteArrayMethod.table
+        static let doubleArray = DoubleArrayMethod.table
+        static let matrix = MatrixMethod.table
+        static let list = ListMethod.table
+        static let set = SetMethod.table
+        static let map = MapMethod.table
+        static let sortedMap = SortedMapMethod.table
+        static let barrier = BarrierMethod.table
+        static let semaphore = SemaphoreMethod.table
+        static let latch = LatchMethod.table
+        static let future = FutureMethod.table
     }
 
     /// The `Create.initial` the type takes (also the form of its state in `GetObject`, with

@@ -26,7 +26,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let connection: ConnectionID
     private var logger: Logger
     private var responder: ChannelResponder?
-    private var needsFlush = false
+    /// The answers of the current read burst, encoded one after the other and written with
+    /// one write and one flush at its end (a buffer, a pipeline write and a pending-write
+    /// entry per answer were 5 % of a server's time on increments, perf).
+    private var answers: ByteBuffer?
     /// Closes a client that reads none of its answers (see ``Limits/writeTimeout``).
     private var unwritableTimer: Scheduled<Void>?
     /// Closes a connection idle for ``Limits/idleTimeout``: checks a few times per timeout
@@ -95,11 +98,17 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// Adds `frame` to the burst's answers (see ``flushAnswers(context:)``).
     private func write(context: ChannelHandlerContext, _ frame: Frame) {
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        WireCodec.encode(frame, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        needsFlush = true
+        if answers == nil { answers = context.channel.allocator.buffer(capacity: 256) }
+        WireCodec.encode(frame, into: &answers!)
+    }
+
+    /// Writes and flushes the answers gathered since the last time.
+    private func flushAnswers(context: ChannelHandlerContext) {
+        guard let buffer = answers else { return }
+        answers = nil
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Answers with `error` and closes once it is written.
@@ -112,6 +121,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private func closeAfter(context: ChannelHandlerContext, _ frame: Frame) {
         closing = true
         handshake.close()
+        flushAnswers(context: context)  // answers already given go out before the last word
         var buffer = context.channel.allocator.buffer(capacity: 64)
         WireCodec.encode(frame, into: &buffer)
         let channel = context.channel
@@ -172,18 +182,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                     let handler = handler.value
                     guard !handler.closing, let dispatcher = handler.dispatcher, let answer = dispatcher.serve(frame) else { return }
                     handler.write(context: bound.value, answer)
-                    handler.needsFlush = false
-                    bound.value.flush()
+                    handler.flushAnswers(context: bound.value)
                 }
             }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        flushAnswers(context: context)
         context.fireChannelReadComplete()
     }
 
