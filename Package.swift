@@ -117,10 +117,23 @@ let package = Package(
             dependencies: ["CrucialServer"],
             swiftSettings: strict
         ),
-        // @Shared and @SharedKey: user-defined shared objects.
+        // @Shared and @SharedKey: user-defined shared objects. The expansions are a library
+        // of their own that the macro plugin only registers: tests that depend on a macro
+        // target are built, with everything they depend on, for the host as well as the
+        // target (SwiftPM's tool destination), which compiled every dependency twice.
+        .target(
+            name: "CrucialMacrosImplementation",
+            dependencies: [
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxBuilder", package: "swift-syntax"),
+            ]
+        ),
         .macro(
             name: "CrucialMacros",
             dependencies: [
+                "CrucialMacrosImplementation",
                 .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
@@ -307,7 +320,7 @@ let package = Package(
         .testTarget(
             name: "CrucialMacrosTests",
             dependencies: [
-                "CrucialMacros",
+                "CrucialMacrosImplementation",
                 .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
             ],

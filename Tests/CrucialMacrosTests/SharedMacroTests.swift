@@ -1,11 +1,11 @@
-import CrucialMacros
+import CrucialMacrosImplementation
 import SwiftSyntaxMacroExpansion
 import SwiftSyntaxMacrosGenericTestSupport
 import Testing
 
 private let macros: [String: MacroSpec] = [
-    "Shared": MacroSpec(type: SharedMacro.self, conformances: ["SharedType", "Codable"]),
-    "SharedKey": MacroSpec(type: SharedKeyMacro.self),
+    "Shared": MacroSpec(type: SharedExpansion.self, conformances: ["SharedType", "Codable"]),
+    "SharedKey": MacroSpec(type: SharedKeyExpansion.self),
 ]
 
 /// Expands `source` and checks the expansion and the diagnostics (message, line, column).

@@ -7,7 +7,7 @@ import SwiftSyntaxMacros
 ///
 /// `@SharedKey var centroids = GlobalCentroids.Shared(initial)` becomes a computed
 /// property over a stored `_centroids`, whose init accessor names the proxy "centroids".
-public struct SharedKeyMacro: AccessorMacro, PeerMacro {
+public struct SharedKeyExpansion: AccessorMacro, PeerMacro {
     /// Expands the attribute (see the macro's declaration in CrucialClient).
     public static func expansion(
         of node: AttributeSyntax, providingAccessorsOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext

@@ -4,7 +4,7 @@ import SwiftSyntaxBuilder
 import SwiftSyntaxMacros
 
 /// `@Shared`: the dispatch table of ``SharedType`` and the client proxy `T.Shared`.
-public struct SharedMacro: MemberMacro, ExtensionMacro {
+public struct SharedExpansion: MemberMacro, ExtensionMacro {
     /// Expands the attribute (see the macro's declaration in CrucialClient).
     public static func expansion(
         of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
