@@ -145,22 +145,25 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
-        // The Lambda custom-runtime loop: serves registered Runnables when a Lambda
-        // runtime (AWS or crucial-lambda-emulator) started the executable.
         // C helpers Swift cannot write under strict concurrency.
         .target(name: "CCrucialShims"),
+        // Cloud threads: CloudThread and its executor, the invokers (AWS Lambda with its
+        // credentials and SigV4, the local emulator, in-process), and the custom-runtime loop
+        // that serves registered Runnables when a Lambda runtime (AWS or
+        // crucial-lambda-emulator) started the executable. Apart from CrucialClient, so that a
+        // program using shared objects alone builds no HTTP client.
         .target(
             name: "CrucialLambda",
             dependencies: [
-                "CrucialClient", "CCrucialShims",
+                "CrucialClient", "CrucialCore", "CrucialTransport", "CCrucialShims",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -219,7 +222,7 @@ let package = Package(
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
-            dependencies: ["CrucialClient", "CrucialProcess"],
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
             path: "tools/examples",
             exclude: ["porting"],
             swiftSettings: strict
@@ -236,7 +239,7 @@ let package = Package(
         // The cloud functions of the cloud-thread tests, and the bootstrap the emulator runs them in.
         .target(
             name: "CrucialTestFunctions",
-            dependencies: ["CrucialClient", "CrucialExamples"],
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialExamples"],
             path: "Tests/TestFunctions/Library",
             swiftSettings: strict
         ),
@@ -292,7 +295,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CrucialLambdaTests",
-            dependencies: ["CrucialClient", "CrucialLambda"],
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -308,12 +317,10 @@ let package = Package(
         .testTarget(
             name: "CrucialClientTests",
             dependencies: [
-                "CrucialClient", "CrucialTransport",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CrucialClient", "CrucialCore", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -337,7 +344,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples", "CrucialProcess",
+                "CrucialClient", "CrucialLambda", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples", "CrucialProcess",
                 "CrucialTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialLambda
 import CrucialTestFunctions
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import CrucialProcess
 import CrucialClient
+import CrucialLambda
 import Foundation
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import CrucialProcess
 import ArgumentParser
 import CrucialClient
+import CrucialLambda
 import CrucialExamples
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CrucialClient
+import CrucialLambda
 import CrucialExamples
 import Foundation
 

@@ -1,4 +1,5 @@
 import CrucialClient
+public import CrucialLambda
 public import CrucialProcess
 import Foundation
 

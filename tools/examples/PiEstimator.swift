@@ -1,4 +1,5 @@
 public import CrucialClient
+public import CrucialLambda
 
 /// The Monte Carlo estimation of π from Listing 1 of the Crucial paper: each cloud
 /// thread draws random points in the unit square and adds the number that fall in

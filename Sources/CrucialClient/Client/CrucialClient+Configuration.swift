@@ -97,7 +97,7 @@ extension CrucialClient {
 }
 
 /// A set, non-empty environment variable.
-func environment(_ name: String) -> String? {
+package func environment(_ name: String) -> String? {
     guard let raw = getenv(name) else { return nil }
     let s = String(cString: raw)
     return s.isEmpty ? nil : s

@@ -33,7 +33,7 @@ extension CrucialClient {
     /// this returns: done before a cloud thread runs, so that the session has its full
     /// lease and the keep-alives an open connection (no task to open one, which a busy
     /// cooperative pool can hold back for seconds) before the thread creates an object in it.
-    func keepSessionAliveFromNow() async {
+    package func keepSessionAliveFromNow() async {
         guard ownsSession, !keeper.isRunning else { return }
         try? await keepAlive()  // if it fails, the timer's keep-alives go on trying
         keepSessionAlive()

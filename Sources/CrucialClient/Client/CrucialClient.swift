@@ -85,7 +85,7 @@ public final class CrucialClient: Sendable {
 
     /// Overrides ``shared`` for one task tree: the in-process invoker binds the
     /// client of the invocation's DSO endpoint, as a Lambda bootstrap would use it.
-    @TaskLocal static var taskBound: CrucialClient?
+    @TaskLocal package static var taskBound: CrucialClient?
 
     /// Makes `client` the process-wide default; the previous one is closed.
     public static func useShared(_ client: CrucialClient) {

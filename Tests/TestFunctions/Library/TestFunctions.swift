@@ -3,6 +3,7 @@
 // crucial-lambda-emulator (crucial-test-functions) both link this module, so both
 // know the types by the same names.
 public import CrucialClient
+public import CrucialLambda
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Synchronization
 import CrucialClient
+@testable import CrucialLambda
 import Crypto
 import Foundation
 import NIOCore

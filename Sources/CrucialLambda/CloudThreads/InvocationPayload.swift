@@ -1,3 +1,4 @@
+public import CrucialClient
 package import Foundation
 
 /// The JSON a cloud function receives:

@@ -1,4 +1,5 @@
 import CrucialClient
+@testable import CrucialLambda
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+public import CrucialClient
 internal import Foundation
 
 /// Runs many cloud functions at once, as the paper's `ServerlessExecutorService`.

@@ -1,3 +1,4 @@
+public import CrucialClient
 import Synchronization
 package import Foundation
 

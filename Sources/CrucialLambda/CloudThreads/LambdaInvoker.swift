@@ -1,3 +1,4 @@
+public import CrucialClient
 internal import AsyncHTTPClient
 public import Foundation
 internal import NIOCore

@@ -1,3 +1,4 @@
+public import CrucialClient
 public import Foundation
 internal import Crypto
 

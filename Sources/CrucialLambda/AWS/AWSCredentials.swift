@@ -1,3 +1,4 @@
+public import CrucialClient
 public import Foundation
 
 /// AWS credentials, found the way the AWS CLI and SDKs find them.
