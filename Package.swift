@@ -63,8 +63,7 @@ let package = Package(
         // protoc-c output for Protocol/crucial.proto, committed; tools/regen-proto.sh rewrites it.
         .target(
             name: "CCrucialProto",
-            dependencies: ["CProtobufC"],
-            cSettings: [.unsafeFlags(["-Wno-unused-parameter"])]
+            dependencies: ["CProtobufC"]
         ),
         // Values, the wire messages and their codec, errors, the hash ring: what every side shares.
         .target(
