@@ -17,7 +17,7 @@ let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("Nonisolat
 /// (`serve`, for their @Shared types) link CrucialServer.
 let paperApps: [Target] = [("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false)].flatMap { name, serves in
     let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
-    let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
+    let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
     return [
         Target.executableTarget(name: "\(name)-plain", dependencies: [argumentParser], path: "apps/\(name)/plain", swiftSettings: strict),
         Target.executableTarget(name: "\(name)-crucial", dependencies: crucial + [argumentParser], path: "apps/\(name)/crucial", swiftSettings: strict),
@@ -38,6 +38,7 @@ let package = Package(
         // The plugin the tests build and load into running servers.
         .library(name: "CrucialTestPlugin", type: .dynamic, targets: ["CrucialTestPlugin"]),
         .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
+        .library(name: "CrucialTesting", targets: ["CrucialTesting", "CrucialProcess"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -45,7 +46,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -82,7 +82,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: callerIsolated
         ),
@@ -162,7 +161,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -218,10 +216,17 @@ let package = Package(
         ),
         // The paper's applications: apps/NAME/plain and apps/NAME/crucial (see paperApps).
     ] + paperApps + [
+        // What an application's own tests and local runs need: the local stack (a DSO server
+        // and a Lambda emulator on free loopback ports) and the processes it starts.
+        .target(
+            name: "CrucialTesting",
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
+            swiftSettings: strict
+        ),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
-            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess", "CrucialTesting"],
             path: "tools/examples",
             exclude: ["porting"],
             swiftSettings: strict
@@ -229,7 +234,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-demo",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialExamples",
+                "CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/demo",
@@ -271,7 +276,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-bench",
             dependencies: [
-                "CrucialClient", "CrucialServer", "CrucialLambda", "CrucialExamples", "CrucialProcess", "CrucialTransport",
+                "CrucialClient", "CrucialServer", "CrucialLambda", "CrucialTesting", "CrucialExamples", "CrucialProcess", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -295,8 +300,7 @@ let package = Package(
         .testTarget(
             name: "CrucialLambdaTests",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialTransport",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CrucialClient", "CrucialLambda", "CrucialTransport", "CrucialCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CrucialClient
 import CrucialLambda
+import CrucialTesting
 import CrucialExamples
 import Foundation
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
+import CrucialTesting
 import Foundation
 
 @main

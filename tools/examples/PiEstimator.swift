@@ -1,4 +1,4 @@
-public import CrucialClient
+internal import CrucialClient
 public import CrucialLambda
 
 /// The Monte Carlo estimation of π from Listing 1 of the Crucial paper: each cloud

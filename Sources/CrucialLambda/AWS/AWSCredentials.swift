@@ -1,4 +1,4 @@
-public import CrucialClient
+internal import CrucialClient
 public import Foundation
 
 /// AWS credentials, found the way the AWS CLI and SDKs find them.

@@ -1,6 +1,6 @@
-public import CrucialClient
+internal import CrucialClient
 public import Foundation
-internal import Crypto
+internal import CrucialCore
 
 /// AWS Signature Version 4 for one request, as AWS documents it
 /// ("Create a signed AWS API request"): canonical request, string to sign,
@@ -38,7 +38,7 @@ public struct SigV4Signer: Sendable {
         body: some DataProtocol = Data(), date: Date = Date(), includeContentHash: Bool = false
     ) -> [(String, String)] {
         let amzDate = Self.amzDate(date)
-        let payloadHash = hex(SHA256.hash(data: body))
+        let payloadHash = hex(SHA256.hash(body))
         var added: [(String, String)] = [("x-amz-date", amzDate)]
         if includeContentHash { added.append(("x-amz-content-sha256", payloadHash)) }
         if let token = credentials.sessionToken { added.append(("x-amz-security-token", token)) }
@@ -56,8 +56,8 @@ public struct SigV4Signer: Sendable {
         let day = String(amzDate.prefix(8))
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let canonical = canonicalRequest(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
-        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(hex(SHA256.hash(data: Data(canonical.request.utf8))))"
-        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey(day: day)))
+        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(hex(SHA256.hash(canonical.request.utf8)))"
+        let signature = hex(HMACSHA256.authenticationCode(for: stringToSign.utf8, key: signingKey(day: day)))
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
     }
 
@@ -90,10 +90,10 @@ public struct SigV4Signer: Sendable {
         return (request, signed)
     }
 
-    func signingKey(day: String) -> SymmetricKey {
-        var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
+    func signingKey(day: String) -> [UInt8] {
+        var key = Array("AWS4\(credentials.secretAccessKey)".utf8)
         for part in [day, region, service, "aws4_request"] {
-            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
+            key = HMACSHA256.authenticationCode(for: part.utf8, key: key)
         }
         return key
     }

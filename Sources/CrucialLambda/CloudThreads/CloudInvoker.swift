@@ -1,4 +1,4 @@
-public import CrucialClient
+internal import CrucialClient
 import Synchronization
 public import Foundation
 

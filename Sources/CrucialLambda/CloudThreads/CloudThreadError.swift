@@ -1,4 +1,4 @@
-public import CrucialClient
+internal import CrucialClient
 /// A cloud function ran and failed: the error its code threw, with the remote
 /// Swift type and message, or the platform's own (a timeout, a crash).
 ///

@@ -1,4 +1,4 @@
-public import CrucialClient
+internal import CrucialClient
 internal import AsyncHTTPClient
 public import Foundation
 internal import NIOCore

@@ -1,4 +1,4 @@
-internal import Crypto
+internal import CrucialCore
 
 /// The proofs of the handshake's challenge-response (see `Hello` in crucial.proto):
 /// each side shows it knows the shared secret by an HMAC-SHA256 over both sides' fresh
@@ -34,12 +34,12 @@ package enum HandshakeAuth {
     /// HMAC-SHA256 over the label and each field, every one length-prefixed so that no two
     /// different field lists give the same bytes.
     private static func mac(_ secret: String, _ label: String, _ fields: [[UInt8]]) -> [UInt8] {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
+        var hmac = HMACSHA256(key: secret.utf8)
         for field in [Array(label.utf8)] + fields {
             let n = UInt32(field.count)
-            hmac.update(data: [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)])
-            hmac.update(data: field)
+            hmac.update([UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)])
+            hmac.update(field)
         }
-        return Array(hmac.finalize())
+        return hmac.finalize()
     }
 }

@@ -1,7 +1,7 @@
 import Synchronization
 import CrucialClient
 @testable import CrucialLambda
-import Crypto
+import CrucialCore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -102,7 +102,7 @@ struct LambdaInvokerTests {
         let signedHeaders = signedNames.map { name in (name, request.head.headers[canonicalForm: name].joined(separator: ",")) }
         let amzDate = try #require(request.head.headers.first(name: "x-amz-date"))
         let signer = SigV4Signer(credentials: credentials, region: "eu-west-1", service: "lambda")
-        let payloadHash = SHA256.hash(data: request.body).map { String(format: "%02x", $0) }.joined()
+        let payloadHash = SHA256.hash(request.body).map { String(format: "%02x", $0) }.joined()
         let expected = signer.authorization(
             method: "POST", path: request.head.uri, query: "", headers: signedHeaders, payloadHash: payloadHash, amzDate: amzDate)
         #expect(auth == expected)

@@ -2,7 +2,7 @@
 // needs from a remote function. The tests and the bootstrap they run under
 // crucial-lambda-emulator (crucial-test-functions) both link this module, so both
 // know the types by the same names.
-public import CrucialClient
+internal import CrucialClient
 public import CrucialLambda
 
 #if canImport(Glibc)

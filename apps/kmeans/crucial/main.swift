@@ -7,6 +7,7 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
+import CrucialTesting
 import struct CrucialServer.CrucialServerCommand
 import Foundation
 

@@ -5,6 +5,7 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
+import CrucialTesting
 import Foundation
 
 struct Estimator: Runnable {

@@ -7,6 +7,7 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
+import CrucialTesting
 import Foundation
 
 /// Everything the participants share.

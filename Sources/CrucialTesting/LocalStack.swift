@@ -1,5 +1,5 @@
 import CrucialClient
-public import CrucialLambda
+internal import CrucialLambda
 public import CrucialProcess
 import Foundation
 
@@ -12,7 +12,9 @@ import Foundation
 /// defer { local.stop() }
 /// ```
 public struct LocalStack: Sendable {
+    /// The DSO server started, if one was (none when `CRUCIAL_SERVERS` names one).
     public private(set) var server: ServerProcess?
+    /// The emulator started, if one was.
     public private(set) var emulator: ServerProcess?
 
     /// - Parameters:
@@ -52,6 +54,7 @@ public struct LocalStack: Sendable {
         return stack
     }
 
+    /// Stops what ``start(concurrency:bootstrap:server:serverArguments:)`` started.
     public func stop() {
         emulator?.stop()
         server?.stop()
