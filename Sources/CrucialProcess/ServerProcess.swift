@@ -87,26 +87,42 @@ public final class ServerProcess: @unchecked Sendable {
                 return ServerProcess(process: p, readyLine: String(line), output: text)
             }
         }
+        if !p.isRunning {
+            // It exited: what it wrote last (why it exited) is still in the pipe.
+            text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        }
         p.terminate()
         throw CrucialError(.connectionFailed, "\(executable) did not print \"\(readyText)\"; its output: \(text)")
     }
 
     /// A single-member etcd (Debian's `etcd-server`) on free loopback ports, keeping its
     /// data in `dataDirectory`; returns it and its client URL.
+    ///
+    /// etcd cannot pick its own ports, so they are found free first; another process may
+    /// take one before etcd binds it (a client's ephemeral port, on a busy machine), and
+    /// etcd then exits: it is started again on new ports, up to 5 times.
     public static func startEtcd(dataDirectory: String) async throws -> (process: ServerProcess, endpoint: String) {
-        let client = try freePort(), peer = try freePort()
         let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else { throw CrucialError(.invalidArgument, "etcd is not installed: apt-get install etcd-server") }
-        let endpoint = "http://127.0.0.1:\(client)"
-        let arguments = [
-            "--name", "crucial", "--data-dir", dataDirectory, "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
-            "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
-            "--initial-cluster", "crucial=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
-        ]
-        // etcd logs to stderr; the shell joins it to stdout, where readiness is awaited.
-        let process = try await start(
-            executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments, readyText: "serving client traffic")
-        return (process, endpoint)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let client = try freePort(), peer = try freePort()
+            let endpoint = "http://127.0.0.1:\(client)"
+            let arguments = [
+                "--name", "crucial", "--data-dir", dataDirectory, "--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+                "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                "--initial-cluster", "crucial=http://127.0.0.1:\(peer)", "--logger", "zap", "--log-level", "info",
+            ]
+            do {
+                // etcd logs to stderr; the shell joins it to stdout, where readiness is awaited.
+                let process = try await start(
+                    executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments, readyText: "serving client traffic")
+                return (process, endpoint)
+            } catch let error as CrucialError where attempt < 5 && error.message.contains("address already in use") {
+                continue
+            }
+        }
     }
 
     /// A loopback port nobody listens on right now (for servers that cannot pick one themselves).

@@ -47,22 +47,32 @@ final class TestCluster: Sendable {
     /// returns once it has joined the cluster.
     @discardableResult
     func start(_ id: String) async throws -> TestServer {
-        let port = try ports.withLock { p in
-            if let known = p[id] { return known }
-            let fresh = try ServerProcess.freePort()
-            p[id] = fresh
-            return fresh
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (port, fresh) = try ports.withLock { p in
+                if let known = p[id] { return (known, false) }
+                let fresh = try ServerProcess.freePort()
+                p[id] = fresh
+                return (fresh, true)
+            }
+            let durable = fsync.map { ["--data-dir", dataDirectory(id), "--fsync", $0] } ?? []
+            do {
+                let server = try await TestServer(
+                    port: port,
+                    arguments: [
+                        "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
+                        String(leaseTTL), "--log-level", ProcessInfo.processInfo.environment["CRUCIAL_MEMBER_LOG"] ?? "notice",
+                    ] + durable + extraArguments, executable: fault == nil ? nil : builtExecutable("crucial-test-server"),
+                    environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
+                members.withLock { $0[id] = server }
+                return server
+            } catch where fresh && attempt < 5 {
+                // A port found free can be taken before the member binds it (a client's
+                // ephemeral port on a busy machine): a first start tries another one.
+                ports.withLock { _ = $0.removeValue(forKey: id) }
+            }
         }
-        let durable = fsync.map { ["--data-dir", dataDirectory(id), "--fsync", $0] } ?? []
-        let server = try await TestServer(
-            port: port,
-            arguments: [
-                "--etcd", etcd.endpoint, "--node-id", id, "--advertise", "127.0.0.1:\(port)", "--rf", String(rf), "--lease-ttl",
-                String(leaseTTL), "--log-level", ProcessInfo.processInfo.environment["CRUCIAL_MEMBER_LOG"] ?? "notice",
-            ] + durable + extraArguments, executable: fault == nil ? nil : builtExecutable("crucial-test-server"),
-            environment: fault.map { ["CRUCIAL_TEST_FAULT": $0] } ?? [:])
-        members.withLock { $0[id] = server }
-        return server
     }
 
     subscript(id: String) -> TestServer? { members.withLock { $0[id] } }

@@ -1,6 +1,7 @@
 public import ArgumentParser
 public import CrucialCore
 internal import CrucialProcess
+internal import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -31,6 +32,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             SHUTTING_DOWN and connections are closed.
             """,
         version: CrucialVersion.description)
+
+    @Option(help: "A YAML file of settings, keyed by these flags' names (default: $CRUCIAL_CONFIG). Flags win over CRUCIAL_* variables (one per flag: CRUCIAL_DATA_DIR for --data-dir), which win over the file.")
+    var config: String?
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -169,9 +173,17 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     package static func main(registering types: [any SharedType.Type], arguments: [String]? = nil, faults: ClusterFaults) async {
         userTypes.withLock { $0 = types }
         self.faults.withLock { $0 = faults }
-        guard let arguments else { return await main() }
         do {
-            var command = try parseAsRoot(arguments)
+            // Flags, then CRUCIAL_* variables, then the config file (SettingSources).
+            let resolved: [String]
+            do {
+                resolved = try SettingSources.arguments(
+                    commandLine: arguments ?? Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
+                ) { try String(contentsOfFile: $0, encoding: .utf8) }
+            } catch {
+                throw ValidationError(error.description)
+            }
+            var command = try parseAsRoot(resolved)
             if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
         } catch {
             exit(withError: error)
