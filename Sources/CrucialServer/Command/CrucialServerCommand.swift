@@ -243,43 +243,6 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         }
     }
 
-    /// Every secret: --auth-token, --admin-token (or their files, or the environment variables
-    /// of either) and --credentials.
-    private func loadCredentials() throws -> (token: String?, admin: String?, more: [Credential]) {
-        let token = try Self.secret("auth-token", value: authToken, file: authTokenFile)
-        let admin = try Self.secret("admin-token", value: adminToken, file: adminTokenFile)
-        var more: [Credential] = []
-        if let credentials {
-            guard let text = try? String(contentsOfFile: credentials, encoding: .utf8) else {
-                throw ValidationError("--credentials: cannot read \(credentials)")
-            }
-            do { more = try Credential.parseFile(text, path: credentials) } catch { throw ValidationError("--credentials: \(error.message)") }
-        }
-        return (token, admin, more)
-    }
-
-    /// The secret of `--NAME` or `--NAME-file`, else of `$CRUCIAL_NAME` or the file
-    /// `$CRUCIAL_NAME_FILE` names; nil (or empty) for none.
-    static func secret(_ name: String, value: String?, file: String?) throws -> String? {
-        let variable = "CRUCIAL_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
-        if value != nil, file != nil { throw ValidationError("give --\(name) or --\(name)-file, not both") }
-        if let value { return value.isEmpty ? nil : value }
-        if let file { return try read(file, "--\(name)-file") }
-        if let value = ProcessInfoEnvironment.get(variable), !value.isEmpty { return value }
-        if let file = ProcessInfoEnvironment.get(variable + "_FILE"), !file.isEmpty { return try read(file, "$\(variable)_FILE") }
-        return nil
-
-        func read(_ path: String, _ source: String) throws -> String {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw ValidationError("\(source): cannot read \(path)")
-            }
-            // A file written by `echo` ends with a newline that is no part of the secret.
-            let secret = String(text.reversed().drop(while: \.isWhitespace).reversed())
-            guard !secret.isEmpty else { throw ValidationError("\(source): \(path) is empty") }
-            return secret
-        }
-    }
-
     private var limits: Limits {
         Limits(
             maxConnections: maxConnections, maxInFlightPerConnection: maxInFlight, maxWaitersPerObject: maxWaitersPerObject,
@@ -307,7 +270,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         var logger = Logger(label: "crucial.server")
         // A cluster member names itself in every line: members often log to one place.
         if etcd != nil { logger[metadataKey: "node"] = "\(nodeId ?? advertise ?? "\(host):\(port)")" }
-        let (token, admin, more) = try loadCredentials()
+        let secrets = SecretSources(
+            authToken: authToken, authTokenFile: authTokenFile, adminToken: adminToken, adminTokenFile: adminTokenFile, credentials: credentials)
+        let (token, admin, more) = try secrets.load()
         if ([token, admin].compactMap { $0 } + more.map(\.secret)).contains(where: { $0.utf8.count < 16 }) {
             logger.warning("a secret is shorter than 16 bytes: use a long random one (e.g. `openssl rand -hex 32`)")
         }
@@ -349,6 +314,9 @@ public struct CrucialServerCommand: AsyncParsableCommand {
         }
         print("crucial-server listening on \(host):\(address.port ?? port)")
         fflush(nil)  // stdout is block-buffered when piped; whoever waits for this line needs it now
+        SystemdNotifier.notify("READY=1\nSTATUS=serving on \(host):\(address.port ?? port)\nMAINPID=\(getpid())")
+        let reloader = secrets.reloadingOnSIGHUP(server, logger: logger)
+        defer { reloader.cancel() }
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -27,14 +27,17 @@ package enum SettingSources {
         case repeated
         /// On or off: `--NAME` / `--no-NAME`.
         case flag
+        /// A secret or its file: its variable (`CRUCIAL_AUTH_TOKEN`, `CRUCIAL_AUTH_TOKEN_FILE`,
+        /// ...) is read where the secret is loaded, and read again on SIGHUP; a file may set it.
+        case secret
     }
 
     /// Every flag of `crucial-server` but `--help`, `--version` and `--config`
     /// (`SettingSourcesTests` checks this against the command's own help dump).
     package static let flags: [String: Kind] = [
         "host": .value, "port": .value, "log-level": .value, "max-frame-size": .value, "threads": .value,
-        "auth-token": .value, "auth-token-file": .value, "credentials": .value, "server-id": .value, "plugin": .repeated,
-        "admin-token": .value, "admin-token-file": .value, "tls-cert": .value, "tls-key": .value, "tls-ca": .value,
+        "auth-token": .secret, "auth-token-file": .secret, "credentials": .value, "server-id": .value, "plugin": .repeated,
+        "admin-token": .secret, "admin-token-file": .secret, "tls-cert": .value, "tls-key": .value, "tls-ca": .value,
         "metrics-port": .value, "metrics-host": .value, "log-format": .value, "max-connections": .value, "max-in-flight": .value,
         "max-waiters-per-object": .value, "max-objects-per-session": .value, "max-state-bytes": .value, "idle-timeout": .value,
         "handshake-timeout": .value, "write-timeout": .value, "plugin-dir": .value, "data-dir": .value, "fsync": .value,
@@ -61,12 +64,12 @@ package enum SettingSources {
         let given = flagsGiven(in: commandLine)
         var added: [String] = []
         var fromEnvironment: Set<String> = []
-        for (flag, kind) in flags.sorted(by: { $0.key < $1.key }) where !given.contains(flag) {
+        for (flag, kind) in flags.sorted(by: { $0.key < $1.key }) where !given.contains(flag) && kind != .secret {
             let name = variable(of: flag)
             guard let raw = environment[name], !raw.isEmpty else { continue }
             fromEnvironment.insert(flag)
             switch kind {
-            case .value: added += ["--\(flag)", raw]
+            case .value, .secret: added += ["--\(flag)", raw]
             case .repeated:
                 for item in raw.split(separator: ",") where !item.trimmingWhitespace().isEmpty { added += ["--\(flag)", item.trimmingWhitespace()] }
             case .flag:
@@ -128,7 +131,7 @@ package enum SettingSources {
                 }
             }
             switch kind {
-            case .value:
+            case .value, .secret:
                 out[key] = ["--\(key)", try scalar(value)]
             case .repeated:
                 let items = (value as? [Any]) ?? [value]

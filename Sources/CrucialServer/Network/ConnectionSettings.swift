@@ -1,3 +1,4 @@
+import Synchronization
 internal import CrucialCore
 internal import CrucialTransport
 internal import NIOCore
@@ -49,9 +50,9 @@ struct LateAnswer: Responder {
 struct ConnectionSettings: Sendable {
     let serverID: String
     let maxFrameSize: Int
-    /// The secrets clients may prove. None: no authentication, every client is admin (a
-    /// development server).
-    let credentials: [Credential]
+    /// The secrets clients may prove, as they are now (``CrucialServer/reloadCredentials(_:)``
+    /// replaces them; a connection already authenticated keeps its rights).
+    let credentialSet: CredentialSet
     let pluginDirectory: String
     let maxPluginBytes: Int
     /// This node's part in a cluster; nil for a server on its own.
@@ -59,6 +60,43 @@ struct ConnectionSettings: Sendable {
     let limits: Limits
     let metrics: ServerMetrics
 
+    /// The secrets clients may prove now. None: no authentication, every client is admin (a
+    /// development server).
+    var credentials: [Credential] { credentialSet.current }
+
+    init(
+        serverID: String, maxFrameSize: Int, credentialSet: CredentialSet, pluginDirectory: String, maxPluginBytes: Int, cluster: Cluster?,
+        limits: Limits, metrics: ServerMetrics
+    ) {
+        self.serverID = serverID
+        self.maxFrameSize = maxFrameSize
+        self.credentialSet = credentialSet
+        self.pluginDirectory = pluginDirectory
+        self.maxPluginBytes = maxPluginBytes
+        self.cluster = cluster
+        self.limits = limits
+        self.metrics = metrics
+    }
+
+    init(
+        serverID: String, maxFrameSize: Int, credentials: [Credential], pluginDirectory: String, maxPluginBytes: Int, cluster: Cluster?,
+        limits: Limits, metrics: ServerMetrics
+    ) {
+        self.init(
+            serverID: serverID, maxFrameSize: maxFrameSize, credentialSet: CredentialSet(credentials), pluginDirectory: pluginDirectory,
+            maxPluginBytes: maxPluginBytes, cluster: cluster, limits: limits, metrics: metrics)
+    }
+}
+
+/// A server's secrets, replaceable while it runs (SIGHUP re-reads them).
+final class CredentialSet: Sendable {
+    private let credentials: Mutex<[Credential]>
+
+    init(_ credentials: [Credential]) { self.credentials = Mutex(credentials) }
+
+    var current: [Credential] { credentials.withLock { $0 } }
+
+    func replace(with new: [Credential]) { credentials.withLock { $0 = new } }
 }
 
 extension CrucialServer.Configuration {

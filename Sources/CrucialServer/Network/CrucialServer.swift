@@ -110,6 +110,8 @@ public final class CrucialServer: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State.idle)
     private let children = LockedBox([ObjectIdentifier: any Channel]())
+    /// The secrets new connections may prove (``reloadCredentials(_:)``).
+    private let credentialSet = CredentialSet([])
     /// Connection ids go into the operation log; a random start keeps those of
     /// different runs of the server apart.
     private let nextConnection = LockedBox<UInt64>(UInt64.random(in: 1 << 32...1 << 62))
@@ -193,8 +195,9 @@ public final class CrucialServer: Service, Sendable {
                     }
                 })
         }
+        credentialSet.replace(with: credentials)
         let settings = ConnectionSettings(
-            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, credentials: credentials,
+            serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, credentialSet: credentialSet,
             pluginDirectory: configuration.pluginDirectory, maxPluginBytes: configuration.maxPluginBytes, cluster: cluster,
             limits: configuration.limits, metrics: metrics)
         let metrics = self.metrics
@@ -383,10 +386,19 @@ public final class CrucialServer: Service, Sendable {
         try await group.shutdownGracefully()
     }
 
+    /// Replaces the secrets clients may prove from now on (what `crucial-server` does on
+    /// SIGHUP with its token files and `--credentials` file): connections already
+    /// authenticated keep theirs, new handshakes use these. The secret this member proves
+    /// to the other members of a cluster stays the one it started with.
+    public func reloadCredentials(_ credentials: [Credential]) {
+        credentialSet.replace(with: credentials)
+    }
+
     /// `Service`: serves until the service group shuts down gracefully.
     public func run() async throws {
         if case .idle = state.withLock({ $0 }) { try await start() }
         try await gracefulShutdown()
+        SystemdNotifier.notify("STOPPING=1\nSTATUS=shutting down")
         try await shutdown()
     }
 }

@@ -84,3 +84,16 @@ struct SettingSourcesTests {
         #expect(names == Set(SettingSources.flags.keys))
     }
 }
+
+extension SettingSourcesTests {
+    @Test("tools/systemd/crucial-server.yaml, the unit's example configuration, is a valid one")
+    func systemdExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let path = root.appendingPathComponent("tools/systemd/crucial-server.yaml").path
+        let args = try SettingSources.arguments(commandLine: ["--config", path], environment: [:]) { try String(contentsOfFile: $0, encoding: .utf8) }
+        let command = try CrucialServerCommand.parse(args)
+        #expect(command.etcd == "http://10.0.0.2:2379" && command.nodeId == "dso-1" && command.rf == 2 && command.metricsPort == 9479)
+        #expect(command.authTokenFile == "/etc/crucial/auth-token" && command.dataDir == "/var/lib/crucial")
+    }
+}
