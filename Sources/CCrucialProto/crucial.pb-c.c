@@ -682,6 +682,51 @@ void   crucial__list_objects__free_unpacked
   assert(message->base.descriptor == &crucial__list_objects__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__server_info__init
+                     (Crucial__ServerInfo         *message)
+{
+  static const Crucial__ServerInfo init_value = CRUCIAL__SERVER_INFO__INIT;
+  *message = init_value;
+}
+size_t crucial__server_info__get_packed_size
+                     (const Crucial__ServerInfo *message)
+{
+  assert(message->base.descriptor == &crucial__server_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__server_info__pack
+                     (const Crucial__ServerInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__server_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__server_info__pack_to_buffer
+                     (const Crucial__ServerInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__server_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__ServerInfo *
+       crucial__server_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__ServerInfo *)
+     protobuf_c_message_unpack (&crucial__server_info__descriptor,
+                                allocator, len, data);
+}
+void   crucial__server_info__free_unpacked
+                     (Crucial__ServerInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__server_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__object_state__init
                      (Crucial__ObjectState         *message)
 {
@@ -2350,7 +2395,7 @@ const ProtobufCMessageDescriptor crucial__load_plugin__descriptor =
   (ProtobufCMessageInit) crucial__load_plugin__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__list_objects__field_descriptors[2] =
+static const ProtobufCFieldDescriptor crucial__list_objects__field_descriptors[4] =
 {
   {
     "id",
@@ -2376,15 +2421,41 @@ static const ProtobufCFieldDescriptor crucial__list_objects__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "after",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ListObjects, after),
+    &crucial__object_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ListObjects, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__list_objects__field_indices_by_name[] = {
+  2,   /* field[2] = after */
   0,   /* field[0] = id */
+  3,   /* field[3] = limit */
   1,   /* field[1] = type_prefix */
 };
 static const ProtobufCIntRange crucial__list_objects__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor crucial__list_objects__descriptor =
 {
@@ -2394,11 +2465,49 @@ const ProtobufCMessageDescriptor crucial__list_objects__descriptor =
   "Crucial__ListObjects",
   "crucial",
   sizeof(Crucial__ListObjects),
-  2,
+  4,
   crucial__list_objects__field_descriptors,
   crucial__list_objects__field_indices_by_name,
   1,  crucial__list_objects__number_ranges,
   (ProtobufCMessageInit) crucial__list_objects__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor crucial__server_info__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ServerInfo, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__server_info__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange crucial__server_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor crucial__server_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.ServerInfo",
+  "ServerInfo",
+  "Crucial__ServerInfo",
+  "crucial",
+  sizeof(Crucial__ServerInfo),
+  1,
+  crucial__server_info__field_descriptors,
+  crucial__server_info__field_indices_by_name,
+  1,  crucial__server_info__number_ranges,
+  (ProtobufCMessageInit) crucial__server_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor crucial__object_state__field_descriptors[4] =
@@ -3197,7 +3306,7 @@ const ProtobufCMessageDescriptor crucial__object_info__descriptor =
   (ProtobufCMessageInit) crucial__object_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__object_list__field_descriptors[2] =
+static const ProtobufCFieldDescriptor crucial__object_list__field_descriptors[3] =
 {
   {
     "id",
@@ -3223,15 +3332,28 @@ static const ProtobufCFieldDescriptor crucial__object_list__field_descriptors[2]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__ObjectList, more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__object_list__field_indices_by_name[] = {
   0,   /* field[0] = id */
+  2,   /* field[2] = more */
   1,   /* field[1] = objects */
 };
 static const ProtobufCIntRange crucial__object_list__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor crucial__object_list__descriptor =
 {
@@ -3241,7 +3363,7 @@ const ProtobufCMessageDescriptor crucial__object_list__descriptor =
   "Crucial__ObjectList",
   "crucial",
   sizeof(Crucial__ObjectList),
-  2,
+  3,
   crucial__object_list__field_descriptors,
   crucial__object_list__field_indices_by_name,
   1,  crucial__object_list__number_ranges,
@@ -3492,7 +3614,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[17] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[18] =
 {
   {
     "hello",
@@ -3698,6 +3820,18 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[17] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "server_info",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, server_info),
+    &crucial__server_info__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
   15,   /* field[15] = authenticate */
@@ -3716,12 +3850,13 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
   4,   /* field[4] = remove */
   12,   /* field[12] = replicate */
   3,   /* field[3] = result */
+  17,   /* field[17] = server_info */
   13,   /* field[13] = transfer_done */
 };
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -3731,7 +3866,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  17,
+  18,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,

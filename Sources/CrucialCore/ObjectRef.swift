@@ -26,3 +26,12 @@ public struct ObjectRef: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension ObjectRef {
+    /// The order object listings take (`ListObjects` pages, docs/PROTOCOL.md): by type, then
+    /// by key, each compared as UTF-8 bytes, as a client in any language can.
+    package func precedesInBytes(_ other: ObjectRef) -> Bool {
+        if type != other.type { return type.utf8.lexicographicallyPrecedes(other.type.utf8) }
+        return key.utf8.lexicographicallyPrecedes(other.key.utf8)
+    }
+}

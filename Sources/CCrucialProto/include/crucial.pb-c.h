@@ -30,6 +30,7 @@ typedef struct Crucial__EndSession Crucial__EndSession;
 typedef struct Crucial__GetObject Crucial__GetObject;
 typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
+typedef struct Crucial__ServerInfo Crucial__ServerInfo;
 typedef struct Crucial__ObjectState Crucial__ObjectState;
 typedef struct Crucial__Replicate Crucial__Replicate;
 typedef struct Crucial__Hole Crucial__Hole;
@@ -426,17 +427,35 @@ struct  Crucial__LoadPlugin
 
 
 /*
- * Lists the objects a server holds (any client may ask; the admin CLI's `objects ls`).
+ * Lists the objects a server holds (any client may ask; the admin CLI's `objects ls`), in
+ * order of (type, key), compared as UTF-8 bytes. A page: the objects after `after` (absent:
+ * from the first), at most `limit` of them (0: all); ObjectList.more says whether more follow.
  */
 struct  Crucial__ListObjects
 {
   ProtobufCMessage base;
   uint64_t id;
   char *type_prefix;
+  Crucial__ObjectRef *after;
+  uint32_t limit;
 };
 #define CRUCIAL__LIST_OBJECTS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__list_objects__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, NULL, 0 }
+
+
+/*
+ * What a server is and holds, for people (the admin CLI's `crucial info`; any client may
+ * ask). Result value: a record, docs/PROTOCOL.md lists its fields.
+ */
+struct  Crucial__ServerInfo
+{
+  ProtobufCMessage base;
+  uint64_t id;
+};
+#define CRUCIAL__SERVER_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__server_info__descriptor) \
+    , 0 }
 
 
 /*
@@ -681,10 +700,14 @@ struct  Crucial__ObjectList
   uint64_t id;
   size_t n_objects;
   Crucial__ObjectInfo **objects;
+  /*
+   * objects after the last of this page remain (ListObjects.limit)
+   */
+  protobuf_c_boolean more;
 };
 #define CRUCIAL__OBJECT_LIST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__object_list__descriptor) \
-    , 0, 0,NULL }
+    , 0, 0,NULL, 0 }
 
 
 /*
@@ -776,7 +799,8 @@ typedef enum {
   CRUCIAL__FRAME__BODY_TRANSFER_DONE = 14,
   CRUCIAL__FRAME__BODY_CHALLENGE = 15,
   CRUCIAL__FRAME__BODY_AUTHENTICATE = 16,
-  CRUCIAL__FRAME__BODY_OFFER = 17
+  CRUCIAL__FRAME__BODY_OFFER = 17,
+  CRUCIAL__FRAME__BODY_SERVER_INFO = 18
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -802,6 +826,7 @@ struct  Crucial__Frame
     Crucial__Challenge *challenge;
     Crucial__Authenticate *authenticate;
     Crucial__Offer *offer;
+    Crucial__ServerInfo *server_info;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -1093,6 +1118,25 @@ Crucial__ListObjects *
                       const uint8_t       *data);
 void   crucial__list_objects__free_unpacked
                      (Crucial__ListObjects *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__ServerInfo methods */
+void   crucial__server_info__init
+                     (Crucial__ServerInfo         *message);
+size_t crucial__server_info__get_packed_size
+                     (const Crucial__ServerInfo   *message);
+size_t crucial__server_info__pack
+                     (const Crucial__ServerInfo   *message,
+                      uint8_t             *out);
+size_t crucial__server_info__pack_to_buffer
+                     (const Crucial__ServerInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__ServerInfo *
+       crucial__server_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__server_info__free_unpacked
+                     (Crucial__ServerInfo *message,
                       ProtobufCAllocator *allocator);
 /* Crucial__ObjectState methods */
 void   crucial__object_state__init
@@ -1445,6 +1489,9 @@ typedef void (*Crucial__LoadPlugin_Closure)
 typedef void (*Crucial__ListObjects_Closure)
                  (const Crucial__ListObjects *message,
                   void *closure_data);
+typedef void (*Crucial__ServerInfo_Closure)
+                 (const Crucial__ServerInfo *message,
+                  void *closure_data);
 typedef void (*Crucial__ObjectState_Closure)
                  (const Crucial__ObjectState *message,
                   void *closure_data);
@@ -1515,6 +1562,7 @@ extern const ProtobufCMessageDescriptor crucial__end_session__descriptor;
 extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
 extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
+extern const ProtobufCMessageDescriptor crucial__server_info__descriptor;
 extern const ProtobufCMessageDescriptor crucial__object_state__descriptor;
 extern const ProtobufCMessageDescriptor crucial__replicate__descriptor;
 extern const ProtobufCMessageDescriptor crucial__hole__descriptor;

@@ -10,6 +10,7 @@ extension Frame {
         case .ping: "Ping"
         case .listObjects: "ListObjects"
         case .objectList: "ObjectList"
+        case .serverInfo: "ServerInfo"
         case .keepAlive: "KeepAlive"
         case .endSession: "EndSession"
         case .getObject: "GetObject"

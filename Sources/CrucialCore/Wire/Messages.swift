@@ -257,8 +257,13 @@ package enum Frame: Sendable, Equatable {
     case result(Reply)
     case remove(id: UInt64, ref: ObjectRef)
     case ping(id: UInt64)
-    case listObjects(id: UInt64, typePrefix: String)
-    case objectList(id: UInt64, objects: [ObjectInfo])
+    /// The objects whose type starts with `typePrefix`, in (type, key) order: those after
+    /// `after` (nil: from the first), at most `limit` (0: all).
+    case listObjects(id: UInt64, typePrefix: String, after: ObjectRef? = nil, limit: UInt32 = 0)
+    /// A page of objects; `more`: some follow the last of them.
+    case objectList(id: UInt64, objects: [ObjectInfo], more: Bool = false)
+    /// What a server is and holds (answered with a record: docs/PROTOCOL.md).
+    case serverInfo(id: UInt64)
     /// Keeps `session` (0: none) and client `clientID` (0: none) alive for `leaseMillis`
     /// more (0 = the server's default); answered with the lease applied, in ms.
     case keepAlive(id: UInt64, session: UInt64, leaseMillis: UInt32, clientID: UInt64 = 0)
@@ -286,7 +291,7 @@ package enum Frame: Sendable, Equatable {
         case .hello, .helloReply, .challenge, .authenticate: nil
         case .invoke(let i): i.id
         case .result(let r): r.id
-        case .remove(let id, _), .ping(let id), .listObjects(let id, _), .objectList(let id, _): id
+        case .remove(let id, _), .ping(let id), .listObjects(let id, _, _, _), .objectList(let id, _, _), .serverInfo(let id): id
         case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id

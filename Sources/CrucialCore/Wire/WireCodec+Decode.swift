@@ -53,7 +53,8 @@ extension WireCodec {
             return .ping(id: p.pointee.id)
         case CRUCIAL__FRAME__BODY_LIST_OBJECTS:
             guard let l = frame.list_objects else { break }
-            return .listObjects(id: l.pointee.id, typePrefix: string(l.pointee.type_prefix))
+            return .listObjects(
+                id: l.pointee.id, typePrefix: string(l.pointee.type_prefix), after: l.pointee.after.map { ref(from: $0) }, limit: l.pointee.limit)
         case CRUCIAL__FRAME__BODY_OBJECT_LIST:
             guard let l = frame.object_list else { break }
             var objects: [ObjectInfo] = []
@@ -64,7 +65,10 @@ extension WireCodec {
                         ref: ref(from: o.pointee.ref), persistent: o.pointee.persistent != 0, waiters: o.pointee.waiters,
                         session: o.pointee.session))
             }
-            return .objectList(id: l.pointee.id, objects: objects)
+            return .objectList(id: l.pointee.id, objects: objects, more: l.pointee.more != 0)
+        case CRUCIAL__FRAME__BODY_SERVER_INFO:
+            guard let i = frame.server_info else { break }
+            return .serverInfo(id: i.pointee.id)
         case CRUCIAL__FRAME__BODY_KEEP_ALIVE:
             guard let k = frame.keep_alive else { break }
             return .keepAlive(id: k.pointee.id, session: k.pointee.session, leaseMillis: k.pointee.lease_ms, clientID: k.pointee.client_id)

@@ -54,15 +54,18 @@ extension WireCodec {
             p.pointee.id = id
             f.body_case = CRUCIAL__FRAME__BODY_PING
             f.ping = p
-        case .listObjects(let id, let prefix):
+        case .listObjects(let id, let prefix, let after, let limit):
             let p = a.make(Crucial__ListObjects.self, crucial__list_objects__init)
             p.pointee.id = id
             p.pointee.type_prefix = a.cString(prefix)
+            if let after { p.pointee.after = cRef(after, a) }
+            p.pointee.limit = limit
             f.body_case = CRUCIAL__FRAME__BODY_LIST_OBJECTS
             f.list_objects = p
-        case .objectList(let id, let objects):
+        case .objectList(let id, let objects, let more):
             let p = a.make(Crucial__ObjectList.self, crucial__object_list__init)
             p.pointee.id = id
+            p.pointee.more = more ? 1 : 0
             p.pointee.n_objects = objects.count
             if !objects.isEmpty {
                 let arr = a.array(UnsafeMutablePointer<Crucial__ObjectInfo>?.self, count: objects.count)
@@ -78,6 +81,11 @@ extension WireCodec {
             }
             f.body_case = CRUCIAL__FRAME__BODY_OBJECT_LIST
             f.object_list = p
+        case .serverInfo(let id):
+            let p = a.make(Crucial__ServerInfo.self, crucial__server_info__init)
+            p.pointee.id = id
+            f.body_case = CRUCIAL__FRAME__BODY_SERVER_INFO
+            f.server_info = p
         case .keepAlive(let id, let session, let lease, let client):
             let p = a.make(Crucial__KeepAlive.self, crucial__keep_alive__init)
             p.pointee.id = id

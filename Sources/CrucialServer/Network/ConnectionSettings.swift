@@ -59,6 +59,9 @@ struct ConnectionSettings: Sendable {
     let cluster: Cluster?
     let limits: Limits
     let metrics: ServerMetrics
+    /// When the server started, and how many connections it has open (`crucial info`).
+    var started = ContinuousClock.now
+    var openConnections: @Sendable () -> Int = { 0 }
 
     /// The secrets clients may prove now. None: no authentication, every client is admin (a
     /// development server).

@@ -122,10 +122,12 @@ public final class CrucialServer: Service, Sendable {
                 })
         }
         credentialSet.replace(with: credentials)
-        let settings = ConnectionSettings(
+        var connectionSettings = ConnectionSettings(
             serverID: configuration.serverID, maxFrameSize: configuration.maxFrameSize, credentialSet: credentialSet,
             pluginDirectory: configuration.pluginDirectory, maxPluginBytes: configuration.maxPluginBytes, cluster: cluster,
             limits: configuration.limits, metrics: metrics)
+        connectionSettings.openConnections = { [children] in children.withLock { $0.count } }
+        let settings = connectionSettings
         let metrics = self.metrics
         let limits = configuration.limits
         let store = self.store

@@ -79,8 +79,11 @@ final class RequestDispatcher {
             return answer(id, .value(.ints(store.wanted(entries).map { Int64($0) })))
         case .ping(let id):
             return answer(id, .void)
-        case .listObjects(let id, let prefix):
-            return .objectList(id: id, objects: store.list(typePrefix: prefix))
+        case .listObjects(let id, let prefix, let after, let limit):
+            let page = store.list(typePrefix: prefix, after: after, limit: Int(limit))
+            return .objectList(id: id, objects: page.objects, more: page.more)
+        case .serverInfo(let id):
+            return answer(id, .value(serverInfo()))
         case .keepAlive(let id, let session, let leaseMillis, let client):
             guard session != 0 || client != 0 else {
                 return answer(id, .error(CrucialError(.badRequest, "KeepAlive names no session and no client (both 0)")))
@@ -176,6 +179,22 @@ final class RequestDispatcher {
             return nil
         case .unavailable(let error): return answer(id, .error(error))
         }
+    }
+
+    /// What `crucial info` shows (docs/PROTOCOL.md, ServerInfo).
+    private func serverInfo() -> Value {
+        let s = store.summary()
+        let view = settings.cluster?.view
+        return .record([
+            "server_id": .string(settings.serverID), "release": .string(CrucialVersion.release),
+            "protocol": .int(Int64(CrucialVersion.wireProtocol)),
+            "uptime_ms": .int((ContinuousClock.now - settings.started).nanosecondsClamped / 1_000_000),
+            "objects": .int(Int64(s.objects)), "persistent": .int(Int64(s.persistent)), "parked": .int(Int64(s.parked)),
+            "sessions": .int(Int64(s.sessions)), "state_bytes": .int(Int64(s.stateBytes)),
+            "connections": .int(Int64(settings.openConnections())),
+            "node": .string(settings.cluster?.me.id ?? ""), "view": .int(Int64(view?.id ?? 0)),
+            "members": .list((view?.members ?? []).map { .string("\($0.id)@\($0.address)") }),
+        ])
     }
 
     /// Why this connection may not send frames only members send, if it may not: without a

@@ -65,15 +65,36 @@ extension ObjectStore {
     }
 
     /// The objects held, optionally only those whose type starts with `typePrefix`.
-    package func list(typePrefix: String = "") -> [ObjectInfo] {
-        var out: [ObjectInfo] = []
+    package func list(typePrefix: String = "") -> [ObjectInfo] { list(typePrefix: typePrefix, after: nil, limit: 0).objects }
+
+    /// A page of the objects whose type starts with `typePrefix`, in the order of
+    /// ``ObjectRef/precedesInBytes(_:)``: those after `after` (nil: from the first), at most
+    /// `limit` (0: all), and whether more follow.
+    package func list(typePrefix: String, after: ObjectRef?, limit: Int) -> (objects: [ObjectInfo], more: Bool) {
+        var boxes: [ObjectBox] = []
         for shard in shards {
-            for box in shard.withLock({ Array($0.values) }) where box.ref.type.hasPrefix(typePrefix) {
-                let waiters = box.locked { box.object.waiterCount }
-                out.append(ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session))
+            boxes += shard.withLock { $0.values.filter { box in box.ref.type.hasPrefix(typePrefix) && after.map { $0.precedesInBytes(box.ref) } ?? true } }
+        }
+        boxes.sort { $0.ref.precedesInBytes($1.ref) }
+        let page = limit > 0 ? Array(boxes.prefix(limit)) : boxes
+        let objects = page.map { box in
+            let waiters = box.locked { box.object.waiterCount }
+            return ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session)
+        }
+        return (objects, page.count < boxes.count)
+    }
+
+    /// What `crucial info` shows of this store: object counts, parked calls, sessions, state.
+    package func summary() -> (objects: Int, persistent: Int, parked: Int, sessions: Int, stateBytes: Int) {
+        var objects = 0, persistent = 0, parked = 0
+        for shard in shards {
+            for box in shard.withLock({ Array($0.values) }) {
+                objects += 1
+                if box.persistent { persistent += 1 }
+                parked += box.locked { box.object.waiterCount }
             }
         }
-        return out.sorted { ($0.ref.type, $0.ref.key) < ($1.ref.type, $1.ref.key) }
+        return (objects, persistent, parked, sessions.withLock { $0.sessions.count }, stateBytesCounter.load())
     }
 
     /// Whether `ref` is persistent; nil if it does not exist.

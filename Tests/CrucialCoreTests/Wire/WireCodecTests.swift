@@ -29,7 +29,10 @@ struct WireCodecTests {
         .remove(id: 4, ref: ObjectRef(type: "SharedMap", key: "m")),
         .ping(id: 5),
         .listObjects(id: 6, typePrefix: "Atomic"),
+        .listObjects(id: 6, typePrefix: "", after: ObjectRef(type: "AtomicLong", key: "k9"), limit: 100),
         .objectList(id: 7, objects: [ObjectInfo(ref: ObjectRef(type: "T", key: "k"), persistent: true, waiters: 3)]),
+        .objectList(id: 7, objects: [], more: true),
+        .serverInfo(id: 8),
         .replicate(
             Replicate(
                 id: 8, viewID: 12, ref: ObjectRef(type: "AtomicLong", key: "c"), version: ObjectVersion(view: 12, index: 7),
