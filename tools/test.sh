@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
 ensure_deps zip unzip binutils etcd-server openssl  # zip/unzip/readelf for the Lambda packaging tests; etcd for cluster tests; openssl makes the TLS tests' certificates
+ensure_pip moto_server 'moto[server]'              # moto's STS for the AWS credentials tests
 echo "==> swift build --build-tests" >&2
 swift build --build-tests
 echo "==> swift test" >&2

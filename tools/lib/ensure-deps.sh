@@ -13,3 +13,12 @@ ensure_deps() {
   fi
   command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain required)" >&2; return 1; }
 }
+
+# Installs a PyPI package with pip when `command` (a program it provides) is missing.
+#   ensure_pip moto_server 'moto[server]'
+ensure_pip() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null && return 0
+  echo "==> pip install $package" >&2
+  python3 -m pip install -q "$package" >&2
+}

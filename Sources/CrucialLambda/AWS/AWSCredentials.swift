@@ -9,17 +9,21 @@ public struct AWSCredentials: Sendable, Equatable {
     public var secretAccessKey: String
     /// Set for temporary credentials (STS, SSO, a Lambda's role).
     public var sessionToken: String?
+    /// When temporary credentials stop working; nil for long-term keys.
+    public var expiration: Date?
 
-    /// Credentials as given; `sessionToken` for temporary ones (STS, a Lambda role).
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+    /// Credentials as given; `sessionToken` and `expiration` for temporary ones (STS, a role).
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
+        self.expiration = expiration
     }
 
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; else the
-    /// profile `AWS_PROFILE` (default `default`) of the credentials file
-    /// (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`); else `nil`.
+    /// Long-term or given keys only: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`; else the keys of profile `AWS_PROFILE` (default `default`) in
+    /// the credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`);
+    /// else `nil`. ``AWSCredentialChain`` looks everywhere the AWS SDKs do.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> AWSCredentials? {
         if let id = env.nonEmpty("AWS_ACCESS_KEY_ID"), let secret = env.nonEmpty("AWS_SECRET_ACCESS_KEY") {
             return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: env.nonEmpty("AWS_SESSION_TOKEN"))
@@ -43,7 +47,7 @@ public struct AWSCredentials: Sendable, Equatable {
         return (file.sections[profile == "default" ? "default" : "profile \(profile)"] ?? file.sections[profile])?["region"]
     }
 
-    private static func awsHome(_ env: [String: String]) -> String {
+    static func awsHome(_ env: [String: String]) -> String {
         (env.nonEmpty("HOME") ?? NSHomeDirectory()) + "/.aws"
     }
 }
@@ -76,7 +80,7 @@ struct INIFile {
 }
 
 extension [String: String] {
-    fileprivate func nonEmpty(_ key: String) -> String? {
+    func nonEmpty(_ key: String) -> String? {
         guard let v = self[key], !v.isEmpty else { return nil }
         return v
     }

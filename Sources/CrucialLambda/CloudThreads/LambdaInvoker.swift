@@ -10,7 +10,8 @@ internal import NIOHTTP1
 /// ```swift
 /// // The local emulator (the default): crucial-lambda-emulator --port 7421 --function crucial=.build/release/my-app
 /// let local = LambdaInvoker(configuration: .init(endpoint: "http://127.0.0.1:7421", functionName: "crucial"))
-/// // AWS: credentials and region from the environment or ~/.aws
+/// // AWS: the region from the environment or ~/.aws/config, credentials wherever the AWS
+/// // SDKs find them (environment, profiles, web identity, ECS, EC2 instance metadata)
 /// let aws = LambdaInvoker(configuration: try .aws(functionName: "crucial"))
 /// ```
 ///
@@ -25,8 +26,12 @@ public struct LambdaInvoker: CloudInvoker {
         public var functionName: String
         /// The AWS region (ignored by the local emulator).
         public var region: String
-        /// Signs requests when set; required unless the endpoint is on loopback.
+        /// Signs requests when set.
         public var credentials: AWSCredentials?
+        /// Gives the credentials that sign each request when ``credentials`` is nil
+        /// (``AWSCredentialChain``: refreshed before they expire). One of the two is
+        /// required unless the endpoint is on loopback.
+        public var credentialProvider: (any AWSCredentialProvider)?
         /// How often a 429 or 5xx answer is retried, and the first wait (doubled each time).
         public var throttleRetries: Int
         /// The first wait after a throttled invocation (429); doubled each time.
@@ -38,30 +43,30 @@ public struct LambdaInvoker: CloudInvoker {
         /// A configuration; set `endpoint` for the local emulator.
         public init(
             endpoint: String = "http://127.0.0.1:\(LambdaDefaults.emulatorPort)", functionName: String = LambdaDefaults.functionName,
-            region: String = "us-east-1", credentials: AWSCredentials? = nil, throttleRetries: Int = 6,
-            throttleBackoff: Duration = .milliseconds(100), logTail: Bool = true
+            region: String = "us-east-1", credentials: AWSCredentials? = nil, credentialProvider: (any AWSCredentialProvider)? = nil,
+            throttleRetries: Int = 6, throttleBackoff: Duration = .milliseconds(100), logTail: Bool = true
         ) {
             self.endpoint = endpoint
             self.functionName = functionName
             self.region = region
             self.credentials = credentials
+            self.credentialProvider = credentialProvider
             self.throttleRetries = max(0, throttleRetries)
             self.throttleBackoff = throttleBackoff
             self.logTail = logTail
         }
 
         /// AWS Lambda in `region` (default: `AWS_REGION`, `AWS_DEFAULT_REGION` or the
-        /// profile's), with credentials from the environment or the profile file.
-        public static func aws(functionName: String, region: String? = nil) throws(CloudThreadError) -> Configuration {
+        /// profile's), with credentials wherever the AWS SDKs find them
+        /// (``AWSCredentialChain/default``, looked up at the first invocation).
+        public static func aws(
+            functionName: String, region: String? = nil, credentials: any AWSCredentialProvider = AWSCredentialChain.default
+        ) throws(CloudThreadError) -> Configuration {
             guard let region = region ?? AWSCredentials.region() else {
                 throw .configuration("no AWS region: set AWS_REGION, or a region in ~/.aws/config")
             }
-            guard let credentials = AWSCredentials.fromEnvironment() else {
-                throw .configuration(
-                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
-            }
             return Configuration(
-                endpoint: "https://lambda.\(region).amazonaws.com", functionName: functionName, region: region, credentials: credentials)
+                endpoint: "https://lambda.\(region).amazonaws.com", functionName: functionName, region: region, credentialProvider: credentials)
         }
 
         /// From the environment:
@@ -75,6 +80,7 @@ public struct LambdaInvoker: CloudInvoker {
             if endpoint == "aws" { return try .aws(functionName: function) }
             var c = Configuration(endpoint: endpoint, functionName: function, region: AWSCredentials.region() ?? "us-east-1")
             c.credentials = AWSCredentials.fromEnvironment()
+            if c.credentials == nil, !isLoopback(endpoint) { c.credentialProvider = AWSCredentialChain.default }
             return c
         }
     }
@@ -87,14 +93,14 @@ public struct LambdaInvoker: CloudInvoker {
         var url: String
         var host: String
         var path: String
-        var signer: SigV4Signer?
+        var signs: Bool
     }
 
     /// An invoker for `configuration`; a bad endpoint or missing credentials surface
     /// at the first invocation as ``CloudThreadError/configuration(_:)``.
     public init(configuration: Configuration) {
         self.configuration = configuration
-        self.target = (try? Self.target(configuration)) ?? Target(url: "", host: "", path: "", signer: nil)
+        self.target = (try? Self.target(configuration)) ?? Target(url: "", host: "", path: "", signs: false)
     }
 
     private static func target(_ c: Configuration) throws(CloudThreadError) -> Target {
@@ -104,13 +110,12 @@ public struct LambdaInvoker: CloudInvoker {
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
         let path = "/2015-03-31/functions/\(SigV4Signer.uriEncode(c.functionName))/invocations"
         let base = c.endpoint.hasSuffix("/") ? String(c.endpoint.dropLast()) : c.endpoint
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        if c.credentials == nil, !loopback {
+        let signs = c.credentials != nil || c.credentialProvider != nil
+        if !signs, !isLoopback(c.endpoint) {
             throw .configuration(
-                "no AWS credentials for \(c.endpoint): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
+                "no AWS credentials for \(c.endpoint): give the configuration credentials or a credentialProvider (AWSCredentialChain)")
         }
-        let signer = c.credentials.map { SigV4Signer(credentials: $0, region: c.region, service: "lambda") }
-        return Target(url: base + path, host: hostHeader, path: path, signer: signer)
+        return Target(url: base + path, host: hostHeader, path: path, signs: signs)
     }
 
     /// Invokes `function` (RequestResponse) with `payload`; returns its JSON answer, or throws its error.
@@ -144,7 +149,18 @@ public struct LambdaInvoker: CloudInvoker {
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "x-amz-invocation-type", value: "RequestResponse")
         if configuration.logTail { request.headers.add(name: "x-amz-log-type", value: "Tail") }
-        if let signer = target.signer {
+        if target.signs {
+            let credentials: AWSCredentials
+            if let given = configuration.credentials {
+                credentials = given
+            } else if let provider = configuration.credentialProvider {
+                do { credentials = try await provider.credentials() } catch let error as CloudThreadError { throw error } catch {
+                    throw CloudThreadError.configuration("AWS credentials: \(error)")
+                }
+            } else {
+                throw CloudThreadError.configuration("no AWS credentials for \(configuration.endpoint)")
+            }
+            let signer = SigV4Signer(credentials: credentials, region: configuration.region, service: "lambda")
             let signed = signer.sign(
                 method: "POST", host: target.host, path: target.path,
                 headers: request.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }, body: payload)
@@ -156,7 +172,7 @@ public struct LambdaInvoker: CloudInvoker {
             let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
             return Response(status: response.status, headers: response.headers, body: Data(body.readableBytesView))
         } catch {
-            throw CloudThreadError.unreachable("\(configuration.endpoint): \(error)" + (target.signer == nil
+            throw CloudThreadError.unreachable("\(configuration.endpoint): \(error)" + (!target.signs
                 ? " (is crucial-lambda-emulator running there? start it, or set CRUCIAL_LAMBDA_ENDPOINT)" : ""))
         }
     }
@@ -195,4 +211,10 @@ public enum LambdaDefaults {
     public static let emulatorPort = 7421
     /// The default function name.
     public static let functionName = "crucial"
+}
+
+/// Whether `endpoint` is on this machine (the emulator needs no signature).
+func isLoopback(_ endpoint: String) -> Bool {
+    guard let host = URL(string: endpoint)?.host else { return false }
+    return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
 }
