@@ -53,6 +53,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
+        // `swift package generate-documentation` (tools/docs.sh): the DocC catalogs.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Debian's libprotobuf-c (apt-get install libprotobuf-c-dev), found through pkg-config.

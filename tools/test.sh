@@ -9,3 +9,5 @@ echo "==> swift build --build-tests" >&2
 swift build --build-tests
 echo "==> swift test" >&2
 swift test --skip-build
+# The documentation is part of the product: its DocC build must have no warning.
+tools/docs.sh

@@ -29,7 +29,7 @@ public enum CrucialLambda {
         await serveIfLambda(registering: types)
     }
 
-    /// ``serveIfLambda(registering:)-(any Codable.Type...)`` with an array.
+    /// `serveIfLambda(registering:)` (the variadic one) with an array.
     public static func serveIfLambda(registering types: [any Codable.Type]) async {
         let registration = Result { () throws(CloudThreadError) in try CloudFunctions.register(types) }
         guard let api = ProcessInfo.processInfo.environment["AWS_LAMBDA_RUNTIME_API"], !api.isEmpty else {

@@ -23,6 +23,7 @@ public struct LocalStack: Sendable {
     ///     thread's process: usually this program itself.
     ///   - server: the DSO server to start: `crucial-server`, or this program with
     ///     `serverArguments` (say `["serve"]`) when it links its own `@Shared` types.
+    ///   - serverArguments: the arguments `server` starts with (before `--port 0`).
     public static func start(
         concurrency: Int, bootstrap: String, server: String = "crucial-server", serverArguments: [String] = []
     ) async throws -> LocalStack {

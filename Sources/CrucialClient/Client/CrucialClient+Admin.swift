@@ -90,7 +90,7 @@ extension CrucialClient {
 public struct ServerInfo: Sendable, Equatable {
     /// `--server-id`.
     public var serverID: String
-    /// Its release (``CrucialVersion/release``).
+    /// Its release (`CrucialVersion.release`).
     public var release: String
     /// The wire protocol's version it speaks.
     public var protocolVersion: Int

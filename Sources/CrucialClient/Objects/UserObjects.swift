@@ -2,7 +2,7 @@ public import CrucialCore
 
 /// Makes a type a shared object: its methods run on the DSO servers.
 ///
-/// `@Shared` writes the server-side dispatch table (``SharedType``) and a client proxy,
+/// `@Shared` writes the server-side dispatch table (`SharedType`) and a client proxy,
 /// `T.Shared`, with each non-private instance method again, as `async throws`. The type's
 /// stored properties are its state and must be `Codable` (conformance is added when
 /// missing); methods must be synchronous and not generic, their arguments and results
@@ -53,6 +53,8 @@ extension SharedObjectProxy {
     /// The object `key`, created from `initial` by the first call if it does not exist yet.
     ///
     /// - Parameters:
+    ///   - key: the object's name (its type is the `@Shared` type's).
+    ///   - initial: the state a first call creates it with.
     ///   - persistent: whether the object outlives the application (see the README's "Lifetime").
     ///   - client: the client to call through; nil = ``CrucialClient/shared`` where each call runs.
     public init(_ key: String, _ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {

@@ -30,9 +30,14 @@ public struct SigV4Signer: Sendable {
     /// asked, `x-amz-security-token` with temporary credentials, and `authorization`.
     ///
     /// - Parameters:
+    ///   - method: the HTTP method.
+    ///   - host: the `host` header's value.
     ///   - path: the path as sent on the wire (already percent-encoded).
     ///   - query: the raw query string, without `?`.
     ///   - headers: the other headers to sign; `host` is added.
+    ///   - body: the request's body (its SHA-256 is signed).
+    ///   - date: the time of signing.
+    ///   - includeContentHash: add `x-amz-content-sha256` (S3 wants it).
     public func sign(
         method: String, host: String, path: String, query: String = "", headers: [(String, String)] = [],
         body: some DataProtocol = Data(), date: Date = Date(), includeContentHash: Bool = false

@@ -16,7 +16,7 @@ public struct CloudExecutor: Sendable {
     public var invoker: (any CloudInvoker)?
     /// How failed invocations are retried.
     public var retry: RetryPolicy
-    /// The DSO client the threads reach (nil: ``CrucialClient/shared``).
+    /// The DSO client the threads reach (nil: `CrucialClient.shared`).
     public var client: CrucialClient?
 
     /// - Parameters: as for ``CloudThread/init(_:invoker:retry:client:)``.

@@ -38,7 +38,7 @@ public protocol Runnable: CloudFunction {
     func run() async throws
 }
 
-/// A cloud function that returns a value to the driver (``CloudExecutor/invokeAll(_:)-(_:)``).
+/// A cloud function that returns a value to the driver (`CloudExecutor.invokeAll(_:)`).
 public protocol Callable: CloudFunction {
     associatedtype Output: Codable & Sendable
     func call() async throws -> Output

@@ -13,7 +13,7 @@ internal import Foundation
 /// ```
 ///
 /// The function reaches the DSO layer through the servers of `client`
-/// (``CrucialClient/shared`` by default), resolved to IP addresses here.
+/// (`CrucialClient.shared` by default), resolved to IP addresses here.
 public final class CloudThread: Sendable {
     /// The ``CloudFunction/cloudName`` of the runnable.
     public let function: String
@@ -22,9 +22,10 @@ public final class CloudThread: Sendable {
 
     /// A thread that will run `runnable`.
     /// - Parameters:
+    ///   - runnable: its body and input.
     ///   - invoker: where it runs; ``CloudInvokers/default`` when `nil`.
     ///   - retry: how often a failed run is repeated (none by default).
-    ///   - client: whose servers the function uses; ``CrucialClient/shared`` when `nil`.
+    ///   - client: whose servers the function uses; `CrucialClient.shared` when `nil`.
     public init<R: Runnable>(_ runnable: R, invoker: (any CloudInvoker)? = nil, retry: RetryPolicy = .none, client: CrucialClient? = nil) {
         CloudFunctions.register(runnable: R.self)
         self.function = R.cloudName

@@ -59,7 +59,7 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     public var session: String?
     /// The driver's TLS settings (its trusted certificates travel with them). Servers are
     /// IP addresses here: with TLS, their certificates need IP entries, or set
-    /// ``ClientTLS/serverHostname``.
+    /// `ClientTLS.serverHostname`.
     public var tls: ClientTLS?
     /// The driver's keep-alive lease, in ms (how soon the servers notice a function that died
     /// holding semaphore permits); nil: the default.

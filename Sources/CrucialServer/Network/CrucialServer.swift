@@ -8,7 +8,7 @@ internal import NIOSSL
 internal import CrucialTransport
 public import ServiceLifecycle
 
-/// A Crucial DSO server: a SwiftNIO TCP server in front of an ``ObjectStore``.
+/// A Crucial DSO server: a SwiftNIO TCP server in front of an `ObjectStore`.
 ///
 /// Run it as a swift-service-lifecycle `Service` (it stops gracefully on the
 /// group's shutdown), or drive it directly:

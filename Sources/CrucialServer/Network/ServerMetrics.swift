@@ -3,7 +3,7 @@ internal import CoreMetrics
 public import Prometheus
 
 /// One server's metrics: swift-metrics handles on a Prometheus registry of its own (so
-/// that several servers can run in one process), served by ``MetricsEndpoint``.
+/// that several servers can run in one process), served by `MetricsEndpoint`.
 ///
 /// Names: `crucial_operations_total{type,method,outcome}` (outcome `ok`, `parked` or the
 /// error code), `crucial_operation_duration_seconds{type,method}` (calls until their answer,
