@@ -123,4 +123,26 @@ struct AdminCLITests {
         #expect(info.status == 1)
         #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("c ") && $0.hasSuffix("unreachable") }, "\(info.out)")
     }
+
+    @Test("top shows the server and the calls per second per type and method while a client works")
+    func top() async throws {
+        let server = try await TestServer()
+        defer { server.stop() }
+        let client = server.client()
+        defer { client.close() }
+        let counter = AtomicLong("busy", initial: 0, client: client)
+        let load = Task {
+            while !Task.isCancelled { _ = try? await counter.incrementAndGet() }
+        }
+        defer { load.cancel() }
+        let top = try await runCLI(["top", "--servers", server.address, "--interval", "0.5", "--iterations", "3"])
+        #expect(top.status == 0, "\(top.err)")
+        let screens = top.out.components(separatedBy: "crucial top — ")
+        #expect(screens.count == 4, "three screens: \(top.out)")
+        #expect(screens[1].contains("calls/s: measuring"))
+        let last = screens[3].split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(last.contains { $0.count >= 9 && $0[1] == server.address && $0.last == "up" }, "\(screens[3])")
+        let rate = last.first { $0.count == 3 && $0[0] == "AtomicLong" && $0[1] == "incrementAndGet" }.flatMap { Double($0[2]) }
+        #expect((rate ?? 0) > 0, "\(screens[3])")
+    }
 }

@@ -14,7 +14,7 @@ struct CrucialCommand: AsyncParsableCommand {
             """,
         version: CrucialVersion.description,
         subcommands: [
-            PingCommand.self, InfoCommand.self, CallCommand.self, Objects.self, PluginCommand.self, ClusterCommand.self, TypesCommand.self,
+            PingCommand.self, InfoCommand.self, TopCommand.self, CallCommand.self, Objects.self, PluginCommand.self, ClusterCommand.self, TypesCommand.self,
         ])
 }
 

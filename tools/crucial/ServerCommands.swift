@@ -72,6 +72,7 @@ struct InfoCommand: AsyncParsableCommand {
                             "parked": .int(Int64(info.parkedCalls)), "sessions": .int(Int64(info.sessions)),
                             "connections": .int(Int64(info.connections)), "state_bytes": .int(Int64(info.stateBytes)),
                             "node": .string(info.node), "view": .int(Int64(info.viewID)), "members": .list(info.members.map(Value.string)),
+                            "calls": .list(info.calls.map { .record(["type": .string($0.type), "method": .string($0.method), "count": .int(Int64($0.count))]) }),
                             "state": .string("up"),
                         ])))
                 } else if targets.count == 1, client.view == nil {

@@ -114,6 +114,18 @@ public struct ServerInfo: Sendable, Equatable {
     public var viewID: UInt64
     /// The view's members, as `id@address`.
     public var members: [String]
+    /// Calls it has served since it started, per method that any call named.
+    public var calls: [MethodCalls]
+
+    /// How many calls of one method a server has served.
+    public struct MethodCalls: Sendable, Equatable {
+        /// The object type.
+        public var type: String
+        /// The method's wire name.
+        public var method: String
+        /// Calls so far (answered, or parked).
+        public var count: Int
+    }
 
     init?(_ value: Value) {
         guard case .record(let r) = value, let id = r["server_id"]?.stringValue, let release = r["release"]?.stringValue else { return nil }
@@ -131,5 +143,9 @@ public struct ServerInfo: Sendable, Equatable {
         node = r["node"]?.stringValue ?? ""
         viewID = UInt64(r["view"]?.intValue ?? 0)
         members = (r["members"]?.listValue ?? []).compactMap(\.stringValue)
+        calls = (r["calls"]?.listValue ?? []).compactMap { call in
+            guard case .record(let c) = call, let type = c["type"]?.stringValue, let method = c["method"]?.stringValue else { return nil }
+            return MethodCalls(type: type, method: method, count: Int(c["count"]?.intValue ?? 0))
+        }
     }
 }

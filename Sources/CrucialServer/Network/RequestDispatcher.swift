@@ -134,7 +134,7 @@ final class RequestDispatcher {
         case .parked:
             // Counted as parked and not timed (a barrier may wait for minutes); the answer
             // goes out later through the responder.
-            handles.parked.increment()
+            settings.metrics.parked(handles)
             parkedOn.insert(invoke.ref)
             return nil
         case .waitingForReplicas, .waitingForDisk:
@@ -194,6 +194,7 @@ final class RequestDispatcher {
             "connections": .int(Int64(settings.openConnections())),
             "node": .string(settings.cluster?.me.id ?? ""), "view": .int(Int64(view?.id ?? 0)),
             "members": .list((view?.members ?? []).map { .string("\($0.id)@\($0.address)") }),
+            "calls": .list(settings.metrics.callCounts().map { .record(["type": .string($0.type), "method": .string($0.method), "count": .int(Int64($0.calls))]) }),
         ])
     }
 

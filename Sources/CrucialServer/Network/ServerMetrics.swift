@@ -28,6 +28,9 @@ public final class ServerMetrics: Sendable {
         let ok: CoreMetrics.Counter
         let parked: CoreMetrics.Counter
         let duration: CoreMetrics.Timer
+        /// Calls of this method so far, answered or parked (`ServerInfo`'s `calls`, which
+        /// `crucial top` turns into calls per second).
+        let calls = AtomicCounter()
 
         init(type: String, method: String, ok: CoreMetrics.Counter, parked: CoreMetrics.Counter, duration: CoreMetrics.Timer) {
             self.type = type
@@ -90,11 +93,16 @@ public final class ServerMetrics: Sendable {
             ok: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "ok")], factory: factory),
             parked: CoreMetrics.Counter(label: "crucial_operations_total", dimensions: dimensions + [("outcome", "parked")], factory: factory),
             duration: CoreMetrics.Timer(label: "crucial_operation_duration_seconds", dimensions: dimensions, factory: factory))
-        return operations.withLock { $0[key, default: made] }
+        return operations.withLock { operations in
+            if let existing = operations[key] { return existing }
+            operations[key] = made
+            return made
+        }
     }
 
     /// A call answered at once (`since` = when it arrived), with the handles of its method.
     func operation(_ h: Operation, _ outcome: Outcome, since: ContinuousClock.Instant) {
+        h.calls.add()
         h.duration.recordNanoseconds((ContinuousClock.now - since).nanosecondsClamped)
         switch outcome {
         case .value: h.ok.increment()
@@ -103,6 +111,17 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+
+    /// A call that parked: counted here, and not again when it is answered.
+    func parked(_ h: Operation) {
+        h.calls.add()
+        h.parked.increment()
+    }
+
+    /// Calls per method so far: (type, method, calls), the methods any call named.
+    func callCounts() -> [(type: String, method: String, calls: Int)] {
+        operations.withLock { Array($0.values) }.map { ($0.type, $0.method, $0.calls.load()) }.filter { $0.calls > 0 }
+    }
 
     func refused(_ reason: Refusal) { counter("crucial_connections_refused_total", [("reason", reason.rawValue)]) }
 
