@@ -35,8 +35,11 @@ let package = Package(
         .executable(name: "crucial-demo", targets: ["crucial-demo"]),
         .executable(name: "crucial-lambda-emulator", targets: ["crucial-lambda-emulator"]),
         .executable(name: "crucial", targets: ["crucial"]),
-        // The plugin the tests build and load into running servers.
+        // The plugins the tests build and load into running servers: a first one, and two
+        // other builds of one of its types (one that can replace it, one that cannot).
         .library(name: "CrucialTestPlugin", type: .dynamic, targets: ["CrucialTestPlugin"]),
+        .library(name: "CrucialTestPluginV2", type: .dynamic, targets: ["CrucialTestPluginV2"]),
+        .library(name: "CrucialTestPluginV3", type: .dynamic, targets: ["CrucialTestPluginV3"]),
         .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
         .library(name: "CrucialTesting", targets: ["CrucialTesting", "CrucialProcess"]),
     ],
@@ -266,6 +269,8 @@ let package = Package(
             path: "Tests/TestFunctions/Plugin",
             swiftSettings: strict
         ),
+        .target(name: "CrucialTestPluginV2", dependencies: ["CrucialClient"], path: "Tests/TestFunctions/PluginV2", swiftSettings: strict),
+        .target(name: "CrucialTestPluginV3", dependencies: ["CrucialClient"], path: "Tests/TestFunctions/PluginV3", swiftSettings: strict),
         // The linearizability workload as a process, for the partition tests' client namespace.
         .executableTarget(
             name: "crucial-test-workload",
@@ -340,6 +345,8 @@ let package = Package(
                 "CrucialMacrosImplementation",
                 .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+                .product(name: "SwiftParser", package: "swift-syntax"),
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
             ],
             swiftSettings: strict
         ),

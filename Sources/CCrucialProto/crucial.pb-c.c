@@ -1895,7 +1895,7 @@ const ProtobufCMessageDescriptor crucial__create__descriptor =
   (ProtobufCMessageInit) crucial__create__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__invoke__field_descriptors[9] =
+static const ProtobufCFieldDescriptor crucial__invoke__field_descriptors[10] =
 {
   {
     "id",
@@ -2005,6 +2005,18 @@ static const ProtobufCFieldDescriptor crucial__invoke__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "type_version",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Invoke, type_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__invoke__field_indices_by_name[] = {
   8,   /* field[8] = acked_below */
@@ -2015,12 +2027,13 @@ static const unsigned crucial__invoke__field_indices_by_name[] = {
   3,   /* field[3] = method */
   2,   /* field[2] = ref */
   7,   /* field[7] = seq */
+  9,   /* field[9] = type_version */
   1,   /* field[1] = view_id */
 };
 static const ProtobufCIntRange crucial__invoke__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor crucial__invoke__descriptor =
 {
@@ -2030,7 +2043,7 @@ const ProtobufCMessageDescriptor crucial__invoke__descriptor =
   "Crucial__Invoke",
   "crucial",
   sizeof(Crucial__Invoke),
-  9,
+  10,
   crucial__invoke__field_descriptors,
   crucial__invoke__field_indices_by_name,
   1,  crucial__invoke__number_ranges,
@@ -2587,7 +2600,7 @@ const ProtobufCMessageDescriptor crucial__object_state__descriptor =
   (ProtobufCMessageInit) crucial__object_state__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[8] =
+static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[9] =
 {
   {
     "id",
@@ -2685,8 +2698,21 @@ static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[8] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "code_build",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Replicate, code_build),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__replicate__field_indices_by_name[] = {
+  8,   /* field[8] = code_build */
   0,   /* field[0] = id */
   4,   /* field[4] = index */
   6,   /* field[6] = install */
@@ -2699,7 +2725,7 @@ static const unsigned crucial__replicate__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__replicate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor crucial__replicate__descriptor =
 {
@@ -2709,7 +2735,7 @@ const ProtobufCMessageDescriptor crucial__replicate__descriptor =
   "Crucial__Replicate",
   "crucial",
   sizeof(Crucial__Replicate),
-  8,
+  9,
   crucial__replicate__field_descriptors,
   crucial__replicate__field_indices_by_name,
   1,  crucial__replicate__number_ranges,
@@ -3873,7 +3899,7 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   (ProtobufCMessageInit) crucial__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[22] =
+static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[23] =
 {
   { "ERROR_CODE_UNSPECIFIED", "CRUCIAL__ERROR_CODE__ERROR_CODE_UNSPECIFIED", 0 },
   { "BAD_FRAME", "CRUCIAL__ERROR_CODE__BAD_FRAME", 1 },
@@ -3897,11 +3923,12 @@ static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[22] =
   { "BAD_REQUEST", "CRUCIAL__ERROR_CODE__BAD_REQUEST", 19 },
   { "RESOURCE_EXHAUSTED", "CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED", 20 },
   { "UNAVAILABLE", "CRUCIAL__ERROR_CODE__UNAVAILABLE", 21 },
+  { "TYPE_VERSION_MISMATCH", "CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH", 22 },
 };
 static const ProtobufCIntRange crucial__error_code__value_ranges[] = {
-{0, 0},{0, 22}
+{0, 0},{0, 23}
 };
-static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[22] =
+static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[23] =
 {
   { "BAD_ARGUMENTS", 8 },
   { "BAD_FRAME", 1 },
@@ -3918,6 +3945,7 @@ static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[22
   { "RESOURCE_EXHAUSTED", 20 },
   { "SHUTTING_DOWN", 17 },
   { "TIMEOUT", 14 },
+  { "TYPE_VERSION_MISMATCH", 22 },
   { "UNAUTHENTICATED", 5 },
   { "UNAVAILABLE", 21 },
   { "UNKNOWN_METHOD", 7 },
@@ -3933,9 +3961,9 @@ const ProtobufCEnumDescriptor crucial__error_code__descriptor =
   "ErrorCode",
   "Crucial__ErrorCode",
   "crucial",
-  22,
+  23,
   crucial__error_code__enum_values_by_number,
-  22,
+  23,
   crucial__error_code__enum_values_by_name,
   1,
   crucial__error_code__value_ranges,

@@ -29,6 +29,9 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         /// Nothing was done and the call may be retried: the member cannot be sure of its
         /// view, or every copy of the object is on members that are away.
         case unavailable = 21
+        /// The caller was built with another version of a user type (its method table's
+        /// fingerprint) than the code the server runs for it: nothing was done.
+        case typeVersionMismatch = 22
 
         // Client-side codes: never sent on the wire.
         /// No server could be reached.
@@ -72,6 +75,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .badRequest: "BAD_REQUEST"
             case .resourceExhausted: "RESOURCE_EXHAUSTED"
             case .unavailable: "UNAVAILABLE"
+            case .typeVersionMismatch: "TYPE_VERSION_MISMATCH"
             case .connectionFailed: "CONNECTION_FAILED"
             case .connectionLost: "CONNECTION_LOST"
             case .decodingFailed: "DECODING_FAILED"

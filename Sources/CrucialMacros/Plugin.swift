@@ -8,7 +8,7 @@ import SwiftSyntaxMacros
 
 @main
 struct CrucialMacrosPlugin: CompilerPlugin {
-    let providingMacros: [any Macro.Type] = [SharedMacro.self, SharedKeyMacro.self]
+    let providingMacros: [any Macro.Type] = [SharedMacro.self, SharedKeyMacro.self, ReadOnlyMacro.self]
 }
 
 /// `@Shared`: see ``CrucialMacrosImplementation/SharedExpansion``.
@@ -44,5 +44,15 @@ public struct SharedKeyMacro: AccessorMacro, PeerMacro {
         of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
         try SharedKeyExpansion.expansion(of: node, providingPeersOf: declaration, in: context)
+    }
+}
+
+/// `@ReadOnly`: see ``CrucialMacrosImplementation/ReadOnlyExpansion``.
+public struct ReadOnlyMacro: PeerMacro {
+    /// Nothing: `@Shared` reads the attribute; this only checks where it is.
+    public static func expansion(
+        of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext
+    ) throws -> [DeclSyntax] {
+        try ReadOnlyExpansion.expansion(of: node, providingPeersOf: declaration, in: context)
     }
 }

@@ -109,6 +109,14 @@ struct SharedTarget {
                 fail(f.name, "\(typeName).\(method) is generic: a shipped method needs concrete argument types")
                 continue
             }
+            let markedRead = f.attributes.contains { attribute in
+                guard let name = attribute.as(AttributeSyntax.self)?.attributeName.trimmedDescription else { return false }
+                return name == "ReadOnly" || name.hasSuffix(".ReadOnly")
+            }
+            if markedRead, isStruct, modifiers.contains(.keyword(.mutating)) {
+                fail(f.name, "\(typeName).\(method) is mutating and marked @ReadOnly: a read must not change the state (drop one of them)")
+                continue
+            }
             if methods.contains(where: { $0.name == method }) {
                 fail(f.name, "\(typeName) has two methods named \(method): shipped methods are called by name, so rename one (or make it private)")
                 continue
@@ -137,7 +145,7 @@ struct SharedTarget {
                 ShippedMethod(
                     name: method, parameters: parameters, signature: f.signature.parameterClause.trimmedDescription,
                     returnType: returnType, throwsErrors: f.signature.effectSpecifiers?.throwsClause != nil,
-                    isRead: isStruct && !modifiers.contains(.keyword(.mutating)), access: Self.access(f.modifiers) ?? ""))
+                    isRead: markedRead || (isStruct && !modifiers.contains(.keyword(.mutating))), access: Self.access(f.modifiers) ?? ""))
         }
         if failed { return nil }
         self.methods = methods
@@ -153,6 +161,29 @@ struct SharedTarget {
             }
         }
         return nil
+    }
+
+    /// The method table as one canonical text, what the wire sees of it: a line per method
+    /// in name order, with its parameter and result types (as written, without spaces) and
+    /// its kind, as in `add(Int,Int)->Int write`. Labels, bodies and the state are not in it.
+    var methodTable: String {
+        methods.sorted { $0.name < $1.name }.map { m in
+            let parameters = m.parameters.map { $0.type.filter { !$0.isWhitespace } }.joined(separator: ",")
+            let result = (m.returnType ?? "Void").filter { !$0.isWhitespace }
+            return "\(m.name)(\(parameters))->\(result) \(m.isRead ? "read" : "write")"
+        }.joined(separator: "\n")
+    }
+
+    /// The type's version as clients and servers compare it: FNV-1a (64 bits) of
+    /// ``methodTable``, in hex.
+    var fingerprint: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in methodTable.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     func members() -> [DeclSyntax] {
@@ -203,6 +234,7 @@ struct SharedTarget {
         return [
             "\(raw: access)static var crucialTypeName: String { \(raw: literal(wireName)) }",
             "\(raw: access)static var crucialMethods: [String: CrucialCore.MethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
+            "\(raw: access)static var crucialFingerprint: String { \(raw: literal(fingerprint)) }",
             DeclSyntax(stringLiteral: dispatch.joined(separator: "\n")),
             DeclSyntax(stringLiteral: proxy.joined(separator: "\n")),
         ]

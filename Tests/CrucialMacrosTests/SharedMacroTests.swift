@@ -1,4 +1,6 @@
-import CrucialMacrosImplementation
+@testable import CrucialMacrosImplementation
+import SwiftParser
+import SwiftSyntax
 import SwiftSyntaxMacroExpansion
 import SwiftSyntaxMacrosGenericTestSupport
 import Testing
@@ -6,6 +8,7 @@ import Testing
 private let macros: [String: MacroSpec] = [
     "Shared": MacroSpec(type: SharedExpansion.self, conformances: ["SharedType", "Codable"]),
     "SharedKey": MacroSpec(type: SharedKeyExpansion.self),
+    "ReadOnly": MacroSpec(type: ReadOnlyExpansion.self),
 ]
 
 /// Expands `source` and checks the expansion and the diagnostics (message, line, column).
@@ -48,6 +51,10 @@ struct SharedMacroTests {
                         ["add": .write, "get": .read]
                     }
 
+                    static var crucialFingerprint: String {
+                        "c36d8ba45130746b"
+                    }
+
                     static func crucialInvoke(_ object: inout Counter, _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {
                         switch call.method {
                         case "add":
@@ -88,6 +95,105 @@ struct SharedMacroTests {
                 extension Counter: SharedType, Codable {
                 }
                 """)
+    }
+
+    @Test("A class's methods are writes unless marked @ReadOnly")
+    func classReads() {
+        expect(
+            """
+            @Shared
+            final class Board {
+                var scores: [String: Int] = [:]
+                func record(_ p: String, _ s: Int) { scores[p] = s }
+                @ReadOnly func top(_ n: Int) -> [String] { [] }
+            }
+            """,
+            expands: """
+                final class Board {
+                    var scores: [String: Int] = [:]
+                    func record(_ p: String, _ s: Int) { scores[p] = s }
+                    func top(_ n: Int) -> [String] { [] }
+
+                    static var crucialTypeName: String {
+                        "Board"
+                    }
+
+                    static var crucialMethods: [String: CrucialCore.MethodKind] {
+                        ["record": .write, "top": .read]
+                    }
+
+                    static var crucialFingerprint: String {
+                        "41379f213292d5e8"
+                    }
+
+                    static func crucialInvoke(_ object: inout Board, _ call: CrucialCore.SharedCall) throws -> CrucialCore.Value {
+                        switch call.method {
+                        case "record":
+                            try call.arity(2)
+                            let a0 = try call.argument(0, "p", as: (String).self)
+                            let a1 = try call.argument(1, "s", as: (Int).self)
+                            object.record(a0, a1)
+                            return .null
+                        case "top":
+                            try call.arity(1)
+                            let a0 = try call.argument(0, "n", as: (Int).self)
+                            return try call.result(object.top(a0))
+                        default:
+                            throw call.unknownMethod(crucialMethods.keys)
+                        }
+                    }
+
+                    /// The client-side stand-in for a shared `Board`: each method runs on the object's server.
+                    struct Shared: SharedObjectProxy {
+                        typealias Object = Board
+                        let handle: SharedObjectHandle
+                        init(handle: SharedObjectHandle) {
+                            self.handle = handle
+                        }
+
+                        /// Runs `Board.record` on the object, on its server.
+                        func record(_ p: String, _ s: Int) async throws {
+                            _ = try await crucialCall("record", [try Self.crucialArgument(p, "p"), try Self.crucialArgument(s, "s")], readOnly: false)
+                        }
+
+                        /// Runs `Board.top` on the object, on its server.
+                        @discardableResult
+                        func top(_ n: Int) async throws -> [String] {
+                            try Self.crucialResult(try await crucialCall("top", [try Self.crucialArgument(n, "n")], readOnly: true), "top", as: ([String]).self)
+                        }
+                    }
+                }
+
+                extension Board: SharedType, Codable {
+                }
+                """)
+        expect(
+            "@Shared struct S {\n    var n = 0\n    @ReadOnly mutating func bump() { n += 1 }\n}",
+            expands: "struct S {\n    var n = 0\n    mutating func bump() { n += 1 }\n}",
+            diagnostics: [("S.bump is mutating and marked @ReadOnly: a read must not change the state (drop one of them)", 3, 29)])
+        expect(
+            "struct Plain {\n    @ReadOnly func f() {}\n}",
+            expands: "struct Plain {\n    func f() {}\n}",
+            diagnostics: [("@ReadOnly marks a method of a @Shared type; f is not in one (an extension's methods are not shipped)", 2, 5)])
+    }
+
+    @Test("The fingerprint follows the method table: names, types, results and kinds, not labels or bodies")
+    func fingerprints() {
+        func fingerprint(_ source: String) -> String {
+            let file = Parser.parse(source: source)
+            let decl = file.statements.first!.item.as(StructDeclSyntax.self)!
+            let attribute = decl.attributes.first!.as(AttributeSyntax.self)!
+            return SharedTarget(decl, attribute: attribute, diagnose: { _, _ in })!.fingerprint
+        }
+        let base = fingerprint("@Shared struct C {\n var n = 0\n mutating func add(_ x: Int) -> Int { n += x; return n }\n func get() -> Int { n }\n}")
+        #expect(base.count == 16)
+        // Same table: other labels, bodies, state, order, spacing.
+        #expect(base == fingerprint("@Shared struct C {\n var m = [1]\n func get()->Int { 0 }\n mutating func add(by y: Int) -> Int { 1 }\n}"))
+        // Another table: a parameter type, a result, a kind, a new method.
+        #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Double) -> Int { 0 }\n func get() -> Int { 0 }\n}"))
+        #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n func get() -> Int64 { 0 }\n}"))
+        #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n mutating func get() -> Int { 0 }\n}"))
+        #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n func get() -> Int { 0 }\n func reset() {}\n}"))
     }
 
     @Test("Types and methods that cannot be shipped are refused with a reason")

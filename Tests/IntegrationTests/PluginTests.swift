@@ -1,4 +1,6 @@
 import CrucialClient
+import CrucialCore
+import CrucialProcess
 import Foundation
 import Testing
 
@@ -42,7 +44,7 @@ struct PluginTests {
         let load = try await runCLI(["plugin", "load", plugin, "--servers", server.address])
         #expect(load.status == 0, "\(load.err)")
         #expect(load.out.contains("\(server.address): loaded libCrucialTestPlugin.so"))
-        #expect(load.out.hasSuffix(": plugin.Histogram\n"))
+        #expect(load.out.hasSuffix(": plugin.Histogram, plugin.Tally\n"))
 
         #expect(try await histogram.add([1, 12, 15, 99]) == 4)
         #expect(try await histogram.add([0]) == 5)
@@ -57,10 +59,10 @@ struct PluginTests {
         #expect(try await client.state(of: histogram.ref) == .record(["buckets": .ints([2, 2, 1]), "width": .double(10)]))
         #expect(server.server.processIdentifier == pid && server.isRunning)
 
-        // The same types again: refused, the loaded ones keep serving.
+        // The same build again: its types' code is replaced by itself, every object stays.
         let again = try await runCLI(["plugin", "load", plugin, "--servers", server.address])
-        #expect(again.status == 1)
-        #expect(again.err.contains("defines plugin.Histogram, which this server already knows"))
+        #expect(again.status == 0, "\(again.err)")
+        #expect(again.out.contains("replaced the code of plugin.Histogram, plugin.Tally, 0 objects carried over"))
         #expect(try await histogram.counts() == [2, 2, 1])
     }
 
@@ -139,7 +141,154 @@ struct PluginTests {
 
         let root = CrucialClient(configuration: .init(servers: [server.address], authToken: "root", retries: 0))
         defer { root.close() }
-        #expect(try await root.loadPlugin(plugin, name: "libCrucialTestPlugin.so") == ["plugin.Histogram"])
+        #expect(try await root.loadPlugin(plugin, name: "libCrucialTestPlugin.so").types == ["plugin.Histogram", "plugin.Tally"])
         #expect(try await HistogramRef(client: app, key: "a").add([1, 2]) == 2)
+    }
+}
+
+/// `plugin.Tally` through raw calls: each answer says which build of the plugin computed it.
+struct TallyRef {
+    let client: CrucialClient
+    let key: String
+    var persistent = false
+    var ref: ObjectRef { ObjectRef(type: "plugin.Tally", key: key) }
+
+    /// (count after the call, build number).
+    func add(_ n: Int) async throws -> (count: Int, build: Int) {
+        let v = try await client.invoke(ref, "add", [.int(Int64(n))], create: Create(initial: .record(["count": .int(0)]), persistent: persistent))
+        let pair = v.listValue?.compactMap(\.intValue) ?? []
+        return (Int(pair.first ?? -1), Int(pair.last ?? -1))
+    }
+
+    func total() async throws -> Int { Int(try await client.invoke(ref, "total", [], readOnly: true).intValue ?? -1) }
+}
+
+@Suite("Plugins: replacing a type's code in running servers, and keeping plugins across restarts")
+struct PluginReplacementTests {
+    @Test("A new build of a type replaces it under load: every call answered once, by one build, the old before the new")
+    func replaceUnderLoad() async throws {
+        let server = try await TestServer()
+        defer { server.stop() }
+        let v1 = try builtLibrary("CrucialTestPlugin"), v2 = try builtLibrary("CrucialTestPluginV2"), v3 = try builtLibrary("CrucialTestPluginV3")
+        #expect(try await runCLI(["plugin", "load", v1, "--servers", server.address]).status == 0)
+        let client = server.client()
+        defer { client.close() }
+        let tallies = (0..<3).map { TallyRef(client: client, key: "t\($0)") }
+        for t in tallies { _ = try await t.add(0) }
+
+        // Four writers on three objects, 300 calls each; the new build arrives after 150 answers.
+        let answered = AtomicCounter()
+        let writers = 4, calls = 300
+        async let load: (status: Int32, out: String, err: String) = {
+            while answered.load() < 150 { try await Task.sleep(for: .milliseconds(5)) }
+            return try await runCLI(["plugin", "load", v2, "--servers", server.address])
+        }()
+        let answers = try await withThrowingTaskGroup(of: [(key: String, count: Int, build: Int)].self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    var seen: [(key: String, count: Int, build: Int)] = []
+                    for i in 0..<calls {
+                        let t = tallies[(w + i) % tallies.count]
+                        let (count, build) = try await t.add(1)
+                        seen.append((t.key, count, build))
+                        answered.add(1)
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let loaded = try await load
+        #expect(loaded.status == 0, "\(loaded.err)")
+        #expect(loaded.out.contains("replaced the code of plugin.Tally, 3 objects carried over"), "\(loaded.out)")
+
+        for seen in answers {
+            // One writer's calls follow each other: once the new build answered, the old never does again.
+            let builds = seen.map(\.build)
+            #expect(builds.allSatisfy { $0 == 1 || $0 == 2 })
+            #expect(builds == builds.sorted(), "a writer saw the old build after the new one")
+        }
+        #expect(answers.flatMap { $0 }.contains { $0.build == 1 })
+        #expect(answers.flatMap { $0 }.contains { $0.build == 2 })
+        for t in tallies {
+            // Each call on an object answered a count of its own: 1, 2, ... n, none lost or twice.
+            let counts = answers.flatMap { $0 }.filter { $0.key == t.key }.map(\.count).sorted()
+            #expect(counts == Array(1...counts.count))
+            #expect(try await t.total() == counts.count)
+        }
+        #expect(try await tallies[0].add(0).build == 2)
+        #expect(try await client.state(of: tallies[0].ref).recordValue?["calls"] != nil)
+
+        // A build whose state the objects' states do not decode into: refused, nothing changes.
+        let refused = try await runCLI(["plugin", "load", v3, "--servers", server.address])
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("cannot replace the code of plugin.Tally: 3 existing object(s) have a state its code does not decode"), "\(refused.err)")
+        #expect(refused.err.contains("nothing was replaced"))
+        #expect(try await tallies[1].add(1).build == 2)
+
+        let listed = try await runCLI(["plugin", "ls", "--servers", server.address])
+        #expect(listed.status == 0, "\(listed.err)")
+        let tally = try #require(listed.out.split(separator: "\n").first { $0.contains("plugin.Tally") })
+        #expect(tally.contains("plugin libCrucialTestPluginV2.so"))
+        #expect(tally.contains("add,total"))
+        let histogram = try #require(listed.out.split(separator: "\n").first { $0.contains("plugin.Histogram") })
+        #expect(histogram.contains("plugin libCrucialTestPlugin.so"))
+    }
+
+    @Test("A client built with another version of a type is refused with both versions named, and nothing is done")
+    func versionMismatch() async throws {
+        let server = try await TestServer(arguments: ["--plugin", try builtLibrary("CrucialTestPlugin")])
+        defer { server.stop() }
+        let client = server.client(retries: 0)
+        defer { client.close() }
+        let info = try await client.serverInfo()
+        let fingerprint = try #require(info.types.first { $0.type == "plugin.Tally" }?.fingerprint)
+        #expect(fingerprint.count == 16)
+        let t = TallyRef(client: client, key: "v")
+        let create = Create(initial: .record(["count": .int(0)]))
+        // The same version passes; another is refused before the object is even made.
+        #expect(try await client.invoke(t.ref, "add", [.int(1)], create: create, typeVersion: fingerprint).listValue?.first == .int(1))
+        let other = try await #require(throws: CrucialError.self) {
+            try await client.invoke(ObjectRef(type: "plugin.Tally", key: "new"), "add", [.int(1)], create: create, typeVersion: "00000000000000ff")
+        }
+        #expect(other.code == .typeVersionMismatch)
+        #expect(other.message.contains("the caller was built with version 00000000000000ff of the type, this server runs version \(fingerprint)"))
+        #expect(other.message.contains("plugin libCrucialTestPlugin.so"))
+        #expect(other.message.contains("methods: add, total"))
+        let onExisting = try await #require(throws: CrucialError.self) {
+            try await client.invoke(t.ref, "add", [.int(5)], typeVersion: "00000000000000ff")
+        }
+        #expect(onExisting.code == .typeVersionMismatch)
+        #expect(try await t.total() == 1)
+        #expect(try await client.listObjects(typePrefix: "plugin.Tally").map(\.ref.key) == ["v"])
+    }
+
+    @Test("Uploaded plugins are stored in the data directory and loaded again at start-up, before the objects are replayed")
+    func persistAcrossRestart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-plugin-restart-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = try ServerProcess.freePort()
+        var server = try await TestServer(port: port, arguments: ["--data-dir", dir, "--fsync", "always"])
+        let client = server.client(retries: 20)
+        defer { client.close() }
+        #expect(try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPlugin"), "--servers", server.address]).status == 0)
+        let t = TallyRef(client: client, key: "kept", persistent: true)
+        for _ in 0..<5 { _ = try await t.add(2) }
+        #expect(try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPluginV2"), "--servers", server.address]).status == 0)
+        #expect(try await t.add(1) == (11, 2))
+        let manifest = try String(contentsOfFile: "\(dir)/plugins/plugins.manifest", encoding: .utf8)
+        #expect(manifest.split(separator: "\n").count == 2, "\(manifest)")  // the first keeps Histogram: not superseded
+        #expect(manifest.contains("-libCrucialTestPlugin.so\n") && manifest.hasSuffix("-libCrucialTestPluginV2.so\n"))
+
+        await server.kill9()
+        server = try await TestServer(port: port, arguments: ["--data-dir", dir, "--fsync", "always"])
+        defer { server.stop() }
+        #expect(try await t.total() == 11)
+        #expect(try await t.add(1) == (12, 2))
+        #expect(try await client.state(of: t.ref).recordValue?["calls"] == .int(2))
+        // The same build once more: stored once.
+        #expect(try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPluginV2"), "--servers", server.address]).status == 0)
+        let again = try String(contentsOfFile: "\(dir)/plugins/plugins.manifest", encoding: .utf8)
+        #expect(again.split(separator: "\n").count == 2, "\(again)")
     }
 }

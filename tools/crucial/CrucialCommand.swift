@@ -54,6 +54,15 @@ struct ServerOptions: ParsableArguments {
         return servers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// Every member of the cluster the servers named belong to (their view's addresses), or
+    /// those servers when they are not a cluster.
+    func members() async throws -> [String] {
+        let client = try client()
+        defer { client.close() }
+        do { try await client.ping() } catch { return addresses() }  // each is tried, and reported, on its own
+        return client.view?.members.map(\.address) ?? addresses()
+    }
+
     func client(servers: [String]? = nil) throws -> CrucialClient {
         var configuration = CrucialClient.Configuration.fromEnvironment()
         configuration.servers = servers ?? addresses()

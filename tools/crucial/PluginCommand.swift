@@ -4,13 +4,20 @@ import Foundation
 
 struct PluginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plugin", abstract: "Loads plugins into running servers.", subcommands: [Load.self])
+        commandName: "plugin", abstract: "Loads plugins into running servers and lists the types they run.", subcommands: [Load.self, List.self])
 
     struct Load: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "load",
-            abstract: "Uploads a plugin (a shared library exporting @Shared types) to every server given; each loads it without restarting.",
-            discussion: "Needs the servers' admin token (--auth-token or $CRUCIAL_AUTH_TOKEN set to it) unless they run without tokens.")
+            abstract: "Uploads a plugin (a shared library exporting @Shared types) to every server; each loads it without restarting.",
+            discussion: """
+                In a cluster, every member of the view gets it. A type a server knows already gets the plugin's code: each \
+                object of the type is carried over through its state (encoded by the old code, decoded by the new), calls in \
+                progress finish on the old code and later calls run the new. A server where some object's state does not \
+                decode with the new code refuses the load and keeps the old code. Servers store the plugin and load it again \
+                when they restart. Needs the servers' admin token (--auth-token or $CRUCIAL_AUTH_TOKEN set to it) unless they \
+                run without tokens.
+                """)
 
         @OptionGroup var server: ServerOptions
 
@@ -24,12 +31,19 @@ struct PluginCommand: AsyncParsableCommand {
             }
             let name = URL(fileURLWithPath: path).lastPathComponent
             var failed = false
-            for address in server.addresses() {
+            for address in try await server.members() {
                 let client = try server.client(servers: [address])
                 defer { client.close() }
                 do {
-                    let types = try await client.loadPlugin(bytes, name: name)
-                    print("\(address): loaded \(name) (\(bytes.count) bytes): \(types.joined(separator: ", "))")
+                    let load = try await client.loadPlugin(bytes, name: name)
+                    var line = "\(address): loaded \(name) (\(bytes.count) bytes): \(load.types.joined(separator: ", "))"
+                    if !load.replaced.isEmpty {
+                        line += "; replaced the code of \(load.replaced.joined(separator: ", ")), \(load.converted) object\(load.converted == 1 ? "" : "s") carried over"
+                    }
+                    print(line)
+                    for (ref, reason) in load.kept {
+                        print("\(address): \(ref) keeps its old code: \(reason)")
+                    }
                 } catch {
                     FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
                     failed = true
@@ -38,5 +52,42 @@ struct PluginCommand: AsyncParsableCommand {
             if failed { throw ExitCode(1) }
         }
     }
-}
 
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls",
+            abstract: "Lists the user types each server runs: fingerprint, methods and the plugin (or binary) they came from.",
+            discussion: "A client built with another fingerprint of a type is refused by a server (TYPE_VERSION_MISMATCH). Exits 1 if a server does not answer.")
+
+        @OptionGroup var server: ServerOptions
+
+        @Flag(help: "One JSON object per server and type.")
+        var json = false
+
+        func run() async throws {
+            var rows: [[String]] = []
+            var failed = false
+            for address in try await server.members() {
+                let client = try server.client(servers: [address])
+                defer { client.close() }
+                do {
+                    for type in try await client.serverInfo().types {
+                        if json {
+                            print(
+                                jsonText(.record([
+                                    "address": .string(address), "type": .string(type.type), "fingerprint": .string(type.fingerprint),
+                                    "origin": .string(type.origin), "build": .string(type.build), "methods": .list(type.methods.map(Value.string)),
+                                ])))
+                        }
+                        rows.append([address, type.type, type.fingerprint.isEmpty ? "-" : type.fingerprint, type.origin, type.methods.joined(separator: ",")])
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
+                    failed = true
+                }
+            }
+            if !json { printTable(header: ["SERVER", "TYPE", "FINGERPRINT", "FROM", "METHODS"], rows: rows) }
+            if failed { throw ExitCode(1) }
+        }
+    }
+}

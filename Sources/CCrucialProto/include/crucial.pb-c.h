@@ -139,7 +139,15 @@ typedef enum _Crucial__ErrorCode {
   /*
    * the member cannot serve this now and nothing was done: it cannot
    */
-  CRUCIAL__ERROR_CODE__UNAVAILABLE = 21
+  CRUCIAL__ERROR_CODE__UNAVAILABLE = 21,
+  /*
+   * be sure of its view (its etcd lease may have lapsed), or every
+   * copy of the object is on members that are away; retry
+   */
+  /*
+   * Invoke.type_version differs from the fingerprint of the code
+   */
+  CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH = 22
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__ERROR_CODE)
 } Crucial__ErrorCode;
 
@@ -311,10 +319,14 @@ struct  Crucial__Invoke
    * every seq < acked_below of this client has its answer
    */
   uint64_t acked_below;
+  /*
+   * a user type's fingerprint as the caller was built with it;
+   */
+  char *type_version;
 };
 #define CRUCIAL__INVOKE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__invoke__descriptor) \
-    , 0, 0, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, 0 }
+    , 0, 0, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -506,6 +518,13 @@ struct  Crucial__Replicate
   Crucial__ObjectRef *ref;
   uint64_t version_view;
   uint64_t index;
+  /*
+   * With `invoke`: the build of the code the primary ran the call with, for a type loaded
+   * from a plugin (a hash of the plugin's bytes; empty for built-in and linked types). A
+   * replica whose copy runs another build does not apply the call: it answers ILLEGAL_STATE,
+   * and the primary sends the whole state instead.
+   */
+  char *code_build;
   Crucial__Replicate__OperationCase operation_case;
   union {
     /*
@@ -526,7 +545,7 @@ struct  Crucial__Replicate
 };
 #define CRUCIAL__REPLICATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__replicate__descriptor) \
-    , 0, 0, NULL, 0, 0, CRUCIAL__REPLICATE__OPERATION__NOT_SET, {0} }
+    , 0, 0, NULL, 0, 0, (char *)protobuf_c_empty_string, CRUCIAL__REPLICATE__OPERATION__NOT_SET, {0} }
 
 
 /*

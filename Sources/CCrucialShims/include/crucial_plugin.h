@@ -8,7 +8,8 @@
 /// built from a user's package. Only C types cross it, so the plugin's copies of the
 /// Crucial modules never meet the server's. Values travel as protobuf-encoded
 /// `crucial.Value` messages (Protocol/crucial.proto).
-#define CRUCIAL_PLUGIN_ABI_VERSION 1
+/// 2: adds each type's fingerprint and method names.
+#define CRUCIAL_PLUGIN_ABI_VERSION 2
 
 /// The symbol a plugin exports: `crucial_plugin *crucial_plugin_entry(void)`.
 #define CRUCIAL_PLUGIN_ENTRY "crucial_plugin_entry"
@@ -41,6 +42,10 @@ typedef struct crucial_plugin {
     int32_t (*_Nonnull is_read_only)(uint32_t type_index, const char *_Nonnull method);
     void (*_Nonnull destroy)(void *_Nonnull object);
     void (*_Nonnull free_buffer)(crucial_buffer *_Nonnull buffer);
+    /// Each type's `SharedType.crucialFingerprint` (16 hex digits, or empty), `type_count` of them.
+    const char *_Nonnull const *_Nonnull type_fingerprints;
+    /// Each type's shipped methods: wire names, each followed by a newline, `type_count` of them.
+    const char *_Nonnull const *_Nonnull type_methods;
 } crucial_plugin;
 
 /// The clang version of the toolchain that compiled this code (`__clang_version__`):

@@ -13,9 +13,13 @@ extension CrucialClient {
     public func getObject(_ ref: ObjectRef) async throws -> Value { try await state(of: ref) }
 
     /// Uploads a plugin (a shared library exporting `@Shared` types) to the server this
-    /// client talks to, which loads it without restarting; returns the types it brought.
+    /// client talks to, which loads it without restarting and stores it for its next start;
+    /// returns what the server did. A type the server knows already gets the plugin's code,
+    /// each of its objects carried over through its state; a server that cannot carry
+    /// every object over refuses the load and keeps the old code (BAD_REQUEST, saying why).
     /// Needs the server's admin token as this client's `authToken` (or a server with no tokens).
-    public func loadPlugin(_ bytes: [UInt8], name: String, chunkSize: Int = 1 << 20) async throws -> [String] {
+    @discardableResult
+    public func loadPlugin(_ bytes: [UInt8], name: String, chunkSize: Int = 1 << 20) async throws -> PluginLoad {
         guard !bytes.isEmpty else { throw CrucialError(.invalidArgument, "plugin \(name) is empty") }
         let c = try await connection()  // every chunk on one connection: the server assembles per connection
         var offset = 0
@@ -28,7 +32,7 @@ extension CrucialClient {
             answer = try expectOK(frame, "LoadPlugin")
             offset = end
         }
-        return (answer.listValue ?? []).compactMap(\.stringValue)
+        return PluginLoad(answer)
     }
 
     @discardableResult
@@ -116,6 +120,22 @@ public struct ServerInfo: Sendable, Equatable {
     public var members: [String]
     /// Calls it has served since it started, per method that any call named.
     public var calls: [MethodCalls]
+    /// The user types it runs (linked in or from plugins), by wire name.
+    public var types: [UserType]
+
+    /// A user type as a server runs it.
+    public struct UserType: Sendable, Equatable {
+        /// The wire name.
+        public var type: String
+        /// Its method table's fingerprint: clients built with another are refused.
+        public var fingerprint: String
+        /// Where the code came from: "plugin FILE, build B" or "linked into this server".
+        public var origin: String
+        /// A plugin's build (a hash of its bytes); empty for linked code.
+        public var build: String
+        /// The shipped methods.
+        public var methods: [String]
+    }
 
     /// How many calls of one method a server has served.
     public struct MethodCalls: Sendable, Equatable {
@@ -147,5 +167,61 @@ public struct ServerInfo: Sendable, Equatable {
             guard case .record(let c) = call, let type = c["type"]?.stringValue, let method = c["method"]?.stringValue else { return nil }
             return MethodCalls(type: type, method: method, count: Int(c["count"]?.intValue ?? 0))
         }
+        types = (r["types"]?.listValue ?? []).compactMap { t in
+            guard let t = t.recordValue, let type = t["type"]?.stringValue else { return nil }
+            return UserType(
+                type: type, fingerprint: t["fingerprint"]?.stringValue ?? "", origin: t["origin"]?.stringValue ?? "",
+                build: t["build"]?.stringValue ?? "", methods: (t["methods"]?.listValue ?? []).compactMap(\.stringValue))
+        }
+    }
+}
+
+/// What a server did with a plugin (``CrucialClient/loadPlugin(_:name:chunkSize:)``).
+public struct PluginLoad: Sendable, Equatable {
+    /// The types the plugin brought, by wire name.
+    public var types: [String]
+    /// Those whose code it replaced (the server knew them already).
+    public var replaced: [String]
+    /// Objects of the replaced types now running the new code.
+    public var converted: Int
+    /// Objects that kept their old code, with the reason (a state that changed, between the
+    /// server's check and the move, into one the new code does not decode).
+    public var kept: [(ref: ObjectRef, reason: String)]
+    /// The plugin's build (a hash of its bytes), as `crucial plugin ls` shows it.
+    public var build: String
+    /// Each type's fingerprint (the version a client must be built with), by wire name.
+    public var fingerprints: [String: String]
+
+    init(_ value: Value) {
+        // Servers before the fingerprints answered the list of types alone.
+        if let list = value.listValue {
+            self.init(types: list.compactMap(\.stringValue), replaced: [], converted: 0, kept: [], build: "", fingerprints: [:])
+            return
+        }
+        let r = value.recordValue ?? [:]
+        let kept: [(ref: ObjectRef, reason: String)] = (r["kept"]?.listValue ?? []).compactMap { k in
+            guard let k = k.recordValue, let type = k["type"]?.stringValue, let key = k["key"]?.stringValue else { return nil }
+            return (ObjectRef(type: type, key: key), k["reason"]?.stringValue ?? "")
+        }
+        self.init(
+            types: (r["types"]?.listValue ?? []).compactMap(\.stringValue), replaced: (r["replaced"]?.listValue ?? []).compactMap(\.stringValue),
+            converted: Int(r["converted"]?.intValue ?? 0), kept: kept, build: r["build"]?.stringValue ?? "",
+            fingerprints: (r["fingerprints"]?.recordValue ?? [:]).compactMapValues(\.stringValue))
+    }
+
+    init(
+        types: [String], replaced: [String], converted: Int, kept: [(ref: ObjectRef, reason: String)], build: String, fingerprints: [String: String]
+    ) {
+        self.types = types
+        self.replaced = replaced
+        self.converted = converted
+        self.kept = kept
+        self.build = build
+        self.fingerprints = fingerprints
+    }
+
+    public static func == (a: PluginLoad, b: PluginLoad) -> Bool {
+        a.types == b.types && a.replaced == b.replaced && a.converted == b.converted && a.build == b.build
+            && a.fingerprints == b.fingerprints && a.kept.map(\.ref) == b.kept.map(\.ref) && a.kept.map(\.reason) == b.kept.map(\.reason)
     }
 }

@@ -87,7 +87,7 @@ extension CrucialClient {
     /// Mutating calls are de-duplicated by the server when retried; pass
     /// `readOnly: true` for calls that may safely run twice.
     package func invoke(
-        _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false
+        _ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Create? = nil, readOnly: Bool = false, typeVersion: String = ""
     ) async throws -> Value {
         try ref.validate()
         let create = prepared(create)
@@ -95,7 +95,8 @@ extension CrucialClient {
         // a retry reads the mark again (answers may have come meanwhile).
         let (seq, firstAcked): (UInt64, UInt64) = readOnly ? (0, 0) : seqs.withLock { ($0.allocate(), $0.ackedBelow) }
         defer { if seq != 0 { seqs.withLock { $0.complete(seq) } } }
-        return try await invoke(ref, method, args, create: create, seq: seq, firstAcked: firstAcked, sentBefore: 0)
+        return try await invoke(
+            ref, method, args, create: create, seq: seq, firstAcked: firstAcked, sentBefore: 0, typeVersion: typeVersion)
     }
 
     /// `create` as the call sends it: in this client's session, which is kept alive from
@@ -112,7 +113,8 @@ extension CrucialClient {
     /// (a pipelined call sent again); from the second sending on, the acknowledgement mark
     /// is read afresh instead of `firstAcked`.
     func invoke(
-        _ ref: ObjectRef, _ method: String, _ args: [Value], create: Create?, seq: UInt64, firstAcked: UInt64, sentBefore: Int
+        _ ref: ObjectRef, _ method: String, _ args: [Value], create: Create?, seq: UInt64, firstAcked: UInt64, sentBefore: Int,
+        typeVersion: String = ""
     ) async throws -> Value {
         var attempts = sentBefore
         let frame = try await send(to: ref) { id, viewID in
@@ -121,7 +123,7 @@ extension CrucialClient {
             return .invoke(
                 Invoke(
                     id: id, ref: ref, method: method, args: args, create: create, clientID: clientID, seq: seq, ackedBelow: acked,
-                    viewID: viewID))
+                    viewID: viewID, typeVersion: typeVersion))
         }
         return try value(answering: ref, frame).get()
     }

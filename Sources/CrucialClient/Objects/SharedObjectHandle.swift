@@ -41,9 +41,16 @@ public final class SharedObjectHandle: Sendable {
     /// travels along; afterwards the object is known to exist. A read (`readOnly`) is not
     /// de-duplicated when sent again: it must be one that may run twice.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
+        try await call(method, args, readOnly: readOnly, typeVersion: "")
+    }
+
+    /// Calls `method` on an object of a user type built with version `typeVersion` (its
+    /// `crucialFingerprint`): a server running other code for the type refuses the call
+    /// with `TYPE_VERSION_MISMATCH` instead of running it.
+    public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false, typeVersion: String) async throws -> Value {
         if let initialError { throw initialError }
         let create = creation
-        let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly)
+        let value = try await client.invoke(ref, method, args, create: create, readOnly: readOnly, typeVersion: typeVersion)
         if create != nil { markCreated() }
         return value
     }

@@ -6,7 +6,8 @@ public import CrucialCore
 /// `T.Shared`, with each non-private instance method again, as `async throws`. The type's
 /// stored properties are its state and must be `Codable` (conformance is added when
 /// missing); methods must be synchronous and not generic, their arguments and results
-/// `Codable`. Classes must be `final`. A struct's non-`mutating` methods are reads.
+/// `Codable`. Classes must be `final`. A struct's non-`mutating` methods are reads, and so
+/// is any method marked ``ReadOnly()``; every other method is a write.
 ///
 /// ```swift
 /// @Shared
@@ -23,9 +24,30 @@ public import CrucialCore
 /// ```
 ///
 /// - Parameter name: the type's name on the wire; defaults to the type's own name.
-@attached(member, names: named(Shared), named(crucialTypeName), named(crucialMethods), named(crucialInvoke))
+@attached(member, names: named(Shared), named(crucialTypeName), named(crucialMethods), named(crucialFingerprint), named(crucialInvoke))
 @attached(extension, conformances: SharedType, Codable)
 public macro Shared(name: String? = nil) = #externalMacro(module: "CrucialMacros", type: "SharedMacro")
+
+/// Marks a method of a `@Shared` type as a read: it must not change the object's state.
+///
+/// Reads are neither written to a persistent object's log nor sent to its replicas, and a
+/// client may retry them freely; writes are both. A struct's non-`mutating` methods are
+/// reads already (the compiler checks that they change nothing); a class's methods are
+/// writes unless marked, since Swift cannot tell whether a class method changes its object:
+///
+/// ```swift
+/// @Shared
+/// final class Leaderboard {
+///     var scores: [String: Int] = [:]
+///     func record(_ player: String, _ score: Int) { scores[player] = max(score, scores[player] ?? 0) }
+///     @ReadOnly func top(_ n: Int) -> [String] { ... }   // neither logged nor replicated
+/// }
+/// ```
+///
+/// A method marked `@ReadOnly` that changes the state anyway loses that change on a
+/// restart or a failover: mark only methods that read.
+@attached(peer)
+public macro ReadOnly() = #externalMacro(module: "CrucialMacros", type: "ReadOnlyMacro")
 
 /// Names a shared object after the property that holds it, as the paper's
 /// `@Shared` fields do; `@SharedKey("name")` gives the key explicitly.
@@ -88,7 +110,7 @@ extension SharedObjectProxy {
                 "\(Object.crucialTypeName).Shared has no key: pass one, as in \(Object.crucialTypeName).Shared(\"name\", ...), "
                     + "or declare the property holding it @SharedKey")
         }
-        return try await handle.call(method, args, readOnly: readOnly)
+        return try await handle.call(method, args, readOnly: readOnly, typeVersion: Object.crucialFingerprint)
     }
 
     /// Encodes a proxy argument.

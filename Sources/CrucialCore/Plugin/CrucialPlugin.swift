@@ -31,14 +31,21 @@ public enum CrucialPlugin {
         state.withLock { state in
             if let descriptor = state.descriptor { return UnsafeRawPointer(descriptor) }
             state.types = types
-            let names = UnsafeMutablePointer<UnsafePointer<CChar>>.allocate(capacity: max(1, types.count))
-            for (i, type) in types.enumerated() { names[i] = UnsafePointer(strdup(type.crucialTypeName)!) }
+            func strings(_ text: (any SharedType.Type) -> String) -> UnsafePointer<UnsafePointer<CChar>> {
+                let array = UnsafeMutablePointer<UnsafePointer<CChar>>.allocate(capacity: max(1, types.count))
+                for (i, type) in types.enumerated() { array[i] = UnsafePointer(strdup(text(type))!) }
+                return UnsafePointer(array)
+            }
+            let names = strings { $0.crucialTypeName }
+            let fingerprints = strings { $0.crucialFingerprint }
+            let methods = strings { $0.crucialMethods.keys.sorted().map { $0 + "\n" }.joined() }
             let descriptor = UnsafeMutablePointer<crucial_plugin>.allocate(capacity: 1)
             descriptor.initialize(
                 to: crucial_plugin(
                     abi_version: UInt32(CRUCIAL_PLUGIN_ABI_VERSION), toolchain: crucial_toolchain_id(), type_count: UInt32(types.count),
-                    type_names: UnsafePointer(names), create: pluginCreate, invoke: pluginInvoke, snapshot: pluginSnapshot,
-                    is_read_only: pluginIsReadOnly, destroy: pluginDestroy, free_buffer: pluginFreeBuffer))
+                    type_names: names, create: pluginCreate, invoke: pluginInvoke, snapshot: pluginSnapshot,
+                    is_read_only: pluginIsReadOnly, destroy: pluginDestroy, free_buffer: pluginFreeBuffer,
+                    type_fingerprints: fingerprints, type_methods: methods))
             state.descriptor = descriptor
             return UnsafeRawPointer(descriptor)
         }

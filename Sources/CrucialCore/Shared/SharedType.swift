@@ -29,6 +29,17 @@ public protocol SharedType: Codable, SendableMetatype {
 
     /// Runs one call on `object`: decodes the arguments, calls the method, encodes its result.
     static func crucialInvoke(_ object: inout Self, _ call: SharedCall) throws -> Value
+
+    /// The type's version as clients and servers compare it: a hash (16 hex digits) of
+    /// its method table, each method's name, parameter and result types and kind. A client
+    /// sends it with every call; a server running other code for the type refuses the call
+    /// (`TYPE_VERSION_MISMATCH`) rather than run a method of another shape. Empty: not checked.
+    static var crucialFingerprint: String { get }
+}
+
+extension SharedType {
+    /// No fingerprint: calls are not checked (`@Shared` writes one).
+    public static var crucialFingerprint: String { "" }
 }
 
 

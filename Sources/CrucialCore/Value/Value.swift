@@ -70,6 +70,12 @@ extension Value {
         return nil
     }
 
+    /// The fields, if this is a `record`.
+    public var recordValue: [String: Value]? {
+        if case .record(let r) = self { return r }
+        return nil
+    }
+
     /// The elements as a list of values, for any array-like case.
     public var listValue: [Value]? {
         switch self {

@@ -27,6 +27,9 @@ package struct Invoke: Sendable, Equatable {
     package var clientID: UInt64 = 0
     package var seq: UInt64 = 0
     package var ackedBelow: UInt64 = 0
+    /// A user type's fingerprint as the caller knows it (`SharedType.crucialFingerprint`);
+    /// empty: not checked.
+    package var typeVersion = ""
     /// The Invoke message as it came off the wire, when it was decoded from a frame:
     /// replication forwards these bytes to the replicas instead of encoding the call again.
     /// Not part of the call's identity (ignored by `==`).
@@ -41,8 +44,9 @@ package struct Invoke: Sendable, Equatable {
 
     package init(
         id: UInt64, ref: ObjectRef, method: String, args: [Value] = [], create: Create? = nil,
-        clientID: UInt64 = 0, seq: UInt64 = 0, ackedBelow: UInt64 = 0, viewID: UInt64 = 0
+        clientID: UInt64 = 0, seq: UInt64 = 0, ackedBelow: UInt64 = 0, viewID: UInt64 = 0, typeVersion: String = ""
     ) {
+        self.typeVersion = typeVersion
         self.id = id
         self.ref = ref
         self.method = method
@@ -192,7 +196,11 @@ package struct Replicate: Sendable, Equatable {
     /// The object's version once this is applied.
     package var version: ObjectVersion
     package var operation: Operation
-    package init(id: UInt64, viewID: UInt64, ref: ObjectRef, version: ObjectVersion, operation: Operation) {
+    /// With `.invoke`: the build of the plugin code the primary ran the call with ("" for
+    /// built-in and linked types); a replica running another build refuses the call.
+    package var codeBuild: String
+    package init(id: UInt64, viewID: UInt64, ref: ObjectRef, version: ObjectVersion, operation: Operation, codeBuild: String = "") {
+        self.codeBuild = codeBuild
         self.id = id
         self.viewID = viewID
         self.ref = ref

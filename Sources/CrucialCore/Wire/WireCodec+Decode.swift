@@ -108,7 +108,8 @@ extension WireCodec {
             return .replicate(
                 Replicate(
                     id: r.pointee.id, viewID: r.pointee.view_id, ref: ref(from: r.pointee.ref),
-                    version: ObjectVersion(view: r.pointee.version_view, index: r.pointee.index), operation: operation))
+                    version: ObjectVersion(view: r.pointee.version_view, index: r.pointee.index), operation: operation,
+                    codeBuild: string(r.pointee.code_build)))
         case CRUCIAL__FRAME__BODY_TRANSFER_DONE:
             guard let t = frame.transfer_done else { break }
             var holes: [Hole] = []
@@ -154,7 +155,7 @@ extension WireCodec {
         }
         return Invoke(
             id: inv.id, ref: ref(from: inv.ref), method: string(inv.method), args: args, create: create,
-            clientID: inv.client_id, seq: inv.seq, ackedBelow: inv.acked_below, viewID: inv.view_id)
+            clientID: inv.client_id, seq: inv.seq, ackedBelow: inv.acked_below, viewID: inv.view_id, typeVersion: string(inv.type_version))
     }
 
     static func ref(from p: UnsafeMutablePointer<Crucial__ObjectRef>?) -> ObjectRef {

@@ -138,6 +138,7 @@ extension WireCodec {
                 p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_REMOVE
                 p.pointee.remove = 1
             }
+            if !r.codeBuild.isEmpty { p.pointee.code_build = a.cString(r.codeBuild) }
             f.body_case = CRUCIAL__FRAME__BODY_REPLICATE
             f.replicate = p
         case .transferDone(let t):
@@ -215,6 +216,7 @@ extension WireCodec {
         p.pointee.client_id = i.clientID
         p.pointee.seq = i.seq
         p.pointee.acked_below = i.ackedBelow
+        if !i.typeVersion.isEmpty { p.pointee.type_version = a.cString(i.typeVersion) }
         return p
     }
 

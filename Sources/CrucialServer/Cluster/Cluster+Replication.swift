@@ -13,7 +13,9 @@ extension Cluster {
         -> EventLoopFuture<Outcome?>
     {
         if faults.contains(.skipReplication) { return loop.makeSucceededFuture(nil) }
-        return toOtherReplicas(operation, of: box.ref, at: version, copies: copies(box), in: viewID)
+        // Called under the box's lock: the code that ran the call is the box's.
+        let build = if case .invoke = operation { box.object.code?.build ?? "" } else { "" }
+        return toOtherReplicas(operation, of: box.ref, at: version, copies: copies(box), in: viewID, codeBuild: build)
     }
 
     /// Sends `operation` to the replicas of `ref` in view `viewID` other than this node;
@@ -22,7 +24,8 @@ extension Cluster {
     /// view's replicas: the client retries, and the change reaches them, if at all, with
     /// the moving of objects, which orders copies by version.
     func toOtherReplicas(
-        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int, in viewID: UInt64
+        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, copies: Int, in viewID: UInt64,
+        codeBuild: String = ""
     ) -> EventLoopFuture<Outcome?> {
         let targets = state.withLock { s -> [PeerLink]? in
             guard let view = s.view, view.id == viewID, !s.leaving else { return nil }
@@ -33,7 +36,7 @@ extension Cluster {
             return loop.makeSucceededFuture(.error(CrucialError(.wrongView, "the cluster's view changed while \(ref) was changed; retry")))
         }
         guard !targets.isEmpty else { return loop.makeSucceededFuture(nil) }
-        let acks = send(operation, of: ref, at: version, in: viewID, to: targets)
+        let acks = send(operation, of: ref, at: version, in: viewID, to: targets, codeBuild: codeBuild)
         return EventLoopFuture.whenAllSucceed(acks, on: loop).map { $0.compactMap { $0 }.first }
     }
 
@@ -41,10 +44,11 @@ extension Cluster {
     /// replica applied it, else what the client should be told (a replica that cannot
     /// be reached makes the client retry, by when a new view has gone without it).
     func send(
-        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, in viewID: UInt64, to links: [PeerLink]
+        _ operation: Replicate.Operation, of ref: ObjectRef, at version: ObjectVersion, in viewID: UInt64, to links: [PeerLink],
+        codeBuild: String = ""
     ) -> [EventLoopFuture<Outcome?>] {
         links.map { l in
-            l.send { .replicate(Replicate(id: $0, viewID: viewID, ref: ref, version: version, operation: operation)) }
+            l.send { .replicate(Replicate(id: $0, viewID: viewID, ref: ref, version: version, operation: operation, codeBuild: codeBuild)) }
                 .map { Self.refusal($0, from: l.member, ref: ref) }
                 .recover { .error(CrucialError(.wrongView, "replica \(l.member.id) of \(ref) is unreachable (\($0)); retry")) }
         }

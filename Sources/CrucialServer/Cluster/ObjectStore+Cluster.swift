@@ -76,6 +76,17 @@ extension ObjectStore {
             let outcome: (Outcome, UInt64?)? = box.locked {
                 guard !box.removed else { return nil }
                 if let refusal = stale() { return (refusal, nil) }
+                // Another build of the type's code may compute another state: take the state instead.
+                if let mine = box.object.code?.build, mine != replicate.codeBuild {
+                    return (
+                        .error(
+                            CrucialError(
+                                .illegalState,
+                                "replica of \(ref) runs build \(mine.isEmpty ? "(linked)" : mine) of \(ref.type), the primary build "
+                                    + "\(replicate.codeBuild.isEmpty ? "(linked)" : replicate.codeBuild); send its state")),
+                        nil
+                    )
+                }
                 guard box.version.index + 1 == replicate.version.index else {
                     return (
                         .error(

@@ -114,7 +114,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a client may leave its answers unread before it is disconnected.")
     var writeTimeout = 60.0
 
-    @Option(help: "Where uploaded plugins are stored (default: a directory under the system's temporary one).")
+    @Option(help: "Where uploaded plugins are stored and loaded from at start-up (default: plugins in --data-dir, else a temporary directory removed at shutdown).")
     var pluginDir: String?
 
     @Option(help: "Directory for persistent objects: an operation log and snapshots (default: none, everything in memory).")
@@ -296,8 +296,8 @@ public struct CrucialServerCommand: AsyncParsableCommand {
             registry: Self.registry, logger: logger)
         for path in plugins {
             do {
-                let types = try server.store.loadPlugin(path: path)
-                logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(types.joined(separator: ", "))"])
+                let report = try server.store.loadPlugin(path: path)
+                logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(report.types.joined(separator: ", "))"])
             } catch {
                 throw ValidationError("--plugin \(path): \(error.message)")
             }

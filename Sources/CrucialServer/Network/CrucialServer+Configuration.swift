@@ -37,7 +37,9 @@ extension CrucialServer {
         /// Clients proving this token may load plugins and act as cluster members; with no
         /// credential at all every client may (a development server).
         public var adminToken: String?
-        /// Where uploaded plugins are stored.
+        /// Where uploaded plugins are stored, with the manifest of those that loaded; a server
+        /// starting with the same directory loads them again. Default: `plugins` in the data
+        /// directory when there is one, else a temporary directory removed at shutdown.
         public var pluginDirectory: String
         /// The largest plugin accepted.
         public var maxPluginBytes: Int
@@ -66,8 +68,9 @@ extension CrucialServer {
             self.persistence = persistence
             self.sessionLease = sessionLease
             self.adminToken = adminToken
-            self.pluginDirectory = pluginDirectory ?? "\(NSTemporaryDirectory())crucial-plugins-\(getpid())"
-            self.pluginDirectoryIsTemporary = pluginDirectory == nil
+            self.pluginDirectory =
+                pluginDirectory ?? persistence.map { "\($0.directory)/plugins" } ?? "\(NSTemporaryDirectory())crucial-plugins-\(getpid())"
+            self.pluginDirectoryIsTemporary = pluginDirectory == nil && persistence == nil
             self.maxPluginBytes = maxPluginBytes
             self.host = host
             self.port = port

@@ -57,6 +57,24 @@ public final class CrucialServer: Service, Sendable {
             metrics: metrics)
     }
 
+    /// Loads the plugins uploaded to an earlier run with this plugin directory, in the
+    /// order they were loaded then (before the data directory is replayed, which may hold
+    /// objects of their types).
+    func loadStoredPlugins() throws(CrucialError) {
+        let directory = PluginDirectory(path: configuration.pluginDirectory)
+        for path in try directory.stored() {
+            guard FileManager.default.fileExists(atPath: path) else {
+                logger.warning("a stored plugin is missing; its types are not loaded", metadata: ["path": "\(path)"])
+                continue
+            }
+            let report: PluginLoadReport
+            do { report = try store.loadPlugin(path: path) } catch {
+                throw CrucialError(error.code, "the stored plugin \(path) (\(PluginDirectory.manifestName)) does not load: \(error.message)")
+            }
+            logger.notice("stored plugin loaded", metadata: ["path": "\(path)", "types": "\(report.types.joined(separator: ", "))"])
+        }
+    }
+
     /// Binds and starts serving; returns the address bound (with the real port when 0 was asked).
     @discardableResult
     public func start() async throws -> SocketAddress {
@@ -74,6 +92,7 @@ public final class CrucialServer: Service, Sendable {
             if let refusal = try await m.refusal() { throw refusal }
             membership = m
         }
+        try loadStoredPlugins()
         if let persistence = configuration.persistence {
             let started = ContinuousClock.now
             let report = try store.startPersistence(persistence)

@@ -195,6 +195,13 @@ final class RequestDispatcher {
             "node": .string(settings.cluster?.me.id ?? ""), "view": .int(Int64(view?.id ?? 0)),
             "members": .list((view?.members ?? []).map { .string("\($0.id)@\($0.address)") }),
             "calls": .list(settings.metrics.callCounts().map { .record(["type": .string($0.type), "method": .string($0.method), "count": .int(Int64($0.calls))]) }),
+            "types": .list(
+                store.registry.userTypes.sorted { $0.key < $1.key }.map { name, code in
+                    .record([
+                        "type": .string(name), "fingerprint": .string(code.fingerprint), "origin": .string(code.origin),
+                        "build": .string(code.build), "methods": .list(code.methods.map(Value.string)),
+                    ])
+                }),
         ])
     }
 
@@ -226,13 +233,26 @@ final class RequestDispatcher {
             guard last else { return .void }
             upload = nil
             let path = try current.finish(directory: settings.pluginDirectory)
-            let types: [String]
-            do { types = try store.loadPlugin(path: path) } catch {
+            let report: PluginLoadReport
+            do { report = try store.loadPlugin(path: path) } catch {
                 try? FileManager.default.removeItem(atPath: path)
                 throw error
             }
-            logger.notice("plugin loaded", metadata: ["path": "\(path)", "types": "\(types.joined(separator: ", "))"])
-            return .value(.list(types.map(Value.string)))
+            // Stored for the next start: the manifest names it once it is loaded here.
+            let directory = PluginDirectory(path: settings.pluginDirectory)
+            do {
+                try directory.record(path)
+                try directory.prune(loaded: store.plugins)
+            } catch {
+                logger.error("the plugin is loaded but not stored for the next start", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
+            logger.notice(
+                "plugin loaded",
+                metadata: [
+                    "path": "\(path)", "types": "\(report.types.joined(separator: ", "))", "replaced": "\(report.replaced.joined(separator: ", "))",
+                    "converted": "\(report.converted)", "kept": "\(report.kept.map { "\($0.ref)" }.joined(separator: ", "))",
+                ])
+            return .value(report.value)
         } catch {
             upload?.discard()
             upload = nil

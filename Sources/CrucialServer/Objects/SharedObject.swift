@@ -135,6 +135,13 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     /// The clients holding something of the object (after a restart or a move, the store
     /// watches them again).
     var holdingClients: [UInt64] { get }
+
+    /// A user type's code as this object runs it (nil for built-in types): a plugin loaded
+    /// since may have replaced the type's code for new objects but not for this one.
+    var code: TypeCode? { get }
+
+    /// ``code``'s fingerprint, without building the rest ("" for built-in types).
+    var fingerprint: String { get }
 }
 
 extension SharedObject {
@@ -150,6 +157,16 @@ extension SharedObject {
     func mayGrow(_ method: String) -> Bool { !Self.hasFixedSize && kind(of: method).mayGrow }
     package func clientGone(_ client: UInt64, effects: inout Effects) {}
     package var holdingClients: [UInt64] { [] }
+    package var code: TypeCode? { nil }
+    package var fingerprint: String { "" }
+
+    /// The refusal of a call made by a caller built with another version of this user type.
+    func versionMismatch(_ invoke: Invoke) -> CrucialError? {
+        guard !invoke.typeVersion.isEmpty else { return nil }
+        let mine = fingerprint
+        guard !mine.isEmpty, mine != invoke.typeVersion else { return nil }
+        return code?.mismatch(invoke.typeVersion, type: invoke.ref.type)
+    }
 }
 
 /// A built-in type: its methods, their kinds and parameters come from ``BuiltinType``'s table

@@ -20,6 +20,16 @@ final class UserObject<T: SharedType>: SharedObject {
     }
 
     func kind(of method: String) -> MethodKind { T.crucialMethods[method] ?? .write }
+
+    var code: TypeCode? { T.linkedCode }
+    var fingerprint: String { T.crucialFingerprint }
+}
+
+extension SharedType {
+    /// The code of a type linked into the server.
+    static var linkedCode: TypeCode {
+        TypeCode(fingerprint: crucialFingerprint, origin: "linked into this server", methods: Array(crucialMethods.keys))
+    }
 }
 
 extension TypeRegistry {
@@ -30,6 +40,6 @@ extension TypeRegistry {
     /// registry.register(shared: GlobalCentroids.self)
     /// ```
     public mutating func register<T: SharedType>(shared type: T.Type) {
-        register(UserObject<T>.self)
+        register(typeName: T.crucialTypeName, factory: { initial in try UserObject<T>(initial: initial) }, code: T.linkedCode)
     }
 }

@@ -10,12 +10,43 @@ internal import Glibc
 package final class Plugin: @unchecked Sendable {  // immutable after load; the library is never unloaded
     package let path: String
     package let typeNames: [String]
+    /// The code of each type, in `typeNames`' order.
+    package let codes: [TypeCode]
+    /// The library's identity: FNV-1a (64 bits) of its bytes, in hex. Members of a cluster
+    /// compare it to tell whether they run the same build of a type.
+    package let build: String
     let descriptor: UnsafePointer<crucial_plugin>
 
-    private init(path: String, descriptor: UnsafePointer<crucial_plugin>, typeNames: [String]) {
+    private init(path: String, descriptor: UnsafePointer<crucial_plugin>, typeNames: [String], codes: [TypeCode], build: String) {
         self.path = path
         self.descriptor = descriptor
         self.typeNames = typeNames
+        self.codes = codes
+        self.build = build
+    }
+
+    /// The name a plugin was uploaded under: its file's name without the
+    /// `MILLISECONDS-RANDOM-` that ``PluginUpload`` puts before it.
+    static func uploadedName(_ path: String) -> String {
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        let parts = file.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].allSatisfy(\.isNumber), parts[1].allSatisfy(\.isNumber), !parts[0].isEmpty, !parts[1].isEmpty else {
+            return file
+        }
+        return String(parts[2])
+    }
+
+    /// FNV-1a (64 bits) of `bytes`, 16 hex digits.
+    static func fnv1a(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The toolchain that built this server, as plugins report theirs.
@@ -80,13 +111,32 @@ package final class Plugin: @unchecked Sendable {  // immutable after load; the 
                 .badRequest,
                 "plugin \(path) was built by another Swift toolchain (clang version \(theirs)) than this server (clang version \(mine))")
         }
-        let names = (0..<Int(descriptor.pointee.type_count)).map { String(cString: descriptor.pointee.type_names[$0]) }
-        return Plugin(path: path, descriptor: UnsafePointer(descriptor), typeNames: names)
+        let count = Int(descriptor.pointee.type_count)
+        let names = (0..<count).map { String(cString: descriptor.pointee.type_names[$0]) }
+        let build = fnv1a(bytes)
+        let codes = (0..<count).map { i in
+            TypeCode(
+                fingerprint: String(cString: descriptor.pointee.type_fingerprints[i]),
+                origin: "plugin \(uploadedName(path)), build \(build)",
+                methods: String(cString: descriptor.pointee.type_methods[i]).split(separator: "\n").map(String.init), build: build)
+        }
+        return Plugin(path: path, descriptor: UnsafePointer(descriptor), typeNames: names, codes: codes, build: build)
     }
 
     /// The factory of type `index` for a ``TypeRegistry``.
     func factory(for index: Int) -> TypeRegistry.Factory {
         { [self] initial throws in try PluginObject(plugin: self, typeIndex: UInt32(index), initial: initial) }
+    }
+
+    /// Registers every type of this plugin in `registry`, replacing the code registered
+    /// before for a type of the same name; returns the names of the types it replaced.
+    func register(in registry: inout TypeRegistry) -> [String] {
+        var replaced: [String] = []
+        for (i, name) in typeNames.enumerated() {
+            if registry.factory(for: name) != nil { replaced.append(name) }
+            registry.register(typeName: name, factory: factory(for: i), code: codes[i])
+        }
+        return replaced
     }
 
     /// Decodes bytes the plugin filled, then releases them.
@@ -164,6 +214,9 @@ final class PluginObject: SharedObject {
     func kind(of method: String) -> MethodKind {
         method.withCString { plugin.descriptor.pointee.is_read_only(typeIndex, $0) } == 1 ? .read : .write
     }
+
+    var code: TypeCode? { plugin.codes[Int(typeIndex)] }
+    var fingerprint: String { plugin.codes[Int(typeIndex)].fingerprint }
 
     /// "CODE message" from the plugin's create.
     private static func split(_ text: String) -> (CrucialError.Code, String) {

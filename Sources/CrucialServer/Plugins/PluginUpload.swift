@@ -43,6 +43,7 @@ final class PluginUpload {
     /// Closes the file and moves it to a path of its own (the loader keys libraries by
     /// path, so a re-upload must not reuse one); returns that path.
     func finish(directory: String) throws(CrucialError) -> String {
+        try? file.synchronize()  // on disk before the manifest names it
         try? file.close()
         let path = "\(directory)/\(UInt64(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))-\(name)"
         do { try FileManager.default.moveItem(atPath: partialPath, toPath: path) } catch {

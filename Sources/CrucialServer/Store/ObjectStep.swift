@@ -63,6 +63,7 @@ extension ObjectBox {
                 return .refuse(error)
             }
         }
+        if let mismatch = object.versionMismatch(invoke) { return .refuse(mismatch) }
         if context.viewChanged {
             return .refuse(CrucialError(.wrongView, "the cluster's view changed while \(ref) was called; retry"))
         }

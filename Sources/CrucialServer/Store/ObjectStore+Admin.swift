@@ -1,6 +1,7 @@
 import Synchronization
 package import CrucialCore
 internal import NIOCore
+internal import Foundation
 
 /// Removing objects, closed connections, listings, plugins and sessions.
 extension ObjectStore {
@@ -110,22 +111,81 @@ extension ObjectStore {
 
     // MARK: Plugins
 
-    /// Loads the plugin at `path` and makes its types creatable; returns their names.
-    /// A type name this store already knows is refused (restart to replace a plugin).
+    /// Loads the plugin at `path` and makes its types creatable. A type this store already
+    /// knows gets the plugin's code: see ``install(_:)``.
     @discardableResult
-    package func loadPlugin(path: String) throws(CrucialError) -> [String] {
-        let plugin = try Plugin.load(path: path)
-        let clash: String? = registryBox.withLock { registry in
-            if let known = plugin.typeNames.first(where: { registry.factory(for: $0) != nil }) { return known }
-            for (i, name) in plugin.typeNames.enumerated() { registry.register(typeName: name, factory: plugin.factory(for: i)) }
-            return nil
+    package func loadPlugin(path: String) throws(CrucialError) -> PluginLoadReport {
+        try install(try Plugin.load(path: path))
+    }
+
+    /// Makes `plugin`'s types creatable with its code.
+    ///
+    /// A type known already has its code replaced, all or nothing: first every existing
+    /// object of the type must decode, with the new code, the state the old code encodes
+    /// (else the load is refused and nothing changes). Then objects made from now on get
+    /// the new code, and each existing object moves to it, under its lock: a call in
+    /// progress finishes on the code it started with, every later call runs the new code.
+    /// A persistent object's new state is logged as a whole, so a replay after a restart
+    /// resumes from it; a replicated object's next change first sends its whole state to
+    /// the replicas. An object whose state changed between the check and its move into
+    /// something the new code does not decode (a narrow race) keeps its old code, and
+    /// the report names it.
+    @discardableResult
+    package func install(_ plugin: Plugin) throws(CrucialError) -> PluginLoadReport {
+        let index = Dictionary(uniqueKeysWithValues: plugin.typeNames.enumerated().map { ($1, $0) })
+        let known = Set(registry.typeNames)
+        let replacing = Set(plugin.typeNames.filter { known.contains($0) })
+        /// Moves `box` to the plugin's code (`commit`) or only tries (`!commit`); nil when
+        /// there was nothing to do, else whether its state decoded.
+        func move(_ box: ObjectBox, commit: Bool) -> Result<Bool, CrucialError>? {
+            guard let i = index[box.ref.type] else { return nil }
+            let factory = plugin.factory(for: i)
+            return box.locked { () -> Result<Bool, CrucialError>? in
+                guard !box.removed, box.object.code?.build != plugin.build else { return nil }
+                let fresh: any SharedObject
+                do {
+                    fresh = try factory(box.object.snapshot())
+                } catch {
+                    return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+                }
+                guard commit else { return .success(true) }
+                box.object = fresh
+                box.footprintStale = true
+                if box.replicates { box.needsSync = true }
+                logEvent(.install(box.exported), on: box)
+                return .success(true)
+            }
         }
-        if let clash {
-            throw CrucialError(
-                .badRequest, "plugin \(path) defines \(clash), which this server already knows; restart the server to replace a type's code")
+        if !replacing.isEmpty {
+            var refused: [(ObjectRef, String)] = []
+            for box in allBoxes() where replacing.contains(box.ref.type) {
+                if case .failure(let error) = move(box, commit: false) { refused.append((box.ref, error.message)) }
+            }
+            if let (ref, reason) = refused.first {
+                throw CrucialError(
+                    .badRequest,
+                    "plugin \(Plugin.uploadedName(plugin.path)) cannot replace the code of \(ref.type): "
+                        + "\(refused.count) existing object(s) have a state its code does not decode, as \(ref) (\(reason)); "
+                        + "nothing was replaced. Make the new state decode the old (optional or defaulted properties), or remove those objects")
+            }
         }
+        let replaced = registryBox.withLock { plugin.register(in: &$0) }
         pluginList.withLock { $0.append(plugin) }
-        return plugin.typeNames
+        var report = PluginLoadReport(plugin: plugin, replaced: replaced)
+        guard !replaced.isEmpty else { return report }
+        // Twice: a box another thread made with the old code just before the registry
+        // changed may reach its shard only after the first pass went by.
+        for _ in 0..<2 {
+            for box in allBoxes() where replacing.contains(box.ref.type) {
+                switch move(box, commit: true) {
+                case .success(true): report.converted += 1
+                case .failure(let error) where !report.kept.contains(where: { $0.ref == box.ref }):
+                    report.kept.append((box.ref, error.message))
+                default: break
+                }
+            }
+        }
+        return report
     }
 
     // MARK: Sessions
@@ -175,4 +235,30 @@ extension ObjectStore {
 
     /// Sessions alive now.
     package var sessionCount: Int { sessions.withLock { $0.sessions.count } }
+}
+
+/// What loading a plugin did.
+package struct PluginLoadReport: Sendable {
+    package var plugin: Plugin
+    /// The types whose code it replaced (the others are new to the server).
+    package var replaced: [String]
+    /// Objects of those types now running the plugin's code.
+    package var converted = 0
+    /// Objects that keep their old code: the new code does not decode their state.
+    package var kept: [(ref: ObjectRef, reason: String)] = []
+
+    /// Every type the plugin brought.
+    package var types: [String] { plugin.typeNames }
+
+    /// The answer to a LoadPlugin: a record of what was loaded, replaced, moved and kept.
+    package var value: Value {
+        .record([
+            "types": .list(plugin.typeNames.map { .string($0) }),
+            "replaced": .list(replaced.map { .string($0) }),
+            "converted": .int(Int64(converted)),
+            "kept": .list(kept.map { .record(["type": .string($0.ref.type), "key": .string($0.ref.key), "reason": .string($0.reason)]) }),
+            "build": .string(plugin.build),
+            "fingerprints": .record(Dictionary(uniqueKeysWithValues: zip(plugin.typeNames, plugin.codes.map { Value.string($0.fingerprint) }))),
+        ])
+    }
 }

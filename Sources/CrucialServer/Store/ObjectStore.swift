@@ -221,6 +221,9 @@ package final class ObjectStore: Sendable {
         }
         // An unknown type is UNKNOWN_TYPE even when the call carries no Create.
         guard registry.factory(for: ref.type) != nil else { return .failure(CrucialError(.unknownType, unknown())) }
+        if !invoke.typeVersion.isEmpty, let mismatch = registry.code(of: ref.type)?.mismatch(invoke.typeVersion, type: ref.type) {
+            return .failure(mismatch)
+        }
         let replication = self.replication
         // Not here, but maybe on members that are away with every copy: not yet known.
         let copies = invoke.create.map { $0.persistent && !registry.isSynchronizer(ref.type) ? replication?.rf ?? 1 : 1 } ?? 1

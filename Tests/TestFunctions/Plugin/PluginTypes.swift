@@ -32,7 +32,24 @@ public enum HistogramError: Error, CustomStringConvertible {
     }
 }
 
+/// A counter whose code the tests replace while it serves (CrucialTestPluginV2 and V3
+/// bring other builds of it). Each answer says which build computed it.
+@Shared(name: "plugin.Tally")
+public struct Tally {
+    var count: Int
+
+    public init() { count = 0 }
+
+    /// Adds `n`; answers the new count and this build's number (1).
+    public mutating func add(_ n: Int) -> [Int] {
+        count += n
+        return [count, 1]
+    }
+
+    public func total() -> Int { count }
+}
+
 @_cdecl("crucial_plugin_entry")
 public func crucialPluginEntry() -> UnsafeRawPointer {
-    CrucialPlugin.export(Histogram.self)
+    CrucialPlugin.export(Histogram.self, Tally.self)
 }
