@@ -291,4 +291,38 @@ struct PluginReplacementTests {
         let again = try String(contentsOfFile: "\(dir)/plugins/plugins.manifest", encoding: .utf8)
         #expect(again.split(separator: "\n").count == 2, "\(again)")
     }
+
+    @Test("A member that joins gets the plugins of types it lacks; a new build reaches every member, and a replica serves it after a crash")
+    func acrossCluster() async throws {
+        let cluster = try await TestCluster(rf: 2)
+        let a = try await cluster.start("a")
+        #expect(try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPlugin"), "--servers", a.address]).status == 0)
+        let client = cluster.client(via: "a")
+        defer { client.close() }
+        let tallies = (0..<6).map { TallyRef(client: client, key: "c\($0)", persistent: true) }
+        for t in tallies { _ = try await t.add(3) }
+
+        // b joins: a gives it the plugin before the objects.
+        let b = try await cluster.start("b")
+        var listed = ""
+        for _ in 0..<300 where !listed.contains("plugin.Tally") {
+            listed = try await runCLI(["plugin", "ls", "--servers", b.address]).out
+            if !listed.contains("plugin.Tally") { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(listed.contains("plugin.Tally") && listed.contains("plugin.Histogram"), "\(listed)")
+        for t in tallies { #expect(try await t.add(1) == (4, 1)) }
+
+        // The new build, given to one member, reaches both.
+        let load = try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPluginV2"), "--servers", a.address])
+        #expect(load.status == 0, "\(load.err)")
+        #expect(load.out.split(separator: "\n").filter { $0.contains("loaded libCrucialTestPluginV2.so") }.count == 2, "\(load.out)")
+        for t in tallies { #expect(try await t.add(1) == (5, 2)) }
+
+        // Every object has a copy on b (rf 2): with a gone, b answers with the new build and every change.
+        await a.kill9()
+        for t in tallies {
+            #expect(try await t.total() == 5)
+            #expect(try await t.add(1) == (6, 2))
+        }
+    }
 }

@@ -220,6 +220,7 @@ public struct PluginLoad: Sendable, Equatable {
         self.fingerprints = fingerprints
     }
 
+    /// Whether two reports say the same (tuples are not `Equatable`, hence by hand).
     public static func == (a: PluginLoad, b: PluginLoad) -> Bool {
         a.types == b.types && a.replaced == b.replaced && a.converted == b.converted && a.build == b.build
             && a.fingerprints == b.fingerprints && a.kept.map(\.ref) == b.kept.map(\.ref) && a.kept.map(\.reason) == b.kept.map(\.reason)

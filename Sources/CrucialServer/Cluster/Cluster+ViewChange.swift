@@ -119,6 +119,9 @@ extension Cluster {
 
     /// Sends the objects held here to the replicas that get them in `view`, then says so.
     func transfer(for view: View) async {
+        // The members that get objects must know their types first.
+        await sharePlugins(with: view)
+        guard viewID == view.id else { return }
         let (stableRing, ring) = state.withLock { ($0.stableRing, $0.ring) }
         let (sends, moved) = handOver(from: stableRing, to: ring, viewID: view.id)
         let failures = (try? await EventLoopFuture.whenAllSucceed(sends, on: loop).get())?.compactMap { $0 } ?? []
