@@ -47,6 +47,8 @@ public enum CrucialLambda {
             await runtime.initError(type: "Runtime.InvalidFunction", message: error.description)
             exit(1)
         }
+        // The names a payload's "function" may take, in the function's log.
+        print("crucial: serving \(CloudFunctions.names.joined(separator: ", "))")
         var loop = RuntimeLoop(runtime: runtime)
         let code = await loop.run()
         exit(code)

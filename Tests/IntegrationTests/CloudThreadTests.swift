@@ -85,6 +85,43 @@ struct CloudThreadTests {
         #expect(after != before)
     }
 
+    @Test("After the bootstrap file is rebuilt, and after SIGHUP, new invocations run in fresh processes")
+    func staleBootstrap() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-emulator-reload-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let original = try builtExecutable("crucial-test-functions")
+        let bootstrap = dir.appendingPathComponent("bootstrap").path
+        try FileManager.default.copyItem(atPath: original, toPath: bootstrap)
+        let server = try await TestServer()
+        let emulator = try await TestEmulator(concurrency: 2, bootstrap: bootstrap)
+        let client = server.client()
+        defer { client.close(); emulator.stop() }
+        let executor = CloudExecutor(invoker: emulator.invoker(), client: client)
+        let first = try await executor.invokeAll([ProcessID()])[0]
+        #expect(try await executor.invokeAll([ProcessID()])[0] == first, "a warm process serves the second invocation")
+
+        // A rebuild: a new file at the same path, as the linker writes one.
+        try FileManager.default.removeItem(atPath: bootstrap)
+        try FileManager.default.copyItem(atPath: original, toPath: bootstrap)
+        let rebuilt = try await executor.invokeAll([ProcessID()])[0]
+        #expect(rebuilt != first, "the process of the old file served an invocation after the rebuild")
+        #expect(try await executor.invokeAll([ProcessID()])[0] == rebuilt, "the new process stays warm")
+        // Killed when it was found stale; reaped a moment later (the bound only catches a process left running).
+        for _ in 0..<200 where kill(first, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(kill(first, 0) != 0, "the old file's process still runs")
+
+        // SIGHUP, handled as it arrives: the next invocations move to a fresh process.
+        #expect(kill(emulator.process.processIdentifier, SIGHUP) == 0)
+        var after = rebuilt
+        for _ in 0..<100 where after == rebuilt {
+            after = try await executor.invokeAll([ProcessID()])[0]
+            if after == rebuilt { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(after != rebuilt)
+        #expect(try await executor.invokeAll([ProcessID()])[0] == after)
+    }
+
     @Test("invokeAll returns callables' outputs in order; invokeIterativeTask covers the range once")
     func executor() async throws {
         let server = try await TestServer()

@@ -110,11 +110,11 @@ final class TestEmulator: Sendable {
     let process: ServerProcess
     let address: String
 
-    init(timeout: Double = 60, concurrency: Int = 16) async throws {
+    init(timeout: Double = 60, concurrency: Int = 16, bootstrap: String? = nil) async throws {
         process = try await ServerProcess.start(
             executable: builtExecutable("crucial-lambda-emulator"),
             arguments: [
-                "--port", "0", "--function", "crucial=\(builtExecutable("crucial-test-functions"))", "--timeout", String(timeout),
+                "--port", "0", "--function", "crucial=\(try bootstrap ?? builtExecutable("crucial-test-functions"))", "--timeout", String(timeout),
                 "--concurrency", String(concurrency), "--log-level", "warning",
             ],
             // A crashing bootstrap ends at once, without Swift's seconds-long backtrace.

@@ -32,6 +32,10 @@ final class Emulator: Sendable {
         var queue: [CheckedContinuation<Void, Never>] = []
         var idle: [String: [Sandbox]] = [:]
         var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+        /// Bumped by ``reload()``: environments of an earlier generation are not reused.
+        var generation = 0
+        /// Each function's bootstrap file as last seen, to log a rebuild once.
+        var binaries: [String: FileIdentity] = [:]
     }
 
     init(functions: [FunctionConfig], concurrency: Int, logger: Logger) {
@@ -110,7 +114,7 @@ final class Emulator: Sendable {
         var outcome: Outcome, ran: Duration, log: String
         var attempt = 1
         while true {
-            if let warm = checkout(function.name) {
+            if let warm = checkout(function) {
                 sandbox = warm
             } else {
                 cold = true
@@ -220,18 +224,52 @@ final class Emulator: Sendable {
         next?.resume()
     }
 
-    private func checkout(_ function: String) -> Sandbox? {
-        state.withLock { pool in
-            while let sandbox = pool.idle[function]?.popLast() {
-                if sandbox.isAlive { return sandbox }
+    /// A warm environment of `function` to reuse, if one runs the current bootstrap: when
+    /// the file changed (the function was rebuilt, as `update-function-code` does on AWS),
+    /// or after a reload, the warm ones are stopped and new invocations get fresh ones.
+    private func checkout(_ function: FunctionConfig) -> Sandbox? {
+        let current = FileIdentity(function.executable)
+        let (found, stale, rebuilt) = state.withLock { pool -> (Sandbox?, [Sandbox], Bool) in
+            var stale: [Sandbox] = []
+            let known = pool.binaries[function.name]
+            let rebuilt = current != nil && known != nil && current != known
+            if let current { pool.binaries[function.name] = current }
+            var found: Sandbox?
+            while found == nil, let sandbox = pool.idle[function.name]?.popLast() {
+                if sandbox.isAlive, sandbox.generation == pool.generation, sandbox.binary == current {
+                    found = sandbox
+                } else {
+                    stale.append(sandbox)
+                }
             }
-            return nil
+            return (found, stale, rebuilt)
         }
+        if rebuilt { logger.notice("\(function.name): \(function.executable) changed; new invocations start fresh environments") }
+        stale.forEach { $0.kill() }
+        return found
     }
 
     private func checkin(_ sandbox: Sandbox) {
         guard sandbox.isAlive else { return }
-        state.withLock { $0.idle[sandbox.function.name, default: []].append(sandbox) }
+        let current = FileIdentity(sandbox.function.executable)
+        let kept = state.withLock { pool in
+            guard sandbox.generation == pool.generation, sandbox.binary == current else { return false }
+            pool.idle[sandbox.function.name, default: []].append(sandbox)
+            return true
+        }
+        if !kept { sandbox.kill() }
+    }
+
+    /// Starts a new generation: warm environments stop, those running an invocation stop
+    /// once it ends, and every later invocation gets a fresh process (SIGHUP).
+    func reload() {
+        let idle = state.withLock { pool -> [Sandbox] in
+            pool.generation += 1
+            defer { pool.idle = [:] }
+            return pool.idle.values.flatMap { $0 }
+        }
+        logger.notice("reload: \(idle.count) warm environment(s) stopped; new invocations start fresh ones")
+        idle.forEach { $0.kill() }
     }
 
     /// A new environment; an idle one of another function is stopped first when
@@ -247,7 +285,8 @@ final class Emulator: Sendable {
         evicted?.kill()
         let id = nextSandboxID.add(1, ordering: .relaxed).newValue
         logger.info("starting sandbox \(id) for \(function.name): \(function.executable)")
-        return try await Sandbox.spawn(id: id, function: function) { line in
+        let generation = state.withLock { $0.generation }
+        return try await Sandbox.spawn(id: id, function: function, generation: generation) { line in
             Self.write(line)
         }
     }

@@ -17,8 +17,11 @@ struct EmulatorCommand: AsyncParsableCommand {
         discussion: """
             Serves POST /2015-03-31/functions/NAME/invocations as AWS Lambda does, and runs each \
             concurrent invocation in its own bootstrap process, which it serves the Lambda Runtime API \
-            (AWS_LAMBDA_RUNTIME_API). Processes stay warm for the next invocation. Invocations over \
-            --concurrency wait in a queue. Each invocation logs START, END and REPORT lines as CloudWatch does.
+            (AWS_LAMBDA_RUNTIME_API). Processes stay warm for the next invocation, as long as their \
+            bootstrap file is unchanged: after a rebuild, new invocations get fresh processes (logged), \
+            as AWS does after update-function-code; SIGHUP makes every later invocation start a fresh one. \
+            Invocations over --concurrency wait in a queue. Each invocation logs START, END and REPORT \
+            lines as CloudWatch does.
 
             Example:
               crucial-lambda-emulator --function crucial=.build/release/my-app
@@ -88,6 +91,12 @@ struct EmulatorCommand: AsyncParsableCommand {
         Emulator.write("crucial-lambda-emulator listening on \(host):\(server.port)")
         ParentWatch.start()
 
+        // SIGHUP: fresh environments from now on (a rebuilt bootstrap is noticed by itself).
+        signal(SIGHUP, SIG_IGN)
+        let reloader = DispatchSource.makeSignalSource(signal: SIGHUP)
+        reloader.setEventHandler { emulator.reload() }
+        reloader.resume()
+        defer { reloader.cancel() }
         // SIGINT/SIGTERM: stop the warm processes, then exit.
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)

@@ -9,6 +9,24 @@ import Synchronization
 import Glibc
 #endif
 
+/// Which file a path names, and which version of it: a rebuild writes a new file (another
+/// inode) or rewrites it (another modification time or size).
+struct FileIdentity: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64  // nanoseconds since the epoch
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+}
+
 /// One invocation as the Runtime API hands it out.
 struct Event: Sendable {
     var requestID: String
@@ -37,6 +55,10 @@ final class Sandbox: Sendable {
     let id: Int
     let function: FunctionConfig
     let spawnedAt: ContinuousClock.Instant
+    /// The bootstrap file it was started from: a rebuilt file is another identity.
+    let binary: FileIdentity?
+    /// The emulator's generation when it was started (a reload starts the next one).
+    let generation: Int
     private let process: ProcessBox
     private let server: Mutex<HTTPServer?> = Mutex(nil)
     private let state = Mutex(State())
@@ -62,8 +84,8 @@ final class Sandbox: Sendable {
     }
 
     /// Starts the Runtime API listener and the bootstrap process.
-    static func spawn(id: Int, function: FunctionConfig, output: @escaping @Sendable (String) -> Void) async throws -> Sandbox {
-        let sandbox = Sandbox(id: id, function: function)
+    static func spawn(id: Int, function: FunctionConfig, generation: Int, output: @escaping @Sendable (String) -> Void) async throws -> Sandbox {
+        let sandbox = Sandbox(id: id, function: function, generation: generation)
         let server = try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBody: 16 * 1024 * 1024) { [weak sandbox] request in
             guard let sandbox else { return .json(.gone, #"{"errorType":"Sandbox.Gone","errorMessage":"sandbox ended"}"#) }
             return await sandbox.handleRuntimeAPI(request)
@@ -83,10 +105,12 @@ final class Sandbox: Sendable {
         return sandbox
     }
 
-    private init(id: Int, function: FunctionConfig) {
+    private init(id: Int, function: FunctionConfig, generation: Int) {
         self.id = id
         self.function = function
         self.spawnedAt = .now
+        self.binary = FileIdentity(function.executable)
+        self.generation = generation
         self.process = ProcessBox()
     }
 
