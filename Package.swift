@@ -29,6 +29,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "CrucialClient", targets: ["CrucialClient"]),
+        // What a @Shared type needs, without the client's network stack: for plugins.
+        .library(name: "CrucialShared", targets: ["CrucialShared"]),
         .library(name: "CrucialServer", targets: ["CrucialServer"]),
         .executable(name: "crucial-server", targets: ["crucial-server"]),
         .executable(name: "crucial-bench", targets: ["crucial-bench"]),
@@ -146,10 +148,17 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
+        // @Shared, @SharedKey, @ReadOnly, the proxies' handle and the plugin export: what a
+        // user type needs to be shared. A plugin built from it links no client stack.
+        .target(
+            name: "CrucialShared",
+            dependencies: ["CrucialCore", "CrucialMacros"],
+            swiftSettings: strict
+        ),
         .target(
             name: "CrucialClient",
             dependencies: [
-                "CrucialCore", "CrucialTransport", "CrucialMacros",
+                "CrucialCore", "CrucialShared", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -265,12 +274,12 @@ let package = Package(
         ),
         .target(
             name: "CrucialTestPlugin",
-            dependencies: ["CrucialClient"],
+            dependencies: ["CrucialShared"],
             path: "Tests/TestFunctions/Plugin",
             swiftSettings: strict
         ),
-        .target(name: "CrucialTestPluginV2", dependencies: ["CrucialClient"], path: "Tests/TestFunctions/PluginV2", swiftSettings: strict),
-        .target(name: "CrucialTestPluginV3", dependencies: ["CrucialClient"], path: "Tests/TestFunctions/PluginV3", swiftSettings: strict),
+        .target(name: "CrucialTestPluginV2", dependencies: ["CrucialShared"], path: "Tests/TestFunctions/PluginV2", swiftSettings: strict),
+        .target(name: "CrucialTestPluginV3", dependencies: ["CrucialShared"], path: "Tests/TestFunctions/PluginV3", swiftSettings: strict),
         // The linearizability workload as a process, for the partition tests' client namespace.
         .executableTarget(
             name: "crucial-test-workload",

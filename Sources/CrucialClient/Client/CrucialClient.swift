@@ -1,4 +1,5 @@
 @_exported public import CrucialCore
+@_exported public import CrucialShared
 @_exported public import CrucialTransport
 import Synchronization
 internal import NIOCore
@@ -48,6 +49,7 @@ public final class CrucialClient: Sendable {
     /// A client for `configuration`. It shares NIO's process-wide event loops, so it
     /// needs no shutdown; ``close()`` releases its connections.
     public init(configuration: Configuration) {
+        Self.registered
         self.configuration = configuration
         self.clientID = UInt64.random(in: 1...UInt64.max)
         self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
@@ -89,6 +91,7 @@ public final class CrucialClient: Sendable {
 
     /// Makes `client` the process-wide default; the previous one is closed.
     public static func useShared(_ client: CrucialClient) {
+        registered
         let old = sharedBox.withLock { box in
             defer { box = client }
             return box

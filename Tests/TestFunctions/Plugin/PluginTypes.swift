@@ -1,4 +1,4 @@
-public import CrucialClient
+public import CrucialShared
 
 /// A type only a plugin brings: servers learn it when the plugin is loaded.
 @Shared(name: "plugin.Histogram")

@@ -1,4 +1,4 @@
-public import CrucialClient
+public import CrucialShared
 
 /// The second build of CrucialTestPlugin's `plugin.Tally`: the same method table (so the
 /// same fingerprint), another body, and a state with one more, optional, property that

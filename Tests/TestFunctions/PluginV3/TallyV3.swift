@@ -1,4 +1,4 @@
-public import CrucialClient
+public import CrucialShared
 
 /// A third build of `plugin.Tally` that cannot take over: its state needs a property the
 /// earlier builds' states lack, and its method table differs (a new method).

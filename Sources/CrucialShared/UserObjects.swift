@@ -72,24 +72,15 @@ public protocol SharedObjectProxy: SharedProxy, Codable {
 }
 
 extension SharedObjectProxy {
-    /// The object `key`, created from `initial` by the first call if it does not exist yet.
-    ///
-    /// - Parameters:
-    ///   - key: the object's name (its type is the `@Shared` type's).
-    ///   - initial: the state a first call creates it with.
-    ///   - persistent: whether the object outlives the application (see the README's "Lifetime").
-    ///   - client: the client to call through; nil = ``CrucialClient/shared`` where each call runs.
-    public init(_ key: String, _ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {
+    /// The object `key`, created from `initial` by the first call if it does not exist yet,
+    /// reached through `caller` (nil: the one in effect where each call runs). With
+    /// `CrucialClient` imported, `init(_:_:persistent:client:)` is the usual way.
+    public init(_ key: String, _ initial: Object, persistent: Bool = false, caller: (any SharedCaller)?) {
         let state: Result<Value, CrucialError>
         do { state = .success(try initial.crucialEncode()) } catch { state = .failure(error) }
         self.init(
             handle: SharedObjectHandle(
-                ref: ObjectRef(type: Object.crucialTypeName, key: key), initial: state, persistent: persistent, client: client))
-    }
-
-    /// An object named after the property that holds it: declare that property `@SharedKey`.
-    public init(_ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {
-        self.init("", initial, persistent: persistent, client: client)
+                ref: ObjectRef(type: Object.crucialTypeName, key: key), initial: state, persistent: persistent, caller: caller))
     }
 
     /// This proxy named `key`, unless it already has a key.
@@ -99,7 +90,7 @@ extension SharedObjectProxy {
             handle: SharedObjectHandle(
                 ref: ObjectRef(type: handle.ref.type, key: key),
                 initial: handle.initialError.map { .failure($0) } ?? .success(handle.initial),
-                persistent: handle.persistent, client: handle.boundClient))
+                persistent: handle.persistent, caller: handle.boundCaller))
     }
 
     /// Calls a shipped method: what the generated proxy methods do.
@@ -160,6 +151,6 @@ extension SharedObjectProxy {
         }
         let initial = try c.decode(Object.self, forKey: .initial)
         self.init(
-            try c.decode(String.self, forKey: .key), initial, persistent: try c.decode(Bool.self, forKey: .persistent), client: nil)
+            try c.decode(String.self, forKey: .key), initial, persistent: try c.decode(Bool.self, forKey: .persistent), caller: nil)
     }
 }

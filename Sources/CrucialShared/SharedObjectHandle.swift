@@ -1,0 +1,113 @@
+public import CrucialCore
+import Synchronization
+
+/// What every proxy holds: the object's reference, the caller that reaches it (a
+/// `CrucialClient`), and the initial state sent with the first call so the server can
+/// create the object on first use.
+public final class SharedObjectHandle: Sendable {
+    /// The object's (type, key).
+    public let ref: ObjectRef
+    /// Whether the object outlives its application.
+    public let persistent: Bool
+    package let initial: Value
+    /// Why the initial state could not be encoded; thrown by the first call.
+    package let initialError: CrucialError?
+    /// The caller given at creation; nil: the one in effect where each call runs.
+    public let boundCaller: (any SharedCaller)?
+    private let created = Atomic(false)
+
+    /// A handle on the object (`type`, `key`), made with `initial` on first use; `caller`
+    /// nil: the one in effect where each call runs (`CrucialClient.shared`).
+    public init(type: String, key: String, initial: Value, persistent: Bool = false, caller: (any SharedCaller)?) {
+        self.ref = ObjectRef(type: type, key: key)
+        self.initial = initial
+        self.initialError = nil
+        self.persistent = persistent
+        self.boundCaller = caller
+    }
+
+    package init(ref: ObjectRef, initial: Result<Value, CrucialError>, persistent: Bool, caller: (any SharedCaller)?) {
+        self.ref = ref
+        switch initial {
+        case .success(let v): (self.initial, self.initialError) = (v, nil)
+        case .failure(let e): (self.initial, self.initialError) = (.null, e)
+        }
+        self.persistent = persistent
+        self.boundCaller = caller
+    }
+
+    /// The caller given at creation, else the one in effect where the call runs.
+    public func caller() throws -> any SharedCaller { try boundCaller ?? SharedCallers.current() }
+
+    /// Calls `method` on the object. Until a call succeeded, the initial state
+    /// travels along; afterwards the object is known to exist. A read (`readOnly`) is not
+    /// de-duplicated when sent again: it must be one that may run twice.
+    public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false) async throws -> Value {
+        try await call(method, args, readOnly: readOnly, typeVersion: "")
+    }
+
+    /// Calls `method` on an object of a user type built with version `typeVersion` (its
+    /// `crucialFingerprint`): a server running other code for the type refuses the call
+    /// with `TYPE_VERSION_MISMATCH` instead of running it.
+    public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false, typeVersion: String) async throws -> Value {
+        if let initialError { throw initialError }
+        let create = creation
+        let value = try await caller().callShared(
+            ref, method, args, initial: create?.initial, persistent: persistent, readOnly: readOnly, typeVersion: typeVersion)
+        if create != nil { markCreated() }
+        return value
+    }
+
+    /// What a call sends to create the object on first use: the initial state until a call
+    /// succeeded, then nothing.
+    package var creation: Create? { created.load(ordering: .relaxed) ? nil : Create(initial: initial, persistent: persistent) }
+
+    /// A call succeeded: the object exists.
+    package func markCreated() { created.store(true, ordering: .relaxed) }
+
+    /// Removes the object from the servers. A later call through a proxy that
+    /// already used it fails with NOT_FOUND; a new proxy creates it afresh.
+    @discardableResult
+    public func remove() async throws -> Bool {
+        try await caller().removeShared(ref)
+    }
+}
+
+// MARK: Codable: built-in proxies travel inside cloud threads as their key, lifetime and
+// initial state; a decoded proxy uses the client in effect where it runs.
+extension SharedObjectHandle: Codable {
+    private enum CodingKeys: String, CodingKey { case type, key, persistent, initial }
+
+    /// Decodes a handle sent inside a cloud thread; it uses the client in effect where it runs.
+    public convenience init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            type: try c.decode(String.self, forKey: .type), key: try c.decode(String.self, forKey: .key),
+            initial: try c.decode(Value.self, forKey: .initial), persistent: try c.decode(Bool.self, forKey: .persistent), caller: nil)
+    }
+
+    /// Encodes the handle as its type, key, lifetime and initial state.
+    public func encode(to encoder: any Encoder) throws {
+        if let initialError { throw initialError }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ref.type, forKey: .type)
+        try c.encode(ref.key, forKey: .key)
+        try c.encode(persistent, forKey: .persistent)
+        try c.encode(initial, forKey: .initial)
+    }
+}
+
+/// A client-side stand-in for a shared object: every method runs on the server.
+public protocol SharedProxy: Sendable {
+    var handle: SharedObjectHandle { get }
+}
+
+extension SharedProxy {
+    /// The object's (type, key).
+    public var ref: ObjectRef { handle.ref }
+
+    /// Removes the object from the servers; answers whether it existed.
+    @discardableResult
+    public func remove() async throws -> Bool { try await handle.remove() }
+}
+
