@@ -44,6 +44,8 @@ let package = Package(
         .library(name: "CrucialTestPluginV3", type: .dynamic, targets: ["CrucialTestPluginV3"]),
         .library(name: "CrucialLambda", targets: ["CrucialLambda"]),
         .library(name: "CrucialTesting", targets: ["CrucialTesting", "CrucialProcess"]),
+        // `swift package crucial-lambda-zip --product my-app`: a Lambda zip of the package's executable.
+        .plugin(name: "CrucialLambdaZip", targets: ["CrucialLambdaZip"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -241,6 +243,15 @@ let package = Package(
             name: "CrucialTesting",
             dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
             swiftSettings: strict
+        ),
+        // Builds, checks and zips an executable as a provided.al2023 bootstrap, in any package
+        // that depends on this one (tools/package-lambda.sh calls it here).
+        .plugin(
+            name: "CrucialLambdaZip",
+            capability: .command(
+                intent: .custom(verb: "crucial-lambda-zip", description: "Builds an executable as an AWS Lambda bootstrap (provided.al2023) and zips it"),
+                permissions: [.writeToPackageDirectory(reason: "builds in .build-lambda and writes the zip to .build/lambda")]
+            )
         ),
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(

@@ -5,22 +5,41 @@ import CrucialTestFunctions
 import Foundation
 import Testing
 
-@Suite("Lambda packaging (tools/package-lambda.sh)")
+/// `swift package crucial-lambda-zip` (the CrucialLambdaZip command plugin), run as a user
+/// runs it: in a package of their own outside this repository that depends on Crucial by path.
+/// Only the plugin is built there; the binaries it zips or checks are this repository's.
+@Suite("Lambda packaging: the crucial-lambda-zip plugin in a package of the user's own")
 struct PackagingTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let script = root.appendingPathComponent("tools/package-lambda.sh").path
 
-    @Test("The zip holds an executable bootstrap at its root, and the unzipped bootstrap serves invocations")
-    func zipLayout() async throws {
+    /// A new package `MyApp` with an executable `my-app`, depending on this one; removed by the caller.
+    static func userPackage() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-zip-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let zip = dir.appendingPathComponent("function.zip").path
-        // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
-        let packed = try await runProcess("/bin/bash", [Self.script, "--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
-        #expect(packed.status == 0, "\(packed.err)")
+        let sources = dir.appendingPathComponent("Sources/my-app")
+        try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
+        try OwnPackageTests.manifest(crucialPath: root.path).write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try "print(\"hello\")\n".write(to: sources.appendingPathComponent("main.swift"), atomically: true, encoding: .utf8)
+        return dir
+    }
 
-        let out = dir.appendingPathComponent("unzipped")
+    /// `swift package crucial-lambda-zip ARGUMENTS` in `package`, from the test's own directory.
+    static func plugin(_ package: URL, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        try await runProcess(
+            "/usr/bin/env", ["swift", "package", "--package-path", package.path, "--allow-writing-to-package-directory", "crucial-lambda-zip"] + arguments)
+    }
+
+    @Test("In the user's package: the zip holds an executable bootstrap at its root that serves invocations; the check refuses a dynamic binary given by a relative path; an unknown product is named with the package's executables")
+    func userPackageZip() async throws {
+        let package = try Self.userPackage()
+        defer { try? FileManager.default.removeItem(at: package) }
+
+        // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
+        let zip = package.appendingPathComponent("out/function.zip").path
+        let packed = try await Self.plugin(package, ["--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
+        #expect(packed.status == 0, "\(packed.err)")
+        #expect(packed.out.contains("aws lambda update-function-code --function-name crucial --zip-file fileb://\(zip)"))
+
+        let out = package.appendingPathComponent("unzipped")
         let unzipped = try await runProcess("/usr/bin/unzip", ["-q", zip, "-d", out.path])
         #expect(unzipped.status == 0, "\(unzipped.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["bootstrap"])
@@ -38,12 +57,17 @@ struct PackagingTests {
         let client = server.client()
         defer { client.close() }
         #expect(try await CloudExecutor(invoker: invoker, client: client).invokeAll([Square(x: 12)]) == [144])
-    }
 
-    @Test("The Amazon Linux 2023 check refuses a binary that needs the toolchain's shared libraries")
-    func checkRefuses() async throws {
-        let result = try await runProcess("/bin/bash", [Self.script, "--check", builtExecutable("crucial-test-functions")])
-        #expect(result.status != 0)
-        #expect(result.err.contains("needs libswiftCore.so, which provided.al2023 does not have"))
+        // The check, with a path relative to the user's package.
+        let copy = package.appendingPathComponent(".build/debug/my-app")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try builtExecutable("crucial-test-functions"), toPath: copy.path)
+        let checked = try await Self.plugin(package, ["--check", ".build/debug/my-app"])
+        #expect(checked.status != 0)
+        #expect(checked.err.contains("\(copy.path) needs libswiftCore.so, which provided.al2023 does not have"), "\(checked.err)")
+
+        let unknown = try await Self.plugin(package, ["--product", "nope"])
+        #expect(unknown.status != 0)
+        #expect(unknown.err.contains("package MyApp has no executable product named 'nope'; its executables: my-app"), "\(unknown.err)")
     }
 }
