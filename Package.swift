@@ -373,7 +373,7 @@ let package = Package(
         .testTarget(
             name: "CrucialServerTests",
             dependencies: [
-                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialTransport",
+                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -4,6 +4,7 @@ import CrucialCore
 import NIOCore
 import NIOPosix
 import Testing
+import CrucialShared
 
 /// Collects the late answers a store delivers.
 final class Recorder: Responder {
@@ -31,8 +32,45 @@ struct Harness {
     }
 }
 
+/// A linked user type, for the replica's check of code builds.
+@Shared(name: "test.Tally")
+struct StoreTally {
+    var count = 0
+    mutating func add(_ n: Int) -> Int {
+        count += n
+        return count
+    }
+}
+
 @Suite("Object store, without sockets")
 struct ObjectStoreTests {
+    @Test("A replica refuses a call its primary ran with another build of the type's code, asking for the state instead")
+    func replicaRefusesAnotherBuild() async {
+        var registry = TypeRegistry.builtins
+        registry.register(shared: StoreTally.self)
+        let store = ObjectStore(registry: registry, timerLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let ref = ObjectRef(type: "test.Tally", key: "t")
+        func apply(_ index: UInt64, codeBuild: String, create: Bool = false) async -> Outcome {
+            let invoke = Invoke(
+                id: index, ref: ref, method: "add", args: [.int(1)], create: create ? Create(initial: .record(["count": .int(0)])) : nil,
+                clientID: 9, seq: index)
+            let replicate = Replicate(
+                id: index, viewID: 1, ref: ref, version: ObjectVersion(view: 1, index: index), operation: .invoke(invoke), codeBuild: codeBuild)
+            return await withCheckedContinuation { done in store.apply(replicate, currentView: { nil }, done: { done.resume(returning: $0) }) }
+        }
+        #expect(await apply(1, codeBuild: "", create: true) == .void)  // linked code: build ""
+        let refused = await apply(2, codeBuild: "feedfacefeedface")
+        guard case .error(let error) = refused else {
+            Issue.record("applied a call made with another build: \(refused)")
+            return
+        }
+        #expect(error.code == .illegalState)
+        #expect(error.message.contains("runs build (linked) of test.Tally, the primary build feedfacefeedface; send its state"))
+        #expect(store.snapshot(ref) == .record(["count": .int(1)]))
+        #expect(await apply(2, codeBuild: "") == .void)
+        #expect(store.snapshot(ref) == .record(["count": .int(2)]))
+    }
+
     @Test("A retried call with the same (client, seq) is applied once")
     func retriesAreDeduplicated() {
         var h = Harness()
