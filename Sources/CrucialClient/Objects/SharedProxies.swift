@@ -4,7 +4,7 @@ public import CrucialShared
 // built-in ones and those `@Shared` writes, and proxies made here take a client.
 
 extension CrucialClient: SharedCaller {
-    /// A call of a proxy (``SharedCaller``).
+    /// A call of a proxy (`SharedCaller`).
     public func callShared(
         _ ref: ObjectRef, _ method: String, _ args: [Value], initial: Value?, persistent: Bool, readOnly: Bool, typeVersion: String
     ) async throws -> Value {
@@ -12,7 +12,7 @@ extension CrucialClient: SharedCaller {
             ref, method, args, create: initial.map { Create(initial: $0, persistent: persistent) }, readOnly: readOnly, typeVersion: typeVersion)
     }
 
-    /// A proxy's `remove()` (``SharedCaller``).
+    /// A proxy's `remove()` (`SharedCaller`).
     public func removeShared(_ ref: ObjectRef) async throws -> Bool { try await remove(ref) }
 
     /// Makes ``shared`` the caller of proxies made without a client (done when any client or
