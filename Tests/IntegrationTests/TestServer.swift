@@ -110,15 +110,15 @@ final class TestEmulator: Sendable {
     let process: ServerProcess
     let address: String
 
-    init(timeout: Double = 60, concurrency: Int = 16, bootstrap: String? = nil) async throws {
+    init(timeout: Double = 60, concurrency: Int = 16, bootstrap: String? = nil, arguments: [String] = []) async throws {
         process = try await ServerProcess.start(
             executable: builtExecutable("crucial-lambda-emulator"),
             arguments: [
                 "--port", "0", "--function", "crucial=\(try bootstrap ?? builtExecutable("crucial-test-functions"))", "--timeout", String(timeout),
                 "--concurrency", String(concurrency), "--log-level", "warning",
-            ],
-            // A crashing bootstrap ends at once, without Swift's seconds-long backtrace.
-            environment: ["SWIFT_BACKTRACE": "enable=no"])
+                // A crashing bootstrap ends at once, without Swift's seconds-long backtrace.
+                "--env", "SWIFT_BACKTRACE=enable=no",
+            ] + arguments)
         address = process.address
     }
 

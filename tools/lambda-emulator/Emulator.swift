@@ -11,18 +11,39 @@ struct FunctionConfig: Sendable {
     var arguments: [String] = []
     var memoryMB: Int
     var timeout: Duration
+    /// The function's own environment variables (`--env`), beside those Lambda defines.
+    var environment: [String: String] = [:]
+    /// The runtime's identifier, as in `AWS_EXECUTION_ENV=AWS_Lambda_<runtime>`.
+    var runtime = "provided.al2023"
+}
+
+/// How invocations beyond the concurrency limit and failed asynchronous ones are handled.
+struct InvocationPolicy: Sendable {
+    /// Synchronous invocations over the limit: answered 429 TooManyRequestsException as
+    /// AWS does (true), or queued until an environment is free (false, the default).
+    var throttle = false
+    /// Attempts after the first for an asynchronous invocation whose function failed (AWS: 2).
+    var eventRetries = 2
+    /// The wait before the first retry; the second waits twice as long (AWS: about 1 and 2 minutes).
+    var eventRetryDelay: Duration = .seconds(60)
 }
 
 /// The Lambda service on one machine: the Invoke API on loopback, one bootstrap
 /// process per concurrent invocation (kept warm for the next), a concurrency limit
 /// with a queue, timeouts, and START/END/REPORT lines like CloudWatch's.
 final class Emulator: Sendable {
-    /// AWS's limit for synchronous request and response payloads.
+    /// AWS's limits: synchronous requests, asynchronous requests, responses (6 MiB and 100
+    /// bytes, as AWS lets through).
     static let maxRequestBytes = 6 * 1024 * 1024
-    static let maxResponseBytes = 6 * 1024 * 1024
+    static let maxEventBytes = 1024 * 1024
+    static let maxResponseBytes = 6 * 1024 * 1024 + 100
+
+    /// The region functions are told they run in (`AWS_REGION` of the emulator, else us-east-1).
+    static let region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
 
     let functions: [String: FunctionConfig]
     let concurrency: Int
+    let policy: InvocationPolicy
     let logger: Logger
     private let state = Mutex(Pool())
     private let nextSandboxID = Atomic<Int>(0)
@@ -38,9 +59,10 @@ final class Emulator: Sendable {
         var binaries: [String: FileIdentity] = [:]
     }
 
-    init(functions: [FunctionConfig], concurrency: Int, logger: Logger) {
+    init(functions: [FunctionConfig], concurrency: Int, policy: InvocationPolicy = InvocationPolicy(), logger: Logger) {
         self.functions = Dictionary(functions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         self.concurrency = concurrency
+        self.policy = policy
         self.logger = logger
     }
 
@@ -51,63 +73,124 @@ final class Emulator: Sendable {
         guard request.method == .POST, parts.count == 4, parts[0] == "2015-03-31", parts[1] == "functions", parts[3] == "invocations" else {
             return serviceError(.notFound, "UnknownOperationException", "unknown operation \(request.method) \(request.path)")
         }
-        let name = Self.functionName(parts[2].removingPercentEncoding ?? parts[2])
+        let (name, embedded) = Self.functionName(parts[2].removingPercentEncoding ?? parts[2])
         guard let function = functions[name] else {
             return serviceError(.notFound, "ResourceNotFoundException", "Function not found: \(arn(name))")
         }
-        if request.body.readableBytes > Self.maxRequestBytes {
+        // Only $LATEST exists here: no published versions or aliases.
+        if let qualifier = request.query("Qualifier") ?? embedded, qualifier != "$LATEST" {
+            return serviceError(.notFound, "ResourceNotFoundException", "Function not found: \(arn(name)):\(qualifier)")
+        }
+        let type = request.headers.first(name: "X-Amz-Invocation-Type") ?? "RequestResponse"
+        guard ["RequestResponse", "Event", "DryRun"].contains(type) else {
             return serviceError(
-                .payloadTooLarge, "RequestTooLargeException",
-                "Request must be smaller than \(Self.maxRequestBytes) bytes for the InvokeFunction operation")
+                .badRequest, "InvalidParameterValueException",
+                "1 validation error detected: Value '\(type)' at 'invocationType' failed to satisfy constraint: "
+                    + "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+        }
+        let limit = type == "Event" ? Self.maxEventBytes : Self.maxRequestBytes
+        if request.bodyBytes > limit {
+            return serviceError(
+                .payloadTooLarge, "RequestEntityTooLargeException", "Request must be smaller than \(limit) bytes for the InvokeFunction operation")
         }
         var payload = request.body
         if payload.readableBytes == 0 { payload = ByteBuffer(string: "{}") }
+        if let reason = Self.jsonError(payload) {
+            return serviceError(.badRequest, "InvalidRequestContentException", "Could not parse request body into json: \(reason)")
+        }
+        var clientContext: String?
+        if let encoded = request.headers.first(name: "X-Amz-Client-Context") {
+            guard let data = Data(base64Encoded: encoded), encoded.utf8.count <= 3583 else {
+                return serviceError(
+                    .badRequest, "InvalidRequestContentException",
+                    "Client context must be a valid Base64-encoded JSON object of at most 3583 bytes")
+            }
+            clientContext = String(decoding: data, as: UTF8.self)
+        }
+        let requestID = UUID().uuidString.lowercased()
+        switch type {
+        case "Event":
+            // Queued; a failed attempt is tried again up to twice, as AWS does.
+            Task { await invokeEvent(function, payload: payload, requestID: requestID) }
+            var headers = HTTPHeaders()
+            headers.add(name: "x-amzn-RequestId", value: requestID)
+            return HTTPResponse(status: .accepted, headers: headers)
+        case "DryRun":
+            var headers = HTTPHeaders()
+            headers.add(name: "x-amzn-RequestId", value: requestID)
+            return HTTPResponse(status: .noContent, headers: headers)
+        default:
+            if policy.throttle, !tryAcquireSlot() {
+                var error = serviceError(.tooManyRequests, "TooManyRequestsException", "Rate Exceeded.", reason: "ReservedFunctionConcurrentInvocationLimitExceeded")
+                error.headers.replaceOrAdd(name: "x-amzn-RequestId", value: requestID)
+                return error
+            }
+            let (response, _) = await invoke(
+                function, payload: payload, requestID: requestID, traceID: request.headers.first(name: "X-Amzn-Trace-Id"),
+                clientContext: clientContext, tail: request.headers.first(name: "X-Amz-Log-Type") == "Tail", slotHeld: policy.throttle)
+            return response
+        }
+    }
+
+    /// Why `payload` is not JSON, in words (nil when it is).
+    static func jsonError(_ payload: ByteBuffer) -> String? {
         do {
             _ = try JSONSerialization.jsonObject(with: Data(payload.readableBytesView), options: [.fragmentsAllowed])
-        } catch {
-            return serviceError(.badRequest, "InvalidRequestContentException", "Could not parse request body into json: \(error)")
-        }
-        let tail = request.headers.first(name: "X-Amz-Log-Type") == "Tail"
-        switch request.headers.first(name: "X-Amz-Invocation-Type") ?? "RequestResponse" {
-        case "RequestResponse":
-            return await invoke(function, payload: payload, traceID: request.headers.first(name: "X-Amzn-Trace-Id"), tail: tail)
-        case "Event":
-            Task { _ = await invoke(function, payload: payload, traceID: nil, tail: false) }
-            return HTTPResponse(status: .accepted)
-        case "DryRun":
-            return HTTPResponse(status: .noContent)
-        case let other:
-            return serviceError(.badRequest, "InvalidParameterValueException", "unknown X-Amz-Invocation-Type \(other)")
+            return nil
+        } catch let error as NSError {
+            let detail = (error.userInfo["NSDebugDescription"] as? String).map { ": \($0)" } ?? ""
+            return "Could not parse payload into json\(detail)"
         }
     }
 
-    /// "name", "name:qualifier" or "arn:aws:lambda:region:account:function:name[:qualifier]" → "name".
-    static func functionName(_ s: String) -> String {
-        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
-        if parts.count >= 7, parts[0] == "arn" { return String(parts[6]) }
-        return String(parts[0])
+    /// An asynchronous invocation: run, and run again after a function error, twice at most.
+    private func invokeEvent(_ function: FunctionConfig, payload: ByteBuffer, requestID: String) async {
+        var attempt = 0
+        while true {
+            let (_, failed) = await invoke(function, payload: payload, requestID: requestID, traceID: nil, clientContext: nil, tail: false, slotHeld: false)
+            guard failed, attempt < policy.eventRetries else { return }
+            attempt += 1
+            let delay = policy.eventRetryDelay * (1 << (attempt - 1))
+            logger.notice("\(function.name): asynchronous invocation \(requestID) failed; retry \(attempt) of \(policy.eventRetries) in \(delay)")
+            try? await Task.sleep(for: delay)
+        }
     }
 
-    private func arn(_ name: String) -> String { "arn:aws:lambda:us-east-1:000000000000:function:\(name)" }
+    /// "name", "name:qualifier" or "arn:aws:lambda:region:account:function:name[:qualifier]"
+    /// (or the partial "account:function:name[:qualifier]") → the name and the qualifier.
+    static func functionName(_ s: String) -> (name: String, qualifier: String?) {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count >= 7, parts[0] == "arn" { return (parts[6], parts.count > 7 ? parts[7] : nil) }
+        if parts.count >= 3, parts[1] == "function" { return (parts[2], parts.count > 3 ? parts[3] : nil) }
+        return (parts[0], parts.count > 1 ? parts[1] : nil)
+    }
 
-    private func serviceError(_ status: HTTPResponseStatus, _ type: String, _ message: String) -> HTTPResponse {
+    private func arn(_ name: String) -> String { "arn:aws:lambda:\(Self.region):000000000000:function:\(name)" }
+
+    private func serviceError(_ status: HTTPResponseStatus, _ type: String, _ message: String, reason: String? = nil) -> HTTPResponse {
         var headers = HTTPHeaders()
         headers.add(name: "x-amzn-ErrorType", value: type)
         headers.add(name: "x-amzn-RequestId", value: UUID().uuidString.lowercased())
-        return .json(status, jsonObject(["Type": "User", "message": message]), headers: headers)
+        var body = ["Type": "User", "message": message]
+        if let reason { body["Reason"] = reason }
+        return .json(status, jsonObject(body), headers: headers)
     }
 
     // MARK: Running an invocation
 
-    private func invoke(_ function: FunctionConfig, payload: ByteBuffer, traceID: String?, tail: Bool) async -> HTTPResponse {
-        let requestID = UUID().uuidString.lowercased()
-        await acquireSlot(requestID: requestID)
+    /// Runs one invocation; returns the answer and whether the function failed (an error,
+    /// a crash, a timeout: what makes an asynchronous invocation try again). `slotHeld`: the
+    /// caller took the concurrency slot already (throttling).
+    private func invoke(
+        _ function: FunctionConfig, payload: ByteBuffer, requestID: String, traceID: String?, clientContext: String?, tail: Bool, slotHeld: Bool
+    ) async -> (HTTPResponse, failed: Bool) {
+        if !slotHeld { await acquireSlot(requestID: requestID) }
         defer { releaseSlot() }
 
         let deadline = Date().addingTimeInterval(Double(function.timeout.components.seconds) + Double(function.timeout.components.attoseconds) / 1e18)
         let event = Event(
             requestID: requestID, payload: payload, deadlineMs: Int64(deadline.timeIntervalSince1970 * 1000), functionARN: arn(function.name),
-            traceID: traceID ?? "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(requestID.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0")
+            clientContext: clientContext, traceID: traceID ?? "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(requestID.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0")
         emit("START RequestId: \(requestID) Version: $LATEST")
         var cold = false
         var sandbox: Sandbox
@@ -122,7 +205,11 @@ final class Emulator: Sendable {
                     sandbox = try await spawn(function)
                 } catch {
                     logger.error("cannot start \(function.executable): \(error)")
-                    return functionError(requestID: requestID, "Runtime.InvalidEntrypoint", "RequestId: \(requestID) Error: cannot start \(function.executable): \(error)", log: "")
+                    return (
+                        functionError(
+                            requestID: requestID, "Runtime.InvalidEntrypoint", "RequestId: \(requestID) Error: cannot start \(function.executable): \(error)",
+                            log: ""), true
+                    )
                 }
             }
             let timer = Task { [sandbox] in
@@ -151,28 +238,37 @@ final class Emulator: Sendable {
             checkin(sandbox)
             var headers = responseHeaders(requestID: requestID, log: tail ? fullLog : nil)
             headers.add(name: "content-type", value: "application/json")
-            return HTTPResponse(status: .ok, headers: headers, body: body)
+            return (HTTPResponse(status: .ok, headers: headers, body: body), false)
         case .functionError(let type, let body):
             if sandbox.isAlive { checkin(sandbox) } else { sandbox.kill() }
             var headers = responseHeaders(requestID: requestID, log: tail ? fullLog : nil)
             headers.add(name: "X-Amz-Function-Error", value: "Unhandled")
             headers.add(name: "content-type", value: "application/json")
             _ = type
-            return HTTPResponse(status: .ok, headers: headers, body: body)
+            return (HTTPResponse(status: .ok, headers: headers, body: body), true)
         case .exited(let reason), .undelivered(let reason):
             sandbox.kill()
             logger.warning("bootstrap of \(function.name) (sandbox \(sandbox.id)) exited during \(requestID): \(reason)")
-            return functionError(requestID: requestID, "Runtime.ExitError", "RequestId: \(requestID) Error: Runtime exited with error: \(reason)", log: tail ? fullLog : nil)
+            return (
+                functionError(requestID: requestID, "Runtime.ExitError", "RequestId: \(requestID) Error: Runtime exited with error: \(reason)", log: tail ? fullLog : nil),
+                true
+            )
         case .timedOut:
             sandbox.kill()
             let seconds = String(format: "%.2f", Self.milliseconds(function.timeout) / 1000)
             logger.warning("\(requestID) timed out after \(seconds) s; sandbox \(sandbox.id) killed")
-            return functionError(requestID: requestID, "Sandbox.Timedout", "RequestId: \(requestID) Error: Task timed out after \(seconds) seconds", log: tail ? fullLog : nil)
+            return (
+                functionError(requestID: requestID, "Sandbox.Timedout", "RequestId: \(requestID) Error: Task timed out after \(seconds) seconds", log: tail ? fullLog : nil),
+                true
+            )
         case .tooLarge(let bytes):
             checkin(sandbox)
-            return functionError(
-                requestID: requestID, "Function.ResponseSizeTooLarge",
-                "Response payload size (\(bytes) bytes) exceeded maximum allowed payload size (\(Self.maxResponseBytes) bytes).", log: tail ? fullLog : nil)
+            return (
+                functionError(
+                    requestID: requestID, "Function.ResponseSizeTooLarge",
+                    "Response payload size (\(bytes) bytes) exceeded maximum allowed payload size (\(Self.maxResponseBytes) bytes).",
+                    log: tail ? fullLog : nil), true
+            )
         }
     }
 
@@ -210,6 +306,15 @@ final class Emulator: Sendable {
             } else {
                 continuation.resume()
             }
+        }
+    }
+
+    /// Takes a concurrency slot if one is free now (throttling: no waiting).
+    private func tryAcquireSlot() -> Bool {
+        state.withLock { pool in
+            guard pool.busy < concurrency, pool.queue.isEmpty else { return false }
+            pool.busy += 1
+            return true
         }
     }
 

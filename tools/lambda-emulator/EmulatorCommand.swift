@@ -48,6 +48,23 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Memory size reported to functions and in REPORT lines, in MB.")
     var memory = 1024
 
+    @Option(name: .customLong("env"), help: ArgumentHelp(
+        "An environment variable of the functions, KEY=VALUE (repeatable). Functions get only these, PATH and what Lambda defines: none of the emulator's own (its AWS keys least of all).",
+        valueName: "key=value"))
+    var environment: [String] = []
+
+    @Option(help: "The runtime functions are told they run in (AWS_EXECUTION_ENV=AWS_Lambda_<runtime>), e.g. python3.12.")
+    var runtime = "provided.al2023"
+
+    @Flag(help: "Answer synchronous invocations over --concurrency with 429 TooManyRequestsException, as AWS does, instead of queueing them.")
+    var throttle = false
+
+    @Option(help: "Retries of an asynchronous (Event) invocation whose function failed (AWS: 2).")
+    var eventRetries = 2
+
+    @Option(help: "Seconds before the first retry of a failed asynchronous invocation; the second waits twice as long (AWS: about 60).")
+    var eventRetryDelay: Double = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "notice"
 
@@ -57,12 +74,25 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard timeout > 0, timeout <= 86_400 else { throw ValidationError("--timeout must be between 0 and 86400 seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard (0...10).contains(eventRetries) else { throw ValidationError("--event-retries must be 0...10") }
+        guard eventRetryDelay >= 0 else { throw ValidationError("--event-retry-delay must not be negative") }
+        _ = try parsedEnvironment()
         for f in try parsedFunctions() where !FileManager.default.isExecutableFile(atPath: f.executable) {
             throw ValidationError("\(f.executable) (function \(f.name)) is not an executable file")
         }
     }
 
+    func parsedEnvironment() throws -> [String: String] {
+        var variables: [String: String] = [:]
+        for spec in environment {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else { throw ValidationError("--env \(spec): write KEY=VALUE") }
+            variables[String(spec[..<eq])] = String(spec[spec.index(after: eq)...])
+        }
+        return variables
+    }
+
     func parsedFunctions() throws -> [FunctionConfig] {
+        let variables = try parsedEnvironment()
         try functions.map { spec in
             let (name, path): (String, String)
             if let eq = spec.firstIndex(of: "=") {
@@ -74,15 +104,19 @@ struct EmulatorCommand: AsyncParsableCommand {
                 throw ValidationError("bad function name \"\(name)\": use letters, digits, - and _")
             }
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-            return FunctionConfig(name: name, executable: absolute, memoryMB: memory, timeout: .milliseconds(Int64(timeout * 1000)))
+            return FunctionConfig(
+                name: name, executable: absolute, memoryMB: memory, timeout: .milliseconds(Int64(timeout * 1000)), environment: variables,
+                runtime: runtime)
         }
     }
 
     func run() async throws {
         var logger = Logger(label: "crucial-lambda-emulator") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
-        let emulator = Emulator(functions: try parsedFunctions(), concurrency: concurrency, logger: logger)
-        let server = try await HTTPServer.start(host: host, port: port, maxBody: Emulator.maxRequestBytes + 1024 * 1024) { request in
+        let policy = InvocationPolicy(
+            throttle: throttle, eventRetries: eventRetries, eventRetryDelay: .milliseconds(Int64(eventRetryDelay * 1000)))
+        let emulator = Emulator(functions: try parsedFunctions(), concurrency: concurrency, policy: policy, logger: logger)
+        let server = try await HTTPServer.start(host: host, port: port, maxBody: Emulator.maxRequestBytes) { request in
             await emulator.handle(request)
         }
         for f in emulator.functions.values.sorted(by: { $0.name < $1.name }) {

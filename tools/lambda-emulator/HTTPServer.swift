@@ -2,13 +2,26 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A whole HTTP/1.1 request, body collected.
+/// A whole HTTP/1.1 request, body collected (up to the server's limit).
 struct HTTPRequest: Sendable {
     var method: HTTPMethod
     var path: String
     var query: String
     var headers: HTTPHeaders
     var body: ByteBuffer
+    /// The body's length as sent: more than `body` holds when it was over the limit.
+    var bodyBytes: Int
+
+    /// The value of `name` in the query string, percent-decoded.
+    func query(_ name: String) -> String? {
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if kv.first.map(String.init)?.removingPercentEncoding == name {
+                return kv.count > 1 ? String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
+            }
+        }
+        return nil
+    }
 
     init(_ full: NIOHTTPServerRequestFull) {
         method = full.head.method
@@ -22,6 +35,47 @@ struct HTTPRequest: Sendable {
         }
         headers = full.head.headers
         body = full.body ?? ByteBuffer()
+        bodyBytes = headers.first(name: BoundedRequestAggregator.discardedHeader).flatMap(Int.init) ?? body.readableBytes
+        headers.remove(name: BoundedRequestAggregator.discardedHeader)
+    }
+}
+
+/// Collects a request's head and body into one `NIOHTTPServerRequestFull`, keeping at most
+/// `maxBody` bytes of the body: past that it reads and drops the rest and says how long the
+/// body was (a header of its own), so that the handler can answer an over-size request
+/// with a JSON error as AWS does, where NIO's aggregator would answer a bare 413.
+final class BoundedRequestAggregator: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = NIOHTTPServerRequestFull
+    static let discardedHeader = "x-crucial-emulator-body-bytes"
+
+    private let maxBody: Int
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var total = 0
+
+    init(maxBody: Int) { self.maxBody = maxBody }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = nil
+            total = 0
+        case .body(var chunk):
+            total += chunk.readableBytes
+            if total <= maxBody {
+                if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+            } else {
+                body = nil  // over the limit: only its length is kept
+            }
+        case .end:
+            guard var h = head else { return }
+            if total > maxBody { h.headers.replaceOrAdd(name: Self.discardedHeader, value: String(total)) }
+            context.fireChannelRead(wrapInboundOut(NIOHTTPServerRequestFull(head: h, body: body)))
+            head = nil
+            body = nil
+        }
     }
 }
 
@@ -61,7 +115,7 @@ struct HTTPServer: Sendable {
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try child.pipeline.syncOperations.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: maxBody))
+                    try child.pipeline.syncOperations.addHandler(BoundedRequestAggregator(maxBody: maxBody))
                     return try NIOAsyncChannel<NIOHTTPServerRequestFull, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
                 }
             }

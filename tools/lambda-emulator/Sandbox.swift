@@ -33,6 +33,8 @@ struct Event: Sendable {
     var payload: ByteBuffer
     var deadlineMs: Int64
     var functionARN: String
+    /// The caller's `X-Amz-Client-Context`, decoded (synchronous invocations only).
+    var clientContext: String?
     var traceID: String
 }
 
@@ -72,6 +74,9 @@ final class Sandbox: Sendable {
         var deliveredAt: ContinuousClock.Instant?
         var exitReason: String?
         var log = LogTail()
+        /// The invocations answered already (`/response` or `/error` once): a second answer is
+        /// an invalid state transition, not an unknown request.
+        var answered: Set<String> = []
     }
 
     /// Output lines captured during the current invocation (the last 4 KB).
@@ -174,10 +179,21 @@ final class Sandbox: Sendable {
         let continuation = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
             guard let current = s.current, current.requestID == requestID else { return nil }
             s.current = nil
+            if s.answered.count > 1000 { s.answered.removeAll() }
+            s.answered.insert(requestID)
             return current.continuation
         }
         continuation?.resume(returning: outcome)
         return continuation != nil
+    }
+
+    /// The answer to a `/response` or `/error` for a request that is not the one in progress.
+    private func notCurrent(_ id: String) -> HTTPResponse {
+        if state.withLock({ $0.answered.contains(id) }) {
+            return runtimeError(
+                .forbidden, "InvalidStateTransition", "State transition from Ready to InvocationResponse failed for runtime: invocation \(id) was answered already")
+        }
+        return invalidRequestID(id)
     }
 
     private func exited(_ reason: String) {
@@ -211,21 +227,27 @@ final class Sandbox: Sendable {
             headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(event.deadlineMs))
             headers.add(name: "Lambda-Runtime-Invoked-Function-Arn", value: event.functionARN)
             headers.add(name: "Lambda-Runtime-Trace-Id", value: event.traceID)
+            if let context = event.clientContext { headers.add(name: "Lambda-Runtime-Client-Context", value: context) }
             headers.add(name: "content-type", value: "application/json")
             return HTTPResponse(status: .ok, headers: headers, body: event.payload)
         case (.POST, "invocation/\(id)/response") where !id.isEmpty:
-            let size = request.body.readableBytes
+            let size = request.bodyBytes
             let outcome: Outcome = size > Emulator.maxResponseBytes ? .tooLarge(bytes: size) : .response(request.body)
-            guard finish(requestID: id, with: outcome) else { return invalidRequestID(id) }
+            guard finish(requestID: id, with: outcome) else { return notCurrent(id) }
             if case .tooLarge = outcome {
                 return runtimeError(.payloadTooLarge, "RequestEntityTooLarge", "response of \(size) bytes is over the \(Emulator.maxResponseBytes)-byte limit")
             }
             return .json(.accepted, #"{"status":"OK"}"#)
         case (.POST, "invocation/\(id)/error") where !id.isEmpty:
             let type = request.headers.first(name: "Lambda-Runtime-Function-Error-Type") ?? "Unhandled"
-            guard finish(requestID: id, with: .functionError(type: type, body: request.body)) else { return invalidRequestID(id) }
+            guard finish(requestID: id, with: .functionError(type: type, body: request.body)) else { return notCurrent(id) }
             return .json(.accepted, #"{"status":"OK"}"#)
         case (.POST, "init/error"):
+            // Only during init: once the runtime asked for an invocation, init is over.
+            if state.withLock({ $0.ready != nil }) {
+                return runtimeError(
+                    .forbidden, "InvalidStateTransition", "State transition from Ready to InitError failed for runtime: init is over (it called /next)")
+            }
             let type = request.headers.first(name: "Lambda-Runtime-Function-Error-Type") ?? "Runtime.Unknown"
             let current = state.withLock { $0.current?.requestID }
             if let current { finish(requestID: current, with: .functionError(type: type, body: request.body)) }
@@ -284,18 +306,31 @@ final class ProcessBox: Sendable {
         function: FunctionConfig, runtimeAPI: String, sandboxID: Int,
         output: @escaping @Sendable (String) -> Void, onExit: @escaping @Sendable (String) -> Void
     ) async throws {
-        let environment = Environment.inherit.updating([
-            Environment.Key(stringLiteral: ParentWatch.environmentKey): nil,  // meant for the emulator, not its functions
+        // What Lambda defines, the function's own variables (--env), and PATH; nothing else of
+        // the emulator's environment (its AWS keys least of all) reaches the function.
+        var variables = function.environment
+        let defined: [String: String] = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
             "AWS_LAMBDA_RUNTIME_API": runtimeAPI,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_\(function.runtime)",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(function.memoryMB),
             "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(function.name)",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local/[$LATEST]\(sandboxID)",
-            "AWS_REGION": ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1",
+            "AWS_REGION": Emulator.region,
+            "AWS_DEFAULT_REGION": Emulator.region,
             "LAMBDA_TASK_ROOT": URL(fileURLWithPath: function.executable).deletingLastPathComponent().path,
+            "LAMBDA_RUNTIME_DIR": URL(fileURLWithPath: function.executable).deletingLastPathComponent().path,
             "_HANDLER": function.name,
-        ])
+        ]
+        for (key, value) in defined where !(key == "TZ" && variables[key] != nil) { variables[key] = value }  // TZ is not reserved
+        var keyed: [Environment.Key: String] = [:]
+        for (key, value) in variables { if let k = Environment.Key(rawValue: key) { keyed[k] = value } }
+        let environment = Environment.custom(keyed)
         let configuration = Configuration(
             executable: .path(.init(function.executable)), arguments: Arguments(function.arguments), environment: environment)
         let lines = LineSplitter(output)
