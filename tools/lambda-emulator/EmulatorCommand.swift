@@ -93,7 +93,7 @@ struct EmulatorCommand: AsyncParsableCommand {
 
     func parsedFunctions() throws -> [FunctionConfig] {
         let variables = try parsedEnvironment()
-        try functions.map { spec in
+        return try functions.map { spec in
             let (name, path): (String, String)
             if let eq = spec.firstIndex(of: "=") {
                 (name, path) = (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
