@@ -61,6 +61,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-syntax", "600.0.1"..<"700.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // FileDescriptor, for the emulator's bootstrap output (swift-subprocess's own dependency).
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
         // `swift package generate-documentation` (tools/docs.sh): the DocC catalogs.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -199,6 +201,7 @@ let package = Package(
                 // entries and crashed the emulator with hundreds of sandboxes' fds open
                 // (swift-corelibs-foundation#5472); Subprocess closes fds with close_range.
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "tools/lambda-emulator",
             swiftSettings: strict

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Subprocess
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -231,6 +232,7 @@ final class Sandbox: Sendable {
             headers.add(name: "content-type", value: "application/json")
             return HTTPResponse(status: .ok, headers: headers, body: event.payload)
         case (.POST, "invocation/\(id)/response") where !id.isEmpty:
+            process.drainOutput()  // what it printed before answering belongs to this invocation's log
             let size = request.bodyBytes
             let outcome: Outcome = size > Emulator.maxResponseBytes ? .tooLarge(bytes: size) : .response(request.body)
             guard finish(requestID: id, with: outcome) else { return notCurrent(id) }
@@ -239,6 +241,7 @@ final class Sandbox: Sendable {
             }
             return .json(.accepted, #"{"status":"OK"}"#)
         case (.POST, "invocation/\(id)/error") where !id.isEmpty:
+            process.drainOutput()
             let type = request.headers.first(name: "Lambda-Runtime-Function-Error-Type") ?? "Unhandled"
             guard finish(requestID: id, with: .functionError(type: type, body: request.body)) else { return notCurrent(id) }
             return .json(.accepted, #"{"status":"OK"}"#)
@@ -297,11 +300,17 @@ final class ProcessBox: Sendable {
 
     var pid: Int32 { pidValue.load(ordering: .relaxed) }
 
+    /// The process's output (stdout and stderr), read from the file it writes to.
+    private let reader = Mutex<OutputReader?>(nil)
+
     /// Starts the bootstrap; returns once it runs (throws when it cannot be started).
-    /// `output` gets each line it writes (stdout and stderr); `onExit` its end, once its
-    /// output was read to the end (the last lines, "about to trap", belong to the
-    /// invocation's log). A child of the bootstrap that keeps the output open delays that
-    /// until it ends too.
+    /// `output` gets each line it writes (stdout and stderr) as ``drainOutput()`` reads it;
+    /// `onExit` its end, once its output was read to the end (the last lines, "about to
+    /// trap", belong to the invocation's log).
+    ///
+    /// The output goes to an unlinked temporary file rather than a pipe: whatever the
+    /// process wrote before it answered an invocation is in the file when the answer
+    /// arrives, so the invocation's log (`LogResult`) has every line printed before it.
     func start(
         function: FunctionConfig, runtimeAPI: String, sandboxID: Int,
         output: @escaping @Sendable (String) -> Void, onExit: @escaping @Sendable (String) -> Void
@@ -333,28 +342,50 @@ final class ProcessBox: Sendable {
         let environment = Environment.custom(keyed)
         let configuration = Configuration(
             executable: .path(.init(function.executable)), arguments: Arguments(function.arguments), environment: environment)
-        let lines = LineSplitter(output)
+        let path = "\(NSTemporaryDirectory())crucial-emulator-\(getpid())-\(sandboxID)-\(UInt32.random(in: 0...UInt32.max)).log"
+        let writeFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        let readFD = open(path, O_RDONLY | O_CLOEXEC)
+        unlink(path)  // the file lives while the descriptors do
+        guard writeFD >= 0, readFD >= 0 else {
+            if writeFD >= 0 { close(writeFD) }
+            if readFD >= 0 { close(readFD) }
+            throw EmulatorFailure("cannot make an output file for \(function.executable): \(String(cString: strerror(errno)))")
+        }
+        let outputReader = OutputReader(fd: readFD, lines: LineSplitter(output))
+        reader.withLock { $0 = outputReader }
         let started = StartSignal()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             started.waiting.withLock { $0 = continuation }
             Task.detached { [self] in
+                // While it runs, its output reaches the console within a tenth of a second.
+                let pump = Task { [outputReader] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        outputReader.drain()
+                    }
+                }
                 do {
-                    let outcome = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .combinedWithOutput) {
-                        execution in
+                    let outcome = try await Subprocess.run(
+                        configuration, input: .none, output: .fileDescriptor(FileDescriptor(rawValue: writeFD), closeAfterSpawningProcess: true),
+                        error: .combinedWithOutput
+                    ) { execution in
                         pidValue.store(execution.processIdentifier.value, ordering: .relaxed)
                         started.resume(nil)
-                        for try await chunk in execution.standardOutput {
-                            chunk.withUnsafeBytes { lines.feed(Data($0)) }
-                        }
-                        lines.flush()
                     }
+                    pump.cancel()
+                    outputReader.finish()
                     onExit(Self.reason(outcome.terminationStatus))
                 } catch {
+                    pump.cancel()
+                    outputReader.finish()
                     if !started.resume(error) { onExit("the process failed: \(error)") }
                 }
             }
         }
     }
+
+    /// Reads what the process wrote so far into lines (see ``start``).
+    func drainOutput() { reader.withLock { $0 }?.drain() }
 
     /// The start's continuation, resumed once: when the process runs, or with why it could not start.
     private final class StartSignal: Sendable {
@@ -382,6 +413,47 @@ final class ProcessBox: Sendable {
         let pid = self.pid
         if pid > 0 { _ = Glibc.kill(pid, SIGKILL) }
     }
+}
+
+/// The reading end of a bootstrap's output file: each ``drain()`` reads from where the
+/// last one stopped to the end of what was written, and cuts it into lines.
+final class OutputReader: Sendable {
+    private let state: Mutex<(fd: Int32, offset: Int64)>
+    private let lines: LineSplitter
+
+    init(fd: Int32, lines: LineSplitter) {
+        self.state = Mutex((fd, 0))
+        self.lines = lines
+    }
+
+    func drain() {
+        state.withLock { s in
+            guard s.fd >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { pread(s.fd, $0.baseAddress, $0.count, off_t(s.offset)) }
+                guard n > 0 else { break }
+                s.offset += Int64(n)
+                lines.feed(Data(buffer[0..<n]))
+            }
+        }
+    }
+
+    /// Reads the rest, emits a last unterminated line, and closes the file.
+    func finish() {
+        drain()
+        lines.flush()
+        state.withLock { s in
+            if s.fd >= 0 { close(s.fd) }
+            s.fd = -1
+        }
+    }
+}
+
+/// A failure of the emulator itself, with the reason.
+struct EmulatorFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Cuts a byte stream into lines.
