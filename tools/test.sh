@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/ensure-deps.sh
-ensure_deps zip unzip binutils etcd-server openssl  # zip/unzip/readelf for the Lambda packaging tests; etcd for cluster tests; openssl makes the TLS tests' certificates
+ensure_deps zip unzip binutils etcd-server openssl python3-venv  # zip/unzip/readelf for the Lambda packaging tests; etcd for cluster tests; openssl makes the TLS tests' certificates
 ensure_pip moto_server 'moto[server]'              # moto's STS for the AWS credentials tests
+ensure_venv .build/aws-clients boto3 awscli awslambdaric  # AWS's own clients against the Lambda emulator
 echo "==> swift build --build-tests" >&2
 swift build --build-tests
 echo "==> swift test" >&2

@@ -22,3 +22,16 @@ ensure_pip() {
   echo "==> pip install $package" >&2
   python3 -m pip install -q "$package" >&2
 }
+
+# ensure_venv DIR PACKAGE...: a virtual environment at DIR holding the packages (pip from
+# the package registry), made or completed when one is missing.
+#   ensure_venv .build/aws-clients boto3 awscli awslambdaric
+ensure_venv() {
+  local dir=$1; shift
+  local missing=0
+  [[ -x "$dir/bin/python" ]] || { echo "==> python3 -m venv $dir" >&2; python3 -m venv "$dir" >&2; missing=1; }
+  if ((missing)) || ! "$dir/bin/python" -m pip show -q "$@" >/dev/null 2>&1; then
+    echo "==> pip install $* (into $dir)" >&2
+    "$dir/bin/pip" install -q "$@" >&2
+  fi
+}
