@@ -15,7 +15,7 @@ let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("Nonisolat
 /// The paper's applications, each as a plain threaded program and its Crucial port
 /// (tools/table4.sh counts what the port changed); those that are their own DSO server
 /// (`serve`, for their @Shared types) link CrucialServer.
-let paperApps: [Target] = [("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false)].flatMap { name, serves in
+let paperApps: [Target] = [("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false), ("randomforest", true)].flatMap { name, serves in
     let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
     let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
     return [

@@ -48,6 +48,20 @@ struct AppTests {
         #expect(p < 0.693, "the loss must fall below log 2 (all-zero weights): \(p)")
     }
 
+    @Test("Random forest: cloud threads growing trees into a shared forest give the plain version's forest, tree for tree, whatever the number of threads")
+    func randomForest() async throws {
+        let common = ["--trees", "6", "--samples", "1500", "--test-samples", "400", "--seed", "11"]
+        let plain = try await runCLI(common + ["--threads", "2"], executable: "randomforest-plain")
+        let crucial = try await runCLI(common + ["--threads", "3"], executable: "randomforest-crucial")
+        #expect(plain.status == 0 && crucial.status == 0, "\(plain.out)\n\(crucial.out)")
+        let p = try #require(line(plain.out, "accuracy = "), "\(plain.out)"), c = try #require(line(crucial.out, "accuracy = "), "\(crucial.out)")
+        // Same seed: the same trees (their fingerprint), so the same accuracy and out-of-bag error.
+        #expect(p == c)
+        #expect(line(crucial.out, "trained 6 trees") != nil, "\(crucial.out)")
+        let accuracy = try #require(Double(p.split(separator: " ")[2].dropLast()))
+        #expect(accuracy > 0.8, "a forest must beat a coin on these classes: \(p)")
+    }
+
     @Test("Santa Claus: Santa, 9 reindeer and 6 elves as cloud threads on shared semaphores make every delivery and help every elf group, breaking no rule")
     func santa() async throws {
         let arguments = ["--deliveries", "4", "--elves", "6", "--helps", "2"]
