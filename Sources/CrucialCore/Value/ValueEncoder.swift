@@ -112,6 +112,7 @@ struct KeyedValueEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtoc
         guard case .record(var r) = node.content else { return EncodingNode() }
         if let existing = r[name] { return existing }
         let c = EncodingNode()
+        node.content = .empty  // drop the enum's reference first, so that the insertion does not copy the dictionary
         r[name] = c
         node.content = .record(r)
         return c
@@ -184,6 +185,7 @@ struct UnkeyedValueEncodingContainer: UnkeyedEncodingContainer {
     private func next() -> EncodingNode {
         let c = EncodingNode()
         if case .list(var l) = node.content {
+            node.content = .empty  // drop the enum's reference first, so that the append does not copy the array (n appends were n² copies)
             l.append(c)
             node.content = .list(l)
         }

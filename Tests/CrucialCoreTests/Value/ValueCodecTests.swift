@@ -60,6 +60,16 @@ struct ValueCodecTests {
         #expect(try ValueEncoder().encode(Optional<Int>.none) == .null)
     }
 
+    @Test("A long list of records or lists encodes in linear work (each append used to copy the list: 300,000 pairs took hours)")
+    func longLists() throws {
+        let pairs = (0..<300_000).map { [$0, $0 % 7] }
+        let value = try ValueEncoder().encode(pairs)
+        #expect(value.listValue?.count == 300_000)
+        #expect(value.listValue?.last == .ints([299_999, 299_999 % 7]))
+        let points = (0..<100_000).map { Point(x: Double($0), y: 0) }
+        #expect(try ValueDecoder().decode([Point].self, from: try ValueEncoder().encode(points)).count == 100_000)
+    }
+
     @Test("Mismatches throw DecodingError naming the path")
     func mismatches() throws {
         let v: Value = .record(["x": .string("no"), "y": .double(1)])

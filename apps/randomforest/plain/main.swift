@@ -234,12 +234,18 @@ struct RandomForest: AsyncParsableCommand {
     @Option(help: "Fewest rows in a leaf.") var minLeaf = 2
     @Option(help: "Features tried at each split (0: the square root of their number).") var featuresPerSplit = 0
     @Option(help: "Seed of the data and the trees.") var seed: UInt64 = 1
+    @Option(help: "Write the data set to this CSV file (features, then the label) and stop.") var dumpData: String?
 
     func run() async throws {
         var settings = Settings(
             samples: samples, testSamples: testSamples, informative: informative, redundant: redundant, noise: noise, classes: classes,
             trees: trees, maxDepth: maxDepth, minLeaf: minLeaf, featuresPerSplit: featuresPerSplit, seed: seed)
         if settings.featuresPerSplit == 0 { settings.featuresPerSplit = max(1, Int(Double(settings.features).squareRoot())) }
+        if let dumpData {
+            let data = Dataset.generate(settings)
+            let rows = zip(data.x, data.y).map { x, y in (x.map { "\($0)" } + ["\(y)"]).joined(separator: ",") }
+            return try (rows.joined(separator: "\n") + "\n").write(toFile: dumpData, atomically: true, encoding: .utf8)
+        }
         let forest = Forest(labels: Array(Dataset.generate(settings).y.prefix(samples)), classes: classes)
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
