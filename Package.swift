@@ -15,12 +15,16 @@ let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("Nonisolat
 /// The paper's applications, each as a plain threaded program and its Crucial port
 /// (tools/table4.sh counts what the port changed); those that are their own DSO server
 /// (`serve`, for their @Shared types) link CrucialServer.
-let paperApps: [Target] = [("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false), ("randomforest", true)].flatMap { name, serves in
+let paperApps: [Target] = [
+    ("montecarlo", false, false), ("kmeans", true, true), ("logreg", true, true), ("santa", false, false), ("randomforest", true, false),
+].flatMap { name, serves, kernels in
     let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
     let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
+    // k-means and logistic regression compute with OpenBLAS, the plain version and the port alike.
+    let shared: [Target.Dependency] = [argumentParser] + (kernels ? ["AppKernels"] : [])
     return [
-        Target.executableTarget(name: "\(name)-plain", dependencies: [argumentParser], path: "apps/\(name)/plain", swiftSettings: strict),
-        Target.executableTarget(name: "\(name)-crucial", dependencies: crucial + [argumentParser], path: "apps/\(name)/crucial", swiftSettings: strict),
+        Target.executableTarget(name: "\(name)-plain", dependencies: shared, path: "apps/\(name)/plain", swiftSettings: strict),
+        Target.executableTarget(name: "\(name)-crucial", dependencies: crucial + shared, path: "apps/\(name)/crucial", swiftSettings: strict),
     ]
 }
 
@@ -239,6 +243,9 @@ let package = Package(
             swiftSettings: strict
         ),
         // The paper's applications: apps/NAME/plain and apps/NAME/crucial (see paperApps).
+        // OpenBLAS (apt-get install libopenblas-dev), for the applications' kernels.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "AppKernels", dependencies: ["COpenBLAS"], path: "apps/kernels", swiftSettings: strict),
     ] + paperApps + [
         // What an application's own tests and local runs need: the local stack (a DSO server
         // and a Lambda emulator on free loopback ports) and the processes it starts.

@@ -2,7 +2,7 @@
 # Installs what building and testing Crucial needs, when it is missing (Debian/Ubuntu, as root or with sudo).
 #   source tools/lib/ensure-deps.sh; ensure_deps [extra-debian-package ...]
 ensure_deps() {
-  local want=(libprotobuf-c-dev protobuf-c-compiler pkg-config "$@") missing=()
+  local want=(libprotobuf-c-dev protobuf-c-compiler pkg-config libopenblas-dev "$@") missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

@@ -3,6 +3,7 @@
 // points that changed cluster, and a barrier ends each iteration. A per-thread
 // iteration counter lets a restarted thread resume where it stopped.
 // apps/kmeans/plain runs it with plain threads, apps/kmeans/crucial on Crucial.
+import AppKernels
 import ArgumentParser
 import CrucialClient
 import CrucialExamples
@@ -67,22 +68,14 @@ struct Worker: Runnable {
 
     func run() async throws {
         let data = Data.points(count: points, dims: dims, k: k, seed: seed &+ UInt64(id) &* 7919)
+        let matrix = DenseMatrix(data), norms = Kernels.rowNorms(matrix)
         var membership = [Int](repeating: -1, count: points)
         var iteration = Int(try await shared.progress[id].get())  // a restarted thread resumes
         if iteration == 0 { try await shared.barrier.await() }  // every thread has its data: the iterative phase starts
         let start = Date()
         var current = try await shared.centroids[iteration].centroids()
         while iteration < iterations {
-            var partial = current.map { $0.map { _ in 0.0 } }
-            var counts = current.map { _ in 0 }
-            var changed: Int64 = 0
-            for (i, point) in data.enumerated() {
-                let c = Data.nearest(point, current)
-                if c != membership[i] { changed += 1 }
-                membership[i] = c
-                for d in 0..<dims { partial[c][d] += point[d] }
-                counts[c] += 1
-            }
+            let (partial, counts, changed) = Kernels.assign(matrix, norms: norms, centroids: current, membership: &membership)
             try await shared.centroids[iteration + 1].update(partial, counts: counts)
             try await shared.deltas[iteration].addAndGet(changed)
             try await shared.barrier.await()

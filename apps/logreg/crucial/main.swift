@@ -3,6 +3,7 @@
 // the shared gradient of the iteration sums them, a barrier ends the iteration, and
 // every thread then takes the same step. apps/logreg/plain runs it with plain threads,
 // apps/logreg/crucial on Crucial.
+import AppKernels
 import ArgumentParser
 import CrucialClient
 import CrucialExamples
@@ -56,17 +57,12 @@ struct Worker: Runnable {
 
     func run() async throws {
         let (xs, ys) = Data.points(count: points, dims: dims, seed: seed &+ UInt64(id) &* 7919)
+        let matrix = DenseMatrix(xs)
         var weights = [Double](repeating: 0, count: dims)
         try await shared.barrier.await()  // every thread has its data: the iterative phase starts
         let start = Date()
         for iteration in 0..<iterations {
-            var gradient = [Double](repeating: 0, count: dims)
-            var loss = 0.0
-            for (x, y) in zip(xs, ys) {
-                let p = 1 / (1 + exp(-zip(weights, x).reduce(0) { $0 + $1.0 * $1.1 }))
-                for d in 0..<dims { gradient[d] += (p - y) * x[d] }
-                loss -= y * log(max(p, 1e-12)) + (1 - y) * log(max(1 - p, 1e-12))
-            }
+            let (gradient, loss) = Kernels.logisticGradient(matrix, ys, weights)
             try await shared.gradients[iteration].add(gradient, loss: loss, count: points)
             try await shared.barrier.await()
             let mean = try await shared.gradients[iteration].mean()
