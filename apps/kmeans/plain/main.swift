@@ -170,14 +170,19 @@ struct KMeans: AsyncParsableCommand {
         let initial = Array(Data.points(count: k, dims: dims, k: k, seed: seed))
         let shared = SharedState(threads: threads, iterations: iterations, initial: initial)
         let start = ContinuousClock.now
-        let reporter = Task {
+        // Progress every 200 ms, and once more at the end: a short run may finish between two looks.
+        func everyThreadDone() -> Int64 {
+            var done = Int64.max
+            for p in shared.progress { done = min(done, p.get()) }
+            return done
+        }
+        let reporter = Task { () -> Int64 in
             var last: Int64 = 0
-            while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(200))
-                var done = Int64.max
-                for p in shared.progress { done = min(done, p.get()) }
+            while (try? await Task.sleep(for: .milliseconds(200))) != nil {
+                let done = everyThreadDone()
                 if done > last { print("iteration \(done) done by every thread"); last = done }
             }
+            return last
         }
         defer { reporter.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -187,6 +192,9 @@ struct KMeans: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+        reporter.cancel()
+        let done = everyThreadDone()
+        if done > (await reporter.value) { print("iteration \(done) done by every thread") }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         print(String(format: "objective = %.6e after %.2f s (%lld iterations in %.3f s)", shared.cost.get(), seconds, shared.progress[0].get(), shared.seconds.get()))
     }
