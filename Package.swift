@@ -19,7 +19,7 @@ let paperApps: [Target] = [
     ("montecarlo", false, false), ("kmeans", true, true), ("logreg", true, true), ("santa", false, false), ("randomforest", true, false),
 ].flatMap { name, serves, kernels in
     let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
-    let crucial: [Target.Dependency] = ["CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
+    let crucial: [Target.Dependency] = ["Crucial", "CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
     // k-means and logistic regression compute with OpenBLAS, the plain version and the port alike.
     let shared: [Target.Dependency] = [argumentParser] + (kernels ? ["AppKernels"] : [])
     return [
@@ -32,6 +32,8 @@ let package = Package(
     name: "crucial",
     platforms: [.macOS(.v15)],
     products: [
+        // `import Crucial`: what an application uses, and its entry point (CrucialProgram).
+        .library(name: "Crucial", targets: ["Crucial"]),
         .library(name: "CrucialClient", targets: ["CrucialClient"]),
         // What a @Shared type needs, without the client's network stack: for plugins.
         .library(name: "CrucialShared", targets: ["CrucialShared"]),
@@ -252,6 +254,17 @@ let package = Package(
         .target(
             name: "CrucialTesting",
             dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
+            swiftSettings: strict
+        ),
+        // The umbrella an application imports: the client, cloud threads, @Shared, and the
+        // entry point that serves Lambda invocations, runs the program's own DSO server for
+        // its local stack, or starts that stack and runs the program.
+        .target(
+            name: "Crucial",
+            dependencies: [
+                "CrucialClient", "CrucialLambda", "CrucialShared", "CrucialServer", "CrucialTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         // Builds, checks and zips an executable as a provided.al2023 bootstrap, in any package

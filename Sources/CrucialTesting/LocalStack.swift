@@ -24,8 +24,12 @@ public struct LocalStack: Sendable {
     ///   - server: the DSO server to start: `crucial-server`, or this program with
     ///     `serverArguments` (say `["serve"]`) when it links its own `@Shared` types.
     ///   - serverArguments: the arguments `server` starts with (before `--port 0`).
+    ///   - serverEnvironment: variables `server` starts with, besides this process's.
+    ///   - inProcessWithoutEmulator: with no `crucial-lambda-emulator` next to this program,
+    ///     run cloud threads as tasks of this process (``InProcessInvoker``) instead of failing.
     public static func start(
-        concurrency: Int, bootstrap: String, server: String = "crucial-server", serverArguments: [String] = []
+        concurrency: Int, bootstrap: String, server: String = "crucial-server", serverArguments: [String] = [],
+        serverEnvironment: [String: String] = [:], inProcessWithoutEmulator: Bool = false
     ) async throws -> LocalStack {
         var stack = LocalStack()
         let env = ProcessInfo.processInfo.environment
@@ -33,12 +37,19 @@ public struct LocalStack: Sendable {
             guard let binary = ServerProcess.siblingExecutable(server) else {
                 throw CrucialError(.invalidArgument, "no \(server) next to this program; build it, or set CRUCIAL_SERVERS")
             }
-            let process = try await ServerProcess.start(executable: binary, arguments: serverArguments + ["--port", "0", "--log-level", "warning"])
+            let process = try await ServerProcess.start(
+                executable: binary, arguments: serverArguments + ["--port", "0", "--log-level", "warning"], environment: serverEnvironment)
             CrucialClient.useShared(CrucialClient(servers: [process.address]))
             print("started a local DSO server (\(server)) at \(process.address)")
             stack.server = process
         }
         if (env["CRUCIAL_LAMBDA_ENDPOINT"] ?? "").isEmpty, env["CRUCIAL_INVOKER"] != "in-process" {
+            if inProcessWithoutEmulator, ServerProcess.siblingExecutable("crucial-lambda-emulator") == nil {
+                CloudInvokers.useDefault(InProcessInvoker())
+                print("no crucial-lambda-emulator next to this program: cloud threads run in this process "
+                    + "(build it, `swift build --product crucial-lambda-emulator`, to run each in its own)")
+                return stack
+            }
             guard let binary = ServerProcess.siblingExecutable("crucial-lambda-emulator"),
                 let me = ServerProcess.siblingExecutable(bootstrap)
             else {

@@ -55,6 +55,17 @@ struct TraceID: Callable {
     func call() async throws -> String { ProcessInfo.processInfo.environment["_X_AMZN_TRACE_ID"] ?? "none" }
 }
 
+/// A function no test registers: the runtime finds it by its `swiftType`.
+struct Unlisted: Callable {
+    var x: Int
+    func call() async throws -> Int { x + 1 }
+}
+
+/// An iterative task no test registers: its `IterationRange` is found by its generic mangled name.
+struct UnlistedLoop: IterativeTask {
+    func run(index: Int) async throws { if index == 2 { throw Refuse.Refused() } }
+}
+
 /// A function that fails.
 struct Refuse: Runnable {
     struct Refused: Error {}
@@ -90,6 +101,36 @@ struct RuntimeLoopTests {
                 .error("r4", type: "Crucial.InvalidPayload"),
                 .error("r5", type: "Crucial.InvalidPayload"),
             ])
+    }
+
+    @Test("A payload's swiftType finds a cloud function this executable has but never registered, and nothing else")
+    func discovery() async throws {
+        let unlisted = try #require(_mangledTypeName(Unlisted.self))
+        let loop = try #require(_mangledTypeName(IterationRange<UnlistedLoop>.self))
+        let notCloud = try #require(_mangledTypeName(RuntimeLoopTests.self))
+        let runtime = ScriptedRuntime([
+            Self.invocation("r1", #"{"function": "\#(Unlisted.cloudName)", "input": {"x": 41}, "swiftType": "\#(unlisted)"}"#),
+            // The name must match the type's cloudName.
+            Self.invocation("r2", #"{"function": "Other", "input": {"x": 1}, "swiftType": "\#(unlisted)"}"#),
+            Self.invocation("r3", #"{"function": "\#(String(reflecting: RuntimeLoopTests.self))", "input": {}, "swiftType": "\#(notCloud)"}"#),
+            Self.invocation("r4", #"{"function": "X", "input": {}, "swiftType": "no such mangled name"}"#),
+            Self.invocation("r5", #"{"function": "\#(IterationRange<UnlistedLoop>.cloudName)", "input": {"task": {}, "lower": 0, "upper": 2}, "swiftType": "\#(loop)"}"#),
+            Self.invocation("r6", #"{"function": "\#(IterationRange<UnlistedLoop>.cloudName)", "input": {"task": {}, "lower": 0, "upper": 3}, "swiftType": "\#(loop)"}"#),
+        ])
+        var runner = RuntimeLoop(runtime: runtime)
+        #expect(await runner.run() == 1)
+        #expect(
+            runtime.all == [
+                .response("r1", "42"),
+                .error("r2", type: "Crucial.UnknownFunction"),
+                .error("r3", type: "Crucial.UnknownFunction"),
+                .error("r4", type: "Crucial.UnknownFunction"),
+                .response("r5", "null"),
+                .error("r6", type: String(reflecting: Refuse.Refused.self)),
+            ])
+        // The payload a CloudThread sends names its type so.
+        let payload = try InvocationPayload(function: Unlisted.cloudName, input: Unlisted(x: 1), crucial: nil, attempt: 1).encode()
+        #expect(try PayloadHeader.decode(payload).swiftType == unlisted)
     }
 
     @Test("Each invocation runs under its own trace id, and one without runs under none")

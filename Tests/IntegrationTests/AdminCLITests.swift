@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 /// Runs an executable of this package, by default the `crucial` admin CLI, to completion.
-func runCLI(_ arguments: [String], executable: String = "crucial") async throws -> (status: Int32, out: String, err: String) {
-    try await runProcess(builtExecutable(executable), arguments)
+func runCLI(_ arguments: [String], executable: String = "crucial", environment: [String: String] = [:]) async throws -> (status: Int32, out: String, err: String) {
+    try await runProcess(builtExecutable(executable), arguments, environment: environment)
 }
 
 @Suite("The crucial admin CLI")

@@ -23,6 +23,31 @@ struct AppTests {
         #expect(crucial.out.components(separatedBy: "a thread finished").count == 5)
     }
 
+    @Test("A CrucialProgram answers --help and bad options without starting anything, and reports its own errors with a non-zero status")
+    func programEntryPoint() async throws {
+        let help = try await runCLI(["--help"], executable: "montecarlo-crucial")
+        #expect(help.status == 0 && help.out.contains("USAGE: monte-carlo") && !help.out.contains("started a local"), "\(help)")
+        let bad = try await runCLI(["--threads", "many"], executable: "montecarlo-crucial")
+        #expect(bad.status == 64 && bad.err.contains("'many' is invalid") && !bad.out.contains("started a local"), "\(bad)")
+        // No points: run() throws (π is off), after the stack started; the error is the command line's.
+        let failing = try await runCLI(["--threads", "1", "--iterations", "0"], executable: "montecarlo-crucial")
+        #expect(failing.status == 64 && failing.err.contains("Error: π is off"), "\(failing)")
+    }
+
+    @Test("A CrucialProgram uses the servers CRUCIAL_SERVERS names and starts none; its session ends when it returns")
+    func programConfiguredServers() async throws {
+        let server = try await TestServer()
+        defer { server.stop() }
+        let run = try await runCLI(
+            ["--threads", "2", "--iterations", "1000"], executable: "montecarlo-crucial",
+            environment: ["CRUCIAL_SERVERS": server.address, "CRUCIAL_INVOKER": "in-process"])
+        #expect(run.status == 0 && run.out.contains("pi = ") && !run.out.contains("started a local"), "\(run)")
+        // The counter was an ephemeral object of the program's session: gone with it.
+        let client = server.client()
+        defer { client.close() }
+        #expect(try await client.listObjects().isEmpty)
+    }
+
     @Test("k-means: cloud threads sharing centroids, delta and a barrier reach the plain version's objective")
     func kmeans() async throws {
         let arguments = ["--threads", "3", "--points", "3000", "--k", "6", "--dims", "20", "--iterations", "6", "--seed", "7"]

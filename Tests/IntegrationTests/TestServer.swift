@@ -54,18 +54,18 @@ final class TestServer: Sendable {
     func kill9() { server.kill9() }
 }
 
-/// Runs `path` to completion; returns its exit status, stdout and stderr.
-func runProcess(_ path: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
-    try await offCooperativePool { try runProcessBlocking(path, arguments) }
+/// Runs `path` to completion (with `environment` added to this process's); returns its exit status, stdout and stderr.
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, out: String, err: String) {
+    try await offCooperativePool { try runProcessBlocking(path, arguments, environment: environment) }
 }
 
 /// ``runProcess(_:_:)`` blocking the calling thread, for a `defer` or a `deinit`.
-func runProcessBlocking(_ path: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runProcessBlocking(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = arguments
     // A crashing program ends at once, without Swift's seconds-long backtrace.
-    p.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { _, new in new }
+    p.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { mine, _ in mine }) { _, new in new }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -124,6 +124,20 @@ public enum CloudFunctions {
         handlers.withLock { $0[name] }
     }
 
+    /// The handler of a payload's function: a registered one, or else the type the payload
+    /// names by its Swift mangled name (`swiftType`), when this executable has that type
+    /// and it is a cloud function of that ``CloudFunction/cloudName``. A bootstrap built
+    /// from the driver's own executable, as the local emulator and `crucial-lambda-zip`
+    /// run it, so finds every `Runnable` and `Callable` the driver starts without a list.
+    package static func handler(for header: PayloadHeader) -> Handler? {
+        if let registered = handler(named: header.function) { return registered }
+        guard let mangled = header.swiftType, let type = _typeByName(mangled) as? any CloudFunction.Type,
+            type.cloudName == header.function
+        else { return nil }
+        try? register([type])
+        return handler(named: header.function)
+    }
+
     static func register<R: Runnable>(runnable: R.Type) {
         add(R.cloudName) { payload, invocation in
             let envelope = try InvocationPayload<R>.decode(payload)

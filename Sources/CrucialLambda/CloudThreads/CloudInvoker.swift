@@ -133,12 +133,14 @@ extension CloudFunctions {
         do { header = try PayloadHeader.decode(payload) } catch {
             return .failure(LambdaErrorBody(errorType: "Crucial.InvalidPayload", errorMessage: error.description))
         }
-        guard let handler = handler(named: header.function) else {
+        guard let handler = handler(for: header) else {
             let known = names.isEmpty ? "none" : names.joined(separator: ", ")
             return .failure(LambdaErrorBody(
                 errorType: "Crucial.UnknownFunction",
-                errorMessage: "no cloud function is registered as \"\(header.function)\" here (registered: \(known)); "
-                    + "pass its type to CrucialLambda.serveIfLambda(registering:)"))
+                errorMessage: "no cloud function \"\(header.function)\" here (registered: \(known); "
+                    + (header.swiftType.map { "no type \($0) in this executable" } ?? "the payload names no swiftType")
+                    + "); build the bootstrap from the program that starts the thread, or pass its type to "
+                    + "CrucialLambda.serveIfLambda(registering:)"))
         }
         let invocation = CloudInvocation(requestID: requestID, attempt: header.attempt ?? 1, deadline: deadline)
         do {

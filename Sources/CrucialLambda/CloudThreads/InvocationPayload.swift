@@ -5,7 +5,8 @@ package import Foundation
 ///
 /// ```json
 /// {"function": "MyApp.PiEstimator", "input": {"iterations": 1000000},
-///  "crucial": {"servers": ["10.0.0.5:7420"], "authToken": ""}, "attempt": 1}
+///  "crucial": {"servers": ["10.0.0.5:7420"], "authToken": ""}, "attempt": 1,
+///  "swiftType": "5MyApp11PiEstimatorV"}
 /// ```
 ///
 /// Plain JSON, so `aws lambda invoke --payload` can start a function by hand.
@@ -18,12 +19,16 @@ package struct InvocationPayload<Input: Codable & Sendable>: Codable, Sendable {
     package var crucial: DSOEndpoint?
     /// 1 for the first run, then 2, 3, ... for retries (1 when absent).
     package var attempt: Int?
+    /// The input type's Swift mangled name: a bootstrap built from the driver's own
+    /// executable finds the type by it without having registered it (optional).
+    package var swiftType: String?
 
     package init(function: String, input: Input, crucial: DSOEndpoint?, attempt: Int) {
         self.function = function
         self.input = input
         self.crucial = crucial
         self.attempt = attempt
+        self.swiftType = _mangledTypeName(Input.self)
     }
 
     package func encode() throws -> Data { try JSONEncoder().encode(self) }
@@ -38,6 +43,7 @@ package struct PayloadHeader: Codable, Sendable {
     package var function: String
     package var crucial: DSOEndpoint?
     package var attempt: Int?
+    package var swiftType: String?
 
     package static func decode(_ data: Data) throws(CloudThreadError) -> PayloadHeader {
         do {

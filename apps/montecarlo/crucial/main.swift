@@ -2,10 +2,7 @@
 // the unit square and adds those inside the quarter circle to a shared counter.
 // apps/montecarlo/plain runs it with plain threads, apps/montecarlo/crucial on Crucial.
 import ArgumentParser
-import CrucialClient
-import CrucialExamples
-import CrucialLambda
-import CrucialTesting
+import Crucial
 import Foundation
 
 struct Estimator: Runnable {
@@ -34,15 +31,12 @@ struct Estimator: Runnable {
 }
 
 @main
-struct MonteCarlo: AsyncParsableCommand {
+struct MonteCarlo: AsyncParsableCommand, CrucialProgram {
     @Option(help: "Threads.") var threads = 8
     @Option(help: "Points drawn by each thread.") var iterations = 10_000_000
 
     func run() async throws {
-        await CrucialLambda.serveIfLambda(registering: Estimator.self)  // a cloud thread's process serves and never returns
-        let local = try await LocalStack.start(concurrency: threads, bootstrap: "montecarlo-crucial")
-        defer { local.stop() }
-        let counter = AtomicLong("counter", initial: 0)
+        let counter = AtomicLong("counter")
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<threads {
@@ -54,7 +48,6 @@ struct MonteCarlo: AsyncParsableCommand {
         let total = Double(threads) * Double(iterations)
         let pi = 4 * Double(try await counter.get()) / total
         print(String(format: "pi = %.9f from %.0f points in %.2f s", pi, total, Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000))
-        try await CrucialClient.shared.endSession()
         guard abs(pi - Double.pi) < 20 / total.squareRoot() else { throw ValidationError("π is off: \(pi)") }
     }
 }

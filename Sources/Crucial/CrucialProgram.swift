@@ -1,0 +1,131 @@
+// `import Crucial`: everything an application uses, and its entry point.
+@_exported public import ArgumentParser
+@_exported public import CrucialClient
+@_exported public import CrucialLambda
+@_exported public import CrucialShared
+internal import CrucialServer
+internal import CrucialTesting
+internal import Foundation
+
+/// A program on Crucial: adopt it beside `AsyncParsableCommand` (or on any `@main` type
+/// with `init()` and `run()`) and the program does the rest itself.
+///
+/// ```swift
+/// @main
+/// struct MonteCarlo: AsyncParsableCommand, CrucialProgram {
+///     @Option var threads = 8
+///     func run() async throws {
+///         let counter = AtomicLong("counter")
+///         try await withThrowingTaskGroup(of: Void.self) { group in
+///             for t in 0..<threads { group.addTask { try await CloudThread(Estimator(seed: t, counter: counter)).run() } }
+///             try await group.waitForAll()
+///         }
+///         print(try await counter.get())
+///     }
+/// }
+/// ```
+///
+/// Started by a Lambda runtime (AWS Lambda or `crucial-lambda-emulator`), the program
+/// serves cloud-thread invocations and never reaches `run()`: every `Runnable` and
+/// `Callable` it starts is found by the type the invocation names, with no list to keep.
+/// Started by hand, it parses its command line, then reaches the DSO servers and the
+/// Lambda endpoint the environment names (`CRUCIAL_SERVERS`, `CRUCIAL_LAMBDA_ENDPOINT`,
+/// `CRUCIAL_INVOKER`) or, when it names none, starts a local stack: a DSO server (this
+/// program itself, so it knows ``sharedTypes``) and `crucial-lambda-emulator` running this
+/// program as each cloud thread's process (without the emulator next to the program, cloud
+/// threads run in this process). When `run()` returns it ends its session (its ephemeral
+/// objects go) and stops what it started; an error is reported as the command line's
+/// errors are, with a non-zero exit status.
+public protocol CrucialProgram {
+    /// The user-defined `@Shared` types the local DSO server runs (none by default: the
+    /// built-in objects need none).
+    static var sharedTypes: [any SharedType.Type] { get }
+    /// How many cloud threads the local emulator runs at once (default 1000, AWS Lambda's
+    /// default account concurrency). Threads that wait for one another at a barrier must all
+    /// fit.
+    static var cloudConcurrency: Int { get }
+    init()
+    mutating func run() async throws
+}
+
+extension CrucialProgram {
+    public static var sharedTypes: [any SharedType.Type] { [] }
+    public static var cloudConcurrency: Int { 1000 }
+
+    /// Runs the program as ``CrucialProgram`` says, for a `@main` type that is not a command.
+    public static func main() async {
+        await ProgramRuntime.serveIfAsked(sharedTypes)
+        await ProgramRuntime.run(Self.self) {
+            var program = Self()
+            try await program.run()
+        } fail: { error in
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+}
+
+extension CrucialProgram where Self: AsyncParsableCommand {
+    /// Runs the command as ``CrucialProgram`` says: parsed before anything starts, so that
+    /// `--help` and bad options answer at once.
+    public static func main() async {
+        await ProgramRuntime.serveIfAsked(sharedTypes)
+        var parsed: any ParsableCommand
+        do { parsed = try parseAsRoot() } catch { exit(withError: error) }
+        // `--help` parses as ArgumentParser's own help command: it needs no stack.
+        if String(reflecting: type(of: parsed)).hasPrefix("ArgumentParser.") {
+            do { try parsed.run() } catch { exit(withError: error) }
+            return
+        }
+        await ProgramRuntime.run(Self.self) {
+            var command = parsed
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } fail: { error in
+            exit(withError: error)
+        }
+    }
+}
+
+/// What ``CrucialProgram``'s entry points share.
+enum ProgramRuntime {
+    /// Marks the program's own process started as the local DSO server.
+    static let serverRole = "CRUCIAL_PROGRAM_ROLE"
+
+    /// Serves Lambda invocations, or runs the DSO server, when started for either; never
+    /// returns then.
+    static func serveIfAsked(_ sharedTypes: [any SharedType.Type]) async {
+        if ProcessInfo.processInfo.environment[serverRole] == "server" {
+            await CrucialServerCommand.main(registering: sharedTypes, arguments: Array(CommandLine.arguments.dropFirst()))
+            exit(0)
+        }
+        await CrucialLambda.serveIfLambda(registering: [])
+    }
+
+    /// Starts the local stack when nothing is configured, runs `body`, ends the session and
+    /// stops the stack; `fail` reports an error (and exits).
+    static func run<P: CrucialProgram>(
+        _ program: P.Type, _ body: () async throws -> Void, fail: (any Error) -> Never
+    ) async {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
+        let stack: LocalStack
+        do {
+            stack = try await LocalStack.start(
+                concurrency: P.cloudConcurrency, bootstrap: me, server: me, serverEnvironment: [serverRole: "server"],
+                inProcessWithoutEmulator: true)
+        } catch {
+            fail(error)
+        }
+        do {
+            try await body()
+            _ = try await CrucialClient.shared.endSession()
+        } catch {
+            stack.stop()
+            fail(error)
+        }
+        stack.stop()
+    }
+}
