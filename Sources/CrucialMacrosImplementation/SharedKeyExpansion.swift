@@ -3,10 +3,16 @@ import SwiftSyntax
 import SwiftSyntaxBuilder
 import SwiftSyntaxMacros
 
-/// `@SharedKey`: the proxy held by a property gets the property's name as its key.
+/// `@SharedKey`: the proxy a stored property holds gets the property's name as its key, as
+/// the paper's `@Shared` fields do.
 ///
-/// `@SharedKey var centroids = GlobalCentroids.Shared(initial)` becomes a computed
-/// property over a stored `_centroids`, whose init accessor names the proxy "centroids".
+/// `@SharedKey var counter = AtomicLong()` becomes a computed property over a stored
+/// `_counter`, whose init accessor names the proxy "counter"; `@SharedKey("hits")` names
+/// it "hits". The property's type is its annotation, else the initializer's:
+/// `AtomicLong(...)`, `SharedMap<String, Int>(...)` or `GlobalCentroids.Shared(...)`.
+///
+/// (Not `@Shared` itself: a macro with an accessor role cannot be attached to a type, and
+/// `@Shared` on a type makes it a shared object type.)
 public struct SharedKeyExpansion: AccessorMacro, PeerMacro {
     /// Expands the attribute (see the macro's declaration in CrucialClient).
     public static func expansion(
@@ -30,6 +36,23 @@ public struct SharedKeyExpansion: AccessorMacro, PeerMacro {
         // The accessor expansion reports problems; only a well-formed property gets storage.
         guard let property = Property(declaration, node, nil as (any MacroExpansionContext)?) else { return [] }
         return ["private var _\(raw: property.name): \(raw: property.type)"]
+    }
+
+    /// The type an initializer call makes: `AtomicLong(...)`, `SharedMap<K, V>(...)`,
+    /// `T.Shared(...)` (not `.init(...)` nor a function's result, which need an annotation).
+    static func typeName(_ called: ExprSyntax) -> String? {
+        if let reference = called.as(DeclReferenceExprSyntax.self), reference.baseName.text.first?.isUppercase == true {
+            return reference.trimmedDescription
+        }
+        if let generic = called.as(GenericSpecializationExprSyntax.self), typeName(generic.expression) != nil {
+            return generic.trimmedDescription
+        }
+        if let member = called.as(MemberAccessExprSyntax.self), member.declName.baseName.text.first?.isUppercase == true,
+            let base = member.base, typeName(base) != nil
+        {
+            return member.trimmedDescription
+        }
+        return nil
     }
 
     struct Property {
@@ -59,12 +82,11 @@ public struct SharedKeyExpansion: AccessorMacro, PeerMacro {
             if let annotation = binding.typeAnnotation {
                 type = annotation.type.trimmedDescription
             } else if let call = binding.initializer?.value.as(FunctionCallExprSyntax.self),
-                let member = call.calledExpression.as(MemberAccessExprSyntax.self), member.declName.baseName.text == "Shared",
-                let base = member.base
+                let called = SharedKeyExpansion.typeName(call.calledExpression)
             {
-                type = "\(base.trimmedDescription).Shared"  // `T.Shared(...)`
+                type = called
             } else {
-                report(binding, "@SharedKey cannot tell the property's type: write `var \(name): T.Shared = ...`"); return nil
+                report(binding, "@SharedKey cannot tell the property's type: write `var \(name): AtomicLong = ...`"); return nil
             }
         }
     }

@@ -36,6 +36,14 @@ public final class SharedObjectHandle: Sendable {
         self.boundCaller = caller
     }
 
+    /// This handle named `key`, unless it has a key already.
+    public func keyed(_ key: String) -> SharedObjectHandle {
+        guard ref.key.isEmpty else { return self }
+        return SharedObjectHandle(
+            ref: ObjectRef(type: ref.type, key: key), initial: initialError.map { .failure($0) } ?? .success(initial),
+            persistent: persistent, caller: boundCaller)
+    }
+
     /// The caller given at creation, else the one in effect where the call runs.
     public func caller() throws -> any SharedCaller { try boundCaller ?? SharedCallers.current() }
 
@@ -51,6 +59,12 @@ public final class SharedObjectHandle: Sendable {
     /// with `TYPE_VERSION_MISMATCH` instead of running it.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false, typeVersion: String) async throws -> Value {
         if let initialError { throw initialError }
+        guard !ref.key.isEmpty else {
+            throw CrucialError(
+                .invalidArgument,
+                "a \(ref.type) proxy made without a key was called: name it (`AtomicLong(\"hits\")`, `T.Shared(\"name\", ...)`) "
+                    + "or declare the property holding it @SharedKey")
+        }
         let create = creation
         let value = try await caller().callShared(
             ref, method, args, initial: create?.initial, persistent: persistent, readOnly: readOnly, typeVersion: typeVersion)
@@ -100,11 +114,16 @@ extension SharedObjectHandle: Codable {
 /// A client-side stand-in for a shared object: every method runs on the server.
 public protocol SharedProxy: Sendable {
     var handle: SharedObjectHandle { get }
+    /// A proxy over `handle`.
+    init(handle: SharedObjectHandle)
 }
 
 extension SharedProxy {
     /// The object's (type, key).
     public var ref: ObjectRef { handle.ref }
+
+    /// This proxy named `key`, unless it has a key already: what `@SharedKey` does.
+    public func keyed(_ key: String) -> Self { Self(handle: handle.keyed(key)) }
 
     /// Removes the object from the servers; answers whether it existed.
     @discardableResult

@@ -49,15 +49,22 @@ public macro Shared(name: String? = nil) = #externalMacro(module: "CrucialMacros
 @attached(peer)
 public macro ReadOnly() = #externalMacro(module: "CrucialMacros", type: "ReadOnlyMacro")
 
-/// Names a shared object after the property that holds it, as the paper's
-/// `@Shared` fields do; `@SharedKey("name")` gives the key explicitly.
+/// Names the shared object a stored property holds after the property, as the paper's
+/// `@Shared` fields do; `@SharedKey("name")` gives the key explicitly. For user-defined
+/// and built-in objects alike: only the attribute is added to the plain program's line.
 ///
 /// ```swift
 /// struct Worker: Runnable {
 ///     @SharedKey var centroids = GlobalCentroids.Shared(GlobalCentroids(k: 25, dims: 100))  // key "centroids"
+///     @SharedKey var delta = AtomicLong()                                                   // key "delta"
 ///     func run() async throws { try await centroids.update(...) }
 /// }
 /// ```
+///
+/// The property must be a `var` (the proxy in it never changes); its type is its annotation
+/// or the initializer's (`AtomicLong(...)`, `SharedMap<String, Int>(...)`, `T.Shared(...)`).
+/// The attribute is not `@Shared` itself because Swift cannot attach a macro that rewrites a
+/// property's accessors to a type, and `@Shared` on a type makes it a shared object type.
 @attached(accessor, names: named(init), named(get), named(set))
 @attached(peer, names: prefixed(_))
 public macro SharedKey(_ key: String? = nil) = #externalMacro(module: "CrucialMacros", type: "SharedKeyMacro")
@@ -68,7 +75,6 @@ public macro SharedKey(_ key: String? = nil) = #externalMacro(module: "CrucialMa
 /// on first use; it is `Codable`, so a cloud thread can carry it.
 public protocol SharedObjectProxy: SharedProxy, Codable {
     associatedtype Object: SharedType
-    init(handle: SharedObjectHandle)
 }
 
 extension SharedObjectProxy {
@@ -83,25 +89,9 @@ extension SharedObjectProxy {
                 ref: ObjectRef(type: Object.crucialTypeName, key: key), initial: state, persistent: persistent, caller: caller))
     }
 
-    /// This proxy named `key`, unless it already has a key.
-    public func keyed(_ key: String) -> Self {
-        guard handle.ref.key.isEmpty else { return self }
-        return Self(
-            handle: SharedObjectHandle(
-                ref: ObjectRef(type: handle.ref.type, key: key),
-                initial: handle.initialError.map { .failure($0) } ?? .success(handle.initial),
-                persistent: handle.persistent, caller: handle.boundCaller))
-    }
-
     /// Calls a shipped method: what the generated proxy methods do.
     public func crucialCall(_ method: String, _ args: [Value], readOnly: Bool) async throws -> Value {
-        guard !handle.ref.key.isEmpty else {
-            throw CrucialError(
-                .invalidArgument,
-                "\(Object.crucialTypeName).Shared has no key: pass one, as in \(Object.crucialTypeName).Shared(\"name\", ...), "
-                    + "or declare the property holding it @SharedKey")
-        }
-        return try await handle.call(method, args, readOnly: readOnly, typeVersion: Object.crucialFingerprint)
+        try await handle.call(method, args, readOnly: readOnly, typeVersion: Object.crucialFingerprint)
     }
 
     /// Encodes a proxy argument.

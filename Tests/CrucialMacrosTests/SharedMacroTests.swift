@@ -240,13 +240,15 @@ struct SharedMacroTests {
             ])
     }
 
-    @Test("@SharedKey stores the proxy and names it after the property")
-    func sharedKey() {
+    @Test("@SharedKey stores the proxy and names it after the property, or the key given, for user and built-in types")
+    func sharedProperty() {
         expect(
             """
             struct W {
                 @SharedKey var centroids = GlobalCentroids.Shared(GlobalCentroids())
                 @SharedKey("m") var model: Model.Shared = .init(Model())
+                @SharedKey var counter = AtomicLong()
+                @SharedKey var table = SharedMap<String, Int>()
             }
             """,
             expands: """
@@ -279,6 +281,34 @@ struct SharedMacroTests {
                     }
 
                     private var _model: Model.Shared
+                    var counter {
+                        @storageRestrictions(initializes: _counter)
+                        init(initialValue) {
+                            _counter = initialValue.keyed("counter")
+                        }
+                        get {
+                            _counter
+                        }
+                        set {
+                            _counter = newValue.keyed("counter")
+                        }
+                    }
+
+                    private var _counter: AtomicLong
+                    var table {
+                        @storageRestrictions(initializes: _table)
+                        init(initialValue) {
+                            _table = initialValue.keyed("table")
+                        }
+                        get {
+                            _table
+                        }
+                        set {
+                            _table = newValue.keyed("table")
+                        }
+                    }
+
+                    private var _table: SharedMap<String, Int>
                 }
                 """)
         expect(
@@ -288,6 +318,10 @@ struct SharedMacroTests {
         expect(
             "struct W {\n    @SharedKey var c = make()\n}",
             expands: "struct W {\n    var c = make()\n}",
-            diagnostics: [("@SharedKey cannot tell the property's type: write `var c: T.Shared = ...`", 2, 20)])
+            diagnostics: [("@SharedKey cannot tell the property's type: write `var c: AtomicLong = ...`", 2, 20)])
+        expect(
+            "struct W {\n    @SharedKey var c = AtomicLong.make()\n}",
+            expands: "struct W {\n    var c = AtomicLong.make()\n}",
+            diagnostics: [("@SharedKey cannot tell the property's type: write `var c: AtomicLong = ...`", 2, 20)])
     }
 }

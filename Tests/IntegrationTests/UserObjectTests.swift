@@ -8,11 +8,13 @@ import Testing
 struct CentroidWorker: Runnable {
     @SharedKey var centroids = TestCentroids.Shared(TestCentroids(k: 2, dims: 2))
     @SharedKey("tally-explicit") var tally = Tally.Shared(Tally())
+    @SharedKey var runs = AtomicLong()
     var id: Int
 
     func run() async throws {
         try await centroids.update([[Double(id), 0], [0, 1]], counts: [1, 1])
         try await tally.add(1, note: "worker \(id)")
+        try await runs.incrementAndGet()
     }
 }
 
@@ -134,7 +136,7 @@ struct UserObjectTests {
         }
     }
 
-    @Test("@SharedKey names an object after its property; proxies travel inside a cloud thread")
+    @Test("@SharedKey names an object after its property, user-defined or built-in; proxies travel inside a cloud thread")
     func keysAndCloudThreads() async throws {
         let server = try await TestServer.withTestTypes()
         let client = server.client()
@@ -142,6 +144,7 @@ struct UserObjectTests {
         let worker = CentroidWorker(id: 3)
         #expect(worker.centroids.ref == ObjectRef(type: "TestCentroids", key: "centroids"))
         #expect(worker.tally.ref == ObjectRef(type: "test.Tally", key: "tally-explicit"))
+        #expect(worker.runs.ref.key == "runs")
 
         // A Runnable's proxies survive its JSON encoding, key, lifetime and initial state included.
         let decoded = try JSONDecoder().decode(CentroidWorker.self, from: JSONEncoder().encode(worker))
@@ -152,6 +155,7 @@ struct UserObjectTests {
         let centroids = TestCentroids.Shared("centroids", TestCentroids(k: 2, dims: 2), client: client)
         #expect(try await centroids.centroids() == [[2.5, 0], [0, 1]])
         #expect(try await Tally.Shared("tally-explicit", Tally(), client: client).current() == 4)
+        #expect(try await AtomicLong("runs", client: client).get() == 4)
 
         // Without a key, the first call says how to give one.
         do {
@@ -160,6 +164,12 @@ struct UserObjectTests {
         } catch let e as CrucialError {
             #expect(e.code == .invalidArgument)
             #expect(e.message.contains("@SharedKey"))
+        }
+        do {
+            _ = try await AtomicLong(client: client).get()
+            Issue.record("a built-in proxy without a key must refuse to call")
+        } catch let e as CrucialError {
+            #expect(e.code == .invalidArgument && e.message.contains("made without a key"))
         }
     }
 }

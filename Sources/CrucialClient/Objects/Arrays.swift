@@ -2,14 +2,16 @@
 public struct AtomicByteArray: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// An array of `length` zero bytes.
-    public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicByteArray.typeName, key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
     }
 
     /// An array holding `initial`.
-    public init(_ key: String, initial: [UInt8], persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: [UInt8], persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicByteArray.typeName, key: key, initial: .bytes(initial), persistent: persistent, client: client)
     }
 
@@ -63,14 +65,16 @@ public struct AtomicByteArray: SharedProxy, Codable {
 public struct AtomicDoubleArray: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// An array of `length` zeros, created on first use.
-    public init(_ key: String, length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", length: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .int(Int64(length)), persistent: persistent, client: client)
     }
 
     /// A proxy for the object named `key`, created on first use with this initial state.
-    public init(_ key: String, initial: [Double], persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: [Double], persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDoubleArray.typeName, key: key, initial: .doubles(initial), persistent: persistent, client: client)
     }
 
@@ -117,15 +121,17 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
 public struct AtomicMatrix: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A zero matrix.
-    public init(_ key: String, rows: Int, cols: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", rows: Int, cols: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         let initial: Value = .record(["rows": .int(Int64(rows)), "cols": .int(Int64(cols))])
         handle = SharedObjectHandle(type: BuiltinType.atomicMatrix.typeName, key: key, initial: initial, persistent: persistent, client: client)
     }
 
     /// A matrix holding `initial` (every row the same length).
-    public init(_ key: String, initial: [[Double]], persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: [[Double]], persistent: Bool = false, client: CrucialClient = .shared) {
         let cols = initial.first?.count ?? 0
         let value: Value = .record([
             "rows": .int(Int64(initial.count)), "cols": .int(Int64(cols)), "data": .doubles(initial.flatMap { $0 }),

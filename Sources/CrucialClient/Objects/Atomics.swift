@@ -63,9 +63,11 @@ public struct AtomicInt: AtomicIntegerProxy, Codable {
     public typealias Number = Int32
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
-    public init(_ key: String, initial: Int32 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: Int32 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicInt.typeName, key: key, initial: .int(Int64(initial)), persistent: persistent, client: client)
     }
 }
@@ -81,9 +83,11 @@ public struct AtomicLong: AtomicIntegerProxy, Codable {
     public typealias Number = Int64
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
-    public init(_ key: String, initial: Int64 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: Int64 = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicLong.typeName, key: key, initial: .int(initial), persistent: persistent, client: client)
     }
 }
@@ -92,9 +96,11 @@ public struct AtomicLong: AtomicIntegerProxy, Codable {
 public struct AtomicBoolean: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
-    public init(_ key: String, initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicBoolean.typeName, key: key, initial: .bool(initial), persistent: persistent, client: client)
     }
 
@@ -114,9 +120,11 @@ public struct AtomicBoolean: SharedProxy, Codable {
 public struct AtomicDouble: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`; `initial` is its value if this call creates it. Persistent objects outlive the application (kept on disk and on `rf` replicas).
-    public init(_ key: String, initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", initial: Double = 0, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.atomicDouble.typeName, key: key, initial: .double(initial), persistent: persistent, client: client)
     }
 
@@ -149,9 +157,11 @@ public struct AtomicDouble: SharedProxy, Codable {
 public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// Throws if `initial` cannot be encoded.
-    public init(_ key: String, initial: T, persistent: Bool = false, client: CrucialClient = .shared) throws {
+    public init(_ key: String = "", initial: T, persistent: Bool = false, client: CrucialClient = .shared) throws {
         handle = SharedObjectHandle(type: BuiltinType.atomicReference.typeName, key: key, initial: try encodeArgument(initial), persistent: persistent, client: client)
     }
 

@@ -14,9 +14,11 @@ public enum MergeOperation: String, Sendable, CaseIterable {
 public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
-    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedList.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
@@ -72,9 +74,11 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
 public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
-    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedSet.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 
@@ -186,9 +190,11 @@ extension SharedMapProxy {
 public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
-    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 }
@@ -198,9 +204,11 @@ public struct SharedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & 
 public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Codable & Sendable>: SharedMapProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A proxy for the object named `key`, created empty on first use. Persistent objects outlive the application.
-    public init(_ key: String, persistent: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedSortedMap.typeName, key: key, initial: .list([]), persistent: persistent, client: client)
     }
 

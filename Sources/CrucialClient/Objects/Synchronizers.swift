@@ -9,9 +9,11 @@
 public struct CyclicBarrier: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A barrier for `parties` callers, created on first use; a proxy asking for other parties than the existing barrier's fails with BAD_INITIAL_STATE.
-    public init(_ key: String, parties: Int, client: CrucialClient = .shared) {
+    public init(_ key: String = "", parties: Int, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), client: client)
     }
 
@@ -46,13 +48,15 @@ public struct CyclicBarrier: SharedProxy, Codable {
 public struct Semaphore: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A semaphore starting with `permits`. Its permits belong to the client that took
     /// them and come back when that client is gone (its keep-alives stopped: it crashed or
     /// was closed; or its application session ended), so a crashed cloud thread cannot
     /// starve the others. `ownerless: true` gives java.util.concurrent's semantics instead:
     /// permits belong to nobody and a dead client's are never given back.
-    public init(_ key: String, permits: Int, ownerless: Bool = false, client: CrucialClient = .shared) {
+    public init(_ key: String = "", permits: Int, ownerless: Bool = false, client: CrucialClient = .shared) {
         let initial: Value = ownerless ? .record(["permits": .int(Int64(permits)), "ownerless": .bool(true)]) : .int(Int64(permits))
         handle = SharedObjectHandle(type: BuiltinType.semaphore.typeName, key: key, initial: initial, client: client)
     }
@@ -90,9 +94,11 @@ public struct Semaphore: SharedProxy, Codable {
 public struct CountDownLatch: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A latch counting down from `count`, created on first use.
-    public init(_ key: String, count: Int, client: CrucialClient = .shared) {
+    public init(_ key: String = "", count: Int, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), client: client)
     }
 
@@ -121,9 +127,11 @@ public struct CountDownLatch: SharedProxy, Codable {
 public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     /// The object this proxy stands for.
     public let handle: SharedObjectHandle
+    /// A proxy over `handle` (what `keyed(_:)` makes).
+    public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A future named `key`, created unset on first use.
-    public init(_ key: String, client: CrucialClient = .shared) {
+    public init(_ key: String = "", client: CrucialClient = .shared) {
         handle = SharedObjectHandle(type: BuiltinType.sharedFuture.typeName, key: key, initial: .null, client: client)
     }
 
