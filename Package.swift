@@ -13,18 +13,16 @@ let strict: [SwiftSetting] = [
 let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
 
 /// The paper's applications, each as a plain threaded program and its Crucial port
-/// (tools/table4.sh counts what the port changed); those that are their own DSO server
-/// (`serve`, for their @Shared types) link CrucialServer.
+/// (tools/table4.sh counts what the port changed); a port imports Crucial alone.
 let paperApps: [Target] = [
-    ("montecarlo", false, false), ("kmeans", true, true), ("logreg", true, true), ("santa", false, false), ("randomforest", true, false),
-].flatMap { name, serves, kernels in
+    ("montecarlo", false), ("kmeans", true), ("logreg", true), ("santa", false), ("randomforest", false),
+].flatMap { name, kernels in
     let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
-    let crucial: [Target.Dependency] = ["Crucial", "CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples"] + (serves ? ["CrucialServer"] : [])
     // k-means and logistic regression compute with OpenBLAS, the plain version and the port alike.
     let shared: [Target.Dependency] = [argumentParser] + (kernels ? ["AppKernels"] : [])
     return [
         Target.executableTarget(name: "\(name)-plain", dependencies: shared, path: "apps/\(name)/plain", swiftSettings: strict),
-        Target.executableTarget(name: "\(name)-crucial", dependencies: crucial + shared, path: "apps/\(name)/crucial", swiftSettings: strict),
+        Target.executableTarget(name: "\(name)-crucial", dependencies: ["Crucial"] + shared, path: "apps/\(name)/crucial", swiftSettings: strict),
     ]
 }
 
@@ -240,7 +238,7 @@ let package = Package(
         .executableTarget(name: "porting-before", path: "tools/examples/porting/before", swiftSettings: strict),
         .executableTarget(
             name: "porting-after",
-            dependencies: ["CrucialClient", "CrucialLambda", "CrucialServer"],
+            dependencies: ["Crucial"],
             path: "tools/examples/porting/after",
             swiftSettings: strict
         ),

@@ -14,20 +14,22 @@ public final class SharedObjectHandle: Sendable {
     package let initialError: CrucialError?
     /// The caller given at creation; nil: the one in effect where each call runs.
     public let boundCaller: (any SharedCaller)?
+    /// Whether the object was made without a key: it has a unique one of its own, which
+    /// ``keyed(_:)`` (what `@SharedKey` does) replaces with a name.
+    public let isAnonymous: Bool
     private let created = Atomic(false)
 
     /// A handle on the object (`type`, `key`), made with `initial` on first use; `caller`
-    /// nil: the one in effect where each call runs (`CrucialClient.shared`).
-    public init(type: String, key: String, initial: Value, persistent: Bool = false, caller: (any SharedCaller)?) {
-        self.ref = ObjectRef(type: type, key: key)
-        self.initial = initial
-        self.initialError = nil
-        self.persistent = persistent
-        self.boundCaller = caller
+    /// nil: the one in effect where each call runs (`CrucialClient.shared`). An empty `key`
+    /// makes a new object of its own, as a constructor does in a plain program: it gets a
+    /// unique key, which travels with the proxy into cloud threads.
+    public convenience init(type: String, key: String, initial: Value, persistent: Bool = false, caller: (any SharedCaller)?) {
+        self.init(ref: ObjectRef(type: type, key: key), initial: .success(initial), persistent: persistent, caller: caller)
     }
 
     package init(ref: ObjectRef, initial: Result<Value, CrucialError>, persistent: Bool, caller: (any SharedCaller)?) {
-        self.ref = ref
+        isAnonymous = ref.key.isEmpty
+        self.ref = isAnonymous ? ObjectRef(type: ref.type, key: Self.uniqueKey()) : ref
         switch initial {
         case .success(let v): (self.initial, self.initialError) = (v, nil)
         case .failure(let e): (self.initial, self.initialError) = (.null, e)
@@ -36,9 +38,16 @@ public final class SharedObjectHandle: Sendable {
         self.boundCaller = caller
     }
 
-    /// This handle named `key`, unless it has a key already.
+    /// A key no other object has: `~` and 128 random bits in hex.
+    static func uniqueKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bits = [generator.next(), generator.next()] as [UInt64]
+        return "~" + bits.map { String($0, radix: 16).leftPadded(to: 16) }.joined()
+    }
+
+    /// This handle named `key`, unless it was named already.
     public func keyed(_ key: String) -> SharedObjectHandle {
-        guard ref.key.isEmpty else { return self }
+        guard isAnonymous else { return self }
         return SharedObjectHandle(
             ref: ObjectRef(type: ref.type, key: key), initial: initialError.map { .failure($0) } ?? .success(initial),
             persistent: persistent, caller: boundCaller)
@@ -59,11 +68,11 @@ public final class SharedObjectHandle: Sendable {
     /// with `TYPE_VERSION_MISMATCH` instead of running it.
     public func call(_ method: String, _ args: [Value] = [], readOnly: Bool = false, typeVersion: String) async throws -> Value {
         if let initialError { throw initialError }
-        guard !ref.key.isEmpty else {
+        guard !(isAnonymous && persistent) else {
             throw CrucialError(
                 .invalidArgument,
-                "a \(ref.type) proxy made without a key was called: name it (`AtomicLong(\"hits\")`, `T.Shared(\"name\", ...)`) "
-                    + "or declare the property holding it @SharedKey")
+                "a persistent \(ref.type) needs a key to be found again: name it (`AtomicLong(\"hits\", persistent: true)`, "
+                    + "`T.Shared(\"name\", ..., persistent: true)`) or declare the property holding it @SharedKey")
         }
         let create = creation
         let value = try await caller().callShared(
@@ -122,7 +131,7 @@ extension SharedProxy {
     /// The object's (type, key).
     public var ref: ObjectRef { handle.ref }
 
-    /// This proxy named `key`, unless it has a key already: what `@SharedKey` does.
+    /// This proxy named `key`, unless it was named already: what `@SharedKey` does.
     public func keyed(_ key: String) -> Self { Self(handle: handle.keyed(key)) }
 
     /// Removes the object from the servers; answers whether it existed.
@@ -130,3 +139,9 @@ extension SharedProxy {
     public func remove() async throws -> Bool { try await handle.remove() }
 }
 
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

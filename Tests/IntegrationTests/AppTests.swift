@@ -34,6 +34,16 @@ struct AppTests {
         #expect(failing.status == 64 && failing.err.contains("Error: π is off"), "\(failing)")
     }
 
+    @Test("docs/PORTING.md's example: the port, on its own local stack, prints what the plain program prints")
+    func portingExample() async throws {
+        let before = try await runCLI([], executable: "porting-before")
+        let after = try await runCLI([], executable: "porting-after")
+        #expect(before.status == 0 && after.status == 0, "\(before)\n\(after)")
+        let centroids = try #require(line(after.out, "[["), "\(after.out)")
+        #expect(before.out == centroids + "\n")
+        #expect(after.out.contains("started a local crucial-lambda-emulator"))
+    }
+
     @Test("A CrucialProgram uses the servers CRUCIAL_SERVERS names and starts none; its session ends when it returns")
     func programConfiguredServers() async throws {
         let server = try await TestServer()

@@ -194,7 +194,7 @@ struct CloudThreadTests {
         #expect(message.contains("crucial-lambda-emulator"))
     }
 
-    @Test("The in-process invoker runs the same encode, look-up and decode path")
+    @Test("The in-process invoker runs the same encode, look-up and decode path; runInCloud() is a cloud thread run to its end")
     func inProcess() async throws {
         let server = try await TestServer()
         let client = server.client()
@@ -202,8 +202,11 @@ struct CloudThreadTests {
         let executor = CloudExecutor(invoker: InProcessInvoker(), client: client)
         #expect(try await executor.invokeAll([Square(x: 5), Square(x: 6)]) == [25, 36])
         try await CloudThread(Increment(key: "local", times: 3), invoker: InProcessInvoker(), client: client).run()
+        // runInCloud() is CloudThread(...).run(): the port of `try await worker.run()`.
+        try await Increment(key: "local", times: 2).runInCloud(invoker: InProcessInvoker(), client: client)
+        #expect(try await AtomicLong("local", client: client).get() == 5)
         let error = try await #require(throws: CloudFunctionError.self) {
-            try await CloudThread(Fail(message: "here"), invoker: InProcessInvoker(), client: client).run()
+            try await Fail(message: "here").runInCloud(invoker: InProcessInvoker(), client: client)
         }
         #expect(error.errorType == "CrucialTestFunctions.TestFailure")
         #expect(error.errorMessage == "here")

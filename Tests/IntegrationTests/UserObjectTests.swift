@@ -157,19 +157,21 @@ struct UserObjectTests {
         #expect(try await Tally.Shared("tally-explicit", Tally(), client: client).current() == 4)
         #expect(try await AtomicLong("runs", client: client).get() == 4)
 
-        // Without a key, the first call says how to give one.
+        // Without a key, a proxy is a new object of its own, as a constructor makes one; it
+        // keeps its unique key inside a cloud thread.
+        let mine = AtomicLong(initial: 5, client: client), other = AtomicLong(initial: 5, client: client)
+        #expect(mine.ref.key.hasPrefix("~") && mine.ref != other.ref && mine.handle.isAnonymous)
+        #expect(try await mine.addAndGet(1) == 6)
+        #expect(try await other.get() == 5)
+        let carried = try JSONDecoder().decode(AtomicLong.self, from: JSONEncoder().encode(mine))
+        #expect(carried.ref == mine.ref && !carried.handle.isAnonymous)
+        #expect(try await TestCentroids.Shared(TestCentroids(k: 1, dims: 1), client: client).updateCount() == 0)
+        // A persistent one must be named: nobody could find it again.
         do {
-            _ = try await TestCentroids.Shared(TestCentroids(k: 1, dims: 1), client: client).updateCount()
-            Issue.record("a proxy without a key must refuse to call")
+            _ = try await AtomicLong(persistent: true, client: client).get()
+            Issue.record("an anonymous persistent object must be refused")
         } catch let e as CrucialError {
-            #expect(e.code == .invalidArgument)
-            #expect(e.message.contains("@SharedKey"))
-        }
-        do {
-            _ = try await AtomicLong(client: client).get()
-            Issue.record("a built-in proxy without a key must refuse to call")
-        } catch let e as CrucialError {
-            #expect(e.code == .invalidArgument && e.message.contains("made without a key"))
+            #expect(e.code == .invalidArgument && e.message.contains("@SharedKey"))
         }
     }
 }

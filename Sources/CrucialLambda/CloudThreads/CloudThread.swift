@@ -55,6 +55,15 @@ public final class CloudThread: Sendable {
     }
 }
 
+extension Runnable {
+    /// Runs this as a cloud thread and waits for it to end: `CloudThread(self).run()`.
+    /// The port of a plain program's `group.addTask { try await worker.run() }` changes one
+    /// word: `group.addTask { try await worker.runInCloud() }`.
+    public func runInCloud(invoker: (any CloudInvoker)? = nil, retry: RetryPolicy = .none, client: CrucialClient? = nil) async throws {
+        try await CloudThread(self, invoker: invoker, retry: retry, client: client).run()
+    }
+}
+
 /// One cloud function run with retries: what a thread or an executor task does.
 struct CloudCall: Sendable {
     let function: String

@@ -5,11 +5,7 @@
 // apps/kmeans/plain runs it with plain threads, apps/kmeans/crucial on Crucial.
 import AppKernels
 import ArgumentParser
-import CrucialClient
-import CrucialExamples
-import CrucialLambda
-import CrucialTesting
-import struct CrucialServer.CrucialServerCommand
+import Crucial
 import Foundation
 
 @Shared
@@ -47,13 +43,12 @@ struct SharedState: Codable, Sendable {
     init(threads: Int, iterations: Int, initial: [[Double]]) {
         self.threads = threads
         let zero = initial.map { $0.map { _ in 0.0 } }
-        centroids = [GlobalCentroids.Shared("centroids-0", GlobalCentroids(initial, weight: 1))]
-            + (1...iterations).map { GlobalCentroids.Shared("centroids-\($0)", GlobalCentroids(zero, weight: 0)) }
-        deltas = (0..<iterations).map { AtomicLong("delta-\($0)") }
-        progress = (0..<threads).map { AtomicLong("progress-\($0)") }
-        barrier = CyclicBarrier("barrier", parties: threads)
-        cost = AtomicDouble("cost")
-        seconds = AtomicDouble("seconds")
+        centroids = [GlobalCentroids.Shared(GlobalCentroids(initial, weight: 1))] + (0..<iterations).map { _ in GlobalCentroids.Shared(GlobalCentroids(zero, weight: 0)) }
+        deltas = (0..<iterations).map { _ in AtomicLong() }
+        progress = (0..<threads).map { _ in AtomicLong() }
+        barrier = CyclicBarrier(parties: threads)
+        cost = AtomicDouble()
+        seconds = AtomicDouble()
     }
 }
 
@@ -130,7 +125,9 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
-struct KMeans: AsyncParsableCommand {
+@main
+struct KMeans: AsyncParsableCommand, CrucialProgram {
+    static var sharedTypes: [any SharedType.Type] { [GlobalCentroids.self] }
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Clusters.") var k = 25
     @Option(help: "Dimensions of a point.") var dims = 100
@@ -139,8 +136,6 @@ struct KMeans: AsyncParsableCommand {
     @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
 
     func run() async throws {
-        let local = try await LocalStack.start(concurrency: threads, bootstrap: "kmeans-crucial", server: "kmeans-crucial", serverArguments: ["serve"])
-        defer { local.stop() }
         let initial = Array(Data.points(count: k, dims: dims, k: k, seed: seed))
         let shared = SharedState(threads: threads, iterations: iterations, initial: initial)
         let start = ContinuousClock.now
@@ -161,7 +156,7 @@ struct KMeans: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in 0..<threads {
                 let worker = Worker(id: id, k: k, dims: dims, points: points, iterations: iterations, seed: seed, shared: shared)
-                group.addTask { try await CloudThread(worker).run() }
+                group.addTask { try await worker.runInCloud() }
             }
             try await group.waitForAll()
         }
@@ -170,17 +165,5 @@ struct KMeans: AsyncParsableCommand {
         if done > (await reporter.value) { print("iteration \(done) done by every thread") }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         print(String(format: "objective = %.6e after %.2f s (%lld iterations in %.3f s)", try await shared.cost.get(), seconds, try await shared.progress[0].get(), try await shared.seconds.get()))
-        try await CrucialClient.shared.endSession()
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await CrucialLambda.serveIfLambda(registering: Worker.self)  // a cloud thread's process serves and never returns
-        if CommandLine.arguments.dropFirst().first == "serve" {  // the DSO server, knowing GlobalCentroids
-            return await CrucialServerCommand.main(registering: [GlobalCentroids.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
-        }
-        await KMeans.main()
     }
 }

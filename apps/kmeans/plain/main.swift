@@ -34,17 +34,18 @@ final class GlobalCentroids: @unchecked Sendable {
     }
 }
 
-final class Counter: Sendable {
+// Shared counters named and shaped after java.util.concurrent's, as the paper's Java programs use them.
+final class AtomicLong: Sendable {
     private let value = Atomic<Int64>(0)
     @discardableResult func addAndGet(_ delta: Int64) -> Int64 { value.wrappingAdd(delta, ordering: .relaxed).newValue }
     func get() -> Int64 { value.load(ordering: .relaxed) }
     func set(_ v: Int64) { value.store(v, ordering: .relaxed) }
 }
 
-final class Sum: @unchecked Sendable {
+final class AtomicDouble: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0.0
-    func add(_ x: Double) { lock.withLock { value += x } }
+    @discardableResult func addAndGet(_ x: Double) -> Double { lock.withLock { value += x; return value } }
     func get() -> Double { lock.withLock { value } }
 }
 
@@ -67,21 +68,21 @@ actor CyclicBarrier {
 struct SharedState: Sendable {
     var threads: Int
     var centroids: [GlobalCentroids]
-    var deltas: [Counter]
-    var progress: [Counter]
+    var deltas: [AtomicLong]
+    var progress: [AtomicLong]
     var barrier: CyclicBarrier
-    var cost: Sum
-    var seconds: Sum
+    var cost: AtomicDouble
+    var seconds: AtomicDouble
 
     init(threads: Int, iterations: Int, initial: [[Double]]) {
         self.threads = threads
         let zero = initial.map { $0.map { _ in 0.0 } }
         centroids = [GlobalCentroids(initial, weight: 1)] + (0..<iterations).map { _ in GlobalCentroids(zero, weight: 0) }
-        deltas = (0..<iterations).map { _ in Counter() }
-        progress = (0..<threads).map { _ in Counter() }
+        deltas = (0..<iterations).map { _ in AtomicLong() }
+        progress = (0..<threads).map { _ in AtomicLong() }
         barrier = CyclicBarrier(parties: threads)
-        cost = Sum()
-        seconds = Sum()
+        cost = AtomicDouble()
+        seconds = AtomicDouble()
     }
 }
 
@@ -112,8 +113,8 @@ struct Worker: Sendable {
             shared.progress[id].set(Int64(iteration))
             if shared.deltas[iteration - 1].get() == 0 { break }
         }
-        if id == 0 { shared.seconds.add(Date().timeIntervalSince(start)) }
-        shared.cost.add(data.reduce(0) { $0 + Data.distance($1, current[Data.nearest($1, current)]) })
+        if id == 0 { shared.seconds.addAndGet(Date().timeIntervalSince(start)) }
+        shared.cost.addAndGet(data.reduce(0) { $0 + Data.distance($1, current[Data.nearest($1, current)]) })
     }
 }
 
@@ -158,6 +159,7 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
+@main
 struct KMeans: AsyncParsableCommand {
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Clusters.") var k = 25
@@ -197,12 +199,5 @@ struct KMeans: AsyncParsableCommand {
         if done > (await reporter.value) { print("iteration \(done) done by every thread") }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         print(String(format: "objective = %.6e after %.2f s (%lld iterations in %.3f s)", shared.cost.get(), seconds, shared.progress[0].get(), shared.seconds.get()))
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await KMeans.main()
     }
 }

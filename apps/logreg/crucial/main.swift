@@ -5,11 +5,7 @@
 // apps/logreg/crucial on Crucial.
 import AppKernels
 import ArgumentParser
-import CrucialClient
-import CrucialExamples
-import CrucialLambda
-import CrucialTesting
-import struct CrucialServer.CrucialServerCommand
+import Crucial
 import Foundation
 
 @Shared
@@ -40,9 +36,9 @@ struct SharedState: Codable, Sendable {
     var seconds: AtomicDouble
 
     init(threads: Int, iterations: Int, dims: Int) {
-        gradients = (0..<iterations).map { GlobalGradient.Shared("gradient-\($0)", GlobalGradient(dims: dims)) }
-        barrier = CyclicBarrier("barrier", parties: threads)
-        seconds = AtomicDouble("seconds")
+        gradients = (0..<iterations).map { _ in GlobalGradient.Shared(GlobalGradient(dims: dims)) }
+        barrier = CyclicBarrier(parties: threads)
+        seconds = AtomicDouble()
     }
 }
 
@@ -103,7 +99,9 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
-struct LogisticRegression: AsyncParsableCommand {
+@main
+struct LogisticRegression: AsyncParsableCommand, CrucialProgram {
+    static var sharedTypes: [any SharedType.Type] { [GlobalGradient.self] }
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Features of a point.") var dims = 100
     @Option(help: "Points per thread.") var points = 10_000
@@ -112,14 +110,12 @@ struct LogisticRegression: AsyncParsableCommand {
     @Option(help: "Seed of the generated data.") var seed: UInt64 = 1
 
     func run() async throws {
-        let local = try await LocalStack.start(concurrency: threads, bootstrap: "logreg-crucial", server: "logreg-crucial", serverArguments: ["serve"])
-        defer { local.stop() }
         let shared = SharedState(threads: threads, iterations: iterations, dims: dims)
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in 0..<threads {
                 let worker = Worker(id: id, dims: dims, points: points, iterations: iterations, rate: rate, seed: seed, shared: shared)
-                group.addTask { try await CloudThread(worker).run() }
+                group.addTask { try await worker.runInCloud() }
             }
             try await group.waitForAll()
         }
@@ -128,18 +124,6 @@ struct LogisticRegression: AsyncParsableCommand {
         for g in shared.gradients { losses.append(try await g.mean().last ?? 0) }
         for (i, l) in losses.enumerated() where i % max(1, iterations / 10) == 0 { print(String(format: "iteration %d: loss %.6f", i + 1, l)) }
         print(String(format: "loss = %.9f after %.2f s (%d iterations in %.3f s)", losses.last ?? 0, seconds, iterations, try await shared.seconds.get()))
-        try await CrucialClient.shared.endSession()
         guard losses.count < 2 || losses.last! < losses.first! else { throw ValidationError("the loss did not decrease") }
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await CrucialLambda.serveIfLambda(registering: Worker.self)  // a cloud thread's process serves and never returns
-        if CommandLine.arguments.dropFirst().first == "serve" {  // the DSO server, knowing GlobalGradient
-            return await CrucialServerCommand.main(registering: [GlobalGradient.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
-        }
-        await LogisticRegression.main()
     }
 }

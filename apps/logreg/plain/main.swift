@@ -48,8 +48,8 @@ actor CyclicBarrier {
     }
 }
 
-/// The time of the iterative phase, as thread 0 measured it.
-final class Seconds: Sendable {
+/// A shared double, named and shaped after java.util.concurrent's atomics, as the paper's Java programs use them.
+final class AtomicDouble: Sendable {
     private let value = Mutex(0.0)
     func set(_ x: Double) { value.withLock { $0 = x } }
     func get() -> Double { value.withLock { $0 } }
@@ -59,12 +59,12 @@ final class Seconds: Sendable {
 struct SharedState: Sendable {
     var gradients: [GlobalGradient]
     var barrier: CyclicBarrier
-    var seconds: Seconds
+    var seconds: AtomicDouble
 
     init(threads: Int, iterations: Int, dims: Int) {
         gradients = (0..<iterations).map { _ in GlobalGradient(dims: dims) }
         barrier = CyclicBarrier(parties: threads)
-        seconds = Seconds()
+        seconds = AtomicDouble()
     }
 }
 
@@ -125,6 +125,7 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
+@main
 struct LogisticRegression: AsyncParsableCommand {
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Features of a point.") var dims = 100
@@ -149,12 +150,5 @@ struct LogisticRegression: AsyncParsableCommand {
         for (i, l) in losses.enumerated() where i % max(1, iterations / 10) == 0 { print(String(format: "iteration %d: loss %.6f", i + 1, l)) }
         print(String(format: "loss = %.9f after %.2f s (%d iterations in %.3f s)", losses.last ?? 0, seconds, iterations, shared.seconds.get()))
         guard losses.count < 2 || losses.last! < losses.first! else { throw ValidationError("the loss did not decrease") }
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await LogisticRegression.main()
     }
 }

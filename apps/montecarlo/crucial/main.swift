@@ -36,12 +36,12 @@ struct MonteCarlo: AsyncParsableCommand, CrucialProgram {
     @Option(help: "Points drawn by each thread.") var iterations = 10_000_000
 
     func run() async throws {
-        let counter = AtomicLong("counter")
+        let counter = AtomicLong()
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<threads {
                 let estimator = Estimator(iterations: iterations, seed: UInt64(t + 1), counter: counter)
-                group.addTask { try await CloudThread(estimator).run() }
+                group.addTask { try await estimator.runInCloud() }
             }
             for try await _ in group { print("a thread finished") }
         }

@@ -5,7 +5,8 @@ import ArgumentParser
 import Foundation
 import Synchronization
 
-final class Counter: Sendable {
+// A counter named and shaped after java.util.concurrent's, as the paper's Java program uses it.
+final class AtomicLong: Sendable {
     private let value = Atomic<Int64>(0)
     @discardableResult func addAndGet(_ delta: Int64) -> Int64 { value.wrappingAdd(delta, ordering: .relaxed).newValue }
     func get() -> Int64 { value.load(ordering: .relaxed) }
@@ -14,7 +15,7 @@ final class Counter: Sendable {
 struct Estimator: Sendable {
     var iterations: Int
     var seed: UInt64
-    var counter: Counter
+    var counter: AtomicLong
 
     func run() async throws {
         var state = seed
@@ -42,7 +43,7 @@ struct MonteCarlo: AsyncParsableCommand {
     @Option(help: "Points drawn by each thread.") var iterations = 10_000_000
 
     func run() async throws {
-        let counter = Counter()
+        let counter = AtomicLong()
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<threads {

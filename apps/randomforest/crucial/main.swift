@@ -5,10 +5,7 @@
 // forest is the same whatever the number of threads.
 // apps/randomforest/plain runs it with plain threads, apps/randomforest/crucial on Crucial.
 import ArgumentParser
-import CrucialClient
-import CrucialLambda
-import CrucialTesting
-import struct CrucialServer.CrucialServerCommand
+import Crucial
 import Foundation
 
 @Shared
@@ -219,7 +216,9 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
-struct RandomForest: AsyncParsableCommand {
+@main
+struct RandomForest: AsyncParsableCommand, CrucialProgram {
+    static var sharedTypes: [any SharedType.Type] { [Forest.self] }
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Trees.") var trees = 64
     @Option(help: "Training rows.") var samples = 20_000
@@ -244,14 +243,12 @@ struct RandomForest: AsyncParsableCommand {
             let rows = zip(data.x, data.y).map { x, y in (x.map { "\($0)" } + ["\(y)"]).joined(separator: ",") }
             return try (rows.joined(separator: "\n") + "\n").write(toFile: dumpData, atomically: true, encoding: .utf8)
         }
-        let local = try await LocalStack.start(concurrency: threads, bootstrap: "randomforest-crucial", server: "randomforest-crucial", serverArguments: ["serve"])
-        defer { local.stop() }
-        let forest = Forest.Shared("forest", Forest(labels: Array(Dataset.generate(settings).y.prefix(samples)), classes: classes))
+        let forest = Forest.Shared(Forest(labels: Array(Dataset.generate(settings).y.prefix(samples)), classes: classes))
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for id in 0..<threads {
                 let worker = Worker(id: id, threads: threads, settings: settings, forest: forest)
-                group.addTask { try await CloudThread(worker).run() }
+                group.addTask { try await worker.runInCloud() }
             }
             try await group.waitForAll()
         }
@@ -265,17 +262,5 @@ struct RandomForest: AsyncParsableCommand {
             String(
                 format: "accuracy = %.4f, oob error = %.4f, forest %@", Double(correct) / Double(max(1, testSamples)), try await forest.oobError(),
                 Model.fingerprint(grown)))
-        try await CrucialClient.shared.endSession()
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await CrucialLambda.serveIfLambda(registering: Worker.self)  // a cloud thread's process serves and never returns
-        if CommandLine.arguments.dropFirst().first == "serve" {  // the DSO server, knowing Forest
-            return await CrucialServerCommand.main(registering: [Forest.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
-        }
-        await RandomForest.main()
     }
 }

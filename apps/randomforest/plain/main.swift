@@ -221,6 +221,7 @@ struct Random {
     mutating func gaussian() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
 }
 
+@main
 struct RandomForest: AsyncParsableCommand {
     @Option(help: "Threads.") var threads = 4
     @Option(help: "Trees.") var trees = 64
@@ -265,12 +266,5 @@ struct RandomForest: AsyncParsableCommand {
             String(
                 format: "accuracy = %.4f, oob error = %.4f, forest %@", Double(correct) / Double(max(1, testSamples)), forest.oobError(),
                 Model.fingerprint(grown)))
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await RandomForest.main()
     }
 }

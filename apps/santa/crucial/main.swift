@@ -4,26 +4,23 @@
 // and every rule is checked as it is used: violations are counted and must stay 0.
 // apps/santa/plain runs it with plain threads, apps/santa/crucial on Crucial.
 import ArgumentParser
-import CrucialClient
-import CrucialExamples
-import CrucialLambda
-import CrucialTesting
+import Crucial
 import Foundation
 
 /// Everything the participants share.
 struct North: Codable, Sendable {
-    var mutex = Semaphore("mutex", permits: 1)
-    var santa = Semaphore("santa", permits: 0)
-    var sleigh = Semaphore("sleigh", permits: 0)
-    var hitched = Semaphore("hitched", permits: 0)
-    var elfDoor = Semaphore("elf-door", permits: 1)
-    var workshop = Semaphore("workshop", permits: 0)
-    var reindeer = AtomicLong("reindeer")
-    var elves = AtomicLong("elves")
-    var deliveries = AtomicLong("deliveries")
-    var groups = AtomicLong("groups")
-    var requests = AtomicLong("requests")
-    var violations = AtomicLong("violations")
+    var mutex = Semaphore(permits: 1)
+    var santa = Semaphore(permits: 0)
+    var sleigh = Semaphore(permits: 0)
+    var hitched = Semaphore(permits: 0)
+    var elfDoor = Semaphore(permits: 1)
+    var workshop = Semaphore(permits: 0)
+    var reindeer = AtomicLong()
+    var elves = AtomicLong()
+    var deliveries = AtomicLong()
+    var groups = AtomicLong()
+    var requests = AtomicLong()
+    var violations = AtomicLong()
 }
 
 enum Role: String, Codable, Sendable { case santa, reindeer, elf }
@@ -86,7 +83,8 @@ struct Participant: Runnable {
     }
 }
 
-struct SantaClaus: AsyncParsableCommand {
+@main
+struct SantaClaus: AsyncParsableCommand, CrucialProgram {
     @Option(help: "Deliveries (each needs all 9 reindeer).") var deliveries = 15
     @Option(help: "Elves.") var elves = 10
     @Option(help: "Helps per elf on average: elves × this requests in all, a multiple of 3.") var helps = 3
@@ -97,30 +95,19 @@ struct SantaClaus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let local = try await LocalStack.start(concurrency: elves + 10, bootstrap: "santa-crucial")
-        defer { local.stop() }
         let north = North()
         let start = ContinuousClock.now
         let roles = [Role.santa] + Array(repeating: .reindeer, count: 9) + Array(repeating: .elf, count: elves)
         try await withThrowingTaskGroup(of: Role.self) { group in
             for role in roles {
                 let participant = Participant(role: role, deliveries: deliveries, helpsPerElf: helps, elves: elves, pause: pause, north: north)
-                group.addTask { try await CloudThread(participant).run(); return role }
+                group.addTask { try await participant.runInCloud(); return role }
             }
             for try await role in group where role == .santa { print("Santa is done") }
         }
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
         let d = try await north.deliveries.get(), g = try await north.groups.get(), v = try await north.violations.get()
-        try await CrucialClient.shared.endSession()
         print(String(format: "deliveries = %lld, elf groups = %lld, violations = %lld in %.3f s", d, g, v, seconds))
         guard d == deliveries, g == elves * helps / 3, v == 0 else { throw ValidationError("the rules were broken") }
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await CrucialLambda.serveIfLambda(registering: Participant.self)  // a cloud thread's process serves and never returns
-        await SantaClaus.main()
     }
 }

@@ -25,7 +25,8 @@ actor Semaphore {
     }
 }
 
-final class Counter: Sendable {
+// A counter named and shaped after java.util.concurrent's, as the paper's Java programs use it.
+final class AtomicLong: Sendable {
     private let value = Atomic<Int64>(0)
     @discardableResult func addAndGet(_ delta: Int64) -> Int64 { value.wrappingAdd(delta, ordering: .relaxed).newValue }
     func get() -> Int64 { value.load(ordering: .relaxed) }
@@ -39,12 +40,12 @@ struct North: Sendable {
     var hitched = Semaphore(permits: 0)
     var elfDoor = Semaphore(permits: 1)
     var workshop = Semaphore(permits: 0)
-    var reindeer = Counter()
-    var elves = Counter()
-    var deliveries = Counter()
-    var groups = Counter()
-    var requests = Counter()
-    var violations = Counter()
+    var reindeer = AtomicLong()
+    var elves = AtomicLong()
+    var deliveries = AtomicLong()
+    var groups = AtomicLong()
+    var requests = AtomicLong()
+    var violations = AtomicLong()
 }
 
 enum Role: String, Codable, Sendable { case santa, reindeer, elf }
@@ -107,6 +108,7 @@ struct Participant: Sendable {
     }
 }
 
+@main
 struct SantaClaus: AsyncParsableCommand {
     @Option(help: "Deliveries (each needs all 9 reindeer).") var deliveries = 15
     @Option(help: "Elves.") var elves = 10
@@ -132,12 +134,5 @@ struct SantaClaus: AsyncParsableCommand {
         let d = north.deliveries.get(), g = north.groups.get(), v = north.violations.get()
         print(String(format: "deliveries = %lld, elf groups = %lld, violations = %lld in %.3f s", d, g, v, seconds))
         guard d == deliveries, g == elves * helps / 3, v == 0 else { throw ValidationError("the rules were broken") }
-    }
-}
-
-@main
-enum Entry {
-    static func main() async {
-        await SantaClaus.main()
     }
 }

@@ -1,8 +1,6 @@
 // The program of tools/examples/porting/before on Crucial: the workers are cloud
 // threads, the object they share lives on the DSO servers. docs/PORTING.md explains.
-import CrucialClient
-import CrucialLambda
-import CrucialServer
+import Crucial
 import Foundation
 
 @Shared
@@ -51,16 +49,14 @@ struct Worker: Runnable {
 }
 
 @main
-enum Main {
-    static func main() async throws {
-        await CrucialLambda.serveIfLambda(registering: Worker.self)
-        if CommandLine.arguments.dropFirst().first == "serve" {  // a crucial-server that knows GlobalCentroids
-            return await CrucialServerCommand.main(registering: [GlobalCentroids.self], arguments: Array(CommandLine.arguments.dropFirst(2)))
-        }
-        let centroids = GlobalCentroids.Shared("centroids", GlobalCentroids(k: 4, dims: 2))
+struct Main: CrucialProgram {
+    static var sharedTypes: [any SharedType.Type] { [GlobalCentroids.self] }
+
+    func run() async throws {
+        let centroids = GlobalCentroids.Shared(GlobalCentroids(k: 4, dims: 2))
         let workers = (0..<8).map { Worker(id: $0, points: 100_000, centroids: centroids) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in workers { group.addTask { try await CloudThread(worker).run() } }
+            for worker in workers { group.addTask { try await worker.runInCloud() } }
             try await group.waitForAll()
         }
         print(try await centroids.centroids())

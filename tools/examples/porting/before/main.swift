@@ -52,8 +52,10 @@ struct Worker: Sendable {
 }
 
 @main
-enum Main {
-    static func main() async throws {
+struct Main {
+    static func main() async throws { try await Main().run() }
+
+    func run() async throws {
         let centroids = GlobalCentroids(k: 4, dims: 2)
         let workers = (0..<8).map { Worker(id: $0, points: 100_000, centroids: centroids) }
         try await withThrowingTaskGroup(of: Void.self) { group in
