@@ -49,7 +49,9 @@ public protocol CrucialProgram {
 }
 
 extension CrucialProgram {
+    /// None: the built-in objects need no user type.
     public static var sharedTypes: [any SharedType.Type] { [] }
+    /// 1000, AWS Lambda's default account concurrency.
     public static var cloudConcurrency: Int { 1000 }
 
     /// Runs the program as ``CrucialProgram`` says, for a `@main` type that is not a command.

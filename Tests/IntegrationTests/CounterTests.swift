@@ -103,7 +103,7 @@ struct CounterTests {
         let counters = (0..<4).map { AtomicLong("f\($0)", initial: 0, client: client) }
         let calls: [CrucialClient.Call] = [
             .init(counters[0], "incrementAndGet"), .init(counters[1], "noSuchMethod"), .init(counters[2], "addAndGet", [.string("x")]),
-            .init(AtomicLong("", client: client), "get"), .init(counters[3], "incrementAndGet"),
+            .init(AtomicLong("nul\u{0}key", client: client), "get"), .init(counters[3], "incrementAndGet"),
         ]
         let results = await client.pipelineResults(calls)
         #expect(results.count == 5)
