@@ -26,7 +26,7 @@ public struct LocalStack: Sendable {
     ///   - serverArguments: the arguments `server` starts with (before `--port 0`).
     ///   - serverEnvironment: variables `server` starts with, besides this process's.
     ///   - inProcessWithoutEmulator: with no `crucial-lambda-emulator` next to this program,
-    ///     run cloud threads as tasks of this process (``InProcessInvoker``) instead of failing.
+    ///     run cloud threads as tasks of this process (`InProcessInvoker`) instead of failing.
     public static func start(
         concurrency: Int, bootstrap: String, server: String = "crucial-server", serverArguments: [String] = [],
         serverEnvironment: [String: String] = [:], inProcessWithoutEmulator: Bool = false
@@ -66,7 +66,7 @@ public struct LocalStack: Sendable {
         return stack
     }
 
-    /// Stops what ``start(concurrency:bootstrap:server:serverArguments:)`` started.
+    /// Stops what ``start(concurrency:bootstrap:server:serverArguments:serverEnvironment:inProcessWithoutEmulator:)`` started.
     public func stop() {
         emulator?.stop()
         server?.stop()
