@@ -72,8 +72,13 @@ struct OwnPackageTests {
 
         """
 
-    static func manifest(crucialPath: String) -> String {
-        """
+    /// The package's manifest: `my-app` on CrucialClient and, with `program`, `my-program` on Crucial.
+    static func manifest(crucialPath: String, program: Bool = false) -> String {
+        let crucial = URL(fileURLWithPath: crucialPath).lastPathComponent
+        let programTarget = program
+            ? "\n        .executableTarget(name: \"my-program\", dependencies: [.product(name: \"Crucial\", package: \"\(crucial)\")]),"
+            : ""
+        return """
         // swift-tools-version:6.0
         import PackageDescription
 
@@ -82,8 +87,7 @@ struct OwnPackageTests {
             platforms: [.macOS(.v15)],
             dependencies: [.package(path: "\(crucialPath)")],
             targets: [
-                .executableTarget(name: "my-app", dependencies: [.product(name: "CrucialClient", package: "\(URL(fileURLWithPath: crucialPath).lastPathComponent)")]),
-                .executableTarget(name: "my-program", dependencies: [.product(name: "Crucial", package: "\(URL(fileURLWithPath: crucialPath).lastPathComponent)")]),
+                .executableTarget(name: "my-app", dependencies: [.product(name: "CrucialClient", package: "\(crucial)")]),\(programTarget)
             ]
         )
 
@@ -96,7 +100,7 @@ struct OwnPackageTests {
         let sources = dir.appendingPathComponent("Sources/my-app")
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Self.manifest(crucialPath: Self.root.path).write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try Self.manifest(crucialPath: Self.root.path, program: true).write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
         try Self.main.write(to: sources.appendingPathComponent("main.swift"), atomically: true, encoding: .utf8)
         let programSources = dir.appendingPathComponent("Sources/my-program")
         try FileManager.default.createDirectory(at: programSources, withIntermediateDirectories: true)
