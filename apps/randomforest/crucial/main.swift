@@ -114,14 +114,15 @@ enum Model {
             return r
         }
         var tree = Tree()
-        split(rows, depth: 0, data, s, &rng, &tree)
+        let columns = (0..<s.features).map { f in data.x.map { $0[f] } }  // each feature's values, contiguous
+        split(rows, depth: 0, (columns, data.y), s, &rng, &tree)
         let oob = (0..<s.samples).filter { !inBag[$0] }.map { [$0, tree.predict(data.x[$0])] }
         return (tree, oob)
     }
 
     /// Adds the node for `rows` (and its subtree) to `tree`; returns its index.
     @discardableResult
-    static func split(_ rows: [Int], depth: Int, _ data: (x: [[Double]], y: [Int]), _ s: Settings, _ rng: inout Random, _ tree: inout Tree) -> Int {
+    static func split(_ rows: [Int], depth: Int, _ data: (columns: [[Double]], y: [Int]), _ s: Settings, _ rng: inout Random, _ tree: inout Tree) -> Int {
         var counts = [Int](repeating: 0, count: s.classes)
         for r in rows { counts[data.y[r]] += 1 }
         let node = tree.feature.count
@@ -136,21 +137,31 @@ enum Model {
         for i in 0..<min(s.featuresPerSplit, s.features) { order.swapAt(i, i + Int(rng.next() % UInt64(s.features - i))) }
         var best: (gini: Double, feature: Int, threshold: Double) = (gini(counts, rows.count), -1, 0)
         for f in order.prefix(s.featuresPerSplit) {
-            let sorted = rows.sorted { (data.x[$0][f], $0) < (data.x[$1][f], $1) }
-            var leftCounts = [Int](repeating: 0, count: s.classes)
+            // The rows' (value, class) pairs by value, both sides' class counts and sums of
+            // squared counts kept as rows cross over. (The order of equal values does not
+            // matter: a split falls only between two different values.)
+            let column = data.columns[f]
+            var sorted = rows.map { (value: column[$0], y: data.y[$0]) }
+            sorted.sort { $0.value < $1.value }
+            var leftCounts = [Int](repeating: 0, count: s.classes), rightCounts = counts
+            var leftSquares = 0, rightSquares = counts.reduce(0) { $0 + $1 * $1 }
             for i in 0..<(sorted.count - 1) {
-                leftCounts[data.y[sorted[i]]] += 1
+                let y = sorted[i].y
+                leftSquares += 2 * leftCounts[y] + 1
+                leftCounts[y] += 1
+                rightSquares -= 2 * rightCounts[y] - 1
+                rightCounts[y] -= 1
                 let nLeft = i + 1, nRight = sorted.count - nLeft
-                let a = data.x[sorted[i]][f], b = data.x[sorted[i + 1]][f]
+                let a = sorted[i].value, b = sorted[i + 1].value
                 guard a < b, nLeft >= s.minLeaf, nRight >= s.minLeaf else { continue }
-                let rightCounts = zip(counts, leftCounts).map { $0 - $1 }
-                let g = (Double(nLeft) * gini(leftCounts, nLeft) + Double(nRight) * gini(rightCounts, nRight)) / Double(sorted.count)
+                let leftGini = 1 - Double(leftSquares) / Double(nLeft * nLeft), rightGini = 1 - Double(rightSquares) / Double(nRight * nRight)
+                let g = (Double(nLeft) * leftGini + Double(nRight) * rightGini) / Double(sorted.count)
                 if g < best.gini - 1e-12 { best = (g, f, (a + b) / 2) }
             }
         }
         guard best.feature >= 0 else { return node }
-        let goesLeft = rows.filter { data.x[$0][best.feature] <= best.threshold }
-        let goesRight = rows.filter { data.x[$0][best.feature] > best.threshold }
+        let goesLeft = rows.filter { data.columns[best.feature][$0] <= best.threshold }
+        let goesRight = rows.filter { data.columns[best.feature][$0] > best.threshold }
         tree.feature[node] = best.feature
         tree.threshold[node] = best.threshold
         let l = split(goesLeft, depth: depth + 1, data, s, &rng, &tree)
