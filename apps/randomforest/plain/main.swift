@@ -45,7 +45,7 @@ struct Worker: Sendable {
     var forest: Forest
 
     func run() async throws {
-        let data = Dataset.generate(settings)
+        let data = Model.prepare(Dataset.generate(settings), settings)
         for t in stride(from: id, to: settings.trees, by: threads) {
             let (tree, oob) = Model.grow(tree: t, data, settings)
             forest.add(t, tree, oob: oob)
@@ -110,7 +110,32 @@ enum Dataset {
 enum Model {
     /// Grows tree `t` on a bootstrap sample of the training rows; returns it and its
     /// out-of-bag predictions (sample, class).
-    static func grow(tree t: Int, _ data: (x: [[Double]], y: [Int]), _ s: Settings) -> (Tree, [[Int]]) {
+    /// The training rows as the splits read them: per feature, each row's rank among the
+    /// feature's distinct values, and those values in order.
+    struct Training: Sendable {
+        var x: [[Double]]
+        var y: [Int]
+        var ranks: [[UInt32]]  // ranks[f][row]
+        var values: [[Double]]  // values[f][rank]
+    }
+
+    /// Ranks every training row by every feature, once for all the trees.
+    static func prepare(_ data: (x: [[Double]], y: [Int]), _ s: Settings) -> Training {
+        var ranks: [[UInt32]] = [], values: [[Double]] = []
+        for f in 0..<s.features {
+            let column = data.x.prefix(s.samples).map { $0[f] }
+            var rank = [UInt32](repeating: 0, count: column.count), distinct: [Double] = []
+            for row in column.indices.sorted(by: { column[$0] < column[$1] }) {
+                if distinct.last != column[row] { distinct.append(column[row]) }
+                rank[row] = UInt32(distinct.count - 1)
+            }
+            ranks.append(rank)
+            values.append(distinct)
+        }
+        return Training(x: data.x, y: data.y, ranks: ranks, values: values)
+    }
+
+    static func grow(tree t: Int, _ data: Training, _ s: Settings) -> (Tree, [[Int]]) {
         var rng = Random(seed: s.seed &+ 0x5EED &+ UInt64(t) &* 0x9E37_79B9)
         var inBag = [Bool](repeating: false, count: s.samples)
         let rows = (0..<s.samples).map { _ in
@@ -119,15 +144,14 @@ enum Model {
             return r
         }
         var tree = Tree()
-        let columns = (0..<s.features).map { f in data.x.map { $0[f] } }  // each feature's values, contiguous
-        split(rows, depth: 0, (columns, data.y), s, &rng, &tree)
+        split(rows, depth: 0, data, s, &rng, &tree)
         let oob = (0..<s.samples).filter { !inBag[$0] }.map { [$0, tree.predict(data.x[$0])] }
         return (tree, oob)
     }
 
     /// Adds the node for `rows` (and its subtree) to `tree`; returns its index.
     @discardableResult
-    static func split(_ rows: [Int], depth: Int, _ data: (columns: [[Double]], y: [Int]), _ s: Settings, _ rng: inout Random, _ tree: inout Tree) -> Int {
+    static func split(_ rows: [Int], depth: Int, _ data: Training, _ s: Settings, _ rng: inout Random, _ tree: inout Tree) -> Int {
         var counts = [Int](repeating: 0, count: s.classes)
         for r in rows { counts[data.y[r]] += 1 }
         let node = tree.feature.count
@@ -142,31 +166,31 @@ enum Model {
         for i in 0..<min(s.featuresPerSplit, s.features) { order.swapAt(i, i + Int(rng.next() % UInt64(s.features - i))) }
         var best: (gini: Double, feature: Int, threshold: Double) = (gini(counts, rows.count), -1, 0)
         for f in order.prefix(s.featuresPerSplit) {
-            // The rows' (value, class) pairs by value, both sides' class counts and sums of
-            // squared counts kept as rows cross over. (The order of equal values does not
-            // matter: a split falls only between two different values.)
-            let column = data.columns[f]
-            var sorted = rows.map { (value: column[$0], y: data.y[$0]) }
-            sorted.sort { $0.value < $1.value }
+            // The rows by value, as integers `rank << 8 | class` (the order of equal values does
+            // not matter: a split falls only between two different values), both sides' class
+            // counts and sums of squared counts kept as rows cross over.
+            let rank = data.ranks[f], values = data.values[f]
+            var sorted = rows.map { rank[$0] << 8 | UInt32(data.y[$0]) }
+            radixSort(&sorted, below: UInt32(values.count) << 8)
             var leftCounts = [Int](repeating: 0, count: s.classes), rightCounts = counts
             var leftSquares = 0, rightSquares = counts.reduce(0) { $0 + $1 * $1 }
             for i in 0..<(sorted.count - 1) {
-                let y = sorted[i].y
+                let y = Int(sorted[i] & 0xFF)
                 leftSquares += 2 * leftCounts[y] + 1
                 leftCounts[y] += 1
                 rightSquares -= 2 * rightCounts[y] - 1
                 rightCounts[y] -= 1
                 let nLeft = i + 1, nRight = sorted.count - nLeft
-                let a = sorted[i].value, b = sorted[i + 1].value
+                let a = sorted[i] >> 8, b = sorted[i + 1] >> 8
                 guard a < b, nLeft >= s.minLeaf, nRight >= s.minLeaf else { continue }
                 let leftGini = 1 - Double(leftSquares) / Double(nLeft * nLeft), rightGini = 1 - Double(rightSquares) / Double(nRight * nRight)
                 let g = (Double(nLeft) * leftGini + Double(nRight) * rightGini) / Double(sorted.count)
-                if g < best.gini - 1e-12 { best = (g, f, (a + b) / 2) }
+                if g < best.gini - 1e-12 { best = (g, f, (values[Int(a)] + values[Int(b)]) / 2) }
             }
         }
         guard best.feature >= 0 else { return node }
-        let goesLeft = rows.filter { data.columns[best.feature][$0] <= best.threshold }
-        let goesRight = rows.filter { data.columns[best.feature][$0] > best.threshold }
+        let goesLeft = rows.filter { data.x[$0][best.feature] <= best.threshold }
+        let goesRight = rows.filter { data.x[$0][best.feature] > best.threshold }
         tree.feature[node] = best.feature
         tree.threshold[node] = best.threshold
         let l = split(goesLeft, depth: depth + 1, data, s, &rng, &tree)
@@ -174,6 +198,26 @@ enum Model {
         tree.left[node] = l
         tree.right[node] = r
         return node
+    }
+
+    /// Sorts `keys` (each less than `limit`) in ascending order: least-significant-digit radix
+    /// passes of 11 bits, as many as `limit` needs; the standard sort for a few keys.
+    static func radixSort(_ keys: inout [UInt32], below limit: UInt32) {
+        guard keys.count > 256 else { return keys.sort() }
+        let bits = UInt32.bitWidth - limit.leadingZeroBitCount
+        var from = keys, to = keys
+        for shift in stride(from: 0, to: bits, by: 11) {
+            var start = [Int](repeating: 0, count: 2049)
+            for k in from { start[Int((k >> UInt32(shift)) & 2047) + 1] += 1 }
+            for b in 1...2048 { start[b] += start[b - 1] }
+            for k in from {
+                let b = Int((k >> UInt32(shift)) & 2047)
+                to[start[b]] = k
+                start[b] += 1
+            }
+            swap(&from, &to)
+        }
+        keys = from
     }
 
     static func gini(_ counts: [Int], _ n: Int) -> Double {
@@ -247,6 +291,12 @@ struct RandomForest: AsyncParsableCommand {
     @Option(help: "Features tried at each split (0: the square root of their number).") var featuresPerSplit = 0
     @Option(help: "Seed of the data and the trees.") var seed: UInt64 = 1
     @Option(help: "Write the data set to this CSV file (features, then the label) and stop.") var dumpData: String?
+
+    func validate() throws {
+        guard (2...256).contains(classes), (1..<(1 << 24)).contains(samples) else {
+            throw ValidationError("--classes must be 2 to 256 and --samples 1 to 16,777,215")
+        }
+    }
 
     func run() async throws {
         var settings = Settings(
