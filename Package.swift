@@ -195,7 +195,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-lambda-emulator",
             dependencies: [
-                "CrucialProcess", "CrucialCore",
+                "CrucialProcess", "CrucialCore", "CCrucialShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

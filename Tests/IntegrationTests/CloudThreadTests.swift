@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialProcess
 import CrucialLambda
 import CrucialTestFunctions
 import Foundation
@@ -120,6 +121,36 @@ struct CloudThreadTests {
         }
         #expect(after != rebuilt)
         #expect(try await executor.invokeAll([ProcessID()])[0] == after)
+    }
+
+    @Test("A SIGTERM sent as soon as the emulator says it listens stops it gracefully (13 of 20 were once lost, and the emulator ran on)")
+    func stopAtOnce() async throws {
+        let emulator = try builtExecutable("crucial-lambda-emulator")
+        try await offCooperativePool {
+            for attempt in 1...20 {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: emulator)
+                p.arguments = ["--port", "0", "--function", "crucial=/bin/true", "--log-level", "warning"]
+                let out = Pipe()
+                p.standardOutput = out
+                try p.run()
+                // Read up to the ready line, then signal at once.
+                var seen = Data()
+                while !String(decoding: seen, as: UTF8.self).contains("listening on") {
+                    let chunk = out.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    seen.append(chunk)
+                }
+                kill(p.processIdentifier, SIGTERM)
+                // The bound only catches a lost signal (the emulator would run on forever).
+                for _ in 0..<200 where p.isRunning { usleep(25_000) }
+                let stopped = !p.isRunning
+                if !stopped { kill(p.processIdentifier, SIGKILL) }
+                ServerProcess.awaitExit(p)
+                #expect(stopped && p.terminationReason == .exit && p.terminationStatus == 0, "attempt \(attempt): the SIGTERM was lost")
+                if !stopped { break }
+            }
+        }
     }
 
     @Test("invokeAll returns callables' outputs in order; invokeIterativeTask covers the range once")
