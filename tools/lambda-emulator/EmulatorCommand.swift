@@ -139,6 +139,12 @@ struct EmulatorCommand: AsyncParsableCommand {
         let (stop, continuation) = AsyncStream<Int32>.makeStream()
         let signalReader = pipeEnds[0]
         Thread.detachNewThread {
+            // A process started by a Swift program may inherit a mask that blocks these
+            // signals in every thread: this one takes them (one sent earlier waits, pending).
+            var mask = sigset_t()
+            sigemptyset(&mask)
+            for sig in [SIGHUP, SIGINT, SIGTERM] { sigaddset(&mask, sig) }
+            pthread_sigmask(SIG_UNBLOCK, &mask, nil)
             var number: UInt8 = 0
             while true {
                 let got = read(signalReader, &number, 1)
