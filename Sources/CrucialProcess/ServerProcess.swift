@@ -166,6 +166,8 @@ public final class ServerProcess: @unchecked Sendable {
     public func stop(grace: Duration = .seconds(3)) -> Int32 {
         if process.isRunning {
             process.terminate()
+            // As systemd does: a stopped process (SIGSTOP) handles the SIGTERM only once continued.
+            kill(process.processIdentifier, SIGCONT)
             let deadline = ContinuousClock.now + grace
             while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
@@ -185,7 +187,10 @@ public final class ServerProcess: @unchecked Sendable {
     /// after `grace`, the wait) on a thread of its own; returns at once. `then` runs once
     /// the process ended.
     public func stopInBackground(grace: Duration = .seconds(3), then: (@Sendable () -> Void)? = nil) {
-        if process.isRunning { process.terminate() }
+        if process.isRunning {
+            process.terminate()
+            kill(process.processIdentifier, SIGCONT)
+        }
         Thread.detachNewThread { [self] in
             stop(grace: grace)
             then?()

@@ -126,9 +126,9 @@ struct CloudThreadTests {
     @Test("A SIGTERM sent as soon as the emulator says it listens stops it gracefully (13 of 20 were once lost, and the emulator ran on)")
     func stopAtOnce() async throws {
         let emulator = try builtExecutable("crucial-lambda-emulator")
-        // Each attempt's end: how it stopped, or nil when it did not (the SIGTERM was lost).
-        let endings = try await offCooperativePool { () throws -> [String?] in
-            var endings: [String?] = []
+        // Each attempt's end: how it stopped, or that it did not (the SIGTERM was lost).
+        let endings = try await offCooperativePool { () throws -> [String] in
+            var endings: [String] = []
             for _ in 1...20 {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: emulator)
@@ -144,13 +144,16 @@ struct CloudThreadTests {
                     seen.append(chunk)
                 }
                 kill(p.processIdentifier, SIGTERM)
+                kill(p.processIdentifier, SIGCONT)  // as ServerProcess.stop: in case something stopped it
                 // The bound only catches a lost signal, which left the emulator running for good.
                 let deadline = ContinuousClock.now + .seconds(60)
                 while p.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
                 guard !p.isRunning else {
+                    // Its state says whether it ran on or was stopped (SIGSTOP) from elsewhere.
+                    let stat = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8)) ?? "?"
                     kill(p.processIdentifier, SIGKILL)
                     ServerProcess.awaitExit(p)
-                    endings.append(nil)
+                    endings.append("still running 60 s after SIGTERM: /proc stat \(stat.prefix(80))")
                     break
                 }
                 ServerProcess.awaitExit(p)
@@ -158,7 +161,7 @@ struct CloudThreadTests {
             }
             return endings
         }
-        #expect(endings.count == 20 && endings.allSatisfy { $0 == "exit 0" }, "\(endings.map { $0 ?? "still running after SIGTERM" })")
+        #expect(endings.count == 20 && endings.allSatisfy { $0 == "exit 0" }, "\(endings)")
     }
 
     @Test("invokeAll returns callables' outputs in order; invokeIterativeTask covers the range once")
