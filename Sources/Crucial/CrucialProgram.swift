@@ -15,9 +15,9 @@ internal import Foundation
 /// struct MonteCarlo: AsyncParsableCommand, CrucialProgram {
 ///     @Option var threads = 8
 ///     func run() async throws {
-///         let counter = AtomicLong("counter")
+///         let counter = AtomicLong()
 ///         try await withThrowingTaskGroup(of: Void.self) { group in
-///             for t in 0..<threads { group.addTask { try await CloudThread(Estimator(seed: t, counter: counter)).run() } }
+///             for t in 0..<threads { group.addTask { try await Estimator(seed: t, counter: counter).runInCloud() } }
 ///             try await group.waitForAll()
 ///         }
 ///         print(try await counter.get())
@@ -57,7 +57,7 @@ extension CrucialProgram {
     /// Runs the program as ``CrucialProgram`` says, for a `@main` type that is not a command.
     public static func main() async {
         await ProgramRuntime.serveIfAsked(sharedTypes)
-        await ProgramRuntime.run(Self.self) {
+        await ProgramRuntime.run(concurrency: cloudConcurrency) {
             var program = Self()
             try await program.run()
         } fail: { error in
@@ -79,7 +79,7 @@ extension CrucialProgram where Self: AsyncParsableCommand {
             do { try parsed.run() } catch { exit(withError: error) }
             return
         }
-        await ProgramRuntime.run(Self.self) {
+        await ProgramRuntime.run(concurrency: cloudConcurrency) {
             var command = parsed
             if var asynchronous = command as? any AsyncParsableCommand {
                 try await asynchronous.run()
@@ -109,14 +109,12 @@ enum ProgramRuntime {
 
     /// Starts the local stack when nothing is configured, runs `body`, ends the session and
     /// stops the stack; `fail` reports an error (and exits).
-    static func run<P: CrucialProgram>(
-        _ program: P.Type, _ body: () async throws -> Void, fail: (any Error) -> Never
-    ) async {
+    static func run(concurrency: Int, _ body: () async throws -> Void, fail: (any Error) -> Never) async {
         let me = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
         let stack: LocalStack
         do {
             stack = try await LocalStack.start(
-                concurrency: P.cloudConcurrency, bootstrap: me, server: me, serverEnvironment: [serverRole: "server"],
+                concurrency: concurrency, bootstrap: me, server: me, serverEnvironment: [serverRole: "server"],
                 inProcessWithoutEmulator: true)
         } catch {
             fail(error)

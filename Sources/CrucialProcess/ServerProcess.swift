@@ -165,15 +165,20 @@ public final class ServerProcess: @unchecked Sendable {
     @discardableResult
     public func stop(grace: Duration = .seconds(3)) -> Int32 {
         if process.isRunning {
-            process.terminate()
-            // As systemd does: a stopped process (SIGSTOP) handles the SIGTERM only once continued.
-            kill(process.processIdentifier, SIGCONT)
+            terminate()
             let deadline = ContinuousClock.now + grace
             while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         Self.awaitExit(process)
         return process.isRunning ? -1 : process.terminationStatus
+    }
+
+    /// SIGTERM, then SIGCONT, as systemd does: a stopped process (SIGSTOP) handles the
+    /// SIGTERM only once continued.
+    private func terminate() {
+        process.terminate()
+        kill(process.processIdentifier, SIGCONT)
     }
 
     /// ``kill9()`` blocking the calling thread.
@@ -187,10 +192,7 @@ public final class ServerProcess: @unchecked Sendable {
     /// after `grace`, the wait) on a thread of its own; returns at once. `then` runs once
     /// the process ended.
     public func stopInBackground(grace: Duration = .seconds(3), then: (@Sendable () -> Void)? = nil) {
-        if process.isRunning {
-            process.terminate()
-            kill(process.processIdentifier, SIGCONT)
-        }
+        if process.isRunning { terminate() }
         Thread.detachNewThread { [self] in
             stop(grace: grace)
             then?()
