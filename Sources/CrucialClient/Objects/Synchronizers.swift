@@ -19,13 +19,22 @@ public struct CyclicBarrier: SharedProxy, Codable {
 
     /// Waits until all parties arrived; returns the arrival index (`parties - 1`
     /// for the first, 0 for the last). Throws BROKEN_BARRIER if the barrier breaks.
+    ///
+    /// A waiting party is part of the barrier's state: a persistent barrier's primary may
+    /// fail while it waits, and its retry takes the same place on the next primary. The
+    /// client keeps itself alive meanwhile (as for semaphore permits): a party whose client
+    /// is gone is withdrawn once its keep-alive lease lapses.
     @discardableResult
-    public func `await`() async throws -> Int { try await handle.call(BarrierMethod.await).int() }
+    public func `await`() async throws -> Int {
+        handle.client.keepClientAlive()
+        return try await handle.call(BarrierMethod.await).int()
+    }
 
     /// As ``await()``, but fails with TIMEOUT (and breaks the barrier, as in Java) after `timeout`.
     @discardableResult
     public func `await`(timeout: Duration) async throws -> Int {
-        try await handle.call(BarrierMethod.await, [timeout.millisecondsArgument]).int()
+        handle.client.keepClientAlive()
+        return try await handle.call(BarrierMethod.await, [timeout.millisecondsArgument]).int()
     }
 
     /// Breaks the current round (its waiters get BROKEN_BARRIER) and starts afresh.

@@ -86,8 +86,7 @@ package enum BuiltinType: String, CaseIterable, Sendable {
         }
     }
 
-    /// Synchronization objects park calls and arm timers: a cluster keeps one copy of each,
-    /// even a persistent one.
+    /// Synchronization objects park calls and arm timers (their size does not change with calls).
     package var isSynchronizer: Bool {
         switch self {
         case .cyclicBarrier, .semaphore, .countDownLatch, .sharedFuture: true

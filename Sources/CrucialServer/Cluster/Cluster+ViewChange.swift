@@ -173,12 +173,23 @@ extension Cluster {
         }
         guard let (view, ring, history) = completed else { return }
         onServed(history)
-        // Copies this node no longer keeps: every new replica has acknowledged them.
+        // Copies this node no longer keeps: every new replica has acknowledged them. Of the
+        // copies it keeps, the calls parked here on objects whose primary is now another
+        // member go there (told to retry, they take their parties over on the new primary);
+        // on objects it is the primary of, it watches the clients of detached parties (a
+        // failover left them), which are withdrawn if their client does not come back.
         var dropped = 0
         let me = state.withLock { $0.me.id }
-        for box in store.allBoxes() where !ring.replicas(for: box.ref, count: copies(box)).contains(where: { $0.id == me }) {
-            store.drop(box)
-            dropped += 1
+        for box in store.allBoxes() {
+            let replicas = ring.replicas(for: box.ref, count: copies(box))
+            if !replicas.contains(where: { $0.id == me }) {
+                store.drop(box)
+                dropped += 1
+            } else if replicas.first?.id != me {
+                store.detachWaiters(of: box, CrucialError(.wrongView, "\(box.ref) is served by another member now; retry"))
+            } else {
+                store.watchHolders(of: box)
+            }
         }
         store.dropTombstones { !ring.replicas(for: $0, count: rf).contains(where: { $0.id == me }) }
         if !history.holes.isEmpty {
@@ -269,8 +280,11 @@ extension Cluster {
         await deregister(me.incarnation)
     }
 
+    /// Stops for good: closes the links, and sends and handles nothing more (a member that
+    /// stops is leaving; what it still holds lives on elsewhere).
     func shutdown() {
         let links = state.withLock { s in
+            s.leaving = true
             defer {
                 s.links.removeAll()
                 s.detector?.cancel()

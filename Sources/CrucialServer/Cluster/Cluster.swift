@@ -161,6 +161,16 @@ final class Cluster: Replication, Sendable {
         }
     }
 
+    /// Whether this member handles the events of `ref`'s primary copy now: only the primary,
+    /// serving its view with its lease sure, changes a replicated object outside of calls.
+    func eventRoute(of ref: ObjectRef) -> EventRoute {
+        state.withLock { s in
+            if s.leaving { return .elsewhere }
+            guard let view = s.view, s.inView, s.ready, !s.leaseExpired else { return .later }
+            return s.ring.primary(for: ref)?.id == s.me.id ? .serve(viewID: view.id) : .elsewhere
+        }
+    }
+
     /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot:
     /// every copy is on members that left without handing it over.
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? {

@@ -6,7 +6,7 @@ public struct ClusterConfiguration: Sendable {
     public var nodeID: String
     /// The "host:port" clients and other servers reach this one at.
     public var advertise: String
-    /// Copies of each persistent object (synchronization objects and ephemeral ones keep one).
+    /// Copies of each persistent object, synchronizers included (ephemeral ones keep one).
     public var rf: Int
     /// Seconds without a keep-alive after which etcd drops a member: the time to notice a crash.
     public var leaseTTL: Int

@@ -2,11 +2,6 @@ import Synchronization
 internal import CrucialCore
 internal import NIOCore
 
-/// Answers nothing: a replica applies a call whose client the primary answers.
-private struct ReplicaResponder: Responder {
-    func respond(_ reply: Reply) {}
-}
-
 /// The replica side of replication and the moving of objects between nodes.
 ///
 /// A replica logs what it applies (with the object's version) exactly as a primary logs
@@ -69,9 +64,8 @@ extension ObjectStore {
                 if box === fresh { created = create.initial }
             }
             guard let box else { continue }
-            let waiter = Waiter(
-                id: WaiterID(connection: ConnectionID(0), request: replicate.id), clientID: invoke.clientID, seq: invoke.seq,
-                responder: ReplicaResponder())
+            // The primary answers the client: here the call is detached.
+            let waiter = Waiter.detached(clientID: invoke.clientID, seq: invoke.seq)
             var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
             let outcome: (Outcome, UInt64?)? = box.locked {
                 guard !box.removed else { return nil }

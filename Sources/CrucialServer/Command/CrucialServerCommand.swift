@@ -135,7 +135,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
     @Option(help: "The host:port clients and other servers reach this one at (default: --host and the bound port).")
     var advertise: String?
 
-    @Option(help: "Copies of each persistent object in a cluster (ephemeral and synchronization objects keep one).")
+    @Option(help: "Copies of each persistent object in a cluster, synchronizers included (ephemeral objects keep one).")
     var rf = 2
 
     @Option(help: "Seconds after which etcd drops a silent member from the view (how fast a crash is noticed).")

@@ -95,7 +95,7 @@ public final class CrucialServer: Service, Sendable {
         try loadStoredPlugins()
         if let persistence = configuration.persistence {
             let started = ContinuousClock.now
-            let report = try store.startPersistence(persistence)
+            let report = try store.startPersistence(persistence, clustered: configuration.cluster != nil)
             logger.notice(
                 "recovered persistent objects",
                 metadata: [
@@ -323,7 +323,12 @@ public final class CrucialServer: Service, Sendable {
             logger.info("shutting down", metadata: ["connections": "\(children.withLock { $0.count })"])
             try? await serverChannel.close()
             try? await metricsChannel.withLock({ $0 })?.close()
-            store.drainAllWaiters(CrucialError(.shuttingDown, "the server is shutting down"))
+            // A member's objects live on elsewhere: its clients retry their parked calls there.
+            let clustered = clusterState.withLock { $0 != nil }
+            store.drainAllWaiters(
+                clustered
+                    ? CrucialError(.wrongView, "this member left the cluster; retry on the others")
+                    : CrucialError(.shuttingDown, "the server is shutting down"))
             let open = children.withLock { Array($0.values) }
             for child in open { try? await child.close() }
             store.stopPersistence()

@@ -31,6 +31,14 @@ extension Responder {
     package func respondAfterWaiting(_ reply: Reply) { respond(reply) }
 }
 
+/// Answers nobody: the waiter of a call whose client is not connected here. A replica
+/// applies the primary's calls with it, recovery replays logged calls with it, and a
+/// waiting party of a replicated synchronizer keeps it on every copy but the one its
+/// client reached, until that client's retry takes the party over (``Waiter/isDetached``).
+struct DetachedResponder: Responder {
+    func respond(_ reply: Reply) {}
+}
+
 /// A request that may be answered later.
 package struct Waiter: Sendable {
     package let id: WaiterID
@@ -44,6 +52,32 @@ package struct Waiter: Sendable {
         self.clientID = clientID
         self.seq = seq
         self.responder = responder
+    }
+
+    /// A waiting party known by its retry identity alone, as a copy of a synchronizer's
+    /// state carries it (from another member or from disk): nobody here waits for its answer.
+    static func detached(clientID: UInt64, seq: UInt64) -> Waiter {
+        Waiter(id: WaiterID(connection: ConnectionID(0), request: seq), clientID: clientID, seq: seq, responder: DetachedResponder())
+    }
+
+    /// Whether no connection here waits for this call's answer: its client called another
+    /// member (this is a replica's copy), or the copy came from disk. The client's retry
+    /// (``isRetried(by:)``) takes the party over; a client gone leaves it.
+    var isDetached: Bool { responder is DetachedResponder }
+
+    /// Whether `other` is a retry of this waiting call: the same client and sequence number
+    /// (never for calls that are not de-duplicated, `seq` 0).
+    func isRetried(by other: Waiter) -> Bool { seq != 0 && other.seq == seq && other.clientID == clientID }
+
+    /// This party as a copy of the state records it: `[client, seq]`.
+    var identity: [Value] { [.int(Int64(bitPattern: clientID)), .int(Int64(bitPattern: seq))] }
+
+    /// A party a copy of the state recorded as ``identity`` (and more fields after it).
+    static func detached(from fields: [Value], of type: String) throws(CrucialError) -> Waiter {
+        guard fields.count >= 2, let client = fields[0].intValue, let seq = fields[1].intValue else {
+            throw CrucialError(.badInitialState, "\(type): a waiting party must be [client, seq, ...], got \(fields)")
+        }
+        return .detached(clientID: UInt64(bitPattern: client), seq: UInt64(bitPattern: seq))
     }
 }
 
@@ -111,13 +145,20 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     /// The object is being removed: answer every parked call (with NOT_FOUND).
     func drainWaiters(effects: inout Effects, error: CrucialError)
 
+    /// Another member serves the object now, or this one stops: answer the parked calls
+    /// with `error` (WRONG_VIEW: their clients retry them there), and keep the parties that
+    /// are part of the state, detached.
+    func detachWaiters(effects: inout Effects, error: CrucialError)
+
     /// What `method` does to the object: a read is not logged by a persistent object; a
     /// write may make it bigger, so it is refused while the server is over its memory limit.
     /// A wrong `.read` loses updates on recovery: for a method it does not know, `.write`.
     func kind(of method: String) -> MethodKind
 
     /// Synchronization objects (barriers, semaphores, latches, futures) park calls and
-    /// arm timers: a cluster keeps one copy of them, even when persistent.
+    /// arm timers. A persistent one has `rf` copies like any object: its waiting parties
+    /// are part of its state (by their retry identity), detached on every copy but the
+    /// primary's (``Waiter/isDetached``).
     static var isSynchronizer: Bool { get }
 
     /// Whether no call changes how much memory the object takes (counters, arrays,
@@ -129,12 +170,17 @@ package protocol SharedObject: AnyObject, SendableMetatype {
     var footprint: Int { get }
 
     /// Client `client` is gone (its keep-alive lapsed or its session ended): release what
-    /// it held, waking whoever that unblocks.
+    /// it held and withdraw its detached waiting calls, waking whoever that unblocks.
     func clientGone(_ client: UInt64, effects: inout Effects)
 
-    /// The clients holding something of the object (after a restart or a move, the store
-    /// watches them again).
+    /// The clients holding something of the object, or waiting on it detached (after a
+    /// restart, a move or a failover, the store watches them again: a client that does not
+    /// come back within its lease is gone).
     var holdingClients: [UInt64] { get }
+
+    /// Withdraws every detached waiting call (a lone server recovered from disk: the
+    /// connections of the calls it replayed are gone), waking whoever that unblocks.
+    func withdrawDetached(effects: inout Effects)
 
     /// A user type's code as this object runs it (nil for built-in types): a plugin loaded
     /// since may have replaced the type's code for new objects but not for this one.
@@ -150,6 +196,7 @@ extension SharedObject {
     package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {}
     package func timeout(_ waiter: WaiterID, effects: inout Effects) {}
     package func drainWaiters(effects: inout Effects, error: CrucialError) {}
+    package func detachWaiters(effects: inout Effects, error: CrucialError) { drainWaiters(effects: &effects, error: error) }
     package static var isSynchronizer: Bool { false }
     package static var hasFixedSize: Bool { isSynchronizer }
     package var footprint: Int { snapshot().estimatedBytes }
@@ -157,6 +204,7 @@ extension SharedObject {
     func mayGrow(_ method: String) -> Bool { !Self.hasFixedSize && kind(of: method).mayGrow }
     package func clientGone(_ client: UInt64, effects: inout Effects) {}
     package var holdingClients: [UInt64] { [] }
+    package func withdrawDetached(effects: inout Effects) {}
     package var code: TypeCode? { nil }
     package var fingerprint: String { "" }
 

@@ -8,23 +8,38 @@ package import CrucialCore
 /// others get BROKEN_BARRIER) as in Java; `reset` breaks the current generation
 /// and starts a fresh one. A waiter whose connection dies is simply withdrawn —
 /// unlike a Java thread's interrupt it does not break the barrier, because a
-/// retried cloud thread will come back and take its place.
+/// retried cloud thread will come back and take its place. The retry of a waiting
+/// `await` (the same client and sequence number, after a lost connection or a failover)
+/// takes its own place again: a party never counts twice.
+///
+/// Initial state: the number of parties. The state as a whole adds, once it has them,
+/// `generation`, `broken` and `waiting` (`[client, seq]` per waiting party, in arrival order).
 package final class CyclicBarrier: BuiltinObject {
     package typealias Method = BarrierMethod
     package static let builtin = BuiltinType.cyclicBarrier
     let parties: Int
-    var waiting: [Waiter] = []
+    var waiting = WaitQueue<Void>()
     var generation: Int64 = 0
     var broken = false
 
     package init(initial: Value) throws(CrucialError) {
-        guard let p = initial.intValue, p >= 1, p <= Int64(Int32.max) else {
+        let state = initial.recordValue
+        guard let p = (state?["parties"] ?? initial).intValue, p >= 1, p <= Int64(Int32.max) else {
             throw CrucialError(.badInitialState, "CyclicBarrier needs a number of parties ≥ 1, got \(initial)")
         }
         parties = Int(p)
+        guard let state else { return }
+        generation = state["generation"]?.intValue ?? 0
+        broken = state["broken"]?.boolValue ?? false
+        waiting = try WaitQueue(recorded: state["waiting"], of: "CyclicBarrier") { _ in }
     }
 
-    package func snapshot() -> Value { .int(Int64(parties)) }
+    package func snapshot() -> Value {
+        guard generation != 0 || broken || !waiting.isEmpty else { return .int(Int64(parties)) }
+        return .record([
+            "parties": .int(Int64(parties)), "generation": .int(generation), "broken": .bool(broken), "waiting": waiting.recorded { _ in [] },
+        ])
+    }
 
     package func checkCompatible(initial: Value) throws(CrucialError) {
         guard initial.intValue == Int64(parties) else {
@@ -35,21 +50,19 @@ package final class CyclicBarrier: BuiltinObject {
 
     package var waiterCount: Int { waiting.count }
 
-    private func breakBarrier(_ effects: inout Effects, except skip: WaiterID? = nil) {
+    private func breakBarrier(_ effects: inout Effects) {
         broken = true
-        let error = CrucialError(.brokenBarrier, "CyclicBarrier was broken while waiting (generation \(generation))")
-        for w in waiting where w.id != skip { effects.wake(w, error: error) }
-        waiting.removeAll()
+        waiting.drain(&effects, error: CrucialError(.brokenBarrier, "CyclicBarrier was broken while waiting (generation \(generation))"))
     }
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
         case .await:
             let timeout = try call.timeout(0)
+            if waiting.takeOver(call.waiter) { return call.park(timeout: timeout) }
             guard !broken else { throw CrucialError(.brokenBarrier, "CyclicBarrier is broken; call reset()") }
             if waiting.count + 1 == parties {
-                for (n, w) in waiting.enumerated() { call.effects.wake(w, value: .int(Int64(parties - 1 - n))) }
-                waiting.removeAll()
+                for (n, p) in waiting.removeAll().enumerated() { call.effects.wake(p.waiter, value: .int(Int64(parties - 1 - n))) }
                 generation += 1
                 return .value(.int(0))
             }
@@ -74,20 +87,23 @@ package final class CyclicBarrier: BuiltinObject {
         }
     }
 
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
-        waiting.removeAll { $0.id.connection == connection }
-    }
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) { waiting.withdraw(connection: connection) }
 
     package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let w = waiting.first(where: { $0.id == id }) else { return }
-        effects.wake(w, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
-        breakBarrier(&effects, except: id)
+        guard let timedOut = waiting.remove(id) else { return }
+        effects.wake(timedOut.waiter, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
+        breakBarrier(&effects)
     }
 
-    package func drainWaiters(effects: inout Effects, error: CrucialError) {
-        for w in waiting { effects.wake(w, error: error) }
-        waiting.removeAll()
-    }
+    package func drainWaiters(effects: inout Effects, error: CrucialError) { waiting.drain(&effects, error: error) }
+
+    package func detachWaiters(effects: inout Effects, error: CrucialError) { waiting.detach(&effects, error: error) }
+
+    package var holdingClients: [UInt64] { waiting.detachedClients }
+
+    package func clientGone(_ client: UInt64, effects: inout Effects) { waiting.withdrawDetached(of: client) }
+
+    package func withdrawDetached(effects: inout Effects) { waiting.withdrawDetached() }
 }
 
 /// `java.util.concurrent.Semaphore` (fair): `acquire(n)` waits in FIFO order
@@ -101,11 +117,13 @@ package final class CyclicBarrier: BuiltinObject {
 /// as new ones, so signalling (one thread releases, another acquires) works as in Java.
 /// Created with `ownerless: true`, permits belong to nobody (java.util.concurrent's
 /// semantics: a dead client's permits are never given back). A *waiting* acquire whose
-/// connection dies is withdrawn and never takes permits.
+/// connection dies is withdrawn and never takes permits; its retry (the same client and
+/// sequence number, after a lost connection or a failover) takes its place in the queue.
 ///
 /// Initial state: the number of permits, or `{permits, ownerless}`; the state as a
 /// whole (moved between members, kept in snapshots) adds `holders`, a list of
-/// `[client, permits]` pairs.
+/// `[client, permits]` pairs, `reclaimed` (clients whose permits were taken back) and
+/// `queue` (`[client, seq, permits wanted, answers a bool]` per waiting acquire, in order).
 package final class Semaphore: BuiltinObject {
     package typealias Method = SemaphoreMethod
     package static let builtin = BuiltinType.semaphore
@@ -119,8 +137,8 @@ package final class Semaphore: BuiltinObject {
     /// existed. At most ``reclaimedLimit``.
     var reclaimed: [UInt64] = []
     static let reclaimedLimit = 1024
-    /// Parked acquires, FIFO: (waiter, permits wanted, answer with a bool?).
-    var queue: [(waiter: Waiter, wanted: Int64, boolean: Bool)] = []
+    /// Parked acquires, FIFO, with the permits each wants and whether it answers with a bool.
+    var queue = WaitQueue<(wanted: Int64, boolean: Bool)>()
 
     package init(initial: Value) throws(CrucialError) {
         if let p = initial.intValue {
@@ -144,16 +162,23 @@ package final class Semaphore: BuiltinObject {
             guard let id = client.intValue else { throw CrucialError(.badInitialState, "Semaphore reclaimed must be client ids, got \(client)") }
             reclaimed.append(UInt64(bitPattern: id))
         }
+        queue = try WaitQueue(recorded: r["queue"], of: "Semaphore") { fields throws(CrucialError) in
+            guard fields.count == 4, let wanted = fields[2].intValue, wanted >= 0, let boolean = fields[3].boolValue else {
+                throw CrucialError(.badInitialState, "Semaphore queue entries must be [client, seq, permits, bool], got \(fields)")
+            }
+            return (wanted, boolean)
+        }
     }
 
     package func snapshot() -> Value {
-        guard ownerless || !holders.isEmpty || !reclaimed.isEmpty else { return .int(permits) }
+        guard ownerless || !holders.isEmpty || !reclaimed.isEmpty || !queue.isEmpty else { return .int(permits) }
         var r: [String: Value] = ["permits": .int(permits)]
         if ownerless { r["ownerless"] = .bool(true) }
         if !holders.isEmpty {
             r["holders"] = .list(holders.sorted { $0.key < $1.key }.map { .list([.int(Int64(bitPattern: $0.key)), .int($0.value)]) })
         }
         if !reclaimed.isEmpty { r["reclaimed"] = .list(reclaimed.map { .int(Int64(bitPattern: $0)) }) }
+        if !queue.isEmpty { r["queue"] = queue.recorded { [.int($0.wanted), .bool($0.boolean)] } }
         return .record(r)
     }
 
@@ -168,7 +193,7 @@ package final class Semaphore: BuiltinObject {
     }
 
     package var waiterCount: Int { queue.count }
-    package var holdingClients: [UInt64] { Array(holders.keys) }
+    package var holdingClients: [UInt64] { Array(holders.keys) + queue.detachedClients }
 
     private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
         guard i < call.args.count else { return 1 }
@@ -188,19 +213,26 @@ package final class Semaphore: BuiltinObject {
 
     /// Grants queued acquires from the head while permits suffice.
     private func grant(_ effects: inout Effects) {
-        while let head = queue.first, head.wanted <= permits {
-            queue.removeFirst()
-            take(head.wanted, for: head.waiter, &effects)
-            effects.wake(head.waiter, value: head.boolean ? .bool(true) : .null)
+        while let head = queue.first, head.entry.wanted <= permits {
+            _ = queue.removeFirst()
+            take(head.entry.wanted, for: head.waiter, &effects)
+            effects.wake(head.waiter, value: head.entry.boolean ? .bool(true) : .null)
         }
     }
 
     package func clientGone(_ client: UInt64, effects: inout Effects) {
-        guard let held = holders.removeValue(forKey: client) else { return }
-        permits += held
-        reclaimed.removeAll { $0 == client }
-        reclaimed.append(client)
-        if reclaimed.count > Self.reclaimedLimit { reclaimed.removeFirst(reclaimed.count - Self.reclaimedLimit) }
+        queue.withdrawDetached(of: client)
+        if let held = holders.removeValue(forKey: client) {
+            permits += held
+            reclaimed.removeAll { $0 == client }
+            reclaimed.append(client)
+            if reclaimed.count > Self.reclaimedLimit { reclaimed.removeFirst(reclaimed.count - Self.reclaimedLimit) }
+        }
+        grant(&effects)  // permits came back, or a withdrawn head was blocking smaller requests
+    }
+
+    package func withdrawDetached(effects: inout Effects) {
+        queue.withdrawDetached()
         grant(&effects)
     }
 
@@ -208,23 +240,25 @@ package final class Semaphore: BuiltinObject {
         switch method {
         case .acquire:
             let n = try wanted(call, 0)
+            if queue.takeOver(call.waiter) { return call.park() }
             if queue.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
                 return .void
             }
             try call.admitWaiter(queued: queue.count)
-            queue.append((call.waiter, n, false))
+            queue.append(call.waiter, (n, false))
             return call.park()
         case .tryAcquire:
             let n = try wanted(call, 0)
             let timeout = try call.timeout(1)
+            if queue.takeOver(call.waiter) { return call.park(timeout: timeout) }
             if queue.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
                 return .value(.bool(true))
             }
             guard let timeout, timeout > .zero else { return .value(.bool(false)) }
             try call.admitWaiter(queued: queue.count)
-            queue.append((call.waiter, n, true))
+            queue.append(call.waiter, (n, true))
             return call.park(timeout: timeout)
         case .release:
             let n = try wanted(call, 0)
@@ -256,132 +290,17 @@ package final class Semaphore: BuiltinObject {
     }
 
     package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
-        queue.removeAll { $0.waiter.id.connection == connection }
+        queue.withdraw(connection: connection)
         grant(&effects)  // a withdrawn head may have been blocking smaller requests
     }
 
     package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let i = queue.firstIndex(where: { $0.waiter.id == id }) else { return }
-        let entry = queue.remove(at: i)
-        effects.wake(entry.waiter, value: .bool(false))
+        guard let timedOut = queue.remove(id) else { return }
+        effects.wake(timedOut.waiter, value: .bool(false))
         grant(&effects)
     }
 
-    package func drainWaiters(effects: inout Effects, error: CrucialError) {
-        for e in queue { effects.wake(e.waiter, error: error) }
-        queue.removeAll()
-    }
-}
+    package func drainWaiters(effects: inout Effects, error: CrucialError) { queue.drain(&effects, error: error) }
 
-/// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
-/// called `count` times. `await(timeoutMillis)` answers false on timeout.
-package final class CountDownLatch: BuiltinObject {
-    package typealias Method = LatchMethod
-    package static let builtin = BuiltinType.countDownLatch
-    var count: Int64
-    var waiting: [Waiter] = []
-
-    package init(initial: Value) throws(CrucialError) {
-        guard let c = initial.intValue, c >= 0 else {
-            throw CrucialError(.badInitialState, "CountDownLatch needs a count ≥ 0, got \(initial)")
-        }
-        count = c
-    }
-
-    package func snapshot() -> Value { .int(count) }
-
-    package var waiterCount: Int { waiting.count }
-
-    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
-        switch method {
-        case .countDown:
-            guard count > 0 else { return .void }
-            count -= 1
-            if count == 0 {
-                for w in waiting { call.effects.wake(w, value: .bool(true)) }
-                waiting.removeAll()
-            }
-            return .void
-        case .getCount:
-            return .value(.int(count))
-        case .await:
-            let timeout = try call.timeout(0)
-            if count == 0 { return .value(.bool(true)) }
-            if timeout == .zero { return .value(.bool(false)) }
-            try call.admitWaiter(queued: waiting.count)
-            waiting.append(call.waiter)
-            return call.park(timeout: timeout)
-        }
-    }
-
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
-        waiting.removeAll { $0.id.connection == connection }
-    }
-
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
-        effects.wake(waiting.remove(at: i), value: .bool(false))
-    }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) {
-        for w in waiting { effects.wake(w, error: error) }
-        waiting.removeAll()
-    }
-}
-
-/// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
-/// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
-package final class SharedFuture: BuiltinObject {
-    package typealias Method = FutureMethod
-    package static let builtin = BuiltinType.sharedFuture
-    var value: Value?
-    var waiting: [Waiter] = []
-
-    package init(initial: Value) throws(CrucialError) {
-        // The initial state of a fresh future is `null` (not done); a snapshot of a
-        // done future is {"value": v}.
-        if case .record(let r) = initial, let v = r["value"] { value = v }
-    }
-
-    package func snapshot() -> Value { value.map { .record(["value": $0]) } ?? .null }
-
-    package var waiterCount: Int { waiting.count }
-
-    package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
-        switch method {
-        case .set, .trySet:
-            let v = try call.value(0)
-            guard value == nil else {
-                if method == .trySet { return .value(.bool(false)) }
-                throw CrucialError(.illegalState, "SharedFuture(\"\(call.ref.key)\") is already set")
-            }
-            value = v
-            for w in waiting { call.effects.wake(w, value: v) }
-            waiting.removeAll()
-            return method == .trySet ? .value(.bool(true)) : .void
-        case .get:
-            let timeout = try call.timeout(0)
-            if let value { return .value(value) }
-            if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
-            try call.admitWaiter(queued: waiting.count)
-            waiting.append(call.waiter)
-            return call.park(timeout: timeout)
-        case .isDone:
-            return .value(.bool(value != nil))
-        }
-    }
-
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
-        waiting.removeAll { $0.id.connection == connection }
-    }
-
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let i = waiting.firstIndex(where: { $0.id == id }) else { return }
-        effects.wake(waiting.remove(at: i), error: CrucialError(.timeout, "SharedFuture.get timed out"))
-    }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) {
-        for w in waiting { effects.wake(w, error: error) }
-        waiting.removeAll()
-    }
+    package func detachWaiters(effects: inout Effects, error: CrucialError) { queue.detach(&effects, error: error) }
 }

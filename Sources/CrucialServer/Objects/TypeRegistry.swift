@@ -9,9 +9,6 @@ public struct TypeRegistry: Sendable {
     private var factories: [String: Factory] = [:]
     /// The code of each user type: its fingerprint and where it came from.
     private var codes: [String: TypeCode] = [:]
-    /// Types whose objects park calls (barriers, semaphores...): a cluster keeps one copy of them.
-    private var synchronizers: Set<String> = []
-
     /// An empty registry (``builtins`` has the built-in types).
     public init() {}
 
@@ -24,11 +21,7 @@ public struct TypeRegistry: Sendable {
 
     package mutating func register<T: SharedObject>(_ type: T.Type) {
         factories[T.typeName] = { initial in try T(initial: initial) }
-        if T.isSynchronizer { synchronizers.insert(T.typeName) }
     }
-
-    /// Whether objects of `type` are synchronizers (kept once in a cluster).
-    package func isSynchronizer(_ type: String) -> Bool { synchronizers.contains(type) }
 
     /// Registers a factory under `typeName` (plugins register their types this way),
     /// replacing the one registered before, if any.

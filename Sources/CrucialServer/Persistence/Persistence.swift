@@ -43,15 +43,15 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
     }
 }
 
-/// Answers nothing: the callers of replayed operations are gone.
-private struct ReplayResponder: Responder {
-    func respond(_ reply: Reply) {}
-}
-
 extension ObjectStore {
     /// Restores the persistent objects of `configuration.directory`, then logs every
     /// change to them. Call before serving, after every type (plugins too) is known.
-    package func startPersistence(_ configuration: PersistenceConfiguration) throws(CrucialError) -> RecoveryReport {
+    ///
+    /// The calls parked on a synchronizer when the server stopped come back detached (their
+    /// connections are gone). A lone server withdraws them: their clients, if alive, call
+    /// again. A cluster member (`clustered`) keeps them, since they are part of a state the
+    /// other copies share: the primary withdraws those whose client does not come back.
+    package func startPersistence(_ configuration: PersistenceConfiguration, clustered: Bool = false) throws(CrucialError) -> RecoveryReport {
         let dir = configuration.directory
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -76,7 +76,6 @@ extension ObjectStore {
             maxLSN = max(maxLSN, lsn)
             from = g
         }
-        var parked: [ObjectRef: Set<UInt64>] = [:]
         for (i, g) in logs.enumerated() where g >= from {
             let path = OperationLog.logPath(dir, g)
             let bytes = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
@@ -98,7 +97,7 @@ extension ObjectStore {
             for payload in payloads {
                 let record = try LogRecord(try WireCodec.decodeValue(payload))
                 maxLSN = max(maxLSN, record.lsn)
-                if try replay(record, parked: &parked) { report.recordsReplayed += 1 }
+                if try replay(record) { report.recordsReplayed += 1 }
             }
         }
         let log = try OperationLog(
@@ -106,10 +105,14 @@ extension ObjectStore {
         logBox.withLock { $0 = log }
         directoryLock.withLock { $0 = lock }
         persistenceSettings.withLock { $0 = configuration }
-        // The connections of replayed calls are gone: withdraw their parked calls, and
-        // log it, so that the next recovery does not see them parked.
-        for (ref, connections) in parked {
-            for c in connections { connectionClosed(ConnectionID(c), parkedOn: [ref]) }
+        // Withdrawn as an event, logged, so that the next recovery does not see them parked;
+        // or kept, known from now on by their retry identity alone.
+        for box in allBoxes() where box.locked({ box.object.waiterCount }) > 0 {
+            if clustered {
+                detachWaiters(of: box, CrucialError(.wrongView, "recovered"))
+            } else {
+                handle(.withdrawDetached, on: box)
+            }
         }
         report.objects = list().filter(\.persistent).count
         // Clients that held permits before the restart keep them only if they are still alive.
@@ -236,7 +239,7 @@ extension ObjectStore {
     }
 
     /// Applies one record unless the object already reflects it; returns whether it did.
-    private func replay(_ record: LogRecord, parked: inout [ObjectRef: Set<UInt64>]) throws(CrucialError) -> Bool {
+    private func replay(_ record: LogRecord) throws(CrucialError) -> Bool {
         let ref = record.ref
         let existing = shard(ref).withLock { $0[ref] }
         if let existing, existing.lastLSN >= record.lsn { return false }
@@ -254,11 +257,12 @@ extension ObjectStore {
             if let removed = tombstones.withLock({ $0[ref] }) { box.version = removed }
         case .invoke(let method, let args, let clientID, let seq, let connection, let request):
             guard let box = existing else { return false }
+            // Its caller is gone: a call that parks stays detached (until withdrawn, or taken over).
             let waiter = Waiter(
                 id: WaiterID(connection: ConnectionID(connection), request: request), clientID: clientID, seq: seq,
-                responder: ReplayResponder())
+                responder: DetachedResponder())
             var call = Call(ref: ref, method: method, args: args, waiter: waiter)
-            if run(&call, on: box, clientID: clientID, seq: seq) == nil { parked[ref, default: []].insert(connection) }
+            _ = run(&call, on: box, clientID: clientID, seq: seq)
             box.lastLSN = record.lsn
         case .timeout(let connection, let request):
             guard let box = existing else { return false }

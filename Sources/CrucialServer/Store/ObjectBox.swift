@@ -37,9 +37,19 @@ final class ObjectBox: @unchecked Sendable {  // every `var` is guarded by `lock
         try lock.withLock { (_: inout ()) throws(E) -> sending Result in try body() }
     }
 
-    /// Whether a cluster keeps `rf` copies (persistent, not a synchronization object)
-    /// rather than one.
-    var replicates: Bool { persistent && !type(of: object).isSynchronizer }
+    /// Whether a cluster keeps `rf` copies (persistent, synchronizers included) rather than one.
+    var replicates: Bool { persistent }
+}
+
+/// Whether this member handles an event of an object's primary copy (a timeout, a closed
+/// connection, a client gone) now.
+enum EventRoute {
+    /// It is the object's primary in the view it serves, `viewID`.
+    case serve(viewID: UInt64)
+    /// Not yet: a view change is under way, or its lease is not sure (ask again shortly).
+    case later
+    /// Another member is the primary (or this one is leaving): it handles the object's events.
+    case elsewhere
 }
 
 /// What a cluster does for the store; nil on a single server.
@@ -58,4 +68,6 @@ protocol Replication: Sendable {
     /// call was routed: the client retries).
     func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
         -> EventLoopFuture<Outcome?>
+    /// Whether this member handles the events of `ref`'s primary copy now.
+    func eventRoute(of ref: ObjectRef) -> EventRoute
 }

@@ -144,3 +144,48 @@ extension ObjectBox {
         ObjectState(state: object.snapshot(), persistent: persistent, session: session, retries: retries.value)
     }
 }
+
+/// What happens to an object besides a call: it changes parked calls, and so the state of a
+/// synchronizer, which its replicas and the log must follow as they follow calls.
+enum ObjectEvent: Sendable {
+    /// The bounded wait of a parked call expired.
+    case timeout(WaiterID)
+    /// A connection with calls parked on the object closed.
+    case connectionClosed(ConnectionID)
+    /// A client holding something of the object (permits), or waiting on it detached, is gone.
+    case clientGone(UInt64)
+    /// A lone server recovered the object from disk: the calls it replayed have no connection.
+    case withdrawDetached
+}
+
+extension ObjectBox {
+    /// One event on this object, as a state machine: what it wakes, and when it changed the
+    /// state, the whole new state for the replicas (at the next version, in the view the
+    /// event was routed in) and for the log. Called under the box's lock; does no I/O.
+    ///
+    /// The whole state rather than the event: replicas know a parked call by its retry
+    /// identity, not by the connection or timer that only the primary has, and an event is
+    /// rare next to calls.
+    func step(_ event: ObjectEvent, in context: StepContext) -> Decision {
+        let before = object.snapshot()
+        var effects = Effects()
+        switch event {
+        case .timeout(let id): object.timeout(id, effects: &effects)
+        case .connectionClosed(let connection): object.cancelWaiters(of: connection, effects: &effects)
+        case .clientGone(let client): object.clientGone(client, effects: &effects)
+        case .withdrawDetached: object.withdrawDetached(effects: &effects)
+        }
+        recordLateAnswers(effects)
+        var decision = Decision(nil)
+        decision.effects = effects
+        // A wait that is not part of the state (a latch's await) changes nothing to follow.
+        guard object.snapshot() != before else { return decision }
+        if context.clustered, replicates {
+            needsSync = false  // the whole state goes anyway
+            version = ObjectVersion(view: context.routedIn, index: version.index + 1)
+            decision.replicate = [(.install(exported), version)]
+        }
+        if context.logged { decision.log = .install(exported) }
+        return decision
+    }
+}

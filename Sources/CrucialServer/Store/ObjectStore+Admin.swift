@@ -43,26 +43,22 @@ extension ObjectStore {
     package func connectionClosed(_ connection: ConnectionID, parkedOn refs: some Sequence<ObjectRef>) {
         for ref in refs {
             guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
-            var effects = Effects()
-            box.locked {
-                guard !box.removed else { return }
-                box.object.cancelWaiters(of: connection, effects: &effects)
-                record(effects, in: box)
-                logEvent(.connectionClosed(connection: connection.raw), on: box)
-            }
-            carryOut(effects, box: box)
+            handle(.connectionClosed(connection), on: box)
         }
     }
 
     /// Answers every parked call with `error` (used at shutdown).
     package func drainAllWaiters(_ error: CrucialError) {
-        for shard in shards {
-            for box in shard.withLock({ Array($0.values) }) {
-                var effects = Effects()
-                box.locked { box.object.drainWaiters(effects: &effects, error: error) }
-                carryOut(effects, box: box)
-            }
-        }
+        for box in allBoxes() { detachWaiters(of: box, error) }
+    }
+
+    /// Answers the calls parked on `box` here with `error`, without withdrawing them from the
+    /// object: their clients retry them on the member that serves the object now, where they
+    /// take their parties over (a synchronizer's waiting parties are part of its state).
+    func detachWaiters(of box: ObjectBox, _ error: CrucialError) {
+        var effects = Effects()
+        box.locked { box.object.detachWaiters(effects: &effects, error: error) }
+        carryOut(effects, box: box)
     }
 
     /// The objects held, optionally only those whose type starts with `typePrefix`.

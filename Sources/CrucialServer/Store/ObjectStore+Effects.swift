@@ -50,6 +50,47 @@ extension ObjectStore {
         box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
     }
 
+    /// Carries out `event` on `box` as a call is carried out: the box's step decides under its
+    /// lock, the change (the whole new state) is queued for the replicas and the log there,
+    /// and what it woke is answered once both have it, so that no answer is given that a
+    /// failover could take back.
+    ///
+    /// In a cluster, a replicated object's events are handled by its primary alone, in the
+    /// view it serves: a member moving objects handles them once it serves the next view,
+    /// and a member that is not the primary leaves them to the one that is (which watches
+    /// the same clients and arms its own timers).
+    func handle(_ event: ObjectEvent, on box: ObjectBox) {
+        let replication = self.replication
+        var routedIn: UInt64 = 0
+        if let replication, box.replicates {
+            switch replication.eventRoute(of: box.ref) {
+            case .serve(let viewID): routedIn = viewID
+            case .later: return later(event, on: box)
+            case .elsewhere: return
+            }
+        }
+        let log = box.persistent ? self.log : nil
+        let decided: (Decision, Pending)?? = box.locked {
+            guard !box.removed else { return .some(nil) }
+            // The view moved on since the route was read: route the event again.
+            if let replication, box.replicates, replication.viewID != routedIn { return nil }
+            let context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
+            let decision = box.step(event, in: context)
+            return (decision, queue(decision, of: box, in: routedIn, replication: replication, log: log))
+        }
+        guard let decided else { return later(event, on: box) }
+        guard let (decision, pending) = decided else { return }
+        _ = complete(decision, pending, box: box, log: log, waiter: nil)
+    }
+
+    /// Handles `event` again shortly: this member is moving objects or unsure of its lease.
+    private func later(_ event: ObjectEvent, on box: ObjectBox) {
+        timerLoop.scheduleTask(in: .milliseconds(100)) { [weak box] in
+            guard let box else { return }
+            self.handle(event, on: box)
+        }
+    }
+
     /// Runs `call` on the object (replaying the log) and watches who now holds something of it.
     func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
         let outcome = box.run(&call, clientID: clientID, seq: seq)
@@ -76,19 +117,12 @@ extension ObjectStore {
         hold(box, by: box.locked { box.object.holdingClients })
     }
 
-    /// Releases what the gone `clients` held.
+    /// Releases what the gone `clients` held, and withdraws their detached waiting calls.
     func release(_ gone: [(client: UInt64, holds: Set<ObjectRef>)]) {
         for (client, refs) in gone {
             for ref in refs {
                 guard let box = shard(ref).withLock({ $0[ref] }) else { continue }
-                var effects = Effects()
-                box.locked {
-                    guard !box.removed else { return }
-                    box.object.clientGone(client, effects: &effects)
-                    record(effects, in: box)
-                    logEvent(.clientGone(client: client), on: box)
-                }
-                carryOut(effects, box: box)
+                handle(.clientGone(client), on: box)
             }
         }
     }
@@ -101,14 +135,7 @@ extension ObjectStore {
         for (id, delay) in effects.timers {
             timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
                 guard let box else { return }
-                var effects = Effects()
-                box.locked {
-                    guard !box.removed else { return }
-                    box.object.timeout(id, effects: &effects)
-                    self.record(effects, in: box)
-                    self.logEvent(.timeout(connection: id.connection.raw, request: id.request), on: box)
-                }
-                self.carryOut(effects, box: box)
+                self.handle(.timeout(id), on: box)
             }
         }
     }

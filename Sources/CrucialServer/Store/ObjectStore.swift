@@ -128,7 +128,7 @@ package final class ObjectStore: Sendable {
     }
 
     /// What a decision waits for before it is answered: its replication, its log record.
-    private struct Pending {
+    struct Pending {
         var replicated: EventLoopFuture<Outcome?>?
         var lsn: UInt64?
     }
@@ -136,7 +136,7 @@ package final class ObjectStore: Sendable {
     /// Queues the decision's log record and its changes to the replicas, in the object's
     /// order. Called under the box lock: neither writes anything here (the log's writer
     /// thread and each replica link's event loop do).
-    private func queue(
+    func queue(
         _ decision: Decision, of box: ObjectBox, in viewID: UInt64, replication: (any Replication)?, log: OperationLog?
     ) -> Pending {
         var pending = Pending()
@@ -161,8 +161,8 @@ package final class ObjectStore: Sendable {
 
     /// After the lock: carries out the call's effects at once, or once the replicas applied
     /// it and its record is safe (fsynced under fsync=always), then answers through the
-    /// waiter. Nothing the call caused is visible before then.
-    private func complete(_ decision: Decision, _ pending: Pending, box: ObjectBox, log: OperationLog?, waiter: Waiter) -> Completion {
+    /// waiter (an event has none). Nothing the call caused is visible before then.
+    func complete(_ decision: Decision, _ pending: Pending, box: ObjectBox, log: OperationLog?, waiter: Waiter?) -> Completion {
         let effects = decision.effects
         hold(box, by: effects.holders)
         var durable: EventLoopFuture<Outcome?>?
@@ -200,7 +200,7 @@ package final class ObjectStore: Sendable {
                 case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
                 }
                 if instead != nil, replicates { box.locked { box.needsSync = true } }
-                if let answer = instead ?? outcome {
+                if let waiter, let answer = instead ?? outcome {
                     waiter.responder.respondAfterWaiting(Reply(id: waiter.id.request, outcome: answer))
                 }
             }
@@ -226,7 +226,7 @@ package final class ObjectStore: Sendable {
         }
         let replication = self.replication
         // Not here, but maybe on members that are away with every copy: not yet known.
-        let copies = invoke.create.map { $0.persistent && !registry.isSynchronizer(ref.type) ? replication?.rf ?? 1 : 1 } ?? 1
+        let copies = invoke.create.map { $0.persistent ? replication?.rf ?? 1 : 1 } ?? 1
         if let away = replication?.unavailability(of: ref, copies: copies) { return .failure(away) }
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))

@@ -22,10 +22,13 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     let network: InProcessTransport
     private(set) var nodes: [String: Node] = [:]
     let rf: Int
+    /// The lease of a client the members hear of only as a holder (a party's client, a permit's).
+    let sessionLease: Duration
     private let requests = Atomic<UInt64>(1000)  // above the sequence numbers tests pick
 
-    init(_ ids: [String], rf: Int) {
+    init(_ ids: [String], rf: Int, sessionLease: Duration = .seconds(30)) {
         self.rf = rf
+        self.sessionLease = sessionLease
         network = InProcessTransport(loop: loop)
         for id in ids { add(id) }
     }
@@ -38,7 +41,7 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     /// A fresh member `id` (a new process: empty store), serving at "id:1".
     func add(_ id: String, incarnation: UInt64 = 1) {
         let member = View.Member(id: id, address: "\(id):1", incarnation: incarnation)
-        let store = ObjectStore(timerLoop: loop)
+        let store = ObjectStore(timerLoop: loop, defaultSessionLease: sessionLease)
         var logger = Logger(label: "crucial.test-cluster")
         logger[metadataKey: "node"] = "\(id)"
         logger.logLevel = .warning
@@ -53,11 +56,12 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         nodes[id] = Node(member: member, store: store, cluster: cluster, settings: settings)
     }
 
-    /// The process of `id` dies: its address refuses connections, its links close.
+    /// The process of `id` dies: it sends nothing more, its address refuses connections,
+    /// its connections (the clients' too) are cut.
     func crash(_ id: String) {
         guard let node = nodes.removeValue(forKey: id) else { return }
-        network.stopServing(at: node.member.address)
         node.cluster.shutdown()
+        network.stopServing(at: node.member.address)
     }
 
     /// `id`'s address refuses connections (a network cut to it) while its process lives on.
@@ -99,9 +103,11 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     }
 
     /// Calls `method` on `ref` as a client in `view` would: on the primary the view's ring names.
-    /// `seq`: the retry sequence number (a fresh one when nil).
+    /// `seq`: the retry sequence number (a fresh one when nil); `client`: the caller's client
+    /// id; `initial`: the state a first call creates the object with (persistent).
     func call(
-        _ ref: ObjectRef, _ method: String, _ args: [Value] = [], in view: View, at node: String? = nil, seq: UInt64? = nil
+        _ ref: ObjectRef, _ method: String, _ args: [Value] = [], in view: View, at node: String? = nil, seq: UInt64? = nil,
+        client: UInt64 = 99, initial: Value = 0
     ) async throws -> Outcome {
         let primary = node ?? HashRing(members: view.members).primary(for: ref)!.id
         let (host, port) = (primary, 1)
@@ -111,8 +117,8 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         defer { connection.close() }
         let id = requests.add(1, ordering: .relaxed).newValue
         let invoke = Invoke(
-            id: id, ref: ref, method: method, args: args, create: Create(initial: 0, persistent: true), clientID: 99, seq: seq ?? id,
-            viewID: view.id)
+            id: id, ref: ref, method: method, args: args, create: Create(initial: initial, persistent: true), clientID: client,
+            seq: seq ?? id, viewID: view.id)
         guard case .result(let reply) = try await connection.request(.invoke(invoke), id: id) else {
             throw CrucialError(.internal, "not a result")
         }

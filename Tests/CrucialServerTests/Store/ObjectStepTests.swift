@@ -71,13 +71,56 @@ struct ObjectStepTests {
         #expect(b.version == ObjectVersion(view: 7, index: 1))
     }
 
-    @Test("Synchronization objects and ephemeral objects are not replicated")
-    func notReplicated() throws {
+    @Test("Persistent synchronizers are replicated like any persistent object; ephemeral objects are not")
+    func whatIsReplicated() throws {
         let latch = try box("CountDownLatch", initial: 2)
-        #expect(step(latch, "countDown", in: cluster).replicate.isEmpty)
+        #expect(step(latch, "countDown", in: cluster).replicate.count == 1)
+        let barrier = try box("CyclicBarrier", initial: 2)
+        let parked = step(barrier, "await", client: 3, seq: 1, in: cluster)
+        #expect(parked.outcome == nil && parked.replicate.count == 1)  // a waiting party is state
         let ephemeral = try box("AtomicLong", initial: 0, persistent: false)
         #expect(step(ephemeral, "incrementAndGet", in: cluster).replicate.isEmpty)
         #expect(ephemeral.version == .zero)
+    }
+
+    @Test("A retried wait takes its own party's place: the barrier does not count it twice")
+    func takeOver() throws {
+        let barrier = try box("CyclicBarrier", initial: 3)
+        #expect(step(barrier, "await", client: 3, seq: 1, request: 1).outcome == nil)
+        let retried = step(barrier, "await", client: 3, seq: 1, request: 2)
+        #expect(retried.outcome == nil && barrier.object.waiterCount == 1)
+        // The party is now the retry's: a third party opens the barrier, answering request 2.
+        #expect(step(barrier, "await", client: 4, seq: 1, request: 3).outcome == nil)
+        let last = step(barrier, "await", client: 5, seq: 1, request: 4)
+        #expect(last.outcome == .value(.int(0)))
+        #expect(last.effects.wakeups.map(\.0.id.request) == [2, 3])
+    }
+
+    @Test("An event that changes the state sends the whole state at the next version and logs it; one that does not, nothing")
+    func events() throws {
+        let semaphore = try box("Semaphore", initial: 0)
+        semaphore.version = ObjectVersion(view: 3, index: 4)
+        let parked = step(semaphore, "tryAcquire", [1, 50], client: 2, seq: 1, request: 5, in: cluster)
+        #expect(parked.outcome == nil)
+        let context = StepContext(routedIn: 7, clustered: true, logged: true)
+        let expired = semaphore.locked { semaphore.step(.timeout(WaiterID(connection: ConnectionID(1), request: 5)), in: context) }
+        #expect(expired.effects.wakeups.map(\.1) == [.value(.bool(false))])
+        #expect(expired.replicate.map(\.1) == [ObjectVersion(view: 7, index: 6)])
+        guard case .install(let state)? = expired.replicate.first?.0, case .install(let logged)? = expired.log else {
+            Issue.record("expected the whole state to the replicas and the log")
+            return
+        }
+        #expect(state == logged && state.state == .int(0))
+        // The answer is recorded for a retry: the timed-out acquire is not queued again.
+        #expect(semaphore.retries.lookup(client: 2, seq: 1, ackedBelow: 0) == .value(.bool(false)))
+        // Nothing parked on that connection any more: nothing to send.
+        let again = semaphore.locked { semaphore.step(.connectionClosed(ConnectionID(1)), in: context) }
+        #expect(again.replicate.isEmpty && again.log == nil && semaphore.version == ObjectVersion(view: 7, index: 6))
+        // A latch's waiter is not state: its timeout wakes it and sends nothing.
+        let latch = try box("CountDownLatch", initial: 1)
+        #expect(step(latch, "await", [50], request: 6, in: cluster).outcome == nil)
+        let latchExpired = latch.locked { latch.step(.timeout(WaiterID(connection: ConnectionID(1), request: 6)), in: context) }
+        #expect(latchExpired.effects.wakeups.count == 1 && latchExpired.replicate.isEmpty && latchExpired.log == nil)
     }
 
     @Test("After a change that missed a replica, the next call sends the whole state first, at the version before it")

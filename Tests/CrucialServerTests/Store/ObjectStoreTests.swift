@@ -265,6 +265,7 @@ final class ViewChangingReplication: Replication {
         log.withLock { $0.append((viewID, version)) }
         return loop.makeSucceededFuture(nil)
     }
+    func eventRoute(of ref: ObjectRef) -> EventRoute { .serve(viewID: 4) }
 }
 
 @Suite("Object store in a cluster, without sockets")
