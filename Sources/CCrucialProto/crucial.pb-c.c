@@ -727,6 +727,51 @@ void   crucial__server_info__free_unpacked
   assert(message->base.descriptor == &crucial__server_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__accept_loss__init
+                     (Crucial__AcceptLoss         *message)
+{
+  static const Crucial__AcceptLoss init_value = CRUCIAL__ACCEPT_LOSS__INIT;
+  *message = init_value;
+}
+size_t crucial__accept_loss__get_packed_size
+                     (const Crucial__AcceptLoss *message)
+{
+  assert(message->base.descriptor == &crucial__accept_loss__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__accept_loss__pack
+                     (const Crucial__AcceptLoss *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__accept_loss__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__accept_loss__pack_to_buffer
+                     (const Crucial__AcceptLoss *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__accept_loss__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__AcceptLoss *
+       crucial__accept_loss__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__AcceptLoss *)
+     protobuf_c_message_unpack (&crucial__accept_loss__descriptor,
+                                allocator, len, data);
+}
+void   crucial__accept_loss__free_unpacked
+                     (Crucial__AcceptLoss *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__accept_loss__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__object_state__init
                      (Crucial__ObjectState         *message)
 {
@@ -2523,6 +2568,57 @@ const ProtobufCMessageDescriptor crucial__server_info__descriptor =
   (ProtobufCMessageInit) crucial__server_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor crucial__accept_loss__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__AcceptLoss, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ref",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__AcceptLoss, ref),
+    &crucial__object_ref__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__accept_loss__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = ref */
+};
+static const ProtobufCIntRange crucial__accept_loss__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor crucial__accept_loss__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.AcceptLoss",
+  "AcceptLoss",
+  "Crucial__AcceptLoss",
+  "crucial",
+  sizeof(Crucial__AcceptLoss),
+  2,
+  crucial__accept_loss__field_descriptors,
+  crucial__accept_loss__field_indices_by_name,
+  1,  crucial__accept_loss__number_ranges,
+  (ProtobufCMessageInit) crucial__accept_loss__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor crucial__object_state__field_descriptors[4] =
 {
   {
@@ -2600,7 +2696,7 @@ const ProtobufCMessageDescriptor crucial__object_state__descriptor =
   (ProtobufCMessageInit) crucial__object_state__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[9] =
+static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[10] =
 {
   {
     "id",
@@ -2710,9 +2806,22 @@ static const ProtobufCFieldDescriptor crucial__replicate__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collect",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Crucial__Replicate, operation_case),
+    offsetof(Crucial__Replicate, collect),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__replicate__field_indices_by_name[] = {
   8,   /* field[8] = code_build */
+  9,   /* field[9] = collect */
   0,   /* field[0] = id */
   4,   /* field[4] = index */
   6,   /* field[6] = install */
@@ -2725,7 +2834,7 @@ static const unsigned crucial__replicate__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__replicate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor crucial__replicate__descriptor =
 {
@@ -2735,14 +2844,14 @@ const ProtobufCMessageDescriptor crucial__replicate__descriptor =
   "Crucial__Replicate",
   "crucial",
   sizeof(Crucial__Replicate),
-  9,
+  10,
   crucial__replicate__field_descriptors,
   crucial__replicate__field_indices_by_name,
   1,  crucial__replicate__number_ranges,
   (ProtobufCMessageInit) crucial__replicate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__hole__field_descriptors[2] =
+static const ProtobufCFieldDescriptor crucial__hole__field_descriptors[4] =
 {
   {
     "members",
@@ -2768,15 +2877,41 @@ static const ProtobufCFieldDescriptor crucial__hole__field_descriptors[2] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lost",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Crucial__Hole, n_lost),
+    offsetof(Crucial__Hole, lost),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lost_in",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Crucial__Hole, n_lost_in),
+    offsetof(Crucial__Hole, lost_in),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__hole__field_indices_by_name[] = {
   1,   /* field[1] = absent */
+  2,   /* field[2] = lost */
+  3,   /* field[3] = lost_in */
   0,   /* field[0] = members */
 };
 static const ProtobufCIntRange crucial__hole__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor crucial__hole__descriptor =
 {
@@ -2786,14 +2921,14 @@ const ProtobufCMessageDescriptor crucial__hole__descriptor =
   "Crucial__Hole",
   "crucial",
   sizeof(Crucial__Hole),
-  2,
+  4,
   crucial__hole__field_descriptors,
   crucial__hole__field_indices_by_name,
   1,  crucial__hole__number_ranges,
   (ProtobufCMessageInit) crucial__hole__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[7] =
+static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[8] =
 {
   {
     "id",
@@ -2879,8 +3014,21 @@ static const ProtobufCFieldDescriptor crucial__transfer_done__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "empty",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__TransferDone, empty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__transfer_done__field_indices_by_name[] = {
+  7,   /* field[7] = empty */
   2,   /* field[2] = from */
   5,   /* field[5] = holes */
   0,   /* field[0] = id */
@@ -2892,7 +3040,7 @@ static const unsigned crucial__transfer_done__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__transfer_done__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
 {
@@ -2902,7 +3050,7 @@ const ProtobufCMessageDescriptor crucial__transfer_done__descriptor =
   "Crucial__TransferDone",
   "crucial",
   sizeof(Crucial__TransferDone),
-  7,
+  8,
   crucial__transfer_done__field_descriptors,
   crucial__transfer_done__field_indices_by_name,
   1,  crucial__transfer_done__number_ranges,
@@ -3640,7 +3788,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[18] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[19] =
 {
   {
     "hello",
@@ -3858,8 +4006,21 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[18] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "accept_loss",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, accept_loss),
+    &crucial__accept_loss__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
+  18,   /* field[18] = accept_loss */
   15,   /* field[15] = authenticate */
   14,   /* field[14] = challenge */
   9,   /* field[9] = end_session */
@@ -3882,7 +4043,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -3892,14 +4053,14 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  18,
+  19,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,
   (ProtobufCMessageInit) crucial__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[23] =
+static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[24] =
 {
   { "ERROR_CODE_UNSPECIFIED", "CRUCIAL__ERROR_CODE__ERROR_CODE_UNSPECIFIED", 0 },
   { "BAD_FRAME", "CRUCIAL__ERROR_CODE__BAD_FRAME", 1 },
@@ -3924,17 +4085,19 @@ static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[23] =
   { "RESOURCE_EXHAUSTED", "CRUCIAL__ERROR_CODE__RESOURCE_EXHAUSTED", 20 },
   { "UNAVAILABLE", "CRUCIAL__ERROR_CODE__UNAVAILABLE", 21 },
   { "TYPE_VERSION_MISMATCH", "CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH", 22 },
+  { "DATA_LOSS", "CRUCIAL__ERROR_CODE__DATA_LOSS", 23 },
 };
 static const ProtobufCIntRange crucial__error_code__value_ranges[] = {
-{0, 0},{0, 23}
+{0, 0},{0, 24}
 };
-static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[23] =
+static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[24] =
 {
   { "BAD_ARGUMENTS", 8 },
   { "BAD_FRAME", 1 },
   { "BAD_INITIAL_STATE", 10 },
   { "BAD_REQUEST", 19 },
   { "BROKEN_BARRIER", 13 },
+  { "DATA_LOSS", 23 },
   { "ERROR_CODE_UNSPECIFIED", 0 },
   { "FRAME_TOO_LARGE", 2 },
   { "HANDSHAKE_REQUIRED", 4 },
@@ -3961,9 +4124,9 @@ const ProtobufCEnumDescriptor crucial__error_code__descriptor =
   "ErrorCode",
   "Crucial__ErrorCode",
   "crucial",
-  23,
+  24,
   crucial__error_code__enum_values_by_number,
-  23,
+  24,
   crucial__error_code__enum_values_by_name,
   1,
   crucial__error_code__value_ranges,

@@ -32,6 +32,11 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         /// The caller was built with another version of a user type (its method table's
         /// fingerprint) than the code the server runs for it: nothing was done.
         case typeVersionMismatch = 22
+        /// Every copy of the object was on members that came back without their data: it is
+        /// lost (or never existed: the cluster cannot tell). Nothing was done; every call is
+        /// refused so, creating ones included, until an operator accepts the loss
+        /// (`crucial cluster accept-loss`, or `crucial objects forget TYPE KEY`).
+        case dataLoss = 23
 
         // Client-side codes: never sent on the wire.
         /// No server could be reached.
@@ -76,6 +81,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .resourceExhausted: "RESOURCE_EXHAUSTED"
             case .unavailable: "UNAVAILABLE"
             case .typeVersionMismatch: "TYPE_VERSION_MISMATCH"
+            case .dataLoss: "DATA_LOSS"
             case .connectionFailed: "CONNECTION_FAILED"
             case .connectionLost: "CONNECTION_LOST"
             case .decodingFailed: "DECODING_FAILED"

@@ -31,6 +31,7 @@ typedef struct Crucial__GetObject Crucial__GetObject;
 typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
 typedef struct Crucial__ServerInfo Crucial__ServerInfo;
+typedef struct Crucial__AcceptLoss Crucial__AcceptLoss;
 typedef struct Crucial__ObjectState Crucial__ObjectState;
 typedef struct Crucial__Replicate Crucial__Replicate;
 typedef struct Crucial__Hole Crucial__Hole;
@@ -147,7 +148,14 @@ typedef enum _Crucial__ErrorCode {
   /*
    * Invoke.type_version differs from the fingerprint of the code
    */
-  CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH = 22
+  CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH = 22,
+  /*
+   * the server runs for the type: one side runs another build
+   */
+  /*
+   * every copy of the object was on members that came back without
+   */
+  CRUCIAL__ERROR_CODE__DATA_LOSS = 23
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__ERROR_CODE)
 } Crucial__ErrorCode;
 
@@ -471,6 +479,26 @@ struct  Crucial__ServerInfo
 
 
 /*
+ * An operator accepts that objects whose every copy was lost are gone (admin only; a
+ * cluster member). With `ref`: that object alone may be created afresh from now on; without:
+ * every object lost so far. Answered with an ok Result once etcd holds the acceptance (the
+ * other members follow within a moment); the value says how many lost members it covered.
+ */
+struct  Crucial__AcceptLoss
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  /*
+   * absent: every loss known so far
+   */
+  Crucial__ObjectRef *ref;
+};
+#define CRUCIAL__ACCEPT_LOSS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__accept_loss__descriptor) \
+    , 0, NULL }
+
+
+/*
  * The whole state of one object, as re-balancing moves it.
  */
 struct  Crucial__ObjectState
@@ -499,7 +527,8 @@ typedef enum {
   CRUCIAL__REPLICATE__OPERATION__NOT_SET = 0,
   CRUCIAL__REPLICATE__OPERATION_INVOKE = 6,
   CRUCIAL__REPLICATE__OPERATION_INSTALL = 7,
-  CRUCIAL__REPLICATE__OPERATION_REMOVE = 8
+  CRUCIAL__REPLICATE__OPERATION_REMOVE = 8,
+  CRUCIAL__REPLICATE__OPERATION_COLLECT = 10
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__REPLICATE__OPERATION__CASE)
 } Crucial__Replicate__OperationCase;
 
@@ -541,6 +570,10 @@ struct  Crucial__Replicate
      * removes the copy; replicated objects leave a tombstone at this version
      */
     protobuf_c_boolean remove;
+    /*
+     * forgets the tombstone at this version (and a copy older than it):
+     */
+    protobuf_c_boolean collect;
   };
 };
 #define CRUCIAL__REPLICATE__INIT \
@@ -551,8 +584,9 @@ struct  Crucial__Replicate
 /*
  * Objects whose copies were all on members that left without handing them over
  * (crashed, cut off, or dropped by etcd): calls on an object whose `rf` replicas on the
- * ring of `members` are all in `absent` are answered UNAVAILABLE until one of them is
- * back in a view (its data merged again) or an operator forgets it.
+ * ring of `members` are all in `absent` or `lost` are answered UNAVAILABLE while one of
+ * them is absent (it may come back with its data), then DATA_LOSS once none is, until an
+ * operator accepts the loss.
  */
 struct  Crucial__Hole
 {
@@ -567,10 +601,20 @@ struct  Crucial__Hole
    */
   size_t n_absent;
   char **absent;
+  /*
+   * node ids of those members back without their data
+   */
+  size_t n_lost;
+  char **lost;
+  /*
+   * lost[i] came back in view lost_in[i] (an acceptance
+   */
+  size_t n_lost_in;
+  uint64_t *lost_in;
 };
 #define CRUCIAL__HOLE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__hole__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 /*
@@ -602,10 +646,14 @@ struct  Crucial__TransferDone
    */
   size_t n_left;
   char **left;
+  /*
+   * the sender holds no data of an earlier incarnation
+   */
+  protobuf_c_boolean empty;
 };
 #define CRUCIAL__TRANSFER_DONE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__transfer_done__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0,NULL }
+    , 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
 /*
@@ -819,7 +867,8 @@ typedef enum {
   CRUCIAL__FRAME__BODY_CHALLENGE = 15,
   CRUCIAL__FRAME__BODY_AUTHENTICATE = 16,
   CRUCIAL__FRAME__BODY_OFFER = 17,
-  CRUCIAL__FRAME__BODY_SERVER_INFO = 18
+  CRUCIAL__FRAME__BODY_SERVER_INFO = 18,
+  CRUCIAL__FRAME__BODY_ACCEPT_LOSS = 19
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -846,6 +895,7 @@ struct  Crucial__Frame
     Crucial__Authenticate *authenticate;
     Crucial__Offer *offer;
     Crucial__ServerInfo *server_info;
+    Crucial__AcceptLoss *accept_loss;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -1156,6 +1206,25 @@ Crucial__ServerInfo *
                       const uint8_t       *data);
 void   crucial__server_info__free_unpacked
                      (Crucial__ServerInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__AcceptLoss methods */
+void   crucial__accept_loss__init
+                     (Crucial__AcceptLoss         *message);
+size_t crucial__accept_loss__get_packed_size
+                     (const Crucial__AcceptLoss   *message);
+size_t crucial__accept_loss__pack
+                     (const Crucial__AcceptLoss   *message,
+                      uint8_t             *out);
+size_t crucial__accept_loss__pack_to_buffer
+                     (const Crucial__AcceptLoss   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__AcceptLoss *
+       crucial__accept_loss__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__accept_loss__free_unpacked
+                     (Crucial__AcceptLoss *message,
                       ProtobufCAllocator *allocator);
 /* Crucial__ObjectState methods */
 void   crucial__object_state__init
@@ -1511,6 +1580,9 @@ typedef void (*Crucial__ListObjects_Closure)
 typedef void (*Crucial__ServerInfo_Closure)
                  (const Crucial__ServerInfo *message,
                   void *closure_data);
+typedef void (*Crucial__AcceptLoss_Closure)
+                 (const Crucial__AcceptLoss *message,
+                  void *closure_data);
 typedef void (*Crucial__ObjectState_Closure)
                  (const Crucial__ObjectState *message,
                   void *closure_data);
@@ -1582,6 +1654,7 @@ extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
 extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;
 extern const ProtobufCMessageDescriptor crucial__server_info__descriptor;
+extern const ProtobufCMessageDescriptor crucial__accept_loss__descriptor;
 extern const ProtobufCMessageDescriptor crucial__object_state__descriptor;
 extern const ProtobufCMessageDescriptor crucial__replicate__descriptor;
 extern const ProtobufCMessageDescriptor crucial__hole__descriptor;

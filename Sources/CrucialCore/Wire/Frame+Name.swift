@@ -20,6 +20,7 @@ extension Frame {
         case .challenge: "Challenge"
         case .authenticate: "Authenticate"
         case .offer: "Offer"
+        case .acceptLoss: "AcceptLoss"
         }
     }
 }

@@ -189,6 +189,8 @@ package struct Replicate: Sendable, Equatable {
         case invoke(Invoke)
         case install(ObjectState)
         case remove
+        /// Forgets the tombstone at this version, and a copy older than it (tombstones are collected).
+        case collect
     }
     package var id: UInt64
     package var viewID: UInt64
@@ -211,13 +213,25 @@ package struct Replicate: Sendable, Equatable {
 
 /// Objects whose copies were all on members that left a view without handing them over
 /// (`Hole` in crucial.proto): an object whose replicas on the ring of `members` are all
-/// in `absent` is unavailable until one of them is back.
+/// in `absent` or `lost` is unavailable while one of them is absent (it may come back with
+/// its data), and lost once none is.
 package struct Hole: Sendable, Equatable, Hashable {
+    /// A member that came back without its data, and the view in which it did.
+    package struct Lost: Sendable, Equatable, Hashable {
+        package var id: String
+        package var view: UInt64
+        package init(id: String, view: UInt64) {
+            self.id = id
+            self.view = view
+        }
+    }
     package var members: [String]
     package var absent: [String]
-    package init(members: [String], absent: [String]) {
+    package var lost: [Lost]
+    package init(members: [String], absent: [String], lost: [Lost] = []) {
         self.members = members
         self.absent = absent
+        self.lost = lost
     }
 }
 
@@ -233,9 +247,11 @@ package struct TransferDone: Sendable, Equatable {
     package var holes: [Hole]
     /// Members of the stable view that left it gracefully, having handed their objects over.
     package var left: [String]
+    /// The sender holds no data of an earlier incarnation: a new or emptied data directory, or none.
+    package var empty: Bool
     package init(
         id: UInt64, viewID: UInt64, from: String, stableViewID: UInt64 = 0, stableMembers: [String] = [], holes: [Hole] = [],
-        left: [String] = []
+        left: [String] = [], empty: Bool = false
     ) {
         self.id = id
         self.viewID = viewID
@@ -244,6 +260,7 @@ package struct TransferDone: Sendable, Equatable {
         self.stableMembers = stableMembers
         self.holes = holes
         self.left = left
+        self.empty = empty
     }
 }
 
@@ -292,6 +309,8 @@ package enum Frame: Sendable, Equatable {
     /// Server to server: the versions the sender would move to the receiver; answered with
     /// the indices of those it wants.
     case offer(id: UInt64, viewID: UInt64, entries: [OfferEntry])
+    /// An operator accepts lost objects: `ref` alone, or (nil) every one lost so far.
+    case acceptLoss(id: UInt64, ref: ObjectRef?)
 
     /// The request id, for frames that carry one.
     package var requestID: UInt64? {
@@ -303,7 +322,7 @@ package enum Frame: Sendable, Equatable {
         case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id
-        case .offer(let id, _, _): id
+        case .offer(let id, _, _), .acceptLoss(let id, _): id
         }
     }
 }

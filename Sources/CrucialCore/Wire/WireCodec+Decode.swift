@@ -102,6 +102,8 @@ extension WireCodec {
                         retries: value(from: o.pointee.retries)))
             case CRUCIAL__REPLICATE__OPERATION_REMOVE:
                 operation = .remove
+            case CRUCIAL__REPLICATE__OPERATION_COLLECT:
+                operation = .collect
             default:
                 throw CrucialError(.badRequest, "Replicate carries no operation")
             }
@@ -115,14 +117,20 @@ extension WireCodec {
             var holes: [Hole] = []
             for n in 0..<t.pointee.n_holes {
                 guard let h = t.pointee.holes[n] else { continue }
+                let lost = strings(h.pointee.n_lost, h.pointee.lost)
+                guard h.pointee.n_lost_in == lost.count else {
+                    throw CrucialError(.badRequest, "Hole has \(lost.count) lost members but \(h.pointee.n_lost_in) views they came back in")
+                }
                 holes.append(
-                    Hole(members: strings(h.pointee.n_members, h.pointee.members), absent: strings(h.pointee.n_absent, h.pointee.absent)))
+                    Hole(
+                        members: strings(h.pointee.n_members, h.pointee.members), absent: strings(h.pointee.n_absent, h.pointee.absent),
+                        lost: lost.enumerated().map { Hole.Lost(id: $1, view: h.pointee.lost_in[$0]) }))
             }
             return .transferDone(
                 TransferDone(
                     id: t.pointee.id, viewID: t.pointee.view_id, from: string(t.pointee.from), stableViewID: t.pointee.stable_view_id,
                     stableMembers: strings(t.pointee.n_stable_members, t.pointee.stable_members), holes: holes,
-                    left: strings(t.pointee.n_left, t.pointee.left)))
+                    left: strings(t.pointee.n_left, t.pointee.left), empty: t.pointee.empty != 0))
         case CRUCIAL__FRAME__BODY_CHALLENGE:
             guard let c = frame.challenge else { break }
             return .challenge(serverNonce: bytes(c.pointee.server_nonce))
@@ -139,6 +147,9 @@ extension WireCodec {
                 OfferEntry(ref: ref(from: o.pointee.refs[n]), version: ObjectVersion(view: o.pointee.version_views[n], index: o.pointee.indexes[n]))
             }
             return .offer(id: o.pointee.id, viewID: o.pointee.view_id, entries: entries)
+        case CRUCIAL__FRAME__BODY_ACCEPT_LOSS:
+            guard let l = frame.accept_loss else { break }
+            return .acceptLoss(id: l.pointee.id, ref: l.pointee.ref.map { ref(from: $0) })
         default:
             break
         }

@@ -137,6 +137,9 @@ extension WireCodec {
             case .remove:
                 p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_REMOVE
                 p.pointee.remove = 1
+            case .collect:
+                p.pointee.operation_case = CRUCIAL__REPLICATE__OPERATION_COLLECT
+                p.pointee.collect = 1
             }
             if !r.codeBuild.isEmpty { p.pointee.code_build = a.cString(r.codeBuild) }
             f.body_case = CRUCIAL__FRAME__BODY_REPLICATE
@@ -147,6 +150,7 @@ extension WireCodec {
             p.pointee.view_id = t.viewID
             p.pointee.from = a.cString(t.from)
             p.pointee.stable_view_id = t.stableViewID
+            p.pointee.empty = t.empty ? 1 : 0
             (p.pointee.n_stable_members, p.pointee.stable_members) = cStrings(t.stableMembers, a)
             (p.pointee.n_left, p.pointee.left) = cStrings(t.left, a)
             p.pointee.n_holes = t.holes.count
@@ -156,6 +160,12 @@ extension WireCodec {
                     let hp = a.make(Crucial__Hole.self, crucial__hole__init)
                     (hp.pointee.n_members, hp.pointee.members) = cStrings(h.members, a)
                     (hp.pointee.n_absent, hp.pointee.absent) = cStrings(h.absent, a)
+                    (hp.pointee.n_lost, hp.pointee.lost) = cStrings(h.lost.map(\.id), a)
+                    if !h.lost.isEmpty {
+                        let views = a.array(UInt64.self, count: h.lost.count)
+                        for (i, l) in h.lost.enumerated() { views[i] = l.view }
+                        (hp.pointee.n_lost_in, hp.pointee.lost_in) = (h.lost.count, views)
+                    }
                     holes[n] = hp
                 }
                 p.pointee.holes = holes
@@ -191,6 +201,12 @@ extension WireCodec {
             }
             f.body_case = CRUCIAL__FRAME__BODY_OFFER
             f.offer = p
+        case .acceptLoss(let id, let ref):
+            let p = a.make(Crucial__AcceptLoss.self, crucial__accept_loss__init)
+            p.pointee.id = id
+            if let ref { p.pointee.ref = cRef(ref, a) }
+            f.body_case = CRUCIAL__FRAME__BODY_ACCEPT_LOSS
+            f.accept_loss = p
         }
     }
 

@@ -136,7 +136,7 @@ extension Cluster {
         let (report, links) = state.withLock { s -> (TransferDone, [PeerLink]) in
             let left = s.left
             let report = s.history.report(
-                id: 0, viewID: view.id, from: s.me.id, leftGracefully: { left[$0.id] == $0.incarnation }, into: view)
+                id: 0, viewID: view.id, from: s.me.id, leftGracefully: { left[$0.id] == $0.incarnation }, into: view, empty: s.empty)
             s.reports[view.id, default: [:]][s.me.id] = report
             let me = s.me.id
             return (report, view.members.filter { $0.id != me }.map { link(to: $0, in: &s) })
@@ -161,18 +161,29 @@ extension Cluster {
 
     /// Serves the current view once this node and every other member are done moving.
     func checkReady() {
-        let completed = state.withLock { s -> (view: View, ring: HashRing, history: ViewHistory)? in
+        let completed = state.withLock { s -> (view: View, ring: HashRing, history: ViewHistory, newlyLost: [Hole.Lost])? in
             guard let view = s.view, !s.ready, s.ownTransferDone, s.inView else { return nil }
             let heard = s.reports[view.id] ?? [:]
             guard view.members.allSatisfy({ heard[$0.id] != nil }) else { return nil }
-            s.history = s.history.completing(view, reports: Array(heard.values))
-            s.holes = HoleIndex(s.history.holes)
+            let lostBefore = Set(s.history.holes.flatMap(\.lost))
+            s.history = s.history.completing(view, reports: Array(heard.values)).pruned(by: s.acceptance)
+            s.holes = HoleIndex(s.history.holes, acceptance: s.acceptance)
             s.ready = true
+            s.empty = false
             s.stableRing = s.ring
-            return (view, s.ring, s.history)
+            return (view, s.ring, s.history, s.history.holes.flatMap(\.lost).filter { !lostBefore.contains($0) })
         }
-        guard let (view, ring, history) = completed else { return }
+        guard let (view, ring, history, newlyLost) = completed else { return }
         onServed(history)
+        if !newlyLost.isEmpty {
+            // No loss is silent: the objects are refused with DATA_LOSS, and the log says why.
+            logger.critical(
+                "members came back without their data while every copy of some objects was on them: those objects are lost, and calls on them are refused with DATA_LOSS until an operator accepts the loss (crucial cluster accept-loss, or crucial objects forget TYPE KEY)",
+                metadata: [
+                    "lost": "\(Array(Set(newlyLost.map(\.id))).sorted().joined(separator: ","))", "view": "\(view.id)",
+                    "holes": "\(history.holes.filter { !$0.lost.isEmpty }.map { "lost \($0.lost.map(\.id).joined(separator: ",")) of \($0.members.joined(separator: ","))" })",
+                ])
+        }
         // Copies this node no longer keeps: every new replica has acknowledged them. Of the
         // copies it keeps, the calls parked here on objects whose primary is now another
         // member go there (told to retry, they take their parties over on the new primary);

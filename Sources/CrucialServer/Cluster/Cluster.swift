@@ -43,6 +43,12 @@ final class Cluster: Replication, Sendable {
         var stableRing = HashRing(members: [])
         var history: ViewHistory
         var holes = HoleIndex([])
+        /// What operators accepted of lost objects (from etcd).
+        var acceptance = LossAcceptance()
+        /// This member holds no data of an earlier incarnation (it started with a new or
+        /// emptied data directory, or none, and has served no view since): a member that
+        /// was away and comes back so is lost rather than back (``ViewHistory``).
+        var empty: Bool
         /// Graceful departures: node id → the incarnation that left.
         var left: [String: UInt64] = [:]
         var ready = false
@@ -84,19 +90,25 @@ final class Cluster: Replication, Sendable {
     let fastFailover: Bool
     /// Ends a dead member's lease (this incarnation of it), so that the view changes now.
     let onDead: @Sendable (View.Member, String) -> Void
+    /// Records an operator's acceptance of lost objects (`ref`, or every one) found up to a
+    /// view, where every member finds it (etcd); the members follow through ``accept(_:)``.
+    let recordAcceptance: @Sendable (_ ref: ObjectRef?, _ upTo: UInt64) async throws -> Void
     /// How this node reaches the others: TCP whose sends only queue (they are made under an
     /// object's lock), or the in-process transport in the tests of view changes.
     let transport: any Transport
 
     /// `identity`: how this node connects to the others (with the admin secret when there is one).
-    /// `history`: what the data directory remembers of the cluster's past (nil: nothing).
+    /// `history`: what the data directory remembers of the cluster's past (nil: nothing: the
+    /// member holds no data of an earlier incarnation).
     init(
         me: View.Member, rf: Int, leaseTTL: Int, store: ObjectStore, loop: any EventLoop, identity: ConnectionIdentity, logger: Logger,
         history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
         fastFailover: Bool = false, faults: ClusterFaults = [], onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in },
+        recordAcceptance: @escaping @Sendable (ObjectRef?, UInt64) async throws -> Void = { _, _ in },
         transport: any Transport = TCPTransport(writesInline: false)
     ) {
         self.transport = transport
+        self.recordAcceptance = recordAcceptance
         self.faults = faults
         self.fastFailover = fastFailover
         self.onDead = onDead
@@ -109,7 +121,7 @@ final class Cluster: Replication, Sendable {
         self.identity = identity
         self.logger = logger
         self.onServed = onServed
-        var s = State(me: me, history: history ?? ViewHistory())
+        var s = State(me: me, history: history ?? ViewHistory(), empty: history == nil)
         s.holes = HoleIndex(s.history.holes)
         self.state = Mutex(s)
     }
@@ -171,17 +183,79 @@ final class Cluster: Replication, Sendable {
         }
     }
 
-    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot:
-    /// every copy is on members that left without handing it over.
+    /// Why a call on `ref`, whose copy here exists (kept on `copies` members), cannot be
+    /// served now, if it cannot: every copy is on members that left without handing it over.
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? {
         let holders: [String]? = state.withLock { s in s.holes.isEmpty ? nil : s.holes.absentHolders(of: ref, copies: copies) }
-        guard let holders else { return nil }
-        return CrucialError(
+        return holders.map { Self.unavailable(ref, $0) }
+    }
+
+    /// Why a call on `ref`, which has no copy here, cannot be served: every copy is on
+    /// members that are away (UNAVAILABLE, kept on `copies` members), or every copy was lost
+    /// and no operator accepted it (DATA_LOSS: an object that may have been persistent;
+    /// `persistent` false for an ephemeral one's creation, nil when the call does not say).
+    func absence(of ref: ObjectRef, copies: Int, persistent: Bool?) -> CrucialError? {
+        let (away, lost) = state.withLock { s -> (Absence?, Absence?) in
+            guard !s.holes.isEmpty else { return (nil, nil) }
+            let here = s.holes.absence(of: ref, copies: copies)
+            if case .away? = here { return (here, nil) }
+            // An ephemeral object has one copy, lost with its member whatever: only persistent ones are lost for good.
+            return (nil, persistent == false ? nil : s.holes.absence(of: ref, copies: rf))
+        }
+        if case .away(let holders)? = away { return Self.unavailable(ref, holders) }
+        switch lost {
+        case .lost(let holders, let members)?:
+            return CrucialError(
+                .dataLoss,
+                "every copy of \(ref) was on \(holders.joined(separator: ", ")), and \(members.joined(separator: ", ")) came back without "
+                    + "\(members.count == 1 ? "its" : "their") data (an empty data directory): \(ref) is lost, or never existed "
+                    + "(the cluster cannot tell). Nothing was done. An operator who accepts the loss lets it be created afresh: "
+                    + "crucial objects forget \(ref.type) \(ref.key) (this object), or crucial cluster accept-loss (every lost object)")
+        case .away(let holders)?: return Self.unavailable(ref, holders)
+        case nil: return nil
+        }
+    }
+
+    private static func unavailable(_ ref: ObjectRef, _ holders: [String]) -> CrucialError {
+        CrucialError(
             .unavailable,
             "every copy of \(ref) is on \(holders.joined(separator: ", ")), which left the cluster without handing it over; "
-                + "it is served again once one of them is back (a member started with that node id; with an empty data dir "
-                + "if its disk is lost, which gives its copies up); retry")
+                + "it is served again once one of them is back (a member started with that node id and its data directory; "
+                + "started with an empty one, its copies are lost and calls say so); retry")
     }
+
+    // MARK: Accepted losses
+
+    /// The operators' acceptance of lost objects changed (in etcd): holes it settles go.
+    func accept(_ acceptance: LossAcceptance) {
+        let settled = state.withLock { s -> Int in
+            guard s.acceptance != acceptance else { return 0 }
+            s.acceptance = acceptance
+            let before = s.history.holes.count
+            s.history = s.history.pruned(by: acceptance)
+            s.holes = HoleIndex(s.history.holes, acceptance: acceptance)
+            return before - s.history.holes.count
+        }
+        if settled > 0 { logger.notice("an operator accepted lost objects", metadata: ["settledHoles": "\(settled)", "upTo": "\(acceptance.upTo)"]) }
+    }
+
+    /// An operator accepts the loss of `ref` (or of every object lost so far): recorded where
+    /// every member finds it, and applied here at once. Returns the view it covers losses up to
+    /// and the lost members whose loss it covers.
+    func acceptLoss(of ref: ObjectRef?) async throws -> (upTo: UInt64, members: [String]) {
+        let (upTo, members) = state.withLock { s -> (UInt64, [String]) in
+            let lost = s.history.holes.flatMap(\.lost).filter { !s.acceptance.covers($0, of: ref ?? ObjectRef(type: "", key: "")) }
+            return (s.view?.id ?? 0, Array(Set(lost.map(\.id))).sorted())
+        }
+        try await recordAcceptance(ref, upTo)
+        var acceptance = state.withLock { $0.acceptance }
+        if let ref { acceptance.objects[ref] = max(acceptance.objects[ref] ?? 0, upTo) } else { acceptance = LossAcceptance(upTo: max(acceptance.upTo, upTo)) }
+        accept(acceptance)
+        return (upTo, members)
+    }
+
+    /// The holes this member knows, for `crucial cluster status`.
+    var holes: [Hole] { state.withLock { $0.history.holes } }
 
     /// Runs `callback` once this node serves a view (again); at once if it does.
     func whenReady(_ callback: @escaping @Sendable () -> Void) {
@@ -210,6 +284,7 @@ final class Cluster: Replication, Sendable {
             s.wantsRegistration = false
             s.servesUntil = registration.grantedAt + leaseTTL - leaseMargin
         }
+        accept(registration.acceptance)
         adopt(Membership.Change(view: registration.view, left: registration.left))
     }
 

@@ -26,6 +26,8 @@ extension ObjectStore {
             (outcome, lsn) = install(ref, state, version: replicate.version, refuse: stale)
         case .invoke(let invoke):
             (outcome, lsn) = applyInvoke(invoke, replicate, refuse: stale)
+        case .collect:
+            (outcome, lsn) = collect(ref, at: replicate.version, refuse: stale)
         }
         guard let lsn, let log, case .value = outcome else { return done(outcome) }
         log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
@@ -182,6 +184,24 @@ extension ObjectStore {
         // No copy here: the tombstone alone is logged, so that a restart remembers it.
         let lsn = log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) }
         return (.void, lsn)
+    }
+
+    /// Forgets the tombstone of `ref` at `version` or older, now that tombstones are collected
+    /// (every replica has it, and no member that could bring an older copy back is away); a
+    /// copy older than it (one that missed the removal) goes too. Logged, so that a restart
+    /// does not bring the tombstone back.
+    func collect(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
+        if let refusal = refuse() { return (refusal, nil) }
+        if let stale = shard(ref).withLock({ $0[ref] }), stale.locked({ stale.version < version }) {
+            retire(ref) { _ in }
+        }
+        let dropped = tombstones.withLock { t -> Bool in
+            guard let removed = t[ref], removed <= version else { return false }
+            t[ref] = nil
+            return true
+        }
+        guard dropped, let log else { return (.void, nil) }
+        return (.void, log.append { LogRecord(lsn: $0, ref: ref, operation: .collect, version: version) })
     }
 
     /// Removes `ref` on its primary: a replicated object leaves a tombstone at its next

@@ -124,6 +124,11 @@ package struct EtcdClient: Sendable {
         _ = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
     }
 
+    /// Deletes every key starting with `prefix`.
+    package func delete(prefix: String) async throws {
+        _ = try await call("/v3/kv/deleterange", ["key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix))])
+    }
+
     /// Deletes `delete` and puts `put` = `value` (no lease) in one transaction, so that a
     /// watcher sees both at the same revision; returns that revision.
     @discardableResult

@@ -15,12 +15,18 @@ internal import Logging
 ///
 /// A member that leaves gracefully deletes its key and puts `<root>left/<node id>` =
 /// its incarnation in one transaction: the others see that it handed everything over.
+///
+/// What operators accepted of lost objects is there too, the same for every member:
+/// `<root>loss-accepted` = the view up to which every loss is accepted, and
+/// `<root>forgotten/<type>/<key>` (hex) = the view up to which that object's loss is.
 final class Membership: Sendable {
     let etcd: EtcdClient
     let clusterName: String
     let root: String
     var membersPrefix: String { root + "members/" }
     var leftPrefix: String { root + "left/" }
+    var lossAcceptedKey: String { root + "loss-accepted" }
+    var forgottenPrefix: String { root + "forgotten/" }
     let nodeID: String
     let address: String
     let rf: UInt32
@@ -53,6 +59,8 @@ final class Membership: Sendable {
         let left: [String: UInt64]
         /// When the lease was granted: it lasts `leaseTTL` from (at the latest) then.
         let grantedAt: ContinuousClock.Instant
+        /// The losses operators accepted so far.
+        var acceptance = LossAcceptance()
     }
 
     /// Why this member may not register (another member has its node id), or nil.
@@ -94,9 +102,55 @@ final class Membership: Sendable {
         }
         let (kvs, _) = try await etcd.range(prefix: root, revision: revision)
         let (members, left) = parse(kvs)
-        return Registration(
+        var registration = Registration(
             lease: lease, incarnation: UInt64(revision), view: View(id: UInt64(revision), members: members, rf: rf), left: left,
             grantedAt: grantedAt)
+        for kv in kvs { apply(kv, deleted: false, to: &registration.acceptance) }
+        return registration
+    }
+
+    /// Follows one key of the operators' acceptance of losses into `acceptance`; false for other keys.
+    @discardableResult
+    private func apply(_ kv: EtcdClient.KeyValue, deleted: Bool, to acceptance: inout LossAcceptance) -> Bool {
+        let value = UInt64(String(decoding: kv.value, as: UTF8.self)) ?? 0
+        if kv.key == lossAcceptedKey {
+            acceptance.upTo = deleted ? 0 : value
+            return true
+        }
+        guard kv.key.hasPrefix(forgottenPrefix) else { return false }
+        let parts = kv.key.dropFirst(forgottenPrefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let type = Self.unhex(parts[0]), let key = Self.unhex(parts[1]) else { return true }
+        acceptance.objects[ObjectRef(type: type, key: key)] = deleted ? nil : value
+        return true
+    }
+
+    /// Records that every loss found up to view `upTo` is accepted (never lowering what is
+    /// there), and forgets the single objects' acceptances it covers.
+    func acceptLosses(upTo: UInt64) async throws {
+        let (kvs, _) = try await etcd.range(prefix: lossAcceptedKey)
+        let current = kvs.first { $0.key == lossAcceptedKey }.flatMap { UInt64(String(decoding: $0.value, as: UTF8.self)) } ?? 0
+        if upTo > current { _ = try await etcd.put(lossAcceptedKey, Array(String(upTo).utf8)) }
+        try await etcd.delete(prefix: forgottenPrefix)
+    }
+
+    /// Records that the loss of `ref` found up to view `upTo` is accepted.
+    func forget(_ ref: ObjectRef, upTo: UInt64) async throws {
+        _ = try await etcd.put(forgottenPrefix + Self.hex(ref.type) + "/" + Self.hex(ref.key), Array(String(upTo).utf8))
+    }
+
+    private static func hex(_ s: String) -> String { s.utf8.map { String(format: "%02x", $0) }.joined() }
+
+    private static func unhex(_ s: Substring) -> String? {
+        guard s.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var i = s.startIndex
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+            bytes.append(b)
+            i = j
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private func parse(_ kvs: [EtcdClient.KeyValue]) -> (members: [View.Member], left: [String: UInt64]) {
@@ -166,17 +220,27 @@ final class Membership: Sendable {
         let left: [String: UInt64]
     }
 
-    /// Calls `onChange` with every view after `first`, in order, until cancelled.
-    /// A broken watch is resumed from the last revision seen.
-    func watch(after first: Registration, onChange: @escaping @Sendable (Change) async -> Void) async {
+    /// Calls `onChange` with every view after `first`, in order, and `onAcceptance` with
+    /// every change of the operators' acceptance of losses, until cancelled. A broken watch
+    /// is resumed from the last revision seen.
+    func watch(
+        after first: Registration, onChange: @escaping @Sendable (Change) async -> Void,
+        onAcceptance: @escaping @Sendable (LossAcceptance) async -> Void = { _ in }
+    ) async {
         let current = WatchState(
             byID: Dictionary(uniqueKeysWithValues: first.view.members.map { ($0.id, $0) }), left: first.left,
-            revision: Int64(first.view.id))
+            revision: Int64(first.view.id), acceptance: first.acceptance)
         while !Task.isCancelled {
             do {
                 try await etcd.watch(prefix: root, from: current.revision + 1) { events in
                     var changed = false
+                    var accepted = false
                     for event in events {
+                        if self.apply(event.kv, deleted: event.deleted, to: &current.acceptance) {
+                            accepted = true
+                            current.revision = max(current.revision, event.kv.modRevision)
+                            continue
+                        }
                         let key = event.kv.key
                         if key.hasPrefix(self.membersPrefix) {
                             let id = String(key.dropFirst(self.membersPrefix.count))
@@ -194,6 +258,7 @@ final class Membership: Sendable {
                     if changed {
                         await onChange(Change(view: View(id: UInt64(current.revision), members: current.sorted, rf: self.rf), left: current.left))
                     }
+                    if accepted { await onAcceptance(current.acceptance) }
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -230,10 +295,12 @@ private final class WatchState: @unchecked Sendable {
     var byID: [String: View.Member]
     var left: [String: UInt64]
     var revision: Int64
-    init(byID: [String: View.Member], left: [String: UInt64], revision: Int64) {
+    var acceptance: LossAcceptance
+    init(byID: [String: View.Member], left: [String: UInt64], revision: Int64, acceptance: LossAcceptance) {
         self.byID = byID
         self.left = left
         self.revision = revision
+        self.acceptance = acceptance
     }
     var sorted: [View.Member] { byID.values.sorted { $0.id < $1.id } }
 }

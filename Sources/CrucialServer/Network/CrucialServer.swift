@@ -138,6 +138,10 @@ public final class CrucialServer: Service, Sendable {
                             logger.warning("cannot end a dead member's lease; it goes when the lease lapses", metadata: ["member": "\(member.id)", "error": "\(error)"])
                         }
                     }
+                },
+                recordAcceptance: { [membership] ref, upTo in
+                    guard let membership else { return }
+                    if let ref { try await membership.forget(ref, upTo: upTo) } else { try await membership.acceptLosses(upTo: upTo) }
                 })
         }
         credentialSet.replace(with: credentials)
@@ -283,7 +287,7 @@ public final class CrucialServer: Service, Sendable {
                 }
             }
         }
-        let watch = Task { await membership.watch(after: registration) { cluster.adopt($0) } }
+        let watch = Task { await membership.watch(after: registration, onChange: { cluster.adopt($0) }, onAcceptance: { cluster.accept($0) }) }
         clusterState.withLock { $0 = (cluster, membership, current, [lease, watch]) }
     }
 

@@ -100,6 +100,8 @@ final class RequestDispatcher {
         case .getObject(let id, let ref):
             guard let state = store.snapshot(ref) else { return answer(id, .error(CrucialError(.notFound, "\(ref) does not exist"))) }
             return answer(id, .value(state))
+        case .acceptLoss(let id, let ref):
+            return acceptLoss(id, ref)
         case .hello, .authenticate:
             return answer(0, .error(CrucialError(.badRequest, "the handshake is already done")))
         case .helloReply, .result, .objectList, .challenge:
@@ -159,8 +161,8 @@ final class RequestDispatcher {
         }
         switch cluster.route(ref, clientView: 0) {
         case .serve(let viewID):
-            if let away = cluster.unavailability(of: ref, copies: cluster.rf), store.isPersistent(ref) == nil {
-                return answer(id, .error(away))
+            if store.isPersistent(ref) == nil, let absent = cluster.absence(of: ref, copies: cluster.rf, persistent: nil) {
+                return answer(id, .error(absent))
             }
             let (existed, replicated) = store.removeInCluster(ref, replication: cluster, in: viewID)
             guard let replicated else { return answer(id, .value(.bool(existed))) }
@@ -179,6 +181,29 @@ final class RequestDispatcher {
             return nil
         case .unavailable(let error): return answer(id, .error(error))
         }
+    }
+
+    /// An operator accepts lost objects (admin only, in a cluster): answered once etcd holds it.
+    private func acceptLoss(_ id: UInt64, _ ref: ObjectRef?) -> Frame? {
+        guard isAdmin else { return answer(id, .error(CrucialError(.unauthenticated, "accepting lost objects needs an admin secret"))) }
+        guard let cluster = settings.cluster else {
+            return answer(id, .error(CrucialError(.badRequest, "this server is not part of a cluster: it loses no object to departed members")))
+        }
+        let (responder, logger) = (self.responder, self.logger)
+        Task {
+            let outcome: Outcome
+            do {
+                let (upTo, members) = try await cluster.acceptLoss(of: ref)
+                logger.notice(
+                    "an operator accepted lost objects",
+                    metadata: ["object": "\(ref.map { "\($0)" } ?? "(every one)")", "upToView": "\(upTo)", "lostMembers": "\(members.joined(separator: ","))"])
+                outcome = .value(.record(["view": .int(Int64(upTo)), "members": .list(members.map { .string($0) })]))
+            } catch {
+                outcome = .error(error as? CrucialError ?? CrucialError(.unavailable, "etcd did not record the acceptance: \(error); retry"))
+            }
+            responder.respond(Reply(id: id, outcome: outcome))
+        }
+        return nil
     }
 
     /// What `crucial info` shows (docs/PROTOCOL.md, ServerInfo).

@@ -24,6 +24,8 @@ struct LogRecord: Equatable {
         case drop
         /// A client holding something of the object (semaphore permits) is gone.
         case clientGone(client: UInt64)
+        /// The object's tombstone at this record's version (or older) was collected.
+        case collect
     }
 
     var lsn: UInt64
@@ -71,6 +73,8 @@ struct LogRecord: Equatable {
         case .clientGone(let client):
             r["o"] = .string("g")
             r["c"] = u(client)
+        case .collect:
+            r["o"] = .string("k")
         }
         return .record(r)
     }
@@ -107,6 +111,7 @@ struct LogRecord: Equatable {
                 ObjectState(state: r["v"] ?? .null, persistent: r["p"]?.boolValue ?? true, session: try u("e"), retries: r["r"] ?? .list([])))
         case "d": operation = .drop
         case "g": operation = .clientGone(client: try u("c"))
+        case "k": operation = .collect
         default: throw CrucialError(.badFrame, "log record \(n) has unknown kind \(kind)")
         }
         if r["vv"] != nil || r["vi"] != nil { version = ObjectVersion(view: try u("vv"), index: try u("vi")) }

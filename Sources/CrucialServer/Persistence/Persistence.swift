@@ -300,6 +300,8 @@ extension ObjectStore {
             box.object.clientGone(client, effects: &effects)
             self.record(effects, in: box)
             box.lastLSN = record.lsn
+        case .collect:
+            tombstones.withLock { t in if let removed = t[ref], removed <= record.version { t[ref] = nil } }
         }
         return true
     }

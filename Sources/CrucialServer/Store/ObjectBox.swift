@@ -58,8 +58,12 @@ protocol Replication: Sendable {
     var viewID: UInt64 { get }
     /// Copies of each replicated object.
     var rf: Int { get }
-    /// Why a call on `ref` (kept on `copies` members) cannot be served now, if it cannot.
+    /// Why a call on `ref`, whose copy here exists (kept on `copies` members), cannot be
+    /// served now, if it cannot (UNAVAILABLE).
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError?
+    /// Why a call on `ref`, which has no copy here, cannot be served: its copies are away
+    /// (UNAVAILABLE) or lost (DATA_LOSS). `persistent`: what the call's creation says, if it has one.
+    func absence(of ref: ObjectRef, copies: Int, persistent: Bool?) -> CrucialError?
     /// Sends `operation` (a change of `box` in view `viewID`, which brought it to `version`)
     /// to the object's other replicas in that view, after everything sent them before.
     /// Called under the box lock: it only queues the frames, on each replica's link. The

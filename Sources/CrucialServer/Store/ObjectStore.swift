@@ -225,9 +225,10 @@ package final class ObjectStore: Sendable {
             return .failure(mismatch)
         }
         let replication = self.replication
-        // Not here, but maybe on members that are away with every copy: not yet known.
+        // Not here, but maybe on members that are away with every copy (not yet known), or
+        // lost with them (never created afresh behind the users' backs: DATA_LOSS).
         let copies = invoke.create.map { $0.persistent ? replication?.rf ?? 1 : 1 } ?? 1
-        if let away = replication?.unavailability(of: ref, copies: copies) { return .failure(away) }
+        if let absent = replication?.absence(of: ref, copies: copies, persistent: invoke.create?.persistent) { return .failure(absent) }
         guard let create = invoke.create else {
             return .failure(CrucialError(.notFound, "\(ref) does not exist (it was removed, or never created)"))
         }

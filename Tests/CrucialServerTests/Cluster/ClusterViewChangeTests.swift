@@ -25,6 +25,8 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     /// The lease of a client the members hear of only as a holder (a party's client, a permit's).
     let sessionLease: Duration
     private let requests = Atomic<UInt64>(1000)  // above the sequence numbers tests pick
+    /// What etcd would hold of the operators' acceptance of lost objects.
+    private let acceptance = Mutex(LossAcceptance())
 
     init(_ ids: [String], rf: Int, sessionLease: Duration = .seconds(30)) {
         self.rf = rf
@@ -47,13 +49,22 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         logger.logLevel = .warning
         let cluster = Cluster(
             me: member, rf: rf, leaseTTL: 10, store: store, loop: loop, identity: ConnectionIdentity(name: id, secret: ""),
-            logger: logger, transport: network)
+            logger: logger, recordAcceptance: { [weak self] ref, upTo in self?.record(ref, upTo) }, transport: network)
         store.replicationBox.withLock { $0 = cluster }
         let settings = ConnectionSettings(
             serverID: id, maxFrameSize: 1 << 20, credentials: [], pluginDirectory: "/nonexistent", maxPluginBytes: 0, cluster: cluster,
             limits: Limits(), metrics: ServerMetrics())
         network.serve(store, settings: settings, at: member.address)
         nodes[id] = Node(member: member, store: store, cluster: cluster, settings: settings)
+    }
+
+    /// Records an acceptance of lost objects as etcd would, and hands it to every member as its watch would.
+    private func record(_ ref: ObjectRef?, _ upTo: UInt64) {
+        let accepted = acceptance.withLock { a in
+            if let ref { a.objects[ref] = max(a.objects[ref] ?? 0, upTo) } else { a = LossAcceptance(upTo: max(a.upTo, upTo)) }
+            return a
+        }
+        for node in nodes.values { node.cluster.accept(accepted) }
     }
 
     /// The process of `id` dies: it sends nothing more, its address refuses connections,
@@ -107,7 +118,7 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     /// id; `initial`: the state a first call creates the object with (persistent).
     func call(
         _ ref: ObjectRef, _ method: String, _ args: [Value] = [], in view: View, at node: String? = nil, seq: UInt64? = nil,
-        client: UInt64 = 99, initial: Value = 0
+        client: UInt64 = 99, initial: Value = 0, creating: Bool = true
     ) async throws -> Outcome {
         let primary = node ?? HashRing(members: view.members).primary(for: ref)!.id
         let (host, port) = (primary, 1)
@@ -117,7 +128,7 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         defer { connection.close() }
         let id = requests.add(1, ordering: .relaxed).newValue
         let invoke = Invoke(
-            id: id, ref: ref, method: method, args: args, create: Create(initial: initial, persistent: true), clientID: client,
+            id: id, ref: ref, method: method, args: args, create: creating ? Create(initial: initial, persistent: true) : nil, clientID: client,
             seq: seq ?? id, viewID: view.id)
         guard case .result(let reply) = try await connection.request(.invoke(invoke), id: id) else {
             throw CrucialError(.internal, "not a result")
@@ -229,5 +240,41 @@ struct ClusterViewChangeTests {
         #expect(c.copies(of: ref) == ["a": .int(8), "b": .int(8)])
         #expect(try await c.call(ref, "incrementAndGet", in: v1, seq: 3) == .value(9))
         #expect(c.copies(of: ref) == ["a": .int(9), "b": .int(9)])
+    }
+
+    @Test("Members back with empty data directories: what had every copy on them answers DATA_LOSS, creating calls too, until an operator accepts")
+    func lostUntilAccepted() async throws {
+        let c = InProcessCluster(["a", "b", "c"], rf: 2)
+        let v1 = try await c.serve(1, ["a", "b", "c"])
+        try await Self.fill(c, in: v1)
+        let ring = HashRing(members: v1.members)
+        let onBC = Self.refs.filter { Set(ring.replicas(for: $0, count: 2).map(\.id)) == ["b", "c"] }
+        let elsewhere = Self.refs.filter { !onBC.contains($0) }
+        #expect(!onBC.isEmpty && !elsewhere.isEmpty)
+        func code(_ o: Outcome) -> CrucialError.Code? { if case .error(let e) = o { e.code } else { nil } }
+        c.crash("b")
+        c.crash("c")
+        let v2 = try await c.serve(2, ["a"])
+        for ref in onBC { #expect(code(try await c.call(ref, "get", in: v2)) == .unavailable, "\(ref)") }
+        // b and c come back with nothing (new processes, empty data directories).
+        c.add("b", incarnation: 2)
+        c.add("c", incarnation: 2)
+        let v3 = try await c.serve(3, ["a", "b", "c"])
+        for ref in onBC {
+            #expect(code(try await c.call(ref, "get", in: v3)) == .dataLoss, "\(ref) with a Create")
+            #expect(code(try await c.call(ref, "get", in: v3, creating: false)) == .dataLoss, "\(ref) without")
+        }
+        for (i, ref) in Self.refs.enumerated() where elsewhere.contains(ref) {
+            #expect(try await c.call(ref, "get", in: v3) == .value(.int(Int64(i + 1))), "\(ref) had a copy on a")
+        }
+        // One forgotten: it is created afresh; the others are still refused.
+        _ = try await c.nodes["a"]!.cluster.acceptLoss(of: onBC[0])
+        #expect(try await c.call(onBC[0], "incrementAndGet", in: v3) == .value(.int(1)))
+        if onBC.count > 1 { #expect(code(try await c.call(onBC[1], "get", in: v3)) == .dataLoss) }
+        // Every loss accepted: everything is served, the holes are gone.
+        let (upTo, members) = try await c.nodes["b"]!.cluster.acceptLoss(of: nil)
+        #expect(upTo == 3 && members == ["b", "c"])
+        for ref in onBC.dropFirst() { #expect(try await c.call(ref, "get", in: v3) == .value(.int(0))) }
+        #expect(c.nodes.values.allSatisfy { $0.cluster.holes.isEmpty })
     }
 }
