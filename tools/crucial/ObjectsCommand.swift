@@ -4,7 +4,7 @@ import Foundation
 
 struct Objects: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "objects", abstract: "Lists, shows and removes shared objects.", subcommands: [List.self, Get.self, Remove.self])
+        commandName: "objects", abstract: "Lists, shows and removes shared objects.", subcommands: [List.self, Get.self, Remove.self, Forget.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -136,6 +136,33 @@ struct Objects: AsyncParsableCommand {
             let client = try server.client()
             defer { client.close() }
             print(jsonText(try await client.state(of: ObjectRef(type: type, key: key))))
+        }
+    }
+
+    struct Forget: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "forget",
+            abstract: "Accepts that a lost object is gone: it answers DATA_LOSS no more, and may be created afresh (admin).",
+            discussion: """
+                An object whose every copy was on members that came back without their data answers DATA_LOSS until an
+                operator accepts the loss. This accepts it for this object alone; `crucial cluster accept-loss` does it
+                for every lost object.
+                """)
+
+        @OptionGroup var server: ServerOptions
+
+        @Argument(help: "The object's type.")
+        var type: String
+
+        @Argument(help: "The object's key.")
+        var key: String
+
+        func run() async throws {
+            let client = try server.client()
+            defer { client.close() }
+            let ref = ObjectRef(type: type, key: key)
+            let (view, _) = try await client.acceptLoss(of: ref)
+            print("accepted the loss of \(ref) (found up to view \(view)): it may be created afresh")
         }
     }
 

@@ -80,6 +80,19 @@ extension CrucialClient {
         return info
     }
 
+    /// Accepts (admin) that objects whose every copy was lost are gone: `ref` alone, or (nil)
+    /// every object lost so far. Until then they answer DATA_LOSS to every call; from then
+    /// on a creating call makes them afresh. Sent to any member of the cluster, which
+    /// records it in etcd for all of them; returns the view it covers losses up to and the
+    /// lost members whose loss it covered.
+    @discardableResult
+    public func acceptLoss(of ref: ObjectRef? = nil) async throws -> (upToView: UInt64, lostMembers: [String]) {
+        if let ref { try ref.validate() }
+        let value = try expectOK(try await send { id, _ in .acceptLoss(id: id, ref: ref) }, "AcceptLoss")
+        let r = value.recordValue ?? [:]
+        return (UInt64(r["view"]?.intValue ?? 0), (r["members"]?.listValue ?? []).compactMap(\.stringValue))
+    }
+
     /// Calls `method` on `ref` with `args`, as `crucial call` does for debugging: a method
     /// of a built-in type that only reads is sent as a read, anything else as a write
     /// (de-duplicated if sent again). `create` makes the object if it does not exist, with
@@ -122,6 +135,22 @@ public struct ServerInfo: Sendable, Equatable {
     public var calls: [MethodCalls]
     /// The user types it runs (linked in or from plugins), by wire name.
     public var types: [UserType]
+    /// In a cluster: objects whose every copy is on members that left without handing it
+    /// over (unavailable while one is away) or came back without their data (lost).
+    public var holes: [Hole]
+    /// Tombstones of removed persistent objects it keeps (until every member has them).
+    public var tombstones: Int
+
+    /// Objects whose every copy is on departed members: those whose replicas on the ring of
+    /// `members` are all in `absent` or `lost`.
+    public struct Hole: Sendable, Equatable {
+        /// The node ids of the view the copies were last complete in.
+        public var members: [String]
+        /// Those not back yet: they may bring the objects back (UNAVAILABLE meanwhile).
+        public var absent: [String]
+        /// Those back without their data, not accepted by an operator (DATA_LOSS).
+        public var lost: [String]
+    }
 
     /// A user type as a server runs it.
     public struct UserType: Sendable, Equatable {
@@ -167,6 +196,12 @@ public struct ServerInfo: Sendable, Equatable {
             guard case .record(let c) = call, let type = c["type"]?.stringValue, let method = c["method"]?.stringValue else { return nil }
             return MethodCalls(type: type, method: method, count: Int(c["count"]?.intValue ?? 0))
         }
+        holes = (r["holes"]?.listValue ?? []).compactMap { h in
+            guard let h = h.recordValue else { return nil }
+            func ids(_ key: String) -> [String] { (h[key]?.listValue ?? []).compactMap(\.stringValue) }
+            return Hole(members: ids("members"), absent: ids("absent"), lost: ids("lost"))
+        }
+        tombstones = int("tombstones")
         types = (r["types"]?.listValue ?? []).compactMap { t in
             guard let t = t.recordValue, let type = t["type"]?.stringValue else { return nil }
             return UserType(

@@ -45,6 +45,8 @@ final class Cluster: Replication, Sendable {
         var holes = HoleIndex([])
         /// What operators accepted of lost objects (from etcd).
         var acceptance = LossAcceptance()
+        /// The view in which this member last recorded a collection of tombstones in etcd.
+        var collectedIn: UInt64 = 0
         /// This member holds no data of an earlier incarnation (it started with a new or
         /// emptied data directory, or none, and has served no view since): a member that
         /// was away and comes back so is lost rather than back (``ViewHistory``).
@@ -93,6 +95,8 @@ final class Cluster: Replication, Sendable {
     /// Records an operator's acceptance of lost objects (`ref`, or every one) found up to a
     /// view, where every member finds it (etcd); the members follow through ``accept(_:)``.
     let recordAcceptance: @Sendable (_ ref: ObjectRef?, _ upTo: UInt64) async throws -> Void
+    /// Records a collection of tombstones where every member finds it (etcd), before any is dropped.
+    let recordCollection: @Sendable (TombstoneCollection) async throws -> Void
     /// How this node reaches the others: TCP whose sends only queue (they are made under an
     /// object's lock), or the in-process transport in the tests of view changes.
     let transport: any Transport
@@ -105,10 +109,12 @@ final class Cluster: Replication, Sendable {
         history: ViewHistory? = nil, onServed: @escaping @Sendable (ViewHistory) -> Void = { _ in },
         fastFailover: Bool = false, faults: ClusterFaults = [], onDead: @escaping @Sendable (View.Member, String) -> Void = { _, _ in },
         recordAcceptance: @escaping @Sendable (ObjectRef?, UInt64) async throws -> Void = { _, _ in },
+        recordCollection: @escaping @Sendable (TombstoneCollection) async throws -> Void = { _ in },
         transport: any Transport = TCPTransport(writesInline: false)
     ) {
         self.transport = transport
         self.recordAcceptance = recordAcceptance
+        self.recordCollection = recordCollection
         self.faults = faults
         self.fastFailover = fastFailover
         self.onDead = onDead
@@ -254,8 +260,16 @@ final class Cluster: Replication, Sendable {
         return (upTo, members)
     }
 
-    /// The holes this member knows, for `crucial cluster status`.
+    /// The holes this member knows.
     var holes: [Hole] { state.withLock { $0.history.holes } }
+
+    /// The holes this member knows, with the losses no operator accepted (for every object):
+    /// what `crucial cluster status` shows and the `crucial_holes` gauges count.
+    var unsettledHoles: [(members: [String], absent: [String], lost: [String])] {
+        state.withLock { s in
+            s.history.holes.map { h in (h.members, h.absent, h.lost.filter { $0.view > s.acceptance.upTo }.map(\.id)) }
+        }
+    }
 
     /// Runs `callback` once this node serves a view (again); at once if it does.
     func whenReady(_ callback: @escaping @Sendable () -> Void) {
@@ -285,6 +299,7 @@ final class Cluster: Replication, Sendable {
             s.servesUntil = registration.grantedAt + leaseTTL - leaseMargin
         }
         accept(registration.acceptance)
+        discardStaleCopies(after: registration.collection)
         adopt(Membership.Change(view: registration.view, left: registration.left))
     }
 

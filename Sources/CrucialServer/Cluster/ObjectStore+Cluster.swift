@@ -231,6 +231,28 @@ extension ObjectStore {
         }
     }
 
+    /// Drops the persistent copies and tombstones of the objects `stale` picks (a member back
+    /// after its tombstones were collected elsewhere), logging it; returns how many of each.
+    func discard(where stale: (ObjectRef) -> Bool) -> (copies: Int, tombstones: Int) {
+        var copies = 0
+        for box in allBoxes() where box.persistent && stale(box.ref) {
+            drop(box)
+            copies += 1
+        }
+        let dropped = tombstones.withLock { t in
+            let dropped = t.filter { stale($0.key) }
+            for ref in dropped.keys { t[ref] = nil }
+            return dropped
+        }
+        if let log {
+            for (ref, version) in dropped { _ = log.append { LogRecord(lsn: $0, ref: ref, operation: .collect, version: version) } }
+        }
+        return (copies, dropped.count)
+    }
+
+    /// How many tombstones are held here.
+    var tombstoneCount: Int { tombstones.withLock { $0.count } }
+
     /// The tombstones held here.
     func allTombstones() -> [(ObjectRef, ObjectVersion)] {
         tombstones.withLock { $0.map { ($0.key, $0.value) } }

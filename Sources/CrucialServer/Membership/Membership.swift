@@ -26,6 +26,7 @@ final class Membership: Sendable {
     var membersPrefix: String { root + "members/" }
     var leftPrefix: String { root + "left/" }
     var lossAcceptedKey: String { root + "loss-accepted" }
+    var collectionKey: String { root + "tombstones-collected" }
     var forgottenPrefix: String { root + "forgotten/" }
     let nodeID: String
     let address: String
@@ -61,6 +62,8 @@ final class Membership: Sendable {
         let grantedAt: ContinuousClock.Instant
         /// The losses operators accepted so far.
         var acceptance = LossAcceptance()
+        /// The last collection of tombstones.
+        var collection: TombstoneCollection?
     }
 
     /// Why this member may not register (another member has its node id), or nil.
@@ -106,7 +109,16 @@ final class Membership: Sendable {
             lease: lease, incarnation: UInt64(revision), view: View(id: UInt64(revision), members: members, rf: rf), left: left,
             grantedAt: grantedAt)
         for kv in kvs { apply(kv, deleted: false, to: &registration.acceptance) }
+        registration.collection = kvs.first { $0.key == collectionKey }.flatMap { try? JSONDecoder().decode(TombstoneCollection.self, from: Data($0.value)) }
         return registration
+    }
+
+    /// Records a collection of tombstones made in `collection.view` (never replacing a newer one).
+    func record(_ collection: TombstoneCollection) async throws {
+        let (kvs, _) = try await etcd.range(prefix: collectionKey)
+        let current = kvs.first { $0.key == collectionKey }.flatMap { try? JSONDecoder().decode(TombstoneCollection.self, from: Data($0.value)) }
+        guard (current?.view ?? 0) < collection.view else { return }
+        _ = try await etcd.put(collectionKey, Array(try JSONEncoder().encode(collection)))
     }
 
     /// Follows one key of the operators' acceptance of losses into `acceptance`; false for other keys.

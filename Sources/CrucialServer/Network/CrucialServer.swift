@@ -142,7 +142,8 @@ public final class CrucialServer: Service, Sendable {
                 recordAcceptance: { [membership] ref, upTo in
                     guard let membership else { return }
                     if let ref { try await membership.forget(ref, upTo: upTo) } else { try await membership.acceptLosses(upTo: upTo) }
-                })
+                },
+                recordCollection: { [membership] collection in try await membership?.record(collection) })
         }
         credentialSet.replace(with: credentials)
         var connectionSettings = ConnectionSettings(
@@ -288,7 +289,14 @@ public final class CrucialServer: Service, Sendable {
             }
         }
         let watch = Task { await membership.watch(after: registration, onChange: { cluster.adopt($0) }, onAcceptance: { cluster.accept($0) }) }
-        clusterState.withLock { $0 = (cluster, membership, current, [lease, watch]) }
+        // Tombstones of removed objects go once no member that could bring an older copy back is away.
+        let collector = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                await cluster.collectTombstones()
+            }
+        }
+        clusterState.withLock { $0 = (cluster, membership, current, [lease, watch, collector]) }
     }
 
     /// Where the metrics endpoint listens (nil when it does not).

@@ -218,6 +218,13 @@ final class RequestDispatcher {
             "sessions": .int(Int64(s.sessions)), "state_bytes": .int(Int64(s.stateBytes)),
             "connections": .int(Int64(settings.openConnections())),
             "node": .string(settings.cluster?.me.id ?? ""), "view": .int(Int64(view?.id ?? 0)),
+            "holes": .list((settings.cluster?.unsettledHoles ?? []).map { h in
+                .record([
+                    "members": .list(h.members.map { .string($0) }), "absent": .list(h.absent.map { .string($0) }),
+                    "lost": .list(h.lost.map { .string($0) }),
+                ])
+            }),
+            "tombstones": .int(Int64(store.tombstoneCount)),
             "members": .list((view?.members ?? []).map { .string("\($0.id)@\($0.address)") }),
             "calls": .list(settings.metrics.callCounts().map { .record(["type": .string($0.type), "method": .string($0.method), "count": .int(Int64($0.calls))]) }),
             "types": .list(

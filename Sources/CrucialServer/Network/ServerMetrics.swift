@@ -11,7 +11,9 @@ public import Prometheus
 /// `crucial_replication_duration_seconds` (a change until every replica applied it),
 /// gauges `crucial_objects`, `crucial_sessions`, `crucial_parked_calls`,
 /// `crucial_object_state_bytes`, `crucial_connections`, `crucial_view_id`,
-/// `crucial_replication_pending`, and counters `crucial_connections_refused_total{reason}`,
+/// `crucial_replication_pending`, `crucial_tombstones`, `crucial_holes{state}` (`away`: holes
+/// with a member not back, whose objects are UNAVAILABLE; `lost`: holes with a loss no operator
+/// accepted, whose objects are DATA_LOSS), and counters `crucial_connections_refused_total{reason}`,
 /// `crucial_bad_frames_total`, and `crucial_build_info{version,protocol}` (always 1: the
 /// release and wire protocol this server runs, as Prometheus's own `*_build_info`).
 public final class ServerMetrics: Sendable {
@@ -52,6 +54,9 @@ public final class ServerMetrics: Sendable {
     let connections: CoreMetrics.Gauge
     let viewID: CoreMetrics.Gauge
     let replicationPending: CoreMetrics.Gauge
+    let tombstones: CoreMetrics.Gauge
+    let awayHoles: CoreMetrics.Gauge
+    let lostHoles: CoreMetrics.Gauge
     let replication: CoreMetrics.Timer
     private let badFrames: CoreMetrics.Counter
 
@@ -73,6 +78,9 @@ public final class ServerMetrics: Sendable {
         connections = CoreMetrics.Gauge(label: "crucial_connections", factory: factory)
         viewID = CoreMetrics.Gauge(label: "crucial_view_id", factory: factory)
         replicationPending = CoreMetrics.Gauge(label: "crucial_replication_pending", factory: factory)
+        tombstones = CoreMetrics.Gauge(label: "crucial_tombstones", factory: factory)
+        awayHoles = CoreMetrics.Gauge(label: "crucial_holes", dimensions: [("state", "away")], factory: factory)
+        lostHoles = CoreMetrics.Gauge(label: "crucial_holes", dimensions: [("state", "lost")], factory: factory)
         replication = CoreMetrics.Timer(label: "crucial_replication_duration_seconds", factory: factory)
         badFrames = CoreMetrics.Counter(label: "crucial_bad_frames_total", factory: factory)
         CoreMetrics.Gauge(

@@ -40,6 +40,10 @@ extension ObjectStore {
         metrics.sessions.record(sessionCount)
         metrics.replicationPending.record(replicationsPending.load())
         metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
+        metrics.tombstones.record(tombstoneCount)
+        let holes = cluster?.unsettledHoles ?? []
+        metrics.awayHoles.record(holes.filter { !$0.absent.isEmpty }.count)
+        metrics.lostHoles.record(holes.filter { !$0.lost.isEmpty }.count)
     }
 
     /// Logs an event of a persistent object. Called under the box lock. A failing log
