@@ -19,6 +19,14 @@ struct MemberRecord: Codable, Equatable, Sendable {
     struct StoredHole: Codable, Equatable, Sendable {
         var members: [String]
         var absent: [String]
+        /// Members back without their data, each with the view it came back in (absent in
+        /// records written before losses were told).
+        var lost: [StoredLost]?
+    }
+
+    struct StoredLost: Codable, Equatable, Sendable {
+        var id: String
+        var view: UInt64
     }
 
     static let fileName = "member.json"
@@ -41,13 +49,17 @@ struct MemberRecord: Codable, Equatable, Sendable {
     }
 
     var history: ViewHistory {
-        ViewHistory(stable: stableView, holes: holes.map { Hole(members: $0.members, absent: $0.absent) })
+        ViewHistory(
+            stable: stableView,
+            holes: holes.map { Hole(members: $0.members, absent: $0.absent, lost: ($0.lost ?? []).map { Hole.Lost(id: $0.id, view: $0.view) }) })
     }
 
     mutating func record(_ history: ViewHistory) {
         stableViewID = history.stable?.id ?? 0
         stableMembers = history.stable?.members.map { Member(id: $0.id, address: $0.address, incarnation: $0.incarnation) } ?? []
-        holes = history.holes.map { StoredHole(members: $0.members, absent: $0.absent) }
+        holes = history.holes.map {
+            StoredHole(members: $0.members, absent: $0.absent, lost: $0.lost.isEmpty ? nil : $0.lost.map { StoredLost(id: $0.id, view: $0.view) })
+        }
     }
 
     mutating func add(lease: Int64) {
