@@ -13,8 +13,12 @@ public struct CyclicBarrier: SharedProxy, Codable {
     public init(handle: SharedObjectHandle) { self.handle = handle }
 
     /// A barrier for `parties` callers, created on first use; a proxy asking for other parties than the existing barrier's fails with BAD_INITIAL_STATE.
-    public init(_ key: String = "", parties: Int, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), client: client)
+    /// `persistent`: it outlives the application and is kept on `rf` members of a cluster,
+    /// its waiting parties included (a party survives its primary's loss: its retry takes
+    /// its place on the next primary).
+    public init(_ key: String = "", parties: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(
+            type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), persistent: persistent, client: client)
     }
 
     /// Waits until all parties arrived; returns the arrival index (`parties - 1`
@@ -65,9 +69,11 @@ public struct Semaphore: SharedProxy, Codable {
     /// was closed; or its application session ended), so a crashed cloud thread cannot
     /// starve the others. `ownerless: true` gives java.util.concurrent's semantics instead:
     /// permits belong to nobody and a dead client's are never given back.
-    public init(_ key: String = "", permits: Int, ownerless: Bool = false, client: CrucialClient = .shared) {
+    /// `persistent`: it outlives the application and is kept on `rf` members of a cluster,
+    /// its holders and queue included.
+    public init(_ key: String = "", permits: Int, ownerless: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
         let initial: Value = ownerless ? .record(["permits": .int(Int64(permits)), "ownerless": .bool(true)]) : .int(Int64(permits))
-        handle = SharedObjectHandle(type: BuiltinType.semaphore.typeName, key: key, initial: initial, client: client)
+        handle = SharedObjectHandle(type: BuiltinType.semaphore.typeName, key: key, initial: initial, persistent: persistent, client: client)
     }
 
     /// Waits until `permits` are available and takes them.
@@ -106,9 +112,11 @@ public struct CountDownLatch: SharedProxy, Codable {
     /// A proxy over `handle` (what `keyed(_:)` makes).
     public init(handle: SharedObjectHandle) { self.handle = handle }
 
-    /// A latch counting down from `count`, created on first use.
-    public init(_ key: String = "", count: Int, client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), client: client)
+    /// A latch counting down from `count`, created on first use. `persistent`: it outlives
+    /// the application and is kept on `rf` members of a cluster.
+    public init(_ key: String = "", count: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(
+            type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), persistent: persistent, client: client)
     }
 
     /// Counts down by one; at zero every waiter proceeds.
@@ -139,9 +147,10 @@ public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     /// A proxy over `handle` (what `keyed(_:)` makes).
     public init(handle: SharedObjectHandle) { self.handle = handle }
 
-    /// A future named `key`, created unset on first use.
-    public init(_ key: String = "", client: CrucialClient = .shared) {
-        handle = SharedObjectHandle(type: BuiltinType.sharedFuture.typeName, key: key, initial: .null, client: client)
+    /// A future named `key`, created unset on first use. `persistent`: it outlives the
+    /// application and is kept on `rf` members of a cluster.
+    public init(_ key: String = "", persistent: Bool = false, client: CrucialClient = .shared) {
+        handle = SharedObjectHandle(type: BuiltinType.sharedFuture.typeName, key: key, initial: .null, persistent: persistent, client: client)
     }
 
     /// Sets the value; throws ILLEGAL_STATE if it was already set.

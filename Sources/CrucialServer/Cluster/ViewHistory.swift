@@ -62,7 +62,9 @@ struct ViewHistory: Sendable, Equatable {
                     hole.lost.append(Hole.Lost(id: m, view: view.id))
                 }
             }
-            if !hole.absent.isEmpty || !hole.lost.isEmpty { merged.insert(hole) }
+            // Lost members matter only to persistent objects, with `rf` copies: fewer lost, and
+            // none absent, and every object had a copy elsewhere.
+            if !hole.absent.isEmpty || hole.lost.count >= Int(view.rf) { merged.insert(hole) }
         }
         return ViewHistory(stable: view, holes: Self.sorted(merged))
     }

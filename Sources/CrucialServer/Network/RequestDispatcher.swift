@@ -98,7 +98,11 @@ final class RequestDispatcher {
         case .loadPlugin(let id, let name, let offset, let chunk, let last):
             return answer(id, loadPlugin(name, offset: offset, chunk: chunk, last: last))
         case .getObject(let id, let ref):
-            guard let state = store.snapshot(ref) else { return answer(id, .error(CrucialError(.notFound, "\(ref) does not exist"))) }
+            guard let state = store.snapshot(ref) else {
+                // Missing here, perhaps because its copies are away or lost: as a call would be told.
+                let absent = settings.cluster?.absence(of: ref, copies: 1, persistent: nil)
+                return answer(id, .error(absent ?? CrucialError(.notFound, "\(ref) does not exist")))
+            }
             return answer(id, .value(state))
         case .acceptLoss(let id, let ref):
             return acceptLoss(id, ref)
