@@ -14,8 +14,9 @@ struct ClusterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "3-member clusters on a real etcd: 1 KB get/put latency with rf=1 and rf=2 (Redis in the same run), and "
-            + "the same with data dirs under each fsync policy beside Redis AOF, and the k-means inference throughput timeline "
-            + "across a member's crash, a join and a full-cluster restart (per-second series and a PNG).")
+            + "the same with data dirs under each fsync policy beside Redis AOF, persistent barrier rounds and semaphore "
+            + "acquire/release with rf=1 and rf=2 (a Redis list as a semaphore in the same run), and the k-means inference "
+            + "throughput timeline across a member's crash, a join and a full-cluster restart (per-second series and a PNG).")
 
     @Option(help: "Sequential calls per latency measurement.")
     var latencyOps = 5000
@@ -41,8 +42,8 @@ struct ClusterBench: AsyncParsableCommand {
     @Option(help: "Append the results as Markdown to this file.")
     var markdown: String?
 
-    @Option(help: "Which parts to run, comma-separated: latency (rf 1 / rf 2), durability (data dirs under each fsync policy beside Redis AOF), timeline.")
-    var parts = "latency,durability,timeline"
+    @Option(help: "Which parts to run, comma-separated: latency (rf 1 / rf 2), durability (data dirs under each fsync policy beside Redis AOF), synchronizers (persistent barrier and semaphore, rf 1 / rf 2), timeline.")
+    var parts = "latency,durability,synchronizers,timeline"
 
     func run() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-bench-etcd-\(UUID())").path
@@ -57,6 +58,7 @@ struct ClusterBench: AsyncParsableCommand {
         var report = ""
         if wanted.contains("latency") { report += try await replicationLatency(endpoint) + "\n" }
         if wanted.contains("durability") { report += try await durabilityLatency(endpoint) + "\n" }
+        if wanted.contains("synchronizers") { report += try await synchronizerLatency(endpoint) + "\n" }
         if wanted.contains("timeline") { report += try await timeline(endpoint) }
         print(report)
         if let markdown {
@@ -145,6 +147,68 @@ struct ClusterBench: AsyncParsableCommand {
             format: "ratios (put p50): rf=2 everysec / rf=1 = %.2fx (target <= 2.0x); rf=2 everysec / Redis AOF everysec = %.2fx (target <= 1.5x); "
                 + "rf=2 always / Redis AOF always = %.2fx\n", everysec.put.p50 / rf1.put.p50, everysec.put.p50 / aofEverysec.put.p50,
             always.put.p50 / aofAlways.put.p50)
+        return text
+    }
+
+    // MARK: Persistent synchronizers: what their replicas cost
+
+    /// Barrier rounds of two parties and acquire/release pairs of one client, on persistent
+    /// objects of a 3-member cluster with `rf` copies (ephemeral ones when `rf` is nil: one
+    /// copy, nothing replicated).
+    private func synchronizerLatency(_ endpoint: String, rf: Int?) async throws -> (round: Latency, pair: Latency) {
+        let members = try Members(etcd: endpoint, rf: rf ?? 2, leaseTTL: leaseTtl, cluster: "sync-\(rf.map { "rf\($0)" } ?? "ephemeral")")
+        defer { members.stopAll() }
+        for id in ["n1", "n2", "n3"] { try await members.start(id) }
+        let clients = (0..<2).map { _ in CrucialClient(configuration: .init(servers: [members.address("n1")], connections: 1)) }
+        defer { for c in clients { c.close() } }
+        let persistent = rf != nil
+        let barriers = clients.map { CyclicBarrier("round", parties: 2, persistent: persistent, client: $0) }
+        let semaphore = Semaphore("permit", permits: 1, persistent: persistent, client: clients[0])
+        say("synchronizers, \(rf.map { "persistent, rf=\($0)" } ?? "ephemeral"): \(latencyOps) barrier rounds of two parties, then acquire/release pairs ...")
+        // The other party meets the first at every round; the first's await is the round's time.
+        let partner = Task {
+            for _ in 0..<(min(1000, latencyOps) + latencyOps) { try await barriers[1].await() }
+        }
+        let round = try await latency(latencyOps) { try await barriers[0].await() }
+        try await partner.value
+        let pair = try await latency(latencyOps) {
+            try await semaphore.acquire()
+            try await semaphore.release()
+        }
+        return (round, pair)
+    }
+
+    /// A Redis list as a semaphore (BLPOP takes a permit, RPUSH gives it back): the usual
+    /// pattern, for the acquire/release pairs of the same run.
+    private func redisSemaphoreLatency() async throws -> Latency {
+        let (redis, port) = try await startRedis(redisServer, extraArguments: ["--save", ""])
+        defer { redis.stop() }
+        let pool = try await RedisPool(port: port, connections: 1)
+        defer { pool.close() }
+        _ = try await pool.command("RPUSH", "permit", "1")
+        say("synchronizers, Redis: \(latencyOps) BLPOP/RPUSH pairs ...")
+        return try await latency(latencyOps) {
+            _ = try await pool.command("BLPOP", "permit", "0")
+            _ = try await pool.command("RPUSH", "permit", "1")
+        }
+    }
+
+    private func synchronizerLatency(_ endpoint: String) async throws -> String {
+        let ephemeral = try await synchronizerLatency(endpoint, rf: nil)
+        let rf1 = try await synchronizerLatency(endpoint, rf: 1)
+        let rf2 = try await synchronizerLatency(endpoint, rf: 2)
+        let redis = try await redisSemaphoreLatency()
+        var text = "Synchronizers on a 3-member cluster, one client per party, µs: a barrier round of two parties (an await "
+        text += "each), a semaphore acquire+release pair (two calls); a Redis list as a semaphore (BLPOP+RPUSH) in the same run\n"
+        text += "configuration              round p50  round p99   pair p50   pair p99\n"
+        for (name, r) in [("ephemeral (one copy)", ephemeral), ("persistent, rf=1", rf1), ("persistent, rf=2", rf2)] {
+            text += name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + String(format: " %10.0f %10.0f %10.0f %10.0f\n", r.round.p50, r.round.p99, r.pair.p50, r.pair.p99)
+        }
+        text += "redis BLPOP+RPUSH (peer)          -          -" + String(format: " %10.0f %10.0f\n", redis.p50, redis.p99)
+        text += String(
+            format: "ratios (p50): rf=2 / rf=1: round %.2fx, pair %.2fx; rf=2 pair / Redis pair %.2fx\n", rf2.round.p50 / rf1.round.p50,
+            rf2.pair.p50 / rf1.pair.p50, rf2.pair.p50 / redis.p50)
         return text
     }
 
