@@ -302,7 +302,7 @@ final class RequestDispatcher {
     /// client can grow the metrics with names it makes up.
     private func metricHandles(_ type: String, _ method: String, _ outcome: Outcome?) -> ServerMetrics.Operation {
         var (type, method) = (type, method)
-        if case .error(let e) = outcome, [.unknownType, .unknownMethod, .badRequest, .notFound].contains(e.code) {
+        if case .error(let e) = outcome, [.unknownType, .unknownMethod, .badRequest, .notFound, .dataLoss].contains(e.code) {
             if e.code == .unknownType || e.code == .badRequest { type = "(unknown)" }
             method = "(unknown)"
         }

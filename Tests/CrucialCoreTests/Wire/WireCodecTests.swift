@@ -55,6 +55,15 @@ struct WireCodecTests {
             TransferDone(
                 id: 12, viewID: 14, from: "node-c", stableViewID: 9, stableMembers: ["node-a", "node-b"],
                 holes: [Hole(members: ["a", "b", "c"], absent: ["b", "c"]), Hole(members: ["x"], absent: ["x"])], left: ["node-a"])),
+        .transferDone(
+            TransferDone(
+                id: 13, viewID: 15, from: "node-d", stableViewID: 14, stableMembers: ["node-d"],
+                holes: [Hole(members: ["a", "b", "c"], absent: ["c"], lost: [Hole.Lost(id: "b", view: 15), Hole.Lost(id: "a", view: 12)])],
+                empty: true)),
+        .replicate(
+            Replicate(id: 17, viewID: 13, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 13, index: 72), operation: .collect)),
+        .acceptLoss(id: 18, ref: ObjectRef(type: "CountDownLatch", key: "l")),
+        .acceptLoss(id: 19, ref: nil),
     ]
 
     @Test("Every frame kind round-trips through protobuf-c", arguments: frames)

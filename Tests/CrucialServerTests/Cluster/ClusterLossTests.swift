@@ -5,7 +5,7 @@ import Testing
 /// Losing every copy of objects, and forgetting removed ones, in process: members back
 /// without their data make their objects DATA_LOSS until an operator accepts it; tombstones
 /// go once no member that could revive an object is away.
-@Suite("Lost objects and collected tombstones, in process")
+@Suite("Lost objects and collected tombstones, in process", .timeLimit(.minutes(2)))  // a hang fails, never a slow machine
 struct ClusterLossTests {
     @Test("Members back with empty data directories: what had every copy on them answers DATA_LOSS, creating calls too, until an operator accepts")
     func lostUntilAccepted() async throws {

@@ -159,7 +159,7 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     }
 }
 
-@Suite("Cluster view changes and transfers, in process")
+@Suite("Cluster view changes and transfers, in process", .timeLimit(.minutes(2)))  // a hang fails, never a slow machine
 struct ClusterViewChangeTests {
     static let refs = (0..<24).map { ObjectRef(type: "AtomicLong", key: "counter-\($0)") }
 

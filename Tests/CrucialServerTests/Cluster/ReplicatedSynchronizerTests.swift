@@ -6,7 +6,7 @@ import Testing
 /// Persistent synchronizers on `rf` copies, in process: their waiting parties are part of the
 /// replicated state, a party's retry takes its place on the next primary, and the events only
 /// the primary sees (timeouts, closed connections, clients gone) reach the replicas as well.
-@Suite("Replicated synchronizers, in process")
+@Suite("Replicated synchronizers, in process", .timeLimit(.minutes(2)))  // a hang fails, never a slow machine
 struct ReplicatedSynchronizerTests {
     /// A key of `type` whose primary in `view` is `primary`.
     static func ref(_ type: BuiltinType, primary: String, in view: View) -> ObjectRef {
