@@ -109,7 +109,8 @@ extension ObjectStore {
         // or kept, known from now on by their retry identity alone.
         for box in allBoxes() where box.locked({ box.object.waiterCount }) > 0 {
             if clustered {
-                detachWaiters(of: box, CrucialError(.wrongView, "recovered"))
+                // Every one is detached already (nobody to answer): this keys them by retry identity.
+                detachWaiters(of: box, CrucialError(.wrongView, "the member restarted; retry"))
             } else {
                 handle(.withdrawDetached, on: box)
             }
