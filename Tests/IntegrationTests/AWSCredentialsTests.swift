@@ -185,6 +185,8 @@ struct AWSCredentialsTests {
             var env = home.environment
             env.removeValue(forKey: "AWS_EC2_METADATA_DISABLED")
             env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = base
+            // A loaded machine's metadata server (a Python process) may take more than the default second.
+            env["AWS_METADATA_SERVICE_TIMEOUT"] = "20"
             let chain = AWSCredentialChain(environment: env)
             let first = try await chain.credentials()
             let (_, source) = try await chain.resolveWithSource()

@@ -25,7 +25,9 @@ public protocol AWSCredentialProvider: Sendable {
 ///    169.254.170.2) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
 ///    `AWS_CONTAINER_AUTHORIZATION_TOKEN` or `..._TOKEN_FILE` when set (EKS Pod Identity too);
 /// 5. EC2 instance metadata, IMDSv2 (a session token first), unless
-///    `AWS_EC2_METADATA_DISABLED=true`; `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it.
+///    `AWS_EC2_METADATA_DISABLED=true`; `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it, and
+///    as in the SDKs `AWS_METADATA_SERVICE_TIMEOUT` (seconds per request, default 1) and
+///    `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (default 1) say how patient to be.
 ///
 /// Temporary credentials are cached and fetched again 5 minutes before they expire. STS is
 /// `https://sts.REGION.amazonaws.com` (`AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` move it).
@@ -274,13 +276,20 @@ enum CredentialProcess {
 }
 
 /// EC2 instance metadata, version 2: a session token (PUT), then the instance role's name,
-/// then its credentials, each with that token; a second of patience at each step.
+/// then its credentials, each with that token; a second of patience at each step, tried
+/// once, unless `AWS_METADATA_SERVICE_TIMEOUT` and `AWS_METADATA_SERVICE_NUM_ATTEMPTS` say
+/// otherwise (as for the AWS SDKs and CLI).
 struct InstanceMetadata {
     let endpoint: String
+    let timeout: TimeAmount
+    let attempts: Int
 
     init(_ env: [String: String]) {
         let base = env.nonEmpty("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?? "http://169.254.169.254"
         endpoint = base.hasSuffix("/") ? String(base.dropLast()) : base
+        let seconds = env.nonEmpty("AWS_METADATA_SERVICE_TIMEOUT").flatMap(Double.init).map { max(0.1, $0) } ?? 1
+        timeout = .milliseconds(Int64(seconds * 1000))
+        attempts = max(1, env.nonEmpty("AWS_METADATA_SERVICE_NUM_ATTEMPTS").flatMap { Int($0) } ?? 1)
     }
 
     /// The instance role's credentials; nil when no metadata service answers (not on EC2).
@@ -288,14 +297,16 @@ struct InstanceMetadata {
         var tokenRequest = HTTPClientRequest(url: endpoint + "/latest/api/token")
         tokenRequest.method = .PUT
         tokenRequest.headers.add(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")
-        guard let (status, tokenBody) = try? await AWSHTTP.send(tokenRequest, timeout: .seconds(1), what: "instance metadata"), status == 200 else {
-            return nil
+        var answer: (status: Int, body: Data)?
+        for _ in 0..<attempts where answer == nil {
+            answer = try? await AWSHTTP.send(tokenRequest, timeout: timeout, what: "instance metadata")
         }
+        guard let (status, tokenBody) = answer, status == 200 else { return nil }
         let token = String(decoding: tokenBody, as: UTF8.self)
         func get(_ path: String) async throws -> Data {
             var request = HTTPClientRequest(url: endpoint + path)
             request.headers.add(name: "X-aws-ec2-metadata-token", value: token)
-            let (status, body) = try await AWSHTTP.send(request, timeout: .seconds(2), what: "instance metadata \(path)")
+            let (status, body) = try await AWSHTTP.send(request, timeout: timeout * 2, what: "instance metadata \(path)")
             guard status == 200 else {
                 throw CloudThreadError.configuration("instance metadata \(path) answered \(status) (does the instance have an IAM role?)")
             }
