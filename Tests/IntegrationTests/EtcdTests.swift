@@ -75,7 +75,9 @@ struct EtcdTests {
                 break
             }
         }
-        try await waitUntil { try await client.range(prefix: "/crucial/members/").kvs.count == 2 }
+        // Left alone, it goes 12 s later; a starved etcd (CI's loaded machine once took more
+        // than 30 s) may take longer, so the bound only catches a lease that never lapses.
+        try await waitUntil(within: .seconds(120)) { try await client.range(prefix: "/crucial/members/").kvs.count == 2 }
         try await client.revoke(lease: lease)
         #expect(try await client.range(prefix: "/crucial/members/").kvs.map(\.key) == ["/crucial/members/b"])
 

@@ -96,9 +96,13 @@ extension CrucialClient {
     /// Calls `method` on `ref` with `args`, as `crucial call` does for debugging: a method
     /// of a built-in type that only reads is sent as a read, anything else as a write
     /// (de-duplicated if sent again). `create` makes the object if it does not exist, with
-    /// that initial state, `persistent` or in this client's session.
+    /// that initial state, `persistent` or in this client's session. A blocking change (a
+    /// semaphore's acquire, a barrier's await) keeps this client alive from then on, as the
+    /// typed proxies do: what it holds or waits for is released only when the client is gone.
     public func call(_ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Value? = nil, persistent: Bool = false) async throws -> Value {
-        let readOnly = BuiltinType(rawValue: ref.type)?.methods[method]?.kind.isRead ?? false
+        let kind = BuiltinType(rawValue: ref.type)?.methods[method]?.kind
+        let readOnly = kind?.isRead ?? false
+        if let kind, kind.blocks, !readOnly { keepClientAlive() }
         return try await invoke(ref, method, args, create: create.map { Create(initial: $0, persistent: persistent) }, readOnly: readOnly)
     }
 }

@@ -61,4 +61,26 @@ struct InProcessTransportTests {
         #expect(try await counter.incrementAndGet() == 2)
         try await server.shutdown()
     }
+
+    @Test("Permits taken through the generic call stay with a live client past the lease, and go back when it is closed")
+    func genericAcquireKeepsTheClientAlive() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, threads: 1, sessionLease: .milliseconds(600)))
+        let transport = InProcessTransport(server: server)
+        var configuration = CrucialClient.Configuration(servers: ["in-process:1"], sessionLease: .milliseconds(600))
+        configuration.transport = transport
+        let holder = CrucialClient(configuration: configuration)
+        let observer = Self.client(transport)
+        defer { observer.close() }
+        let ref = ObjectRef(type: "Semaphore", key: "generic")
+        _ = try await holder.call(ref, "acquire", [2], create: 3, persistent: true)  // outlives the holder
+        // The server is not listening (no socket), so its lease sweep is run here by hand.
+        try await Task.sleep(for: .seconds(2))  // more than three leases
+        server.store.expireSessions()
+        #expect(try await observer.call(ref, "availablePermits") == .int(1), "a live client's permits were taken back")
+        holder.close()
+        try await Task.sleep(for: .seconds(1.5))
+        server.store.expireSessions()
+        #expect(try await observer.call(ref, "availablePermits") == .int(3), "a closed client's permits were not given back")
+        try await server.shutdown()
+    }
 }
