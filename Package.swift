@@ -394,7 +394,7 @@ let package = Package(
         .testTarget(
             name: "CrucialServerTests",
             dependencies: [
-                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport",
+                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport", "CrucialLambda",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict

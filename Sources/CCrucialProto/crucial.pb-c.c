@@ -547,6 +547,51 @@ void   crucial__end_session__free_unpacked
   assert(message->base.descriptor == &crucial__end_session__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   crucial__cancel_run__init
+                     (Crucial__CancelRun         *message)
+{
+  static const Crucial__CancelRun init_value = CRUCIAL__CANCEL_RUN__INIT;
+  *message = init_value;
+}
+size_t crucial__cancel_run__get_packed_size
+                     (const Crucial__CancelRun *message)
+{
+  assert(message->base.descriptor == &crucial__cancel_run__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t crucial__cancel_run__pack
+                     (const Crucial__CancelRun *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &crucial__cancel_run__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t crucial__cancel_run__pack_to_buffer
+                     (const Crucial__CancelRun *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &crucial__cancel_run__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Crucial__CancelRun *
+       crucial__cancel_run__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Crucial__CancelRun *)
+     protobuf_c_message_unpack (&crucial__cancel_run__descriptor,
+                                allocator, len, data);
+}
+void   crucial__cancel_run__free_unpacked
+                     (Crucial__CancelRun *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &crucial__cancel_run__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   crucial__get_object__init
                      (Crucial__GetObject         *message)
 {
@@ -2312,6 +2357,70 @@ const ProtobufCMessageDescriptor crucial__end_session__descriptor =
   (ProtobufCMessageInit) crucial__end_session__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor crucial__cancel_run__field_descriptors[3] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__CancelRun, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "run",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__CancelRun, run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__CancelRun, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned crucial__cancel_run__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  2,   /* field[2] = reason */
+  1,   /* field[1] = run */
+};
+static const ProtobufCIntRange crucial__cancel_run__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor crucial__cancel_run__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "crucial.CancelRun",
+  "CancelRun",
+  "Crucial__CancelRun",
+  "crucial",
+  sizeof(Crucial__CancelRun),
+  3,
+  crucial__cancel_run__field_descriptors,
+  crucial__cancel_run__field_indices_by_name,
+  1,  crucial__cancel_run__number_ranges,
+  (ProtobufCMessageInit) crucial__cancel_run__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor crucial__get_object__field_descriptors[2] =
 {
   {
@@ -3544,7 +3653,7 @@ const ProtobufCMessageDescriptor crucial__object_list__descriptor =
   (ProtobufCMessageInit) crucial__object_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__hello__field_descriptors[3] =
+static const ProtobufCFieldDescriptor crucial__hello__field_descriptors[4] =
 {
   {
     "protocol_version",
@@ -3582,17 +3691,30 @@ static const ProtobufCFieldDescriptor crucial__hello__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "run",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__Hello, run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__hello__field_indices_by_name[] = {
   1,   /* field[1] = client_name */
   2,   /* field[2] = client_nonce */
   0,   /* field[0] = protocol_version */
+  3,   /* field[3] = run */
 };
 static const ProtobufCIntRange crucial__hello__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 3, 1 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor crucial__hello__descriptor =
 {
@@ -3602,7 +3724,7 @@ const ProtobufCMessageDescriptor crucial__hello__descriptor =
   "Crucial__Hello",
   "crucial",
   sizeof(Crucial__Hello),
-  3,
+  4,
   crucial__hello__field_descriptors,
   crucial__hello__field_indices_by_name,
   2,  crucial__hello__number_ranges,
@@ -3788,7 +3910,7 @@ const ProtobufCMessageDescriptor crucial__hello_reply__descriptor =
   (ProtobufCMessageInit) crucial__hello_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[19] =
+static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[20] =
 {
   {
     "hello",
@@ -4018,10 +4140,23 @@ static const ProtobufCFieldDescriptor crucial__frame__field_descriptors[19] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cancel_run",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Crucial__Frame, body_case),
+    offsetof(Crucial__Frame, cancel_run),
+    &crucial__cancel_run__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__frame__field_indices_by_name[] = {
   18,   /* field[18] = accept_loss */
   15,   /* field[15] = authenticate */
+  19,   /* field[19] = cancel_run */
   14,   /* field[14] = challenge */
   9,   /* field[9] = end_session */
   10,   /* field[10] = get_object */
@@ -4043,7 +4178,7 @@ static const unsigned crucial__frame__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__frame__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor crucial__frame__descriptor =
 {
@@ -4053,14 +4188,14 @@ const ProtobufCMessageDescriptor crucial__frame__descriptor =
   "Crucial__Frame",
   "crucial",
   sizeof(Crucial__Frame),
-  19,
+  20,
   crucial__frame__field_descriptors,
   crucial__frame__field_indices_by_name,
   1,  crucial__frame__number_ranges,
   (ProtobufCMessageInit) crucial__frame__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[24] =
+static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[25] =
 {
   { "ERROR_CODE_UNSPECIFIED", "CRUCIAL__ERROR_CODE__ERROR_CODE_UNSPECIFIED", 0 },
   { "BAD_FRAME", "CRUCIAL__ERROR_CODE__BAD_FRAME", 1 },
@@ -4086,17 +4221,19 @@ static const ProtobufCEnumValue crucial__error_code__enum_values_by_number[24] =
   { "UNAVAILABLE", "CRUCIAL__ERROR_CODE__UNAVAILABLE", 21 },
   { "TYPE_VERSION_MISMATCH", "CRUCIAL__ERROR_CODE__TYPE_VERSION_MISMATCH", 22 },
   { "DATA_LOSS", "CRUCIAL__ERROR_CODE__DATA_LOSS", 23 },
+  { "CANCELLED", "CRUCIAL__ERROR_CODE__CANCELLED", 24 },
 };
 static const ProtobufCIntRange crucial__error_code__value_ranges[] = {
-{0, 0},{0, 24}
+{0, 0},{0, 25}
 };
-static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[24] =
+static const ProtobufCEnumValueIndex crucial__error_code__enum_values_by_name[25] =
 {
   { "BAD_ARGUMENTS", 8 },
   { "BAD_FRAME", 1 },
   { "BAD_INITIAL_STATE", 10 },
   { "BAD_REQUEST", 19 },
   { "BROKEN_BARRIER", 13 },
+  { "CANCELLED", 24 },
   { "DATA_LOSS", 23 },
   { "ERROR_CODE_UNSPECIFIED", 0 },
   { "FRAME_TOO_LARGE", 2 },
@@ -4124,9 +4261,9 @@ const ProtobufCEnumDescriptor crucial__error_code__descriptor =
   "ErrorCode",
   "Crucial__ErrorCode",
   "crucial",
-  24,
+  25,
   crucial__error_code__enum_values_by_number,
-  24,
+  25,
   crucial__error_code__enum_values_by_name,
   1,
   crucial__error_code__value_ranges,

@@ -61,7 +61,7 @@ extension CrucialProgram {
             var program = Self()
             try await program.run()
         } fail: { error in
-            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            StandardStreams.error("Error: \(error)\n")
             exit(1)
         }
     }
@@ -123,7 +123,12 @@ enum ProgramRuntime {
             try await body()
             _ = try await CrucialClient.shared.endSession()
         } catch {
-            stack.stop()
+            // A failed cloud thread: the end of its function's log, before the error's own line.
+            if let failure = error as? CloudFunctionError, let log = failure.log, !log.isEmpty {
+                let indented = log.split(separator: "\n", omittingEmptySubsequences: false).map { "  | \($0)" }.joined(separator: "\n")
+                StandardStreams.error("The end of the log of \(failure.thread.map { "cloud thread \($0)" } ?? failure.function):\n\(indented)\n")
+            }
+            stack.stop()  // the emulator stops every worker process with it
             fail(error)
         }
         stack.stop()

@@ -37,6 +37,9 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
         /// refused so, creating ones included, until an operator accepts the loss
         /// (`crucial cluster accept-loss`, or `crucial objects forget TYPE KEY`).
         case dataLoss = 23
+        /// The client's run of cloud threads was cancelled because one of its threads failed
+        /// (the message names it): nothing more of the run is served.
+        case cancelled = 24
 
         // Client-side codes: never sent on the wire.
         /// No server could be reached.
@@ -82,6 +85,7 @@ public struct CrucialError: Error, Sendable, Equatable, CustomStringConvertible 
             case .unavailable: "UNAVAILABLE"
             case .typeVersionMismatch: "TYPE_VERSION_MISMATCH"
             case .dataLoss: "DATA_LOSS"
+            case .cancelled: "CANCELLED"
             case .connectionFailed: "CONNECTION_FAILED"
             case .connectionLost: "CONNECTION_LOST"
             case .decodingFailed: "DECODING_FAILED"

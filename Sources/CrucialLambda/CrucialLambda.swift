@@ -34,7 +34,7 @@ public enum CrucialLambda {
         let registration = Result { () throws(CloudThreadError) in try CloudFunctions.register(types) }
         guard let api = ProcessInfo.processInfo.environment["AWS_LAMBDA_RUNTIME_API"], !api.isEmpty else {
             if case .failure(let error) = registration {
-                FileHandle.standardError.write(Data("crucial: \(error)\n".utf8))
+                StandardStreams.error("crucial: \(error)\n")
                 exit(1)
             }
             return

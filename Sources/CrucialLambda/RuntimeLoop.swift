@@ -63,6 +63,12 @@ struct RuntimeLoop<API: RuntimeAPI> {
             return nil
         } catch {
             endpoint = nil
+            // Unreachable, or reached and refused (a wrong token, a cancelled run): said apart.
+            if let refusal = error as? CrucialError, ![.connectionFailed, .connectionLost].contains(refusal.code) {
+                return LambdaErrorBody(
+                    errorType: "Crucial.\(refusal.code.name)",
+                    errorMessage: "the DSO servers \(wanted.servers.joined(separator: ", ")) refused the function: \(refusal)")
+            }
             return LambdaErrorBody(
                 errorType: "Crucial.DSOUnreachable",
                 errorMessage: "the function cannot reach the DSO servers \(wanted.servers.joined(separator: ", ")): \(error)")
@@ -71,5 +77,5 @@ struct RuntimeLoop<API: RuntimeAPI> {
 }
 
 func log(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardStreams.error(line + "\n")
 }

@@ -75,7 +75,7 @@ struct Objects: AsyncParsableCommand {
                         done[i] = !page.more
                     } catch {
                         missing.append(sources[i].name)
-                        FileHandle.standardError.write(Data("crucial: \(sources[i].name) did not answer (\(error)): its objects are missing\n".utf8))
+                        StandardStreams.error("crucial: \(sources[i].name) did not answer (\(error)): its objects are missing\n")
                         done[i] = true
                     }
                 }
@@ -183,7 +183,7 @@ struct Objects: AsyncParsableCommand {
             defer { client.close() }
             let ref = ObjectRef(type: type, key: key)
             guard try await client.remove(ref) else {
-                FileHandle.standardError.write(Data("crucial: \(ref) does not exist\n".utf8))
+                StandardStreams.error("crucial: \(ref) does not exist\n")
                 throw ExitCode(1)
             }
             print("removed \(ref)")

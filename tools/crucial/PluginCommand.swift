@@ -45,7 +45,7 @@ struct PluginCommand: AsyncParsableCommand {
                         print("\(address): \(ref) keeps its old code: \(reason)")
                     }
                 } catch {
-                    FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
+                    StandardStreams.error("crucial: \(address): \(error)\n")
                     failed = true
                 }
             }
@@ -82,7 +82,7 @@ struct PluginCommand: AsyncParsableCommand {
                         rows.append([address, type.type, type.fingerprint.isEmpty ? "-" : type.fingerprint, type.origin, type.methods.joined(separator: ",")])
                     }
                 } catch {
-                    FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
+                    StandardStreams.error("crucial: \(address): \(error)\n")
                     failed = true
                 }
             }

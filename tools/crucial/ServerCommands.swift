@@ -31,7 +31,7 @@ struct PingCommand: AsyncParsableCommand {
                 }
                 print(String(format: "%@: PONG in %.3f ms", address, Double(best / .microseconds(1)) / 1000))
             } catch {
-                FileHandle.standardError.write(Data("crucial: \(address): \(error)\n".utf8))
+                StandardStreams.error("crucial: \(address): \(error)\n")
                 failed = true
             }
         }

@@ -1,3 +1,4 @@
+import CrucialCore
 import Foundation
 import Logging
 import NIOCore
@@ -57,6 +58,9 @@ final class Emulator: Sendable {
         var generation = 0
         /// Each function's bootstrap file as last seen, to log a rebuild once.
         var binaries: [String: FileIdentity] = [:]
+        /// Every environment started and not known to be dead, busy or idle, by id: all are
+        /// stopped at shutdown, so that no process outlives the emulator.
+        var live: [Int: Sandbox] = [:]
     }
 
     init(functions: [FunctionConfig], concurrency: Int, policy: InvocationPolicy = InvocationPolicy(), logger: Logger) {
@@ -391,16 +395,22 @@ final class Emulator: Sendable {
         let id = nextSandboxID.add(1, ordering: .relaxed).newValue
         logger.info("starting sandbox \(id) for \(function.name): \(function.executable)")
         let generation = state.withLock { $0.generation }
-        return try await Sandbox.spawn(id: id, function: function, generation: generation) { line in
+        let sandbox = try await Sandbox.spawn(id: id, function: function, generation: generation) { line in
             Self.write(line)
         }
+        state.withLock { pool in
+            pool.live = pool.live.filter { $0.value.isAlive }
+            pool.live[id] = sandbox
+        }
+        return sandbox
     }
 
-    /// Kills every idle environment (at shutdown).
+    /// Kills every environment, idle or running an invocation (at shutdown): no worker
+    /// process outlives the emulator.
     func shutdown() {
         let all = state.withLock { pool in
-            defer { pool.idle = [:] }
-            return pool.idle.values.flatMap { $0 }
+            defer { (pool.idle, pool.live) = ([:], [:]) }
+            return Array(pool.live.values) + pool.idle.values.flatMap { $0 }
         }
         all.forEach { $0.kill() }
     }
@@ -412,7 +422,7 @@ final class Emulator: Sendable {
     private static let stdout = Mutex(())
     static func write(_ line: String) {
         stdout.withLock { _ in
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            StandardStreams.out(line + "\n")
         }
     }
 

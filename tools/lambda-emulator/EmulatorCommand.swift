@@ -153,6 +153,8 @@ struct EmulatorCommand: AsyncParsableCommand {
                 if Int32(number) == SIGHUP { emulator.reload() } else { continuation.yield(Int32(number)) }
             }
         }
+        // A driver that stops while the emulator still logs must not take it down.
+        StandardStreams.ignoreBrokenPipes()
         Emulator.write("crucial-lambda-emulator listening on \(host):\(server.port)")
         ParentWatch.start()
         for await sig in stop {

@@ -337,6 +337,10 @@ final class ProcessBox: Sendable {
             "_HANDLER": function.name,
         ]
         for (key, value) in defined where !(key == "TZ" && variables[key] != nil) { variables[key] = value }  // TZ is not reserved
+        // Swift's backtracer spends seconds per crash symbolicating, and its backtrace pushes
+        // the crash's own line ("Fatal error: ...") out of the invocation's 4 KB log tail; a
+        // function's own --env SWIFT_BACKTRACE decides otherwise.
+        if variables["SWIFT_BACKTRACE"] == nil { variables["SWIFT_BACKTRACE"] = "enable=no" }
         var keyed: [Environment.Key: String] = [:]
         for (key, value) in variables { if let k = Environment.Key(rawValue: key) { keyed[k] = value } }
         let environment = Environment.custom(keyed)

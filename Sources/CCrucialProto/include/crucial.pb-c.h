@@ -27,6 +27,7 @@ typedef struct Crucial__Remove Crucial__Remove;
 typedef struct Crucial__Ping Crucial__Ping;
 typedef struct Crucial__KeepAlive Crucial__KeepAlive;
 typedef struct Crucial__EndSession Crucial__EndSession;
+typedef struct Crucial__CancelRun Crucial__CancelRun;
 typedef struct Crucial__GetObject Crucial__GetObject;
 typedef struct Crucial__LoadPlugin Crucial__LoadPlugin;
 typedef struct Crucial__ListObjects Crucial__ListObjects;
@@ -155,7 +156,16 @@ typedef enum _Crucial__ErrorCode {
   /*
    * every copy of the object was on members that came back without
    */
-  CRUCIAL__ERROR_CODE__DATA_LOSS = 23
+  CRUCIAL__ERROR_CODE__DATA_LOSS = 23,
+  /*
+   * their data: it is lost (or never existed: a call cannot tell);
+   * nothing was done, and every call is refused until an operator
+   * accepts the loss (AcceptLoss)
+   */
+  /*
+   * the client's run of cloud threads was cancelled (CancelRun): the
+   */
+  CRUCIAL__ERROR_CODE__CANCELLED = 24
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__ERROR_CODE)
 } Crucial__ErrorCode;
 
@@ -402,6 +412,30 @@ struct  Crucial__EndSession
 #define CRUCIAL__END_SESSION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__end_session__descriptor) \
     , 0, 0 }
+
+
+/*
+ * Cancels a run of cloud threads (a driver sends it to every member when one of its
+ * threads failed): the connections whose Hello named `run` are closed (their parked calls
+ * withdrawn, as for any closed connection), and for an hour a Hello naming it is refused
+ * with CANCELLED and `reason`. Result value: the number of connections closed.
+ */
+struct  Crucial__CancelRun
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  /*
+   * not 0
+   */
+  uint64_t run;
+  /*
+   * e.g. "cloud thread 3 (App.Worker) failed: App.ParseError: ..."
+   */
+  char *reason;
+};
+#define CRUCIAL__CANCEL_RUN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&crucial__cancel_run__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -795,10 +829,16 @@ struct  Crucial__Hello
    * 32 random bytes
    */
   ProtobufCBinaryData client_nonce;
+  /*
+   * The run of cloud threads this client is one of (0: none): a driver names its run in
+   * each cloud thread's payload. When the run is cancelled (CancelRun) the server closes
+   * the connections that named it, and refuses a Hello naming it with CANCELLED.
+   */
+  uint64_t run;
 };
 #define CRUCIAL__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__hello__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, {0,NULL} }
+    , 0, (char *)protobuf_c_empty_string, {0,NULL}, 0 }
 
 
 struct  Crucial__Challenge
@@ -868,7 +908,8 @@ typedef enum {
   CRUCIAL__FRAME__BODY_AUTHENTICATE = 16,
   CRUCIAL__FRAME__BODY_OFFER = 17,
   CRUCIAL__FRAME__BODY_SERVER_INFO = 18,
-  CRUCIAL__FRAME__BODY_ACCEPT_LOSS = 19
+  CRUCIAL__FRAME__BODY_ACCEPT_LOSS = 19,
+  CRUCIAL__FRAME__BODY_CANCEL_RUN = 20
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CRUCIAL__FRAME__BODY__CASE)
 } Crucial__Frame__BodyCase;
 
@@ -896,6 +937,7 @@ struct  Crucial__Frame
     Crucial__Offer *offer;
     Crucial__ServerInfo *server_info;
     Crucial__AcceptLoss *accept_loss;
+    Crucial__CancelRun *cancel_run;
   };
 };
 #define CRUCIAL__FRAME__INIT \
@@ -1130,6 +1172,25 @@ Crucial__EndSession *
                       const uint8_t       *data);
 void   crucial__end_session__free_unpacked
                      (Crucial__EndSession *message,
+                      ProtobufCAllocator *allocator);
+/* Crucial__CancelRun methods */
+void   crucial__cancel_run__init
+                     (Crucial__CancelRun         *message);
+size_t crucial__cancel_run__get_packed_size
+                     (const Crucial__CancelRun   *message);
+size_t crucial__cancel_run__pack
+                     (const Crucial__CancelRun   *message,
+                      uint8_t             *out);
+size_t crucial__cancel_run__pack_to_buffer
+                     (const Crucial__CancelRun   *message,
+                      ProtobufCBuffer     *buffer);
+Crucial__CancelRun *
+       crucial__cancel_run__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   crucial__cancel_run__free_unpacked
+                     (Crucial__CancelRun *message,
                       ProtobufCAllocator *allocator);
 /* Crucial__GetObject methods */
 void   crucial__get_object__init
@@ -1568,6 +1629,9 @@ typedef void (*Crucial__KeepAlive_Closure)
 typedef void (*Crucial__EndSession_Closure)
                  (const Crucial__EndSession *message,
                   void *closure_data);
+typedef void (*Crucial__CancelRun_Closure)
+                 (const Crucial__CancelRun *message,
+                  void *closure_data);
 typedef void (*Crucial__GetObject_Closure)
                  (const Crucial__GetObject *message,
                   void *closure_data);
@@ -1650,6 +1714,7 @@ extern const ProtobufCMessageDescriptor crucial__remove__descriptor;
 extern const ProtobufCMessageDescriptor crucial__ping__descriptor;
 extern const ProtobufCMessageDescriptor crucial__keep_alive__descriptor;
 extern const ProtobufCMessageDescriptor crucial__end_session__descriptor;
+extern const ProtobufCMessageDescriptor crucial__cancel_run__descriptor;
 extern const ProtobufCMessageDescriptor crucial__get_object__descriptor;
 extern const ProtobufCMessageDescriptor crucial__load_plugin__descriptor;
 extern const ProtobufCMessageDescriptor crucial__list_objects__descriptor;

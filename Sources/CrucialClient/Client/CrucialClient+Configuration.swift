@@ -38,6 +38,10 @@ extension CrucialClient {
         /// The application session this client's ephemeral objects belong to; nil = a
         /// new one, kept alive by this client. Cloud threads get their driver's.
         public var session: UInt64?
+        /// The run of cloud threads this client is one of (a cloud thread gets its driver's;
+        /// nil: none). Named in each handshake: when the run is cancelled, the servers close
+        /// this client's connections and refuse new ones with CANCELLED.
+        public var run: UInt64?
         /// How long the servers keep this client's session after its last keep-alive
         /// (it sends one every quarter of this while it has created objects).
         public var sessionLease: Duration

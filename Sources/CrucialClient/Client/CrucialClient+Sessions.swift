@@ -80,6 +80,18 @@ extension CrucialClient {
         return { id in .keepAlive(id: id, session: session, leaseMillis: ms, clientID: client) }
     }
 
+    /// Cancels a run of cloud threads this client drives (one of them failed): every member
+    /// closes the connections of the run's threads and refuses them from now on with
+    /// CANCELLED and `reason`, so that their parked calls and their next calls end at once.
+    /// Returns how many connections were closed.
+    @discardableResult
+    package func cancelRun(_ run: UInt64, reason: String) async throws -> Int {
+        let counts = try await everyMember { c, id in
+            try self.expectOK(try await c.request(.cancelRun(id: id, run: run, reason: reason), id: id), "CancelRun").intValue ?? 0
+        }
+        return Int(counts.reduce(0, +))
+    }
+
     /// Ends the application session: the servers remove its ephemeral objects (those
     /// its cloud threads created too). Returns how many. Call it when the driver is done;
     /// a driver that dies instead loses them when the lease lapses.

@@ -36,6 +36,8 @@ public final class CrucialClient: Sendable {
     private let nextExecutor = Atomic<Int>(0)
     let pool: ConnectionPool
     let keeper: SessionKeeper
+    /// The runs of the cloud threads this client drives (see ``CloudRun``).
+    package let cloudRuns = CloudRuns()
     /// In a cluster: the view calls are routed with, and its ring.
     let routing = Mutex<(view: View, ring: HashRing)?>(nil)
     private let nextRequestID = Atomic<UInt64>(0)
@@ -115,7 +117,7 @@ public final class CrucialClient: Sendable {
         let (host, port) = try parseAddress(server)
         let identity = ConnectionIdentity(
             name: configuration.name, secret: configuration.authToken, tls: try tlsContext?.get(),
-            serverHostname: configuration.tls?.serverHostname)
+            serverHostname: configuration.tls?.serverHostname, run: configuration.run ?? 0)
         return try await configuration.transport.connect(
             host: host, port: port, group: loop ?? group, identity: identity, timeout: configuration.connectTimeout,
             heartbeat: configuration.heartbeatTimeout, maxPending: configuration.maxPendingCalls)
@@ -131,7 +133,7 @@ public final class CrucialClient: Sendable {
             do {
                 return try await connect(to: server, on: loop)
             } catch let error as CrucialError
-                where [.unauthenticated, .unsupportedVersion, .invalidArgument].contains(error.code)
+                where [.unauthenticated, .unsupportedVersion, .invalidArgument, .cancelled].contains(error.code)
             {
                 throw error
             } catch {

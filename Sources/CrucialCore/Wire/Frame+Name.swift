@@ -21,6 +21,7 @@ extension Frame {
         case .authenticate: "Authenticate"
         case .offer: "Offer"
         case .acceptLoss: "AcceptLoss"
+        case .cancelRun: "CancelRun"
         }
     }
 }

@@ -108,10 +108,13 @@ package struct Hello: Sendable, Equatable {
     package var clientName: String
     /// Fresh random bytes the server's proof covers.
     package var clientNonce: [UInt8]
-    package init(protocolVersion: UInt32 = crucialProtocolVersion, clientName: String = "", clientNonce: [UInt8] = []) {
+    /// The run of cloud threads the client is one of (0: none).
+    package var run: UInt64
+    package init(protocolVersion: UInt32 = crucialProtocolVersion, clientName: String = "", clientNonce: [UInt8] = [], run: UInt64 = 0) {
         self.protocolVersion = protocolVersion
         self.clientName = clientName
         self.clientNonce = clientNonce
+        self.run = run
     }
 }
 
@@ -311,6 +314,8 @@ package enum Frame: Sendable, Equatable {
     case offer(id: UInt64, viewID: UInt64, entries: [OfferEntry])
     /// An operator accepts lost objects: `ref` alone, or (nil) every one lost so far.
     case acceptLoss(id: UInt64, ref: ObjectRef?)
+    /// A driver cancels its run of cloud threads (one failed): `reason` says why.
+    case cancelRun(id: UInt64, run: UInt64, reason: String)
 
     /// The request id, for frames that carry one.
     package var requestID: UInt64? {
@@ -322,7 +327,7 @@ package enum Frame: Sendable, Equatable {
         case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id
-        case .offer(let id, _, _), .acceptLoss(let id, _): id
+        case .offer(let id, _, _), .acceptLoss(let id, _), .cancelRun(let id, _, _): id
         }
     }
 }

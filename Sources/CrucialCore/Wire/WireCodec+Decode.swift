@@ -20,7 +20,7 @@ extension WireCodec {
             return .hello(
                 Hello(
                     protocolVersion: h.pointee.protocol_version, clientName: string(h.pointee.client_name),
-                    clientNonce: bytes(h.pointee.client_nonce)))
+                    clientNonce: bytes(h.pointee.client_nonce), run: h.pointee.run))
         case CRUCIAL__FRAME__BODY_HELLO_REPLY:
             guard let r = frame.hello_reply else { break }
             return .helloReply(
@@ -150,6 +150,9 @@ extension WireCodec {
         case CRUCIAL__FRAME__BODY_ACCEPT_LOSS:
             guard let l = frame.accept_loss else { break }
             return .acceptLoss(id: l.pointee.id, ref: l.pointee.ref.map { ref(from: $0) })
+        case CRUCIAL__FRAME__BODY_CANCEL_RUN:
+            guard let c = frame.cancel_run else { break }
+            return .cancelRun(id: c.pointee.id, run: c.pointee.run, reason: string(c.pointee.reason))
         default:
             break
         }

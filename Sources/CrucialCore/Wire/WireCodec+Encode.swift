@@ -12,6 +12,7 @@ extension WireCodec {
             p.pointee.protocol_version = h.protocolVersion
             p.pointee.client_name = a.cString(h.clientName)
             p.pointee.client_nonce = a.bytes(h.clientNonce)
+            p.pointee.run = h.run
             f.body_case = CRUCIAL__FRAME__BODY_HELLO
             f.hello = p
         case .helloReply(let r):
@@ -207,6 +208,13 @@ extension WireCodec {
             if let ref { p.pointee.ref = cRef(ref, a) }
             f.body_case = CRUCIAL__FRAME__BODY_ACCEPT_LOSS
             f.accept_loss = p
+        case .cancelRun(let id, let run, let reason):
+            let p = a.make(Crucial__CancelRun.self, crucial__cancel_run__init)
+            p.pointee.id = id
+            p.pointee.run = run
+            p.pointee.reason = a.cString(reason)
+            f.body_case = CRUCIAL__FRAME__BODY_CANCEL_RUN
+            f.cancel_run = p
         }
     }
 

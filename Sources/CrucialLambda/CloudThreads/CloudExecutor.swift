@@ -9,33 +9,39 @@ internal import Foundation
 /// try await executor.invokeIterativeTask(Square(), workers: 4, from: 0, to: 1_000)
 /// ```
 ///
-/// Every function runs to its end, even when another fails; the first failure (in
-/// input order) is then thrown.
+/// The functions of one call form a run with the driver's other cloud threads (see
+/// ``CloudThread``): the first that fails (after its retries) is thrown at once, without
+/// waiting for the others, and the servers cancel what the others are parked in. With
+/// `failsRun: false`, every function runs to its end and the first failure in input order
+/// is thrown.
 public struct CloudExecutor: Sendable {
     /// Where the threads run; nil: ``CloudInvokers/default``.
     public var invoker: (any CloudInvoker)?
     /// How failed invocations are retried.
     public var retry: RetryPolicy
+    /// Whether a function's failure (after its retries) fails the whole run.
+    public var failsRun: Bool
     /// The DSO client the threads reach (nil: `CrucialClient.shared`).
     public var client: CrucialClient?
 
-    /// - Parameters: as for ``CloudThread/init(_:invoker:retry:client:)``.
-    public init(invoker: (any CloudInvoker)? = nil, retry: RetryPolicy = .none, client: CrucialClient? = nil) {
+    /// - Parameters: as for ``CloudThread/init(_:invoker:retry:failsRun:client:)``.
+    public init(invoker: (any CloudInvoker)? = nil, retry: RetryPolicy = .none, failsRun: Bool = true, client: CrucialClient? = nil) {
         self.invoker = invoker
         self.retry = retry
+        self.failsRun = failsRun
         self.client = client
     }
 
     /// Runs every runnable as its own cloud function and waits for all of them.
     public func invokeAll<R: Runnable>(_ runnables: [R]) async throws {
         CloudFunctions.register(runnable: R.self)
-        _ = try await runAll(runnables.map { CloudCall(input: $0, invoker: invoker, retry: retry, client: client) })
+        _ = try await runAll(runnables.map { CloudCall(input: $0, invoker: invoker, retry: retry, failsRun: failsRun, client: client) })
     }
 
     /// Runs every callable as its own cloud function; returns their outputs in order.
     public func invokeAll<C: Callable>(_ callables: [C]) async throws -> [C.Output] {
         CloudFunctions.register(callable: C.self)
-        let answers = try await runAll(callables.map { CloudCall(input: $0, invoker: invoker, retry: retry, client: client) })
+        let answers = try await runAll(callables.map { CloudCall(input: $0, invoker: invoker, retry: retry, failsRun: failsRun, client: client) })
         return try answers.map { data in
             do { return try JSONDecoder().decode(C.Output.self, from: data) } catch {
                 throw CloudThreadError.invalidPayload("the answer of \(C.cloudName) does not decode as \(C.Output.self): \(error)")
@@ -68,24 +74,10 @@ public struct CloudExecutor: Sendable {
     }
 
     private func runAll(_ calls: [CloudCall]) async throws -> [Data] {
-        let results = await withTaskGroup(of: (Int, Result<Data, any Error>).self) { group in
-            for (i, call) in calls.enumerated() {
-                group.addTask {
-                    // Assign, then return: Swift 6.3.1 -O miscompiles
-                    // `do { return (i, .success(try await …)) } catch { return (i, .failure(error)) }`
-                    // in a child task (every child returned i = 0); see tools/bench `lambda`.
-                    let result: Result<Data, any Error>
-                    do { result = .success(try await call.perform()) } catch { result = .failure(error) }
-                    return (i, result)
-                }
-            }
-            var results = [Result<Data, any Error>?](repeating: nil, count: calls.count)
-            for await (i, r) in group { results[i] = r }
-            return results
-        }
-        return try results.enumerated().map { i, result in
-            guard let result else { throw CloudThreadError.invalidPayload("cloud function \(i) of \(calls.count) returned no result") }
-            return try result.get()
-        }
+        let started = calls.map { $0.start() }
+        var answers: [Data] = []
+        answers.reserveCapacity(started.count)
+        for call in started { answers.append(try await call.outcome.join(in: call.run)) }
+        return answers
     }
 }

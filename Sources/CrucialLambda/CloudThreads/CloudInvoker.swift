@@ -1,4 +1,4 @@
-internal import CrucialClient
+package import CrucialClient
 import Synchronization
 public import Foundation
 
@@ -92,23 +92,35 @@ public enum CloudInvokers {
 /// Shared objects the function creates without a `client:` use the invocation's
 /// DSO endpoint, as they would in a Lambda bootstrap.
 public struct InProcessInvoker: CloudInvoker {
-    /// An invoker running functions in this process.
-    public init() {}
+    /// What carries the functions' connections (tests: CrucialServer's in-process transport).
+    private let transport: (any Transport)?
 
-    /// One client per DSO endpoint, kept for the life of the process.
-    private static let clients = Mutex<[DSOEndpoint: CrucialClient]>([:])
+    /// An invoker running functions in this process.
+    public init() { transport = nil }
+
+    /// An invoker whose functions reach the DSO layer through `transport`.
+    package init(transport: any Transport) { self.transport = transport }
+
+    /// One client per DSO endpoint (a driver's run has one), the 32 newest kept: older runs
+    /// are over, and their clients closed.
+    private static let clients = Mutex<(byEndpoint: [DSOEndpoint: CrucialClient], order: [DSOEndpoint])>(([:], []))
 
     /// Runs `function` on `payload` in this process and returns its JSON answer.
     public func invoke(function: String, payload: Data) async throws -> Data {
         let requestID = "local-" + UUID().uuidString.lowercased()
         var client: CrucialClient?
         if let endpoint = (try? PayloadHeader.decode(payload))?.crucial, !endpoint.servers.isEmpty {
-            client = Self.clients.withLock { clients in
-                if let c = clients[endpoint] { return c }
-                let c = endpoint.makeClient()
-                clients[endpoint] = c
-                return c
+            let (c, old) = Self.clients.withLock { clients -> (CrucialClient, [CrucialClient]) in
+                if let c = clients.byEndpoint[endpoint] { return (c, []) }
+                let c = endpoint.makeClient(transport: transport)
+                clients.byEndpoint[endpoint] = c
+                clients.order.append(endpoint)
+                let gone = clients.order.count > 32 ? clients.order.prefix(clients.order.count - 32) : []
+                clients.order.removeFirst(gone.count)
+                return (c, gone.compactMap { clients.byEndpoint.removeValue(forKey: $0) })
             }
+            for o in old { o.close() }
+            client = c
         }
         let result = await CrucialClient.$taskBound.withValue(client) {
             await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil)

@@ -22,6 +22,9 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
     public var attempts: Int
     /// The end of the function's log (the last 4 KB Lambda returns), when asked for.
     public var log: String?
+    /// The number of the cloud thread that failed in its run (1 for the first started), when
+    /// it ran as one.
+    public var thread: Int?
 
     /// A failure of `function` as the platform reported it.
     public init(function: String, errorType: String, errorMessage: String, kind: String = "Unhandled", requestID: String? = nil, attempts: Int = 1) {
@@ -33,10 +36,24 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
         self.attempts = attempts
     }
 
-    /// The failure as one line: function, error type, message.
+    /// The failure as one line: thread, function, error type, message, and for a crash the
+    /// line that says why (``crashReason``).
     public var description: String {
         let tries = attempts > 1 ? " after \(attempts) attempts" : ""
-        return "cloud function \(function) failed\(tries): \(errorType): \(errorMessage)"
+        let what = thread.map { "cloud thread \($0) (\(function))" } ?? "cloud function \(function)"
+        let why = crashReason.map { "; \($0)" } ?? ""
+        return "\(what) failed\(tries): \(errorType): \(errorMessage)\(why)"
+    }
+
+    /// Why a function that crashed did (the platform says only "Runtime exited with error:
+    /// signal: ..."): the last line of its ``log`` in which the Swift runtime said so
+    /// (`main.swift:12: Fatal error: Unexpectedly found nil ...`, a failed precondition or
+    /// assertion); nil when it did not crash or its log does not have the line.
+    public var crashReason: String? {
+        guard errorType == "Runtime.ExitError", let log else { return nil }
+        let markers = ["Fatal error:", "Precondition failed", "Assertion failed", "fatal error:"]
+        return log.split(separator: "\n").last { line in markers.contains { line.contains($0) } }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
     }
 }
 

@@ -70,6 +70,9 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     /// The driver's keep-alive lease, in ms (how soon the servers notice a function that died
     /// holding semaphore permits); nil: the default.
     public var leaseMillis: Int?
+    /// The run of cloud threads the function is one of (hex): its client names it in each
+    /// handshake, so that the servers end what it does when the driver cancels the run.
+    public var run: String?
 
     /// An endpoint description for a cloud thread.
     public init(servers: [String], authToken: String = "", session: UInt64? = nil, tls: ClientTLS? = nil, leaseMillis: Int? = nil) {
@@ -90,10 +93,15 @@ public struct DSOEndpoint: Codable, Sendable, Hashable {
     }
 
     /// A client for this endpoint, in the driver's session (which it does not keep alive).
-    public func makeClient() -> CrucialClient {
+    public func makeClient() -> CrucialClient { makeClient(transport: nil) }
+
+    /// ``makeClient()`` over `transport` (nil: TCP).
+    package func makeClient(transport: (any Transport)?) -> CrucialClient {
         var configuration = CrucialClient.Configuration(
             servers: servers, authToken: authToken, session: session.flatMap { UInt64($0, radix: 16) }, tls: tls)
         if let leaseMillis, leaseMillis > 0 { configuration.sessionLease = .milliseconds(leaseMillis) }
+        configuration.run = run.flatMap { UInt64($0, radix: 16) }
+        if let transport { configuration.transport = transport }
         return CrucialClient(configuration: configuration)
     }
 }

@@ -31,6 +31,6 @@ public struct JSONLogHandler: LogHandler {
         if event.level >= .error { record["source"] = "\(event.file):\(event.line)" }
         guard var line = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
         line.append(0x0A)
-        FileHandle.standardError.write(line)
+        StandardStreams.error(String(decoding: line, as: UTF8.self))
     }
 }

@@ -62,6 +62,8 @@ struct ConnectionSettings: Sendable {
     /// When the server started, and how many connections it has open (`crucial info`).
     var started = ContinuousClock.now
     var openConnections: @Sendable () -> Int = { 0 }
+    /// The runs of cloud threads connected, and those cancelled.
+    var runs = RunRegistry()
 
     /// The secrets clients may prove now. None: no authentication, every client is admin (a
     /// development server).

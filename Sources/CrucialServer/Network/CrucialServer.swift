@@ -29,6 +29,8 @@ public final class CrucialServer: Service, Sendable {
     /// What the server was made with.
     public let configuration: Configuration
     package let store: ObjectStore
+    /// The runs of cloud threads connected to this server, and those cancelled.
+    package let runs = RunRegistry()
     /// This server's metrics (also served on `metricsPort`).
     public let metrics: ServerMetrics
     private let metricsChannel = Mutex<(any Channel)?>(nil)
@@ -151,6 +153,7 @@ public final class CrucialServer: Service, Sendable {
             pluginDirectory: configuration.pluginDirectory, maxPluginBytes: configuration.maxPluginBytes, cluster: cluster,
             limits: configuration.limits, metrics: metrics)
         connectionSettings.openConnections = { [children] in children.withLock { $0.count } }
+        connectionSettings.runs = runs
         let settings = connectionSettings
         let metrics = self.metrics
         let limits = configuration.limits

@@ -44,11 +44,11 @@ package final class InProcessTransport: Transport {
     /// Cluster frames are not served: this server has no cluster.
     package init(server: CrucialServer, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
         let c = server.configuration
-        self.anyAddress = Endpoint(
-            store: server.store,
-            settings: ConnectionSettings(
-                serverID: c.serverID, maxFrameSize: c.maxFrameSize, credentials: c.allCredentials, pluginDirectory: c.pluginDirectory,
-                maxPluginBytes: c.maxPluginBytes, cluster: nil, limits: c.limits, metrics: server.metrics))
+        var settings = ConnectionSettings(
+            serverID: c.serverID, maxFrameSize: c.maxFrameSize, credentials: c.allCredentials, pluginDirectory: c.pluginDirectory,
+            maxPluginBytes: c.maxPluginBytes, cluster: nil, limits: c.limits, metrics: server.metrics)
+        settings.runs = server.runs
+        self.anyAddress = Endpoint(store: server.store, settings: settings)
         self.loop = loop
         self.logger = Logger(label: "crucial.in-process")
     }
@@ -84,8 +84,10 @@ package final class InProcessTransport: Transport {
         }
         let (store, settings) = (endpoint.store, endpoint.settings)
         // Both sides of the handshake, in memory: each frame one returns goes to the other.
-        var client = ClientHandshake(name: identity.name, secret: identity.secret, address: address)
-        var server = ServerHandshake(serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials)
+        var client = ClientHandshake(name: identity.name, secret: identity.secret, address: address, run: identity.run)
+        var server = ServerHandshake(
+            serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials,
+            runRefusal: settings.runs.refusal)
         var toServer: Frame? = .hello(client.hello)
         while let frame = toServer {
             toServer = nil
@@ -105,7 +107,7 @@ package final class InProcessTransport: Transport {
                 let connection = InProcessConnection(
                     hello: hello, loop: loop, store: store, settings: settings,
                     connection: ConnectionID(nextConnection.wrappingAdd(1, ordering: .relaxed).newValue), logger: logger,
-                    isAdmin: admitted ?? false, maxPending: maxPending)
+                    isAdmin: admitted ?? false, run: server.run, maxPending: maxPending)
                 open.withLock { open in
                     open = open.filter { $0.value.connection.isActive }  // forget the closed ones
                     open[ObjectIdentifier(connection)] = (address, connection)
@@ -146,6 +148,8 @@ final class InProcessConnection: FrameConnection {
     private let connection: ConnectionID
     private let logger: Logger
     private let isAdmin: Bool
+    /// The run of cloud threads its Hello named (0: none).
+    private let run: UInt64
 
     private struct State {
         var dispatcher: RequestDispatcher?
@@ -155,8 +159,9 @@ final class InProcessConnection: FrameConnection {
 
     init(
         hello: HelloReply, loop: any EventLoop, store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger,
-        isAdmin: Bool, maxPending: Int
+        isAdmin: Bool, run: UInt64, maxPending: Int
     ) {
+        self.run = run
         self.hello = hello
         self.loop = loop
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(pending: PendingRequests(limit: maxPending)), eventLoop: loop)
@@ -173,7 +178,7 @@ final class InProcessConnection: FrameConnection {
         guard !state.value.closed else { return nil }
         let d = RequestDispatcher(
             store: store, settings: settings, connection: connection, logger: logger, isAdmin: isAdmin,
-            responder: InProcessResponder(connection: self)
+            responder: InProcessResponder(connection: self), run: run, close: { [weak self] in self?.close() }
         ) { [weak self] frame, cluster in
             // A view change is under way: serve the frame once the cluster serves a view again.
             guard let self else { return }

@@ -28,6 +28,10 @@ final class RequestDispatcher {
     /// Objects on which this connection may have parked calls.
     private(set) var parkedOn: Set<ObjectRef> = []
     private var upload: PluginUpload?
+    /// The run of cloud threads the client named in its Hello (0: none).
+    private let run: UInt64
+    /// Why every request is refused: the run was cancelled as the connection opened.
+    private let cancelled: CrucialError?
     /// The metric handles of the methods this connection called: no lock per call.
     private var operationMetrics: [String: [String: ServerMetrics.Operation]] = [:]
     /// The handles of the last call: a connection mostly repeats one method, and comparing
@@ -36,8 +40,10 @@ final class RequestDispatcher {
 
     init(
         store: ObjectStore, settings: ConnectionSettings, connection: ConnectionID, logger: Logger, isAdmin: Bool,
-        responder: any Responder, later: @escaping (Frame, Cluster) -> Void
+        responder: any Responder, run: UInt64 = 0, close: @escaping @Sendable () -> Void = {}, later: @escaping (Frame, Cluster) -> Void
     ) {
+        self.run = run
+        self.cancelled = run == 0 ? nil : settings.runs.register(run, connection, close: close)
         self.store = store
         self.settings = settings
         self.connection = connection
@@ -49,6 +55,7 @@ final class RequestDispatcher {
 
     /// The connection closed: its parked calls are withdrawn, a half-uploaded plugin dropped.
     func closed() {
+        if run != 0 { settings.runs.unregister(run, connection) }
         store.connectionClosed(connection, parkedOn: parkedOn)
         parkedOn.removeAll()
         upload?.discard()
@@ -60,6 +67,7 @@ final class RequestDispatcher {
     /// Serves one request; returns its answer, or nil when it is answered later (through
     /// the responder).
     func serve(_ frame: Frame) -> Frame? {
+        if let cancelled { return answer(frame.requestID ?? 0, .error(cancelled)) }
         switch frame {
         case .invoke(let invoke):
             return serve(invoke, frame)
@@ -106,6 +114,13 @@ final class RequestDispatcher {
             return answer(id, .value(state))
         case .acceptLoss(let id, let ref):
             return acceptLoss(id, ref)
+        case .cancelRun(let id, let run, let reason):
+            guard run != 0 else { return answer(id, .error(CrucialError(.badRequest, "CancelRun names no run (0)"))) }
+            let closed = settings.runs.cancel(run, reason: reason)
+            logger.notice(
+                "run of cloud threads cancelled; its connections were closed",
+                metadata: ["run": "\(String(run, radix: 16))", "closed": "\(closed)", "reason": "\(reason)"])
+            return answer(id, .value(.int(Int64(closed))))
         case .hello, .authenticate:
             return answer(0, .error(CrucialError(.badRequest, "the handshake is already done")))
         case .helloReply, .result, .objectList, .challenge:

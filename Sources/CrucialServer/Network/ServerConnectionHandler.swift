@@ -46,7 +46,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.connection = connection
         self.logger = logger
         self.handshake = ServerHandshake(
-            serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials, refusal: refusal)
+            serverID: settings.serverID, maxFrameSize: settings.maxFrameSize, credentials: settings.credentials, refusal: refusal,
+            runRefusal: settings.runs.refusal)
         self.logger[metadataKey: "connection"] = "\(connection.raw)"
     }
 
@@ -173,8 +174,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let bound = NIOLoopBound(context, eventLoop: loop)
+        let channel = context.channel
         return RequestDispatcher(
-            store: store, settings: settings, connection: connection, logger: logger, isAdmin: isAdmin, responder: responder
+            store: store, settings: settings, connection: connection, logger: logger, isAdmin: isAdmin, responder: responder,
+            run: handshake.run, close: { channel.close(promise: nil) }
         ) { frame, cluster in
             // A view change is under way: serve the frame once the cluster serves a view again.
             cluster.whenReady {

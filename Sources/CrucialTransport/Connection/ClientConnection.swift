@@ -15,12 +15,15 @@ package struct ConnectionIdentity: Sendable {
     package var tls: NIOSSLContext?
     /// The name the server's certificate must carry; nil = the host connected to.
     package var serverHostname: String?
+    /// The run of cloud threads the client is one of (0: none), named in its Hello.
+    package var run: UInt64
 
-    package init(name: String, secret: String, tls: NIOSSLContext? = nil, serverHostname: String? = nil) {
+    package init(name: String, secret: String, tls: NIOSSLContext? = nil, serverHostname: String? = nil, run: UInt64 = 0) {
         self.name = name
         self.secret = secret
         self.tls = tls
         self.serverHostname = serverHostname
+        self.run = run
     }
 }
 
@@ -282,7 +285,7 @@ package final class ClientConnection: FrameConnection {
         let loop = group.next()
         let helloPromise = loop.makePromise(of: HelloReply.self)
         let handlerPromise = loop.makePromise(of: NIOLoopBound<ClientConnectionHandler>.self)
-        let handshake = ClientHandshake(name: identity.name, secret: identity.secret, address: address)
+        let handshake = ClientHandshake(name: identity.name, secret: identity.secret, address: address, run: identity.run)
         // SNI takes names only: for an IP address the certificate's IP entries are checked instead.
         let isIPAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         let hostname = identity.serverHostname ?? (isIPAddress ? nil : host)

@@ -24,8 +24,8 @@ package struct ClientHandshake: Sendable {
     private var serverNonce: [UInt8]?
     private var done = false
 
-    package init(name: String, secret: String, address: String, nonce: [UInt8] = HandshakeAuth.nonce()) {
-        self.hello = Hello(clientName: name, clientNonce: nonce)
+    package init(name: String, secret: String, address: String, run: UInt64 = 0, nonce: [UInt8] = HandshakeAuth.nonce()) {
+        self.hello = Hello(clientName: name, clientNonce: nonce, run: run)
         self.secret = secret
         self.address = address
     }

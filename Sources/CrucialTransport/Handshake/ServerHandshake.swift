@@ -38,18 +38,23 @@ package struct ServerHandshake {
     private let credentials: [Credential]
     /// Why this connection is refused whatever it sends (the server is at its connection limit).
     private let refusal: CrucialError?
+    /// Why a client of a run is refused (the run was cancelled), checked once it proved its secret.
+    private let runRefusal: @Sendable (UInt64) -> CrucialError?
     private let makeNonce: () -> [UInt8]
     /// The name the client gave in its Hello.
     package private(set) var clientName: String?
+    /// The run of cloud threads the client named in its Hello (0: none).
+    package private(set) var run: UInt64 = 0
 
     package init(
         serverID: String, maxFrameSize: Int, credentials: [Credential], refusal: CrucialError? = nil,
-        makeNonce: @escaping () -> [UInt8] = HandshakeAuth.nonce
+        runRefusal: @escaping @Sendable (UInt64) -> CrucialError? = { _ in nil }, makeNonce: @escaping () -> [UInt8] = HandshakeAuth.nonce
     ) {
         self.serverID = serverID
         self.maxFrameSize = UInt32(clamping: maxFrameSize)
         self.credentials = credentials
         self.refusal = refusal
+        self.runRefusal = runRefusal
         self.makeNonce = makeNonce
     }
 
@@ -91,6 +96,7 @@ package struct ServerHandshake {
     }
 
     private mutating func accept(isAdmin: Bool, credential: String?, serverProof: [UInt8], view: View?) -> Action {
+        if run != 0, let refused = runRefusal(run) { return refuse(refused) }
         state = .ready
         return .accept(
             HelloReply(serverID: serverID, view: view, maxFrameSize: maxFrameSize, serverProof: serverProof), isAdmin: isAdmin,
@@ -102,6 +108,7 @@ package struct ServerHandshake {
             return close(.fail(id: frame.requestID ?? 0, CrucialError(.handshakeRequired, "send a Hello frame before any request")))
         }
         clientName = hello.clientName
+        run = hello.run
         if hello.protocolVersion != crucialProtocolVersion {
             return refuse(
                 CrucialError(

@@ -64,6 +64,8 @@ struct WireCodecTests {
             Replicate(id: 17, viewID: 13, ref: ObjectRef(type: "SharedMap", key: "m"), version: ObjectVersion(view: 13, index: 72), operation: .collect)),
         .acceptLoss(id: 18, ref: ObjectRef(type: "CountDownLatch", key: "l")),
         .acceptLoss(id: 19, ref: nil),
+        .cancelRun(id: 20, run: 0xfeed_beef, reason: "cloud thread 3 (App.Worker) failed: App.Bad: no"),
+        .hello(Hello(clientName: "thread", clientNonce: Array(repeating: 7, count: 32), run: 0xfeed_beef)),
     ]
 
     @Test("Every frame kind round-trips through protobuf-c", arguments: frames)

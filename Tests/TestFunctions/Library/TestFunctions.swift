@@ -11,7 +11,7 @@ import Glibc
 
 /// Every type below, for `CrucialLambda.serveIfLambda(registering:)`.
 public var testFunctions: [any Codable.Type] {
-    [Increment.self, Fail.self, Sleep.self, Crash.self, ProcessID.self, Square.self, SumIndices.self, FailOnce.self, Echo.self, CrashHolding.self]
+    [Increment.self, Fail.self, Sleep.self, Crash.self, ProcessID.self, Square.self, SumIndices.self, FailOnce.self, Echo.self, CrashHolding.self, BarrierParty.self]
 }
 
 /// Adds 1 to a counter `times` times.
@@ -110,5 +110,35 @@ public struct CrashHolding: Runnable {
         }
         try await AtomicLong(key + "-done", initial: 0).incrementAndGet()
         try await semaphore.release()
+    }
+}
+
+/// One of `parties` threads that meet at two barriers in turn; with a `failure`
+/// ("throw", "exit", "crash"), it fails instead of arriving at barrier `failAt` (1 or 2).
+public struct BarrierParty: Runnable {
+    public var key: String
+    public var parties: Int
+    public var failure: String?
+    public var failAt: Int
+    public init(key: String, parties: Int, failure: String? = nil, failAt: Int = 1) {
+        self.key = key
+        self.parties = parties
+        self.failure = failure
+        self.failAt = failAt
+    }
+
+    public func run() async throws {
+        for round in 1...2 {
+            if round == failAt, let failure {
+                switch failure {
+                case "throw": throw TestFailure(message: "party gave up at barrier \(round)")
+                case "exit": exit(3)
+                default:
+                    let missing: Int? = getpid() < 0 ? 1 : nil
+                    print("party \(missing!) arrived")  // Fatal error: Unexpectedly found nil
+                }
+            }
+            try await CyclicBarrier("\(key)-\(round)", parties: parties).await()
+        }
     }
 }
