@@ -2472,7 +2472,7 @@ const ProtobufCMessageDescriptor crucial__get_object__descriptor =
   (ProtobufCMessageInit) crucial__get_object__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor crucial__load_plugin__field_descriptors[5] =
+static const ProtobufCFieldDescriptor crucial__load_plugin__field_descriptors[6] =
 {
   {
     "id",
@@ -2534,8 +2534,21 @@ static const ProtobufCFieldDescriptor crucial__load_plugin__field_descriptors[5]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "check_only",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Crucial__LoadPlugin, check_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned crucial__load_plugin__field_indices_by_name[] = {
+  5,   /* field[5] = check_only */
   3,   /* field[3] = chunk */
   0,   /* field[0] = id */
   4,   /* field[4] = last */
@@ -2545,7 +2558,7 @@ static const unsigned crucial__load_plugin__field_indices_by_name[] = {
 static const ProtobufCIntRange crucial__load_plugin__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor crucial__load_plugin__descriptor =
 {
@@ -2555,7 +2568,7 @@ const ProtobufCMessageDescriptor crucial__load_plugin__descriptor =
   "Crucial__LoadPlugin",
   "crucial",
   sizeof(Crucial__LoadPlugin),
-  5,
+  6,
   crucial__load_plugin__field_descriptors,
   crucial__load_plugin__field_indices_by_name,
   1,  crucial__load_plugin__number_ranges,

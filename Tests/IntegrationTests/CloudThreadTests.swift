@@ -24,7 +24,7 @@ struct CloudThreadTests {
         for t in threads { t.start() }
         for t in threads { try await t.join() }
         #expect(try await AtomicLong("hits", initial: 0, client: client).get() == 1_000)
-        #expect(await emulator.stop() == 0)
+        expectCleanExit(await emulator.stop())
     }
 
     @Test("An error thrown by the runnable comes back at join() with its Swift type and message")

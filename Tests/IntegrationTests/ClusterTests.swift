@@ -201,7 +201,7 @@ struct ClusterTests {
         let work = IncrementWorkload(client: client, count: 200)
         try await work.run(tasks: 20, perTask: 100) { waitFor in
             try await waitFor(700)
-            #expect(await cluster["b"]!.stop() == 0)
+            expectCleanExit(await cluster["b"]!.stop())
         }
         try await work.check()
         #expect(client.view?.members.map(\.id) == ["a", "c"])

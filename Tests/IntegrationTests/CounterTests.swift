@@ -19,7 +19,7 @@ struct CounterTests {
             try await group.waitForAll()
         }
         #expect(try await counter.get() == 80_000)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("Tasks on the client's task executor (its connections' event loops) make exactly the increments they were answered")
@@ -44,7 +44,7 @@ struct CounterTests {
         // Each answer once: none lost, none doubled, in whatever order the tasks got them.
         #expect(answers.sorted() == Array(1...16_000))
         #expect(try await counter.get() == 16_000)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("A batch makes every call and returns the results in order; a failing call fails the batch and the others stay done")
@@ -70,7 +70,7 @@ struct CounterTests {
         var expected: [Int64] = (0..<10).map { Int64($0 * 10 + 6) }
         expected[3] = 31  // its call failed: not incremented
         #expect(after == expected)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("A pipeline sends every call at once and returns the results in order, creating objects on first use")
@@ -92,7 +92,7 @@ struct CounterTests {
         let mixed = try await client.pipeline([.init(map, "put", [.string("a"), .int(1)]), .init(counters[0], "get"), .init(map, "size")])
         #expect(mixed == [.null, .int(1), .int(1)])
         #expect(try await map.get("a") == 1)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("A pipeline's failing calls fail alone: the others are done, pipeline throws the first failure in order")
@@ -125,7 +125,7 @@ struct CounterTests {
         // Every call went through once per pipeline: the good ones twice in all.
         #expect(try await counters[0].get() == 2)
         #expect(try await counters[3].get() == 2)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("A pipeline beyond maxPendingCalls fails the calls over the limit with PENDING_LIMIT, unsent")
@@ -146,7 +146,7 @@ struct CounterTests {
         #expect(refused.count == 6 && refused.allSatisfy { $0.code == .pendingLimit }, "\(results)")
         #expect(results.prefix(4).compactMap { try? $0.get() } == (1...4).map { .int(Int64($0)) })
         #expect(try await counter.get() == 4)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
     }
 
     @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")

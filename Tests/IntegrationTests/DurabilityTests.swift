@@ -98,7 +98,7 @@ struct DurabilityTests {
             var target = 300
             try await waitFor(target)
             for id in ["a", "b", "c"] {
-                #expect(await cluster[id]!.stop() == 0)
+                expectCleanExit(await cluster[id]!.stop())
                 try await cluster.start(id)
                 target += 600
                 try await waitFor(target)

@@ -65,9 +65,9 @@ struct FailFastTests {
         // the pipe; every line the emulator logs after that meets a closed pipe.
         let emulatorPath = try builtExecutable("crucial-lambda-emulator")
         let shell = try await ServerProcess.start(
-            executable: "/bin/sh",
+            executable: "/bin/bash",
             arguments: [
-                "-c", "\"$0\" \"$@\" | head -n 1", emulatorPath, "--port", "0",
+                "-c", "set -o pipefail; \"$0\" \"$@\" | head -n 1", emulatorPath, "--port", "0",
                 "--function", "crucial=\(try builtExecutable("crucial-test-functions"))", "--concurrency", "4", "--log-level", "info",
             ],
             environment: [ParentWatch.environmentKey: ""])  // its parent is the shell, not this process
@@ -88,6 +88,8 @@ struct FailFastTests {
         #expect(!workers.isEmpty)
         #expect(kill(emulatorPID, SIGTERM) == 0)
         try await waitUntil(within: .seconds(30)) { kill(emulatorPID, 0) != 0 && workers.allSatisfy { kill($0, 0) != 0 } }
-        #expect(await shell.stop() == 0, "the emulator exited 0 on SIGTERM, not by a crash")
+        // The shell ends with the pipeline: its status is the emulator's (pipefail; head's is 0).
+        try await waitUntil(within: .seconds(30)) { !shell.isRunning }
+        expectCleanExit(await shell.stop())
     }
 }

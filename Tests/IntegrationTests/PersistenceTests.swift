@@ -104,7 +104,7 @@ struct PersistenceTests {
         let array = AtomicDoubleArray("gradient", length: 4, persistent: true, client: client)
         try await array.add([1, 2, 3, 4])
         client.close()
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
 
         // A crash in the middle of a write leaves half a record at the end.
         let lastLog = try #require(dir.files().last { $0.hasPrefix("log-") })
@@ -127,7 +127,7 @@ struct PersistenceTests {
         #expect(try await AtomicDoubleArray("gradient", length: 4, persistent: true, client: client).elements() == [1, 2, 3, 4])
         // The restarted server keeps logging where it left off.
         try await restored.put("after", 1)
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
         server = try await TestServer(arguments: arguments)
         client = server.client()
         #expect(try await SharedMap<String, Int>("map", persistent: true, client: client).get("after") == 1)
@@ -141,7 +141,7 @@ struct PersistenceTests {
         let client = server.client()
         try await Tally.Shared("t", Tally(), persistent: true, client: client).add(1)
         client.close()
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
         // crucial-server without the test types cannot rebuild a test.Tally.
         await #expect(throws: CrucialError.self) { try await TestServer(arguments: ["--data-dir", dir.path]) }
     }
@@ -156,7 +156,7 @@ struct PersistenceTests {
         let counter = AtomicLong("c", initial: 0, persistent: true, client: client)
         for _ in 0..<20 { try await counter.incrementAndGet() }
         client.close()
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
         let log = try #require(dir.files().last { $0.hasPrefix("log-") })
         let path = "\(dir.path)/\(log)"
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))

@@ -325,4 +325,34 @@ struct PluginReplacementTests {
             #expect(try await t.add(1) == (6, 2))
         }
     }
+
+    @Test("A plugin one member of three refuses is loaded by none: all keep the old code, and the CLI names the member and the object")
+    func refusedByOneMember() async throws {
+        let cluster = try await TestCluster(rf: 1)  // one copy: the object is on its primary alone
+        for id in ["a", "b", "c"] { _ = try await cluster.start(id) }
+        try await waitForView(cluster, ["a", "b", "c"])
+        let a = cluster["a"]!, b = cluster["b"]!
+        let first = try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPlugin"), "--servers", a.address])
+        #expect(first.status == 0, "\(first.err)")
+        let client = cluster.client(via: "a")
+        defer { client.close() }
+        try await client.ping()
+        let ring = HashRing(members: try #require(client.view).members)
+        let key = try #require((0..<1000).lazy.map { "on-b-\($0)" }.first { ring.primary(for: ObjectRef(type: "plugin.Tally", key: $0))?.id == "b" })
+        _ = try await TallyRef(client: client, key: key, persistent: true).add(2)
+
+        // V3's state needs a property V1's lacks: b, which holds the object, refuses it.
+        let refused = try await runCLI(["plugin", "load", try builtLibrary("CrucialTestPluginV3"), "--servers", a.address])
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("\(b.address) refuses libCrucialTestPluginV3.so"), "\(refused.err)")
+        #expect(refused.err.contains("plugin.Tally(\"\(key)\")") || refused.err.contains(key), "the object is named: \(refused.err)")
+        #expect(refused.err.contains("no server loaded libCrucialTestPluginV3.so"), "\(refused.err)")
+        #expect(!refused.out.contains("loaded"), "\(refused.out)")
+        // Every member still runs the first build, the members without objects of the type included.
+        let listed = try await runCLI(["plugin", "ls", "--servers", a.address])
+        let rows = listed.out.split(separator: "\n").filter { $0.contains("plugin.Tally") }
+        #expect(rows.count == 3, "\(listed.out)")
+        #expect(rows.allSatisfy { $0.contains("libCrucialTestPlugin.so") }, "\(listed.out)")
+        #expect(try await TallyRef(client: client, key: key, persistent: true).add(1) == (3, 1))
+    }
 }

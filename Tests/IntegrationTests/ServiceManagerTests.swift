@@ -65,7 +65,7 @@ struct ServiceManagerTests {
         let ready = await socket.receive(until: "READY=1", within: 30)
         #expect(ready.contains("READY=1") && ready.contains("STATUS=serving on 127.0.0.1:\(server.port)"), "\(ready)")
         #expect(ready.contains("MAINPID=\(server.server.processIdentifier)"), "\(ready)")
-        #expect(await server.stop() == 0)
+        expectCleanExit(await server.stop())
         let stopping = await socket.receive(until: "STOPPING=1", within: 30)
         #expect(stopping.contains("STOPPING=1"), "\(stopping)")
     }

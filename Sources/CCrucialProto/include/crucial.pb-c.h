@@ -474,10 +474,16 @@ struct  Crucial__LoadPlugin
   uint64_t offset;
   ProtobufCBinaryData chunk;
   protobuf_c_boolean last;
+  /*
+   * With `last`: only check the plugin (the first phase of a load across a cluster): the
+   * server opens it and tries its code on every object of the types it replaces, answers
+   * as a load would (or refuses as it would), and keeps nothing: no type changes code.
+   */
+  protobuf_c_boolean check_only;
 };
 #define CRUCIAL__LOAD_PLUGIN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&crucial__load_plugin__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, {0,NULL}, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, {0,NULL}, 0, 0 }
 
 
 /*

@@ -20,6 +20,19 @@ extension CrucialClient {
     /// Needs the server's admin token as this client's `authToken` (or a server with no tokens).
     @discardableResult
     public func loadPlugin(_ bytes: [UInt8], name: String, chunkSize: Int = 1 << 20) async throws -> PluginLoad {
+        try await loadPlugin(bytes, name: name, checkOnly: false, chunkSize: chunkSize)
+    }
+
+    /// Checks a plugin as ``loadPlugin(_:name:chunkSize:)`` would load it, on the server this
+    /// client reaches, and keeps nothing: the answer says what a load would replace and carry
+    /// over, and a refusal is the one a load would get (the first phase of `crucial plugin
+    /// load` across a cluster: every member checks before any loads).
+    @discardableResult
+    public func checkPlugin(_ bytes: [UInt8], name: String, chunkSize: Int = 1 << 20) async throws -> PluginLoad {
+        try await loadPlugin(bytes, name: name, checkOnly: true, chunkSize: chunkSize)
+    }
+
+    private func loadPlugin(_ bytes: [UInt8], name: String, checkOnly: Bool, chunkSize: Int) async throws -> PluginLoad {
         guard !bytes.isEmpty else { throw CrucialError(.invalidArgument, "plugin \(name) is empty") }
         let c = try await connection()  // every chunk on one connection: the server assembles per connection
         var offset = 0
@@ -28,7 +41,9 @@ extension CrucialClient {
             let end = min(bytes.count, offset + max(1, chunkSize))
             let id = newRequestID()
             let frame = try await c.request(
-                .loadPlugin(id: id, name: name, offset: UInt64(offset), chunk: Array(bytes[offset..<end]), last: end == bytes.count), id: id)
+                .loadPlugin(
+                    id: id, name: name, offset: UInt64(offset), chunk: Array(bytes[offset..<end]), last: end == bytes.count, checkOnly: checkOnly),
+                id: id)
             answer = try expectOK(frame, "LoadPlugin")
             offset = end
         }
@@ -230,6 +245,9 @@ public struct PluginLoad: Sendable, Equatable {
     public var build: String
     /// Each type's fingerprint (the version a client must be built with), by wire name.
     public var fingerprints: [String: String]
+    /// Whether the server only checked the plugin (``CrucialClient/checkPlugin(_:name:chunkSize:)``):
+    /// false from a server of an earlier release, which loaded it instead.
+    public var checkedOnly = false
 
     init(_ value: Value) {
         // Servers before the fingerprints answered the list of types alone.
@@ -246,6 +264,7 @@ public struct PluginLoad: Sendable, Equatable {
             types: (r["types"]?.listValue ?? []).compactMap(\.stringValue), replaced: (r["replaced"]?.listValue ?? []).compactMap(\.stringValue),
             converted: Int(r["converted"]?.intValue ?? 0), kept: kept, build: r["build"]?.stringValue ?? "",
             fingerprints: (r["fingerprints"]?.recordValue ?? [:]).compactMapValues(\.stringValue))
+        checkedOnly = r["checked"]?.boolValue ?? false
     }
 
     init(
@@ -262,6 +281,6 @@ public struct PluginLoad: Sendable, Equatable {
     /// Whether two reports say the same (tuples are not `Equatable`, hence by hand).
     public static func == (a: PluginLoad, b: PluginLoad) -> Bool {
         a.types == b.types && a.replaced == b.replaced && a.converted == b.converted && a.build == b.build
-            && a.fingerprints == b.fingerprints && a.kept.map(\.ref) == b.kept.map(\.ref) && a.kept.map(\.reason) == b.kept.map(\.reason)
+            && a.fingerprints == b.fingerprints && a.checkedOnly == b.checkedOnly && a.kept.map(\.ref) == b.kept.map(\.ref) && a.kept.map(\.reason) == b.kept.map(\.reason)
     }
 }

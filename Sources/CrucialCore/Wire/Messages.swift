@@ -299,8 +299,8 @@ package enum Frame: Sendable, Equatable {
     case endSession(id: UInt64, session: UInt64)
     /// Asks for the state of one object.
     case getObject(id: UInt64, ref: ObjectRef)
-    /// One chunk of a plugin upload.
-    case loadPlugin(id: UInt64, name: String, offset: UInt64, chunk: [UInt8], last: Bool)
+    /// One chunk of a plugin upload; `checkOnly`: the last one only checks it.
+    case loadPlugin(id: UInt64, name: String, offset: UInt64, chunk: [UInt8], last: Bool, checkOnly: Bool = false)
     /// Server to server: an operation or a state for a replica.
     case replicate(Replicate)
     /// Server to server: the sender moved everything the receiver gets in the view.
@@ -324,7 +324,7 @@ package enum Frame: Sendable, Equatable {
         case .invoke(let i): i.id
         case .result(let r): r.id
         case .remove(let id, _), .ping(let id), .listObjects(let id, _, _, _), .objectList(let id, _, _), .serverInfo(let id): id
-        case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _): id
+        case .keepAlive(let id, _, _, _), .endSession(let id, _), .getObject(let id, _), .loadPlugin(let id, _, _, _, _, _): id
         case .replicate(let r): r.id
         case .transferDone(let t): t.id
         case .offer(let id, _, _), .acceptLoss(let id, _), .cancelRun(let id, _, _): id

@@ -82,7 +82,7 @@ extension WireCodec {
             guard let l = frame.load_plugin else { break }
             return .loadPlugin(
                 id: l.pointee.id, name: string(l.pointee.name), offset: l.pointee.offset, chunk: bytes(l.pointee.chunk),
-                last: l.pointee.last != 0)
+                last: l.pointee.last != 0, checkOnly: l.pointee.check_only != 0)
         case CRUCIAL__FRAME__BODY_REPLICATE:
             guard let r = frame.replicate else { break }
             let operation: Replicate.Operation

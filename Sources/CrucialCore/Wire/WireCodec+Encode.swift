@@ -107,13 +107,14 @@ extension WireCodec {
             p.pointee.ref = cRef(ref, a)
             f.body_case = CRUCIAL__FRAME__BODY_GET_OBJECT
             f.get_object = p
-        case .loadPlugin(let id, let name, let offset, let chunk, let last):
+        case .loadPlugin(let id, let name, let offset, let chunk, let last, let checkOnly):
             let p = a.make(Crucial__LoadPlugin.self, crucial__load_plugin__init)
             p.pointee.id = id
             p.pointee.name = a.cString(name)
             p.pointee.offset = offset
             p.pointee.chunk = a.bytes(chunk)
             p.pointee.last = last ? 1 : 0
+            p.pointee.check_only = checkOnly ? 1 : 0
             f.body_case = CRUCIAL__FRAME__BODY_LOAD_PLUGIN
             f.load_plugin = p
         case .replicate(let r):

@@ -103,8 +103,8 @@ final class RequestDispatcher {
             logger.info(
                 "session ended; its ephemeral objects were removed", metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
             return answer(id, .value(.int(Int64(removed))))
-        case .loadPlugin(let id, let name, let offset, let chunk, let last):
-            return answer(id, loadPlugin(name, offset: offset, chunk: chunk, last: last))
+        case .loadPlugin(let id, let name, let offset, let chunk, let last, let checkOnly):
+            return answer(id, loadPlugin(name, offset: offset, chunk: chunk, last: last, checkOnly: checkOnly))
         case .getObject(let id, let ref):
             guard let state = store.snapshot(ref) else {
                 // Missing here, perhaps because its copies are away or lost: as a call would be told.
@@ -268,7 +268,7 @@ final class RequestDispatcher {
     }
 
     /// One chunk of a plugin upload; the last loads it.
-    private func loadPlugin(_ name: String, offset: UInt64, chunk: [UInt8], last: Bool) -> Outcome {
+    private func loadPlugin(_ name: String, offset: UInt64, chunk: [UInt8], last: Bool, checkOnly: Bool) -> Outcome {
         guard isAdmin else {
             return .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token (crucial-server --admin-token)"))
         }
@@ -284,6 +284,14 @@ final class RequestDispatcher {
             guard last else { return .void }
             upload = nil
             let path = try current.finish(directory: settings.pluginDirectory)
+            if checkOnly {
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                let report = try store.checkPlugin(path: path)
+                logger.info("plugin checked", metadata: ["path": "\(path)", "replaces": "\(report.replaced.joined(separator: ","))"])
+                guard case .record(var answer) = report.value else { return .value(report.value) }
+                answer["checked"] = .bool(true)
+                return .value(.record(answer))
+            }
             let report: PluginLoadReport
             do { report = try store.loadPlugin(path: path) } catch {
                 try? FileManager.default.removeItem(atPath: path)

@@ -128,6 +128,17 @@ extension ObjectStore {
     /// the report names it.
     @discardableResult
     package func install(_ plugin: Plugin) throws(CrucialError) -> PluginLoadReport {
+        try install(plugin, checkOnly: false)
+    }
+
+    /// Checks the plugin at `path` as ``loadPlugin(path:)`` would load it, and keeps
+    /// nothing: the report says which types it would replace and how many objects would be
+    /// carried over; a refusal is the one a load would get. No type changes code.
+    package func checkPlugin(path: String) throws(CrucialError) -> PluginLoadReport {
+        try install(try Plugin.load(path: path), checkOnly: true)
+    }
+
+    private func install(_ plugin: Plugin, checkOnly: Bool) throws(CrucialError) -> PluginLoadReport {
         let index = Dictionary(uniqueKeysWithValues: plugin.typeNames.enumerated().map { ($1, $0) })
         let known = Set(registry.typeNames)
         let replacing = Set(plugin.typeNames.filter { known.contains($0) })
@@ -152,18 +163,32 @@ extension ObjectStore {
                 return .success(true)
             }
         }
+        var checked = 0
         if !replacing.isEmpty {
             var refused: [(ObjectRef, String)] = []
             for box in allBoxes() where replacing.contains(box.ref.type) {
-                if case .failure(let error) = move(box, commit: false) { refused.append((box.ref, error.message)) }
+                switch move(box, commit: false) {
+                case .failure(let error): refused.append((box.ref, error.message))
+                case .success: checked += 1
+                case nil: break
+                }
             }
             if let (ref, reason) = refused.first {
                 throw CrucialError(
                     .badRequest,
                     "plugin \(Plugin.uploadedName(plugin.path)) cannot replace the code of \(ref.type): "
                         + "\(refused.count) existing object(s) have a state its code does not decode, as \(ref) (\(reason)); "
-                        + "nothing was replaced. Make the new state decode the old (optional or defaulted properties), or remove those objects")
+                        + "nothing was replaced. Make the new state decode the old: a property added to the type must be Optional "
+                        + "(Swift's synthesized Decodable ignores a default value: `var merges: Int = 0` fails on the old state, "
+                        + "`var merges: Int?` decodes it), or decode it with `decodeIfPresent` in your own init(from:); "
+                        + "or remove those objects")
             }
+        }
+        if checkOnly {
+            let known = Set(registry.typeNames)
+            var report = PluginLoadReport(plugin: plugin, replaced: plugin.typeNames.filter { known.contains($0) })
+            report.converted = checked
+            return report
         }
         let replaced = registryBox.withLock { plugin.register(in: &$0) }
         pluginList.withLock { $0.append(plugin) }
