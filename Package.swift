@@ -304,6 +304,8 @@ let package = Package(
             path: "Tests/TestFunctions/Bootstrap",
             swiftSettings: strict
         ),
+        // Programs with a newcomer's mistakes, which must stop at once saying how to fix them.
+        .executableTarget(name: "crucial-newcomer-traps", dependencies: ["Crucial"], path: "Tests/TestFunctions/NewcomerTraps", swiftSettings: strict),
         .target(
             name: "CrucialTestPlugin",
             dependencies: ["CrucialShared"],

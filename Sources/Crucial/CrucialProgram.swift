@@ -55,10 +55,18 @@ extension CrucialProgram {
     public static var cloudConcurrency: Int { 1000 }
 
     /// Runs the program as ``CrucialProgram`` says, for a `@main` type that is not a command.
+    /// Command-line options (`@Option`, `@Flag`, `@Argument`) need a command: such a program
+    /// stops at once, saying to adopt `AsyncParsableCommand` beside `CrucialProgram`.
     public static func main() async {
         await ProgramRuntime.serveIfAsked(sharedTypes)
+        var program = Self()
+        if let options = ProgramRuntime.commandLineProperties(of: program) {
+            StandardStreams.error(
+                "Error: \(Self.self) declares command-line options (\(options.joined(separator: ", "))), which only a command parses: "
+                    + "declare it `struct \(Self.self): AsyncParsableCommand, CrucialProgram`\n")
+            exit(64)
+        }
         await ProgramRuntime.run(concurrency: cloudConcurrency) {
-            var program = Self()
             try await program.run()
         } fail: { error in
             StandardStreams.error("Error: \(error)\n")
@@ -101,10 +109,28 @@ enum ProgramRuntime {
     /// returns then.
     static func serveIfAsked(_ sharedTypes: [any SharedType.Type]) async {
         if ProcessInfo.processInfo.environment[serverRole] == "server" {
+            let program = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
+            ObjectStore.adviseOnUnknownTypes { type in
+                "this server is the local stack of the program \(program), which runs the @Shared types its CrucialProgram "
+                    + "lists: add `static var sharedTypes: [any SharedType.Type] { [\(type.split(separator: ".").last.map(String.init) ?? type).self] }` to it"
+            }
             await CrucialServerCommand.main(registering: sharedTypes, arguments: Array(CommandLine.arguments.dropFirst()))
             exit(0)
         }
         await CrucialLambda.serveIfLambda(registering: [])
+    }
+
+    /// The properties of `program` that are ArgumentParser's (`@Option`, `@Flag`,
+    /// `@Argument`, `@OptionGroup`), by name; nil when it has none.
+    static func commandLineProperties(of program: Any) -> [String]? {
+        let wrappers = ["Option<", "Flag<", "Argument<", "OptionGroup<"]
+        let found = Mirror(reflecting: program).children.compactMap { child -> String? in
+            let type = String(describing: Swift.type(of: child.value))
+            guard wrappers.contains(where: { type.hasPrefix($0) }) else { return nil }
+            let name = child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? "?"
+            return "@\(type.prefix { $0 != "<" }) var \(name)"
+        }
+        return found.isEmpty ? nil : found
     }
 
     /// Starts the local stack when nothing is configured, runs `body`, ends the session and

@@ -209,6 +209,17 @@ package final class ObjectStore: Sendable {
         return replicates ? .waitingForReplicas : .waitingForDisk
     }
 
+    /// How to make an unknown type known, given its name: the server's own flags, or (a
+    /// program's local stack, which ``Crucial`` sets) the program's `sharedTypes`.
+    static let unknownTypeAdvice = Mutex<@Sendable (String) -> String>({ _ in
+        "a @Shared type must be linked into the server (CrucialServerCommand.main(registering:)) or loaded from a plugin"
+    })
+
+    /// Replaces the advice an UNKNOWN_TYPE gives, for every store of this process.
+    package static func adviseOnUnknownTypes(_ advice: @escaping @Sendable (String) -> String) {
+        unknownTypeAdvice.withLock { $0 = advice }
+    }
+
     private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {
         let ref = invoke.ref
         let shard = self.shard(ref)
@@ -216,8 +227,8 @@ package final class ObjectStore: Sendable {
         if let existing = shard.withLock({ $0[ref] }) { return .success(existing) }
         let registry = self.registry
         let unknown = {
-            "no object type \"\(ref.type)\" on this server: a @Shared type must be linked into the server "
-                + "(CrucialServerCommand.main(registering:)) or loaded from a plugin; it knows: \(registry.typeNames.joined(separator: ", "))"
+            "no object type \"\(ref.type)\" on this server: \(Self.unknownTypeAdvice.withLock { $0 }(ref.type)); "
+                + "it knows: \(registry.typeNames.joined(separator: ", "))"
         }
         // An unknown type is UNKNOWN_TYPE even when the call carries no Create.
         guard registry.factory(for: ref.type) != nil else { return .failure(CrucialError(.unknownType, unknown())) }
