@@ -80,6 +80,32 @@ extension CrucialClient {
         return { id in .keepAlive(id: id, session: session, leaseMillis: ms, clientID: client) }
     }
 
+    /// Checks, once per client, that the DSO servers take this client: a handshake with each
+    /// configured server. Done before the first cloud thread is invoked, so that a wrong
+    /// address or token is reported by the driver (UNAUTHENTICATED, CONNECTION_FAILED) rather
+    /// than by every function it launched. A refusal by any server fails; a server that does
+    /// not answer fails only when none does (a cluster member may be down).
+    package func checkServers() async throws {
+        guard !checkedServers.load(ordering: .relaxed) else { return }
+        var unreachable: [String] = []
+        for address in configuration.servers {
+            do {
+                _ = try await connection(to: address)
+            } catch let error as CrucialError where Self.isConnectionFailure(error) {
+                unreachable.append("\(address): \(error.message)")
+            } catch let error as CrucialError {
+                throw CrucialError(error.code, "the DSO server \(address) refused this driver: \(error.message)")
+            }
+        }
+        if unreachable.count == configuration.servers.count, !unreachable.isEmpty {
+            throw CrucialError(
+                .connectionFailed,
+                "the driver reaches none of its DSO servers, which its cloud threads would use: \(unreachable.joined(separator: "; ")). "
+                    + "Start one with `crucial-server`, or set CRUCIAL_SERVERS=host:port")
+        }
+        checkedServers.store(true, ordering: .relaxed)
+    }
+
     /// Cancels a run of cloud threads this client drives (one of them failed): every member
     /// closes the connections of the run's threads and refuses them from now on with
     /// CANCELLED and `reason`, so that their parked calls and their next calls end at once.

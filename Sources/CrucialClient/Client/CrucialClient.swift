@@ -38,6 +38,8 @@ public final class CrucialClient: Sendable {
     let keeper: SessionKeeper
     /// The runs of the cloud threads this client drives (see ``CloudRun``).
     package let cloudRuns = CloudRuns()
+    /// Whether ``checkServers()`` succeeded once.
+    let checkedServers = Atomic<Bool>(false)
     /// In a cluster: the view calls are routed with, and its ring.
     let routing = Mutex<(view: View, ring: HashRing)?>(nil)
     private let nextRequestID = Atomic<UInt64>(0)

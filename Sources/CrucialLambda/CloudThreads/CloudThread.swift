@@ -138,6 +138,8 @@ struct CloudCall: Sendable {
     /// Runs the function until it succeeds or the retries are used up; returns its JSON answer.
     private func perform(driver: CrucialClient, run: UInt64) async throws -> Data {
         let invoker = try self.invoker ?? CloudInvokers.default
+        // A wrong address or token is the driver's to report, before any function runs.
+        try await driver.checkServers()
         // The function's ephemeral objects join the driver's session: keep it alive from
         // now on, even if the driver itself never creates an object.
         await driver.keepSessionAliveFromNow()

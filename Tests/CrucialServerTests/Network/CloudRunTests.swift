@@ -206,4 +206,31 @@ struct CloudRunTests {
         await #expect(throws: CrucialError.self) { try await stack.driver.cancelRun(0, reason: "") }
         try await stack.stop()
     }
+
+    /// An invoker that only counts its invocations.
+    final class CountingInvoker: CloudInvoker {
+        let count = Mutex(0)
+        func invoke(function: String, payload: Data) async throws -> Data {
+            count.withLock { $0 += 1 }
+            return Data("null".utf8)
+        }
+    }
+
+    @Test("A driver with a wrong token is refused UNAUTHENTICATED before any function is invoked")
+    func wrongTokenBeforeLaunch() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, authToken: "the-right-secret-1234", threads: 1))
+        let transport = InProcessTransport(server: server)
+        var configuration = CrucialClient.Configuration(servers: ["in-process:1"], authToken: "a-wrong-secret-12345")
+        configuration.transport = transport
+        let driver = CrucialClient(configuration: configuration)
+        defer { driver.close() }
+        let invoker = CountingInvoker()
+        let threads = (0..<4).map { _ in CloudThread(Count(key: "never"), invoker: invoker, client: driver) }
+        for t in threads { t.start() }
+        let error = try await #require(throws: CrucialError.self) { for t in threads { try await t.join() } }
+        #expect(error.code == .unauthenticated, "\(error)")
+        #expect(error.message.contains("refused this driver"), "\(error)")
+        #expect(invoker.count.withLock { $0 } == 0, "no function was invoked")
+        try await server.shutdown()
+    }
 }
