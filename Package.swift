@@ -236,6 +236,8 @@ let package = Package(
         ),
         // docs/PORTING.md: a threaded program and its Crucial port, side by side.
         .executableTarget(name: "porting-before", path: "tools/examples/porting/before", swiftSettings: strict),
+        // The README's first program (a CrucialProgram with options and a @Shared type).
+        .executableTarget(name: "wordfreq-example", dependencies: ["Crucial"], path: "tools/examples/wordfreq", swiftSettings: strict),
         .executableTarget(
             name: "porting-after",
             dependencies: ["Crucial"],
@@ -279,7 +281,7 @@ let package = Package(
             name: "CrucialExamples",
             dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess", "CrucialTesting"],
             path: "tools/examples",
-            exclude: ["porting"],
+            exclude: ["porting", "wordfreq"],
             swiftSettings: strict
         ),
         .executableTarget(

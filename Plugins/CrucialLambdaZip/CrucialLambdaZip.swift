@@ -139,6 +139,49 @@ struct Zipper {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// Runs a build, passing its output on line by line except glibc's warnings about a
+    /// static binary's name services and dlopen (about 25 lines, `Using 'getaddrinfo' in
+    /// statically linked applications requires at runtime the shared libraries...`), which
+    /// are summed up in one line: they do not apply to a cloud thread, which resolves no host
+    /// name (the driver sends IP addresses) and loads no shared library.
+    func runShowingBuild(_ arguments: [String], environment: [String: String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        var pending = Data()
+        var hidden = 0
+        func show(_ line: Data) {
+            let text = String(decoding: line, as: UTF8.self)
+            if text.contains("in statically linked applications requires at runtime the shared libraries") {
+                hidden += 1
+            } else {
+                print(text)
+            }
+        }
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            pending.append(chunk)
+            while let newline = pending.firstIndex(of: 0x0A) {
+                show(pending[pending.startIndex..<newline])
+                pending = Data(pending[pending.index(after: newline)...])
+            }
+        }
+        if !pending.isEmpty { show(pending) }
+        process.waitUntilExit()
+        if hidden > 0 {
+            print("    (\(hidden) linker warnings of glibc about name services and dlopen in a static binary left out: a cloud thread resolves no host name and loads no library)")
+        }
+        guard process.terminationStatus == 0 else {
+            throw Failure("\(arguments.joined(separator: " ")) failed (exit \(process.terminationStatus)); its output is above")
+        }
+    }
+
     /// Builds `product` in release, statically linked, in `.build-lambda`; returns the executable.
     func build(product: String, staticGlibc: Bool) throws -> URL {
         var environment = ProcessInfo.processInfo.environment
@@ -168,8 +211,9 @@ struct Zipper {
             "--static-swift-stdlib",
         ]
         if staticGlibc { arguments += ["-Xswiftc", "-static-executable"] }
-        print("==> \(arguments.joined(separator: " ")) (the first build takes several minutes)")
-        try run(arguments, environment: environment, passOutput: true)
+        print("==> \(arguments.joined(separator: " "))")
+        print("    (the first build takes long: every dependency in release, swift-syntax and SwiftNIO most; 15-20 minutes on 2 cores)")
+        try runShowingBuild(arguments, environment: environment)
         return scratch.appendingPathComponent("release/\(product)")
     }
 

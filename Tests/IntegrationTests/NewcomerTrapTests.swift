@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// A newcomer's mistakes in a CrucialProgram stop it at once, saying how to fix them.
@@ -20,5 +21,30 @@ struct NewcomerTrapTests {
         #expect(run.err.contains("UNKNOWN_TYPE"), "\(run.err)")
         #expect(run.err.contains("local stack of the program crucial-newcomer-traps"), "\(run.err)")
         #expect(run.err.contains("static var sharedTypes: [any SharedType.Type] { [TopWords.self] }"), "\(run.err)")
+    }
+
+    @Test("The README's first program (options, a @Shared type in sharedTypes, CloudExecutor) counts a corpus right on its own local stack")
+    func readmeProgram() async throws {
+        let words = ["the", "a", "of", "crucial", "swift", "cloud", "thread", "object", "shared", "server"]
+        var counts: [String: Int] = [:]
+        var lines: [String] = []
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let line = (0..<8).map { _ in words.randomElement(using: &generator)! }
+            for w in line { counts[w, default: 0] += 1 }
+            lines.append(line.joined(separator: " "))
+        }
+        let corpus = FileManager.default.temporaryDirectory.appendingPathComponent("corpus-\(UUID()).txt").path
+        try lines.joined(separator: "\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: corpus) }
+        let run = try await runCLI(["--threads", "4", corpus], executable: "wordfreq-example")
+        #expect(run.status == 0, "\(run.err)")
+        // Ties make the order of equal counts free: compare the counts in order.
+        let printed = run.out.split(separator: "\n").last.map(String.init) ?? ""
+        let top = printed.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").map {
+            $0.trimmingCharacters(in: CharacterSet(charactersIn: " \""))
+        }
+        #expect(top.count == 10, "\(run.out)")
+        #expect(top.map { counts[$0] ?? -1 } == counts.values.sorted(by: >), "\(printed) for \(counts)")
     }
 }
