@@ -67,6 +67,23 @@ public final class CloudThread: Sendable {
         start()
         try await join()
     }
+
+    /// Starts every thread not started yet and waits until all have ended; throws the first
+    /// failure as it happens, whichever thread it is (with `failsRun: false` threads too,
+    /// which a join in order would reach only after the ones before it).
+    ///
+    /// ```swift
+    /// try await CloudThread.joinAll(workers.map { CloudThread($0) })
+    /// ```
+    public static func joinAll(_ threads: [CloudThread]) async throws {
+        for t in threads { t.start() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in threads { group.addTask { try await t.join() } }
+            // The first error leaves the group, cancelling the other joins (which honour it);
+            // waitForAll() would rethrow it only once every thread ended.
+            while try await group.next() != nil {}
+        }
+    }
 }
 
 extension Runnable {

@@ -233,4 +233,18 @@ struct CloudRunTests {
         #expect(invoker.count.withLock { $0 } == 0, "no function was invoked")
         try await server.shutdown()
     }
+
+    @Test("joinAll throws the first failure as it happens, even of a thread that fails alone and was started last")
+    func joinAllFailsFast() async throws {
+        let stack = Stack()
+        let tag = "join-all"
+        let parked = CloudThread(Meet(tag: tag, parties: 2), invoker: stack.invoker, client: stack.driver)
+        let failing = CloudThread(Throw(reason: "last one"), invoker: stack.invoker, failsRun: false, client: stack.driver)
+        let error = try await #require(throws: CloudFunctionError.self) { try await CloudThread.joinAll([parked, failing]) }
+        #expect(error.errorMessage == "last one")
+        // It failed alone: the parked thread still waits, and goes on when released.
+        try await CyclicBarrier("\(tag)-barrier", parties: 2, client: stack.driver).await()
+        try await parked.join()
+        try await stack.stop()
+    }
 }
