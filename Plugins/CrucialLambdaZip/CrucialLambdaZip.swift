@@ -72,7 +72,10 @@ struct CrucialLambdaZip: CommandPlugin {
             Deploy it (once), with a role that may write logs:
               aws lambda create-function --function-name \(functionName) --runtime provided.al2023 --architectures \(arch) \\
                 --handler bootstrap --memory-size 1769 --timeout 900 \\
+                --environment 'Variables={SWIFT_BACKTRACE=enable=no}' \\
                 --role arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME --zip-file fileb://\(zip.path)
+            (SWIFT_BACKTRACE=enable=no: a crash ends at once, and its "Fatal error:" line stays in the
+            log tail the driver reports, instead of seconds of symbolication and a backtrace.)
             Update it after a rebuild:
               aws lambda update-function-code --function-name \(functionName) --zip-file fileb://\(zip.path)
             Then run the driver with CRUCIAL_LAMBDA_ENDPOINT=aws CRUCIAL_LAMBDA_FUNCTION=\(functionName) and
