@@ -33,7 +33,12 @@ struct ReplicatedSynchronizerTests {
         let c = InProcessCluster(["a", "b", "c"], rf: 2)
         let v1 = try await c.serve(1, ["a", "b", "c"])
         let barrier = Self.ref(.cyclicBarrier, primary: "a", in: v1)
+        // One after the other: the arrival order decides the answers (party 1 arrives first).
         let first = Task { try await c.call(barrier, "await", in: v1, seq: 1, client: 1, initial: 3) }
+        try await Self.eventually("party 1 waits on a and its replica") {
+            let s = Self.states(c, barrier)
+            return s.count == 2 && s.values.allSatisfy { $0.recordValue?["waiting"]?.listValue?.count == 1 }
+        }
         let second = Task { try await c.call(barrier, "await", in: v1, seq: 1, client: 2, initial: 3) }
         try await Self.eventually("both parties wait on a and its replica") {
             let s = Self.states(c, barrier)
@@ -60,7 +65,12 @@ struct ReplicatedSynchronizerTests {
         let v1 = try await c.serve(1, ["a", "b", "c"])
         let semaphore = Self.ref(.semaphore, primary: "b", in: v1)
         #expect(try await c.call(semaphore, "acquire", [1], in: v1, seq: 1, client: 1, initial: 1) == .void)
+        // One after the other: the queue's order decides who gets the permit (client 2 first).
         let waiting = Task { try await c.call(semaphore, "acquire", [1], in: v1, seq: 1, client: 2, initial: 1) }
+        try await Self.eventually("client 2's acquire is queued on b and its replica") {
+            let s = Self.states(c, semaphore)
+            return s.count == 2 && s.values.allSatisfy { $0.recordValue?["queue"]?.listValue?.count == 1 }
+        }
         let bounded = Task { try await c.call(semaphore, "tryAcquire", [1, 60_000], in: v1, seq: 1, client: 3, initial: 1) }
         try await Self.eventually("two acquires queued on b and its replica") {
             let s = Self.states(c, semaphore)
@@ -166,7 +176,9 @@ struct ReplicatedSynchronizerTests {
         }
         // A newcomer waits for a real second party instead of passing with the ghost.
         let newcomer = Task { try await c.call(barrier, "await", in: v2, seq: 1, client: 2, initial: 2) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Self.eventually("the newcomer waits") {
+            Self.states(c, barrier).values.allSatisfy { $0.recordValue?["waiting"]?.listValue?.count == 1 }
+        }
         #expect(try await c.call(barrier, "getNumberWaiting", in: v2, seq: 0, client: 9, initial: 2) == .value(.int(1)))
         #expect(try await c.call(barrier, "await", in: v2, seq: 1, client: 3, initial: 2) == .value(.int(0)))
         #expect(try await newcomer.value == .value(.int(1)))
