@@ -59,6 +59,10 @@ struct SharedTarget {
     var wireName: String
     var access: String
     var methods: [ShippedMethod]
+    /// Each stored `var` declared with a value (`var merges = 0`, `var seen: Set<String> = []`):
+    /// its name and the value as written, with its type when one is written. Empty when the
+    /// type decodes itself (its own `CodingKeys` or `init(from:)`).
+    var defaults: [(name: String, value: String, type: String?)] = []
 
     init?(_ declaration: some DeclGroupSyntax, attribute: AttributeSyntax, diagnose: (Syntax, String) -> Void) {
         var failed = false
@@ -149,6 +153,45 @@ struct SharedTarget {
         }
         if failed { return nil }
         self.methods = methods
+        self.defaults = Self.defaultedProperties(declaration.memberBlock)
+    }
+
+    /// The stored properties whose declared value a state without them decodes with (see
+    /// ``defaults``): `var`s with an initial value, neither static, lazy, wrapped nor
+    /// computed. A type that decodes itself gets none: its keys may not be its names.
+    static func defaultedProperties(_ members: MemberBlockSyntax) -> [(name: String, value: String, type: String?)] {
+        let decodesItself = members.members.contains { member in
+            if let e = member.decl.as(EnumDeclSyntax.self) { return e.name.text == "CodingKeys" }
+            if let i = member.decl.as(InitializerDeclSyntax.self) {
+                return i.signature.parameterClause.parameters.first?.firstName.text == "from"
+            }
+            if let t = member.decl.as(TypeAliasDeclSyntax.self) { return t.name.text == "CodingKeys" }
+            return false
+        }
+        if decodesItself { return [] }
+        var found: [(name: String, value: String, type: String?)] = []
+        for member in members.members {
+            guard let v = member.decl.as(VariableDeclSyntax.self), v.bindingSpecifier.tokenKind == .keyword(.var), v.attributes.isEmpty
+            else { continue }
+            let modifiers = v.modifiers.map(\.name.tokenKind)
+            if modifiers.contains(.keyword(.static)) || modifiers.contains(.keyword(.class)) || modifiers.contains(.keyword(.lazy)) { continue }
+            for binding in v.bindings {
+                guard let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text,
+                    let value = binding.initializer?.value.trimmedDescription
+                else { continue }
+                if let accessors = binding.accessorBlock, case .getter = accessors.accessors { continue }
+                if case .accessors(let list) = binding.accessorBlock?.accessors,
+                    list.contains(where: { [.keyword(.get), .keyword(.set), .keyword(._read), .keyword(._modify)].contains($0.accessorSpecifier.tokenKind) })
+                {
+                    continue
+                }
+                let type = binding.typeAnnotation?.type
+                // An implicitly unwrapped Optional decodes as an Optional: a missing key is nil.
+                if let type, type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) { continue }
+                found.append((name: name.hasPrefix("`") ? String(name.dropFirst().dropLast()) : name, value: value, type: type?.trimmedDescription))
+            }
+        }
+        return found
     }
 
     static func access(_ modifiers: DeclModifierListSyntax) -> String? {
@@ -231,13 +274,29 @@ struct SharedTarget {
             proxy.append("    }")
         }
         proxy.append("}")
-        return [
+        var declarations: [DeclSyntax] = [
             "\(raw: access)static var crucialTypeName: String { \(raw: literal(wireName)) }",
             "\(raw: access)static var crucialMethods: [String: CrucialCore.MethodKind] { [\(raw: kinds.isEmpty ? ":" : kinds.joined(separator: ", "))] }",
             "\(raw: access)static var crucialFingerprint: String { \(raw: literal(fingerprint)) }",
             DeclSyntax(stringLiteral: dispatch.joined(separator: "\n")),
             DeclSyntax(stringLiteral: proxy.joined(separator: "\n")),
         ]
+        if !defaults.isEmpty {
+            // An Optional's default is never filled in (`stateDefault` answers nil for one):
+            // its missing key is the nil the synthesized encoding leaves out.
+            let entries = defaults.map { d in
+                let value = d.type.map { "(\(d.value)) as \($0)" } ?? "(\(d.value))"
+                return "\(literal(d.name)): { try CrucialCore.SharedStateDefault.value(\(value)) }"
+            }
+            declarations.append(
+                DeclSyntax(
+                    stringLiteral: [
+                        "\(access)static var crucialStateDefaults: [String: @Sendable () throws -> CrucialCore.Value?] {",
+                        "    [\(entries.joined(separator: ", "))]",
+                        "}",
+                    ].joined(separator: "\n")))
+        }
+        return declarations
     }
 }
 

@@ -9,6 +9,13 @@ public import CrucialCore
 /// `Codable`. Classes must be `final`. A struct's non-`mutating` methods are reads, and so
 /// is any method marked ``ReadOnly()``; every other method is a write.
 ///
+/// A stored `var` declared with a value (`var merges = 0`) takes that value when a state
+/// lacks it: an object written by an earlier build of the type decodes into the new one
+/// (a plugin load replacing the code of live objects, an old client's initial state).
+/// Swift's synthesized `Decodable` alone would fail on the missing key. An Optional
+/// property decodes a missing key as nil, whatever its declared value; a type with its
+/// own `CodingKeys` or `init(from:)` decodes as it says.
+///
 /// ```swift
 /// @Shared
 /// final class GlobalCentroids {
@@ -24,7 +31,7 @@ public import CrucialCore
 /// ```
 ///
 /// - Parameter name: the type's name on the wire; defaults to the type's own name.
-@attached(member, names: named(Shared), named(crucialTypeName), named(crucialMethods), named(crucialFingerprint), named(crucialInvoke))
+@attached(member, names: named(Shared), named(crucialTypeName), named(crucialMethods), named(crucialFingerprint), named(crucialInvoke), named(crucialStateDefaults))
 @attached(extension, conformances: SharedType, Codable)
 public macro Shared(name: String? = nil) = #externalMacro(module: "CrucialMacros", type: "SharedMacro")
 

@@ -90,6 +90,12 @@ struct SharedMacroTests {
                             try Self.crucialResult(try await crucialCall("get", [], readOnly: true), "get", as: (Int).self)
                         }
                     }
+
+                    static var crucialStateDefaults: [String: @Sendable () throws -> CrucialCore.Value?] {
+                        ["n": {
+                                    try CrucialCore.SharedStateDefault.value((0))
+                                }]
+                    }
                 }
 
                 extension Counter: SharedType, Codable {
@@ -162,6 +168,12 @@ struct SharedMacroTests {
                             try Self.crucialResult(try await crucialCall("top", [try Self.crucialArgument(n, "n")], readOnly: true), "top", as: ([String]).self)
                         }
                     }
+
+                    static var crucialStateDefaults: [String: @Sendable () throws -> CrucialCore.Value?] {
+                        ["scores": {
+                                    try CrucialCore.SharedStateDefault.value(([:]) as [String: Int])
+                                }]
+                    }
                 }
 
                 extension Board: SharedType, Codable {
@@ -194,6 +206,39 @@ struct SharedMacroTests {
         #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n func get() -> Int64 { 0 }\n}"))
         #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n mutating func get() -> Int { 0 }\n}"))
         #expect(base != fingerprint("@Shared struct C {\n mutating func add(_ x: Int) -> Int { 0 }\n func get() -> Int { 0 }\n func reset() {}\n}"))
+    }
+
+    @Test("Stored vars declared with a value are the state's defaults; static, lazy, let, computed, wrapped and self-decoding ones are not")
+    func stateDefaults() {
+        func defaults(_ source: String) -> [String] {
+            let file = Parser.parse(source: source)
+            let decl = file.statements.first!.item.as(ClassDeclSyntax.self)!
+            let attribute = decl.attributes.first!.as(AttributeSyntax.self)!
+            return SharedTarget(decl, attribute: attribute, diagnose: { _, _ in })!.defaults.map { "\($0.name)=\($0.value):\($0.type ?? "_")" }
+        }
+        let found = defaults(
+            """
+            @Shared final class C {
+                var plain: Int
+                var merges = 0
+                var seen: Set<String> = []
+                var note: String? = "x"
+                var `default` = "d", other = 1.5
+                var observed = 2 { didSet {} }
+                let fixed = 3
+                static var shared = 4
+                lazy var later = 5
+                @Wrapped var wrapped = 6
+                var computed: Int { 7 }
+                var got: Int { get { 8 } set {} }
+                var unwrapped: Int! = 9
+                var (a, b) = (1, 2)
+            }
+            """)
+        #expect(found == ["merges=0:_", "seen=[]:Set<String>", "note=\"x\":String?", "default=\"d\":_", "other=1.5:_", "observed=2:_"])
+        #expect(defaults("@Shared final class C {\n var n = 0\n enum CodingKeys: String, CodingKey { case n = \"count\" }\n}").isEmpty)
+        #expect(defaults("@Shared final class C {\n var n = 0\n init(from decoder: any Decoder) throws { n = 1 }\n}").isEmpty)
+        #expect(defaults("@Shared final class C {\n var n = 0\n init(n: Int) { self.n = n }\n}") == ["n=0:_"])
     }
 
     @Test("Types and methods that cannot be shipped are refused with a reason")

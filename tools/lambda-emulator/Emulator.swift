@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Subprocess
 import Synchronization
+import SystemPackage
 
 /// A function the emulator can run: its name and its bootstrap executable.
 struct FunctionConfig: Sendable {
@@ -395,14 +397,34 @@ final class Emulator: Sendable {
         let id = nextSandboxID.add(1, ordering: .relaxed).newValue
         logger.info("starting sandbox \(id) for \(function.name): \(function.executable)")
         let generation = state.withLock { $0.generation }
-        let sandbox = try await Sandbox.spawn(id: id, function: function, generation: generation) { line in
-            Self.write(line)
+        var attempt = 0
+        let sandbox: Sandbox
+        while true {
+            do {
+                sandbox = try await Sandbox.spawn(id: id, function: function, generation: generation) { line in
+                    Self.write(line)
+                }
+                break
+            } catch let error as SubprocessError where attempt < Self.busyStartAttempts && Self.isTransient(error) {
+                // A bootstrap being rebuilt (the linker still writing it: ETXTBSY) or a
+                // moment's shortage of processes (EAGAIN) passes: try again shortly.
+                attempt += 1
+                logger.notice("sandbox \(id) of \(function.name) did not start (\(error)); attempt \(attempt + 1) in 100 ms")
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
         state.withLock { pool in
             pool.live = pool.live.filter { $0.value.isAlive }
             pool.live[id] = sandbox
         }
         return sandbox
+    }
+
+    /// How often a start that failed for a passing reason is tried (2 s in all).
+    static let busyStartAttempts = 20
+
+    static func isTransient(_ error: SubprocessError) -> Bool {
+        error.underlyingError == .textFileBusy || error.underlyingError == .resourceTemporarilyUnavailable
     }
 
     /// Kills every environment, idle or running an invocation (at shutdown): no worker

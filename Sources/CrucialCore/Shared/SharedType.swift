@@ -35,11 +35,32 @@ public protocol SharedType: Codable, SendableMetatype {
     /// sends it with every call; a server running other code for the type refuses the call
     /// (`TYPE_VERSION_MISMATCH`) rather than run a method of another shape. Empty: not checked.
     static var crucialFingerprint: String { get }
+
+    /// The declared value of each stored property that has one (`var merges = 0`), by
+    /// coding key, encoded: a state without the key (written before the property was
+    /// added) decodes with it. Swift's synthesized `Decodable` ignores such a value and
+    /// fails on a missing key; ``crucialDecode(_:)`` fills it in first. An Optional's entry
+    /// answers nil: its missing key is a nil. `@Shared` writes this unless the type decodes
+    /// itself (its own `CodingKeys` or `init(from:)`).
+    static var crucialStateDefaults: [String: @Sendable () throws -> Value?] { get }
 }
 
 extension SharedType {
     /// No fingerprint: calls are not checked (`@Shared` writes one).
     public static var crucialFingerprint: String { "" }
+
+    /// No declared values: a missing key fails to decode.
+    public static var crucialStateDefaults: [String: @Sendable () throws -> Value?] { [:] }
+}
+
+/// What `@Shared`'s ``SharedType/crucialStateDefaults`` is made of.
+public enum SharedStateDefault {
+    /// A declared value, encoded.
+    public static func value<T: Encodable>(_ value: T) throws -> Value? { try ValueEncoder().encode(value) }
+
+    /// An Optional's declared value is not filled in: the synthesized encoding leaves a nil
+    /// out, so a missing key is a nil, not the declared value.
+    public static func value<T: Encodable>(_ value: T?) throws -> Value? { nil }
 }
 
 
@@ -97,10 +118,22 @@ extension SharedType {
     /// Decodes an object from its state.
     public static func crucialDecode(_ state: Value) throws(CrucialError) -> Self {
         do {
-            return try ValueDecoder().decode(Self.self, from: state)
+            return try ValueDecoder().decode(Self.self, from: withDeclaredValues(state))
         } catch {
             throw CrucialError(.badInitialState, "the state sent for \(crucialTypeName) does not decode: \(error)")
         }
+    }
+
+    /// `state` with the declared value of each defaulted property it lacks (see
+    /// ``crucialStateDefaults``).
+    static func withDeclaredValues(_ state: Value) throws -> Value {
+        guard case .record(var fields) = state else { return state }
+        let defaults = crucialStateDefaults
+        guard !defaults.isEmpty, defaults.keys.contains(where: { fields[$0] == nil }) else { return state }
+        for (key, value) in defaults where fields[key] == nil {
+            if let encoded = try value() { fields[key] = encoded }
+        }
+        return .record(fields)
     }
 
     /// The object's state.

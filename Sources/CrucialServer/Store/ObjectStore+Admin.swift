@@ -178,9 +178,9 @@ extension ObjectStore {
                     .badRequest,
                     "plugin \(Plugin.uploadedName(plugin.path)) cannot replace the code of \(ref.type): "
                         + "\(refused.count) existing object(s) have a state its code does not decode, as \(ref) (\(reason)); "
-                        + "nothing was replaced. Make the new state decode the old: a property added to the type must be Optional "
-                        + "(Swift's synthesized Decodable ignores a default value: `var merges: Int = 0` fails on the old state, "
-                        + "`var merges: Int?` decodes it), or decode it with `decodeIfPresent` in your own init(from:); "
+                        + "nothing was replaced. Make the new state decode the old: give a property added to the type a declared value "
+                        + "(`var merges = 0`, filled into an old state by @Shared) or make it Optional (`var merges: Int?`); "
+                        + "a type with its own CodingKeys or init(from:) must decode the missing key itself (`decodeIfPresent`); "
                         + "or remove those objects")
             }
         }
