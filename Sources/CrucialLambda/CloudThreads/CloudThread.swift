@@ -12,7 +12,7 @@ internal import Foundation
 /// for t in threads { try await t.join() }   // the first failure of any thread is thrown here
 /// ```
 ///
-/// The threads a driver starts form a run (see ``CloudRun``): the first one that fails
+/// The threads a driver starts form a run (see `CloudRun` in CrucialClient): the first one that fails
 /// (after its retries) fails the run at once, so the joins of the others throw its error
 /// without waiting for them, whatever order the program joins in, and the servers cancel
 /// the calls the others are parked in ("run cancelled because cloud thread 3 failed: ...").
