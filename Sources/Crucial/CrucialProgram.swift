@@ -6,6 +6,7 @@
 internal import CrucialServer
 internal import CrucialTesting
 internal import Foundation
+import Synchronization
 
 /// A program on Crucial: adopt it beside `AsyncParsableCommand` (or on any `@main` type
 /// with `init()` and `run()`) and the program does the rest itself.
@@ -154,9 +155,33 @@ enum ProgramRuntime {
                 let indented = log.split(separator: "\n", omittingEmptySubsequences: false).map { "  | \($0)" }.joined(separator: "\n")
                 StandardStreams.error("The end of the log of \(failure.thread.map { "cloud thread \($0)" } ?? failure.function):\n\(indented)\n")
             }
+            // The failed run's ephemeral objects go now rather than when its lease lapses
+            // (30 s); a layer that does not answer within a few seconds leaves them to it.
+            await endSession(within: .seconds(5))
             stack.stop()  // the emulator stops every worker process with it
             fail(error)
         }
         stack.stop()
+    }
+
+    /// Ends the program's session, giving up (silently: its lease ends it) after `limit`.
+    static func endSession(within limit: Duration) async {
+        // Unstructured: a call that ignores cancellation must not hold the program past `limit`.
+        final class First: Sendable {
+            let waiting = Mutex<CheckedContinuation<Void, Never>?>(nil)
+            func resume() { waiting.withLock { $0.take() }?.resume() }
+        }
+        let first = First()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            first.waiting.withLock { $0 = continuation }
+            Task {
+                _ = try? await CrucialClient.shared.endSession()
+                first.resume()
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                first.resume()
+            }
+        }
     }
 }

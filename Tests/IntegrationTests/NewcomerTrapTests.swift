@@ -23,6 +23,22 @@ struct NewcomerTrapTests {
         #expect(run.err.contains("static var sharedTypes: [any SharedType.Type] { [TopWords.self] }"), "\(run.err)")
     }
 
+    @Test("A run that fails ends its session with it: its ephemeral objects are gone when the program exits, not 30 s later")
+    func failedRunEndsSession() async throws {
+        let server = try await TestServer()
+        defer { server.stop() }
+        let run = try await runCLI(
+            [], executable: "crucial-newcomer-traps",
+            environment: ["NEWCOMER_TRAP": "failing-run", "CRUCIAL_SERVERS": server.address, "CRUCIAL_INVOKER": "in-process"])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.err.contains("gave up on purpose"), "\(run.err)")
+        let client = server.client()
+        defer { client.close() }
+        // The session lease is 30 s: an object still listed now was left to it.
+        let left = try await client.listObjects()
+        #expect(left.isEmpty, "\(left)")
+    }
+
     @Test("The README's first program (options, a @Shared type in sharedTypes, CloudExecutor) counts a corpus right on its own local stack")
     func readmeProgram() async throws {
         let words = ["the", "a", "of", "crucial", "swift", "cloud", "thread", "object", "shared", "server"]

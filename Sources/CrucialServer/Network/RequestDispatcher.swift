@@ -20,6 +20,11 @@ final class RequestDispatcher {
     private let responder: any Responder
     /// Whether the client proved an admin secret (or the server has none).
     let isAdmin: Bool
+    /// How a client proves the admin secret, for the refusals of admin requests: a client
+    /// proves a secret by connecting with it as its token.
+    static let adminHint =
+        "connect with the server's admin secret (its --admin-token, or an admin line of --credentials) as your token: "
+        + "`crucial --auth-token`, $CRUCIAL_AUTH_TOKEN, or the client's Configuration.authToken"
     /// Called with a frame that must wait until the cluster serves a view again (a view
     /// change is under way): the owner hands it back to ``serve(_:)`` then, on its loop.
     private let later: (Frame, Cluster) -> Void
@@ -171,7 +176,7 @@ final class RequestDispatcher {
     private func remove(_ id: UInt64, _ ref: ObjectRef, _ frame: Frame) -> Frame? {
         if store.isPersistent(ref) == true, !isAdmin, settings.credentials.contains(where: \.isAdmin) {
             // Persistent objects outlive applications: deleting one is an operator's act.
-            return answer(id, .error(CrucialError(.unauthenticated, "removing persistent \(ref) needs an admin secret")))
+            return answer(id, .error(CrucialError(.unauthenticated, "removing persistent \(ref) needs an admin secret: \(Self.adminHint)")))
         }
         let responder = self.responder
         guard let cluster = settings.cluster else {
@@ -204,7 +209,7 @@ final class RequestDispatcher {
 
     /// An operator accepts lost objects (admin only, in a cluster): answered once etcd holds it.
     private func acceptLoss(_ id: UInt64, _ ref: ObjectRef?) -> Frame? {
-        guard isAdmin else { return answer(id, .error(CrucialError(.unauthenticated, "accepting lost objects needs an admin secret"))) }
+        guard isAdmin else { return answer(id, .error(CrucialError(.unauthenticated, "accepting lost objects needs an admin secret: \(Self.adminHint)"))) }
         guard let cluster = settings.cluster else {
             return answer(id, .error(CrucialError(.badRequest, "this server is not part of a cluster: it loses no object to departed members")))
         }
@@ -270,7 +275,7 @@ final class RequestDispatcher {
     /// One chunk of a plugin upload; the last loads it.
     private func loadPlugin(_ name: String, offset: UInt64, chunk: [UInt8], last: Bool, checkOnly: Bool) -> Outcome {
         guard isAdmin else {
-            return .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token (crucial-server --admin-token)"))
+            return .error(CrucialError(.unauthenticated, "loading a plugin needs the admin token: \(Self.adminHint)"))
         }
         do throws(CrucialError) {
             if offset == 0 {
