@@ -21,6 +21,12 @@ public struct CyclicBarrier: SharedProxy, Codable {
             type: BuiltinType.cyclicBarrier.typeName, key: key, initial: .int(Int64(parties)), persistent: persistent, client: client)
     }
 
+    /// A new barrier for `parties` callers, as `java.util.concurrent.CyclicBarrier(parties)`
+    /// makes one: `CyclicBarrier(parties: parties)`, with a unique key of its own.
+    public init(_ parties: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+        self.init(parties: parties, persistent: persistent, client: client)
+    }
+
     /// Waits until all parties arrived; returns the arrival index (`parties - 1`
     /// for the first, 0 for the last). Throws BROKEN_BARRIER if the barrier breaks.
     ///
@@ -76,6 +82,12 @@ public struct Semaphore: SharedProxy, Codable {
         handle = SharedObjectHandle(type: BuiltinType.semaphore.typeName, key: key, initial: initial, persistent: persistent, client: client)
     }
 
+    /// A new semaphore with `permits`, as `java.util.concurrent.Semaphore(permits)` makes
+    /// one: `Semaphore(permits: permits)`, with a unique key of its own.
+    public init(_ permits: Int, ownerless: Bool = false, persistent: Bool = false, client: CrucialClient = .shared) {
+        self.init(permits: permits, ownerless: ownerless, persistent: persistent, client: client)
+    }
+
     /// Waits until `permits` are available and takes them.
     public func acquire(_ permits: Int = 1) async throws {
         handle.client.keepClientAlive()
@@ -117,6 +129,12 @@ public struct CountDownLatch: SharedProxy, Codable {
     public init(_ key: String = "", count: Int, persistent: Bool = false, client: CrucialClient = .shared) {
         handle = SharedObjectHandle(
             type: BuiltinType.countDownLatch.typeName, key: key, initial: .int(Int64(count)), persistent: persistent, client: client)
+    }
+
+    /// A new latch counting down from `count`, as `java.util.concurrent.CountDownLatch(count)`
+    /// makes one: `CountDownLatch(count: count)`, with a unique key of its own.
+    public init(_ count: Int, persistent: Bool = false, client: CrucialClient = .shared) {
+        self.init(count: count, persistent: persistent, client: client)
     }
 
     /// Counts down by one; at zero every waiter proceeds.

@@ -27,6 +27,23 @@ struct InProcessTransportTests {
         try await server.shutdown()
     }
 
+    @Test("Synchronizers made as Java makes them (CyclicBarrier(n), Semaphore(n), CountDownLatch(n)) are new objects with keys of their own")
+    func javaShapedSynchronizers() async throws {
+        let server = CrucialServer(configuration: .init(port: 0, threads: 1))
+        let client = Self.client(InProcessTransport(server: server))
+        defer { client.close() }
+        let (b1, b2) = (CyclicBarrier(3, client: client), CyclicBarrier(3, client: client))
+        #expect(b1.handle.isAnonymous && b1.handle.ref != b2.handle.ref)
+        #expect(try await b1.parties() == 3)
+        let semaphore = Semaphore(2, client: client)
+        #expect(try await semaphore.availablePermits() == 2)
+        let latch = CountDownLatch(1, client: client)
+        try await latch.countDown()
+        #expect(try await latch.count() == 0)
+        #expect(server.store.list(typePrefix: "").count == 3)
+        try await server.shutdown()
+    }
+
     @Test("The handshake runs as over a socket: a server with a token refuses a client without it and serves one with it")
     func authentication() async throws {
         let server = CrucialServer(configuration: .init(port: 0, authToken: "a-long-enough-secret", threads: 1))
