@@ -208,7 +208,7 @@ final class Cluster: Replication, Sendable {
             // An ephemeral object has one copy, lost with its member whatever: only persistent ones are lost for good.
             return (nil, persistent == false ? nil : s.holes.absence(of: ref, copies: rf))
         }
-        if case .away(let holders)? = away { return Self.unavailable(ref, holders) }
+        if case .away(let holders)? = away { return Self.unavailable(ref, holders, ephemeral: persistent == false) }
         switch lost {
         case .lost(let holders, let members)?:
             return CrucialError(
@@ -217,17 +217,23 @@ final class Cluster: Replication, Sendable {
                     + "\(members.count == 1 ? "its" : "their") data (an empty data directory): \(ref) is lost, or never existed "
                     + "(the cluster cannot tell). Nothing was done. An operator who accepts the loss lets it be created afresh: "
                     + "crucial objects forget \(ref.type) \(ref.key) (this object), or crucial cluster accept-loss (every lost object)")
-        case .away(let holders)?: return Self.unavailable(ref, holders)
+        case .away(let holders)?: return Self.unavailable(ref, holders, ephemeral: persistent == false)
         case nil: return nil
         }
     }
 
-    private static func unavailable(_ ref: ObjectRef, _ holders: [String]) -> CrucialError {
-        CrucialError(
-            .unavailable,
-            "every copy of \(ref) is on \(holders.joined(separator: ", ")), which left the cluster without handing it over; "
-                + "it is served again once one of them is back (a member started with that node id and its data directory; "
-                + "started with an empty one, its copies are lost and calls say so); retry")
+    /// `ephemeral`: the call says it creates an ephemeral object, whose one copy only a
+    /// member that was paused or cut off still has (one that crashed lost it).
+    private static func unavailable(_ ref: ObjectRef, _ holders: [String], ephemeral: Bool = false) -> CrucialError {
+        let back =
+            ephemeral
+            ? "it is served again if its member comes back with it (one that was paused or cut off from etcd keeps its "
+                + "ephemeral objects; one that crashed or restarted lost them, and a creating call then makes a new one; "
+                + "make it persistent to keep it on rf members)"
+            : "it is served again once one of them is back (a member started with that node id and its data directory; "
+                + "started with an empty one, its copies are lost and calls say so)"
+        return CrucialError(
+            .unavailable, "every copy of \(ref) is on \(holders.joined(separator: ", ")), which left the cluster without handing it over; \(back); retry")
     }
 
     // MARK: Accepted losses

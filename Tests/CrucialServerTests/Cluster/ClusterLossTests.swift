@@ -21,6 +21,15 @@ struct ClusterLossTests {
         c.crash("c")
         let v2 = try await c.serve(2, ["a"])
         for ref in onBC { #expect(code(try await c.call(ref, "get", in: v2)) == .unavailable, "\(ref)") }
+        // An ephemeral object whose one copy is on b: away too, and the refusal says what
+        // brings it back (b paused, not crashed) and that persistence would have kept it.
+        let ephemeral = try #require((0..<200).map { ObjectRef(type: "AtomicLong", key: "e\($0)") }.first { ring.primary(for: $0)?.id == "b" })
+        guard case .error(let away) = try await c.call(ephemeral, "get", in: v2, persistent: false) else {
+            Issue.record("an ephemeral object on b was served while b is away")
+            return
+        }
+        #expect(away.code == .unavailable)
+        #expect(away.message.contains("one that crashed or restarted lost them") && away.message.contains("make it persistent"), "\(away.message)")
         // b and c come back with nothing (new processes, empty data directories).
         c.add("b", incarnation: 2)
         c.add("c", incarnation: 2)

@@ -119,10 +119,10 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
 
     /// Calls `method` on `ref` as a client in `view` would: on the primary the view's ring names.
     /// `seq`: the retry sequence number (a fresh one when nil); `client`: the caller's client
-    /// id; `initial`: the state a first call creates the object with (persistent).
+    /// id; `initial`: the state a first call creates the object with (persistent unless `persistent` is false).
     func call(
         _ ref: ObjectRef, _ method: String, _ args: [Value] = [], in view: View, at node: String? = nil, seq: UInt64? = nil,
-        client: UInt64 = 99, initial: Value = 0, creating: Bool = true
+        client: UInt64 = 99, initial: Value = 0, creating: Bool = true, persistent: Bool = true
     ) async throws -> Outcome {
         let primary = node ?? HashRing(members: view.members).primary(for: ref)!.id
         let (host, port) = (primary, 1)
@@ -132,7 +132,7 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
         defer { connection.close() }
         let id = requests.add(1, ordering: .relaxed).newValue
         let invoke = Invoke(
-            id: id, ref: ref, method: method, args: args, create: creating ? Create(initial: initial, persistent: true) : nil, clientID: client,
+            id: id, ref: ref, method: method, args: args, create: creating ? Create(initial: initial, persistent: persistent) : nil, clientID: client,
             seq: seq ?? id, viewID: view.id)
         guard case .result(let reply) = try await connection.request(.invoke(invoke), id: id) else {
             throw CrucialError(.internal, "not a result")
