@@ -256,6 +256,11 @@ extension Cluster {
             .flatMap { [self] frame -> EventLoopFuture<Outcome?> in
                 guard case .result(let reply) = frame, case .value(.ints(let wanted)) = reply.outcome else {
                     if case .result(let reply) = frame, case .wrongView(let view) = reply.outcome { return loop.makeSucceededFuture(.wrongView(view)) }
+                    // A refusal (a member started without the cluster's admin token, say) is passed on as it came.
+                    if case .result(let reply) = frame, case .error(let refusal) = reply.outcome {
+                        return loop.makeSucceededFuture(
+                            .error(CrucialError(refusal.code, "member \(link.member.id) refused an Offer: \(refusal.message)")))
+                    }
                     return loop.makeSucceededFuture(.error(CrucialError(.wrongView, "member \(link.member.id) answered an Offer with \(frame.kindName); retry")))
                 }
                 var installs: [EventLoopFuture<Outcome?>] = []

@@ -267,7 +267,8 @@ final class RequestDispatcher {
     private func memberRefusal() -> CrucialError? {
         guard settings.cluster != nil else { return CrucialError(.badRequest, "this server is not part of a cluster") }
         guard isAdmin || !settings.credentials.contains(where: \.isAdmin) else {
-            return CrucialError(.unauthenticated, "only cluster members (with the admin token) may send this")
+            return CrucialError(.unauthenticated, "only cluster members may send this, and members prove the cluster's admin secret: "
+                    + "start every member with the same --admin-token (or admin line of --credentials)")
         }
         return nil
     }
