@@ -210,9 +210,18 @@ public final class ServerProcess: @unchecked Sendable {
     /// Waits (at most 30 s) for Foundation to see `process` end. Not `waitUntilExit()`:
     /// on Linux it waits in a run loop that can miss the exit, and a cooperative thread
     /// blocked there forever starves every task of the process (seen: a hung test suite).
-    package static func awaitExit(_ process: Process) {
-        let deadline = ContinuousClock.now + .seconds(30)
+    package static func awaitExit(_ process: Process, within limit: Duration = .seconds(30)) {
+        let deadline = ContinuousClock.now + limit
         while process.isRunning, ContinuousClock.now < deadline { usleep(2_000) }
+    }
+
+    /// `process`'s exit status once Foundation saw it end (at most `limit` from now), or
+    /// nil: reading `terminationStatus` of a process Foundation still thinks runs traps,
+    /// and a trap in a test bundle takes every test with it (seen on a loaded machine: a
+    /// child that had closed its output was still "running" 30 s later).
+    package static func exitStatus(of process: Process, within limit: Duration = .seconds(120)) -> Int32? {
+        awaitExit(process, within: limit)
+        return process.isRunning ? nil : process.terminationStatus
     }
 }
 

@@ -82,8 +82,10 @@ func runProcessBlocking(_ path: String, _ arguments: [String], environment: [Str
     }
     let o = out.fileHandleForReading.readDataToEndOfFile()
     done.wait()
-    ServerProcess.awaitExit(p)
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: stderr.data, as: UTF8.self))
+    guard let status = ServerProcess.exitStatus(of: p) else {
+        throw CrucialError(.internal, "\(path) \(arguments.joined(separator: " ")) closed its output, but Foundation still reports it running 120 s later")
+    }
+    return (status, String(decoding: o, as: UTF8.self), String(decoding: stderr.data, as: UTF8.self))
 }
 
 /// What a reader thread collected; read after it signalled.

@@ -17,7 +17,7 @@ struct ProtocolDriftTests {
         try process.run()
         // Read to the end (the script's exit closes the pipe) off the cooperative pool, which the other tests' tasks need.
         let text = await offCooperativePool { String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        await offCooperativePool { ServerProcess.awaitExit(process) }
-        #expect(process.terminationStatus == 0, "\(text)")
+        let status = await offCooperativePool { ServerProcess.exitStatus(of: process) }
+        #expect(status == 0, "\(text)")
     }
 }
