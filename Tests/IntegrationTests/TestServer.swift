@@ -74,9 +74,11 @@ func runProcessBlocking(_ path: String, _ arguments: [String], environment: [Str
     p.standardError = err
     try p.run()
     // Both pipes drained at once: a child filling one while we wait on the other would hang.
+    // The reader is a thread of its own, not Dispatch's: tests blocked in reads would take
+    // the workers Foundation needs to see its children exit.
     let stderr = Drained()
     let done = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         stderr.data = err.fileHandleForReading.readDataToEndOfFile()
         done.signal()
     }
