@@ -166,12 +166,10 @@ public final class ServerProcess: @unchecked Sendable {
     public func stop(grace: Duration = .seconds(3)) -> Int32 {
         if process.isRunning {
             terminate()
-            let deadline = ContinuousClock.now + grace
-            while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+            Self.awaitExit(process, within: grace)
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        Self.awaitExit(process)
-        return process.isRunning ? -1 : process.terminationStatus
+        return Self.exitStatus(of: process, within: .seconds(30)) ?? -1
     }
 
     /// SIGTERM, then SIGCONT, as systemd does: a stopped process (SIGSTOP) handles the

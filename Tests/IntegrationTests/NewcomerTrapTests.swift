@@ -25,6 +25,8 @@ struct NewcomerTrapTests {
 
     @Test("A run that fails ends its session with it: its ephemeral objects are gone when the program exits, not 30 s later")
     func failedRunEndsSession() async throws {
+        // A process: what is checked is what the program's exit leaves on the servers (its
+        // entry point ends the session, then exits), which only a program of its own shows.
         let server = try await TestServer()
         defer { server.stop() }
         let run = try await runCLI(

@@ -420,7 +420,7 @@ final class Emulator: Sendable {
         return sandbox
     }
 
-    /// How often a start that failed for a passing reason is tried (2 s in all).
+    /// How often a start that failed for a passing reason is tried again, 100 ms apart (2 s in all).
     static let busyStartAttempts = 20
 
     static func isTransient(_ error: SubprocessError) -> Bool {
