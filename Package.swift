@@ -36,6 +36,8 @@ let package = Package(
         // What a @Shared type needs, without the client's network stack: for plugins.
         .library(name: "CrucialShared", targets: ["CrucialShared"]),
         .library(name: "CrucialServer", targets: ["CrucialServer"]),
+        // The server core alone (no etcd, Prometheus, YAML settings or service lifecycle).
+        .library(name: "CrucialServerCore", targets: ["CrucialServerCore"]),
         .executable(name: "crucial-server", targets: ["crucial-server"]),
         .executable(name: "crucial-bench", targets: ["crucial-bench"]),
         .executable(name: "crucial-demo", targets: ["crucial-demo"]),
@@ -110,19 +112,35 @@ let package = Package(
             dependencies: ["CrucialCore"],
             swiftSettings: strict
         ),
+        // The server core: the object store, the built-in and user types, replication, the
+        // cluster's view changes, persistence, plugins and the NIO server. A program's own
+        // local server and the in-process test server link this and nothing of the
+        // operations stack below.
         .target(
-            name: "CrucialServer",
+            name: "CrucialServerCore",
             dependencies: [
-                "CrucialCore", "CCrucialShims", "CrucialTransport", "CrucialProcess",
+                "CrucialCore", "CCrucialShims", "CrucialTransport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // `crucial-server`'s operations stack over the core: the command with its flags and
+        // YAML settings, etcd membership, Prometheus metrics, graceful shutdown
+        // (swift-service-lifecycle), systemd and SIGHUP. Custom server binaries link it.
+        .target(
+            name: "CrucialServer",
+            dependencies: [
+                "CrucialServerCore", "CrucialCore", "CrucialTransport", "CrucialProcess",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -215,7 +233,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-fuzz",
             dependencies: [
-                "CrucialServer", "CrucialTransport",
+                "CrucialServerCore", "CrucialTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -262,7 +280,7 @@ let package = Package(
         .target(
             name: "Crucial",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialShared", "CrucialServer", "CrucialTesting",
+                "CrucialClient", "CrucialLambda", "CrucialShared", "CrucialServerCore", "CrucialTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -398,7 +416,7 @@ let package = Package(
         .testTarget(
             name: "CrucialServerTests",
             dependencies: [
-                "CrucialServer", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport", "CrucialLambda",
+                "CrucialServer", "CrucialServerCore", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport", "CrucialLambda",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -3,10 +3,10 @@
 @_exported public import CrucialClient
 @_exported public import CrucialLambda
 @_exported public import CrucialShared
-internal import CrucialServer
 internal import CrucialTesting
 internal import Foundation
 import Synchronization
+internal import CrucialServerCore
 
 /// A program on Crucial: adopt it beside `AsyncParsableCommand` (or on any `@main` type
 /// with `init()` and `run()`) and the program does the rest itself.
@@ -115,7 +115,7 @@ enum ProgramRuntime {
                 "this server is the local stack of the program \(program), which runs the @Shared types its CrucialProgram "
                     + "lists: add `static var sharedTypes: [any SharedType.Type] { [\(type.split(separator: ".").last.map(String.init) ?? type).self] }` to it"
             }
-            await CrucialServerCommand.main(registering: sharedTypes, arguments: Array(CommandLine.arguments.dropFirst()))
+            await ProgramServer.run(registering: sharedTypes, arguments: Array(CommandLine.arguments.dropFirst()))
             exit(0)
         }
         await CrucialLambda.serveIfLambda(registering: [])

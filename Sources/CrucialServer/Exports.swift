@@ -1,2 +1,3 @@
-@_exported public import CrucialCore
-@_exported public import CrucialTransport
+// `import CrucialServer`: the server core (store, objects, replication, persistence, the
+// NIO server) and its operations stack (the command, etcd, Prometheus, lifecycle).
+@_exported public import CrucialServerCore

@@ -71,3 +71,33 @@ struct PackagingTests {
         #expect(unknown.err.contains("package MyApp has no executable product named 'nope'; its executables: my-app"), "\(unknown.err)")
     }
 }
+
+/// What an application links: the client side and the server core, never `crucial-server`'s
+/// operations stack. Read from the symbols of executables this build made (a debug build
+/// links every object of its targets' closure), through `nm`: the linker's answer, not the
+/// manifest's.
+@Suite("What applications link")
+struct LinkedClosureTests {
+    /// The symbol substrings (Swift module manglings and one type) of the operations stack.
+    static let operationsStack = [
+        ("Prometheus", "10Prometheus"), ("Yams", "4Yams"), ("ServiceLifecycle", "16ServiceLifecycle"), ("the etcd client", "10EtcdClient"),
+    ]
+
+    @Test("A CrucialProgram (the README's wordfreq example) links the server core but no Prometheus, Yams, ServiceLifecycle or etcd client; crucial-server links all four")
+    func applicationsLinkNoOperationsStack() async throws {
+        func symbols(_ product: String) async throws -> String {
+            let listed = try await runProcess("/usr/bin/env", ["nm", builtExecutable(product)])
+            #expect(listed.status == 0, "nm \(product): \(listed.err)")
+            return listed.out
+        }
+        let program = try await symbols("wordfreq-example")
+        #expect(program.contains("17CrucialServerCore"), "the program's own local server is the server core")
+        for (name, mangled) in Self.operationsStack {
+            #expect(!program.contains(mangled), "a CrucialProgram links \(name)")
+        }
+        let server = try await symbols("crucial-server")
+        for (name, mangled) in Self.operationsStack {
+            #expect(server.contains(mangled), "crucial-server does not link \(name): the check above proves nothing")
+        }
+    }
+}

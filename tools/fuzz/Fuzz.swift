@@ -13,7 +13,7 @@
 //      server's argument checks and methods), then the object's removal;
 //   4. the arguments through ValueDecoder into a few Codable shapes user types use.
 import CrucialCore
-import CrucialServer
+import CrucialServerCore
 import CrucialTransport
 import Foundation
 import NIOCore

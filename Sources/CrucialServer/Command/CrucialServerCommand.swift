@@ -293,7 +293,7 @@ public struct CrucialServerCommand: AsyncParsableCommand {
                 credentials: more, limits: limits,
                 tls: tlsCert.map { ServerTLS(certificatePath: $0, privateKeyPath: tlsKey ?? "", trustRootsPath: tlsCa) },
                 metricsHost: metricsHost, metricsPort: metricsPort),
-            registry: Self.registry, logger: logger)
+            registry: Self.registry, logger: logger, metrics: .prometheus(), coordination: EtcdClient.factory)
         for path in plugins {
             do {
                 let report = try server.store.loadPlugin(path: path)

@@ -1,5 +1,5 @@
 internal import AsyncHTTPClient
-internal import CrucialCore
+internal import CrucialServerCore
 internal import Foundation
 internal import NIOCore
 internal import NIOFoundationCompat
@@ -7,13 +7,12 @@ internal import NIOFoundationCompat
 /// The part of etcd's v3 API membership needs, through etcd's JSON gateway
 /// (`/v3/kv/*`, `/v3/lease/*`): keys and values travel base64-encoded, 64-bit
 /// numbers as strings.
-package struct EtcdClient: Sendable {
-    package struct KeyValue: Sendable, Equatable {
-        package var key: String
-        package var value: [UInt8]
-        package var modRevision: Int64
-        package var lease: Int64
-    }
+package struct EtcdClient: CoordinationStore {
+    package typealias KeyValue = CoordinationKeyValue
+    package typealias Event = CoordinationEvent
+
+    /// Makes an etcd client per member: what `crucial-server` gives the server core.
+    package static let factory: CoordinationStoreFactory = { endpoint, timeout in EtcdClient(endpoint: endpoint, timeout: timeout) }
 
     /// The endpoint, e.g. `http://127.0.0.1:2379`.
     package let endpoint: String
@@ -60,13 +59,6 @@ package struct EtcdClient: Sendable {
         let revision = Self.int((answer["header"] as? [String: Any])?["revision"]) ?? 0
         let kvs = (answer["kvs"] as? [[String: Any]] ?? []).compactMap(Self.keyValue)
         return (kvs, revision)
-    }
-
-    /// A change seen by a watch.
-    package struct Event: Sendable, Equatable {
-        package var deleted: Bool
-        /// For a deletion: the key, and the revision of the deletion.
-        package var kv: KeyValue
     }
 
     /// Calls `onEvents` with each batch of changes to keys under `prefix` from

@@ -1,5 +1,5 @@
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Testing
 
 /// Losing every copy of objects, and forgetting removed ones, in process: members back

@@ -1,5 +1,5 @@
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Foundation
 import Testing
 

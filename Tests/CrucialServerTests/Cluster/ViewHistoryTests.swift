@@ -1,5 +1,5 @@
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Testing
 
 /// The view-change bookkeeping that decides which objects are unavailable, without sockets.

@@ -1,6 +1,6 @@
 import CrucialClient
 import CrucialLambda
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Foundation
 import Synchronization
 import Testing

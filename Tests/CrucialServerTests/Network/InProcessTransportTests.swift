@@ -1,5 +1,5 @@
 import CrucialClient
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Testing
 
 /// Clients and a server's store in one process, without a socket: the proxies, the client's

@@ -1,5 +1,6 @@
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
+import CrucialServer
 import Logging
 import NIOPosix
 import Testing
@@ -72,12 +73,12 @@ struct RequestDispatcherTests {
 struct LateAnswerTests {
     @Test("An answer after waiting for replicas or the disk is counted and timed; a parked call's only leaves the in-flight count")
     func countedAndTimed() {
-        let metrics = ServerMetrics()
+        let metrics = ServerMetrics.prometheus()
         let inFlight = AtomicCounter()
         let recorder = Recorder()
         let late = LateAnswer(
             base: recorder, inFlight: inFlight, metrics: metrics, type: "AtomicLong", method: "incrementAndGet", started: .now)
-        func text() -> String { String(decoding: metrics.exposition(), as: UTF8.self) }
+        func text() -> String { String(decoding: metrics.exposition() ?? [], as: UTF8.self) }
         inFlight.add()
         inFlight.add()
         late.respondAfterWaiting(Reply(id: 1, outcome: .value(.int(1))))

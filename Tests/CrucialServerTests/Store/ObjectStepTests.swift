@@ -1,5 +1,5 @@
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
 import Testing
 
 /// The per-object state machine, driven with hand-made contexts: no store, no cluster, no

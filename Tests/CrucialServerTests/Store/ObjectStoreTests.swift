@@ -1,6 +1,6 @@
 import Synchronization
 import CrucialCore
-@testable import CrucialServer
+@testable import CrucialServerCore
 import NIOCore
 import NIOPosix
 import Testing

@@ -20,7 +20,7 @@ internal import Logging
 /// `<root>loss-accepted` = the view up to which every loss is accepted, and
 /// `<root>forgotten/<type>/<key>` (hex) = the view up to which that object's loss is.
 final class Membership: Sendable {
-    let etcd: EtcdClient
+    let etcd: any CoordinationStore
     let clusterName: String
     let root: String
     var membersPrefix: String { root + "members/" }
@@ -37,10 +37,10 @@ final class Membership: Sendable {
     private let logger: Logger
 
     init(
-        endpoint: String, cluster: String, nodeID: String, address: String, rf: UInt32, leaseTTL: Int, dataDirectory: String?,
-        logger: Logger
+        store: CoordinationStoreFactory, endpoint: String, cluster: String, nodeID: String, address: String, rf: UInt32, leaseTTL: Int,
+        dataDirectory: String?, logger: Logger
     ) {
-        self.etcd = EtcdClient(endpoint: endpoint, timeout: .seconds(max(1, min(5, leaseTTL))))
+        self.etcd = store(endpoint, .seconds(max(1, min(5, leaseTTL))))
         self.clusterName = cluster
         self.root = "/crucial/\(cluster)/"
         self.nodeID = nodeID
@@ -123,7 +123,7 @@ final class Membership: Sendable {
 
     /// Follows one key of the operators' acceptance of losses into `acceptance`; false for other keys.
     @discardableResult
-    private func apply(_ kv: EtcdClient.KeyValue, deleted: Bool, to acceptance: inout LossAcceptance) -> Bool {
+    private func apply(_ kv: CoordinationKeyValue, deleted: Bool, to acceptance: inout LossAcceptance) -> Bool {
         let value = UInt64(String(decoding: kv.value, as: UTF8.self)) ?? 0
         if kv.key == lossAcceptedKey {
             acceptance.upTo = deleted ? 0 : value
@@ -165,7 +165,7 @@ final class Membership: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func parse(_ kvs: [EtcdClient.KeyValue]) -> (members: [View.Member], left: [String: UInt64]) {
+    private func parse(_ kvs: [CoordinationKeyValue]) -> (members: [View.Member], left: [String: UInt64]) {
         var members: [View.Member] = []
         var left: [String: UInt64] = [:]
         for kv in kvs {

@@ -1,9 +1,11 @@
 import Synchronization
-internal import CoreMetrics
-public import Prometheus
+public import CoreMetrics
 
-/// One server's metrics: swift-metrics handles on a Prometheus registry of its own (so
-/// that several servers can run in one process), served by `MetricsEndpoint`.
+/// One server's metrics: swift-metrics handles made by a factory of its own (so that
+/// several servers can run in one process), served by `MetricsEndpoint` as the text its
+/// `exposition` writes. `crucial-server` keeps them in a Prometheus registry
+/// (`ServerMetrics.prometheus()` in the CrucialServer library); ``init()`` keeps them
+/// nowhere (a program's own local server, tests).
 ///
 /// Names: `crucial_operations_total{type,method,outcome}` (outcome `ok`, `parked` or the
 /// error code), `crucial_operation_duration_seconds{type,method}` (calls until their answer,
@@ -43,9 +45,9 @@ public final class ServerMetrics: Sendable {
         }
     }
 
-    /// Where the metrics are kept (served at `GET /metrics`).
-    public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    private let factory: any MetricsFactory
+    /// The text of `GET /metrics`; nil when the metrics are kept nowhere.
+    private let expose: (@Sendable () -> [UInt8])?
     private let operations = Mutex<[String: Operation]>([:])
     let objects: CoreMetrics.Gauge
     let sessions: CoreMetrics.Gauge
@@ -60,16 +62,14 @@ public final class ServerMetrics: Sendable {
     let replication: CoreMetrics.Timer
     private let badFrames: CoreMetrics.Counter
 
-    /// Metrics kept in `registry`.
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Calls take microseconds to seconds (parked ones are not timed).
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
-        ]
+    /// Metrics kept nowhere: the handles count only the calls per method that `crucial top` shows.
+    public convenience init() {
+        self.init(factory: NOOPMetricsHandler.instance, exposition: nil)
+    }
+
+    /// Metrics made by `factory`; `exposition` writes what `GET /metrics` answers.
+    public init(factory: any MetricsFactory, exposition: (@Sendable () -> [UInt8])?) {
+        self.expose = exposition
         self.factory = factory
         objects = CoreMetrics.Gauge(label: "crucial_objects", factory: factory)
         sessions = CoreMetrics.Gauge(label: "crucial_sessions", factory: factory)
@@ -89,8 +89,9 @@ public final class ServerMetrics: Sendable {
         ).record(1)
     }
 
-    /// The Prometheus text exposition of every metric.
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+    /// The text exposition of every metric (Prometheus's, from `crucial-server`), or nil
+    /// when the metrics are kept nowhere.
+    public func exposition() -> [UInt8]? { expose?() }
 
     func handles(_ type: String, _ method: String) -> Operation {
         let key = "\(type)\u{0}\(method)"

@@ -31,9 +31,14 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         switch (request.method, request.uri.split(separator: "?").first.map(String.init) ?? "") {
         case (.GET, "/metrics"):
             refresh()
-            status = .ok
-            body = metrics.exposition()
-            contentType = "text/plain; version=0.0.4; charset=utf-8"
+            if let text = metrics.exposition() {
+                status = .ok
+                body = text
+                contentType = "text/plain; version=0.0.4; charset=utf-8"
+            } else {
+                status = .notFound
+                body = Array("this server keeps no metrics: it was made without a Prometheus registry (crucial-server keeps one)\n".utf8)
+            }
         case (.GET, "/health"):
             status = .ok
             body = Array("ok\n".utf8)

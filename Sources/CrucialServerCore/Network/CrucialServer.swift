@@ -6,12 +6,12 @@ internal import Foundation
 internal import NIOPosix
 internal import NIOSSL
 internal import CrucialTransport
-public import ServiceLifecycle
 
 /// A Crucial DSO server: a SwiftNIO TCP server in front of an `ObjectStore`.
 ///
-/// Run it as a swift-service-lifecycle `Service` (it stops gracefully on the
-/// group's shutdown), or drive it directly:
+/// The CrucialServer library makes it a swift-service-lifecycle `Service` (it stops
+/// gracefully on the group's shutdown) and gives it etcd and Prometheus; this core drives
+/// it directly:
 ///
 /// ```swift
 /// let server = CrucialServer(configuration: .init(host: "127.0.0.1", port: 0))
@@ -19,7 +19,7 @@ public import ServiceLifecycle
 /// ...
 /// try await server.shutdown()
 /// ```
-public final class CrucialServer: Service, Sendable {
+public final class CrucialServer: Sendable {
     private enum State {
         case idle
         case running(serverChannel: any Channel)
@@ -48,12 +48,28 @@ public final class CrucialServer: Service, Sendable {
         (cluster: Cluster, membership: Membership, lease: LockedBox<Int64>, tasks: [Task<Void, Never>])?
     >(nil)
 
+    /// Makes a cluster member's etcd client (nil: this server cannot join a cluster).
+    private let coordination: CoordinationStoreFactory?
+
     /// A configuration; every argument has a default that suits a local development server.
-    public init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
+    ///
+    /// A server made here keeps its metrics nowhere and cannot join a cluster
+    /// (`configuration.cluster` is refused at ``start()``): the CrucialServer library's
+    /// `CrucialServerCommand` (what `crucial-server` runs) adds etcd and Prometheus.
+    public convenience init(configuration: Configuration, registry: TypeRegistry = .builtins, logger: Logger = Logger(label: "crucial.server")) {
+        self.init(configuration: configuration, registry: registry, logger: logger, metrics: ServerMetrics(), coordination: nil)
+    }
+
+    /// A server whose metrics go to `metrics` and whose cluster membership (when
+    /// `configuration.cluster` is set) goes through the stores `coordination` makes.
+    package init(
+        configuration: Configuration, registry: TypeRegistry, logger: Logger, metrics: ServerMetrics, coordination: CoordinationStoreFactory?
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.coordination = coordination
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        self.metrics = ServerMetrics()
+        self.metrics = metrics
         self.store = ObjectStore(
             registry: registry, timerLoop: group.next(), defaultSessionLease: configuration.sessionLease, limits: configuration.limits,
             metrics: metrics)
@@ -83,8 +99,13 @@ public final class CrucialServer: Service, Sendable {
         // A cluster member that may not take its node id is refused before it listens.
         var membership: Membership?
         if let c = configuration.cluster {
+            guard let coordination else {
+                throw CrucialError(
+                    .invalidArgument,
+                    "this server cannot join the cluster at \(c.etcd): it was built without etcd membership; run crucial-server, or CrucialServerCommand from the CrucialServer library")
+            }
             let m = Membership(
-                endpoint: c.etcd, cluster: c.clusterName, nodeID: c.nodeID, address: c.advertise, rf: UInt32(c.rf), leaseTTL: c.leaseTTL,
+                store: coordination, endpoint: c.etcd, cluster: c.clusterName, nodeID: c.nodeID, address: c.advertise, rf: UInt32(c.rf), leaseTTL: c.leaseTTL,
                 dataDirectory: configuration.persistence?.directory, logger: logger)
             if let dir = configuration.persistence?.directory, let record = try MemberRecord.load(directory: dir), record.nodeID != c.nodeID {
                 throw CrucialError(
@@ -361,11 +382,12 @@ public final class CrucialServer: Service, Sendable {
         credentialSet.replace(with: credentials)
     }
 
-    /// `Service`: serves until the service group shuts down gracefully.
-    public func run() async throws {
+    /// Starts the server when it is not yet, then waits for `stop` to return and shuts it
+    /// down: the shell of a server's life that `crucial-server`'s `Service` and a
+    /// program's own local server share.
+    package func serve(until stop: () async throws -> Void) async throws {
         if case .idle = state.withLock({ $0 }) { try await start() }
-        try await gracefulShutdown()
-        SystemdNotifier.notify("STOPPING=1\nSTATUS=shutting down")
+        try await stop()
         try await shutdown()
     }
 }

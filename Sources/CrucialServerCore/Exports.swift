@@ -1,0 +1,2 @@
+@_exported public import CrucialCore
+@_exported public import CrucialTransport
