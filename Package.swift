@@ -271,7 +271,7 @@ let package = Package(
         // and a Lambda emulator on free loopback ports) and the processes it starts.
         .target(
             name: "CrucialTesting",
-            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess", "CrucialServerCore", "CrucialTransport"],
             swiftSettings: strict
         ),
         // The umbrella an application imports: the client, cloud threads, @Shared, and the
@@ -421,11 +421,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The semantics of one server's objects (counters, collections, synchronizers,
+        // lifetimes, user types, retries), on CrucialTesting's in-process server: no socket,
+        // no process, nothing a loaded machine can starve.
+        .testTarget(
+            name: "ObjectSemanticsTests",
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialTestFunctions", "CrucialCore"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "CrucialClient", "CrucialLambda", "CrucialCore", "CrucialServer", "CrucialTestFunctions", "CrucialExamples", "CrucialProcess",
-                "CrucialTransport",
+                "CrucialTransport", "CrucialTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import CrucialTesting
 import CrucialClient
 import CrucialTestFunctions
 import Foundation

@@ -64,6 +64,7 @@ public enum CloudInvokers {
     /// `http://127.0.0.1:7421` unless `CRUCIAL_LAMBDA_ENDPOINT` says otherwise).
     public static var `default`: any CloudInvoker {
         get throws(CloudThreadError) {
+            if let bound = taskBound { return bound }
             if let invoker = box.withLock({ $0 }) { return invoker }
             let made: any CloudInvoker
             if environment("CRUCIAL_INVOKER") == "in-process" {
@@ -78,6 +79,10 @@ public enum CloudInvokers {
             }
         }
     }
+
+    /// Overrides ``default`` for one task tree (CrucialTesting's in-process server binds its
+    /// invoker so, beside its client), before the process-wide default.
+    @TaskLocal package static var taskBound: (any CloudInvoker)?
 
     /// Makes `invoker` the default for threads and executors created without one.
     public static func useDefault(_ invoker: any CloudInvoker) {

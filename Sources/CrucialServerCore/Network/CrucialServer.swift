@@ -22,7 +22,8 @@ internal import CrucialTransport
 public final class CrucialServer: Sendable {
     private enum State {
         case idle
-        case running(serverChannel: any Channel)
+        /// Serving; through memory alone (``startInProcess()``) when there is no channel.
+        case running(serverChannel: (any Channel)?)
         case stopped
     }
 
@@ -239,11 +240,7 @@ public final class CrucialServer: Sendable {
                 }
             }
         }
-        // Object state is counted against --max-state-bytes; the gauges follow.
-        let census: @Sendable () -> Void = { [cluster] in store.census(cluster: cluster) }
-        channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            DispatchQueue.global().async(execute: census)
-        }
+        let census = scheduleHousekeeping(on: channel.eventLoop, cluster: cluster)
         if let port = configuration.metricsPort {
             let endpoint = try await MetricsEndpoint.start(
                 host: configuration.metricsHost, port: port, group: group, metrics: metrics, refresh: census
@@ -254,19 +251,48 @@ public final class CrucialServer: Sendable {
             metricsChannel.withLock { $0 = endpoint }
             logger.info("metrics", metadata: ["address": "http://\(configuration.metricsHost):\(endpoint.localAddress?.port ?? port)/metrics"])
         }
-        // Sessions whose lease lapsed (their driver died) lose their ephemeral objects.
-        channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+        logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
+        if let cluster, let membership {
+            try await join(cluster, membership)
+        }
+        return address
+    }
+
+    /// The census of objects (counted against `--max-state-bytes`; the gauges follow) every
+    /// second, and the end of sessions whose lease lapsed (their driver died: their
+    /// ephemeral objects go) every 250 ms, on `loop`; returns the census, which the metrics
+    /// endpoint runs before it answers.
+    private func scheduleHousekeeping(on loop: any EventLoop, cluster: Cluster?) -> @Sendable () -> Void {
+        let (store, logger) = (self.store, self.logger)
+        let census: @Sendable () -> Void = { store.census(cluster: cluster) }
+        loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            DispatchQueue.global().async(execute: census)
+        }
+        loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
             for (session, removed) in store.expireSessions() {
                 logger.info(
                     "session lease lapsed; its ephemeral objects were removed",
                     metadata: ["session": "\(String(session, radix: 16))", "removed": "\(removed)"])
             }
         }
-        logger.info("listening", metadata: ["address": "\(address)", "threads": "\(configuration.threads)"])
-        if let cluster, let membership {
-            try await join(cluster, membership)
+        return census
+    }
+
+    /// Serves through memory alone (CrucialTesting's `InProcessServer`, over
+    /// ``InProcessTransport``): no listener, and the same housekeeping as ``start()``
+    /// (sessions' leases, the census). A server kept in memory only: no data directory, no
+    /// cluster, no stored plugins.
+    package func startInProcess() throws(CrucialError) {
+        guard configuration.cluster == nil, configuration.persistence == nil else {
+            throw CrucialError(.invalidArgument, "an in-process server keeps no data directory and joins no cluster: start a crucial-server for those")
         }
-        return address
+        let accepted = state.withLock { state -> Bool in
+            guard case .idle = state else { return false }
+            state = .running(serverChannel: nil)
+            return true
+        }
+        guard accepted else { throw CrucialError(.illegalState, "server was already started or stopped") }
+        _ = scheduleHousekeeping(on: group.next(), cluster: nil)
     }
 
     /// Registers in etcd (once listening, so that members told about this node can reach
@@ -357,7 +383,7 @@ public final class CrucialServer: Sendable {
         }
         if case .running(let serverChannel) = previous {
             logger.info("shutting down", metadata: ["connections": "\(children.withLock { $0.count })"])
-            try? await serverChannel.close()
+            try? await serverChannel?.close()
             try? await metricsChannel.withLock({ $0 })?.close()
             // A member's objects live on elsewhere: its clients retry their parked calls there.
             let clustered = clusterState.withLock { $0 != nil }

@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTesting
 import CrucialLambda
 import CrucialTestFunctions
 import Foundation
@@ -16,7 +17,7 @@ struct MakeScratch: Runnable {
 struct LifetimeTests {
     @Test("Ending a session removes its ephemeral objects, those of its cloud threads too, but not persistent ones")
     func endSession() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let driver = server.client()
         let other = server.client()
         defer {
@@ -28,7 +29,7 @@ struct LifetimeTests {
         try await AtomicLong("model", initial: 7, persistent: true, client: driver).incrementAndGet()
         try await TestCentroids.Shared("kept", TestCentroids(k: 1, dims: 1), persistent: true, client: driver).updateCount()
         try await AtomicLong("someone-else", initial: 0, client: other).incrementAndGet()
-        try await CloudExecutor(invoker: InProcessInvoker(), client: driver).invokeAll([MakeScratch(key: "from-thread")])
+        try await CloudExecutor(invoker: server.invoker, client: driver).invokeAll([MakeScratch(key: "from-thread")])
 
         let listed = try await driver.listObjects()
         let mine = listed.filter { $0.session == driver.session }.map(\.ref.key).sorted()
@@ -50,10 +51,10 @@ struct LifetimeTests {
 
     @Test("A driver that stops keeping its session alive loses its ephemeral objects when the lease lapses")
     func leaseLapses() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let watcher = server.client()
         defer { watcher.close() }
-        let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(6)))
+        let driver = server.client(configuration: .init(servers: [], sessionLease: .seconds(6)))
         try await AtomicLong("a", initial: 0, client: driver).incrementAndGet()
         try await AtomicLong("p", initial: 0, persistent: true, client: driver).incrementAndGet()
 
@@ -75,11 +76,11 @@ struct LifetimeTests {
         // executor sends the driver's first keep-alive, and waits for its answer, before the cloud
         // thread runs: it used to race the thread's create from a task, and in full-suite runs on
         // this 2-core VM the busy cooperative pool held that task back until the session lapsed.
-        let server = try await TestServer(arguments: ["--session-lease", "4"])
+        let server = InProcessServer(sessionLease: .seconds(4))
         let watcher = server.client()
         defer { watcher.close() }
-        let driver = CrucialClient(configuration: .init(servers: [server.address], sessionLease: .seconds(6)))
-        try await CloudExecutor(invoker: InProcessInvoker(), client: driver).invokeAll([MakeScratch(key: "from-thread")])
+        let driver = server.client(configuration: .init(servers: [], sessionLease: .seconds(6)))
+        try await CloudExecutor(invoker: server.invoker, client: driver).invokeAll([MakeScratch(key: "from-thread")])
         try await Task.sleep(for: .seconds(13))
         #expect(try await watcher.listObjects().map(\.ref.key) == ["from-thread"])
         #expect(try await driver.endSession() == 1)
@@ -89,7 +90,7 @@ struct LifetimeTests {
     @Test("A session nobody keeps alive expires after the server's default lease")
     func serverDefaultLease() async throws {
         // A lease long enough that a starved test process still lists the object before it lapses.
-        let server = try await TestServer(arguments: ["--session-lease", "6"])
+        let server = InProcessServer(sessionLease: .seconds(6))
         let client = server.client(retries: 0)
         defer { client.close() }
         // Created straight through invoke with a session the server never heard a keep-alive for.

@@ -1,11 +1,12 @@
 import CrucialClient
+import CrucialTesting
 import Testing
 
 @Suite("Collections and arrays on a real server")
 struct CollectionTests {
     @Test("List, set and map operations from concurrent tasks")
     func concurrentCollections() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let list = SharedList<Int>("list", client: client)
@@ -40,7 +41,7 @@ struct CollectionTests {
 
     @Test("List and map methods")
     func methods() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let list = SharedList<String>("l", client: client)
@@ -84,7 +85,7 @@ struct CollectionTests {
 
     @Test("Arrays and matrices")
     func arrays() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let gradient = AtomicDoubleArray("gradient", length: 100, client: client)
@@ -116,7 +117,7 @@ struct CollectionTests {
 
     @Test("Removal, listing and create-on-first-use")
     func lifecycle() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("c", initial: 10, client: client)

@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTesting
 import NIOPosix
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 struct CounterTests {
     @Test("8 tasks × 10,000 addAndGet on one AtomicLong give exactly 80,000")
     func concurrentIncrements() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("counter", initial: 0, client: client)
@@ -19,12 +20,12 @@ struct CounterTests {
             try await group.waitForAll()
         }
         #expect(try await counter.get() == 80_000)
-        expectCleanExit(await server.stop())
+        try await server.shutdown()
     }
 
     @Test("Tasks on the client's task executor (its connections' event loops) make exactly the increments they were answered")
     func onTheClientsLoops() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counter = AtomicLong("counter", initial: 0, client: client)
@@ -44,12 +45,12 @@ struct CounterTests {
         // Each answer once: none lost, none doubled, in whatever order the tasks got them.
         #expect(answers.sorted() == Array(1...16_000))
         #expect(try await counter.get() == 16_000)
-        expectCleanExit(await server.stop())
+        try await server.shutdown()
     }
 
     @Test("A batch makes every call and returns the results in order; a failing call fails the batch and the others stay done")
     func batch() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counters = (0..<100).map { AtomicLong("c\($0)", initial: Int64($0) * 10, client: client) }
@@ -70,12 +71,12 @@ struct CounterTests {
         var expected: [Int64] = (0..<10).map { Int64($0 * 10 + 6) }
         expected[3] = 31  // its call failed: not incremented
         #expect(after == expected)
-        expectCleanExit(await server.stop())
+        try await server.shutdown()
     }
 
     @Test("A pipeline sends every call at once and returns the results in order, creating objects on first use")
     func pipeline() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counters = (0..<100).map { AtomicLong("p\($0)", initial: Int64($0) * 10, client: client) }
@@ -92,12 +93,12 @@ struct CounterTests {
         let mixed = try await client.pipeline([.init(map, "put", [.string("a"), .int(1)]), .init(counters[0], "get"), .init(map, "size")])
         #expect(mixed == [.null, .int(1), .int(1)])
         #expect(try await map.get("a") == 1)
-        expectCleanExit(await server.stop())
+        try await server.shutdown()
     }
 
     @Test("A pipeline's failing calls fail alone: the others are done, pipeline throws the first failure in order")
     func pipelineFailures() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let counters = (0..<4).map { AtomicLong("f\($0)", initial: 0, client: client) }
@@ -125,33 +126,12 @@ struct CounterTests {
         // Every call went through once per pipeline: the good ones twice in all.
         #expect(try await counters[0].get() == 2)
         #expect(try await counters[3].get() == 2)
-        expectCleanExit(await server.stop())
-    }
-
-    @Test("A pipeline beyond maxPendingCalls fails the calls over the limit with PENDING_LIMIT, unsent")
-    func pipelineOverLimit() async throws {
-        let server = try await TestServer()
-        var configuration = CrucialClient.Configuration(servers: [server.address])
-        configuration.maxPendingCalls = 4
-        configuration.connections = 1
-        let client = CrucialClient(configuration: configuration)
-        defer { client.close() }
-        let counter = AtomicLong("limited", initial: 0, client: client)
-        _ = try await counter.get()  // connected, created
-        // On the connection's loop, all ten are written in one go: no answer can come between.
-        let results = await withTaskExecutorPreference(client.taskExecutor) {
-            await client.pipelineResults((0..<10).map { _ in .init(counter, "incrementAndGet") })
-        }
-        let refused = results.compactMap { r -> CrucialError? in if case .failure(let e) = r { e } else { nil } }
-        #expect(refused.count == 6 && refused.allSatisfy { $0.code == .pendingLimit }, "\(results)")
-        #expect(results.prefix(4).compactMap { try? $0.get() } == (1...4).map { .int(Int64($0)) })
-        #expect(try await counter.get() == 4)
-        expectCleanExit(await server.stop())
+        try await server.shutdown()
     }
 
     @Test("AtomicLong and AtomicInt methods follow java.util.concurrent")
     func methods() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let l = AtomicLong("l", initial: 5, client: client)

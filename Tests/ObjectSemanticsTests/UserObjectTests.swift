@@ -1,4 +1,5 @@
 import CrucialClient
+import CrucialTesting
 import CrucialLambda
 import CrucialTestFunctions
 import Foundation
@@ -22,7 +23,7 @@ struct CentroidWorker: Runnable {
 struct UserObjectTests {
     @Test("16 tasks update one GlobalCentroids-like object; it ends in the exact expected state")
     func concurrentUpdates() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let client = server.client()
         defer { client.close() }
         let k = 4, dims = 3, rounds = 25
@@ -60,7 +61,7 @@ struct UserObjectTests {
 
     @Test("A method that throws on the server comes back as USER_ERROR with its type and message")
     func remoteErrors() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let client = server.client()
         defer { client.close() }
         let centroids = TestCentroids.Shared("bad", TestCentroids(k: 2, dims: 2), client: client)
@@ -78,7 +79,7 @@ struct UserObjectTests {
 
     @Test("Struct types: mutating methods write, default arguments and @Shared(name:) work")
     func structTypes() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let client = server.client()
         defer { client.close() }
         let tally = Tally.Shared("t", Tally(), client: client)
@@ -97,7 +98,7 @@ struct UserObjectTests {
 
     @Test("Calls with a wrong shape get precise errors; a server without the type names it")
     func badCalls() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let client = server.client(retries: 0)
         defer { client.close() }
         let ref = ObjectRef(type: "TestCentroids", key: "raw")
@@ -124,7 +125,7 @@ struct UserObjectTests {
             #expect(e.code == .badInitialState)
         }
 
-        let plain = try await TestServer()
+        let plain = InProcessServer()
         let plainClient = plain.client(retries: 0)
         defer { plainClient.close() }
         do {
@@ -134,11 +135,12 @@ struct UserObjectTests {
             #expect(e.code == .unknownType)
             #expect(e.message.contains("no object type \"TestCentroids\" on this server: a @Shared type must be linked"))
         }
+        try await plain.shutdown()
     }
 
     @Test("@SharedKey names an object after its property, user-defined or built-in; proxies travel inside a cloud thread")
     func keysAndCloudThreads() async throws {
-        let server = try await TestServer.withTestTypes()
+        let server = InProcessServer(sharedTypes: [TestCentroids.self, Tally.self])
         let client = server.client()
         defer { client.close() }
         let worker = CentroidWorker(id: 3)
@@ -150,7 +152,7 @@ struct UserObjectTests {
         let decoded = try JSONDecoder().decode(CentroidWorker.self, from: JSONEncoder().encode(worker))
         #expect(decoded.centroids.ref == worker.centroids.ref)
 
-        let executor = CloudExecutor(invoker: InProcessInvoker(), client: client)
+        let executor = CloudExecutor(invoker: server.invoker, client: client)
         try await executor.invokeAll((1...4).map { CentroidWorker(id: $0) })
         let centroids = TestCentroids.Shared("centroids", TestCentroids(k: 2, dims: 2), client: client)
         #expect(try await centroids.centroids() == [[2.5, 0], [0, 1]])

@@ -1,11 +1,12 @@
 import CrucialClient
+import CrucialTesting
 import Testing
 
 @Suite("Synchronization objects on a real server")
 struct SynchronizationTests {
     @Test("A 16-party CyclicBarrier reused for 50 generations")
     func barrierGenerations() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let parties = 16, generations = 50
@@ -36,7 +37,7 @@ struct SynchronizationTests {
 
     @Test("A timed-out await breaks the barrier for the others; reset repairs it")
     func barrierTimeout() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let barrier = CyclicBarrier("b", parties: 3, client: client)
@@ -61,7 +62,7 @@ struct SynchronizationTests {
 
     @Test("A Semaphore never over-admits under contention")
     func semaphoreAdmission() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let permits = 3
@@ -95,7 +96,7 @@ struct SynchronizationTests {
 
     @Test("SharedFuture get before and after set")
     func future() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let future = SharedFuture<[Double]>("result", client: client)
@@ -119,7 +120,7 @@ struct SynchronizationTests {
 
     @Test("CountDownLatch releases waiters at zero")
     func latch() async throws {
-        let server = try await TestServer()
+        let server = InProcessServer()
         let client = server.client()
         defer { client.close() }
         let latch = CountDownLatch("done", count: 3, client: client)
@@ -136,8 +137,8 @@ struct SynchronizationTests {
 struct PendingLimitTests {
     @Test("A call beyond maxPendingCalls fails at once with PENDING_LIMIT, unsent; the waiting calls finish and calls go on")
     func pendingLimit() async throws {
-        let server = try await TestServer()
-        let client = CrucialClient(configuration: .init(servers: [server.address], connections: 1, maxPendingCalls: 3))
+        let server = InProcessServer()
+        let client = server.client(configuration: .init(servers: [], connections: 1, maxPendingCalls: 3))
         defer { client.close() }
         let other = server.client()
         defer { other.close() }
@@ -159,15 +160,4 @@ struct PendingLimitTests {
         for w in waiters { _ = try await w.value }
         #expect(try await counter.incrementAndGet() == 1, "the refused call was not applied")
     }
-}
-
-/// Polls `condition` every 10 ms until it holds, for at most `limit` (a bound that only
-/// catches a condition never reached, generous for a loaded machine).
-func waitUntil(within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("condition not reached within \(limit)")
 }
