@@ -416,7 +416,7 @@ let package = Package(
         .testTarget(
             name: "CrucialServerTests",
             dependencies: [
-                "CrucialServer", "CrucialServerCore", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport", "CrucialLambda",
+                "CrucialServer", "CrucialServerCore", "CrucialCore", "CrucialClient", "CrucialShared", "CrucialTransport", "CrucialLambda", "CrucialTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict

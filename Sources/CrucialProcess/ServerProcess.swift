@@ -205,21 +205,60 @@ public final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits (at most 30 s) for Foundation to see `process` end. Not `waitUntilExit()`:
-    /// on Linux it waits in a run loop that can miss the exit, and a cooperative thread
-    /// blocked there forever starves every task of the process (seen: a hung test suite).
+    /// Waits (at most `limit`) for `process` to end: for Foundation to see it, or for the
+    /// kernel to show it exited (a zombie Foundation has not reaped yet: on a loaded machine
+    /// Foundation noticed an exited child up to a minute late). Not `waitUntilExit()`: on
+    /// Linux it waits in a run loop that can miss the exit, and a cooperative thread blocked
+    /// there forever starves every task of the process (seen: a hung test suite).
     package static func awaitExit(_ process: Process, within limit: Duration = .seconds(30)) {
         let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { usleep(2_000) }
+        while process.isRunning, exitedChild(process.processIdentifier) == nil, ContinuousClock.now < deadline { usleep(2_000) }
     }
 
-    /// `process`'s exit status once Foundation saw it end (at most `limit` from now), or
-    /// nil: reading `terminationStatus` of a process Foundation still thinks runs traps,
-    /// and a trap in a test bundle takes every test with it (seen on a loaded machine: a
-    /// child that had closed its output was still "running" 30 s later).
-    package static func exitStatus(of process: Process, within limit: Duration = .seconds(120)) -> Int32? {
+    /// How `process` ended once it did (at most `limit` from now), or nil: Foundation's
+    /// answer when it saw the end, else the kernel's for a zombie. Never Foundation's
+    /// `terminationStatus` of a process it thinks runs, which traps (and a trap in a test
+    /// bundle takes every test with it).
+    package static func termination(of process: Process, within limit: Duration = .seconds(120)) -> Termination? {
         awaitExit(process, within: limit)
-        return process.isRunning ? nil : process.terminationStatus
+        if !process.isRunning {
+            return process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
+        }
+        return exitedChild(process.processIdentifier)
+    }
+
+    /// `process`'s exit status (or the signal that ended it) once it ended, at most `limit`
+    /// from now; nil when it still runs then.
+    package static func exitStatus(of process: Process, within limit: Duration = .seconds(120)) -> Int32? {
+        switch termination(of: process, within: limit) {
+        case .exit(let status), .signal(let status): return status
+        case nil: return nil
+        }
+    }
+
+    /// How a child process ended.
+    package enum Termination: Equatable, CustomStringConvertible {
+        case exit(Int32)
+        case signal(Int32)
+        package var description: String {
+            switch self {
+            case .exit(let status): return "exit \(status)"
+            case .signal(let signal): return "signal \(signal)"
+            }
+        }
+    }
+
+    /// How the child `pid` ended when the kernel shows it exited but not yet reaped (state
+    /// `Z` in `/proc/PID/stat`, whose 52nd field is waitpid's status word); nil otherwise.
+    static func exitedChild(_ pid: Int32) -> Termination? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3); field 52 (exit_code) is fields[49].
+        guard fields.first == "Z", fields.count > 49, let word = Int32(fields[49].trimmingWhitespaceAndNewlines()) else { return nil }
+        let signal = word & 0x7f
+        return signal == 0 ? .exit((word >> 8) & 0xff) : .signal(signal)
     }
 }
 
