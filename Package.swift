@@ -202,7 +202,7 @@ let package = Package(
         .target(
             name: "CrucialLambda",
             dependencies: [
-                "CrucialClient", "CrucialCore", "CrucialTransport", "CCrucialShims",
+                "CrucialClient", "CrucialCore", "CrucialTransport", "CCrucialShims", "CrucialProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -280,7 +280,7 @@ let package = Package(
         .target(
             name: "Crucial",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialShared", "CrucialServerCore", "CrucialTesting",
+                "CrucialClient", "CrucialLambda", "CrucialShared", "CrucialServerCore", "CrucialProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -297,7 +297,7 @@ let package = Package(
         // The paper's example programs, shared by the demo and the benchmarks.
         .target(
             name: "CrucialExamples",
-            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess", "CrucialTesting"],
+            dependencies: ["CrucialClient", "CrucialLambda", "CrucialProcess"],
             path: "tools/examples",
             exclude: ["porting", "wordfreq"],
             swiftSettings: strict
@@ -305,7 +305,7 @@ let package = Package(
         .executableTarget(
             name: "crucial-demo",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialExamples",
+                "CrucialClient", "CrucialLambda", "CrucialExamples",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/demo",

@@ -3,7 +3,7 @@
 @_exported public import CrucialClient
 @_exported public import CrucialLambda
 @_exported public import CrucialShared
-internal import CrucialTesting
+internal import CrucialProcess
 internal import Foundation
 import Synchronization
 internal import CrucialServerCore

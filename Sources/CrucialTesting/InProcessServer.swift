@@ -1,5 +1,5 @@
 public import CrucialClient
-public import CrucialLambda
+@_exported public import CrucialLambda  // LocalStack, CloudThread, the invokers
 internal import CrucialServerCore
 internal import CrucialTransport
 

@@ -2,7 +2,6 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
-import CrucialTesting
 import Foundation
 
 @main

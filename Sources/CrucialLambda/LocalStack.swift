@@ -1,5 +1,4 @@
 import CrucialClient
-internal import CrucialLambda
 public import CrucialProcess
 import Foundation
 
