@@ -11,6 +11,10 @@ let strict: [SwiftSetting] = [
 /// event loop stays there, and no call pays the runtime's executor-preference lookup per
 /// async frame (perf: 9 % of the load's time on the loops).
 let callerIsolated: [SwiftSetting] = strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+/// What a Lambda bootstrap links: members come only from modules a file imports (SE-0444),
+/// so that Foundation proper, which async-http-client imports, cannot slip in through an
+/// extension (`StringProtocol.contains` would link it, and its 30 MB of ICU data).
+let bootstrapSide: [SwiftSetting] = strict + [.enableUpcomingFeature("MemberImportVisibility")]
 
 /// The paper's applications, each as a plain threaded program and its Crucial port
 /// (tools/table4.sh counts what the port changed); a port imports Crucial alone.
@@ -207,8 +211,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                // credential_process: Foundation's Process would link Foundation proper and ICU.
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: strict
+            swiftSettings: bootstrapSide
         ),
         .executableTarget(
             name: "crucial-lambda-emulator",

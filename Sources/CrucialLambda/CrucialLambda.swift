@@ -1,6 +1,6 @@
 internal import CCrucialShims
 internal import CrucialClient
-internal import Foundation
+internal import FoundationEssentials
 
 #if canImport(Glibc)
 internal import Glibc

@@ -1,6 +1,6 @@
 import CrucialClient
 public import CrucialProcess
-import Foundation
+import FoundationEssentials
 
 /// The embedded default of the demo and the applications: a DSO server and a
 /// crucial-lambda-emulator on free loopback ports, unless the environment names others

@@ -1,7 +1,8 @@
 internal import AsyncHTTPClient
 internal import CrucialClient
-internal import Foundation
+internal import FoundationEssentials
 internal import NIOCore
+internal import NIOHTTP1
 
 /// What the runtime loop needs of the Lambda Runtime API: the next invocation, and a
 /// place for each answer. ``RuntimeClient`` speaks it over HTTP; the tests script it.

@@ -1,5 +1,5 @@
 internal import CrucialClient
-internal import Foundation
+internal import FoundationEssentials
 
 #if canImport(Glibc)
 internal import Glibc

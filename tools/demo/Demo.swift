@@ -2,7 +2,10 @@ import ArgumentParser
 import CrucialClient
 import CrucialExamples
 import CrucialLambda
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 enum Entry {
@@ -63,7 +66,7 @@ struct Demo: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(500))
                 let drawn = try await progress.get()
                 if drawn != last {
-                    print(String(format: "  %5.1f%% of points drawn", 100 * Double(drawn) / Double(total)))
+                    print(cFormat("  %5.1f%% of points drawn", 100 * Double(drawn) / Double(total)))
                     last = drawn
                 }
             }
@@ -73,7 +76,7 @@ struct Demo: AsyncParsableCommand {
 
         let pi = 4 * Double(try await counter.get()) / Double(total)
         let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
-        print(String(format: "π ≈ %.6f (error %.2e) from %lld points in %.2f s (%.1f M points/s)",
+        print(cFormat("π ≈ %.6f (error %.2e) from %lld points in %.2f s (%.1f M points/s)",
                      pi, abs(pi - Double.pi), total, seconds, Double(total) / seconds / 1e6))
         #if DEBUG
         print("(a debug build, unoptimised: tools/demo.sh --release draws the points about 5 times faster)")
@@ -82,4 +85,12 @@ struct Demo: AsyncParsableCommand {
         try await CrucialClient.shared.endSession()
         guard abs(pi - Double.pi) < 0.01 else { throw ExitCode.failure }
     }
+}
+
+/// `format` filled as C's printf does: Foundation's `String(format:)` would link Foundation
+/// proper and its ICU data (30 MB) into the Lambda bootstrap this program also is.
+func cFormat(_ format: String, _ arguments: any CVarArg...) -> String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    let count = withVaList(arguments) { vsnprintf(&buffer, buffer.count, format, $0) }
+    return String(decoding: buffer.prefix(max(0, min(Int(count), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

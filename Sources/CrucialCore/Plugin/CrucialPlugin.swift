@@ -1,5 +1,8 @@
 internal import CCrucialShims
-internal import Foundation
+internal import FoundationEssentials
+#if canImport(Glibc)
+internal import Glibc
+#endif
 internal import Synchronization
 
 /// Exports `@Shared` types from a shared library that `crucial-server` loads at

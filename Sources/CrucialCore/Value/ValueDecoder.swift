@@ -1,4 +1,4 @@
-internal import Foundation
+internal import FoundationEssentials
 
 /// Decodes a ``Value`` back into any `Decodable`.
 ///

@@ -1,4 +1,4 @@
-internal import Foundation
+internal import FoundationEssentials
 
 /// Encodes any `Encodable` into a ``Value``.
 ///

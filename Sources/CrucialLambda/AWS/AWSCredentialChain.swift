@@ -1,6 +1,10 @@
 internal import AsyncHTTPClient
-public import Foundation
+public import FoundationEssentials
+internal import Subprocess
 internal import NIOCore
+internal import SystemPackage
+internal import NIOHTTP1
+internal import CrucialCore
 
 /// Something that hands out AWS credentials, fresh enough to sign a request now.
 public protocol AWSCredentialProvider: Sendable {
@@ -118,7 +122,7 @@ public final class AWSCredentialChain: AWSCredentialProvider {
         if let id = p["aws_access_key_id"], let secret = p["aws_secret_access_key"] {
             return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: p["aws_session_token"])
         }
-        if let command = p["credential_process"] { return try CredentialProcess.run(command) }
+        if let command = p["credential_process"] { return try await CredentialProcess.run(command) }
         if p["sso_session"] != nil || p["sso_start_url"] != nil {
             throw CloudThreadError.configuration(
                 "AWS profile \(name) uses SSO, which Crucial does not read: `aws configure export-credentials --profile \(name) --format env` and export them")
@@ -165,7 +169,7 @@ public final class AWSCredentialChain: AWSCredentialProvider {
             guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CloudThreadError.configuration("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
             }
-            request.headers.add(name: "Authorization", value: token.trimmingCharacters(in: .whitespacesAndNewlines))
+            request.headers.add(name: "Authorization", value: token.trimmingWhitespace())
         }
         let (status, body) = try await AWSHTTP.send(request, timeout: .seconds(5), what: "the container credentials endpoint \(url)")
         guard status == 200 else {
@@ -205,14 +209,23 @@ extension AWSCredentials {
     /// The JSON the container endpoint, instance metadata and `credential_process` answer
     /// (`AccessKeyId`, `SecretAccessKey`, `Token` or `SessionToken`, `Expiration` in ISO 8601).
     init(json: Data, from source: String) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
-            let id = object["AccessKeyId"] as? String, let secret = object["SecretAccessKey"] as? String
+        guard let answer = try? JSONDecoder().decode(CredentialsJSON.self, from: json), let id = answer.AccessKeyId,
+            let secret = answer.SecretAccessKey
         else {
             throw CloudThreadError.configuration("\(source) answered no credentials: \(String(decoding: json.prefix(300), as: UTF8.self))")
         }
-        let token = (object["Token"] ?? object["SessionToken"]) as? String
-        self.init(accessKeyID: id, secretAccessKey: secret, sessionToken: token, expiration: (object["Expiration"] as? String).flatMap(parseISO8601))
+        self.init(accessKeyID: id, secretAccessKey: secret, sessionToken: answer.Token ?? answer.SessionToken, expiration: answer.Expiration.flatMap(parseISO8601))
     }
+}
+
+/// What the credential sources answer, as AWS spells it.
+private struct CredentialsJSON: Decodable {
+    var Version: Int?
+    var AccessKeyId: String?
+    var SecretAccessKey: String?
+    var Token: String?
+    var SessionToken: String?
+    var Expiration: String?
 }
 
 /// `2026-12-06T10:00:00Z`, with or without fractional seconds (of any length: STS writes
@@ -222,7 +235,7 @@ func parseISO8601(_ text: String) -> Date? {
     if let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) {
         whole = String(text[..<dot] + text[end...])
     }
-    return ISO8601DateFormatter().date(from: whole)
+    return try? Date(whole, strategy: .iso8601)
 }
 
 /// The profiles of `~/.aws/credentials` and `~/.aws/config` (where non-default profiles are
@@ -253,22 +266,23 @@ struct AWSProfiles {
 
 /// `credential_process`: a command that prints credentials as JSON (`Version` 1).
 enum CredentialProcess {
-    static func run(_ command: String) throws -> AWSCredentials {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { throw CloudThreadError.configuration("credential_process \(command): \(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CloudThreadError.configuration(
-                "credential_process \(command) exited \(process.terminationStatus): \(String(decoding: message, as: UTF8.self))")
+    static func run(_ command: String) async throws -> AWSCredentials {
+        let result: ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>>
+        do {
+            result = try await Subprocess.run(
+                .path("/bin/sh"), arguments: ["-c", command], output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
+        } catch {
+            throw CloudThreadError.configuration("credential_process \(command): \(error)")
         }
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let version = object["Version"] as? Int, version != 1 {
+        switch result.terminationStatus {
+        case .exited(0): break
+        case .exited(let status):
+            throw CloudThreadError.configuration("credential_process \(command) exited \(status): \(result.standardError)")
+        default:
+            throw CloudThreadError.configuration("credential_process \(command) ended with \(result.terminationStatus): \(result.standardError)")
+        }
+        let data = Data(result.standardOutput.utf8)
+        if let version = (try? JSONDecoder().decode(CredentialsJSON.self, from: data))?.Version, version != 1 {
             throw CloudThreadError.configuration("credential_process \(command) printed Version \(version); only 1 is known")
         }
         return try AWSCredentials(json: data, from: "credential_process \(command)")

@@ -1,5 +1,5 @@
 internal import CrucialClient
-public import Foundation
+public import FoundationEssentials
 
 /// AWS credentials, found the way the AWS CLI and SDKs find them.
 public struct AWSCredentials: Sendable, Equatable {
@@ -48,7 +48,7 @@ public struct AWSCredentials: Sendable, Equatable {
     }
 
     static func awsHome(_ env: [String: String]) -> String {
-        (env.nonEmpty("HOME") ?? NSHomeDirectory()) + "/.aws"
+        (env.nonEmpty("HOME") ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.aws"
     }
 }
 
@@ -64,15 +64,15 @@ struct INIFile {
     init(text: String) {
         var current: String?
         for raw in text.split(whereSeparator: \.isNewline) {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
-                let name = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+                let name = line.dropFirst().dropLast().trimmingWhitespace()
                 current = name
                 sections[name, default: [:]] = sections[name, default: [:]]
             } else if let current, let eq = line.firstIndex(of: "=") {
-                let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                let key = line[..<eq].trimmingWhitespace().lowercased()
+                let value = line[line.index(after: eq)...].trimmingWhitespace()
                 sections[current, default: [:]][key] = value
             }
         }

@@ -1,6 +1,8 @@
 internal import AsyncHTTPClient
-internal import Foundation
+internal import FoundationEssentials
 internal import NIOCore
+internal import NIOHTTP1
+internal import CrucialCore
 
 /// AWS STS through its query API (form-encoded POST, XML answers): what the credential
 /// chain needs of it. `https://sts.REGION.amazonaws.com` (the global endpoint without a
@@ -31,7 +33,7 @@ struct STSClient {
         }
         let parameters = [
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role), ("RoleSessionName", session),
-            ("WebIdentityToken", token.trimmingCharacters(in: .whitespacesAndNewlines)),
+            ("WebIdentityToken", token.trimmingWhitespace()),
         ]
         return try Self.credentials(in: try await post(parameters, signedWith: nil), action: "AssumeRoleWithWebIdentity of \(role)")
     }
@@ -84,13 +86,13 @@ struct STSClient {
 /// bootstrap does not carry.)
 enum XMLText {
     static func first(_ element: String, in xml: String) -> String? {
-        guard let open = xml.range(of: "<\(element)>"), let close = xml.range(of: "</\(element)>", range: open.upperBound..<xml.endIndex) else {
+        guard let open = xml.firstRange(of: "<\(element)>"), let close = xml[open.upperBound...].firstRange(of: "</\(element)>") else {
             return nil
         }
         return String(xml[open.upperBound..<close.lowerBound])
-            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
-            .replacingOccurrences(of: "&amp;", with: "&")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacing("&lt;", with: "<").replacing("&gt;", with: ">")
+            .replacing("&quot;", with: "\"").replacing("&apos;", with: "'")
+            .replacing("&amp;", with: "&")
+            .trimmingWhitespace()
     }
 }

@@ -1,5 +1,5 @@
 internal import CrucialClient
-public import Foundation
+public import FoundationEssentials
 internal import CrucialCore
 
 /// AWS Signature Version 4 for one request, as AWS documents it
@@ -137,7 +137,22 @@ public struct SigV4Signer: Sendable {
         return out
     }
 
-    static func percentDecode(_ s: String) -> String { s.removingPercentEncoding ?? s }
+    /// `%XX` escapes decoded (as UTF-8); `s` itself when an escape is malformed, as
+    /// Foundation's `removingPercentEncoding` would give nil (which links ICU).
+    static func percentDecode(_ s: String) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = s.utf8[...]
+        while let byte = utf8.popFirst() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else { return s }
+            bytes.append(value)
+            utf8 = utf8.dropFirst(2)
+        }
+        return String(validating: bytes, as: UTF8.self) ?? s
+    }
 }
 
 private func hex(_ bytes: some Sequence<UInt8>) -> String {

@@ -1,5 +1,5 @@
 public import CrucialClient
-internal import Foundation
+internal import FoundationEssentials
 
 /// Runs many cloud functions at once, as the paper's `ServerlessExecutorService`.
 ///

@@ -1,6 +1,6 @@
 internal import CrucialClient
 import Synchronization
-package import Foundation
+package import FoundationEssentials
 
 /// Code that runs as a cloud function: its stored properties are its input, sent
 /// to the function encoded as JSON, so it must be `Codable`.

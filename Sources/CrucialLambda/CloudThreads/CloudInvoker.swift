@@ -1,6 +1,6 @@
 package import CrucialClient
 import Synchronization
-public import Foundation
+public import FoundationEssentials
 
 /// Where cloud functions run: AWS Lambda or the local emulator (``LambdaInvoker``),
 /// or this process (``InProcessInvoker``, for tests).

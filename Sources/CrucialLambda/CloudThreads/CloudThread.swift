@@ -1,6 +1,6 @@
 public import CrucialClient
 import Synchronization
-internal import Foundation
+internal import FoundationEssentials
 
 /// A thread whose body runs as a cloud function, as `CloudThread` does in the
 /// Crucial paper: `start()` invokes the function, `join()` waits for it to end and

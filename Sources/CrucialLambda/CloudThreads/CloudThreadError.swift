@@ -53,7 +53,7 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
         guard errorType == "Runtime.ExitError", let log else { return nil }
         let markers = ["Fatal error:", "Precondition failed", "Assertion failed", "fatal error:"]
         return log.split(separator: "\n").last { line in markers.contains { line.contains($0) } }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingWhitespace() }
     }
 }
 

@@ -1,5 +1,8 @@
 public import CrucialClient
-package import Foundation
+package import FoundationEssentials
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// The JSON a cloud function receives:
 ///

@@ -1,6 +1,6 @@
 internal import CrucialClient
 internal import AsyncHTTPClient
-public import Foundation
+public import FoundationEssentials
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -191,11 +191,18 @@ public struct LambdaInvoker: CloudInvoker {
             throw error
         }
         // AWS's service errors: {"Type": "User", "message": "..."} or {"Message": "..."}, type in a header.
-        let json = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
-        let message = (json?["message"] ?? json?["Message"]) as? String ?? String(decoding: response.body, as: UTF8.self)
+        let json = try? JSONDecoder().decode(ServiceError.self, from: response.body)
+        let message = json?.message ?? json?.Message ?? String(decoding: response.body, as: UTF8.self)
         let type = response.headers.first(name: "x-amzn-errortype")?.split(separator: ":").first.map(String.init)
-            ?? (json?["__type"] as? String) ?? response.status.reasonPhrase
+            ?? json?.__type ?? response.status.reasonPhrase
         throw CloudThreadError.invocationRefused(status: Int(response.status.code), type: type, message: message)
+    }
+
+    /// An AWS service error's body, as AWS spells it.
+    private struct ServiceError: Decodable {
+        var message: String?
+        var Message: String?
+        var __type: String?
     }
 
     /// One pool for every invoker: many functions run at once, so many connections per host.

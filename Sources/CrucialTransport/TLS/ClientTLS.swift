@@ -1,5 +1,5 @@
 public import CrucialCore
-internal import Foundation
+internal import FoundationEssentials
 package import NIOSSL
 
 /// TLS for a client's connections to Crucial servers started with `--tls-cert`.
