@@ -113,7 +113,11 @@ let package = Package(
         // child's watch on its parent. Applications do not link it.
         .target(
             name: "CrucialProcess",
-            dependencies: ["CrucialCore"],
+            dependencies: [
+                "CrucialCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // The server core: the object store, the built-in and user types, replication, the
@@ -372,7 +376,7 @@ let package = Package(
         .testTarget(
             name: "CrucialCoreTests",
             dependencies: [
-                "CrucialCore", "CrucialProcess",
+                "CrucialCore", "CrucialProcess", "CrucialTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

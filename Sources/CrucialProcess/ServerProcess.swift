@@ -1,6 +1,8 @@
 internal import CrucialCore
-package import Foundation
-internal import Synchronization
+internal import FoundationEssentials
+internal import Subprocess
+internal import SystemPackage
+import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -16,32 +18,73 @@ internal import Glibc
 /// await server.stop()
 /// ```
 ///
-/// The waits (for the ready line, for the exit) happen on threads of their own: Swift's
-/// cooperative pool has one thread per core, and tasks blocked in them would stall every
-/// other task of the process (keep-alives included) on a loaded machine.
-public final class ServerProcess: @unchecked Sendable {
-    private let process: Process
+/// The child runs under swift-subprocess, which watches it through a process descriptor:
+/// its end is known when it happens (Foundation's `Process`, used before, noticed an exited
+/// child up to a minute late on a loaded machine) and nothing of Foundation proper, which
+/// would bring ICU's 34 MB into every Lambda bootstrap, is linked. Its standard error is
+/// this process's; its standard output is read up to the ready line, then drained.
+public final class ServerProcess: Sendable {
     /// The line that announced readiness.
     public let readyLine: String
     /// Standard output up to and with the ready line (e.g. `crucial-server`'s metrics address).
     public let output: String
+    /// The child's pid.
+    public let processIdentifier: Int32
+    private let life: Life
 
-    private init(process: Process, readyLine: String, output: String) {
-        self.process = process
+    private init(readyLine: String, output: String, processIdentifier: Int32, life: Life) {
         self.readyLine = readyLine
         self.output = output
+        self.processIdentifier = processIdentifier
+        self.life = life
     }
 
     /// "HOST:PORT", the last word of a `crucial-server` ready line.
     public var address: String { readyLine.split(separator: " ").last.map(String.init) ?? "" }
 
     /// The port at the end of the ready line.
-    public var port: Int? { readyLine.split(separator: ":").last.flatMap { Int($0.trimmingWhitespaceAndNewlines()) } }
+    public var port: Int? { readyLine.split(separator: ":").last.flatMap { Int($0.trimmingWhitespace()) } }
 
-    /// The child's pid.
-    public var processIdentifier: Int32 { process.processIdentifier }
-    /// Whether the child still runs.
-    public var isRunning: Bool { process.isRunning }
+    /// Whether the child still runs (the kernel's word, before the task that watches it
+    /// may have run: that task needs a thread of the cooperative pool, which a busy
+    /// machine's tests can hold).
+    public var isRunning: Bool { life.ending == nil && !Self.kernelEnding(processIdentifier).ended }
+
+    /// How the child ended, once it did.
+    public var termination: Termination? { life.ending ?? Self.kernelEnding(processIdentifier).termination }
+
+    /// Whether the kernel shows the child `pid` ended, and how when it can tell, without
+    /// reaping it (`WNOWAIT`: swift-subprocess reaps it). ECHILD: it was reaped already.
+    static func kernelEnding(_ pid: Int32) -> (ended: Bool, termination: Termination?) {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return (errno == ECHILD, nil) }
+        guard info._sifields._sigchld.si_pid == pid else { return (false, nil) }
+        let status = info._sifields._sigchld.si_status
+        return (true, info.si_code == CLD_EXITED ? .exit(status) : .signal(status))
+    }
+
+    /// How a child process ended.
+    public enum Termination: Sendable, Equatable, CustomStringConvertible {
+        /// It exited with this status.
+        case exit(Int32)
+        /// This signal ended it.
+        case signal(Int32)
+
+        /// `exit N` or `signal N`.
+        public var description: String {
+            switch self {
+            case .exit(let status): return "exit \(status)"
+            case .signal(let signal): return "signal \(signal)"
+            }
+        }
+
+        /// The exit status, or the signal's number: what a shell's `$?` shows less 128.
+        public var status: Int32 {
+            switch self {
+            case .exit(let status), .signal(let status): return status
+            }
+        }
+    }
 
     /// Starts `executable` and waits (at most `timeout`) for a stdout line containing
     /// `readyText`. `environment` adds to (or overrides) this process's environment.
@@ -49,50 +92,68 @@ public final class ServerProcess: @unchecked Sendable {
         executable: String, arguments: [String], environment: [String: String] = [:], readyText: String = "listening on",
         timeout: Duration = .seconds(30)
     ) async throws -> ServerProcess {
-        try await offCooperativePool {
-            try startBlocking(executable: executable, arguments: arguments, environment: environment, readyText: readyText, timeout: timeout)
+        // The child stops itself if we die without stopping it (see ParentWatch).
+        var variables: [Environment.Key: String?] = [:]
+        variables[Environment.Key(stringLiteral: ParentWatch.environmentKey)] = String(getpid())
+        for (name, value) in environment { variables[Environment.Key(stringLiteral: name)] = value }
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(variables))
+        let life = Life()
+        let start = Start()
+        // The child's whole life: its output read up to the ready line (which answers the
+        // start), then drained so that it never blocks on a full pipe, then its end.
+        Task {
+            do {
+                let outcome = try await Subprocess.run(
+                    configuration, input: .none, output: .sequence, error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false)
+                ) { execution in
+                    life.started(pid: execution.processIdentifier.value)
+                    // Whole lines only: a ready line split across two reads must not be taken half.
+                    var pending: [UInt8] = []
+                    var text = ""
+                    var ready = false
+                    for try await buffer in execution.standardOutput where !ready {
+                        buffer.withUnsafeBytes { pending.append(contentsOf: $0) }
+                        while !ready, let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                            let line = String(decoding: pending[..<end], as: UTF8.self)
+                            pending.removeSubrange(...end)
+                            text += line + "\n"
+                            if line.contains(readyText) {
+                                ready = true
+                                start.ready(line: line.trimmingWhitespace(), output: text, pid: execution.processIdentifier.value)
+                            }
+                        }
+                    }
+                    if !ready { start.failed(output: text + String(decoding: pending, as: UTF8.self)) }
+                }
+                life.ended(Self.termination(outcome.terminationStatus))
+                start.failed(output: "")
+            } catch {
+                life.ended(.exit(-1))
+                start.failed(output: "", error: error)
+            }
+        }
+        // A child that goes quiet without the line is stopped at the deadline.
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            if start.giveUp(), let pid = life.pid { kill(pid, SIGKILL) }
+        }
+        defer { watchdog.cancel() }
+        switch await start.result() {
+        case .ready(let line, let output, let pid):
+            return ServerProcess(readyLine: line, output: output, processIdentifier: pid, life: life)
+        case .failed(let output, let error):
+            if let pid = life.pid, life.ending == nil { kill(pid, SIGKILL) }
+            let why = error.map { "could not start: \($0)" } ?? "did not print \"\(readyText)\" within \(timeout) or exited"
+            throw CrucialError(.connectionFailed, "\(executable) \(why); its output: \(output)")
         }
     }
 
-    private static func startBlocking(
-        executable: String, arguments: [String], environment: [String: String], readyText: String, timeout: Duration
-    ) throws -> ServerProcess {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        // The child stops itself if we die without stopping it (see ParentWatch).
-        let watch = [ParentWatch.environmentKey: String(ProcessInfo.processInfo.processIdentifier)]
-        p.environment = ProcessInfo.processInfo.environment.merging(watch) { _, new in new }.merging(environment) { _, new in new }
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        var text = ""
-        let deadline = ContinuousClock.now + timeout
-        let handle = out.fileHandleForReading
-        // A child that goes quiet without the line would block the read below forever:
-        // at the deadline it is stopped, which ends the read.
-        let ready = Flag()
-        let (seconds, attoseconds) = timeout.components
-        DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) { [p] in
-            if !ready.isSet, p.isRunning { p.terminate() }
+    private static func termination(_ status: TerminationStatus) -> Termination {
+        switch status {
+        case .exited(let code): return .exit(Int32(code))
+        case .signaled(let signal): return .signal(Int32(signal))
         }
-        while p.isRunning, ContinuousClock.now < deadline {
-            let data = handle.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.contains(readyText) }) {
-                ready.set()
-                // Keep draining stdout so the child never blocks on a full pipe.
-                Thread.detachNewThread { while !handle.availableData.isEmpty {} }
-                return ServerProcess(process: p, readyLine: String(line), output: text)
-            }
-        }
-        if !p.isRunning {
-            // It exited: what it wrote last (why it exited) is still in the pipe.
-            text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-        }
-        p.terminate()
-        throw CrucialError(.connectionFailed, "\(executable) did not print \"\(readyText)\"; its output: \(text)")
     }
 
     /// A single-member etcd (Debian's `etcd-server`) on free loopback ports, keeping its
@@ -142,151 +203,157 @@ public final class ServerProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    /// The sibling `crucial-server` of the running executable, if built.
+    /// The sibling `name` of the running executable, if built.
     public static func siblingExecutable(_ name: String = "crucial-server") -> String? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let path = dir.appendingPathComponent(name).path
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        let me = CommandLine.arguments[0]
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let path = realpath(me, &resolved) != nil ? String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : me
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let candidate = (directory.isEmpty ? "." : directory) + "/" + name
+        return access(candidate, X_OK) == 0 ? candidate : nil
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; returns the exit status. (A child of a
-    /// Swift process may inherit a mask that blocks SIGTERM: redis-server then ignores it.)
+    /// SIGTERM, then SIGKILL after `grace`; returns the exit status (the signal's number
+    /// when a signal ended it, -1 when it did not end within 30 s more). (A child of a Swift
+    /// process may inherit a mask that blocks SIGTERM: redis-server then ignores it.)
     @discardableResult
     public func stop(grace: Duration = .seconds(3)) async -> Int32 {
-        await offCooperativePool { self.stop(grace: grace) }
+        if isRunning {
+            terminate()
+            if await waitForExit(within: grace) == nil { kill(processIdentifier, SIGKILL) }
+        }
+        return await waitForExit(within: .seconds(30))?.status ?? -1
     }
 
-    /// SIGKILL, as a crash would.
+    /// SIGKILL, as a crash would; returns once the child is gone.
     public func kill9() async {
-        await offCooperativePool { self.kill9() }
+        if isRunning { kill(processIdentifier, SIGKILL) }
+        _ = await waitForExit(within: .seconds(30))
+    }
+
+    /// Waits (at most `limit`) for the child to end; how it ended, or nil.
+    public func waitForExit(within limit: Duration = .seconds(120)) async -> Termination? {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let ending = endingNow() { return ending }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return endingNow()
+    }
+
+    /// How the child ended, if it did: the watching task's word, else the kernel's; a child
+    /// reaped before the task recorded how counts as `exit(-1)` after a second.
+    private func endingNow() -> Termination? {
+        if let ending = life.ending { return ending }
+        let (ended, termination) = Self.kernelEnding(processIdentifier)
+        guard ended else { return nil }
+        if let termination { return termination }
+        let soon = ContinuousClock.now + .seconds(1)
+        while life.ending == nil, ContinuousClock.now < soon { usleep(2_000) }
+        return life.ending ?? .exit(-1)
     }
 
     /// ``stop(grace:)`` blocking the calling thread, for a `defer` (which cannot await).
     @discardableResult
     public func stop(grace: Duration = .seconds(3)) -> Int32 {
-        if process.isRunning {
+        if isRunning {
             terminate()
-            Self.awaitExit(process, within: grace)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if waitBlocking(within: grace) == nil { kill(processIdentifier, SIGKILL) }
         }
-        return Self.exitStatus(of: process, within: .seconds(30)) ?? -1
+        return waitBlocking(within: .seconds(30))?.status ?? -1
     }
 
     /// SIGTERM, then SIGCONT, as systemd does: a stopped process (SIGSTOP) handles the
     /// SIGTERM only once continued.
     private func terminate() {
-        process.terminate()
-        kill(process.processIdentifier, SIGCONT)
+        kill(processIdentifier, SIGTERM)
+        kill(processIdentifier, SIGCONT)
     }
 
     /// ``kill9()`` blocking the calling thread.
     public func kill9() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        Self.awaitExit(process)
+        if isRunning { kill(processIdentifier, SIGKILL) }
+        _ = waitBlocking(within: .seconds(30))
+    }
+
+    /// Waits (at most `limit`) on the calling thread for the child to end, by the kernel's
+    /// word (never for a task: a `defer` may block a thread of the cooperative pool, and the
+    /// task that watches the child may need it); how it ended, or nil.
+    private func waitBlocking(within limit: Duration) -> Termination? {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let ending = endingNow() { return ending }
+            usleep(2_000)
+        }
+        return endingNow()
     }
 
     /// ``stop(grace:)`` for a `defer` or a `deinit` in async code, which cannot await and
-    /// must not block a thread of the cooperative pool: SIGTERM now, and the rest (SIGKILL
-    /// after `grace`, the wait) on a thread of its own; returns at once. `then` runs once
-    /// the process ended.
+    /// must not block a thread of the cooperative pool: SIGTERM now, SIGKILL after `grace`
+    /// in a task; returns at once. `then` runs once the process ended.
     public func stopInBackground(grace: Duration = .seconds(3), then: (@Sendable () -> Void)? = nil) {
-        if process.isRunning { terminate() }
-        Thread.detachNewThread { [self] in
-            stop(grace: grace)
+        if isRunning { terminate() }
+        Task { [self] in
+            await stop(grace: grace)
             then?()
         }
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            let process = process
-            Thread.detachNewThread { Self.awaitExit(process) }
+        if isRunning { kill(processIdentifier, SIGKILL) }
+    }
+
+    /// The child's pid once spawned, and its end once the task watching it saw it.
+    private final class Life: Sendable {
+        private let state = Mutex<(pid: Int32?, ending: Termination?)>((nil, nil))
+
+        var pid: Int32? { state.withLock { $0.pid } }
+        var ending: Termination? { state.withLock { $0.ending } }
+
+        func started(pid: Int32) { state.withLock { $0.pid = pid } }
+
+        func ended(_ termination: Termination) {
+            state.withLock { s in if s.ending == nil { s.ending = termination } }
         }
     }
 
-    /// Waits (at most `limit`) for `process` to end: for Foundation to see it, or for the
-    /// kernel to show it exited (a zombie Foundation has not reaped yet: on a loaded machine
-    /// Foundation noticed an exited child up to a minute late). Not `waitUntilExit()`: on
-    /// Linux it waits in a run loop that can miss the exit, and a cooperative thread blocked
-    /// there forever starves every task of the process (seen: a hung test suite).
-    package static func awaitExit(_ process: Process, within limit: Duration = .seconds(30)) {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, exitedChild(process.processIdentifier) == nil, ContinuousClock.now < deadline { usleep(2_000) }
-    }
-
-    /// How `process` ended once it did (at most `limit` from now), or nil: Foundation's
-    /// answer when it saw the end, else the kernel's for a zombie. Never Foundation's
-    /// `terminationStatus` of a process it thinks runs, which traps (and a trap in a test
-    /// bundle takes every test with it).
-    package static func termination(of process: Process, within limit: Duration = .seconds(120)) -> Termination? {
-        awaitExit(process, within: limit)
-        if !process.isRunning {
-            return process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
+    /// The answer to a start: the ready line, or why there is none (first one wins).
+    private final class Start: Sendable {
+        enum Outcome: Sendable {
+            case ready(line: String, output: String, pid: Int32)
+            case failed(output: String, error: (any Error)?)
         }
-        return exitedChild(process.processIdentifier)
-    }
+        private let state = Mutex<(outcome: Outcome?, waiter: CheckedContinuation<Outcome, Never>?, gaveUp: Bool)>((nil, nil, false))
 
-    /// `process`'s exit status (or the signal that ended it) once it ended, at most `limit`
-    /// from now; nil when it still runs then.
-    package static func exitStatus(of process: Process, within limit: Duration = .seconds(120)) -> Int32? {
-        switch termination(of: process, within: limit) {
-        case .exit(let status), .signal(let status): return status
-        case nil: return nil
+        func ready(line: String, output: String, pid: Int32) { settle(.ready(line: line, output: output, pid: pid)) }
+        func failed(output: String, error: (any Error)? = nil) { settle(.failed(output: output, error: error)) }
+
+        /// Ends the wait at the deadline; whether it was still waiting.
+        func giveUp() -> Bool {
+            let waiting = state.withLock { $0.outcome == nil }
+            if waiting { settle(.failed(output: "", error: nil)) }
+            return waiting
         }
-    }
 
-    /// How a child process ended.
-    package enum Termination: Equatable, CustomStringConvertible {
-        case exit(Int32)
-        case signal(Int32)
-        package var description: String {
-            switch self {
-            case .exit(let status): return "exit \(status)"
-            case .signal(let signal): return "signal \(signal)"
+        private func settle(_ outcome: Outcome) {
+            let waiter = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
+                guard s.outcome == nil else { return nil }
+                s.outcome = outcome
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume(returning: outcome)
+        }
+
+        func result() async -> Outcome {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { s -> Outcome? in
+                    if let outcome = s.outcome { return outcome }
+                    s.waiter = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
             }
         }
     }
-
-    /// How the child `pid` ended when the kernel shows it exited but not yet reaped (state
-    /// `Z` in `/proc/PID/stat`, whose 52nd field is waitpid's status word); nil otherwise.
-    static func exitedChild(_ pid: Int32) -> Termination? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is the state (field 3); field 52 (exit_code) is fields[49].
-        guard fields.first == "Z", fields.count > 49, let word = Int32(fields[49].trimmingWhitespaceAndNewlines()) else { return nil }
-        let signal = word & 0x7f
-        return signal == 0 ? .exit((word >> 8) & 0xff) : .signal(signal)
-    }
-}
-
-/// Runs `work` on a thread of its own and waits for it without holding a thread of
-/// Swift's cooperative pool (one per core), which a blocking call would take from every
-/// other task of the process.
-package func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-    }
-}
-
-/// ``offCooperativePool(_:)`` for work that cannot fail.
-package func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: work()) }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingWhitespaceAndNewlines() -> String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-    }
-}
-
-/// A flag one thread sets and others read.
-private final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
 }

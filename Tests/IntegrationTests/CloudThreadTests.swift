@@ -1,3 +1,4 @@
+import CrucialTesting
 import CrucialClient
 import CrucialProcess
 import CrucialLambda

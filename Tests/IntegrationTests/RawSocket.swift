@@ -1,3 +1,4 @@
+import CrucialTesting
 import CrucialTransport
 import CrucialProcess
 import CrucialClient

@@ -1,3 +1,4 @@
+import CrucialTesting
 import CrucialProcess
 import CrucialClient
 import CrucialLambda

@@ -1,4 +1,5 @@
 import CrucialProcess
+import CrucialTesting
 import Foundation
 import Testing
 
