@@ -12,13 +12,18 @@ import Testing
 struct PackagingTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// A new package `MyApp` with an executable `my-app`, depending on this one; removed by the caller.
+    /// A package `MyApp` with an executable `my-app`, depending on this one, kept between
+    /// runs in this machine's cache (as ``OwnPackageTests/cache``: its resolution of the
+    /// dependency graph is made once per machine).
     static func userPackage() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-zip-\(UUID().uuidString)")
+        let dir = OwnPackageTests.cache.deletingLastPathComponent().appendingPathComponent("zip-package")
         let sources = dir.appendingPathComponent("Sources/my-app")
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
-        try OwnPackageTests.manifest(crucialPath: root.path).write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
-        try "print(\"hello\")\n".write(to: sources.appendingPathComponent("main.swift"), atomically: true, encoding: .utf8)
+        try OwnPackageTests.write(OwnPackageTests.manifest(crucialPath: root.path), to: dir.appendingPathComponent("Package.swift"))
+        if let resolved = try? String(contentsOf: root.appendingPathComponent("Package.resolved"), encoding: .utf8) {
+            try OwnPackageTests.write(resolved, to: dir.appendingPathComponent("Package.resolved"))
+        }
+        try OwnPackageTests.write("print(\"hello\")\n", to: sources.appendingPathComponent("main.swift"))
         return dir
     }
 
@@ -31,15 +36,16 @@ struct PackagingTests {
     @Test("In the user's package: the zip holds an executable bootstrap at its root that serves invocations; the check refuses a dynamic binary given by a relative path; an unknown product is named with the package's executables")
     func userPackageZip() async throws {
         let package = try Self.userPackage()
-        defer { try? FileManager.default.removeItem(at: package) }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-zip-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
 
         // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
-        let zip = package.appendingPathComponent("out/function.zip").path
+        let zip = scratch.appendingPathComponent("out/function.zip").path
         let packed = try await Self.plugin(package, ["--binary", builtExecutable("crucial-test-functions"), "--no-check", "--output", zip])
         #expect(packed.status == 0, "\(packed.err)")
         #expect(packed.out.contains("aws lambda update-function-code --function-name crucial --zip-file fileb://\(zip)"))
 
-        let out = package.appendingPathComponent("unzipped")
+        let out = scratch.appendingPathComponent("unzipped")
         let unzipped = try await runProcess("/usr/bin/unzip", ["-q", zip, "-d", out.path])
         #expect(unzipped.status == 0, "\(unzipped.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["bootstrap"])
@@ -61,6 +67,7 @@ struct PackagingTests {
         // The check, with a path relative to the user's package.
         let copy = package.appendingPathComponent(".build/debug/my-app")
         try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(at: copy)
         try FileManager.default.copyItem(atPath: try builtExecutable("crucial-test-functions"), toPath: copy.path)
         let checked = try await Self.plugin(package, ["--check", ".build/debug/my-app"])
         #expect(checked.status != 0)
