@@ -118,7 +118,7 @@ public final class ServerProcess: Sendable {
                             let line = String(decoding: pending[..<end], as: UTF8.self)
                             pending.removeSubrange(...end)
                             text += line + "\n"
-                            if line.containsUTF8(readyText) {
+                            if line.contains(readyText) {
                                 ready = true
                                 start.ready(line: line.trimmingWhitespace(), output: text, pid: execution.processIdentifier.value)
                             }
@@ -180,7 +180,7 @@ public final class ServerProcess: Sendable {
                 let process = try await start(
                     executable: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", binary] + arguments, readyText: "serving client traffic")
                 return (process, endpoint)
-            } catch let error as CrucialError where attempt < 5 && error.message.containsUTF8("address already in use") {
+            } catch let error as CrucialError where attempt < 5 && error.message.contains("address already in use") {
                 continue
             }
         }

@@ -86,13 +86,13 @@ struct STSClient {
 /// bootstrap does not carry.)
 enum XMLText {
     static func first(_ element: String, in xml: String) -> String? {
-        guard let open = xml.utf8Range(of: "<\(element)>"), let close = xml[open.upperBound...].utf8Range(of: "</\(element)>") else {
+        guard let open = xml.firstRange(of: "<\(element)>"), let close = xml[open.upperBound...].firstRange(of: "</\(element)>") else {
             return nil
         }
-        return xml[open.upperBound..<close.lowerBound]
-            .replacingUTF8("&lt;", with: "<").replacingUTF8("&gt;", with: ">")
-            .replacingUTF8("&quot;", with: "\"").replacingUTF8("&apos;", with: "'")
-            .replacingUTF8("&amp;", with: "&")
+        return String(xml[open.upperBound..<close.lowerBound])
+            .replacing("&lt;", with: "<").replacing("&gt;", with: ">")
+            .replacing("&quot;", with: "\"").replacing("&apos;", with: "'")
+            .replacing("&amp;", with: "&")
             .trimmingWhitespace()
     }
 }

@@ -52,7 +52,7 @@ public struct CloudFunctionError: Error, Sendable, CustomStringConvertible {
     public var crashReason: String? {
         guard errorType == "Runtime.ExitError", let log else { return nil }
         let markers = ["Fatal error:", "Precondition failed", "Assertion failed", "fatal error:"]
-        return log.split(separator: "\n").last { line in markers.contains { line.containsUTF8($0) } }
+        return log.split(separator: "\n").last { line in markers.contains { line.contains($0) } }
             .map { $0.trimmingWhitespace() }
     }
 }
