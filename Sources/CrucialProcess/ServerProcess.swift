@@ -241,16 +241,11 @@ public final class ServerProcess: Sendable {
         return endingNow()
     }
 
-    /// How the child ended, if it did: the watching task's word, else the kernel's; a child
-    /// reaped before the task recorded how counts as `exit(-1)` after a second.
+    /// How the child ended, if it did: the watching task's word, else the kernel's (for a
+    /// child not reaped yet). A child reaped before the task recorded how has not ended yet
+    /// here: its task records it as soon as it runs.
     private func endingNow() -> Termination? {
-        if let ending = life.ending { return ending }
-        let (ended, termination) = Self.kernelEnding(processIdentifier)
-        guard ended else { return nil }
-        if let termination { return termination }
-        let soon = ContinuousClock.now + .seconds(1)
-        while life.ending == nil, ContinuousClock.now < soon { usleep(2_000) }
-        return life.ending ?? .exit(-1)
+        life.ending ?? Self.kernelEnding(processIdentifier).termination
     }
 
     /// ``stop(grace:)`` blocking the calling thread, for a `defer` (which cannot await).
@@ -281,8 +276,16 @@ public final class ServerProcess: Sendable {
     /// task that watches the child may need it); how it ended, or nil.
     private func waitBlocking(within limit: Duration) -> Termination? {
         let deadline = ContinuousClock.now + limit
+        var reapedAt: ContinuousClock.Instant?
         while ContinuousClock.now < deadline {
             if let ending = endingNow() { return ending }
+            // Reaped, and the task that records how waits for a thread of the cooperative
+            // pool, which this wait may be holding: after 5 s, an end without its status.
+            if Self.kernelEnding(processIdentifier).ended {
+                let since = reapedAt ?? ContinuousClock.now
+                reapedAt = since
+                if ContinuousClock.now - since > .seconds(5) { return .exit(-1) }
+            }
             usleep(2_000)
         }
         return endingNow()

@@ -26,11 +26,16 @@ extension ServerProcess {
     /// `terminationStatus` of a process it thinks runs, which traps (and a trap in a test
     /// bundle takes every test with it).
     package static func termination(of process: Process, within limit: Duration = .seconds(120)) -> Termination? {
-        awaitExit(process, within: limit)
-        if !process.isRunning {
-            return process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
-        }
-        return exitedChild(process.processIdentifier)
+        // Polled as one: Foundation may reap the zombie between a look at each.
+        let deadline = ContinuousClock.now + limit
+        repeat {
+            if !process.isRunning {
+                return process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
+            }
+            if let ended = exitedChild(process.processIdentifier) { return ended }
+            usleep(2_000)
+        } while ContinuousClock.now < deadline
+        return nil
     }
 
     /// `process`'s exit status (or the signal that ended it) once it ended, at most `limit`

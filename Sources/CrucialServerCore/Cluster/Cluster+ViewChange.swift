@@ -208,6 +208,7 @@ extension Cluster {
                 "some objects' copies are all on members that left without handing them over: they are unavailable until one is back",
                 metadata: ["holes": "\(history.holes.map { "absent \($0.absent.joined(separator: ",")) of \($0.members.joined(separator: ","))" })"])
         }
+        state.withLock { $0.settledViewID = max($0.settledViewID, view.id) }
         logger.notice("serving view", metadata: ["view": "\(view.id)", "objects": "\(store.count)", "dropped": "\(dropped)"])
         wakeWaiting()
     }

@@ -54,6 +54,9 @@ final class Cluster: Replication, Sendable {
         /// Graceful departures: node id → the incarnation that left.
         var left: [String: UInt64] = [:]
         var ready = false
+        /// The last view whose change finished here: served, and the copies this member no
+        /// longer keeps dropped (what `serving view` logs).
+        var settledViewID: UInt64 = 0
         var ownTransferDone = false
         var leaving = false
         /// This node is in the view it adopted last.

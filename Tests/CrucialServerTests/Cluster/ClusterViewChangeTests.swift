@@ -101,7 +101,10 @@ final class InProcessCluster: @unchecked Sendable {  // `nodes` changes only bet
     /// Waits until each of `members` serves `view` (bounded: a hang fails, never a slow machine).
     func waitReady(_ view: View, _ members: [String]) async throws {
         for _ in 0..<3000 {
-            let ready = members.allSatisfy { id in nodes[id]?.cluster.state.withLock { $0.ready && $0.view?.id == view.id } ?? false }
+            // Served, and done dropping what it no longer keeps (a member is ready a moment before).
+            let ready = members.allSatisfy { id in
+                nodes[id]?.cluster.state.withLock { $0.ready && $0.view?.id == view.id && $0.settledViewID >= view.id } ?? false
+            }
             if ready { return }
             try await Task.sleep(for: .milliseconds(10))
         }
