@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
         let server = CrucialServer(
             configuration: .init(
                 port: port, threads: threads, persistence: dataDir.map { PersistenceConfiguration(directory: $0, fsync: fsync) }, cluster: cluster),
-            registry: registry, logger: logger)
+            registry: registry, logger: logger, metrics: .prometheus(), coordination: EtcdClient.factory)  // as crucial-server
         let address = try await server.start()
         say("crucial-server listening on 127.0.0.1:\(address.port ?? port)")
         fflush(nil)
