@@ -28,7 +28,7 @@ internal import CrucialTransport
 /// ```
 ///
 /// What only a process shows (signals, a crash, the disk, a cluster's network) needs a real
-/// `crucial-server`: ``LocalStack`` starts one.
+/// `crucial-server`: `LocalStack` starts one.
 public final class InProcessServer: Sendable {
     private let server: CrucialServer
     private let transport: InProcessTransport
@@ -36,6 +36,7 @@ public final class InProcessServer: Sendable {
 
     /// A server that knows the built-in types and `sharedTypes`.
     /// - Parameters:
+    ///   - sharedTypes: the `@Shared` types its objects may be of, as a `CrucialProgram` lists them.
     ///   - authToken: the secret clients must prove (nil: none).
     ///   - sessionLease: how long an application session lives without a keep-alive (its
     ///     ephemeral objects go with it); short ones test what happens when a client is gone.
