@@ -104,7 +104,10 @@ struct OwnPackageTests {
         let env = ProcessInfo.processInfo.environment
         let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return base.appendingPathComponent("crucial/own-package")
+        let preferred = base.appendingPathComponent("crucial/own-package")
+        if (try? FileManager.default.createDirectory(at: preferred, withIntermediateDirectories: true)) != nil { return preferred }
+        // No writable home (a locked-down CI user): the system's temporary directory, kept as long as it is.
+        return FileManager.default.temporaryDirectory.appendingPathComponent("crucial-cache/own-package")
     }
 
     /// Writes `text` unless the file holds it already (a rewrite would rebuild its target).
