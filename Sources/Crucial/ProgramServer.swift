@@ -1,7 +1,6 @@
 internal import CrucialProcess
 internal import CrucialServerCore
 import Dispatch
-import Synchronization
 internal import Logging
 
 #if canImport(Glibc)
@@ -41,12 +40,12 @@ enum ProgramServer {
         for type in types { registry.register(shared: type) }
         let server = CrucialServer(configuration: .init(host: host, port: port), registry: registry, logger: logger)
         // Waits for SIGTERM or SIGINT (ignored as signals, delivered to a dispatch source).
-        let stop = Stop()
+        let (signals, signalled) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var sources: [any DispatchSourceSignal] = []
         for signal in [SIGTERM, SIGINT] {
             Glibc.signal(signal, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signal)
-            source.setEventHandler { stop.fire() }
+            source.setEventHandler { signalled.yield() }
             source.resume()
             sources.append(source)
         }
@@ -55,7 +54,7 @@ enum ProgramServer {
             ParentWatch.start()
             print("crucial-server listening on \(host):\(address.port ?? port)")
             fflush(nil)  // stdout is block-buffered when piped; the program waits for this line
-            await stop.wait()
+            for await _ in signals { break }
             try await server.shutdown()
         } catch {
             StandardStreams.error("Error: the program's local DSO server failed: \(error)\n")
@@ -67,26 +66,5 @@ enum ProgramServer {
     private static func usage(_ message: String) -> Never {
         StandardStreams.error("Error: \(message)\n")
         exit(64)
-    }
-
-    /// One-shot: the first signal wakes the waiter.
-    private final class Stop: Sendable {
-        private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-        func fire() {
-            state.withLock { s -> CheckedContinuation<Void, Never>? in
-                s.fired = true
-                defer { s.waiter = nil }
-                return s.waiter
-            }?.resume()
-        }
-        func wait() async {
-            await withCheckedContinuation { continuation in
-                let fired = state.withLock { s -> Bool in
-                    if !s.fired { s.waiter = continuation }
-                    return s.fired
-                }
-                if fired { continuation.resume() }
-            }
-        }
     }
 }

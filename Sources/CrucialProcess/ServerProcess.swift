@@ -55,7 +55,7 @@ public final class ServerProcess: Sendable {
 
     /// Whether the kernel shows the child `pid` ended, and how when it can tell, without
     /// reaping it (`WNOWAIT`: swift-subprocess reaps it). ECHILD: it was reaped already.
-    static func kernelEnding(_ pid: Int32) -> (ended: Bool, termination: Termination?) {
+    package static func kernelEnding(_ pid: Int32) -> (ended: Bool, termination: Termination?) {
         var info = siginfo_t()
         guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return (errno == ECHILD, nil) }
         guard info._sifields._sigchld.si_pid == pid else { return (false, nil) }
@@ -326,7 +326,7 @@ public final class ServerProcess: Sendable {
             case ready(line: String, output: String, pid: Int32)
             case failed(output: String, error: (any Error)?)
         }
-        private let state = Mutex<(outcome: Outcome?, waiter: CheckedContinuation<Outcome, Never>?, gaveUp: Bool)>((nil, nil, false))
+        private let state = Mutex<(outcome: Outcome?, waiter: CheckedContinuation<Outcome, Never>?)>((nil, nil))
 
         func ready(line: String, output: String, pid: Int32) { settle(.ready(line: line, output: output, pid: pid)) }
         func failed(output: String, error: (any Error)? = nil) { settle(.failed(output: output, error: error)) }

@@ -12,17 +12,18 @@ internal import Glibc
 /// of data into every Lambda bootstrap.
 extension ServerProcess {
     /// Waits (at most `limit`) for `process` to end: for Foundation to see it, or for the
-    /// kernel to show it exited (a zombie Foundation has not reaped yet: on a loaded machine
+    /// kernel to show it exited (``ServerProcess/kernelEnding(_:)``: a zombie Foundation has
+    /// not reaped yet; on a loaded machine
     /// Foundation noticed an exited child up to a minute late). Not `waitUntilExit()`: on
     /// Linux it waits in a run loop that can miss the exit, and a cooperative thread blocked
     /// there forever starves every task of the process (seen: a hung test suite).
     package static func awaitExit(_ process: Process, within limit: Duration = .seconds(30)) {
         let deadline = ContinuousClock.now + limit
-        while process.isRunning, exitedChild(process.processIdentifier) == nil, ContinuousClock.now < deadline { usleep(2_000) }
+        while process.isRunning, kernelEnding(process.processIdentifier).termination == nil, ContinuousClock.now < deadline { usleep(2_000) }
     }
 
     /// How `process` ended once it did (at most `limit` from now), or nil: Foundation's
-    /// answer when it saw the end, else the kernel's for a zombie. Never Foundation's
+    /// answer when it saw the end, else the kernel's for a zombie (without reaping it). Never Foundation's
     /// `terminationStatus` of a process it thinks runs, which traps (and a trap in a test
     /// bundle takes every test with it).
     package static func termination(of process: Process, within limit: Duration = .seconds(120)) -> Termination? {
@@ -32,7 +33,7 @@ extension ServerProcess {
             if !process.isRunning {
                 return process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
             }
-            if let ended = exitedChild(process.processIdentifier) { return ended }
+            if let ended = kernelEnding(process.processIdentifier).termination { return ended }
             usleep(2_000)
         } while ContinuousClock.now < deadline
         return nil
@@ -41,23 +42,7 @@ extension ServerProcess {
     /// `process`'s exit status (or the signal that ended it) once it ended, at most `limit`
     /// from now; nil when it still runs then.
     package static func exitStatus(of process: Process, within limit: Duration = .seconds(120)) -> Int32? {
-        switch termination(of: process, within: limit) {
-        case .exit(let status), .signal(let status): return status
-        case nil: return nil
-        }
-    }
-
-    /// How the child `pid` ended when the kernel shows it exited but not yet reaped (state
-    /// `Z` in `/proc/PID/stat`, whose 52nd field is waitpid's status word); nil otherwise.
-    package static func exitedChild(_ pid: Int32) -> Termination? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is the state (field 3); field 52 (exit_code) is fields[49].
-        guard fields.first == "Z", fields.count > 49, let word = Int32(fields[49].trimmingWhitespace()) else { return nil }
-        let signal = word & 0x7f
-        return signal == 0 ? .exit((word >> 8) & 0xff) : .signal(signal)
+        termination(of: process, within: limit)?.status
     }
 }
 

@@ -50,11 +50,13 @@ public final class InProcessServer: Sendable {
             preconditionFailure("a new in-process server did not start: \(error)")
         }
         transport = InProcessTransport(server: server)
-        defaultClient = Self.makeClient(transport, authToken: authToken ?? "", connections: 2, retries: 5)
+        defaultClient = Self.makeClient(.init(servers: [], authToken: authToken ?? ""), transport)
     }
 
-    private static func makeClient(_ transport: InProcessTransport, authToken: String, connections: Int, retries: Int) -> CrucialClient {
-        var configuration = CrucialClient.Configuration(servers: [address], connections: connections, authToken: authToken, retries: retries)
+    /// A client made with `configuration`, its servers replaced by this server's address.
+    private static func makeClient(_ configuration: CrucialClient.Configuration, _ transport: InProcessTransport) -> CrucialClient {
+        var configuration = configuration
+        configuration.servers = [address]
         configuration.transport = transport
         return CrucialClient(configuration: configuration)
     }
@@ -65,16 +67,13 @@ public final class InProcessServer: Sendable {
     /// A new client of this server (an application of its own: its own session, its own
     /// retry identities); close it when done. `authToken` defaults to none.
     public func client(authToken: String = "", connections: Int = 2, retries: Int = 5) -> CrucialClient {
-        Self.makeClient(transport, authToken: authToken, connections: connections, retries: retries)
+        client(configuration: .init(servers: [], connections: connections, authToken: authToken, retries: retries))
     }
 
     /// A client made with `configuration` (its servers replaced by this server): for a
     /// test that needs a setting of its own (a session lease, a call limit).
     public func client(configuration: CrucialClient.Configuration) -> CrucialClient {
-        var configuration = configuration
-        configuration.servers = [Self.address]
-        configuration.transport = transport
-        return CrucialClient(configuration: configuration)
+        Self.makeClient(configuration, transport)
     }
 
     /// The address clients of this server name (no socket is behind it).
