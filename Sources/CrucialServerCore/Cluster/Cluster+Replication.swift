@@ -9,13 +9,11 @@ internal import NIOCore
 extension Cluster {
     // MARK: Replication (primary side)
 
-    func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
-        -> EventLoopFuture<Outcome?>
-    {
+    func replicate(
+        _ operation: Replicate.Operation, of ref: ObjectRef, copies: Int, codeBuild: String, at version: ObjectVersion, in viewID: UInt64
+    ) -> EventLoopFuture<Outcome?> {
         if faults.contains(.skipReplication) { return loop.makeSucceededFuture(nil) }
-        // Called under the box's lock: the code that ran the call is the box's.
-        let build = if case .invoke = operation { box.object.code?.build ?? "" } else { "" }
-        return toOtherReplicas(operation, of: box.ref, at: version, copies: copies(box), in: viewID, codeBuild: build)
+        return toOtherReplicas(operation, of: ref, at: version, copies: copies, in: viewID, codeBuild: codeBuild)
     }
 
     /// Sends `operation` to the replicas of `ref` in view `viewID` other than this node;

@@ -251,7 +251,7 @@ extension Cluster {
 
     /// Offers `boxes` to `link`'s member and installs the ones it wants; nil once it has them.
     func offer(_ boxes: [ObjectBox], to link: PeerLink, viewID: UInt64) -> EventLoopFuture<Outcome?> {
-        let entries = boxes.map { box in box.locked { OfferEntry(ref: box.ref, version: box.version) } }
+        let entries = boxes.map { box in box.read { OfferEntry(ref: box.ref, version: $0.version) } }
         let loop = self.loop
         return link.send { .offer(id: $0, viewID: viewID, entries: entries) }
             .flatMap { [self] frame -> EventLoopFuture<Outcome?> in
@@ -267,8 +267,8 @@ extension Cluster {
                 var installs: [EventLoopFuture<Outcome?>] = []
                 for i in wanted where i >= 0 && Int(i) < boxes.count {
                     let box = boxes[Int(i)]
-                    let exported: (ObjectState, ObjectVersion)? = box.locked {
-                        box.removed ? nil : (box.exported, box.version)
+                    let exported: (ObjectState, ObjectVersion)? = box.read { state in
+                        state.removed ? nil : (state.exported, state.version)
                     }
                     guard let (objectState, version) = exported else { continue }
                     installs += send(.install(objectState), of: box.ref, at: version, in: viewID, to: [link])

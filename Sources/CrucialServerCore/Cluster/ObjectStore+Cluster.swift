@@ -18,172 +18,76 @@ extension ObjectStore {
             guard let view = currentView() else { return nil }
             return replicate.viewID < view.id ? .wrongView(view) : nil
         }
-        let (outcome, lsn): (Outcome, UInt64?)
+        // Checked under the object's lock, so that no view change slips between check and apply.
+        let refine: (inout StepContext, borrowing BoxState) -> Void = { context, _ in context.refusal = stale() }
+        let ran: Result<Ran, CrucialError>?
         switch replicate.operation {
         case .remove:
-            (outcome, lsn) = applyRemoval(ref, at: replicate.version, refuse: stale)
+            ran = run(.removed(.at(replicate.version)), on: .existing(ref), refine: refine)
+            if ran == nil {
+                let (outcome, lsn) = tombstoneAlone(ref, at: replicate.version, refuse: stale)
+                guard let lsn, let log else { return done(outcome) }
+                return log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+            }
         case .install(let state):
-            (outcome, lsn) = install(ref, state, version: replicate.version, refuse: stale)
+            if let removed = tombstones.withLock({ $0[ref] }), removed >= replicate.version {
+                return done(stale() ?? .void)  // removed since: the old copy stays dead
+            }
+            do throws(CrucialError) {
+                let object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
+                let successor = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
+                ran = run(.installed(state, version: replicate.version), on: .replacing(ref, successor: successor), refine: refine)
+            } catch {
+                return done(.error(error))
+            }
         case .invoke(let invoke):
-            (outcome, lsn) = applyInvoke(invoke, replicate, refuse: stale)
-        case .collect:
-            (outcome, lsn) = collect(ref, at: replicate.version, refuse: stale)
-        }
-        guard let lsn, let log, case .value = outcome else { return done(outcome) }
-        log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
-    }
-
-    /// The answer to a change a replica cannot log (its disk failed): nothing applied.
-    private func logRefusal() -> Outcome? {
-        guard let failure = log?.failure else { return nil }
-        return .error(CrucialError(.resourceExhausted, failure.message))
-    }
-
-    private func applyInvoke(_ invoke: Invoke, _ replicate: Replicate, refuse stale: () -> Outcome?) -> (Outcome, UInt64?) {
-        let ref = replicate.ref
-        for _ in 0..<8 {
-            var box = shard(ref).withLock { $0[ref] }
-            var created: Value?
-            if box == nil {
+            let created = shard(ref).withLock { $0[ref] } == nil
+            let make = { () -> Result<(ObjectBox, creation: ObjectEvent?), CrucialError> in
                 // The first change of a new object carries its creation.
-                let base = tombstones.withLock { $0[ref] } ?? .zero
+                let base = self.tombstones.withLock { $0[ref] } ?? .zero
                 guard let create = invoke.create, replicate.version.index == base.index + 1 else {
-                    return (.error(CrucialError(.illegalState, "replica of \(ref) missing; send its state")), nil)
+                    return .failure(CrucialError(.illegalState, "replica of \(ref) missing; send its state"))
                 }
-                let object: any SharedObject
                 do throws(CrucialError) {
-                    object = try registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
+                    let object = try self.registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
+                    return .success((ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session), .created(create)))
                 } catch {
-                    return (.error(error), nil)
+                    return .failure(error)
                 }
-                let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
-                fresh.version = base
-                box = shard(ref).withLock { map in
-                    if let raced = map[ref] { return raced }
-                    map[ref] = fresh
-                    return fresh
-                }
-                if box === fresh { created = create.initial }
             }
-            guard let box else { continue }
-            // The primary answers the client: here the call is detached.
-            let waiter = Waiter.detached(clientID: invoke.clientID, seq: invoke.seq)
-            var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
-            let outcome: (Outcome, UInt64?)? = box.locked {
-                guard !box.removed else { return nil }
-                if let refusal = stale() { return (refusal, nil) }
-                // Another build of the type's code may compute another state: take the state instead.
-                if let mine = box.object.code?.build, mine != replicate.codeBuild {
-                    return (
-                        .error(
-                            CrucialError(
-                                .illegalState,
-                                "replica of \(ref) runs build \(mine.isEmpty ? "(linked)" : mine) of \(ref.type), the primary build "
-                                    + "\(replicate.codeBuild.isEmpty ? "(linked)" : replicate.codeBuild); send its state")),
-                        nil
-                    )
-                }
-                guard box.version.index + 1 == replicate.version.index else {
-                    return (
-                        .error(
-                            CrucialError(.illegalState, "replica of \(ref) is at \(box.version), this change makes \(replicate.version); send its state")),
-                        nil
-                    )
-                }
-                if box.persistent, let refusal = logRefusal() { return (refusal, nil) }
-                if let created { logEvent(.create(initial: created), on: box) }
-                _ = box.retries.lookup(client: invoke.clientID, seq: invoke.seq, ackedBelow: invoke.ackedBelow)
-                _ = run(&call, on: box, clientID: invoke.clientID, seq: invoke.seq)
-                box.version = replicate.version
-                box.footprintStale = true
-                logEvent(
-                    .invoke(
-                        method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq, connection: 0,
-                        request: replicate.id), on: box)
-                return (.void, box.persistent && log != nil ? box.lastLSN : nil)
-            }
-            guard let outcome else { continue }
-            if box.persistent, created == nil { tombstones.withLock { _ = $0.removeValue(forKey: ref) } }
-            return outcome
+            var applied = invoke
+            applied.id = replicate.id
+            ran = run(
+                .replicated(applied, version: replicate.version, codeBuild: replicate.codeBuild, created: created),
+                on: .creating(ref, make: make), refine: refine)
+        case .collect:
+            let (outcome, lsn) = collect(ref, at: replicate.version, refuse: stale)
+            guard let lsn, let log else { return done(outcome) }
+            return log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
         }
-        return (.error(CrucialError(.internal, "\(ref) kept being replaced while a change was applied")), nil)
+        switch ran {
+        case nil: return done(.void)
+        case .failure(let error): return done(.error(error))
+        case .success(let ran):
+            carryOut(ran.decision.effects, box: ran.box)
+            let outcome = ran.decision.outcome ?? .void
+            guard let lsn = ran.pending.lsn, let log, case .value = outcome else { return done(outcome) }
+            log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+        }
     }
 
-    /// Replaces the copy of `ref` with `state` unless the copy (or a tombstone) is newer.
-    func install(_ ref: ObjectRef, _ state: ObjectState, version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
-        if let removed = tombstones.withLock({ $0[ref] }), removed >= version {
-            return (refuse() ?? .void, nil)  // removed since: the old copy stays dead
-        }
-        let object: any SharedObject
-        do throws(CrucialError) {
-            object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
-        } catch {
-            return (.error(error), nil)
-        }
-        let fresh = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
-        fresh.version = version
-        fresh.retries.restore(state.retries)
-        let shard = self.shard(ref)
-        for _ in 0..<8 {
-            let existing = shard.withLock { $0[ref] }
-            if let existing {
-                var effects = Effects()
-                let outcome: (Outcome, UInt64?)? = existing.locked {
-                    guard !existing.removed else { return nil }
-                    if let refusal = refuse() { return (refusal, nil) }
-                    guard version > existing.version else { return (.void, nil) }  // ours is as new: keep it
-                    if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
-                    existing.removed = true
-                    existing.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(ref) was replaced by a newer copy; retry"))
-                    fresh.locked {
-                        logEvent(.install(state), on: fresh)
-                        shard.withLock { $0[ref] = fresh }
-                    }
-                    return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
-                }
-                carryOut(effects, box: existing)
-                guard let outcome else { continue }
-                watchHolders(of: fresh)
-                return outcome
-            }
-            if let refusal = refuse() { return (refusal, nil) }
-            if fresh.persistent, let refusal = logRefusal() { return (refusal, nil) }
-            let placed = fresh.locked {
-                let placed = shard.withLock { map -> Bool in
-                    guard map[ref] == nil else { return false }
-                    map[ref] = fresh
-                    return true
-                }
-                if placed { logEvent(.install(state), on: fresh) }
-                return placed
-            }
-            if placed {
-                tombstones.withLock { _ = $0.removeValue(forKey: ref) }
-                if fresh.session != 0 { adopt(fresh) }
-                watchHolders(of: fresh)
-                return (.void, fresh.persistent && log != nil ? fresh.lastLSN : nil)
-            }
-        }
-        return (.error(CrucialError(.internal, "\(ref) kept changing while its state was installed")), nil)
-    }
-
-    /// Removes the copy of `ref` unless it is newer than `version`, leaving a tombstone.
-    private func applyRemoval(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome?) -> (Outcome, UInt64?) {
+    /// A removal of an object with no copy here: its tombstone alone is kept and logged, so
+    /// that a restart remembers it.
+    private func tombstoneAlone(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome?) -> (Outcome, UInt64?) {
         if let refusal = refuse() { return (refusal, nil) }
-        if let existing = shard(ref).withLock({ $0[ref] }), existing.locked({ existing.version > version }) {
-            return (.void, nil)  // a newer copy (re-created since) stays
-        }
-        let box = retire(ref) { box in if version != .zero { box.version = version } }
-        guard version != .zero else { return (.void, box?.lastLSN) }
+        guard version != .zero else { return (.void, nil) }
         let recorded = tombstones.withLock { t -> Bool in
             guard (t[ref] ?? .zero) < version else { return false }
             t[ref] = version
             return true
         }
-        guard box == nil, recorded, let log else { return (.void, box?.lastLSN) }
-        // No copy here: the tombstone alone is logged, so that a restart remembers it.
-        let lsn = log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) }
-        return (.void, lsn)
+        guard recorded, let log else { return (.void, nil) }
+        return (.void, log.append { LogRecord(lsn: $0, ref: ref, operation: .remove, version: version) })
     }
 
     /// Forgets the tombstone of `ref` at `version` or older, now that tombstones are collected
@@ -192,8 +96,10 @@ extension ObjectStore {
     /// does not bring the tombstone back.
     func collect(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
         if let refusal = refuse() { return (refusal, nil) }
-        if let stale = shard(ref).withLock({ $0[ref] }), stale.locked({ stale.version < version }) {
-            retire(ref) { _ in }
+        if let stale = shard(ref).withLock({ $0[ref] }), stale.read({ $0.version < version }),
+            case .success(let ran) = run(.removed(.at(.zero)), on: .box(stale))
+        {
+            carryOut(ran.decision.effects, box: stale)
         }
         let dropped = tombstones.withLock { t -> Bool in
             guard let removed = t[ref], removed <= version else { return false }
@@ -206,18 +112,10 @@ extension ObjectStore {
 
     /// Removes `ref` on its primary: a replicated object leaves a tombstone at its next
     /// version, here and on its replicas. The future holds nil once the replicas applied it.
-    func removeInCluster(_ ref: ObjectRef, replication: any Replication, in viewID: UInt64) -> (
-        existed: Bool, replicated: EventLoopFuture<Outcome?>?
-    ) {
-        var replicated: EventLoopFuture<Outcome?>?
-        let box = retire(ref) { box in
-            guard box.replicates else { return }
-            box.version = ObjectVersion(view: viewID, index: box.version.index + 1)
-            replicated = replication.replicate(.remove, of: box, at: box.version, in: viewID)
-            let version = box.version
-            tombstones.withLock { $0[ref] = version }
-        }
-        return (box != nil, replicated)
+    func removeInCluster(_ ref: ObjectRef, in viewID: UInt64) -> (existed: Bool, replicated: EventLoopFuture<Outcome?>?) {
+        guard case .success(let ran) = run(.removed(.called), on: .existing(ref), routedIn: viewID) else { return (false, nil) }
+        carryOut(ran.decision.effects, box: ran.box)
+        return (true, ran.pending.replicated)
     }
 
     /// Which of `entries` (objects another member would move here) this node wants: those
@@ -227,7 +125,7 @@ extension ObjectStore {
             let e = entries[i]
             if let removed = tombstones.withLock({ $0[e.ref] }), removed >= e.version { return false }
             guard let box = shard(e.ref).withLock({ $0[e.ref] }) else { return true }
-            return box.locked { box.removed || box.version < e.version }
+            return box.read { $0.removed || $0.version < e.version }
         }
     }
 
@@ -266,19 +164,7 @@ extension ObjectStore {
     /// Forgets the copy in `box` (it now lives on other nodes): its parked calls are
     /// told to retry, where the object is now.
     func drop(_ box: ObjectBox) {
-        let removed = shard(box.ref).withLock { map -> Bool in
-            guard map[box.ref] === box else { return false }
-            map.removeValue(forKey: box.ref)
-            return true
-        }
-        guard removed else { return }
-        if box.session != 0 { release(box) }
-        var effects = Effects()
-        box.locked {
-            logEvent(.drop, on: box)
-            box.removed = true
-            box.object.drainWaiters(effects: &effects, error: CrucialError(.wrongView, "\(box.ref) moved to another node; retry"))
-        }
-        carryOut(effects, box: box)
+        guard case .success(let ran) = run(.removed(.moved), on: .box(box)) else { return }
+        carryOut(ran.decision.effects, box: box)
     }
 }

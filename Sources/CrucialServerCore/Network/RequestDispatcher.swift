@@ -188,7 +188,7 @@ final class RequestDispatcher {
             if store.isPersistent(ref) == nil, let absent = cluster.absence(of: ref, copies: cluster.rf, persistent: nil) {
                 return answer(id, .error(absent))
             }
-            let (existed, replicated) = store.removeInCluster(ref, replication: cluster, in: viewID)
+            let (existed, replicated) = store.removeInCluster(ref, in: viewID)
             guard let replicated else { return answer(id, .value(.bool(existed))) }
             replicated.whenComplete { done in
                 let instead: Outcome? =

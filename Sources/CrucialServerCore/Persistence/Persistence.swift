@@ -107,7 +107,7 @@ extension ObjectStore {
         persistenceSettings.withLock { $0 = configuration }
         // Withdrawn as an event, logged, so that the next recovery does not see them parked;
         // or kept, known from now on by their retry identity alone.
-        for box in allBoxes() where box.locked({ box.object.waiterCount }) > 0 {
+        for box in allBoxes() where box.read({ $0.object.waiterCount }) > 0 {
             if clustered {
                 // Every one is detached already (nobody to answer): this keys them by retry identity.
                 detachWaiters(of: box, CrucialError(.wrongView, "the member restarted; retry"))
@@ -134,11 +134,12 @@ extension ObjectStore {
         var objects: [Value] = []
         func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
         for box in allBoxes() where box.persistent {
-            let entry: Value? = box.locked {
-                guard !box.removed else { return nil }
+            let entry: Value? = box.read { state in
+                guard !state.removed else { return nil }
                 return .record([
-                    "t": .string(box.ref.type), "k": .string(box.ref.key), "v": box.object.snapshot(),
-                    "l": .int(Int64(bitPattern: box.lastLSN)), "r": box.retries.value, "vv": u(box.version.view), "vi": u(box.version.index),
+                    "t": .string(box.ref.type), "k": .string(box.ref.key), "v": state.object.snapshot(),
+                    "l": .int(Int64(bitPattern: state.lastLSN)), "r": state.retries.value, "vv": u(state.version.view),
+                    "vi": u(state.version.index),
                 ])
             }
             if let entry { objects.append(entry) }
@@ -202,6 +203,7 @@ extension ObjectStore {
     }
 
     /// Loads a snapshot's objects; returns their count and the highest sequence number.
+    /// Each object is replayed as the record of its whole state, at its sequence number.
     private func restoreSnapshot(_ value: Value, path: String) throws(CrucialError) -> (Int, UInt64) {
         guard case .record(let top) = value, let objects = top["o"]?.listValue else {
             throw CrucialError(.internal, "snapshot \(path) has no object list")
@@ -213,13 +215,12 @@ extension ObjectStore {
         for object in objects {
             guard case .record(let r) = object, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue, let lsn = r["l"]?.intValue
             else { throw CrucialError(.internal, "snapshot \(path) holds a malformed object") }
-            let ref = ObjectRef(type: type, key: key)
-            let box = try makeBox(ref, initial: r["v"] ?? .null)
-            box.lastLSN = UInt64(bitPattern: lsn)
-            box.version = version(r)
-            maxLSN = max(maxLSN, box.lastLSN)
-            box.retries.restore(r["r"] ?? .list([]))
+            let state = ObjectState(state: r["v"] ?? .null, persistent: true, retries: r["r"] ?? .list([]))
+            let record = LogRecord(lsn: UInt64(bitPattern: lsn), ref: ObjectRef(type: type, key: key), operation: .install(state), version: version(r))
+            _ = try replay(record)
+            maxLSN = max(maxLSN, record.lsn)
         }
+        // After the objects: a tombstone older than a re-created object's copy stays.
         for removed in top["ts"]?.listValue ?? [] {
             guard case .record(let r) = removed, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue else {
                 throw CrucialError(.internal, "snapshot \(path) holds a malformed tombstone")
@@ -229,81 +230,41 @@ extension ObjectStore {
         return (objects.count, maxLSN)
     }
 
-    /// A persistent box for `ref`, placed in its shard (recovery only: nothing else runs).
-    private func makeBox(_ ref: ObjectRef, initial: Value) throws(CrucialError) -> ObjectBox {
+    /// A new persistent box for `ref` with the state `initial` (recovery only: nothing else runs).
+    private func makeBox(_ ref: ObjectRef, initial: Value, session: UInt64 = 0) throws(CrucialError) -> ObjectBox {
         let object = try registry.make(ref.type, initial: initial) {
             "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
         }
-        let box = ObjectBox(ref: ref, object: object, persistent: true)
-        shard(ref).withLock { $0[ref] = box }
-        return box
+        return ObjectBox(ref: ref, object: object, persistent: true, session: session)
     }
 
-    /// Applies one record unless the object already reflects it; returns whether it did.
+    /// Applies one record unless the object already reflects it; returns whether it did. A
+    /// record of an object's creation or whole state makes its copy; the others are events of
+    /// the copy there is, or of its tombstone.
     private func replay(_ record: LogRecord) throws(CrucialError) -> Bool {
         let ref = record.ref
-        let existing = shard(ref).withLock { $0[ref] }
-        if let existing, existing.lastLSN >= record.lsn { return false }
-        defer {
-            if record.version != .zero, let box = shard(ref).withLock({ $0[ref] }), box.lastLSN == record.lsn { box.version = record.version }
-        }
+        let ran: Result<Ran, CrucialError>?
         switch record.operation {
         case .create(let initial):
-            if let existing {
-                existing.lastLSN = record.lsn
+            let box = try makeBox(ref, initial: initial)
+            ran = run(.replayed(record), on: .creating(ref, make: { .success((box, nil)) }))
+        case .install(let state):
+            let box = try makeBox(ref, initial: state.state, session: state.session)
+            ran = run(.replayed(record), on: .replacing(ref, successor: box))
+        case .collect:
+            return tombstones.withLock { t in
+                guard let removed = t[ref], removed <= record.version else { return true }
+                t[ref] = nil
                 return true
             }
-            let box = try makeBox(ref, initial: initial)
-            box.lastLSN = record.lsn
-            if let removed = tombstones.withLock({ $0[ref] }) { box.version = removed }
-        case .invoke(let method, let args, let clientID, let seq, let connection, let request):
-            guard let box = existing else { return false }
-            // Its caller is gone: a call that parks stays detached (until withdrawn, or taken over).
-            let waiter = Waiter(
-                id: WaiterID(connection: ConnectionID(connection), request: request), clientID: clientID, seq: seq,
-                responder: DetachedResponder())
-            var call = Call(ref: ref, method: method, args: args, waiter: waiter)
-            _ = run(&call, on: box, clientID: clientID, seq: seq)
-            box.lastLSN = record.lsn
-        case .timeout(let connection, let request):
-            guard let box = existing else { return false }
-            var effects = Effects()
-            box.object.timeout(WaiterID(connection: ConnectionID(connection), request: request), effects: &effects)
-            self.record(effects, in: box)
-            box.lastLSN = record.lsn
-        case .connectionClosed(let connection):
-            guard let box = existing else { return false }
-            var effects = Effects()
-            box.object.cancelWaiters(of: ConnectionID(connection), effects: &effects)
-            self.record(effects, in: box)
-            box.lastLSN = record.lsn
-        case .remove:
-            if record.version != .zero {
-                tombstones.withLock { t in t[ref] = max(t[ref] ?? .zero, record.version) }
-            }
-            guard existing != nil else { return record.version != .zero }
-            remove(ref)
-        case .install(let state):
-            let object = try registry.make(ref.type, initial: state.state) {
-                "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
-            }
-            let box = ObjectBox(ref: ref, object: object, persistent: true, session: state.session)
-            box.retries.restore(state.retries)
-            box.lastLSN = record.lsn
-            shard(ref).withLock { $0[ref] = box }
-            tombstones.withLock { t in if let removed = t[ref], removed < record.version { t[ref] = nil } }
-        case .drop:
-            guard existing != nil else { return false }
-            shard(ref).withLock { _ = $0.removeValue(forKey: ref) }
-        case .clientGone(let client):
-            guard let box = existing else { return false }
-            var effects = Effects()
-            box.object.clientGone(client, effects: &effects)
-            self.record(effects, in: box)
-            box.lastLSN = record.lsn
-        case .collect:
-            tombstones.withLock { t in if let removed = t[ref], removed <= record.version { t[ref] = nil } }
+        case .remove where shard(ref).withLock({ $0[ref] }) == nil:
+            guard record.version != .zero else { return false }
+            tombstones.withLock { t in t[ref] = max(t[ref] ?? .zero, record.version) }
+            return true
+        default:
+            ran = run(.replayed(record), on: .existing(ref))
         }
-        return true
+        guard case .success(let ran) = ran else { return false }
+        return !ran.decision.unchanged
     }
 }

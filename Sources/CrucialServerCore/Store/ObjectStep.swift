@@ -1,61 +1,36 @@
 internal import CrucialCore
 internal import NIOCore
 
-/// What the store knows around one call, read under the object's lock just before its
-/// ``ObjectBox/step(_:_:in:)``: the step itself asks nothing of the store, the cluster or
-/// the log, so the tests drive it with any context they like.
-struct StepContext {
-    /// In a cluster: the view the call was routed in (0 on a single server).
-    var routedIn: UInt64 = 0
-    /// The view changed since the call was routed: refuse with WRONG_VIEW.
-    var viewChanged = false
-    /// Every copy of the object is on members that are away.
-    var away: CrucialError?
-    /// The store is part of a cluster, which keeps `rf` copies of a replicated object.
-    var clustered = false
-    /// The object is persistent and persistence runs: its changes are logged.
-    var logged = false
-    /// The log fails: changes to persistent objects are refused with this.
-    var logFailure: CrucialError?
-    /// The store's object state is over its limit: calls that may add state are refused with this.
-    var memoryFull: CrucialError?
-}
+extension BoxState {
+    /// One event on this object, as a state machine: changes the state (its object, retry
+    /// table, version, flags) and returns what must follow, as values. Called by the event
+    /// runner under the box's lock; does no I/O, takes no other lock and answers no one.
+    mutating func step(_ event: ObjectEvent, in context: StepContext) -> Decision {
+        switch event {
+        case .invoke(let invoke, let call): return step(invoke, call, in: context)
+        case .created(let create): return created(create, in: context)
+        case .timedOut, .connectionClosed, .clientGone, .withdrawDetached: return parkedCallsChanged(by: event, in: context)
+        case .detached(let error):
+            var decision = Decision(nil)
+            object.detachWaiters(effects: &decision.effects, error: error)
+            return decision
+        case .replicationFailed:
+            if replicates { needsSync = true }
+            return .unchanged(nil)
+        case .removed(let removal): return remove(removal, in: context)
+        case .codeReplaced(let build, let factory): return replaceCode(build: build, factory, in: context)
+        case .replicated(let invoke, let version, let codeBuild, let created):
+            return applyCall(invoke, at: version, codeBuild: codeBuild, created: created, in: context)
+        case .installed(let state, let version): return install(state, at: version, in: context)
+        case .replayed(let record): return replay(record, in: context)
+        }
+    }
 
-/// What one call on an object decided, as values: the answer, and what the store must do
-/// for it. Made under the object's lock by ``ObjectBox/step(_:_:in:)``; the store then
-/// queues the log record and the replicas' changes (still under the lock, since their order
-/// is the object's order) and carries out everything else once the lock is released.
-struct Decision {
-    /// The answer; nil when the call parked on the object.
-    var outcome: Outcome?
-    /// What the call did to other parked calls and timers (carried out after the lock).
-    var effects = Effects()
-    /// Changes to send to the object's other replicas, in this order, each at its version:
-    /// a whole-state sync first when an earlier change did not reach them all.
-    var replicate: [(Replicate.Operation, ObjectVersion)] = []
-    /// The answer waits for the replication already under way (a read that may have seen
-    /// changes not yet on every replica, or a retry whose first attempt may not have reached them).
-    var awaitsEarlierReplication = false
-    /// The record to append to the operation log.
-    var log: LogRecord.Operation?
-    /// The answer waits for the object's last log record (a retry answered from the table).
-    var awaitsLastRecord = false
-
-    init(_ outcome: Outcome?) { self.outcome = outcome }
-
-    /// Nothing to do but answer with `error`.
-    static func refuse(_ error: CrucialError) -> Decision { Decision(.error(error)) }
-}
-
-extension ObjectBox {
-    /// One call on this object, as a state machine: changes the object's state (its
-    /// object, retry table, version and sync flag) and returns what must follow, as values.
-    /// Called under the box's lock; does no I/O, takes no other lock and answers no one.
-    ///
-    /// In this order: the refusals (an incompatible create, a changed view, copies away),
-    /// a whole-state sync when one is due, a retry's recorded answer, the limits (memory,
-    /// a failed log), the method, then the change's version, replication and log record.
-    func step(_ invoke: Invoke, _ call: inout Call, in context: StepContext) -> Decision {
+    /// A client's call on the primary. In this order: the refusals (an incompatible create,
+    /// a changed view, copies away), a whole-state sync when one is due, a retry's recorded
+    /// answer, the limits (memory, a failed log), the method, then the change's version,
+    /// replication and log record.
+    mutating func step(_ invoke: Invoke, _ call: Call, in context: StepContext) -> Decision {
         if let create = invoke.create {
             do throws(CrucialError) {
                 try object.checkCompatible(initial: create.initial)
@@ -90,6 +65,7 @@ extension ObjectBox {
         }
         if context.logged, !readOnly, let failure = context.logFailure { return .refuse(failure) }
         let versionBefore = version
+        var call = call
         var decision = Decision(run(&call, clientID: invoke.clientID, seq: invoke.seq))
         decision.effects = call.effects
         decision.replicate = sync
@@ -115,9 +91,62 @@ extension ObjectBox {
         return decision
     }
 
+    /// The object was just made by a call carrying its creation (here, or on its primary):
+    /// it starts from `context.base`, and a persistent one's creation is its first record,
+    /// logged before anyone can reach it and log a call. A failing log takes it out again.
+    mutating func created(_ create: Create, in context: StepContext) -> Decision {
+        if context.clustered, replicates { version = context.base }
+        footprintStale = false
+        footprint = object.footprint
+        guard context.logged else { return Decision(.void) }
+        if let failure = context.logFailure {
+            removed = true
+            var refused = Decision.refuse(failure)
+            refused.retired = true
+            return refused
+        }
+        var decision = Decision(.void)
+        decision.log = .create(initial: create.initial)
+        return decision
+    }
+
+    /// A timeout, a closed connection, a client gone, or the withdrawal of a recovered
+    /// server's detached calls: what it wakes, and when it changed the state, the whole new
+    /// state for the replicas (at the next version, in the view the event was routed in) and
+    /// for the log.
+    ///
+    /// The whole state rather than the event: replicas know a parked call by its retry
+    /// identity, not by the connection or timer that only the primary has, and an event is
+    /// rare next to calls.
+    mutating func parkedCallsChanged(by event: ObjectEvent, in context: StepContext) -> Decision {
+        // Routed in a view this member no longer serves: the runner's caller routes it again.
+        if context.viewChanged { return .refuse(CrucialError(.wrongView, "the view changed while an event of \(ref) was routed")) }
+        let before = object.snapshot()
+        var effects = Effects()
+        switch event {
+        case .timedOut(let id): object.timeout(id, effects: &effects)
+        case .connectionClosed(let connection): object.cancelWaiters(of: connection, effects: &effects)
+        case .clientGone(let client): object.clientGone(client, effects: &effects)
+        case .withdrawDetached: object.withdrawDetached(effects: &effects)
+        default: break
+        }
+        recordLateAnswers(effects)
+        var decision = Decision(nil)
+        decision.effects = effects
+        // A wait that is not part of the state (a latch's await) changes nothing to follow.
+        guard object.snapshot() != before else { return decision }
+        if context.clustered, replicates {
+            needsSync = false  // the whole state goes anyway
+            version = ObjectVersion(view: context.routedIn, index: version.index + 1)
+            decision.replicate = [(.install(exported), version)]
+        }
+        if context.logged { decision.log = .install(exported) }
+        return decision
+    }
+
     /// Runs `call` on the object and records its answer (nil: it parked) and the late
-    /// answers it caused for retries. Called under the box lock.
-    func run(_ call: inout Call, clientID: UInt64, seq: UInt64) -> Outcome? {
+    /// answers it caused for retries.
+    mutating func run(_ call: inout Call, clientID: UInt64, seq: UInt64) -> Outcome? {
         let outcome: Outcome?
         do throws(CrucialError) {
             switch try object.invoke(&call) {
@@ -132,60 +161,10 @@ extension ObjectBox {
         return outcome
     }
 
-    /// Records the answers of woken calls for their retries. Called under the box lock.
-    func recordLateAnswers(_ effects: Effects) {
+    /// Records the answers of woken calls for their retries.
+    mutating func recordLateAnswers(_ effects: Effects) {
         for (waiter, outcome) in effects.wakeups where waiter.seq != 0 {
             retries.record(client: waiter.clientID, seq: waiter.seq, outcome: outcome)
         }
-    }
-
-    /// The object's whole state, as it moves to another member or to disk. Called under the box lock.
-    var exported: ObjectState {
-        ObjectState(state: object.snapshot(), persistent: persistent, session: session, retries: retries.value)
-    }
-}
-
-/// What happens to an object besides a call: it changes parked calls, and so the state of a
-/// synchronizer, which its replicas and the log must follow as they follow calls.
-enum ObjectEvent: Sendable {
-    /// The bounded wait of a parked call expired.
-    case timeout(WaiterID)
-    /// A connection with calls parked on the object closed.
-    case connectionClosed(ConnectionID)
-    /// A client holding something of the object (permits), or waiting on it detached, is gone.
-    case clientGone(UInt64)
-    /// A lone server recovered the object from disk: the calls it replayed have no connection.
-    case withdrawDetached
-}
-
-extension ObjectBox {
-    /// One event on this object, as a state machine: what it wakes, and when it changed the
-    /// state, the whole new state for the replicas (at the next version, in the view the
-    /// event was routed in) and for the log. Called under the box's lock; does no I/O.
-    ///
-    /// The whole state rather than the event: replicas know a parked call by its retry
-    /// identity, not by the connection or timer that only the primary has, and an event is
-    /// rare next to calls.
-    func step(_ event: ObjectEvent, in context: StepContext) -> Decision {
-        let before = object.snapshot()
-        var effects = Effects()
-        switch event {
-        case .timeout(let id): object.timeout(id, effects: &effects)
-        case .connectionClosed(let connection): object.cancelWaiters(of: connection, effects: &effects)
-        case .clientGone(let client): object.clientGone(client, effects: &effects)
-        case .withdrawDetached: object.withdrawDetached(effects: &effects)
-        }
-        recordLateAnswers(effects)
-        var decision = Decision(nil)
-        decision.effects = effects
-        // A wait that is not part of the state (a latch's await) changes nothing to follow.
-        guard object.snapshot() != before else { return decision }
-        if context.clustered, replicates {
-            needsSync = false  // the whole state goes anyway
-            version = ObjectVersion(view: context.routedIn, index: version.index + 1)
-            decision.replicate = [(.install(exported), version)]
-        }
-        if context.logged { decision.log = .install(exported) }
-        return decision
     }
 }

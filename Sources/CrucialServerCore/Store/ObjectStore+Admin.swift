@@ -8,35 +8,19 @@ extension ObjectStore {
     /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
     @discardableResult
     package func remove(_ ref: ObjectRef) -> Bool {
-        retire(ref) { _ in } != nil
+        guard case .success(let ran) = run(.removed(.called), on: .existing(ref)) else { return false }
+        carryOut(ran.decision.effects, box: ran.box)
+        return ran.decision.retired
     }
 
     /// Removes `ref` and calls `done` with whether it existed once the removal is in the
     /// log (a persistent object), or with the error while the disk fails.
     func remove(_ ref: ObjectRef, done: @escaping @Sendable (Outcome) -> Void) {
-        if isPersistent(ref) == true, let failure = log?.failure { return done(.error(failure)) }
-        guard let box = retire(ref, underLock: { _ in }) else { return done(.value(.bool(false))) }
-        guard box.persistent, let log else { return done(.value(.bool(true))) }
-        log.whenSafe(box.lastLSN) { failure in done(failure.map { .error($0) } ?? .value(.bool(true))) }
-    }
-
-    /// Takes `ref` out of its shard and retires its box: `underLock` runs under the box's
-    /// lock before the removal is logged (a cluster numbers it and sends it to the
-    /// replicas there, in order with the object's changes). Returns the box, if it existed.
-    @discardableResult
-    func retire(_ ref: ObjectRef, underLock: (ObjectBox) -> Void) -> ObjectBox? {
-        guard let box = shard(ref).withLock({ $0.removeValue(forKey: ref) }) else { return nil }
-        if box.session != 0 { sessions.withLock { $0.release(ref, from: box.session) } }
-        var effects = Effects()
-        box.locked {
-            underLock(box)
-            logEvent(.remove, on: box)
-            box.removed = true
-            stateBytesCounter.subtract(box.footprint)
-            box.object.drainWaiters(effects: &effects, error: CrucialError(.notFound, "\(ref) was removed"))
-        }
-        carryOut(effects, box: box)
-        return box
+        guard case .success(let ran) = run(.removed(.called), on: .existing(ref)) else { return done(.value(.bool(false))) }
+        carryOut(ran.decision.effects, box: ran.box)
+        if case .error? = ran.decision.outcome, let refusal = ran.decision.outcome { return done(refusal) }
+        guard let lsn = ran.pending.lsn, let log else { return done(.value(.bool(true))) }
+        log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? .value(.bool(true))) }
     }
 
     /// Forgets the parked calls a closed connection left on `refs`.
@@ -56,9 +40,8 @@ extension ObjectStore {
     /// object: their clients retry them on the member that serves the object now, where they
     /// take their parties over (a synchronizer's waiting parties are part of its state).
     func detachWaiters(of box: ObjectBox, _ error: CrucialError) {
-        var effects = Effects()
-        box.locked { box.object.detachWaiters(effects: &effects, error: error) }
-        carryOut(effects, box: box)
+        guard case .success(let ran) = run(.detached(error), on: .box(box)) else { return }
+        carryOut(ran.decision.effects, box: box)
     }
 
     /// The objects held, optionally only those whose type starts with `typePrefix`.
@@ -75,7 +58,7 @@ extension ObjectStore {
         boxes.sort { $0.ref.precedesInBytes($1.ref) }
         let page = limit > 0 ? Array(boxes.prefix(limit)) : boxes
         let objects = page.map { box in
-            let waiters = box.locked { box.object.waiterCount }
+            let waiters = box.read { $0.object.waiterCount }
             return ObjectInfo(ref: box.ref, persistent: box.persistent, waiters: UInt32(clamping: waiters), session: box.session)
         }
         return (objects, page.count < boxes.count)
@@ -88,7 +71,7 @@ extension ObjectStore {
             for box in shard.withLock({ Array($0.values) }) {
                 objects += 1
                 if box.persistent { persistent += 1 }
-                parked += box.locked { box.object.waiterCount }
+                parked += box.read { $0.object.waiterCount }
             }
         }
         return (objects, persistent, parked, sessions.withLock { $0.sessions.count }, stateBytesCounter.load())
@@ -100,7 +83,7 @@ extension ObjectStore {
     /// The state of `ref`, or nil if it does not exist.
     package func snapshot(_ ref: ObjectRef) -> Value? {
         guard let box = shard(ref).withLock({ $0[ref] }) else { return nil }
-        return box.locked { box.object.snapshot() }
+        return box.read { $0.object.snapshot() }
     }
 
     package var count: Int { shards.reduce(0) { $0 + $1.withLock { $0.count } } }
@@ -142,26 +125,26 @@ extension ObjectStore {
         let index = Dictionary(uniqueKeysWithValues: plugin.typeNames.enumerated().map { ($1, $0) })
         let known = Set(registry.typeNames)
         let replacing = Set(plugin.typeNames.filter { known.contains($0) })
-        /// Moves `box` to the plugin's code (`commit`) or only tries (`!commit`); nil when
-        /// there was nothing to do, else whether its state decoded.
+        /// Moves `box` to the plugin's code (`commit`: an event) or only tries (`!commit`: a
+        /// read); nil when there was nothing to do, else whether its state decoded.
         func move(_ box: ObjectBox, commit: Bool) -> Result<Bool, CrucialError>? {
             guard let i = index[box.ref.type] else { return nil }
             let factory = plugin.factory(for: i)
-            return box.locked { () -> Result<Bool, CrucialError>? in
-                guard !box.removed, box.object.code?.build != plugin.build else { return nil }
-                let fresh: any SharedObject
-                do {
-                    fresh = try factory(box.object.snapshot())
-                } catch {
-                    return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+            guard commit else {
+                return box.read { state -> Result<Bool, CrucialError>? in
+                    guard !state.removed, state.object.code?.build != plugin.build else { return nil }
+                    do {
+                        _ = try factory(state.object.snapshot())
+                        return .success(true)
+                    } catch {
+                        return .failure(error as? CrucialError ?? CrucialError(.badInitialState, "\(error)"))
+                    }
                 }
-                guard commit else { return .success(true) }
-                box.object = fresh
-                box.footprintStale = true
-                if box.replicates { box.needsSync = true }
-                logEvent(.install(box.exported), on: box)
-                return .success(true)
             }
+            guard case .success(let ran) = run(.codeReplaced(build: plugin.build, factory: factory), on: .box(box)), !ran.decision.unchanged
+            else { return nil }
+            if case .error(let error)? = ran.decision.outcome { return .failure(error) }
+            return .success(true)
         }
         var checked = 0
         if !replacing.isEmpty {

@@ -16,16 +16,10 @@ extension ObjectStore {
         var objects = 0
         var parked = 0
         for box in allBoxes() {
-            total += box.locked {
-                guard !box.removed else { return 0 }
-                objects += 1
-                parked += box.object.waiterCount
-                if box.footprintStale {
-                    box.footprintStale = false
-                    box.footprint = box.object.footprint
-                }
-                return box.footprint
-            }
+            guard let (bytes, waiting) = box.measure() else { continue }
+            objects += 1
+            parked += waiting
+            total += bytes
         }
         stateBytesCounter.store(total)
         return (total, objects, parked)
@@ -44,14 +38,6 @@ extension ObjectStore {
         let holes = cluster?.unsettledHoles ?? []
         metrics.awayHoles.record(holes.filter { !$0.absent.isEmpty }.count)
         metrics.lostHoles.record(holes.filter { !$0.lost.isEmpty }.count)
-    }
-
-    /// Logs an event of a persistent object. Called under the box lock. A failing log
-    /// has already made the server refuse changes to persistent objects.
-    func logEvent(_ operation: LogRecord.Operation, on box: ObjectBox) {
-        guard box.persistent, let log else { return }
-        let version = box.version
-        box.lastLSN = log.append { LogRecord(lsn: $0, ref: box.ref, operation: operation, version: version) }
     }
 
     /// Carries out `event` on `box` as a call is carried out: the box's step decides under its
@@ -73,18 +59,13 @@ extension ObjectStore {
             case .elsewhere: return
             }
         }
-        let log = box.persistent ? self.log : nil
-        let decided: (Decision, Pending)?? = box.locked {
-            guard !box.removed else { return .some(nil) }
+        let ran = run(event, on: .box(box), routedIn: routedIn) { context, state in
             // The view moved on since the route was read: route the event again.
-            if let replication, box.replicates, replication.viewID != routedIn { return nil }
-            let context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
-            let decision = box.step(event, in: context)
-            return (decision, queue(decision, of: box, in: routedIn, replication: replication, log: log))
+            if let replication, state.replicates { context.viewChanged = replication.viewID != routedIn }
         }
-        guard let decided else { return later(event, on: box) }
-        guard let (decision, pending) = decided else { return }
-        _ = complete(decision, pending, box: box, log: log, waiter: nil)
+        guard case .success(let ran) = ran else { return }
+        if case .error(let error)? = ran.decision.outcome, error.code == .wrongView { return later(event, on: box) }
+        _ = complete(ran, waiter: nil)
     }
 
     /// Handles `event` again shortly: this member is moving objects or unsure of its lease.
@@ -93,19 +74,6 @@ extension ObjectStore {
             guard let box else { return }
             self.handle(event, on: box)
         }
-    }
-
-    /// Runs `call` on the object (replaying the log) and watches who now holds something of it.
-    func run(_ call: inout Call, on box: ObjectBox, clientID: UInt64, seq: UInt64) -> Outcome? {
-        let outcome = box.run(&call, clientID: clientID, seq: seq)
-        hold(box, by: call.effects.holders)
-        return outcome
-    }
-
-    /// Records late answers for retries, and who now holds something of the object.
-    func record(_ effects: Effects, in box: ObjectBox) {
-        box.recordLateAnswers(effects)
-        hold(box, by: effects.holders)
     }
 
     /// Watches `clients`, which now hold something of `box` (semaphore permits): when one
@@ -118,7 +86,7 @@ extension ObjectStore {
 
     /// Watches the clients holding something of `box` (it came from disk or another member).
     func watchHolders(of box: ObjectBox) {
-        hold(box, by: box.locked { box.object.holdingClients })
+        hold(box, by: box.read { $0.object.holdingClients })
     }
 
     /// Releases what the gone `clients` held, and withdraws their detached waiting calls.
@@ -139,7 +107,7 @@ extension ObjectStore {
         for (id, delay) in effects.timers {
             timerLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak box] in
                 guard let box else { return }
-                self.handle(.timeout(id), on: box)
+                self.handle(.timedOut(id), on: box)
             }
         }
     }

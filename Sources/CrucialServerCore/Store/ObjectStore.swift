@@ -2,9 +2,6 @@ import Synchronization
 package import CrucialCore
 package import NIOCore
 
-/// One object with its own lock: the unit of serialisation. Calls on different
-/// boxes never share a lock, which gives disjoint-access parallelism.
-
 /// The objects of one server, sharded over independently locked maps.
 ///
 /// The shard lock is held only to find or insert a box; a method runs under the
@@ -77,10 +74,11 @@ package final class ObjectStore: Sendable {
     /// `waiting`: requests of the caller's connection already waiting for their answers;
     /// at ``Limits/maxInFlightPerConnection`` a call that would park is refused.
     ///
-    /// Under the object's lock: the context is read, the object's ``ObjectBox/step(_:_:in:)``
-    /// decides, and what it decided is queued in the object's order (its log record, its
-    /// changes to the replicas: both only join a queue). Everything that answers someone or
-    /// touches a socket (the wake-ups, timers, late answers) happens after the lock.
+    /// The call is an event (`.invoke`) for the runner: under the object's lock the context
+    /// is read, the object's step decides, and what it decided is queued in the object's
+    /// order (its log record, its changes to the replicas: both only join a queue).
+    /// Everything that answers someone or touches a socket (the wake-ups, timers, late
+    /// answers) happens after the lock.
     package func invoke(_ invoke: Invoke, waiter: Waiter, routedIn: UInt64 = 0, waiting: Int = 0) -> Completion {
         let ref = invoke.ref
         guard !ref.type.isEmpty, !ref.key.isEmpty else {
@@ -89,82 +87,32 @@ package final class ObjectStore: Sendable {
         guard !invoke.method.isEmpty else {
             return .done(.error(CrucialError(.badRequest, "invoke \(invoke.id) on \(ref) names no method")))
         }
-        // A concurrent remove can retire a box between lookup and lock; look it up again then.
-        for _ in 0..<8 {
-            let box: ObjectBox
-            switch self.box(for: invoke) {
-            case .success(let b): box = b
-            case .failure(let e): return .done(.error(e))
+        var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
+        call.maxWaiters = limits.maxWaitersPerObject
+        call.connectionWaiting = waiting
+        call.maxConnectionWaiting = limits.maxInFlightPerConnection
+        let replication = self.replication
+        let ran = run(.invoke(invoke, call), on: .creating(ref, make: { self.make(for: invoke) }), routedIn: routedIn) { context, state in
+            if let replication {
+                // Read under the box lock, so that no view change slips between the check and the change.
+                context.viewChanged = replication.viewID != routedIn
+                context.away = replication.unavailability(of: state.ref, copies: state.replicates ? replication.rf : 1)
             }
-            var call = Call(ref: ref, method: invoke.method, args: invoke.args, waiter: waiter)
-            call.maxWaiters = limits.maxWaitersPerObject
-            call.connectionWaiting = waiting
-            call.maxConnectionWaiting = limits.maxInFlightPerConnection
-            let log = box.persistent ? self.log : nil
-            let replication = self.replication
-            guard
-                let (decision, pending) = box.locked({ () -> (Decision, Pending)? in
-                    guard !box.removed else { return nil }
-                    let decision = box.step(invoke, &call, in: context(for: box, routedIn: routedIn, replication: replication, log: log))
-                    return (decision, queue(decision, of: box, in: routedIn, replication: replication, log: log))
-                })
-            else { continue }
-            return complete(decision, pending, box: box, log: log, waiter: waiter)
+            context.memoryFull = stateMemoryFull(state.ref)
         }
-        return .done(.error(CrucialError(.internal, "\(ref) kept being removed and re-created during the call")))
+        switch ran {
+        case .success(let ran): return complete(ran, waiter: waiter)
+        case .failure(let error): return .done(.error(error))
+        case nil: return .done(.error(CrucialError(.internal, "\(ref) could not be found or created")))
+        }
     }
 
-    /// What the store knows around a call on `box`. Called under the box lock, so that no
-    /// view change slips between the check and the change.
-    private func context(for box: ObjectBox, routedIn: UInt64, replication: (any Replication)?, log: OperationLog?) -> StepContext {
-        var context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
-        if let replication {
-            context.viewChanged = replication.viewID != routedIn
-            context.away = replication.unavailability(of: box.ref, copies: box.replicates ? replication.rf : 1)
-        }
-        context.logFailure = log?.failure
-        context.memoryFull = stateMemoryFull(box.ref)
-        return context
-    }
-
-    /// What a decision waits for before it is answered: its replication, its log record.
-    struct Pending {
-        var replicated: EventLoopFuture<Outcome?>?
-        var lsn: UInt64?
-    }
-
-    /// Queues the decision's log record and its changes to the replicas, in the object's
-    /// order. Called under the box lock: neither writes anything here (the log's writer
-    /// thread and each replica link's event loop do).
-    func queue(
-        _ decision: Decision, of box: ObjectBox, in viewID: UInt64, replication: (any Replication)?, log: OperationLog?
-    ) -> Pending {
-        var pending = Pending()
-        if decision.awaitsEarlierReplication { pending.replicated = box.replicated }
-        if let replication, !decision.replicate.isEmpty {
-            for (operation, version) in decision.replicate {
-                let sent = replication.replicate(operation, of: box, at: version, in: viewID)
-                // Wait for every one (acks of one replica come in order; of several, not).
-                pending.replicated = pending.replicated.map { $0.and(sent).map { $0 ?? $1 } } ?? sent
-            }
-            box.replicated = pending.replicated
-        }
-        if let log, let operation = decision.log {
-            let (ref, version) = (box.ref, box.version)
-            box.lastLSN = log.append { LogRecord(lsn: $0, ref: ref, operation: operation, version: version) }
-            pending.lsn = box.lastLSN
-        } else if decision.awaitsLastRecord, log != nil {
-            pending.lsn = box.lastLSN
-        }
-        return pending
-    }
-
-    /// After the lock: carries out the call's effects at once, or once the replicas applied
-    /// it and its record is safe (fsynced under fsync=always), then answers through the
-    /// waiter (an event has none). Nothing the call caused is visible before then.
-    func complete(_ decision: Decision, _ pending: Pending, box: ObjectBox, log: OperationLog?, waiter: Waiter?) -> Completion {
+    /// After the lock: carries out the decision's effects at once, or once the replicas
+    /// applied it and its record is safe (fsynced under fsync=always), then answers through
+    /// the waiter (an event has none). Nothing the call caused is visible before then.
+    func complete(_ ran: Ran, waiter: Waiter?) -> Completion {
+        let (decision, pending, box) = (ran.decision, ran.pending, ran.box)
         let effects = decision.effects
-        hold(box, by: effects.holders)
         var durable: EventLoopFuture<Outcome?>?
         if let lsn = pending.lsn, let log {
             let promise = (pending.replicated?.eventLoop ?? timerLoop).makePromise(of: Outcome?.self)
@@ -199,7 +147,7 @@ package final class ObjectStore: Sendable {
                 case .success(let o): instead = o
                 case .failure(let e): instead = .error(e as? CrucialError ?? CrucialError(.internal, "\(e)"))
                 }
-                if instead != nil, replicates { box.locked { box.needsSync = true } }
+                if instead != nil, replicates { _ = self.run(.replicationFailed, on: .box(box)) }
                 if let waiter, let answer = instead ?? outcome {
                     waiter.responder.respondAfterWaiting(Reply(id: waiter.id.request, outcome: answer))
                 }
@@ -220,11 +168,11 @@ package final class ObjectStore: Sendable {
         unknownTypeAdvice.withLock { $0 = advice }
     }
 
-    private func box(for invoke: Invoke) -> Result<ObjectBox, CrucialError> {
+    /// A new box for the object `invoke` calls, which is not here, with its creation event;
+    /// or why there is none: an unknown type, another version of its code, copies away or
+    /// lost, no creation in the call, a limit.
+    private func make(for invoke: Invoke) -> Result<(ObjectBox, creation: ObjectEvent?), CrucialError> {
         let ref = invoke.ref
-        let shard = self.shard(ref)
-        // A create on an existing object is checked by its step, under the one lock of the call.
-        if let existing = shard.withLock({ $0[ref] }) { return .success(existing) }
         let registry = self.registry
         let unknown = {
             "no object type \"\(ref.type)\" on this server: \(Self.unknownTypeAdvice.withLock { $0 }(ref.type)); "
@@ -254,46 +202,12 @@ package final class ObjectStore: Sendable {
                             + "this server's limit (--max-objects-per-session)"))
             }
         }
-        let object: any SharedObject
         do throws(CrucialError) {
-            object = try registry.make(ref.type, initial: create.initial, unknown: unknown)
+            let object = try registry.make(ref.type, initial: create.initial, unknown: unknown)
+            return .success((ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session), .created(create)))
         } catch {
             return .failure(error)
         }
-        let fresh = ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session)
-        if replication != nil, fresh.replicates, let removed = tombstones.withLock({ $0[ref] }) { fresh.version = removed }
-        // First creation wins when two clients race. A persistent object's creation is
-        // logged under its lock, before anyone can reach it and log an operation.
-        let log = create.persistent ? self.log : nil
-        let winner: Result<ObjectBox, CrucialError> = fresh.locked {
-            let winner = shard.withLock { map in
-                if let raced = map[ref] { return raced }
-                map[ref] = fresh
-                return fresh
-            }
-            guard winner === fresh, let log else { return .success(winner) }
-            if let failure = log.failure {
-                fresh.removed = true
-                shard.withLock { _ = $0.removeValue(forKey: ref) }
-                return .failure(failure)
-            }
-            let version = fresh.version
-            fresh.lastLSN = log.append { LogRecord(lsn: $0, ref: ref, operation: .create(initial: create.initial), version: version) }
-            return .success(fresh)
-        }
-        guard case .success(let winner) = winner else { return winner }
-        if winner === fresh {
-            let bytes = fresh.locked {
-                fresh.footprintStale = false
-                fresh.footprint = fresh.object.footprint
-                return fresh.footprint
-            }
-            stateBytesCounter.add(bytes)
-        }
-        if winner === fresh, fresh.session != 0 {
-            sessions.withLock { $0.adopt(ref, by: fresh.session, lease: defaultSessionLease, now: .now) }
-        }
-        return .success(winner)
     }
 
     /// The error for a call that would add state while the store is over `maxStateBytes`.

@@ -260,9 +260,9 @@ final class ViewChangingReplication: Replication {
     var rf: Int { 2 }
     func unavailability(of ref: ObjectRef, copies: Int) -> CrucialError? { nil }
     func absence(of ref: ObjectRef, copies: Int, persistent: Bool?) -> CrucialError? { nil }
-    func replicate(_ operation: Replicate.Operation, of box: ObjectBox, at version: ObjectVersion, in viewID: UInt64)
-        -> EventLoopFuture<Outcome?>
-    {
+    func replicate(
+        _ operation: Replicate.Operation, of ref: ObjectRef, copies: Int, codeBuild: String, at version: ObjectVersion, in viewID: UInt64
+    ) -> EventLoopFuture<Outcome?> {
         log.withLock { $0.append((viewID, version)) }
         return loop.makeSucceededFuture(nil)
     }
