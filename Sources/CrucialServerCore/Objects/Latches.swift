@@ -1,6 +1,6 @@
 package import CrucialCore
 
-// The synchronizers whose waiting is a read (a latch's await, a future's get): their waiters
+// The synchronizers whose parked is a read (a latch's await, a future's get): their waiters
 // are not part of the state, and a retried wait is answered or parked again wherever it lands.
 
 /// `java.util.concurrent.CountDownLatch`: `await` waits until `countDown` has been
@@ -8,11 +8,11 @@ package import CrucialCore
 ///
 /// `await` changes nothing (a read): its waiters are not part of the state, and a copy
 /// elsewhere answers a retried one at once when the count is 0, or parks it again.
-package final class CountDownLatch: BuiltinObject {
+package final class CountDownLatch: Synchronizer {
     package typealias Method = LatchMethod
     package static let builtin = BuiltinType.countDownLatch
     var count: Int64
-    var waiting = WaitQueue<Void>()
+    package var parked = WaitQueue<Void>()
 
     package init(initial: Value) throws(CrucialError) {
         guard let c = initial.intValue, c >= 0 else {
@@ -23,15 +23,13 @@ package final class CountDownLatch: BuiltinObject {
 
     package func snapshot() -> Value { .int(count) }
 
-    package var waiterCount: Int { waiting.count }
-
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
         case .countDown:
             guard count > 0 else { return .void }
             count -= 1
             if count == 0 {
-                for p in waiting.removeAll() { call.effects.wake(p.waiter, value: .bool(true)) }
+                for p in parked.removeAll() { call.effects.wake(p.waiter, value: .bool(true)) }
             }
             return .void
         case .getCount:
@@ -40,30 +38,26 @@ package final class CountDownLatch: BuiltinObject {
             let timeout = try call.timeout(0)
             if count == 0 { return .value(.bool(true)) }
             if timeout == .zero { return .value(.bool(false)) }
-            try call.admitWaiter(queued: waiting.count)
-            waiting.append(call.waiter)
+            try call.admitWaiter(queued: parked.count)
+            parked.append(call.waiter)
             return call.park(timeout: timeout)
         }
     }
 
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) { waiting.withdraw(connection: connection) }
+    package static var partiesAreState: Bool { false }
 
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        if let timedOut = waiting.remove(id) { effects.wake(timedOut.waiter, value: .bool(false)) }
-    }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) { waiting.drain(&effects, error: error) }
+    package func expired(_ party: (waiter: Waiter, entry: Void), effects: inout Effects) { effects.wake(party.waiter, value: .bool(false)) }
 }
 
 /// A value set once; `get` waits until it is set. `get(timeoutMillis)` fails
 /// with TIMEOUT when the wait expires; a second `set` fails with ILLEGAL_STATE.
 ///
 /// `get` changes nothing (a read): as a latch's `await`, its waiters are not part of the state.
-package final class SharedFuture: BuiltinObject {
+package final class SharedFuture: Synchronizer {
     package typealias Method = FutureMethod
     package static let builtin = BuiltinType.sharedFuture
     var value: Value?
-    var waiting = WaitQueue<Void>()
+    package var parked = WaitQueue<Void>()
 
     package init(initial: Value) throws(CrucialError) {
         // The initial state of a fresh future is `null` (not done); a snapshot of a
@@ -72,8 +66,6 @@ package final class SharedFuture: BuiltinObject {
     }
 
     package func snapshot() -> Value { value.map { .record(["value": $0]) } ?? .null }
-
-    package var waiterCount: Int { waiting.count }
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
@@ -84,25 +76,23 @@ package final class SharedFuture: BuiltinObject {
                 throw CrucialError(.illegalState, "SharedFuture(\"\(call.ref.key)\") is already set")
             }
             value = v
-            for p in waiting.removeAll() { call.effects.wake(p.waiter, value: v) }
+            for p in parked.removeAll() { call.effects.wake(p.waiter, value: v) }
             return method == .trySet ? .value(.bool(true)) : .void
         case .get:
             let timeout = try call.timeout(0)
             if let value { return .value(value) }
             if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
-            try call.admitWaiter(queued: waiting.count)
-            waiting.append(call.waiter)
+            try call.admitWaiter(queued: parked.count)
+            parked.append(call.waiter)
             return call.park(timeout: timeout)
         case .isDone:
             return .value(.bool(value != nil))
         }
     }
 
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) { waiting.withdraw(connection: connection) }
+    package static var partiesAreState: Bool { false }
 
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        if let timedOut = waiting.remove(id) { effects.wake(timedOut.waiter, error: CrucialError(.timeout, "SharedFuture.get timed out")) }
+    package func expired(_ party: (waiter: Waiter, entry: Void), effects: inout Effects) {
+        effects.wake(party.waiter, error: CrucialError(.timeout, "SharedFuture.get timed out"))
     }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) { waiting.drain(&effects, error: error) }
 }

@@ -14,11 +14,11 @@ package import CrucialCore
 ///
 /// Initial state: the number of parties. The state as a whole adds, once it has them,
 /// `generation`, `broken` and `waiting` (`[client, seq]` per waiting party, in arrival order).
-package final class CyclicBarrier: BuiltinObject {
+package final class CyclicBarrier: Synchronizer {
     package typealias Method = BarrierMethod
     package static let builtin = BuiltinType.cyclicBarrier
     let parties: Int
-    var waiting = WaitQueue<Void>()
+    package var parked = WaitQueue<Void>()
     var generation: Int64 = 0
     var broken = false
 
@@ -31,13 +31,13 @@ package final class CyclicBarrier: BuiltinObject {
         guard let state else { return }
         generation = state["generation"]?.intValue ?? 0
         broken = state["broken"]?.boolValue ?? false
-        waiting = try WaitQueue(recorded: state["waiting"], of: "CyclicBarrier") { _ in }
+        parked = try WaitQueue(recorded: state["waiting"], of: "CyclicBarrier") { _ in }
     }
 
     package func snapshot() -> Value {
-        guard generation != 0 || broken || !waiting.isEmpty else { return .int(Int64(parties)) }
+        guard generation != 0 || broken || !parked.isEmpty else { return .int(Int64(parties)) }
         return .record([
-            "parties": .int(Int64(parties)), "generation": .int(generation), "broken": .bool(broken), "waiting": waiting.recorded { _ in [] },
+            "parties": .int(Int64(parties)), "generation": .int(generation), "broken": .bool(broken), "waiting": parked.recorded { _ in [] },
         ])
     }
 
@@ -48,21 +48,19 @@ package final class CyclicBarrier: BuiltinObject {
         }
     }
 
-    package var waiterCount: Int { waiting.count }
-
     private func breakBarrier(_ effects: inout Effects) {
         broken = true
-        waiting.drain(&effects, error: CrucialError(.brokenBarrier, "CyclicBarrier was broken while waiting (generation \(generation))"))
+        parked.drain(&effects, error: CrucialError(.brokenBarrier, "CyclicBarrier was broken while waiting (generation \(generation))"))
     }
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
         case .await:
             let timeout = try call.timeout(0)
-            if waiting.takeOver(call.waiter) { return call.park(timeout: timeout) }
+            if parked.takeOver(call.waiter) { return call.park(timeout: timeout) }
             guard !broken else { throw CrucialError(.brokenBarrier, "CyclicBarrier is broken; call reset()") }
-            if waiting.count + 1 == parties {
-                for (n, p) in waiting.removeAll().enumerated() { call.effects.wake(p.waiter, value: .int(Int64(parties - 1 - n))) }
+            if parked.count + 1 == parties {
+                for (n, p) in parked.removeAll().enumerated() { call.effects.wake(p.waiter, value: .int(Int64(parties - 1 - n))) }
                 generation += 1
                 return .value(.int(0))
             }
@@ -70,11 +68,11 @@ package final class CyclicBarrier: BuiltinObject {
                 breakBarrier(&call.effects)
                 throw CrucialError(.timeout, "CyclicBarrier.await timed out")
             }
-            try call.admitWaiter(queued: waiting.count)
-            waiting.append(call.waiter)
+            try call.admitWaiter(queued: parked.count)
+            parked.append(call.waiter)
             return call.park(timeout: timeout)
         case .reset:
-            if !waiting.isEmpty { breakBarrier(&call.effects) }
+            if !parked.isEmpty { breakBarrier(&call.effects) }
             broken = false
             generation += 1
             return .void
@@ -83,27 +81,16 @@ package final class CyclicBarrier: BuiltinObject {
         case .getParties:
             return .value(.int(Int64(parties)))
         case .getNumberWaiting:
-            return .value(.int(Int64(waiting.count)))
+            return .value(.int(Int64(parked.count)))
         }
     }
 
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) { waiting.withdraw(connection: connection) }
+    package static var partiesAreState: Bool { true }
 
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let timedOut = waiting.remove(id) else { return }
-        effects.wake(timedOut.waiter, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
+    package func expired(_ party: (waiter: Waiter, entry: Void), effects: inout Effects) {
+        effects.wake(party.waiter, error: CrucialError(.timeout, "CyclicBarrier.await timed out"))
         breakBarrier(&effects)
     }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) { waiting.drain(&effects, error: error) }
-
-    package func detachWaiters(effects: inout Effects, error: CrucialError) { waiting.detach(&effects, error: error) }
-
-    package var holdingClients: [UInt64] { waiting.detachedClients }
-
-    package func clientGone(_ client: UInt64, effects: inout Effects) { waiting.withdrawDetached(of: client) }
-
-    package func withdrawDetached(effects: inout Effects) { waiting.withdrawDetached() }
 }
 
 /// `java.util.concurrent.Semaphore` (fair): `acquire(n)` waits in FIFO order
@@ -124,7 +111,7 @@ package final class CyclicBarrier: BuiltinObject {
 /// whole (moved between members, kept in snapshots) adds `holders`, a list of
 /// `[client, permits]` pairs, `reclaimed` (clients whose permits were taken back) and
 /// `queue` (`[client, seq, permits wanted, answers a bool]` per waiting acquire, in order).
-package final class Semaphore: BuiltinObject {
+package final class Semaphore: Synchronizer {
     package typealias Method = SemaphoreMethod
     package static let builtin = BuiltinType.semaphore
     var permits: Int64
@@ -138,7 +125,7 @@ package final class Semaphore: BuiltinObject {
     var reclaimed: [UInt64] = []
     static let reclaimedLimit = 1024
     /// Parked acquires, FIFO, with the permits each wants and whether it answers with a bool.
-    var queue = WaitQueue<(wanted: Int64, boolean: Bool)>()
+    package var parked = WaitQueue<(wanted: Int64, boolean: Bool)>()
 
     package init(initial: Value) throws(CrucialError) {
         if let p = initial.intValue {
@@ -162,23 +149,23 @@ package final class Semaphore: BuiltinObject {
             guard let id = client.intValue else { throw CrucialError(.badInitialState, "Semaphore reclaimed must be client ids, got \(client)") }
             reclaimed.append(UInt64(bitPattern: id))
         }
-        queue = try WaitQueue(recorded: r["queue"], of: "Semaphore") { fields throws(CrucialError) in
+        parked = try WaitQueue(recorded: r["queue"], of: "Semaphore") { fields throws(CrucialError) in
             guard fields.count == 4, let wanted = fields[2].intValue, wanted >= 0, let boolean = fields[3].boolValue else {
-                throw CrucialError(.badInitialState, "Semaphore queue entries must be [client, seq, permits, bool], got \(fields)")
+                throw CrucialError(.badInitialState, "Semaphore parked entries must be [client, seq, permits, bool], got \(fields)")
             }
             return (wanted, boolean)
         }
     }
 
     package func snapshot() -> Value {
-        guard ownerless || !holders.isEmpty || !reclaimed.isEmpty || !queue.isEmpty else { return .int(permits) }
+        guard ownerless || !holders.isEmpty || !reclaimed.isEmpty || !parked.isEmpty else { return .int(permits) }
         var r: [String: Value] = ["permits": .int(permits)]
         if ownerless { r["ownerless"] = .bool(true) }
         if !holders.isEmpty {
             r["holders"] = .list(holders.sorted { $0.key < $1.key }.map { .list([.int(Int64(bitPattern: $0.key)), .int($0.value)]) })
         }
         if !reclaimed.isEmpty { r["reclaimed"] = .list(reclaimed.map { .int(Int64(bitPattern: $0)) }) }
-        if !queue.isEmpty { r["queue"] = queue.recorded { [.int($0.wanted), .bool($0.boolean)] } }
+        if !parked.isEmpty { r["queue"] = parked.recorded { [.int($0.wanted), .bool($0.boolean)] } }
         return .record(r)
     }
 
@@ -192,8 +179,7 @@ package final class Semaphore: BuiltinObject {
         }
     }
 
-    package var waiterCount: Int { queue.count }
-    package var holdingClients: [UInt64] { Array(holders.keys) + queue.detachedClients }
+    package var holdingClients: [UInt64] { Array(holders.keys) + parked.detachedClients }
 
     private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
         guard i < call.args.count else { return 1 }
@@ -212,16 +198,25 @@ package final class Semaphore: BuiltinObject {
     }
 
     /// Grants queued acquires from the head while permits suffice.
+    package static var partiesAreState: Bool { true }
+
+    /// Permits came back, or a head that left was blocking smaller requests.
+    package func partiesLeft(effects: inout Effects) { grant(&effects) }
+
+    package func expired(_ party: (waiter: Waiter, entry: (wanted: Int64, boolean: Bool)), effects: inout Effects) {
+        effects.wake(party.waiter, value: .bool(false))
+    }
+
     private func grant(_ effects: inout Effects) {
-        while let head = queue.first, head.entry.wanted <= permits {
-            _ = queue.removeFirst()
+        while let head = parked.first, head.entry.wanted <= permits {
+            _ = parked.removeFirst()
             take(head.entry.wanted, for: head.waiter, &effects)
             effects.wake(head.waiter, value: head.entry.boolean ? .bool(true) : .null)
         }
     }
 
     package func clientGone(_ client: UInt64, effects: inout Effects) {
-        queue.withdrawDetached(of: client)
+        parked.withdrawDetached(of: client)
         if let held = holders.removeValue(forKey: client) {
             permits += held
             reclaimed.removeAll { $0 == client }
@@ -231,34 +226,29 @@ package final class Semaphore: BuiltinObject {
         grant(&effects)  // permits came back, or a withdrawn head was blocking smaller requests
     }
 
-    package func withdrawDetached(effects: inout Effects) {
-        queue.withdrawDetached()
-        grant(&effects)
-    }
-
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
         case .acquire:
             let n = try wanted(call, 0)
-            if queue.takeOver(call.waiter) { return call.park() }
-            if queue.isEmpty, n <= permits {
+            if parked.takeOver(call.waiter) { return call.park() }
+            if parked.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
                 return .void
             }
-            try call.admitWaiter(queued: queue.count)
-            queue.append(call.waiter, (n, false))
+            try call.admitWaiter(queued: parked.count)
+            parked.append(call.waiter, (n, false))
             return call.park()
         case .tryAcquire:
             let n = try wanted(call, 0)
             let timeout = try call.timeout(1)
-            if queue.takeOver(call.waiter) { return call.park(timeout: timeout) }
-            if queue.isEmpty, n <= permits {
+            if parked.takeOver(call.waiter) { return call.park(timeout: timeout) }
+            if parked.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
                 return .value(.bool(true))
             }
             guard let timeout, timeout > .zero else { return .value(.bool(false)) }
-            try call.admitWaiter(queued: queue.count)
-            queue.append(call.waiter, (n, true))
+            try call.admitWaiter(queued: parked.count)
+            parked.append(call.waiter, (n, true))
             return call.park(timeout: timeout)
         case .release:
             let n = try wanted(call, 0)
@@ -285,22 +275,7 @@ package final class Semaphore: BuiltinObject {
             take(drained, for: call.waiter, &call.effects)
             return .value(.int(drained))
         case .getQueueLength:
-            return .value(.int(Int64(queue.count)))
+            return .value(.int(Int64(parked.count)))
         }
     }
-
-    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
-        queue.withdraw(connection: connection)
-        grant(&effects)  // a withdrawn head may have been blocking smaller requests
-    }
-
-    package func timeout(_ id: WaiterID, effects: inout Effects) {
-        guard let timedOut = queue.remove(id) else { return }
-        effects.wake(timedOut.waiter, value: .bool(false))
-        grant(&effects)
-    }
-
-    package func drainWaiters(effects: inout Effects, error: CrucialError) { queue.drain(&effects, error: error) }
-
-    package func detachWaiters(effects: inout Effects, error: CrucialError) { queue.detach(&effects, error: error) }
 }

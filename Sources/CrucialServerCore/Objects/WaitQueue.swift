@@ -8,7 +8,7 @@ internal import CrucialCore
 /// the others keep it *detached*. A retry of the call (the client lost its connection, or
 /// the primary changed) takes its place instead of arriving again, and a detached party
 /// whose client is gone is withdrawn.
-struct WaitQueue<Entry> {
+package struct WaitQueue<Entry> {
     private(set) var parties: [(waiter: Waiter, entry: Entry)] = []
 
     var count: Int { parties.count }
@@ -88,4 +88,56 @@ struct WaitQueue<Entry> {
 
 extension WaitQueue where Entry == Void {
     mutating func append(_ waiter: Waiter) { append(waiter, ()) }
+}
+
+/// A built-in type whose calls park on one `WaitQueue`, `parked`: the parked-call hooks of
+/// `SharedObject` (withdrawing, timing out, draining, detaching, a client gone) are written
+/// once, here, over it; a type says only what differs.
+package protocol Synchronizer: BuiltinObject {
+    associatedtype Party
+    var parked: WaitQueue<Party> { get set }
+    /// Whether the parties are part of the object's state (a barrier's, a semaphore's: every
+    /// copy keeps them, a move detaches them for their retries to take over), or only wait on
+    /// it (a latch's, a future's: a move answers them, and their retries wait again).
+    static var partiesAreState: Bool { get }
+    /// Answers a party whose bounded wait expired, and does what else that means (a barrier breaks).
+    func expired(_ party: (waiter: Waiter, entry: Party), effects: inout Effects)
+    /// Wakes who can go now that parties left or permits came back (a semaphore's head may
+    /// have blocked smaller requests). Nothing, by default.
+    func partiesLeft(effects: inout Effects)
+}
+
+extension Synchronizer {
+    package func partiesLeft(effects: inout Effects) {}
+
+    package var waiterCount: Int { parked.count }
+
+    package func cancelWaiters(of connection: ConnectionID, effects: inout Effects) {
+        parked.withdraw(connection: connection)
+        partiesLeft(effects: &effects)
+    }
+
+    package func timeout(_ id: WaiterID, effects: inout Effects) {
+        guard let party = parked.remove(id) else { return }
+        expired(party, effects: &effects)
+        partiesLeft(effects: &effects)
+    }
+
+    package func drainWaiters(effects: inout Effects, error: CrucialError) { parked.drain(&effects, error: error) }
+
+    package func detachWaiters(effects: inout Effects, error: CrucialError) {
+        if Self.partiesAreState { parked.detach(&effects, error: error) } else { parked.drain(&effects, error: error) }
+    }
+
+    package var holdingClients: [UInt64] { Self.partiesAreState ? parked.detachedClients : [] }
+
+    package func clientGone(_ client: UInt64, effects: inout Effects) {
+        parked.withdrawDetached(of: client)
+        partiesLeft(effects: &effects)
+    }
+
+    package func withdrawDetached(effects: inout Effects) {
+        parked.withdrawDetached()
+        partiesLeft(effects: &effects)
+    }
 }
