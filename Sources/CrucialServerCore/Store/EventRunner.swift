@@ -178,7 +178,7 @@ extension ObjectStore {
         }
         guard case .placed(let ran) = placed else { return placed }
         if !ran.decision.retired {
-            stateBytesCounter.add(fresh.read { $0.footprintStale ? 0 : $0.footprint })
+            stateBytesCounter.add(fresh.read { $0.footprint })  // as last counted: the census corrects it each second
             if fresh.session != 0 { adopt(fresh) }
             watchHolders(of: fresh)
         }
@@ -235,7 +235,7 @@ extension ObjectStore {
         let box = ran.box
         if ran.decision.retired {
             if box.session != 0 { release(box) }
-            stateBytesCounter.subtract(box.read { $0.footprintStale ? 0 : $0.footprint })
+            stateBytesCounter.subtract(box.read { $0.footprint })
         }
         hold(box, by: ran.decision.effects.holders)
     }
