@@ -115,6 +115,8 @@ extension ObjectStore {
     func removeInCluster(_ ref: ObjectRef, in viewID: UInt64) -> (existed: Bool, replicated: EventLoopFuture<Outcome?>?) {
         guard case .success(let ran) = run(.removed(.called), on: .existing(ref), routedIn: viewID) else { return (false, nil) }
         carryOut(ran.decision.effects, box: ran.box)
+        // Refused (the log fails): the answer is the refusal, not that it existed.
+        if case .error? = ran.decision.outcome { return (true, timerLoop.makeSucceededFuture(ran.decision.outcome)) }
         return (true, ran.pending.replicated)
     }
 

@@ -43,8 +43,11 @@ extension CrucialServer {
         public var pluginDirectory: String
         /// The largest plugin accepted.
         public var maxPluginBytes: Int
-        /// The plugin directory was made up for this process: removed at shutdown.
+        /// The plugin directory was made up for this server: nothing stored is loaded from it,
+        /// and it is removed at shutdown.
         var pluginDirectoryIsTemporary: Bool
+        /// How temporary plugin directories are named: this, the process id, `-`, a random number.
+        static let temporaryPluginPrefix = "crucial-plugins-"
         /// Where and how persistent objects are kept on disk; nil = in memory only.
         public var persistence: PersistenceConfiguration?
         /// Membership of a cluster; nil = a server on its own.
@@ -68,8 +71,12 @@ extension CrucialServer {
             self.persistence = persistence
             self.sessionLease = sessionLease
             self.adminToken = adminToken
+            // A temporary directory is this server's alone: named by the process and a random
+            // number, since a later process can get the same id (pid_max is often 32768) and must
+            // not find a dead server's uploads in it.
             self.pluginDirectory =
-                pluginDirectory ?? persistence.map { "\($0.directory)/plugins" } ?? "\(NSTemporaryDirectory())crucial-plugins-\(getpid())"
+                pluginDirectory ?? persistence.map { "\($0.directory)/plugins" }
+                ?? "\(NSTemporaryDirectory())\(Self.temporaryPluginPrefix)\(getpid())-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
             self.pluginDirectoryIsTemporary = pluginDirectory == nil && persistence == nil
             self.maxPluginBytes = maxPluginBytes
             self.host = host

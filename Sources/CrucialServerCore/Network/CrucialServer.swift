@@ -80,6 +80,7 @@ public final class CrucialServer: Sendable {
     /// order they were loaded then (before the data directory is replayed, which may hold
     /// objects of their types).
     func loadStoredPlugins() throws(CrucialError) {
+        guard !configuration.pluginDirectoryIsTemporary else { return Self.removeDeadServersPluginDirectories() }
         let directory = PluginDirectory(path: configuration.pluginDirectory)
         for path in try directory.stored() {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -91,6 +92,18 @@ public final class CrucialServer: Sendable {
                 throw CrucialError(error.code, "the stored plugin \(path) (\(PluginDirectory.manifestName)) does not load: \(error.message)")
             }
             logger.notice("stored plugin loaded", metadata: ["path": "\(path)", "types": "\(report.types.joined(separator: ", "))"])
+        }
+    }
+
+    /// Removes the temporary plugin directories of servers that died without removing theirs
+    /// (killed, crashed): those whose process is gone. Best effort: one whose process id was
+    /// taken by another process since stays, and is never read (each server makes its own).
+    static func removeDeadServersPluginDirectories() {
+        let temporary = NSTemporaryDirectory()
+        let prefix = Configuration.temporaryPluginPrefix
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: "\(temporary)\(name)") }
         }
     }
 

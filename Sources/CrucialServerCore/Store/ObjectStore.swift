@@ -4,9 +4,10 @@ package import NIOCore
 
 /// The objects of one server, sharded over independently locked maps.
 ///
-/// The shard lock is held only to find or insert a box; a method runs under the
-/// box's lock alone. Effects (wake-ups, timers) are carried out after that lock
-/// is released, so a responder never runs under an object lock.
+/// The shard lock is held only to find, insert or take out a box; an object changes under
+/// its box's lock alone, through the event runner (`Store/EventRunner.swift`). Effects
+/// (wake-ups, timers) are carried out after that lock is released, so a responder never
+/// runs under an object lock.
 package final class ObjectStore: Sendable {
     let shards: [LockedBox<[ObjectRef: ObjectBox]>]
     let registryBox: Mutex<TypeRegistry>
