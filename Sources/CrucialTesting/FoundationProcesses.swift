@@ -18,8 +18,7 @@ extension ServerProcess {
     /// Linux it waits in a run loop that can miss the exit, and a cooperative thread blocked
     /// there forever starves every task of the process (seen: a hung test suite).
     package static func awaitExit(_ process: Process, within limit: Duration = .seconds(30)) {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, kernelEnding(process.processIdentifier).termination == nil, ContinuousClock.now < deadline { usleep(2_000) }
+        _ = termination(of: process, within: limit)
     }
 
     /// How `process` ended once it did (at most `limit` from now), or nil: Foundation's

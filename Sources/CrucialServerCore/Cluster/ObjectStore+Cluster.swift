@@ -20,14 +20,13 @@ extension ObjectStore {
         }
         // Checked under the object's lock, so that no view change slips between check and apply.
         let refine: (inout StepContext, borrowing BoxState) -> Void = { context, _ in context.refusal = stale() }
-        let ran: Result<Ran, CrucialError>?
+        let (outcome, lsn): (Outcome, UInt64?)
         switch replicate.operation {
         case .remove:
-            ran = run(.removed(.at(replicate.version)), on: .existing(ref), refine: refine)
-            if ran == nil {
-                let (outcome, lsn) = tombstoneAlone(ref, at: replicate.version, refuse: stale)
-                guard let lsn, let log else { return done(outcome) }
-                return log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+            if let ran = runNow(.removed(.at(replicate.version)), on: .existing(ref), refine: refine) {
+                (outcome, lsn) = Self.answer(ran)
+            } else {
+                (outcome, lsn) = tombstoneAlone(ref, at: replicate.version, refuse: stale)
             }
         case .install(let state):
             if let removed = tombstones.withLock({ $0[ref] }), removed >= replicate.version {
@@ -36,12 +35,11 @@ extension ObjectStore {
             do throws(CrucialError) {
                 let object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
                 let successor = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
-                ran = run(.installed(state, version: replicate.version), on: .replacing(ref, successor: successor), refine: refine)
+                (outcome, lsn) = Self.answer(runNow(.installed(state, version: replicate.version), on: .replacing(ref, successor: successor), refine: refine))
             } catch {
                 return done(.error(error))
             }
         case .invoke(let invoke):
-            let created = shard(ref).withLock { $0[ref] } == nil
             let make = { () -> Result<(ObjectBox, creation: ObjectEvent?), CrucialError> in
                 // The first change of a new object carries its creation.
                 let base = self.tombstones.withLock { $0[ref] } ?? .zero
@@ -57,22 +55,21 @@ extension ObjectStore {
             }
             var applied = invoke
             applied.id = replicate.id
-            ran = run(
-                .replicated(applied, version: replicate.version, codeBuild: replicate.codeBuild, created: created),
-                on: .creating(ref, make: make), refine: refine)
+            let event = ObjectEvent.replicated(applied, version: replicate.version, codeBuild: replicate.codeBuild)
+            (outcome, lsn) = Self.answer(runNow(event, on: .creating(ref, make: make), refine: refine))
         case .collect:
-            let (outcome, lsn) = collect(ref, at: replicate.version, refuse: stale)
-            guard let lsn, let log else { return done(outcome) }
-            return log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+            (outcome, lsn) = collect(ref, at: replicate.version, refuse: stale)
         }
+        guard let lsn, let log, case .value = outcome else { return done(outcome) }
+        log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+    }
+
+    /// A replica's answer to what the runner did, and the log record it waits for.
+    private static func answer(_ ran: Result<Ran, CrucialError>?) -> (Outcome, UInt64?) {
         switch ran {
-        case nil: return done(.void)
-        case .failure(let error): return done(.error(error))
-        case .success(let ran):
-            carryOut(ran.decision.effects, box: ran.box)
-            let outcome = ran.decision.outcome ?? .void
-            guard let lsn = ran.pending.lsn, let log, case .value = outcome else { return done(outcome) }
-            log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? outcome) }
+        case nil: (.void, nil)
+        case .failure(let error): (.error(error), nil)
+        case .success(let ran): (ran.decision.outcome ?? .void, ran.pending.lsn)
         }
     }
 
@@ -96,10 +93,8 @@ extension ObjectStore {
     /// does not bring the tombstone back.
     func collect(_ ref: ObjectRef, at version: ObjectVersion, refuse: () -> Outcome? = { nil }) -> (Outcome, UInt64?) {
         if let refusal = refuse() { return (refusal, nil) }
-        if let stale = shard(ref).withLock({ $0[ref] }), stale.read({ $0.version < version }),
-            case .success(let ran) = run(.removed(.at(.zero)), on: .box(stale))
-        {
-            carryOut(ran.decision.effects, box: stale)
+        if let stale = shard(ref).withLock({ $0[ref] }), stale.read({ $0.version < version }) {
+            _ = runNow(.removed(.at(.zero)), on: .box(stale))
         }
         let dropped = tombstones.withLock { t -> Bool in
             guard let removed = t[ref], removed <= version else { return false }
@@ -113,8 +108,7 @@ extension ObjectStore {
     /// Removes `ref` on its primary: a replicated object leaves a tombstone at its next
     /// version, here and on its replicas. The future holds nil once the replicas applied it.
     func removeInCluster(_ ref: ObjectRef, in viewID: UInt64) -> (existed: Bool, replicated: EventLoopFuture<Outcome?>?) {
-        guard case .success(let ran) = run(.removed(.called), on: .existing(ref), routedIn: viewID) else { return (false, nil) }
-        carryOut(ran.decision.effects, box: ran.box)
+        guard case .success(let ran) = runNow(.removed(.called), on: .existing(ref), routedIn: viewID) else { return (false, nil) }
         // Refused (the log fails): the answer is the refusal, not that it existed.
         if case .error? = ran.decision.outcome { return (true, timerLoop.makeSucceededFuture(ran.decision.outcome)) }
         return (true, ran.pending.replicated)
@@ -166,7 +160,6 @@ extension ObjectStore {
     /// Forgets the copy in `box` (it now lives on other nodes): its parked calls are
     /// told to retry, where the object is now.
     func drop(_ box: ObjectBox) {
-        guard case .success(let ran) = run(.removed(.moved), on: .box(box)) else { return }
-        carryOut(ran.decision.effects, box: box)
+        _ = runNow(.removed(.moved), on: .box(box))
     }
 }

@@ -61,9 +61,7 @@ extension BoxState {
     /// A replica applies its primary's call: the call is detached here (the primary answers
     /// the client), and the copy must be exactly one change behind and run the same build of
     /// its type's code, else it asks for the whole state (ILLEGAL_STATE: the primary sends it).
-    mutating func applyCall(_ invoke: Invoke, at newVersion: ObjectVersion, codeBuild: String, created: Bool, in context: StepContext)
-        -> Decision
-    {
+    mutating func applyCall(_ invoke: Invoke, at newVersion: ObjectVersion, codeBuild: String, in context: StepContext) -> Decision {
         if let refusal = context.refusal { return .unchanged(refusal) }
         // Another build of the type's code may compute another state: take the state instead.
         if let mine = object.code?.build, mine != codeBuild {
@@ -84,7 +82,7 @@ extension BoxState {
         footprintStale = true
         var decision = Decision(.void)
         decision.effects.holders = call.effects.holders  // a replica answers and times out nothing
-        decision.clearsTombstone = persistent && !created
+        decision.clearsTombstone = persistent && !context.justCreated
         if context.logged {
             decision.log = .invoke(
                 method: invoke.method, args: invoke.args, clientID: invoke.clientID, seq: invoke.seq, connection: 0, request: invoke.id)

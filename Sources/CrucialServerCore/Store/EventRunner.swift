@@ -65,6 +65,7 @@ extension ObjectStore {
         refine: (inout StepContext, borrowing BoxState) -> Void = { _, _ in }
     ) -> Result<Ran, CrucialError>? {
         let ref = target.ref
+        var madeHere: ObjectBox?  // the box this call made and placed, if it did
         for _ in 0..<8 {
             let box: ObjectBox
             switch target {
@@ -87,7 +88,7 @@ extension ObjectStore {
                 case .placed(let ran):
                     if creation == nil { return .success(ran) }
                     if case .error(let error)? = ran.decision.outcome { return .failure(error) }
-                    box = fresh
+                    (box, madeHere) = (fresh, fresh)
                 case .raced(let other): box = other
                 }
             case .replacing(_, let successor):
@@ -101,7 +102,8 @@ extension ObjectStore {
             }
             var successor: ObjectBox?
             if case .replacing(_, let next) = target { successor = next }
-            guard let ran = step(event, on: box, routedIn: routedIn, successor: successor, refine: refine) else {
+            let justCreated = if case .creating = target { box === madeHere } else { false }
+            guard let ran = step(event, on: box, routedIn: routedIn, justCreated: justCreated, successor: successor, refine: refine) else {
                 if case .box = target { return nil }
                 continue
             }
@@ -116,20 +118,17 @@ extension ObjectStore {
     /// meanwhile), the event is stepped on it, and what was decided there is returned; the
     /// retired box's parked calls are answered after the lock.
     private func step(
-        _ event: ObjectEvent, on box: ObjectBox, routedIn: UInt64, successor: ObjectBox? = nil,
+        _ event: ObjectEvent, on box: ObjectBox, routedIn: UInt64, justCreated: Bool, successor: ObjectBox?,
         refine: (inout StepContext, borrowing BoxState) -> Void
     ) -> Ran? {
-        let (replication, log) = (self.replication, box.persistent ? self.log : nil)
         let outcome: (Ran, Ran?)? = box.change(EventRunner.Key()) { state in
             guard !state.removed else { return nil }
-            var context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
-            context.logFailure = log?.failure
-            refine(&context, state)
-            let decision = state.step(event, in: context)
-            let pending = queue(decision, &state, in: routedIn, replication: replication, log: log)
-            let ran = Ran(box: box, decision: decision, pending: pending)
-            guard decision.successor != nil, let successor else {
-                settle(decision, of: box, &state)
+            let ran = decide(event, on: box, &state, routedIn: routedIn) { context, state in
+                context.justCreated = justCreated
+                refine(&context, state)
+            }
+            guard ran.decision.successor != nil, let successor else {
+                settle(ran.decision, of: box, &state)
                 return (ran, nil)
             }
             switch place(successor, stepping: event, madeForEvent: true, routedIn: routedIn, replacing: box, refine: refine) {
@@ -155,7 +154,6 @@ extension ObjectStore {
         _ fresh: ObjectBox, stepping event: ObjectEvent, madeForEvent: Bool, routedIn: UInt64, replacing old: ObjectBox? = nil,
         refine: (inout StepContext, borrowing BoxState) -> Void
     ) -> Placement {
-        let (replication, log) = (self.replication, fresh.persistent ? self.log : nil)
         let ref = fresh.ref
         let base = tombstones.withLock { $0[ref] } ?? .zero
         let placed: Placement = fresh.change(EventRunner.Key()) { state in
@@ -165,16 +163,14 @@ extension ObjectStore {
                 return fresh
             }
             guard winner === fresh else { return .raced(winner) }
-            var context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
-            context.logFailure = log?.failure
-            context.madeForEvent = madeForEvent
-            context.base = base
-            // A creation event (`.created`) needs nothing of the caller: its call comes next.
-            if madeForEvent { refine(&context, state) }
-            let decision = state.step(event, in: context)
-            let pending = queue(decision, &state, in: routedIn, replication: replication, log: log)
-            settle(decision, of: fresh, &state)
-            return .placed(Ran(box: fresh, decision: decision, pending: pending))
+            let ran = decide(event, on: fresh, &state, routedIn: routedIn) { context, state in
+                context.madeForEvent = madeForEvent
+                context.base = base
+                // A creation event (`.created`) needs nothing of the caller: its call comes next.
+                if madeForEvent { refine(&context, state) }
+            }
+            settle(ran.decision, of: fresh, &state)
+            return .placed(ran)
         }
         guard case .placed(let ran) = placed else { return placed }
         if !ran.decision.retired {
@@ -184,6 +180,31 @@ extension ObjectStore {
         }
         afterLock(ran)
         return placed
+    }
+
+    /// Under `box`'s lock: reads the context (the store's part, then `adjust`'s), steps `event`
+    /// on `state`, and queues what the decision sends to the sinks.
+    private func decide(
+        _ event: ObjectEvent, on box: ObjectBox, _ state: inout BoxState, routedIn: UInt64,
+        adjust: (inout StepContext, borrowing BoxState) -> Void
+    ) -> Ran {
+        let (replication, log) = (self.replication, box.persistent ? self.log : nil)
+        var context = StepContext(routedIn: routedIn, clustered: replication != nil, logged: log != nil)
+        context.logFailure = log?.failure
+        adjust(&context, state)
+        let decision = state.step(event, in: context)
+        return Ran(box: box, decision: decision, pending: queue(decision, &state, in: routedIn, replication: replication, log: log))
+    }
+
+    /// Runs `event` as `run(_:on:routedIn:refine:)` does and carries out at once what it woke:
+    /// for callers whose answer waits for nothing the decision queued (or answer no one).
+    func runNow(
+        _ event: ObjectEvent, on target: Target, routedIn: UInt64 = 0,
+        refine: (inout StepContext, borrowing BoxState) -> Void = { _, _ in }
+    ) -> Result<Ran, CrucialError>? {
+        let ran = run(event, on: target, routedIn: routedIn, refine: refine)
+        if case .success(let done) = ran { carryOut(done.decision.effects, box: done.box) }
+        return ran
     }
 
     /// Queues the decision's changes to the replicas and its log record, in the object's

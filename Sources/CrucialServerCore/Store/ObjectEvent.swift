@@ -40,8 +40,8 @@ enum ObjectEvent: Sendable {
     // MARK: On a replica
 
     /// The primary's call, which brought the object to `version`, run by build `codeBuild`
-    /// of its type's code. `created`: this copy was just made for it (its first change).
-    case replicated(Invoke, version: ObjectVersion, codeBuild: String, created: Bool)
+    /// of its type's code.
+    case replicated(Invoke, version: ObjectVersion, codeBuild: String)
     /// The whole state, from the primary (after an event, or a change a replica missed) or
     /// from the member that held the object before a view change.
     case installed(ObjectState, version: ObjectVersion)
@@ -91,6 +91,9 @@ struct StepContext {
     var madeForEvent = false
     /// The version a new copy starts from: its tombstone's, when the object was removed before.
     var base = ObjectVersion.zero
+    /// The box was just made and placed, with its creation event, for this event (a call, or
+    /// a replica's first change of an object).
+    var justCreated = false
 }
 
 /// What one event on an object decided, as values: the answer, and what the store must do

@@ -19,8 +19,7 @@ extension BoxState {
             return .unchanged(nil)
         case .removed(let removal): return remove(removal, in: context)
         case .codeReplaced(let build, let factory): return replaceCode(build: build, factory, in: context)
-        case .replicated(let invoke, let version, let codeBuild, let created):
-            return applyCall(invoke, at: version, codeBuild: codeBuild, created: created, in: context)
+        case .replicated(let invoke, let version, let codeBuild): return applyCall(invoke, at: version, codeBuild: codeBuild, in: context)
         case .installed(let state, let version): return install(state, at: version, in: context)
         case .replayed(let record): return replay(record, in: context)
         }

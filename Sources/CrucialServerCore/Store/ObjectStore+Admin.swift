@@ -8,17 +8,15 @@ extension ObjectStore {
     /// Removes `ref`; its parked calls are answered with NOT_FOUND. Returns whether it existed.
     @discardableResult
     package func remove(_ ref: ObjectRef) -> Bool {
-        guard case .success(let ran) = run(.removed(.called), on: .existing(ref)) else { return false }
-        carryOut(ran.decision.effects, box: ran.box)
+        guard case .success(let ran) = runNow(.removed(.called), on: .existing(ref)) else { return false }
         return ran.decision.retired
     }
 
     /// Removes `ref` and calls `done` with whether it existed once the removal is in the
     /// log (a persistent object), or with the error while the disk fails.
     func remove(_ ref: ObjectRef, done: @escaping @Sendable (Outcome) -> Void) {
-        guard case .success(let ran) = run(.removed(.called), on: .existing(ref)) else { return done(.value(.bool(false))) }
-        carryOut(ran.decision.effects, box: ran.box)
-        if case .error? = ran.decision.outcome, let refusal = ran.decision.outcome { return done(refusal) }
+        guard case .success(let ran) = runNow(.removed(.called), on: .existing(ref)) else { return done(.value(.bool(false))) }
+        if case .error(let refusal)? = ran.decision.outcome { return done(.error(refusal)) }
         guard let lsn = ran.pending.lsn, let log else { return done(.value(.bool(true))) }
         log.whenSafe(lsn) { failure in done(failure.map { .error($0) } ?? .value(.bool(true))) }
     }
@@ -40,8 +38,7 @@ extension ObjectStore {
     /// object: their clients retry them on the member that serves the object now, where they
     /// take their parties over (a synchronizer's waiting parties are part of its state).
     func detachWaiters(of box: ObjectBox, _ error: CrucialError) {
-        guard case .success(let ran) = run(.detached(error), on: .box(box)) else { return }
-        carryOut(ran.decision.effects, box: box)
+        _ = runNow(.detached(error), on: .box(box))
     }
 
     /// The objects held, optionally only those whose type starts with `typePrefix`.

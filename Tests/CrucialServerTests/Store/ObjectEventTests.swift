@@ -145,15 +145,20 @@ struct ObjectEventTests {
         var b = try state("CyclicBarrier", initial: 3)
         b.version = ObjectVersion(view: 7, index: 1)
         let wait = Invoke(id: 40, ref: b.ref, method: "await", clientID: 3, seq: 1)
-        let d = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 2), codeBuild: "", created: false), in: cluster)
+        let d = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 2), codeBuild: ""), in: cluster)
         #expect(d.outcome == .void && b.version == ObjectVersion(view: 7, index: 2) && b.object.waiterCount == 1)
         #expect(d.effects.wakeups.isEmpty && d.effects.timers.isEmpty && d.clearsTombstone)
+        // On a copy just made for it (its first change), the tombstone it started from stays.
+        var first = try state("CyclicBarrier", initial: 3)
+        var made = cluster
+        made.justCreated = true
+        #expect(!first.step(.replicated(wait, version: ObjectVersion(view: 7, index: 1), codeBuild: ""), in: made).clearsTombstone)
         #expect(d.log == .invoke(method: "await", args: [], clientID: 3, seq: 1, connection: 0, request: 40))
-        let gap = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 4), codeBuild: "", created: false), in: cluster)
+        let gap = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 4), codeBuild: ""), in: cluster)
         #expect(gap.outcome?.errorCode == .illegalState && b.version == ObjectVersion(view: 7, index: 2))
         var stale = cluster
         stale.refusal = .error(CrucialError(.wrongView, "older view"))
-        let refused = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 3), codeBuild: "", created: false), in: stale)
+        let refused = b.step(.replicated(wait, version: ObjectVersion(view: 7, index: 3), codeBuild: ""), in: stale)
         #expect(refused.outcome?.errorCode == .wrongView && b.version == ObjectVersion(view: 7, index: 2))
     }
 
