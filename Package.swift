@@ -206,14 +206,16 @@ let package = Package(
         // credentials and SigV4, the local emulator, in-process), and the custom-runtime loop
         // that serves registered Runnables when a Lambda runtime (AWS or
         // crucial-lambda-emulator) started the executable. Apart from CrucialClient, so that a
-        // program using shared objects alone builds no HTTP client.
+        // program using shared objects alone builds no HTTP client. Its HTTP/1.1 client is its
+        // own, over NIOHTTP1 and NIOSSL (HTTP/HTTP1Client.swift says why).
         .target(
             name: "CrucialLambda",
             dependencies: [
                 "CrucialClient", "CrucialCore", "CrucialTransport", "CCrucialShims", "CrucialProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 // credential_process: Foundation's Process would link Foundation proper and ICU.
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -386,7 +388,7 @@ let package = Package(
         .testTarget(
             name: "CrucialLambdaTests",
             dependencies: [
-                "CrucialClient", "CrucialLambda", "CrucialTransport", "CrucialCore",
+                "CrucialClient", "CrucialLambda", "CrucialTesting", "CrucialTransport", "CrucialCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,3 @@
-internal import AsyncHTTPClient
 internal import CrucialClient
 internal import FoundationEssentials
 internal import NIOCore
@@ -43,8 +42,8 @@ struct RuntimeClient: RuntimeAPI {
     /// Waits for the next invocation (a long poll, no timeout).
     func next() async throws -> Invocation {
         let path = "/2018-06-01/runtime/invocation/next"
-        let response = try await Self.http.execute(HTTPClientRequest(url: "http://\(api)\(path)"), timeout: .hours(24 * 365))
-        let body = try await response.body.collect(upTo: 7 * 1024 * 1024)
+        let response = try await HTTP1Client.shared.execute(.init(url: "http://\(api)\(path)"), timeout: .hours(24 * 365), maxBody: 7 * 1024 * 1024)
+        let body = response.body
         guard response.status == .ok else {
             throw Failure.status(path: path, code: response.status.code, body: String(buffer: body))
         }
@@ -79,13 +78,11 @@ struct RuntimeClient: RuntimeAPI {
     }
 
     private func post(_ path: String, body: Data, errorType: String?) async throws {
-        var request = HTTPClientRequest(url: "http://\(api)\(path)")
-        request.method = .POST
+        var request = HTTP1Client.Request(method: .POST, url: "http://\(api)\(path)", body: ByteBuffer(bytes: body))
         request.headers.add(name: "content-type", value: "application/json")
         if let errorType { request.headers.add(name: "lambda-runtime-function-error-type", value: errorType) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await Self.http.execute(request, timeout: .seconds(30))
-        let answer = try await response.body.collect(upTo: 64 * 1024)
+        let response = try await HTTP1Client.shared.execute(request, timeout: .seconds(30))
+        let answer = response.body
         // 202 Accepted; 400/413 mean this answer was refused (bad id, too large) but the loop can go on.
         guard response.status == .accepted || response.status == .badRequest || response.status == .payloadTooLarge else {
             throw Failure.status(path: path, code: response.status.code, body: String(buffer: answer))
@@ -94,6 +91,4 @@ struct RuntimeClient: RuntimeAPI {
             log("crucial: \(path) answered HTTP \(response.status.code): \(String(buffer: answer))")
         }
     }
-
-    private static let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init())
 }

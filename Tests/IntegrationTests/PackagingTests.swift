@@ -85,12 +85,15 @@ struct PackagingTests {
 /// manifest's.
 @Suite("What applications link")
 struct LinkedClosureTests {
-    /// The symbol substrings (Swift module manglings and one type) of the operations stack.
+    /// The symbol substrings (Swift module manglings and one type) of the operations stack,
+    /// and async-http-client, which only the etcd client uses (a bootstrap speaks HTTP with
+    /// CrucialLambda's own small client).
     static let operationsStack = [
         ("Prometheus", "10Prometheus"), ("Yams", "4Yams"), ("ServiceLifecycle", "16ServiceLifecycle"), ("the etcd client", "10EtcdClient"),
+        ("async-http-client", "15AsyncHTTPClient"),
     ]
 
-    @Test("A CrucialProgram (the README's wordfreq example) links the server core but no Prometheus, Yams, ServiceLifecycle or etcd client; crucial-server links all four")
+    @Test("A CrucialProgram (the README's wordfreq example) links the server core but no Prometheus, Yams, ServiceLifecycle, etcd client or async-http-client; crucial-server links all five")
     func applicationsLinkNoOperationsStack() async throws {
         func symbols(_ product: String) async throws -> String {
             let listed = try await runProcess("/usr/bin/env", ["nm", builtExecutable(product)])

@@ -1,4 +1,3 @@
-internal import AsyncHTTPClient
 public import FoundationEssentials
 internal import Subprocess
 internal import NIOCore
@@ -162,7 +161,7 @@ public final class AWSCredentialChain: AWSCredentialProvider {
         } else {
             return nil
         }
-        var request = HTTPClientRequest(url: url)
+        var request = HTTP1Client.Request(url: url)
         if let token = environment.nonEmpty("AWS_CONTAINER_AUTHORIZATION_TOKEN") {
             request.headers.add(name: "Authorization", value: token)
         } else if let file = environment.nonEmpty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
@@ -308,8 +307,7 @@ struct InstanceMetadata {
 
     /// The instance role's credentials; nil when no metadata service answers (not on EC2).
     func credentials() async throws -> AWSCredentials? {
-        var tokenRequest = HTTPClientRequest(url: endpoint + "/latest/api/token")
-        tokenRequest.method = .PUT
+        var tokenRequest = HTTP1Client.Request(method: .PUT, url: endpoint + "/latest/api/token")
         tokenRequest.headers.add(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")
         var answer: (status: Int, body: Data)?
         for _ in 0..<attempts where answer == nil {
@@ -318,7 +316,7 @@ struct InstanceMetadata {
         guard let (status, tokenBody) = answer, status == 200 else { return nil }
         let token = String(decoding: tokenBody, as: UTF8.self)
         func get(_ path: String) async throws -> Data {
-            var request = HTTPClientRequest(url: endpoint + path)
+            var request = HTTP1Client.Request(url: endpoint + path)
             request.headers.add(name: "X-aws-ec2-metadata-token", value: token)
             let (status, body) = try await AWSHTTP.send(request, timeout: timeout * 2, what: "instance metadata \(path)")
             guard status == 200 else {
@@ -336,13 +334,10 @@ struct InstanceMetadata {
 
 /// The HTTP client of the credential sources.
 enum AWSHTTP {
-    static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
-
-    static func send(_ request: HTTPClientRequest, timeout: TimeAmount, what: String) async throws -> (status: Int, body: Data) {
+    static func send(_ request: HTTP1Client.Request, timeout: TimeAmount, what: String) async throws -> (status: Int, body: Data) {
         do {
-            let response = try await client.execute(request, timeout: timeout)
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), Data(body.readableBytesView))
+            let response = try await HTTP1Client.shared.execute(request, timeout: timeout, maxBody: 1 << 20)
+            return (Int(response.status.code), Data(response.body.readableBytesView))
         } catch {
             throw CloudThreadError.unreachable("\(what): \(error)")
         }

@@ -1,4 +1,3 @@
-internal import AsyncHTTPClient
 internal import FoundationEssentials
 internal import NIOCore
 internal import NIOHTTP1
@@ -49,8 +48,7 @@ struct STSClient {
         let body = Data(parameters.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&").utf8)
         guard let url = URL(string: endpoint), let host = url.host else { throw CloudThreadError.configuration("STS endpoint \(endpoint) is not a URL") }
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
-        var request = HTTPClientRequest(url: endpoint + "/")
-        request.method = .POST
+        var request = HTTP1Client.Request(method: .POST, url: endpoint + "/", body: ByteBuffer(bytes: body))
         let contentType = "application/x-www-form-urlencoded; charset=utf-8"
         request.headers.add(name: "host", value: hostHeader)
         request.headers.add(name: "content-type", value: contentType)
@@ -60,7 +58,6 @@ struct STSClient {
                 request.headers.add(name: name, value: value)
             }
         }
-        request.body = .bytes(ByteBuffer(bytes: body))
         let (status, answer) = try await AWSHTTP.send(request, timeout: .seconds(10), what: "STS at \(endpoint)")
         let text = String(decoding: answer, as: UTF8.self)
         guard status == 200 else {

@@ -1,5 +1,4 @@
 internal import CrucialClient
-internal import AsyncHTTPClient
 public import FoundationEssentials
 internal import NIOCore
 internal import NIOHTTP1
@@ -143,8 +142,7 @@ public struct LambdaInvoker: CloudInvoker {
     }
 
     private func send(_ payload: Data) async throws -> Response {
-        var request = HTTPClientRequest(url: target.url)
-        request.method = .POST
+        var request = HTTP1Client.Request(method: .POST, url: target.url, body: ByteBuffer(bytes: payload))
         request.headers.add(name: "host", value: target.host)
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "x-amz-invocation-type", value: "RequestResponse")
@@ -166,11 +164,10 @@ public struct LambdaInvoker: CloudInvoker {
                 headers: request.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }, body: payload)
             for (name, value) in signed { request.headers.add(name: name, value: value) }
         }
-        request.body = .bytes(ByteBuffer(bytes: payload))
         do {
-            let response = try await Self.http.execute(request, timeout: .minutes(16))
-            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
-            return Response(status: response.status, headers: response.headers, body: Data(body.readableBytesView))
+            // A function runs at most 15 minutes; its answer is at most 6 MB (AWS's limit; 16 here).
+            let response = try await HTTP1Client.shared.execute(request, timeout: .minutes(16), maxBody: 16 * 1024 * 1024)
+            return Response(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
         } catch {
             throw CloudThreadError.unreachable("\(configuration.endpoint): \(error)" + (!target.signs
                 ? " (is crucial-lambda-emulator running there? start it, or set CRUCIAL_LAMBDA_ENDPOINT)" : ""))
@@ -204,12 +201,6 @@ public struct LambdaInvoker: CloudInvoker {
         var Message: String?
         var __type: String?
     }
-
-    /// One pool for every invoker: many functions run at once, so many connections per host.
-    private static let http = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2_000)))
 }
 
 /// Defaults shared by the invoker, the emulator and the bootstrap.

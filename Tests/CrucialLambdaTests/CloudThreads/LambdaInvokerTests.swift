@@ -18,10 +18,15 @@ final class ScriptedHTTPServer: Sendable {
         var status: HTTPResponseStatus
         var headers: [(String, String)] = []
         var body = ""
+        /// Closes the connection after this answer without saying so (as a server dropping
+        /// an idle keep-alive connection does).
+        var closeAfter = false
     }
 
     let channel: any Channel
     let received = LockedBox<[Received]>([])
+    /// Connections accepted.
+    let connections = LockedBox(0)
     private let script: LockedBox<[Answer]>
 
     var port: Int { channel.localAddress?.port ?? 0 }
@@ -29,10 +34,12 @@ final class ScriptedHTTPServer: Sendable {
     init(answers: [Answer]) async throws {
         let script = LockedBox(answers)
         let received = self.received
+        let connections = self.connections
         self.script = script
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.withLock { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: 1 << 20))
                     try channel.pipeline.syncOperations.addHandler(Responder(script: script, received: received))
@@ -63,6 +70,7 @@ final class ScriptedHTTPServer: Sendable {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer.body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if answer.closeAfter { context.close(promise: nil) }
         }
     }
 }
