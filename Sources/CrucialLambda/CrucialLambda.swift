@@ -1,5 +1,5 @@
 internal import CCrucialShims
-internal import CrucialClient
+@_exported public import CrucialClient
 internal import FoundationEssentials
 
 #if canImport(Glibc)

@@ -86,11 +86,7 @@ public final class InProcessServer: Sendable {
     /// ``invoker`` as the invoker of every cloud thread made without `invoker:`, for this
     /// task and its child tasks alone: tests running at once each keep their own server.
     public func run<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
-        try await CrucialClient.$taskBound.withValue(defaultClient) {
-            try await CloudInvokers.$taskBound.withValue(invoker) {
-                try await body()
-            }
-        }
+        try await CrucialContext(client: defaultClient, invoker: invoker).run(body)
     }
 
     /// Closes every connection made so far, as a network failure would: clients reconnect

@@ -53,7 +53,7 @@ public final class CrucialClient: Sendable {
     /// A client for `configuration`. It shares NIO's process-wide event loops, so it
     /// needs no shutdown; ``close()`` releases its connections.
     public init(configuration: Configuration) {
-        Self.registered
+        CrucialContext.registerCaller
         self.configuration = configuration
         self.clientID = UInt64.random(in: 1...UInt64.max)
         self.session = configuration.session ?? UInt64.random(in: 1...UInt64.max)
@@ -74,34 +74,14 @@ public final class CrucialClient: Sendable {
 
     // MARK: The default client
 
-    private static let sharedBox = Mutex<CrucialClient?>(nil)
+    /// The client proxies use when none is given: the client of the ``CrucialContext`` in
+    /// effect (the task's, else the process's, made on first use from the environment,
+    /// ``Configuration/fromEnvironment()``); replace the process's with ``useShared(_:)``.
+    public static var shared: CrucialClient { CrucialContext.current.client }
 
-    /// The process-wide client proxies use when none is given. Created on first
-    /// use from the environment (``Configuration/fromEnvironment()``); replace it
-    /// with ``useShared(_:)``.
-    public static var shared: CrucialClient {
-        if let bound = taskBound { return bound }
-        return sharedBox.withLock { box in
-            if let c = box { return c }
-            let c = CrucialClient(configuration: .fromEnvironment())
-            box = c
-            return c
-        }
-    }
-
-    /// Overrides ``shared`` for one task tree: the in-process invoker binds the
-    /// client of the invocation's DSO endpoint, as a Lambda bootstrap would use it.
-    @TaskLocal package static var taskBound: CrucialClient?
-
-    /// Makes `client` the process-wide default; the previous one is closed.
-    public static func useShared(_ client: CrucialClient) {
-        registered
-        let old = sharedBox.withLock { box in
-            defer { box = client }
-            return box
-        }
-        if let old, old !== client { old.close() }
-    }
+    /// Makes `client` the process's (``CrucialContext/setProcessClient(_:)``); the previous
+    /// one is closed.
+    public static func useShared(_ client: CrucialClient) { CrucialContext.setProcessClient(client) }
 
     // MARK: Connections
 

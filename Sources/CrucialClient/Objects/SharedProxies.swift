@@ -14,17 +14,13 @@ extension CrucialClient: SharedCaller {
 
     /// A proxy's `remove()` (`SharedCaller`).
     public func removeShared(_ ref: ObjectRef) async throws -> Bool { try await remove(ref) }
-
-    /// Makes ``shared`` the caller of proxies made without a client (done when any client or
-    /// proxy of this library is made).
-    static let registered: Void = SharedCallers.setDefault { CrucialClient.shared }
 }
 
 extension SharedObjectHandle {
     /// A handle on the object (`type`, `key`), made with `initial` on first use; `client`
     /// nil: the one in effect where each call runs (``CrucialClient/shared``).
     public convenience init(type: String, key: String, initial: Value, persistent: Bool = false, client: CrucialClient?) {
-        CrucialClient.registered
+        CrucialContext.registerCaller
         self.init(type: type, key: key, initial: initial, persistent: persistent, caller: client)
     }
 
@@ -48,7 +44,7 @@ extension SharedObjectProxy {
     ///   - persistent: whether the object outlives the application (see the README's "Lifetime").
     ///   - client: the client to call through; nil = ``CrucialClient/shared`` where each call runs.
     public init(_ key: String, _ initial: Object, persistent: Bool = false, client: CrucialClient? = nil) {
-        CrucialClient.registered
+        CrucialContext.registerCaller
         self.init(key, initial, persistent: persistent, caller: client)
     }
 

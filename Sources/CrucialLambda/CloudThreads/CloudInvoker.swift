@@ -1,15 +1,6 @@
-package import CrucialClient
+public import CrucialClient
 import Synchronization
 public import FoundationEssentials
-
-/// Where cloud functions run: AWS Lambda or the local emulator (``LambdaInvoker``),
-/// or this process (``InProcessInvoker``, for tests).
-public protocol CloudInvoker: Sendable {
-    /// Runs `function` with `payload` (an invocation payload, JSON) once and returns
-    /// its JSON answer. Throws ``CloudFunctionError`` when the function failed and
-    /// ``CloudThreadError`` when it could not be run.
-    func invoke(function: String, payload: Data) async throws -> Data
-}
 
 /// How often a failed cloud function is run again, and how long to wait in between.
 ///
@@ -54,40 +45,26 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 }
 
-/// The process-wide invoker cloud threads use when none is given.
+/// The invoker cloud threads use when none is given: the invoker of the `CrucialContext` in
+/// effect.
 public enum CloudInvokers {
-    private static let box = Mutex<(any CloudInvoker)?>(nil)
-
-    /// Created on first use from the environment: `CRUCIAL_INVOKER=in-process` runs
-    /// functions in this process; otherwise a ``LambdaInvoker`` configured by
+    /// The invoker of the `CrucialContext` in effect (the task's, else the process's); the
+    /// process's is made on first use from the environment: `CRUCIAL_INVOKER=in-process`
+    /// runs functions in this process; otherwise a ``LambdaInvoker`` configured by
     /// ``LambdaInvoker/Configuration/fromEnvironment()`` (the local emulator at
     /// `http://127.0.0.1:7421` unless `CRUCIAL_LAMBDA_ENDPOINT` says otherwise).
     public static var `default`: any CloudInvoker {
         get throws(CloudThreadError) {
-            if let bound = taskBound { return bound }
-            if let invoker = box.withLock({ $0 }) { return invoker }
-            let made: any CloudInvoker
-            if environment("CRUCIAL_INVOKER") == "in-process" {
-                made = InProcessInvoker()
-            } else {
-                made = LambdaInvoker(configuration: try .fromEnvironment())
-            }
-            return box.withLock { current in
-                if let current { return current }
-                current = made
-                return made
-            }
+            if let invoker = CrucialContext.currentInvoker { return invoker }
+            let made: any CloudInvoker =
+                if environment("CRUCIAL_INVOKER") == "in-process" { InProcessInvoker() } else { LambdaInvoker(configuration: try .fromEnvironment()) }
+            return CrucialContext.processInvoker(orSet: made)
         }
     }
 
-    /// Overrides ``default`` for one task tree (CrucialTesting's in-process server binds its
-    /// invoker so, beside its client), before the process-wide default.
-    @TaskLocal package static var taskBound: (any CloudInvoker)?
-
-    /// Makes `invoker` the default for threads and executors created without one.
-    public static func useDefault(_ invoker: any CloudInvoker) {
-        box.withLock { $0 = invoker }
-    }
+    /// Makes `invoker` the process's (`CrucialContext.setProcessInvoker(_:)`), the default
+    /// for threads and executors created without one outside a task's own context.
+    public static func useDefault(_ invoker: any CloudInvoker) { CrucialContext.setProcessInvoker(invoker) }
 }
 
 /// Runs cloud functions as tasks of this process, through the same encode, look-up
@@ -127,9 +104,12 @@ public struct InProcessInvoker: CloudInvoker {
             for o in old { o.close() }
             client = c
         }
-        let result = await CrucialClient.$taskBound.withValue(client) {
-            await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil)
-        }
+        let result =
+            if let client {
+                await CrucialContext(client: client).run { await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil) }
+            } else {
+                await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil)
+            }
         switch result {
         case .success(let answer): return answer
         case .failure(let body):
