@@ -277,7 +277,7 @@ public final class CrucialServer: Sendable {
     /// endpoint runs before it answers.
     private func scheduleHousekeeping(on loop: any EventLoop, cluster: Cluster?) -> @Sendable () -> Void {
         let (store, logger) = (self.store, self.logger)
-        let census: @Sendable () -> Void = { store.census(cluster: cluster) }
+        let census: @Sendable () -> Void = { store.metrics.census(of: store, cluster: cluster) }
         loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             DispatchQueue.global().async(execute: census)
         }

@@ -140,3 +140,20 @@ public final class ServerMetrics: Sendable {
         CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory).increment()
     }
 }
+
+extension ServerMetrics {
+    /// Recounts `store` (and `cluster`'s holes) and sets the gauges.
+    func census(of store: ObjectStore, cluster: Cluster?) {
+        let (bytes, count, parked) = store.refreshFootprints()
+        stateBytes.record(bytes)
+        objects.record(count)
+        parkedCalls.record(parked)
+        sessions.record(store.sessionCount)
+        replicationPending.record(store.replicationsPending.load())
+        viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
+        tombstones.record(store.tombstoneCount)
+        let holes = cluster?.unsettledHoles ?? []
+        awayHoles.record(holes.filter { !$0.absent.isEmpty }.count)
+        lostHoles.record(holes.filter { !$0.lost.isEmpty }.count)
+    }
+}

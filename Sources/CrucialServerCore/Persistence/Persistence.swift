@@ -1,5 +1,5 @@
 import Synchronization
-package import CrucialCore
+internal import CrucialCore
 internal import Foundation
 
 #if canImport(Glibc)
@@ -43,88 +43,26 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
     }
 }
 
-extension ObjectStore {
-    /// Restores the persistent objects of `configuration.directory`, then logs every
-    /// change to them. Call before serving, after every type (plugins too) is known.
-    ///
-    /// The calls parked on a synchronizer when the server stopped come back detached (their
-    /// connections are gone). A lone server withdraws them: their clients, if alive, call
-    /// again. A cluster member (`clustered`) keeps them, since they are part of a state the
-    /// other copies share: the primary withdraws those whose client does not come back.
-    package func startPersistence(_ configuration: PersistenceConfiguration, clustered: Bool = false) throws(CrucialError) -> RecoveryReport {
-        let dir = configuration.directory
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw CrucialError(.internal, "cannot create the data directory \(dir): \(error.localizedDescription)")
-        }
-        let lock = try DataDirectoryLock(directory: dir)
-        let logs = Self.generations(in: dir, .log).map(\.generation)
-        let snapshots = Self.generations(in: dir, .snapshot).map(\.generation)
-        var report = RecoveryReport()
-        var maxLSN: UInt64 = 0
+/// A store's persistence: the operation log its runner hands persistent objects' changes
+/// to (the sink), the data directory it holds locked, and the compaction that snapshots the
+/// objects and drops the logs the snapshot covers. Made by recovery (`Recovery`), which
+/// drives the store; the store knows only the log.
+final class Persistence: Sendable {
+    let log: OperationLog
+    let configuration: PersistenceConfiguration
+    /// Held while persistence runs: no second process may use the same data directory.
+    private let directoryLock: Mutex<DataDirectoryLock?>
+    private let compacting = Mutex(false)
 
-        var from: UInt64 = 0
-        if let g = snapshots.last {
-            let path = Self.snapshotPath(dir, g)
-            let bytes = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
-            let (payloads, _) = RecordFraming.payloads(bytes)
-            guard let payload = payloads.first else { throw CrucialError(.internal, "snapshot \(path) is damaged; move it away to recover from older files") }
-            let (count, lsn) = try restoreSnapshot(try WireCodec.decodeValue(payload), path: path)
-            report.snapshotObjects = count
-            report.snapshotGeneration = g
-            maxLSN = max(maxLSN, lsn)
-            from = g
-        }
-        for (i, g) in logs.enumerated() where g >= from {
-            let path = OperationLog.logPath(dir, g)
-            let bytes = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
-            let (payloads, valid) = RecordFraming.payloads(bytes)
-            if valid < bytes.count {
-                // A torn tail is what a crash leaves; damage elsewhere is not.
-                guard i == logs.count - 1 else {
-                    throw CrucialError(.internal, "operation log \(path) is damaged at byte \(valid) and later logs exist; refusing to guess")
-                }
-                if let next = RecordFraming.nextValidFrame(bytes, after: valid) {
-                    throw CrucialError(
-                        .internal,
-                        "operation log \(path) is damaged at byte \(valid), and an intact record follows at byte \(next): "
-                            + "this is not a torn tail; refusing to drop what follows (move the file away to start without it)")
-                }
-                report.truncatedBytes = bytes.count - valid
-                truncate(path, Int64(valid))
-            }
-            for payload in payloads {
-                let record = try LogRecord(try WireCodec.decodeValue(payload))
-                maxLSN = max(maxLSN, record.lsn)
-                if try replay(record) { report.recordsReplayed += 1 }
-            }
-        }
-        let log = try OperationLog(
-            directory: dir, generation: (logs.last ?? from) + 1, nextLSN: maxLSN + 1, policy: configuration.fsync)
-        logBox.withLock { $0 = log }
-        directoryLock.withLock { $0 = lock }
-        persistenceSettings.withLock { $0 = configuration }
-        // Withdrawn as an event, logged, so that the next recovery does not see them parked;
-        // or kept, known from now on by their retry identity alone.
-        for box in allBoxes() where box.read({ $0.object.waiterCount }) > 0 {
-            if clustered {
-                // Every one is detached already (nobody to answer): this keys them by retry identity.
-                detachWaiters(of: box, CrucialError(.wrongView, "the member restarted; retry"))
-            } else {
-                handle(.withdrawDetached, on: box)
-            }
-        }
-        report.objects = list().filter(\.persistent).count
-        // Clients that held permits before the restart keep them only if they are still alive.
-        for box in allBoxes() { watchHolders(of: box) }
-        return report
+    init(log: OperationLog, configuration: PersistenceConfiguration, directoryLock: DataDirectoryLock) {
+        self.log = log
+        self.configuration = configuration
+        self.directoryLock = Mutex(directoryLock)
     }
 
     /// Writes a snapshot of every persistent object and drops the logs it covers.
     /// Operations go on meanwhile; each object is copied under its own lock.
-    package func compact() throws(CrucialError) {
-        guard let log, let configuration = persistenceSettings.withLock({ $0 }) else { return }
+    func compact(_ store: ObjectStore) throws(CrucialError) {
         guard compacting.withLock({ busy in
             defer { busy = true }
             return !busy
@@ -133,7 +71,7 @@ extension ObjectStore {
         let generation = try log.rotate()
         var objects: [Value] = []
         func u(_ x: UInt64) -> Value { .int(Int64(bitPattern: x)) }
-        for box in allBoxes() where box.persistent {
+        for box in store.allBoxes() where box.persistent {
             let entry: Value? = box.read { state in
                 guard !state.removed else { return nil }
                 return .record([
@@ -144,7 +82,7 @@ extension ObjectStore {
             }
             if let entry { objects.append(entry) }
         }
-        let removed: [Value] = allTombstones().map { ref, version in
+        let removed: [Value] = store.allTombstones().map { ref, version in
             .record(["t": .string(ref.type), "k": .string(ref.key), "vv": u(version.view), "vi": u(version.index)])
         }
         let dir = configuration.directory
@@ -155,6 +93,18 @@ extension ObjectStore {
         for file in Self.generations(in: dir, .log) + Self.generations(in: dir, .snapshot) where file.generation < generation {
             try? FileManager.default.removeItem(atPath: "\(dir)/\(file.name)")
         }
+    }
+
+    /// Compacts when the current log outgrew its limit (called periodically).
+    func compactIfDue(_ store: ObjectStore) throws(CrucialError) {
+        guard log.fileBytes > configuration.compactAfterBytes else { return }
+        try compact(store)
+    }
+
+    /// Writes what is pending, closes the log and lets the data directory go.
+    func close() {
+        log.close()
+        directoryLock.withLock { $0 = nil }
     }
 
     /// The kinds of files in a data directory: `log-G.aof` and `snapshot-G.snap`.
@@ -174,97 +124,8 @@ extension ObjectStore {
         }.sorted { $0.generation < $1.generation }
     }
 
-    /// Compacts when the current log outgrew its limit (called periodically).
-    package func compactIfDue() throws(CrucialError) {
-        guard let log, let limit = persistenceSettings.withLock({ $0?.compactAfterBytes }), log.fileBytes > limit else { return }
-        try compact()
-    }
-
-    /// Writes what is pending and closes the log.
-    package func stopPersistence() {
-        let log = logBox.withLock { log in
-            defer { log = nil }
-            return log
-        }
-        log?.close()
-        directoryLock.withLock { $0 = nil }
-    }
-
     static func snapshotPath(_ dir: String, _ generation: UInt64) -> String {
         "\(dir)/snapshot-\(String(format: "%010llu", generation)).snap"
     }
 
-    private func truncate(_ path: String, _ length: Int64) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = ftruncate(fd, off_t(length))
-        fsync(fd)
-        Glibc.close(fd)
-    }
-
-    /// Loads a snapshot's objects; returns their count and the highest sequence number.
-    /// Each object is replayed as the record of its whole state, at its sequence number.
-    private func restoreSnapshot(_ value: Value, path: String) throws(CrucialError) -> (Int, UInt64) {
-        guard case .record(let top) = value, let objects = top["o"]?.listValue else {
-            throw CrucialError(.internal, "snapshot \(path) has no object list")
-        }
-        var maxLSN: UInt64 = 0
-        func version(_ r: [String: Value]) -> ObjectVersion {
-            ObjectVersion(view: UInt64(bitPattern: r["vv"]?.intValue ?? 0), index: UInt64(bitPattern: r["vi"]?.intValue ?? 0))
-        }
-        for object in objects {
-            guard case .record(let r) = object, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue, let lsn = r["l"]?.intValue
-            else { throw CrucialError(.internal, "snapshot \(path) holds a malformed object") }
-            let state = ObjectState(state: r["v"] ?? .null, persistent: true, retries: r["r"] ?? .list([]))
-            let record = LogRecord(lsn: UInt64(bitPattern: lsn), ref: ObjectRef(type: type, key: key), operation: .install(state), version: version(r))
-            _ = try replay(record)
-            maxLSN = max(maxLSN, record.lsn)
-        }
-        // After the objects: a tombstone older than a re-created object's copy stays.
-        for removed in top["ts"]?.listValue ?? [] {
-            guard case .record(let r) = removed, let type = r["t"]?.stringValue, let key = r["k"]?.stringValue else {
-                throw CrucialError(.internal, "snapshot \(path) holds a malformed tombstone")
-            }
-            tombstones.withLock { $0[ObjectRef(type: type, key: key)] = version(r) }
-        }
-        return (objects.count, maxLSN)
-    }
-
-    /// A new persistent box for `ref` with the state `initial` (recovery only: nothing else runs).
-    private func makeBox(_ ref: ObjectRef, initial: Value, session: UInt64 = 0) throws(CrucialError) -> ObjectBox {
-        let object = try registry.make(ref.type, initial: initial) {
-            "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
-        }
-        return ObjectBox(ref: ref, object: object, persistent: true, session: session)
-    }
-
-    /// Applies one record unless the object already reflects it; returns whether it did. A
-    /// record of an object's creation or whole state makes its copy; the others are events of
-    /// the copy there is, or of its tombstone.
-    private func replay(_ record: LogRecord) throws(CrucialError) -> Bool {
-        let ref = record.ref
-        let ran: Result<Ran, CrucialError>?
-        switch record.operation {
-        case .create(let initial):
-            let box = try makeBox(ref, initial: initial)
-            ran = run(.replayed(record), on: .creating(ref, make: { .success((box, nil)) }))
-        case .install(let state):
-            let box = try makeBox(ref, initial: state.state, session: state.session)
-            ran = run(.replayed(record), on: .replacing(ref, successor: box))
-        case .collect:
-            return tombstones.withLock { t in
-                guard let removed = t[ref], removed <= record.version else { return true }
-                t[ref] = nil
-                return true
-            }
-        case .remove where shard(ref).withLock({ $0[ref] }) == nil:
-            guard record.version != .zero else { return false }
-            tombstones.withLock { t in t[ref] = max(t[ref] ?? .zero, record.version) }
-            return true
-        default:
-            ran = run(.replayed(record), on: .existing(ref))
-        }
-        guard case .success(let ran) = ran else { return false }
-        return !ran.decision.unchanged
-    }
 }

@@ -170,8 +170,10 @@ extension ObjectStore {
             report.converted = checked
             return report
         }
-        let replaced = registryBox.withLock { plugin.register(in: &$0) }
-        pluginList.withLock { $0.append(plugin) }
+        let replaced = types.withLock { types in
+            types.plugins.append(plugin)
+            return plugin.register(in: &types.registry)
+        }
         var report = PluginLoadReport(plugin: plugin, replaced: replaced)
         guard !replaced.isEmpty else { return report }
         // Twice: a box another thread made with the old code just before the registry

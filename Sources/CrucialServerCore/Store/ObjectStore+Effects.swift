@@ -25,21 +25,6 @@ extension ObjectStore {
         return (total, objects, parked)
     }
 
-    /// Recounts and sets the gauges.
-    func census(cluster: Cluster?) {
-        let (bytes, objects, parked) = refreshFootprints()
-        metrics.stateBytes.record(bytes)
-        metrics.objects.record(objects)
-        metrics.parkedCalls.record(parked)
-        metrics.sessions.record(sessionCount)
-        metrics.replicationPending.record(replicationsPending.load())
-        metrics.viewID.record(Int64(clamping: cluster?.view?.id ?? 0))
-        metrics.tombstones.record(tombstoneCount)
-        let holes = cluster?.unsettledHoles ?? []
-        metrics.awayHoles.record(holes.filter { !$0.absent.isEmpty }.count)
-        metrics.lostHoles.record(holes.filter { !$0.lost.isEmpty }.count)
-    }
-
     /// Carries out `event` on `box` as a call is carried out: the box's step decides under its
     /// lock, the change (the whole new state) is queued for the replicas and the log there,
     /// and what it woke is answered once both have it, so that no answer is given that a

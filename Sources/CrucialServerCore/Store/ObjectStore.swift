@@ -10,24 +10,22 @@ package import NIOCore
 /// runs under an object lock.
 package final class ObjectStore: Sendable {
     let shards: [LockedBox<[ObjectRef: ObjectBox]>]
-    let registryBox: Mutex<TypeRegistry>
-    let pluginList = Mutex<[Plugin]>([])
+    /// The types this store knows and the plugins that brought some of them: one lock,
+    /// since a plugin's load changes both.
+    let types: Mutex<(registry: TypeRegistry, plugins: [Plugin])>
 
     /// The types this store can create: linked in, and loaded from plugins.
-    package var registry: TypeRegistry { registryBox.withLock { $0 } }
+    package var registry: TypeRegistry { types.withLock { $0.registry } }
 
     /// The plugins loaded so far.
-    package var plugins: [Plugin] { pluginList.withLock { $0 } }
+    package var plugins: [Plugin] { types.withLock { $0.plugins } }
     /// Runs timeouts of bounded waits and the session reaper.
     let timerLoop: any EventLoop
     let sessions = Mutex(SessionTable())
-    /// The operation log of persistent objects, once persistence started.
-    let logBox = Mutex<OperationLog?>(nil)
-    var log: OperationLog? { logBox.withLock { $0 } }
-    let persistenceSettings = Mutex<PersistenceConfiguration?>(nil)
-    let compacting = Mutex(false)
-    /// Held while persistence runs: no second process may use the same data directory.
-    let directoryLock = Mutex<DataDirectoryLock?>(nil)
+    /// The log of persistent objects and its data directory, once recovery made them.
+    let persistence = Mutex<Persistence?>(nil)
+    /// The operation log: the sink of persistent objects' changes, once persistence started.
+    var log: OperationLog? { persistence.withLock { $0?.log } }
     /// The lease of a session that did not ask for one.
     package let defaultSessionLease: Duration
     /// Set when the server is part of a cluster.
@@ -51,7 +49,7 @@ package final class ObjectStore: Sendable {
     ) {
         self.limits = limits
         self.metrics = metrics
-        self.registryBox = Mutex(registry)
+        self.types = Mutex((registry, []))
         self.timerLoop = timerLoop
         self.shards = (0..<max(1, shardCount)).map { _ in LockedBox([:]) }
         self.defaultSessionLease = defaultSessionLease
@@ -219,5 +217,33 @@ package final class ObjectStore: Sendable {
             .resourceExhausted,
             "\(ref): object state takes about \(used) bytes, over this server's limit of \(limits.maxStateBytes) "
                 + "(--max-state-bytes); remove objects, or read only")
+    }
+
+    // MARK: Persistence (Persistence/Recovery.swift, Persistence/Persistence.swift)
+
+    /// Restores the persistent objects of `configuration.directory`, then logs every
+    /// change to them. Call before serving, after every type (plugins too) is known.
+    ///
+    /// The calls parked on a synchronizer when the server stopped come back detached (their
+    /// connections are gone). A lone server withdraws them: their clients, if alive, call
+    /// again. A cluster member (`clustered`) keeps them, since they are part of a state the
+    /// other copies share: the primary withdraws those whose client does not come back.
+    package func startPersistence(_ configuration: PersistenceConfiguration, clustered: Bool = false) throws(CrucialError) -> RecoveryReport {
+        try Recovery(store: self).run(configuration, clustered: clustered).1
+    }
+
+    /// Writes a snapshot of every persistent object and drops the logs it covers.
+    /// Operations go on meanwhile; each object is copied under its own lock.
+    package func compact() throws(CrucialError) { try persistence.withLock { $0 }?.compact(self) }
+
+    /// Compacts when the current log outgrew its limit (called periodically).
+    package func compactIfDue() throws(CrucialError) { try persistence.withLock { $0 }?.compactIfDue(self) }
+
+    /// Writes what is pending and closes the log.
+    package func stopPersistence() {
+        persistence.withLock { current in
+            defer { current = nil }
+            return current
+        }?.close()
     }
 }
