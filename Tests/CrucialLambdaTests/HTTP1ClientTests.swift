@@ -48,7 +48,7 @@ struct HTTP1ClientTests {
         #expect(received.allSatisfy { $0.head.headers["host"] == ["127.0.0.1:\(server.port)"] && $0.head.headers["content-length"] == ["1"] })
     }
 
-    @Test("A silent server: the deadline ends the request and closes its connection")
+    @Test("A silent server: the deadline ends the request (its connection closed), with the same error whether it ended the connect or the wait")
     func deadline() async throws {
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
@@ -57,7 +57,7 @@ struct HTTP1ClientTests {
         let client = HTTP1Client()
         let started = ContinuousClock.now
         await #expect {
-            _ = try await client.execute(.init(url: "http://127.0.0.1:\(silent.localAddress?.port ?? 0)/"), timeout: .milliseconds(200))
+            _ = try await client.execute(.init(url: "http://127.0.0.1:\(silent.localAddress?.port ?? 0)/"), timeout: .milliseconds(500))
         } throws: { error in
             guard case HTTP1Client.Failure.timedOut = error else { return false }
             return true

@@ -47,7 +47,7 @@ private let metadataServer = #"""
 struct AWSCredentialsTests {
     /// A scratch HOME with `~/.aws/credentials` and `~/.aws/config`.
     struct AWSHome {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-aws-\(UUID().uuidString)").path
+        let path = ScratchFolders.path("aws")
         init(credentials: String = "", config: String = "") throws {
             try FileManager.default.createDirectory(atPath: path + "/.aws", withIntermediateDirectories: true)
             try credentials.write(toFile: path + "/.aws/credentials", atomically: true, encoding: .utf8)
@@ -72,8 +72,10 @@ struct AWSCredentialsTests {
     }
 
     static func metadata(expiresIn seconds: Int) async throws -> (ServerProcess, String) {
-        let script = FileManager.default.temporaryDirectory.appendingPathComponent("metadata-\(UUID().uuidString).py").path
+        let script = ScratchFolders.path("metadata", suffix: ".py")
         try metadataServer.write(toFile: script, atomically: true, encoding: .utf8)
+        // Python has read the script once it listens.
+        defer { try? FileManager.default.removeItem(atPath: script) }
         let process = try await ServerProcess.start(executable: "/usr/bin/env", arguments: ["python3", script, String(seconds)])
         return (process, "http://\(process.address)")
     }

@@ -91,7 +91,7 @@ struct CloudThreadTests {
 
     @Test("After the bootstrap file is rebuilt, and after SIGHUP, new invocations run in fresh processes")
     func staleBootstrap() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-emulator-reload-\(UUID())")
+        let dir = URL(fileURLWithPath: ScratchFolders.path("emulator-reload"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let original = try builtExecutable("crucial-test-functions")

@@ -24,7 +24,7 @@ final class TestCluster: Sendable {
     let extraArguments: [String]
     /// With `--data-dir` (one per member, under this folder) and this `--fsync` policy; nil: in memory.
     let fsync: String?
-    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-cluster-\(UUID())").path
+    let dataRoot = ScratchFolders.path("cluster")
 
     init(rf: Int = 2, leaseTTL: Int = 2, fault: String? = nil, arguments: [String] = [], fsync: String? = nil) async throws {
         etcd = try await TestEtcd()
@@ -231,7 +231,9 @@ struct ClusterTests {
 
     @Test("Over TLS and with secrets, members replicate to each other with the admin secret; a plain client cannot write replicas")
     func memberAuthentication() async throws {
-        let (cert, key) = try await selfSignedCertificate(in: try temporaryDirectory(), name: "cluster")
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (cert, key) = try await selfSignedCertificate(in: dir, name: "cluster")
         let cluster = try await TestCluster(
             arguments: ["--auth-token", "user-secret", "--admin-token", "admin-secret", "--tls-cert", cert, "--tls-key", key])
         for id in ["a", "b"] { try await cluster.start(id) }

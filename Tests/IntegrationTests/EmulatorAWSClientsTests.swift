@@ -153,7 +153,7 @@ struct EmulatorAWSClientsTests {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw CrucialError(.invalidArgument, "\(python) is missing: tools/test.sh makes .build/aws-clients (pip install boto3 awscli awslambdaric)")
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-aws-clients-\(UUID().uuidString)")
+        let dir = URL(fileURLWithPath: ScratchFolders.path("aws-clients"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for (name, text) in [("handler.py", handler), ("raw_runtime.py", rawRuntime), ("checks.py", checks), ("throttle.py", throttleCheck)] {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)

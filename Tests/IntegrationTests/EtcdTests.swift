@@ -16,7 +16,7 @@ final class TestEtcd: Sendable {
     let dataDir: String
 
     init() async throws {
-        dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-etcd-\(UUID())").path
+        dataDir = ScratchFolders.path("etcd")
         (process, endpoint) = try await ServerProcess.startEtcd(dataDirectory: dataDir)
     }
 

@@ -115,6 +115,7 @@ struct HardeningTests {
     @Test("Per-application credentials from a file; admin rights only with an admin secret; a client refuses a server that cannot prove its secret")
     func credentialsFile() async throws {
         let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = "\(dir)/credentials"
         try "# name role secret\nanalytics client aaaaaaaaaaaaaaaa\n\nops admin bbbbbbbbbbbbbbbb\n".write(toFile: file, atomically: true, encoding: .utf8)
         let server = try await TestServer(arguments: ["--credentials", file])
@@ -164,6 +165,7 @@ struct HardeningTests {
     @Test("TLS round trip with a self-signed certificate; plain and untrusting clients are refused")
     func tlsRoundTrip() async throws {
         let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let (cert, key) = try await selfSignedCertificate(in: dir, name: "server")
         let server = try await TestServer(arguments: ["--tls-cert", cert, "--tls-key", key, "--auth-token", "tls-and-a-secret"])
         let secure = CrucialClient(
@@ -388,8 +390,10 @@ func httpGet(_ url: String) async throws -> String {
     return String(buffer: body)
 }
 
+/// A new empty folder; the test that makes it removes it (`ScratchFolders` sweeps what a
+/// dead test process left).
 func temporaryDirectory() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-test-\(UUID().uuidString)").path
+    let dir = ScratchFolders.path("test")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }

@@ -36,8 +36,8 @@ struct PackagingTests {
     @Test("In the user's package: the zip holds an executable bootstrap at its root that serves invocations; the check refuses a dynamic binary given by a relative path; an unknown product is named with the package's executables")
     func userPackageZip() async throws {
         let package = try Self.userPackage()
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-zip-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: scratch) }
+        let scratch = URL(fileURLWithPath: ScratchFolders.path("zip"))
+        defer { ScratchFolders.remove(scratch.path) }
 
         // The debug bootstrap links the toolchain's shared libraries: zip it without the AL2023 check.
         let zip = scratch.appendingPathComponent("out/function.zip").path

@@ -30,7 +30,7 @@ struct PartitionTests {
     @Test("Registers and counters stay linearizable and no member exits across a partition", arguments: Cut.allCases)
     func partition(_ cut: Cut) async throws {
         let lab = try NetworkLab(hosts: ["etcd", "a", "b", "c", "client"])
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-partition-\(UUID())").path
+        let data = ScratchFolders.path("partition")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let etcdBinary = try #require(["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) })
         let etcdIP = lab.address("etcd")

@@ -6,7 +6,7 @@ import Testing
 
 /// A fresh data directory, removed by `cleanup()`.
 struct DataDirectory {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-data-\(UUID())").path
+    let path = ScratchFolders.path("data")
     func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -86,7 +86,7 @@ struct PluginTests {
         defer { server.stop() }
         let client = server.client(retries: 0)
         defer { client.close() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-plugin-test-\(UUID())")
+        let dir = URL(fileURLWithPath: ScratchFolders.path("plugin-test"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
@@ -268,7 +268,7 @@ struct PluginReplacementTests {
 
     @Test("Uploaded plugins are stored in the data directory and loaded again at start-up, before the objects are replayed")
     func persistAcrossRestart() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crucial-plugin-restart-\(UUID())").path
+        let dir = ScratchFolders.path("plugin-restart")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The first start picks its port (a port found free beforehand can be taken by then on a
         // loaded machine: seen once in 20 stress runs); the restart takes the same one back.

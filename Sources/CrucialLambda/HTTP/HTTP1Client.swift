@@ -67,7 +67,13 @@ final class HTTP1Client: Sendable {
     /// A pooled connection idle longer than this is closed rather than reused: a server
     /// may have dropped it meanwhile (its close then races the next request).
     private let idleTimeout = TimeAmount.seconds(20)
-    private let tls: NIOSSLContext? = try? NIOSSLContext(configuration: .makeClientConfiguration())
+    /// Made once: a context loads the trust roots.
+    private let tls: NIOSSLContext?
+
+    /// A client whose TLS connections trust what `tls` says (the system's roots by default).
+    init(tls: TLSConfiguration = .makeClientConfiguration()) {
+        self.tls = try? NIOSSLContext(configuration: tls)
+    }
 
     /// Connections waiting in the pool.
     var idleConnections: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
@@ -89,7 +95,10 @@ final class HTTP1Client: Sendable {
                 return try await run(exchange, on: pooled, origin: origin, deadline: deadline, timeout: timeout)
             } catch Failure.notSent {}  // closed while idle: a new connection below
         }
-        let channel = try await connect(origin, deadline: deadline)
+        let channel: any Channel
+        do { channel = try await connect(origin, deadline: deadline) } catch ChannelError.connectTimeout {
+            throw Failure.timedOut(timeout)  // one error for a deadline, whichever step it ended
+        }
         return try await run(exchange, on: channel, origin: origin, deadline: deadline, timeout: timeout)
     }
 
