@@ -11,6 +11,7 @@ private let metadataServer = #"""
     import http.server, json, sys, datetime, itertools
     expires_in = int(sys.argv[1])
     counter = itertools.count(1)
+    flaky = itertools.count(1)
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args): pass
         def answer(self, status, body, kind="text/plain"):
@@ -33,7 +34,9 @@ private let metadataServer = #"""
                     return self.answer(200, "instance-role\n")
                 if self.path == "/latest/meta-data/iam/security-credentials/instance-role":
                     return self.answer(200, self.credentials("ASIAIMDS"), "application/json")
-            if self.path == "/ecs/credentials":
+            if self.path == "/ecs/flaky" and next(flaky) <= 2:
+                return self.answer(500, "busy")
+            if self.path in ("/ecs/credentials", "/ecs/flaky"):
                 if self.headers.get("Authorization") != "ecs-secret":
                     return self.answer(401, json.dumps({"message": "unauthorized"}))
                 return self.answer(200, self.credentials("ASIAECS"), "application/json")
@@ -162,7 +165,7 @@ struct AWSCredentialsTests {
         }
     }
 
-    @Test("ECS container credentials with the authorization token; a wrong token is refused")
+    @Test("ECS container credentials with the authorization token; a wrong token is refused; an endpoint failing twice is tried a third time")
     func container() async throws {
         let (server, base) = try await Self.metadata(expiresIn: 3600)
         defer { server.stop() }
@@ -175,6 +178,9 @@ struct AWSCredentialsTests {
         #expect(source == .container && credentials.accessKeyID.hasPrefix("ASIAECS") && credentials.sessionToken != nil)
         env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "wrong"
         await #expect(throws: CloudThreadError.self) { try await AWSCredentialChain(environment: env).resolve() }
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "ecs-secret"
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = base + "/ecs/flaky"  // 500, 500, then the credentials
+        #expect(try await AWSCredentialChain(environment: env).resolve().accessKeyID.hasPrefix("ASIAECS"))
     }
 
     @Test("EC2 instance metadata, IMDSv2: cached while fresh, fetched again once they expire within 5 minutes")

@@ -27,6 +27,7 @@ public protocol AWSCredentialProvider: Sendable {
 /// 4. ECS container credentials: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (on
 ///    169.254.170.2) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
 ///    `AWS_CONTAINER_AUTHORIZATION_TOKEN` or `..._TOKEN_FILE` when set (EKS Pod Identity too);
+///    5 s per try, three tries a second apart unless refused (4xx), as the SDKs try three times;
 /// 5. EC2 instance metadata, IMDSv2 (a session token first), unless
 ///    `AWS_EC2_METADATA_DISABLED=true`; `AWS_EC2_METADATA_SERVICE_ENDPOINT` moves it, and
 ///    as in the SDKs `AWS_METADATA_SERVICE_TIMEOUT` (seconds per request, default 1) and
@@ -170,7 +171,19 @@ public final class AWSCredentialChain: AWSCredentialProvider {
             }
             request.headers.add(name: "Authorization", value: token.trimmingWhitespace())
         }
-        let (status, body) = try await AWSHTTP.send(request, timeout: .seconds(5), what: "the container credentials endpoint \(url)")
+        // Three tries, a second apart, as the AWS SDKs make (the endpoint is a local agent that
+        // may be slow to answer on a busy host); a refusal (4xx) is not tried again.
+        var attempt = 1
+        var answer: (status: Int, body: Data)
+        while true {
+            do {
+                answer = try await AWSHTTP.send(request, timeout: .seconds(5), what: "the container credentials endpoint \(url)")
+                if answer.status < 500 || attempt == 3 { break }
+            } catch where attempt < 3 {}
+            attempt += 1
+            try await Task.sleep(for: .seconds(1))
+        }
+        let (status, body) = answer
         guard status == 200 else {
             throw CloudThreadError.configuration("the container credentials endpoint \(url) answered \(status): \(String(decoding: body, as: UTF8.self))")
         }
