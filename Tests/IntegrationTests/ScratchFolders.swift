@@ -40,7 +40,11 @@ enum ScratchFolders {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] {
             guard let prefix = ["crucial-\(kind)-", "_tmp_crucial-\(kind)-"].first(where: name.hasPrefix),
                 let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
-            if kill(pid, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: temporary + name) }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            // A disk-full test's tmpfs outlives a killed test process: detached first (as root;
+            // nothing happens to a folder that is no mount point).
+            _ = umount2(temporary + name, Int32(MNT_DETACH))
+            try? FileManager.default.removeItem(atPath: temporary + name)
         }
     }
 }
