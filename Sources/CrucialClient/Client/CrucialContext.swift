@@ -58,8 +58,9 @@ public struct CrucialContext: Sendable {
     public static var current: CrucialContext {
         if let bound { return bound }
         let (client, invoker) = process.withLock { process in
-            if process.client == nil { process.client = CrucialClient(configuration: .fromEnvironment()) }
-            return (process.client!, process.invoker)
+            let client = process.client ?? CrucialClient(configuration: .fromEnvironment())
+            process.client = client
+            return (client, process.invoker)
         }
         registerCaller
         return CrucialContext(client: client, invoker: invoker)

@@ -14,7 +14,7 @@ struct Recovery {
 
     /// Restores the objects, starts their log and settles the calls that were parked (what
     /// `ObjectStore.startPersistence` promises); the store's persistence is set on return.
-    func run(_ configuration: PersistenceConfiguration, clustered: Bool) throws(CrucialError) -> (Persistence, RecoveryReport) {
+    func run(_ configuration: PersistenceConfiguration, clustered: Bool) throws(CrucialError) -> RecoveryReport {
         let dir = configuration.directory
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -80,7 +80,7 @@ struct Recovery {
         report.objects = store.list().filter(\.persistent).count
         // Clients that held permits before the restart keep them only if they are still alive.
         for box in store.allBoxes() { store.watchHolders(of: box) }
-        return (persistence, report)
+        return report
     }
 
     private func truncate(_ path: String, _ length: Int64) {

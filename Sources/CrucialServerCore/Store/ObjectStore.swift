@@ -229,7 +229,7 @@ package final class ObjectStore: Sendable {
     /// again. A cluster member (`clustered`) keeps them, since they are part of a state the
     /// other copies share: the primary withdraws those whose client does not come back.
     package func startPersistence(_ configuration: PersistenceConfiguration, clustered: Bool = false) throws(CrucialError) -> RecoveryReport {
-        try Recovery(store: self).run(configuration, clustered: clustered).1
+        try Recovery(store: self).run(configuration, clustered: clustered)
     }
 
     /// Writes a snapshot of every persistent object and drops the logs it covers.
