@@ -48,6 +48,18 @@ struct HTTP1ClientTests {
         #expect(received.allSatisfy { $0.head.headers["host"] == ["127.0.0.1:\(server.port)"] && $0.head.headers["content-length"] == ["1"] })
     }
 
+    @Test("A connection idle past the idle timeout is closed and leaves the pool; the next request opens another")
+    func idleTimeout() async throws {
+        let server = try await ScriptedHTTPServer(answers: [.init(status: .ok, body: "one"), .init(status: .ok, body: "two")])
+        defer { server.close() }
+        let client = HTTP1Client(idleTimeout: .milliseconds(100))
+        let url = "http://127.0.0.1:\(server.port)/"
+        #expect(String(buffer: try await client.execute(.init(url: url), timeout: .seconds(30)).body) == "one")
+        try await waitUntil(within: .seconds(10)) { client.idleConnections == 0 }
+        #expect(String(buffer: try await client.execute(.init(url: url), timeout: .seconds(30)).body) == "two")
+        #expect(server.connections.withLock { $0 } == 2)
+    }
+
     @Test("A silent server: the deadline ends the request (its connection closed), with the same error whether it ended the connect or the wait")
     func deadline() async throws {
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

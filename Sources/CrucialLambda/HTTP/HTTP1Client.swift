@@ -64,15 +64,18 @@ final class HTTP1Client: Sendable {
 
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let idle = Mutex<[Origin: [Idle]]>([:])
-    /// A pooled connection idle longer than this is closed rather than reused: a server
-    /// may have dropped it meanwhile (its close then races the next request).
-    private let idleTimeout = TimeAmount.seconds(20)
+    /// A pooled connection idle this long is closed: a server may have dropped it meanwhile
+    /// (its close would race the next request), and a driver that ran a thousand threads at
+    /// once keeps no thousand sockets afterwards.
+    private let idleTimeout: TimeAmount
     /// Made once: a context loads the trust roots.
     private let tls: NIOSSLContext?
 
-    /// A client whose TLS connections trust what `tls` says (the system's roots by default).
-    init(tls: TLSConfiguration = .makeClientConfiguration()) {
+    /// A client whose TLS connections trust what `tls` says (the system's roots by default),
+    /// closing connections idle for `idleTimeout`.
+    init(tls: TLSConfiguration = .makeClientConfiguration(), idleTimeout: TimeAmount = .seconds(20)) {
         self.tls = try? NIOSSLContext(configuration: tls)
+        self.idleTimeout = idleTimeout
     }
 
     /// Connections waiting in the pool.
@@ -178,7 +181,17 @@ final class HTTP1Client: Sendable {
 
     private func giveBack(_ channel: any Channel, origin: Origin) {
         guard channel.isActive else { return }
-        idle.withLock { $0[origin, default: []].append(Idle(channel: channel, since: .now())) }
+        let since = NIODeadline.now()
+        idle.withLock { $0[origin, default: []].append(Idle(channel: channel, since: since)) }
+        // Still idle then (not taken, not given back again since): closed.
+        channel.eventLoop.scheduleTask(in: idleTimeout) { [weak self] in
+            let expired = self?.idle.withLock { pool -> Bool in
+                guard let i = pool[origin]?.firstIndex(where: { $0.channel === channel && $0.since == since }) else { return false }
+                pool[origin]?.remove(at: i)
+                return true
+            }
+            if expired == true { channel.close(promise: nil) }
+        }
     }
 
     /// `scheme://authority/path?query` split without decoding: SigV4 signs the path as sent.
