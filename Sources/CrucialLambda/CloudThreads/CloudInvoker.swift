@@ -104,12 +104,8 @@ public struct InProcessInvoker: CloudInvoker {
             for o in old { o.close() }
             client = c
         }
-        let result =
-            if let client {
-                await CrucialContext(client: client).run { await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil) }
-            } else {
-                await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil)
-            }
+        let execute = { await CloudFunctions.execute(payload: payload, requestID: requestID, deadline: nil) }
+        let result = if let client { await CrucialContext(client: client).run(execute) } else { await execute() }
         switch result {
         case .success(let answer): return answer
         case .failure(let body):

@@ -68,13 +68,14 @@ final class HTTP1Client: Sendable {
     /// (its close would race the next request), and a driver that ran a thousand threads at
     /// once keeps no thousand sockets afterwards.
     private let idleTimeout: TimeAmount
-    /// Made once: a context loads the trust roots.
-    private let tls: NIOSSLContext?
+    /// Made once (a context loads the trust roots), or why it could not be: said at the first
+    /// https request.
+    private let tls: Result<NIOSSLContext, any Error>
 
     /// A client whose TLS connections trust what `tls` says (the system's roots by default),
     /// closing connections idle for `idleTimeout`.
     init(tls: TLSConfiguration = .makeClientConfiguration(), idleTimeout: TimeAmount = .seconds(20)) {
-        self.tls = try? NIOSSLContext(configuration: tls)
+        self.tls = Result { try NIOSSLContext(configuration: tls) }
         self.idleTimeout = idleTimeout
     }
 
@@ -135,13 +136,7 @@ final class HTTP1Client: Sendable {
     }
 
     private func connect(_ origin: Origin, deadline: NIODeadline) async throws -> any Channel {
-        let tls: NIOSSLContext?
-        if origin.tls {
-            guard let context = self.tls else { throw Failure.notSent(NIOSSLError.failedToLoadCertificate) }
-            tls = context
-        } else {
-            tls = nil
-        }
+        let tls = origin.tls ? try self.tls.get() : nil
         // SNI names a host, never an address.
         let serverName = origin.host.contains(":") || origin.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : origin.host
         let left = deadline - .now()

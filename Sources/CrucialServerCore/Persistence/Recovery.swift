@@ -121,10 +121,9 @@ struct Recovery {
 
     /// A new persistent box for `ref` with the state `initial` (recovery only: nothing else runs).
     private func makeBox(_ ref: ObjectRef, initial: Value, session: UInt64 = 0) throws(CrucialError) -> ObjectBox {
-        let object = try store.registry.make(ref.type, initial: initial) {
+        try store.registry.box(ref, initial: initial, persistent: true, session: session) {
             "the data directory holds \(ref) of type \(ref.type), which this server does not know: link it in or load its plugin with --plugin"
         }
-        return ObjectBox(ref: ref, object: object, persistent: true, session: session)
     }
 
     /// Applies one record unless the object already reflects it; returns whether it did. A
@@ -135,15 +134,10 @@ struct Recovery {
         let ran: Result<ObjectStore.Ran, CrucialError>?
         switch record.operation {
         case .create(let initial):
-            // The object is made only if no copy is there (a record replayed twice finds one).
-            var unknown: CrucialError?
-            ran = store.run(.replayed(record), on: .creating(ref, make: {
-                do throws(CrucialError) { return .success((try makeBox(ref, initial: initial), nil)) } catch {
-                    unknown = error
-                    return .failure(error)
-                }
-            }))
-            if let unknown { throw unknown }
+            // The object is made only if no copy is there (a record replayed twice finds one);
+            // a creation that fails (a type this server does not know) stops recovery.
+            ran = store.run(.replayed(record), on: .creating(ref, make: { Result { () throws(CrucialError) in (try makeBox(ref, initial: initial), nil) } }))
+            if case .failure(let error) = ran { throw error }
         case .install(let state):
             let box = try makeBox(ref, initial: state.state, session: state.session)
             ran = store.run(.replayed(record), on: .replacing(ref, successor: box))

@@ -130,3 +130,11 @@ protocol Replication: Sendable {
     /// Whether this member handles the events of `ref`'s primary copy now.
     func eventRoute(of ref: ObjectRef) -> EventRoute
 }
+
+extension TypeRegistry {
+    /// A new box for `ref` holding `initial`, made by its type's code; `unknown` says why
+    /// when this store does not know the type.
+    func box(_ ref: ObjectRef, initial: Value, persistent: Bool, session: UInt64, unknown: () -> String) throws(CrucialError) -> ObjectBox {
+        ObjectBox(ref: ref, object: try make(ref.type, initial: initial, unknown: unknown), persistent: persistent, session: session)
+    }
+}

@@ -33,8 +33,9 @@ extension ObjectStore {
                 return done(stale() ?? .void)  // removed since: the old copy stays dead
             }
             do throws(CrucialError) {
-                let object = try registry.make(ref.type, initial: state.state) { "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)" }
-                let successor = ObjectBox(ref: ref, object: object, persistent: state.persistent, session: state.session)
+                let successor = try registry.box(ref, initial: state.state, persistent: state.persistent, session: state.session) {
+                    "no object type \"\(ref.type)\" on this node: it cannot hold \(ref)"
+                }
                 (outcome, lsn) = Self.answer(runNow(.installed(state, version: replicate.version), on: .replacing(ref, successor: successor), refine: refine))
             } catch {
                 return done(.error(error))
@@ -47,8 +48,10 @@ extension ObjectStore {
                     return .failure(CrucialError(.illegalState, "replica of \(ref) missing; send its state"))
                 }
                 do throws(CrucialError) {
-                    let object = try self.registry.make(ref.type, initial: create.initial) { "no object type \"\(ref.type)\" on this replica" }
-                    return .success((ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session), .created(create)))
+                    let box = try self.registry.box(ref, initial: create.initial, persistent: create.persistent, session: create.session) {
+                        "no object type \"\(ref.type)\" on this replica"
+                    }
+                    return .success((box, .created(create)))
                 } catch {
                     return .failure(error)
                 }

@@ -202,8 +202,8 @@ package final class ObjectStore: Sendable {
             }
         }
         do throws(CrucialError) {
-            let object = try registry.make(ref.type, initial: create.initial, unknown: unknown)
-            return .success((ObjectBox(ref: ref, object: object, persistent: create.persistent, session: create.session), .created(create)))
+            let box = try registry.box(ref, initial: create.initial, persistent: create.persistent, session: create.session, unknown: unknown)
+            return .success((box, .created(create)))
         } catch {
             return .failure(error)
         }
