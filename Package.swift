@@ -94,6 +94,8 @@ let package = Package(
             name: "CrucialCore",
             dependencies: [
                 "CCrucialProto", "CCrucialShims",
+                // @BuiltinMethods: each built-in type's methods declared once (Objects/BuiltinMethods+*.swift).
+                "CrucialMacros",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: callerIsolated

@@ -8,7 +8,7 @@ import SwiftSyntaxMacros
 
 @main
 struct CrucialMacrosPlugin: CompilerPlugin {
-    let providingMacros: [any Macro.Type] = [SharedMacro.self, SharedKeyMacro.self, ReadOnlyMacro.self]
+    let providingMacros: [any Macro.Type] = [SharedMacro.self, SharedKeyMacro.self, ReadOnlyMacro.self, BuiltinMethodsMacro.self]
 }
 
 /// `@Shared`: see ``CrucialMacrosImplementation/SharedExpansion``.
@@ -54,5 +54,24 @@ public struct ReadOnlyMacro: PeerMacro {
         of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol, in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
         try ReadOnlyExpansion.expansion(of: node, providingPeersOf: declaration, in: context)
+    }
+}
+
+/// `@BuiltinMethods` (CrucialCore's built-in types): see ``CrucialMacrosImplementation/BuiltinMethodsExpansion``.
+public struct BuiltinMethodsMacro: MemberMacro, ExtensionMacro {
+    /// The members: names, kinds, arity, encoding, decoding and signatures.
+    public static func expansion(
+        of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
+        conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
+    ) throws -> [DeclSyntax] {
+        try BuiltinMethodsExpansion.expansion(of: node, providingMembersOf: declaration, conformingTo: protocols, in: context)
+    }
+
+    /// The conformance.
+    public static func expansion(
+        of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax, providingExtensionsOf type: some TypeSyntaxProtocol,
+        conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
+    ) throws -> [ExtensionDeclSyntax] {
+        try BuiltinMethodsExpansion.expansion(of: node, attachedTo: declaration, providingExtensionsOf: type, conformingTo: protocols, in: context)
     }
 }

@@ -31,7 +31,8 @@ struct TypesCommand: ParsableCommand {
         for type in BuiltinType.allCases {
             print(type.typeName + (type.isSynchronizer ? " (synchronizer)" : ""))
             for (name, signature) in type.methods.sorted(by: { $0.key < $1.key }) {
-                print("  \(signature.display(name).padding(toLength: 44, withPad: " ", startingAt: 0)) \(signature.kind)")
+                let shown = signature.typedDisplay(name)
+                print("  " + shown + String(repeating: " ", count: max(1, 60 - shown.count)) + "\(signature.kind)")
             }
         }
     }

@@ -23,28 +23,28 @@ public struct AtomicByteArray: SharedProxy, Codable {
     /// The number of elements.
     public func length() async throws -> Int { try await handle.call(ByteArrayMethod.length).int() }
     /// The element at `index`; OUT_OF_RANGE outside `0..<length()`.
-    public func get(_ index: Int) async throws -> UInt8 { try byte(await handle.call(ByteArrayMethod.get, [.int(Int64(index))])) }
+    public func get(_ index: Int) async throws -> UInt8 { try byte(await handle.call(ByteArrayMethod.get(index: Index(index)))) }
     /// Sets the element at `index`.
     public func set(_ index: Int, _ value: UInt8) async throws {
-        _ = try await handle.call(ByteArrayMethod.set, [.int(Int64(index)), .int(Int64(value))])
+        _ = try await handle.call(ByteArrayMethod.set(index: Index(index), value: Int64(value)))
     }
     /// Sets the element at `index`; returns the one before.
     public func getAndSet(_ index: Int, _ value: UInt8) async throws -> UInt8 {
-        try byte(await handle.call(ByteArrayMethod.getAndSet, [.int(Int64(index)), .int(Int64(value))]))
+        try byte(await handle.call(ByteArrayMethod.getAndSet(index: Index(index), value: Int64(value))))
     }
     /// Sets the element at `index` to `update` if it is `expect`; answers whether it did.
     public func compareAndSet(_ index: Int, _ expect: UInt8, _ update: UInt8) async throws -> Bool {
-        try await handle.call(ByteArrayMethod.compareAndSet, [.int(Int64(index)), .int(Int64(expect)), .int(Int64(update))]).bool()
+        try await handle.call(ByteArrayMethod.compareAndSet(index: Index(index), expect: Int64(expect), update: Int64(update))).bool()
     }
     /// Adds `delta` to the element at `index`; returns the result.
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Int) async throws -> UInt8 {
-        try byte(await handle.call(ByteArrayMethod.addAndGet, [.int(Int64(index)), .int(Int64(delta))]))
+        try byte(await handle.call(ByteArrayMethod.addAndGet(index: Index(index), delta: Int64(delta))))
     }
     /// Adds `delta` to the element at `index`; returns the element before.
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Int) async throws -> UInt8 {
-        try byte(await handle.call(ByteArrayMethod.getAndAdd, [.int(Int64(index)), .int(Int64(delta))]))
+        try byte(await handle.call(ByteArrayMethod.getAndAdd(index: Index(index), delta: Int64(delta))))
     }
     /// Every element, in one call.
     public func elements() async throws -> [UInt8] { try await handle.call(ByteArrayMethod.getAll).bytes() }
@@ -52,7 +52,7 @@ public struct AtomicByteArray: SharedProxy, Codable {
     @available(*, deprecated, renamed: "elements()")
     public func getAll() async throws -> [UInt8] { try await elements() }
     /// Replaces every element, in one call (the length must match).
-    public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call(ByteArrayMethod.setAll, [.bytes(bytes)]) }
+    public func setAll(_ bytes: [UInt8]) async throws { _ = try await handle.call(ByteArrayMethod.setAll(bytes: bytes)) }
 }
 
 /// A shared fixed-length array of doubles; ``add(_:)`` adds a whole vector on the
@@ -81,32 +81,32 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
     /// The number of elements.
     public func length() async throws -> Int { try await handle.call(DoubleArrayMethod.length).int() }
     /// The element at `index`; OUT_OF_RANGE outside `0..<length()`.
-    public func get(_ index: Int) async throws -> Double { try await handle.call(DoubleArrayMethod.get, [.int(Int64(index))]).double() }
+    public func get(_ index: Int) async throws -> Double { try await handle.call(DoubleArrayMethod.get(index: Index(index))).double() }
     /// Sets the element at `index`.
-    public func set(_ index: Int, _ value: Double) async throws { _ = try await handle.call(DoubleArrayMethod.set, [.int(Int64(index)), .double(value)]) }
+    public func set(_ index: Int, _ value: Double) async throws { _ = try await handle.call(DoubleArrayMethod.set(index: Index(index), value: value)) }
     /// Sets the element at `index`; returns the one before.
     public func getAndSet(_ index: Int, _ value: Double) async throws -> Double {
-        try await handle.call(DoubleArrayMethod.getAndSet, [.int(Int64(index)), .double(value)]).double()
+        try await handle.call(DoubleArrayMethod.getAndSet(index: Index(index), value: value)).double()
     }
     /// Sets the element at `index` to `update` if it is `expect`; answers whether it did.
     public func compareAndSet(_ index: Int, _ expect: Double, _ update: Double) async throws -> Bool {
-        try await handle.call(DoubleArrayMethod.compareAndSet, [.int(Int64(index)), .double(expect), .double(update)]).bool()
+        try await handle.call(DoubleArrayMethod.compareAndSet(index: Index(index), expect: expect, update: update)).bool()
     }
     /// Adds `delta` to the element at `index`; returns the result.
     @discardableResult
     public func addAndGet(_ index: Int, _ delta: Double) async throws -> Double {
-        try await handle.call(DoubleArrayMethod.addAndGet, [.int(Int64(index)), .double(delta)]).double()
+        try await handle.call(DoubleArrayMethod.addAndGet(index: Index(index), delta: delta)).double()
     }
     /// Adds `delta` to the element at `index`; returns the element before.
     @discardableResult
     public func getAndAdd(_ index: Int, _ delta: Double) async throws -> Double {
-        try await handle.call(DoubleArrayMethod.getAndAdd, [.int(Int64(index)), .double(delta)]).double()
+        try await handle.call(DoubleArrayMethod.getAndAdd(index: Index(index), delta: delta)).double()
     }
     /// Adds `deltas` element-wise (same length as the array).
-    public func add(_ deltas: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.add, [.doubles(deltas)]) }
+    public func add(_ deltas: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.add(deltas: deltas)) }
     /// Adds `deltas` element-wise and returns the new contents.
     public func addAndGetAll(_ deltas: [Double]) async throws -> [Double] {
-        try await handle.call(DoubleArrayMethod.addAndGetAll, [.doubles(deltas)]).doubles()
+        try await handle.call(DoubleArrayMethod.addAndGetAll(deltas: deltas)).doubles()
     }
     /// Every element, in one call.
     public func elements() async throws -> [Double] { try await handle.call(DoubleArrayMethod.getAll).doubles() }
@@ -114,7 +114,7 @@ public struct AtomicDoubleArray: SharedProxy, Codable {
     @available(*, deprecated, renamed: "elements()")
     public func getAll() async throws -> [Double] { try await elements() }
     /// Replaces every element, in one call (the length must match).
-    public func setAll(_ values: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.setAll, [.doubles(values)]) }
+    public func setAll(_ values: [Double]) async throws { _ = try await handle.call(DoubleArrayMethod.setAll(values: values)) }
 }
 
 /// A shared rows × cols matrix of doubles; ``merge(_:)`` adds a whole matrix on the server.
@@ -147,22 +147,22 @@ public struct AtomicMatrix: SharedProxy, Codable {
     }
     /// The element at (`row`, `col`).
     public func get(_ row: Int, _ col: Int) async throws -> Double {
-        try await handle.call(MatrixMethod.get, [.int(Int64(row)), .int(Int64(col))]).double()
+        try await handle.call(MatrixMethod.get(row: Index(row), col: Index(col))).double()
     }
     /// Sets the element at (`row`, `col`).
     public func set(_ row: Int, _ col: Int, _ value: Double) async throws {
-        _ = try await handle.call(MatrixMethod.set, [.int(Int64(row)), .int(Int64(col)), .double(value)])
+        _ = try await handle.call(MatrixMethod.set(row: Index(row), col: Index(col), value: value))
     }
     /// Adds `delta` to the element at (`row`, `col`); returns the result.
     @discardableResult
     public func addAndGet(_ row: Int, _ col: Int, _ delta: Double) async throws -> Double {
-        try await handle.call(MatrixMethod.addAndGet, [.int(Int64(row)), .int(Int64(col)), .double(delta)]).double()
+        try await handle.call(MatrixMethod.addAndGet(row: Index(row), col: Index(col), delta: delta)).double()
     }
     /// Row `index`.
-    public func row(_ index: Int) async throws -> [Double] { try await handle.call(MatrixMethod.row, [.int(Int64(index))]).doubles() }
+    public func row(_ index: Int) async throws -> [Double] { try await handle.call(MatrixMethod.row(index: Index(index))).doubles() }
     /// Replaces row `index`.
     public func setRow(_ index: Int, _ values: [Double]) async throws {
-        _ = try await handle.call(MatrixMethod.setRow, [.int(Int64(index)), .doubles(values)])
+        _ = try await handle.call(MatrixMethod.setRow(index: Index(index), values: values))
     }
     /// Every element, in one call.
     public func elements() async throws -> [[Double]] {
@@ -172,7 +172,7 @@ public struct AtomicMatrix: SharedProxy, Codable {
     @available(*, deprecated, renamed: "elements()")
     public func getAll() async throws -> [[Double]] { try await elements() }
     /// Adds `matrix` element-wise (same shape).
-    public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.merge, [.list(matrix.map(Value.doubles))]) }
+    public func merge(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.merge(matrix: .list(matrix.map(Value.doubles)))) }
     /// Replaces every element, in one call (the length must match).
-    public func setAll(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.setAll, [.list(matrix.map(Value.doubles))]) }
+    public func setAll(_ matrix: [[Double]]) async throws { _ = try await handle.call(MatrixMethod.setAll(matrix: .list(matrix.map(Value.doubles)))) }
 }

@@ -13,26 +13,24 @@ extension AtomicIntegerProxy {
         return n
     }
 
-    private func op(_ method: AtomicIntegerMethod, _ args: Number...) async throws -> Number {
-        try number(await handle.call(method, args.map { .int(Int64($0)) }))
-    }
+    private func op(_ method: AtomicIntegerMethod) async throws -> Number { try number(await handle.call(method)) }
 
     /// The current value.
-    public func get() async throws -> Number { try number(await handle.call(AtomicIntegerMethod.get)) }
+    public func get() async throws -> Number { try await op(.get) }
     /// Sets the value.
-    public func set(_ newValue: Number) async throws { _ = try await handle.call(AtomicIntegerMethod.set, [.int(Int64(newValue))]) }
+    public func set(_ newValue: Number) async throws { _ = try await handle.call(AtomicIntegerMethod.set(newValue: Int64(newValue))) }
     /// Sets `newValue`; returns the value before.
-    public func getAndSet(_ newValue: Number) async throws -> Number { try await op(.getAndSet, newValue) }
+    public func getAndSet(_ newValue: Number) async throws -> Number { try await op(.getAndSet(newValue: Int64(newValue))) }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Number, _ update: Number) async throws -> Bool {
-        try await handle.call(AtomicIntegerMethod.compareAndSet, [.int(Int64(expect)), .int(Int64(update))]).bool()
+        try await handle.call(AtomicIntegerMethod.compareAndSet(expect: Int64(expect), update: Int64(update))).bool()
     }
     /// Adds `delta`; returns the result.
     @discardableResult
-    public func addAndGet(_ delta: Number) async throws -> Number { try await op(.addAndGet, delta) }
+    public func addAndGet(_ delta: Number) async throws -> Number { try await op(.addAndGet(delta: Int64(delta))) }
     /// Adds `delta`; returns the value before.
     @discardableResult
-    public func getAndAdd(_ delta: Number) async throws -> Number { try await op(.getAndAdd, delta) }
+    public func getAndAdd(_ delta: Number) async throws -> Number { try await op(.getAndAdd(delta: Int64(delta))) }
     /// Adds one; returns the result.
     @discardableResult
     public func incrementAndGet() async throws -> Number { try await op(.incrementAndGet) }
@@ -48,7 +46,7 @@ extension AtomicIntegerProxy {
     /// Combines `x` into the value on the server ("sum", "max", "min" or "product") and returns the result.
     @discardableResult
     public func accumulateAndGet(_ x: Number, _ op: String) async throws -> Number {
-        try number(await handle.call(AtomicIntegerMethod.accumulateAndGet, [.int(Int64(x)), .string(op)]))
+        try await self.op(.accumulateAndGet(x: Int64(x), op: AccumulateOperation(named: op, for: "\(handle.ref.type).accumulateAndGet")))
     }
 }
 
@@ -105,14 +103,14 @@ public struct AtomicBoolean: SharedProxy, Codable {
     }
 
     /// The current value.
-    public func get() async throws -> Bool { try await handle.call(AtomicValueMethod.get).bool() }
+    public func get() async throws -> Bool { try await handle.call(AtomicBooleanMethod.get).bool() }
     /// Sets the value.
-    public func set(_ newValue: Bool) async throws { _ = try await handle.call(AtomicValueMethod.set, [.bool(newValue)]) }
+    public func set(_ newValue: Bool) async throws { _ = try await handle.call(AtomicBooleanMethod.set(newValue: newValue)) }
     /// Sets `newValue`; returns the value before.
-    public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call(AtomicValueMethod.getAndSet, [.bool(newValue)]).bool() }
+    public func getAndSet(_ newValue: Bool) async throws -> Bool { try await handle.call(AtomicBooleanMethod.getAndSet(newValue: newValue)).bool() }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Bool, _ update: Bool) async throws -> Bool {
-        try await handle.call(AtomicValueMethod.compareAndSet, [.bool(expect), .bool(update)]).bool()
+        try await handle.call(AtomicBooleanMethod.compareAndSet(expect: expect, update: update)).bool()
     }
 }
 
@@ -131,21 +129,21 @@ public struct AtomicDouble: SharedProxy, Codable {
     /// The current value.
     public func get() async throws -> Double { try await handle.call(AtomicDoubleMethod.get).double() }
     /// Sets the value.
-    public func set(_ newValue: Double) async throws { _ = try await handle.call(AtomicDoubleMethod.set, [.double(newValue)]) }
+    public func set(_ newValue: Double) async throws { _ = try await handle.call(AtomicDoubleMethod.set(newValue: newValue)) }
     /// Sets `newValue`; returns the value before.
     public func getAndSet(_ newValue: Double) async throws -> Double {
-        try await handle.call(AtomicDoubleMethod.getAndSet, [.double(newValue)]).double()
+        try await handle.call(AtomicDoubleMethod.getAndSet(newValue: newValue)).double()
     }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: Double, _ update: Double) async throws -> Bool {
-        try await handle.call(AtomicDoubleMethod.compareAndSet, [.double(expect), .double(update)]).bool()
+        try await handle.call(AtomicDoubleMethod.compareAndSet(expect: expect, update: update)).bool()
     }
     /// Adds `delta`; returns the result.
     @discardableResult
-    public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.addAndGet, [.double(delta)]).double() }
+    public func addAndGet(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.addAndGet(delta: delta)).double() }
     /// Adds `delta`; returns the value before.
     @discardableResult
-    public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.getAndAdd, [.double(delta)]).double() }
+    public func getAndAdd(_ delta: Double) async throws -> Double { try await handle.call(AtomicDoubleMethod.getAndAdd(delta: delta)).double() }
 }
 
 /// A shared reference to any Codable value; `compareAndSet` compares encoded values.
@@ -166,13 +164,13 @@ public struct AtomicReference<T: Codable & Sendable>: SharedProxy, Codable {
     }
 
     /// The current value.
-    public func get() async throws -> T { try await handle.call(AtomicValueMethod.get).decode() }
+    public func get() async throws -> T { try await handle.call(AtomicReferenceMethod.get).decode() }
     /// Sets the value.
-    public func set(_ newValue: T) async throws { _ = try await handle.call(AtomicValueMethod.set, [encodeArgument(newValue)]) }
+    public func set(_ newValue: T) async throws { _ = try await handle.call(AtomicReferenceMethod.set(newValue: encodeArgument(newValue))) }
     /// Sets `newValue`; returns the value before.
-    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call(AtomicValueMethod.getAndSet, [encodeArgument(newValue)]).decode() }
+    public func getAndSet(_ newValue: T) async throws -> T { try await handle.call(AtomicReferenceMethod.getAndSet(newValue: encodeArgument(newValue))).decode() }
     /// Sets `update` if the value is `expect`; answers whether it did.
     public func compareAndSet(_ expect: T, _ update: T) async throws -> Bool {
-        try await handle.call(AtomicValueMethod.compareAndSet, [encodeArgument(expect), encodeArgument(update)]).bool()
+        try await handle.call(AtomicReferenceMethod.compareAndSet(expect: encodeArgument(expect), update: encodeArgument(update))).bool()
     }
 }

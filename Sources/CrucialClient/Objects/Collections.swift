@@ -1,15 +1,3 @@
-/// How ``SharedMap/merge(_:_:_:)`` combines a new value with the existing one, on the server.
-public enum MergeOperation: String, Sendable, CaseIterable {
-    /// Numbers add; numeric arrays add element-wise.
-    case sum
-    case min
-    case max
-    /// The new value replaces the old one.
-    case replace
-    /// Strings, bytes, lists and arrays concatenate.
-    case append
-}
-
 /// A shared list with `java.util.List`'s methods.
 public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     /// The object this proxy stands for.
@@ -23,33 +11,33 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     }
 
     /// Appends `element`.
-    public func add(_ element: Element) async throws { _ = try await handle.call(ListMethod.add, [encodeArgument(element)]) }
+    public func add(_ element: Element) async throws { _ = try await handle.call(ListMethod.add(element: encodeArgument(element))) }
     /// Inserts `element` at `index` (`0...size()`).
     public func insert(_ element: Element, at index: Int) async throws {
-        _ = try await handle.call(ListMethod.insert, [encodeArgument(element), .int(Int64(index))])
+        _ = try await handle.call(ListMethod.insert(element: encodeArgument(element), at: Index(index)))
     }
     /// Adds every element of `elements`, in one call.
-    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call(ListMethod.addAll, [.list(elements.map(encodeArgument))]) }
+    public func addAll(_ elements: [Element]) async throws { _ = try await handle.call(ListMethod.addAll(elements: elements.map(encodeArgument))) }
     /// The element at `index`; OUT_OF_RANGE outside `0..<size()`.
-    public func get(_ index: Int) async throws -> Element { try await handle.call(ListMethod.get, [.int(Int64(index))]).decode() }
+    public func get(_ index: Int) async throws -> Element { try await handle.call(ListMethod.get(index: Index(index))).decode() }
     /// Replaces the element at `index`; returns the old one.
     @discardableResult
     public func set(_ index: Int, _ element: Element) async throws -> Element {
-        try await handle.call(ListMethod.set, [.int(Int64(index)), encodeArgument(element)]).decode()
+        try await handle.call(ListMethod.set(index: Index(index), element: encodeArgument(element))).decode()
     }
     /// Removes the element at `index`; returns it.
     @discardableResult
-    public func remove(at index: Int) async throws -> Element { try await handle.call(ListMethod.removeAt, [.int(Int64(index))]).decode() }
+    public func remove(at index: Int) async throws -> Element { try await handle.call(ListMethod.removeAt(index: Index(index))).decode() }
     /// Removes the first occurrence of `element`; answers whether there was one.
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call(ListMethod.remove, [encodeArgument(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call(ListMethod.remove(element: encodeArgument(element))).bool() }
     /// Whether `element` is there.
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call(ListMethod.contains, [encodeArgument(element)]).bool()
+        try await handle.call(ListMethod.contains(element: encodeArgument(element))).bool()
     }
     /// The index of the first occurrence of `element`, or nil.
     public func firstIndex(of element: Element) async throws -> Int? {
-        let i = try await handle.call(ListMethod.indexOf, [encodeArgument(element)]).int()
+        let i = try await handle.call(ListMethod.indexOf(element: encodeArgument(element))).int()
         return i < 0 ? nil : i
     }
     /// The number of elements.
@@ -65,7 +53,7 @@ public struct SharedList<Element: Codable & Sendable>: SharedProxy, Codable {
     public func getAll() async throws -> [Element] { try await elements() }
     /// The elements in `range`.
     public func subList(_ range: Range<Int>) async throws -> [Element] {
-        try await handle.call(ListMethod.subList, [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))])
+        try await handle.call(ListMethod.subList(from: Index(range.lowerBound), to: Index(range.upperBound)))
             .list().map { try $0.decode() }
     }
 }
@@ -84,18 +72,18 @@ public struct SharedSet<Element: Codable & Hashable & Sendable>: SharedProxy, Co
 
     /// Answers whether `element` was new.
     @discardableResult
-    public func add(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.add, [encodeArgument(element)]).bool() }
+    public func add(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.add(element: encodeArgument(element))).bool() }
     /// Adds every element of `elements`, in one call.
     @discardableResult
     public func addAll(_ elements: [Element]) async throws -> Bool {
-        try await handle.call(SetMethod.addAll, [.list(elements.map(encodeArgument))]).bool()
+        try await handle.call(SetMethod.addAll(elements: elements.map(encodeArgument))).bool()
     }
     /// Removes `element`; answers whether it was there.
     @discardableResult
-    public func remove(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.remove, [encodeArgument(element)]).bool() }
+    public func remove(_ element: Element) async throws -> Bool { try await handle.call(SetMethod.remove(element: encodeArgument(element))).bool() }
     /// Whether `element` is there.
     public func contains(_ element: Element) async throws -> Bool {
-        try await handle.call(SetMethod.contains, [encodeArgument(element)]).bool()
+        try await handle.call(SetMethod.contains(element: encodeArgument(element))).bool()
     }
     /// The number of elements.
     public func size() async throws -> Int { try await handle.call(SetMethod.size).int() }
@@ -120,22 +108,22 @@ extension SharedMapProxy {
     /// Stores `value`; returns the previous value.
     @discardableResult
     public func put(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call(MapMethod.put, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.put(key: encodeArgument(key), value: encodeArgument(value))).decodeOptional()
     }
     /// The value of `key`, or nil.
     public func get(_ key: Key) async throws -> MapValue? {
-        try await handle.call(MapMethod.get, [encodeArgument(key)]).decodeOptional()
+        try await handle.call(MapMethod.get(key: encodeArgument(key))).decodeOptional()
     }
     /// The value of `key`, or `defaultValue`.
     public func get(_ key: Key, default defaultValue: MapValue) async throws -> MapValue {
-        try await handle.call(MapMethod.getOrDefault, [encodeArgument(key), encodeArgument(defaultValue)]).decode()
+        try await handle.call(MapMethod.getOrDefault(key: encodeArgument(key), defaultValue: encodeArgument(defaultValue))).decode()
     }
     /// Removes `key`; returns its value.
     @discardableResult
-    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call(MapMethod.remove, [encodeArgument(key)]).decodeOptional() }
+    public func remove(_ key: Key) async throws -> MapValue? { try await handle.call(MapMethod.remove(key: encodeArgument(key))).decodeOptional() }
     /// Whether `key` has a value.
     public func containsKey(_ key: Key) async throws -> Bool {
-        try await handle.call(MapMethod.containsKey, [encodeArgument(key)]).bool()
+        try await handle.call(MapMethod.containsKey(key: encodeArgument(key))).bool()
     }
     /// The number of elements.
     public func size() async throws -> Int { try await handle.call(MapMethod.size).int() }
@@ -154,30 +142,29 @@ extension SharedMapProxy {
     /// Stores `value` only if `key` is absent; returns the existing value, or nil if it stored.
     @discardableResult
     public func putIfAbsent(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call(MapMethod.putIfAbsent, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.putIfAbsent(key: encodeArgument(key), value: encodeArgument(value))).decodeOptional()
     }
     /// Replaces the value of `key` only if present; returns the old value.
     @discardableResult
     public func replace(_ key: Key, _ value: MapValue) async throws -> MapValue? {
-        try await handle.call(MapMethod.replace, [encodeArgument(key), encodeArgument(value)]).decodeOptional()
+        try await handle.call(MapMethod.replace(key: encodeArgument(key), value: encodeArgument(value))).decodeOptional()
     }
     /// Replaces the value of `key` only if it is `expect`; answers whether it did.
     public func replace(_ key: Key, expect: MapValue, update: MapValue) async throws -> Bool {
-        try await handle.call(MapMethod.compareAndReplace, [encodeArgument(key), encodeArgument(expect), encodeArgument(update)]).bool()
+        try await handle.call(MapMethod.compareAndReplace(key: encodeArgument(key), expect: encodeArgument(expect), update: encodeArgument(update))).bool()
     }
     /// Combines `value` into the entry for `key` on the server (or stores it if absent); returns the result.
     @discardableResult
     public func merge(_ key: Key, _ value: MapValue, _ op: MergeOperation) async throws -> MapValue {
-        try await handle.call(MapMethod.merge, [encodeArgument(key), encodeArgument(value), .string(op.rawValue)]).decode()
+        try await handle.call(MapMethod.merge(key: encodeArgument(key), value: encodeArgument(value), op: op)).decode()
     }
     /// Stores every entry of `entries`, in one call.
     public func putAll(_ entries: [Key: MapValue]) async throws {
-        _ = try await handle.call(MapMethod.putAll, [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) })])
+        _ = try await handle.call(MapMethod.putAll(entries: Entries(entries.map { (try encodeArgument($0.key), try encodeArgument($0.value)) })))
     }
     /// Merges many entries in one call; if any merge is invalid, nothing changes.
     public func mergeAll(_ entries: [Key: MapValue], _ op: MergeOperation) async throws {
-        _ = try await handle.call(
-            MapMethod.mergeAll, [.list(entries.map { .list([try encodeArgument($0.key), try encodeArgument($0.value)]) }), .string(op.rawValue)])
+        _ = try await handle.call(MapMethod.mergeAll(entries: Entries(entries.map { (try encodeArgument($0.key), try encodeArgument($0.value)) }), op: op))
     }
 }
 
@@ -218,15 +205,15 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
 
     /// The `k` entries with the greatest keys, greatest first.
     public func top(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call(SortedMapMethod.top, [.int(Int64(k))]))
+        try entryList(await handle.call(SortedMapMethod.top(k: Count(k))))
     }
     /// The `k` entries with the smallest keys, smallest first.
     public func head(_ k: Int) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call(SortedMapMethod.head, [.int(Int64(k))]))
+        try entryList(await handle.call(SortedMapMethod.head(k: Count(k))))
     }
     /// The entries with `range.lowerBound <= key < range.upperBound`, in order.
     public func range(from lower: Key, to upper: Key) async throws -> [(key: Key, value: MapValue)] {
-        try entryList(await handle.call(SortedMapMethod.range, [encodeArgument(lower), encodeArgument(upper)]))
+        try entryList(await handle.call(SortedMapMethod.range(from: encodeArgument(lower), to: encodeArgument(upper))))
     }
     /// The smallest key, or nil when empty.
     public func firstKey() async throws -> Key? { try await handle.call(SortedMapMethod.firstKey).decodeOptional() }
@@ -234,10 +221,10 @@ public struct SharedSortedMap<Key: Codable & Hashable & Sendable, MapValue: Coda
     public func lastKey() async throws -> Key? { try await handle.call(SortedMapMethod.lastKey).decodeOptional() }
     /// The greatest key ≤ `key`.
     public func floorKey(_ key: Key) async throws -> Key? {
-        try await handle.call(SortedMapMethod.floorKey, [encodeArgument(key)]).decodeOptional()
+        try await handle.call(SortedMapMethod.floorKey(key: encodeArgument(key))).decodeOptional()
     }
     /// The smallest key ≥ `key`.
     public func ceilingKey(_ key: Key) async throws -> Key? {
-        try await handle.call(SortedMapMethod.ceilingKey, [encodeArgument(key)]).decodeOptional()
+        try await handle.call(SortedMapMethod.ceilingKey(key: encodeArgument(key))).decodeOptional()
     }
 }

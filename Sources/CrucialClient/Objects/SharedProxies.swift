@@ -28,10 +28,10 @@ extension SharedObjectHandle {
     /// (``CrucialClient/shared``: inside a cloud thread, the one reaching the driver's servers).
     public var client: CrucialClient { boundCaller as? CrucialClient ?? .shared }
 
-    /// Calls a built-in method: its wire name and kind come from ``BuiltinType``'s table,
-    /// which the servers read too.
-    func call<M: BuiltinMethod>(_ method: M, _ args: [Value] = []) async throws -> Value {
-        try await call(method.rawValue, args, readOnly: method.kind.isRead)
+    /// Calls a built-in method: its wire name, arguments and kind come from its declaration
+    /// (``BuiltinMethods``), which the servers decode calls with too.
+    func call<M: BuiltinMethods>(_ method: M) async throws -> Value {
+        try await call(method.name.rawValue, method.arguments, readOnly: method.kind.isRead)
     }
 }
 

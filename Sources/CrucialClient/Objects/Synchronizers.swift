@@ -37,14 +37,14 @@ public struct CyclicBarrier: SharedProxy, Codable {
     @discardableResult
     public func `await`() async throws -> Int {
         handle.client.keepClientAlive()
-        return try await handle.call(BarrierMethod.await).int()
+        return try await handle.call(BarrierMethod.`await`()).int()
     }
 
     /// As ``await()``, but fails with TIMEOUT (and breaks the barrier, as in Java) after `timeout`.
     @discardableResult
     public func `await`(timeout: Duration) async throws -> Int {
         handle.client.keepClientAlive()
-        return try await handle.call(BarrierMethod.await, [timeout.millisecondsArgument]).int()
+        return try await handle.call(BarrierMethod.`await`(timeoutMillis: Millis(timeout))).int()
     }
 
     /// Breaks the current round (its waiters get BROKEN_BARRIER) and starts afresh.
@@ -91,17 +91,17 @@ public struct Semaphore: SharedProxy, Codable {
     /// Waits until `permits` are available and takes them.
     public func acquire(_ permits: Int = 1) async throws {
         handle.client.keepClientAlive()
-        _ = try await handle.call(SemaphoreMethod.acquire, [.int(Int64(permits))])
+        _ = try await handle.call(SemaphoreMethod.acquire(permits: Count(permits)))
     }
 
     /// Takes `permits` if available now (or within `timeout`); answers whether it did.
     public func tryAcquire(_ permits: Int = 1, timeout: Duration? = nil) async throws -> Bool {
         handle.client.keepClientAlive()
-        return try await handle.call(SemaphoreMethod.tryAcquire, [.int(Int64(permits)), timeout?.millisecondsArgument ?? .null]).bool()
+        return try await handle.call(SemaphoreMethod.tryAcquire(permits: Count(permits), timeoutMillis: timeout.map(Millis.init))).bool()
     }
 
     /// Gives back `permits`: the caller's own first; any more are new permits (as in Java).
-    public func release(_ permits: Int = 1) async throws { _ = try await handle.call(SemaphoreMethod.release, [.int(Int64(permits))]) }
+    public func release(_ permits: Int = 1) async throws { _ = try await handle.call(SemaphoreMethod.release(permits: Count(permits))) }
     /// The permits free now.
     public func availablePermits() async throws -> Int { try await handle.call(SemaphoreMethod.availablePermits).int() }
     /// Takes every available permit; returns how many.
@@ -145,10 +145,10 @@ public struct CountDownLatch: SharedProxy, Codable {
     @available(*, deprecated, renamed: "count()")
     public func getCount() async throws -> Int { try await count() }
     /// Waits until the count reaches zero.
-    public func `await`() async throws { _ = try await handle.call(LatchMethod.await) }
+    public func `await`() async throws { _ = try await handle.call(LatchMethod.`await`()) }
     /// Waits at most `timeout`; answers whether the count reached zero.
     public func `await`(timeout: Duration) async throws -> Bool {
-        try await handle.call(LatchMethod.await, [timeout.millisecondsArgument]).bool()
+        try await handle.call(LatchMethod.`await`(timeoutMillis: Millis(timeout))).bool()
     }
 }
 
@@ -172,13 +172,13 @@ public struct SharedFuture<T: Codable & Sendable>: SharedProxy, Codable {
     }
 
     /// Sets the value; throws ILLEGAL_STATE if it was already set.
-    public func set(_ value: T) async throws { _ = try await handle.call(FutureMethod.set, [encodeArgument(value)]) }
+    public func set(_ value: T) async throws { _ = try await handle.call(FutureMethod.set(value: encodeArgument(value))) }
     /// Sets the value unless already set; answers whether it did.
-    public func trySet(_ value: T) async throws -> Bool { try await handle.call(FutureMethod.trySet, [encodeArgument(value)]).bool() }
+    public func trySet(_ value: T) async throws -> Bool { try await handle.call(FutureMethod.trySet(value: encodeArgument(value))).bool() }
     /// Waits for the value.
-    public func get() async throws -> T { try await handle.call(FutureMethod.get).decode() }
+    public func get() async throws -> T { try await handle.call(FutureMethod.get()).decode() }
     /// Waits at most `timeout`, then fails with TIMEOUT.
-    public func get(timeout: Duration) async throws -> T { try await handle.call(FutureMethod.get, [timeout.millisecondsArgument]).decode() }
+    public func get(timeout: Duration) async throws -> T { try await handle.call(FutureMethod.get(timeoutMillis: Millis(timeout))).decode() }
     /// Whether the value is set.
     public func isDone() async throws -> Bool { try await handle.call(FutureMethod.isDone).bool() }
 }

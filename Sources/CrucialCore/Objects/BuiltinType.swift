@@ -1,8 +1,8 @@
-/// The built-in object types and every method of each: its wire name, its kind and its
-/// parameters. This is the one place a built-in method is declared. The server's objects
-/// switch over these enums (exhaustively: a method added here does not build until the
-/// server runs it), check arity against them, and take each method's kind from them; the
-/// client's proxies call through them, so a name or a kind cannot differ between the two.
+/// The built-in object types, each with the enum that declares its methods (``family``): one
+/// case per method, its wire name, parameters, kind and answer (``BuiltinMethods``). The
+/// server's objects switch over these enums' cases (exhaustively: a method added there does
+/// not build until the server runs it) after decoding a call with them; the client's proxies
+/// encode their calls with them, so a name, an argument or a kind cannot differ between the two.
 ///
 /// docs/PROTOCOL.md describes each method's arguments, result and errors.
 package enum BuiltinType: String, CaseIterable, Sendable {
@@ -26,13 +26,38 @@ package enum BuiltinType: String, CaseIterable, Sendable {
     /// The name in ``ObjectRef/type``.
     package var typeName: String { rawValue }
 
-    /// Every method of the type, by wire name (built once: servers look methods up here on
-    /// every call; a switch to a static table, not a dictionary keyed by the type, which
-    /// hashed on every call).
+    /// The enum that declares the type's methods.
+    package var family: any BuiltinMethods.Type {
+        switch self {
+        case .atomicInt, .atomicLong: AtomicIntegerMethod.self
+        case .atomicBoolean: AtomicBooleanMethod.self
+        case .atomicReference: AtomicReferenceMethod.self
+        case .atomicDouble: AtomicDoubleMethod.self
+        case .atomicByteArray: ByteArrayMethod.self
+        case .atomicDoubleArray: DoubleArrayMethod.self
+        case .atomicMatrix: MatrixMethod.self
+        case .sharedList: ListMethod.self
+        case .sharedSet: SetMethod.self
+        case .sharedMap: MapMethod.self
+        case .sharedSortedMap: SortedMapMethod.self
+        case .cyclicBarrier: BarrierMethod.self
+        case .semaphore: SemaphoreMethod.self
+        case .countDownLatch: LatchMethod.self
+        case .sharedFuture: FutureMethod.self
+        }
+    }
+
+    /// How many arguments a call of `method` must pass, and may (nil: no such method).
+    package func arity(of method: String) -> ClosedRange<Int>? { family.arity(named: method) }
+
+    /// Every method of the type, by wire name (built once: clients look methods up here for
+    /// each pipelined call; a switch to a static table, not a dictionary keyed by the type,
+    /// which hashed on every call).
     package var methods: [String: MethodSignature] {
         switch self {
         case .atomicInt, .atomicLong: Tables.atomicInteger
-        case .atomicBoolean, .atomicReference: Tables.atomicValue
+        case .atomicBoolean: Tables.atomicBoolean
+        case .atomicReference: Tables.atomicReference
         case .atomicDouble: Tables.atomicDouble
         case .atomicByteArray: Tables.byteArray
         case .atomicDoubleArray: Tables.doubleArray
@@ -50,7 +75,8 @@ package enum BuiltinType: String, CaseIterable, Sendable {
 
     private enum Tables {
         static let atomicInteger = AtomicIntegerMethod.table
-        static let atomicValue = AtomicValueMethod.table
+        static let atomicBoolean = AtomicBooleanMethod.table
+        static let atomicReference = AtomicReferenceMethod.table
         static let atomicDouble = AtomicDoubleMethod.table
         static let byteArray = ByteArrayMethod.table
         static let doubleArray = DoubleArrayMethod.table
@@ -95,64 +121,103 @@ package enum BuiltinType: String, CaseIterable, Sendable {
     }
 }
 
-/// A method's kind and parameters. A parameter named with a trailing `?` may be left out,
-/// and so may every one after it.
+/// A method's kind, parameters and answer. A parameter that may be left out (with every one
+/// after it) shows with a trailing `?`.
 package struct MethodSignature: Sendable, Equatable {
+    /// One parameter: its name and its form on the wire (``WireArgument/wireName``).
+    package struct Parameter: Sendable, Equatable {
+        package let name: String
+        package let type: String
+        package let isOptional: Bool
+
+        package init<T: WireArgument>(_ name: String, _ type: T.Type) {
+            self.name = name
+            self.type = T.wireName
+            self.isOptional = T.isOptional
+        }
+    }
+
     package let kind: MethodKind
-    package let parameters: [String]
-    /// What a call answers, for docs/PROTOCOL.md (set by the method's enum: see ``BuiltinMethod/result``).
-    package private(set) var result = ""
+    package let parameters: [Parameter]
+    /// What a call answers, for docs/PROTOCOL.md.
+    package let result: String
 
-    /// How many arguments a call must pass, and may.
-    package let arity: ClosedRange<Int>
-
-    package init(_ kind: MethodKind, _ parameters: [String]) {
+    package init(_ kind: MethodKind, _ parameters: [Parameter], answers result: String) {
         self.kind = kind
         self.parameters = parameters
-        self.arity = (parameters.firstIndex { $0.hasSuffix("?") } ?? parameters.count)...parameters.count
+        self.result = result
     }
 
-    /// The name of parameter `i`, without its `?`.
-    package func parameter(_ i: Int) -> String {
-        guard i < parameters.count else { return "argument \(i + 1)" }
-        let p = parameters[i]
-        return p.hasSuffix("?") ? String(p.dropLast()) : p
-    }
+    /// How many arguments a call must pass, and may.
+    package var arity: ClosedRange<Int> { (parameters.firstIndex(where: \.isOptional) ?? parameters.count)...parameters.count }
 
-    /// The same signature answering `result`.
-    package func returning(_ result: String) -> MethodSignature {
-        var s = self
-        s.result = result
-        return s
-    }
+    /// The name of parameter `i`.
+    package func parameter(_ i: Int) -> String { i < parameters.count ? parameters[i].name : "argument \(i + 1)" }
 
     /// `name(p1, p2?)`, for messages.
-    package func display(_ name: String) -> String { "\(name)(\(parameters.joined(separator: ", ")))" }
+    package func display(_ name: String) -> String {
+        "\(name)(\(parameters.map { $0.isOptional ? $0.name + "?" : $0.name }.joined(separator: ", ")))"
+    }
 
-    package static func read(_ parameters: String...) -> MethodSignature { MethodSignature(.read, parameters) }
-    package static func write(_ parameters: String...) -> MethodSignature { MethodSignature(.write, parameters) }
-    package static func shrink(_ parameters: String...) -> MethodSignature { MethodSignature(.shrink, parameters) }
-    /// A call that may wait on the server until others act.
-    package static func blocking(_ access: MethodKind.Access, _ parameters: String...) -> MethodSignature {
-        MethodSignature(MethodKind(access, blocks: true), parameters)
+    /// `name(p1: int, p2?: int)`, for the reference.
+    package func typedDisplay(_ name: String) -> String {
+        "\(name)(\(parameters.map { "\($0.name)\($0.isOptional ? "?" : ""): \($0.type)" }.joined(separator: ", ")))"
     }
 }
 
-/// The methods of one built-in type (or of a family of them), as an enum of wire names.
-package protocol BuiltinMethod: RawRepresentable, CaseIterable, Hashable, Sendable where RawValue == String {
-    var signature: MethodSignature { get }
-    /// What a call answers (the `Result` value), and its errors beyond the usual ones.
-    var result: String { get }
+/// A method's name in a family of methods (``BuiltinMethods/Name``).
+package protocol BuiltinMethodName: RawRepresentable<String>, CaseIterable, Hashable, Sendable {}
+
+/// The methods of one built-in type (or of a family of them): an enum with one case per
+/// method, whose associated values are its arguments, declared with `@BuiltinMethods`. The
+/// declaration is the only one: the macro makes the wire names, the kinds, the arity, the
+/// client's encoding (``arguments``), the server's decoding (``init(_:_:)``) and the rows of
+/// docs/PROTOCOL.md's table from it.
+package protocol BuiltinMethods: Sendable {
+    associatedtype Name: BuiltinMethodName
+    /// The method this call is of.
+    var name: Name { get }
+    /// The arguments as a client sends them (trailing absent optional ones left out).
+    var arguments: [Value] { get }
+    /// A call of `name` as a server reads it from its arguments (their number already checked).
+    init(_ name: Name, _ arguments: MethodArguments) throws(CrucialError)
+    /// The method's kind, parameters and answer.
+    static func signature(of name: Name) -> MethodSignature
+    /// The method's kind (without making the signature: servers ask on every call).
+    static func kind(of name: Name) -> MethodKind
+    /// How many arguments a call of the method must pass, and may.
+    static func arity(of name: Name) -> ClosedRange<Int>
 }
 
-extension BuiltinMethod {
+extension BuiltinMethods {
     /// Every method by wire name.
     package static var table: [String: MethodSignature] {
-        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0.signature.returning($0.result)) })
+        Dictionary(uniqueKeysWithValues: Name.allCases.map { ($0.rawValue, signature(of: $0)) })
     }
 
-    package var kind: MethodKind { signature.kind }
+    /// This call's kind.
+    package var kind: MethodKind { Self.kind(of: name) }
+
+    /// ``arity(of:)`` by wire name (nil: no such method).
+    package static func arity(named method: String) -> ClosedRange<Int>? { Name(rawValue: method).map(arity(of:)) }
+
+    /// `values` without the trailing nulls after the first `required` (absent optional arguments).
+    package static func trimmed(_ values: [Value], required: Int) -> [Value] {
+        var values = values
+        while values.count > required, values.last == .null { values.removeLast() }
+        return values
+    }
 }
+
+/// Makes a ``BuiltinMethods`` enum's members from its cases. Each case is one method: its
+/// name is the wire name, its labelled associated values the parameters (types conforming
+/// to ``WireArgument``; optional ones last), and its doc comment says the kind and the answer,
+/// `/// write: the value before` (kinds: `read`, `write`, `shrink`, and `blocking` before one
+/// of them). A case with one unlabelled associated value of another such enum takes in all
+/// of its methods (`case map(MapMethod)`).
+@attached(member, names: named(Name), named(name), named(arguments), named(init), named(signature), named(kind), named(arity))
+@attached(extension, conformances: BuiltinMethods)
+package macro BuiltinMethods() = #externalMacro(module: "CrucialMacros", type: "BuiltinMethodsMacro")
 
 // MARK: - Reference
 
@@ -167,7 +232,7 @@ extension BuiltinType {
         ]
         for type in allCases {
             for (name, signature) in type.methods.sorted(by: { $0.key < $1.key }) {
-                lines.append("| `\(type.typeName)` | `\(signature.display(name))` | \(signature.kind) | \(signature.result) |")
+                lines.append("| `\(type.typeName)` | `\(signature.typedDisplay(name))` | \(signature.kind) | \(signature.result) |")
             }
         }
         lines += ["", "| type | initial state (`Create.initial`) |", "| --- | --- |"]

@@ -22,11 +22,8 @@ package final class AtomicByteArray: BuiltinObject {
 
     package func snapshot() -> Value { .bytes(bytes) }
 
-    private func byte(_ call: Call, _ i: Int) throws(CrucialError) -> UInt8 {
-        let raw = try call.int(i)
-        guard let b = UInt8(exactly: raw) else {
-            throw .badArguments("AtomicByteArray.\(call.method): \(call.parameter(i)) \(raw) is not a byte (0...255)")
-        }
+    private func byte(_ raw: Int64, _ parameter: String, _ call: Call) throws(CrucialError) -> UInt8 {
+        guard let b = UInt8(exactly: raw) else { throw .badArguments("\(call.name): \(parameter) \(raw) is not a byte (0...255)") }
         return b
     }
 
@@ -35,32 +32,31 @@ package final class AtomicByteArray: BuiltinObject {
         switch method {
         case .length:
             return .value(.int(Int64(n)))
-        case .get:
-            return .value(.int(Int64(bytes[try call.index(0, count: n)])))
-        case .set:
-            bytes[try call.index(0, count: n)] = try byte(call, 1)
+        case .get(let index):
+            return .value(.int(Int64(bytes[try call.position(index, below: n)])))
+        case .set(let index, let value):
+            let i = try call.position(index, below: n)
+            bytes[i] = try byte(value, "value", call)
             return .void
-        case .getAndSet:
-            let i = try call.index(0, count: n)
+        case .getAndSet(let index, let value):
+            let i = try call.position(index, below: n)
             let old = bytes[i]
-            bytes[i] = try byte(call, 1)
+            bytes[i] = try byte(value, "value", call)
             return .value(.int(Int64(old)))
-        case .compareAndSet:
-            let i = try call.index(0, count: n)
-            let expect = try byte(call, 1), update = try byte(call, 2)
+        case .compareAndSet(let index, let expect, let update):
+            let i = try call.position(index, below: n)
+            let expect = try byte(expect, "expect", call), update = try byte(update, "update", call)
             guard bytes[i] == expect else { return .value(.bool(false)) }
             bytes[i] = update
             return .value(.bool(true))
-        case .addAndGet, .getAndAdd:
-            let i = try call.index(0, count: n)
-            let delta = try call.int(1)
+        case .addAndGet(let index, let delta), .getAndAdd(let index, let delta):
+            let i = try call.position(index, below: n)
             let old = bytes[i]
             bytes[i] = UInt8(truncatingIfNeeded: Int64(old) &+ delta)
-            return .value(.int(Int64(method == .addAndGet ? bytes[i] : old)))
+            return .value(.int(Int64(method.name == .addAndGet ? bytes[i] : old)))
         case .getAll:
             return .value(.bytes(bytes))
-        case .setAll:
-            let b = try call.bytes(0)
+        case .setAll(let b):
             guard b.count == n else {
                 throw .badArguments("AtomicByteArray.setAll: got \(b.count) bytes for an array of length \(n)")
             }
@@ -101,8 +97,7 @@ package final class AtomicDoubleArray: BuiltinObject {
 
     package func snapshot() -> Value { .doubles(values) }
 
-    private func vector(_ call: Call) throws(CrucialError) -> [Double] {
-        let d = try call.doubles(0)
+    private func vector(_ d: [Double], _ call: Call) throws(CrucialError) -> [Double] {
         guard d.count == values.count else {
             throw .badArguments("AtomicDoubleArray.\(call.method): got \(d.count) values for an array of length \(values.count)")
         }
@@ -114,37 +109,35 @@ package final class AtomicDoubleArray: BuiltinObject {
         switch method {
         case .length:
             return .value(.int(Int64(n)))
-        case .get:
-            return .value(.double(values[try call.index(0, count: n)]))
-        case .set:
-            values[try call.index(0, count: n)] = try call.double(1)
+        case .get(let index):
+            return .value(.double(values[try call.position(index, below: n)]))
+        case .set(let index, let value):
+            values[try call.position(index, below: n)] = value
             return .void
-        case .getAndSet:
-            let i = try call.index(0, count: n)
-            let old = values[i]
-            values[i] = try call.double(1)
-            return .value(.double(old))
-        case .compareAndSet:
-            let i = try call.index(0, count: n)
-            let expect = try call.double(1), update = try call.double(2)
+        case .getAndSet(let index, let value):
+            let i = try call.position(index, below: n)
+            defer { values[i] = value }
+            return .value(.double(values[i]))
+        case .compareAndSet(let index, let expect, let update):
+            let i = try call.position(index, below: n)
             guard values[i].bitPattern == expect.bitPattern else { return .value(.bool(false)) }
             values[i] = update
             return .value(.bool(true))
-        case .addAndGet, .getAndAdd:
-            let i = try call.index(0, count: n)
+        case .addAndGet(let index, let delta), .getAndAdd(let index, let delta):
+            let i = try call.position(index, below: n)
             let old = values[i]
-            values[i] += try call.double(1)
-            return .value(.double(method == .addAndGet ? values[i] : old))
-        case .add:
-            addElementwise(&values, try vector(call))
+            values[i] += delta
+            return .value(.double(method.name == .addAndGet ? values[i] : old))
+        case .add(let deltas):
+            addElementwise(&values, try vector(deltas, call))
             return .void
-        case .addAndGetAll:
-            addElementwise(&values, try vector(call))
+        case .addAndGetAll(let deltas):
+            addElementwise(&values, try vector(deltas, call))
             return .value(.doubles(values))
         case .getAll:
             return .value(.doubles(values))
-        case .setAll:
-            values = try vector(call)
+        case .setAll(let new):
+            values = try vector(new, call)
             return .void
         }
     }
@@ -191,8 +184,7 @@ package final class AtomicMatrix: BuiltinObject {
     }
 
     /// A whole matrix argument: nested rows or one flat row-major array.
-    private func matrix(_ call: Call, _ i: Int) throws(CrucialError) -> [Double] {
-        let v = try call.value(i)
+    private func matrix(_ v: Value, _ call: Call) throws(CrucialError) -> [Double] {
         if let flat = v.doublesValue, flat.count == rows * cols { return flat }
         guard case .list(let rowValues) = v, rowValues.count == rows else {
             throw .badArguments("AtomicMatrix.\(call.method): expected a \(rows) × \(cols) matrix")
@@ -212,33 +204,32 @@ package final class AtomicMatrix: BuiltinObject {
         switch method {
         case .shape:
             return .value(.ints([Int64(rows), Int64(cols)]))
-        case .get:
-            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
+        case .get(let row, let col):
+            let r = try call.position(row, below: rows), c = try call.position(col, below: cols)
             return .value(.double(data[r * cols + c]))
-        case .set:
-            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
-            data[r * cols + c] = try call.double(2)
+        case .set(let row, let col, let value):
+            let r = try call.position(row, below: rows), c = try call.position(col, below: cols)
+            data[r * cols + c] = value
             return .void
-        case .addAndGet:
-            let r = try call.index(0, count: rows), c = try call.index(1, count: cols)
-            data[r * cols + c] += try call.double(2)
+        case .addAndGet(let row, let col, let delta):
+            let r = try call.position(row, below: rows), c = try call.position(col, below: cols)
+            data[r * cols + c] += delta
             return .value(.double(data[r * cols + c]))
-        case .row:
-            let r = try call.index(0, count: rows)
+        case .row(let index):
+            let r = try call.position(index, below: rows)
             return .value(.doubles(Array(data[r * cols..<(r + 1) * cols])))
-        case .setRow:
-            let r = try call.index(0, count: rows)
-            let d = try call.doubles(1)
+        case .setRow(let index, let d):
+            let r = try call.position(index, below: rows)
             guard d.count == cols else { throw .badArguments("AtomicMatrix.setRow: got \(d.count) values for \(cols) columns") }
             data.replaceSubrange(r * cols..<(r + 1) * cols, with: d)
             return .void
         case .getAll:
             return .value(.list((0..<rows).map { r in .doubles(Array(data[r * cols..<(r + 1) * cols])) }))
-        case .merge:
-            addElementwise(&data, try matrix(call, 0))
+        case .merge(let m):
+            addElementwise(&data, try matrix(m, call))
             return .void
-        case .setAll:
-            data = try matrix(call, 0)
+        case .setAll(let m):
+            data = try matrix(m, call)
             return .void
         }
     }

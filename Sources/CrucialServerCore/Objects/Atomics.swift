@@ -20,11 +20,9 @@ package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
         }
     }
 
-    private func arg(_ call: Call, _ i: Int) throws(CrucialError) -> T {
-        let raw = try call.int(i)
-        guard let v = T(exactly: raw) else {
-            throw .badArguments("\(call.ref.type).\(call.method): \(call.parameter(i)) \(raw) does not fit in \(T.self)")
-        }
+    /// `raw` as a `T`, or BAD_ARGUMENTS naming `parameter` (an `AtomicInt` takes 32 bits).
+    private func fit(_ raw: Int64, _ parameter: String, _ call: Call) throws(CrucialError) -> T {
+        guard let v = T(exactly: raw) else { throw .badArguments("\(call.name): \(parameter) \(raw) does not fit in \(T.self)") }
         return v
     }
 
@@ -33,24 +31,24 @@ package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
         switch method {
         case .get:
             return result(value)
-        case .set:
-            value = try arg(call, 0)
+        case .set(let newValue):
+            value = try fit(newValue, "newValue", call)
             return .void
-        case .getAndSet:
+        case .getAndSet(let newValue):
             let old = value
-            value = try arg(call, 0)
+            value = try fit(newValue, "newValue", call)
             return result(old)
-        case .compareAndSet:
-            let expect = try arg(call, 0), update = try arg(call, 1)
+        case .compareAndSet(let expect, let update):
+            let expect = try fit(expect, "expect", call), update = try fit(update, "update", call)
             guard value == expect else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
-        case .addAndGet:
-            value &+= try arg(call, 0)
+        case .addAndGet(let delta):
+            value &+= try fit(delta, "delta", call)
             return result(value)
-        case .getAndAdd:
+        case .getAndAdd(let delta):
             let old = value
-            value &+= try arg(call, 0)
+            value &+= try fit(delta, "delta", call)
             return result(old)
         case .incrementAndGet:
             value &+= 1
@@ -64,14 +62,13 @@ package class AtomicInteger<T: FixedWidthInteger & SignedInteger & Sendable> {
         case .getAndDecrement:
             defer { value &-= 1 }
             return result(value)
-        case .accumulateAndGet:
-            let x = try arg(call, 0)
-            switch try call.string(1) {
-            case "sum": value &+= x
-            case "max": value = max(value, x)
-            case "min": value = min(value, x)
-            case "product": value &*= x
-            case let op: throw .badArguments("\(call.ref.type).accumulateAndGet: unknown op \"\(op)\" (sum, max, min, product)")
+        case .accumulateAndGet(let x, let op):
+            let x = try fit(x, "x", call)
+            switch op {
+            case .sum: value &+= x
+            case .max: value = max(value, x)
+            case .min: value = min(value, x)
+            case .product: value &*= x
             }
             return result(value)
         }
@@ -98,7 +95,7 @@ package final class AtomicLong: AtomicInteger<Int64>, BuiltinObject {
 
 /// A boolean with `AtomicBoolean`'s methods.
 package final class AtomicBoolean: BuiltinObject {
-    package typealias Method = AtomicValueMethod
+    package typealias Method = AtomicBooleanMethod
     package static let builtin = BuiltinType.atomicBoolean
     package static var hasFixedSize: Bool { true }
     var value: Bool
@@ -117,15 +114,13 @@ package final class AtomicBoolean: BuiltinObject {
         switch method {
         case .get:
             return .value(.bool(value))
-        case .set:
-            value = try call.bool(0)
+        case .set(let newValue):
+            value = newValue
             return .void
-        case .getAndSet:
-            let old = value
-            value = try call.bool(0)
-            return .value(.bool(old))
-        case .compareAndSet:
-            let expect = try call.bool(0), update = try call.bool(1)
+        case .getAndSet(let newValue):
+            defer { value = newValue }
+            return .value(.bool(value))
+        case .compareAndSet(let expect, let update):
             guard value == expect else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
@@ -157,32 +152,29 @@ package final class AtomicDouble: BuiltinObject {
         switch method {
         case .get:
             return .value(.double(value))
-        case .set:
-            value = try call.double(0)
+        case .set(let newValue):
+            value = newValue
             return .void
-        case .getAndSet:
-            let old = value
-            value = try call.double(0)
-            return .value(.double(old))
-        case .compareAndSet:
-            let expect = try call.double(0), update = try call.double(1)
+        case .getAndSet(let newValue):
+            defer { value = newValue }
+            return .value(.double(value))
+        case .compareAndSet(let expect, let update):
             guard value.bitPattern == expect.bitPattern else { return .value(.bool(false)) }
             value = update
             return .value(.bool(true))
-        case .addAndGet:
-            value += try call.double(0)
+        case .addAndGet(let delta):
+            value += delta
             return .value(.double(value))
-        case .getAndAdd:
-            let old = value
-            value += try call.double(0)
-            return .value(.double(old))
+        case .getAndAdd(let delta):
+            defer { value += delta }
+            return .value(.double(value))
         }
     }
 }
 
 /// Any Codable value, with `AtomicReference`'s methods; `compareAndSet` compares encoded values.
 package final class AtomicReference: BuiltinObject {
-    package typealias Method = AtomicValueMethod
+    package typealias Method = AtomicReferenceMethod
     package static let builtin = BuiltinType.atomicReference
     var value: Value
 
@@ -194,16 +186,15 @@ package final class AtomicReference: BuiltinObject {
         switch method {
         case .get:
             return .value(value)
-        case .set:
-            value = try call.value(0)
+        case .set(let newValue):
+            value = newValue
             return .void
-        case .getAndSet:
-            let old = value
-            value = try call.value(0)
-            return .value(old)
-        case .compareAndSet:
-            guard value == (try call.value(0)) else { return .value(.bool(false)) }
-            value = try call.value(1)
+        case .getAndSet(let newValue):
+            defer { value = newValue }
+            return .value(value)
+        case .compareAndSet(let expect, let update):
+            guard value == expect else { return .value(.bool(false)) }
+            value = update
             return .value(.bool(true))
         }
     }

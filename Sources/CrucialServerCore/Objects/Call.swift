@@ -1,14 +1,12 @@
 package import CrucialCore
 
-/// One method call as an object sees it: the method, its arguments with typed
-/// accessors that produce precise BAD_ARGUMENTS errors, and the effects to carry out.
+/// One method call as an object sees it: the method and its arguments (a built-in type reads
+/// them through its ``BuiltinMethods`` enum, a user type through its own), the caller, and
+/// the effects to carry out.
 package struct Call: Sendable {
     package let ref: ObjectRef
     package let method: String
     package let args: [Value]
-    /// The method's kind and parameters, for a built-in type (from ``BuiltinType``'s table):
-    /// argument errors name the parameter.
-    var signature: MethodSignature?
     /// The caller, to keep if the call parks.
     package let waiter: Waiter
     package var effects = Effects()
@@ -25,8 +23,6 @@ package struct Call: Sendable {
         self.args = args
         self.waiter = waiter
     }
-
-    private var name: String { "\(ref.type).\(method)" }
 
     /// Parks the call; with a timeout, the store calls the object's `timeout(_:)` when it expires.
     package mutating func park(timeout: Duration? = nil) -> Response {
@@ -49,97 +45,18 @@ package struct Call: Sendable {
         }
     }
 
-    // MARK: Arguments
-
-    /// Checks the number of arguments against `signature`, and keeps it for the accessors' messages.
-    mutating func check(_ signature: MethodSignature) throws(CrucialError) {
-        self.signature = signature
-        let range = signature.arity
-        guard range.contains(args.count) else {
-            let expected =
-                range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
-            throw .badArguments("\(ref.type).\(signature.display(method)) takes \(expected) argument(s), got \(args.count)")
-        }
+    /// The error for a call with a number of arguments outside `arity`.
+    func wrongArity(_ arity: ClosedRange<Int>, _ signature: MethodSignature) -> CrucialError {
+        let expected = arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound) to \(arity.upperBound)"
+        return .badArguments("\(ref.type).\(signature.display(method)) takes \(expected) argument(s), got \(args.count)")
     }
 
-    /// The name of parameter `i`, for messages.
-    func parameter(_ i: Int) -> String { signature?.parameter(i) ?? "argument \(i + 1)" }
+    /// `Type.method`, for messages.
+    package var name: String { "\(ref.type).\(method)" }
 
-    package func value(_ i: Int) throws(CrucialError) -> Value {
-        guard i < args.count else { throw .badArguments("\(name): missing argument \(i + 1) (\(parameter(i)))") }
-        return args[i]
-    }
-
-    private func mismatch(_ i: Int, _ expected: String) -> CrucialError {
-        .badArguments("\(name): argument \(i + 1) (\(parameter(i))) must be \(expected), got \(args[i].kindName) \(args[i])")
-    }
-
-    package func int(_ i: Int) throws(CrucialError) -> Int64 {
-        let v = try value(i)
-        guard case .int(let x) = v else { throw mismatch(i, "an int") }
-        return x
-    }
-
-    /// A non-negative count (permits, k, ...).
-    package func count(_ i: Int) throws(CrucialError) -> Int {
-        let x = try int(i)
-        guard x >= 0, let n = Int(exactly: x) else {
-            throw .badArguments("\(name): argument \(i + 1) (\(parameter(i))) must not be negative, got \(x)")
-        }
-        return n
-    }
-
-    /// An index in `0..<count`; out of range is OUT_OF_RANGE, not BAD_ARGUMENTS.
-    package func index(_ i: Int, count: Int) throws(CrucialError) -> Int {
-        let x = try int(i)
-        guard x >= 0, x < count else {
-            throw CrucialError(.outOfRange, "\(name): \(parameter(i)) \(x) is out of range 0..<\(count)")
-        }
-        return Int(x)
-    }
-
-    package func double(_ i: Int) throws(CrucialError) -> Double {
-        let v = try value(i)
-        guard let d = v.doubleValue else { throw mismatch(i, "a number") }
-        return d
-    }
-
-    package func bool(_ i: Int) throws(CrucialError) -> Bool {
-        let v = try value(i)
-        guard case .bool(let b) = v else { throw mismatch(i, "a bool") }
-        return b
-    }
-
-    package func string(_ i: Int) throws(CrucialError) -> String {
-        let v = try value(i)
-        guard case .string(let s) = v else { throw mismatch(i, "a string") }
-        return s
-    }
-
-    package func doubles(_ i: Int) throws(CrucialError) -> [Double] {
-        let v = try value(i)
-        guard let d = v.doublesValue else { throw mismatch(i, "an array of numbers") }
-        return d
-    }
-
-    package func bytes(_ i: Int) throws(CrucialError) -> [UInt8] {
-        let v = try value(i)
-        guard let b = v.bytesValue else { throw mismatch(i, "bytes") }
-        return b
-    }
-
-    package func list(_ i: Int) throws(CrucialError) -> [Value] {
-        let v = try value(i)
-        guard let l = v.listValue else { throw mismatch(i, "a list") }
-        return l
-    }
-
-    /// An optional timeout in milliseconds at position `i` (absent or null = wait forever).
-    package func timeout(_ i: Int) throws(CrucialError) -> Duration? {
-        guard i < args.count, args[i] != .null else { return nil }
-        let ms = try int(i)
-        guard ms >= 0 else { throw .badArguments("\(name): \(parameter(i)) must not be negative, got \(ms)") }
-        return .milliseconds(ms)
+    /// `index`'s position, if it is in `0..<count`; OUT_OF_RANGE otherwise.
+    package func position(_ index: Index, below count: Int) throws(CrucialError) -> Int {
+        try index.checked(below: count, name)
     }
 
     /// The error for a method this type does not have.

@@ -1,25 +1,7 @@
 package import CrucialCore
 
-/// How `SharedMap.merge` combines an existing value with a new one, on the server.
-enum MergeOperation: String, CaseIterable {
-    /// Numbers add (int + int stays int); numeric arrays add element-wise.
-    case sum
-    case min
-    case max
-    /// The new value replaces the old one.
-    case replace
-    /// Strings, bytes and lists concatenate.
-    case append
-
-    static func parse(_ call: Call, _ i: Int) throws(CrucialError) -> MergeOperation {
-        let name = try call.string(i)
-        guard let op = MergeOperation(rawValue: name) else {
-            throw .badArguments(
-                "\(call.ref.type).\(call.method): unknown merge op \"\(name)\" (\(allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        return op
-    }
-
+extension MergeOperation {
+    /// `old` merged with `new`; BAD_ARGUMENTS for values this operation does not combine.
     func apply(_ old: Value, _ new: Value, _ call: Call) throws(CrucialError) -> Value {
         switch self {
         case .replace: return new
@@ -72,34 +54,31 @@ package final class SharedList: BuiltinObject {
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .add:
-            items.append(try call.value(0))
+        case .add(let element):
+            items.append(element)
             return .value(.bool(true))
-        case .insert:
-            let i = try call.index(1, count: items.count + 1)
-            items.insert(try call.value(0), at: i)
+        case .insert(let element, let at):
+            items.insert(element, at: try call.position(at, below: items.count + 1))
             return .void
-        case .addAll:
-            let l = try call.list(0)
+        case .addAll(let l):
             items.append(contentsOf: l)
             return .value(.bool(!l.isEmpty))
-        case .get:
-            return .value(items[try call.index(0, count: items.count)])
-        case .set:
-            let i = try call.index(0, count: items.count)
-            let old = items[i]
-            items[i] = try call.value(1)
-            return .value(old)
-        case .removeAt:
-            return .value(items.remove(at: try call.index(0, count: items.count)))
-        case .remove:
-            guard let i = items.firstIndex(of: try call.value(0)) else { return .value(.bool(false)) }
+        case .get(let index):
+            return .value(items[try call.position(index, below: items.count)])
+        case .set(let index, let element):
+            let i = try call.position(index, below: items.count)
+            defer { items[i] = element }
+            return .value(items[i])
+        case .removeAt(let index):
+            return .value(items.remove(at: try call.position(index, below: items.count)))
+        case .remove(let element):
+            guard let i = items.firstIndex(of: element) else { return .value(.bool(false)) }
             items.remove(at: i)
             return .value(.bool(true))
-        case .contains:
-            return .value(.bool(items.contains(try call.value(0))))
-        case .indexOf:
-            return .value(.int(Int64(items.firstIndex(of: try call.value(0)) ?? -1)))
+        case .contains(let element):
+            return .value(.bool(items.contains(element)))
+        case .indexOf(let element):
+            return .value(.int(Int64(items.firstIndex(of: element) ?? -1)))
         case .size:
             return .value(.int(Int64(items.count)))
         case .isEmpty:
@@ -109,9 +88,9 @@ package final class SharedList: BuiltinObject {
             return .void
         case .getAll:
             return .value(.list(items))
-        case .subList:
-            let from = try call.index(0, count: items.count + 1)
-            let to = try call.index(1, count: items.count + 1)
+        case .subList(let from, let to):
+            let from = try call.position(from, below: items.count + 1)
+            let to = try call.position(to, below: items.count + 1)
             guard from <= to else { throw CrucialError(.outOfRange, "SharedList.subList: from \(from) > to \(to)") }
             return .value(.list(Array(items[from..<to])))
         }
@@ -139,16 +118,16 @@ package final class SharedSet: BuiltinObject {
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .add:
-            return .value(.bool(items.insert(try call.value(0)).inserted))
-        case .addAll:
+        case .add(let element):
+            return .value(.bool(items.insert(element).inserted))
+        case .addAll(let elements):
             let before = items.count
-            items.formUnion(try call.list(0))
+            items.formUnion(elements)
             return .value(.bool(items.count != before))
-        case .remove:
-            return .value(.bool(items.remove(try call.value(0)) != nil))
-        case .contains:
-            return .value(.bool(items.contains(try call.value(0))))
+        case .remove(let element):
+            return .value(.bool(items.remove(element) != nil))
+        case .contains(let element):
+            return .value(.bool(items.contains(element)))
         case .size:
             return .value(.int(Int64(items.count)))
         case .isEmpty:
@@ -245,37 +224,23 @@ struct MapCore<Storage: MapStorage> {
 
     func snapshot() -> Value { Self.pairs(map.entries) }
 
-    private func pairArgument(_ call: Call, _ i: Int) throws(CrucialError) -> [(Value, Value)] {
-        var out: [(Value, Value)] = []
-        for pair in try call.list(i) {
-            guard case .list(let kv) = pair, kv.count == 2 else {
-                throw .badArguments("\(call.ref.type).\(call.method): entries must be [key, value] pairs")
-            }
-            out.append((kv[0], kv[1]))
-        }
-        return out
-    }
-
     /// Runs a map method.
     mutating func run(_ method: MapMethod, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .put:
-            let key = try call.value(0)
+        case .put(let key, let value):
             let old = map[key]
-            map[key] = try call.value(1)
+            map[key] = value
             return .value(old ?? .null)
-        case .get:
-            return .value(map[try call.value(0)] ?? .null)
-        case .getOrDefault:
-            let fallback = try call.value(1)
-            return .value(map[try call.value(0)] ?? fallback)
-        case .remove:
-            let key = try call.value(0)
+        case .get(let key):
+            return .value(map[key] ?? .null)
+        case .getOrDefault(let key, let fallback):
+            return .value(map[key] ?? fallback)
+        case .remove(let key):
             let old = map[key]
             map[key] = nil
             return .value(old ?? .null)
-        case .containsKey:
-            return .value(.bool(map[try call.value(0)] != nil))
+        case .containsKey(let key):
+            return .value(.bool(map[key] != nil))
         case .size:
             return .value(.int(Int64(map.count)))
         case .isEmpty:
@@ -289,36 +254,29 @@ struct MapCore<Storage: MapStorage> {
             return .value(.list(map.entries.map(\.value)))
         case .entries:
             return .value(Self.pairs(map.entries))
-        case .putIfAbsent:
-            let key = try call.value(0)
+        case .putIfAbsent(let key, let value):
             if let existing = map[key] { return .value(existing) }
-            map[key] = try call.value(1)
+            map[key] = value
             return .value(.null)
-        case .replace:
-            let key = try call.value(0)
+        case .replace(let key, let value):
             guard let old = map[key] else { return .value(.null) }
-            map[key] = try call.value(1)
+            map[key] = value
             return .value(old)
-        case .compareAndReplace:
-            let key = try call.value(0)
-            guard map[key] == (try call.value(1)) else { return .value(.bool(false)) }
-            map[key] = try call.value(2)
+        case .compareAndReplace(let key, let expect, let update):
+            guard map[key] == expect else { return .value(.bool(false)) }
+            map[key] = update
             return .value(.bool(true))
-        case .merge:
-            let key = try call.value(0), value = try call.value(1)
-            let op = try MergeOperation.parse(call, 2)
+        case .merge(let key, let value, let op):
             let merged = try map[key].map { old throws(CrucialError) in try op.apply(old, value, call) } ?? value
             map[key] = merged
             return .value(merged)
-        case .putAll:
-            for (k, v) in try pairArgument(call, 0) { map[k] = v }
+        case .putAll(let entries):
+            for (k, v) in entries.pairs { map[k] = v }
             return .void
-        case .mergeAll:
-            let op = try MergeOperation.parse(call, 1)
-            let entries = try pairArgument(call, 0)
+        case .mergeAll(let entries, let op):
             // Validate every merge before applying any, so a bad entry changes nothing.
             var staged = Storage()
-            for (k, v) in entries {
+            for (k, v) in entries.pairs {
                 let base = staged[k] ?? map[k]
                 staged[k] = try base.map { old throws(CrucialError) in try op.apply(old, v, call) } ?? v
             }
@@ -365,22 +323,21 @@ package final class SharedSortedMap: BuiltinObject {
             return .value(map.keys.first ?? .null)
         case .lastKey:
             return .value(map.keys.last ?? .null)
-        case .top:
-            let k = min(try call.count(0), n)
+        case .top(let k):
+            let k = min(k.value, n)
             return .value(.list((0..<k).map { entry(n - 1 - $0) }))
-        case .head:
-            let k = min(try call.count(0), n)
+        case .head(let k):
+            let k = min(k.value, n)
             return .value(.list((0..<k).map { entry($0) }))
-        case .range:
-            let lo = map.lowerBound(try call.value(0)), hi = map.lowerBound(try call.value(1))
+        case .range(let from, let to):
+            let lo = map.lowerBound(from), hi = map.lowerBound(to)
             return .value(.list(lo < hi ? (lo..<hi).map { entry($0) } : []))
-        case .floorKey:
-            let key = try call.value(0)
+        case .floorKey(let key):
             let i = map.lowerBound(key)
             if i < n, map.keys[i] == key { return .value(key) }
             return .value(i > 0 ? map.keys[i - 1] : .null)
-        case .ceilingKey:
-            let i = map.lowerBound(try call.value(0))
+        case .ceilingKey(let key):
+            let i = map.lowerBound(key)
             return .value(i < n ? map.keys[i] : .null)
         }
     }

@@ -34,8 +34,8 @@ package final class CountDownLatch: Synchronizer {
             return .void
         case .getCount:
             return .value(.int(count))
-        case .await:
-            let timeout = try call.timeout(0)
+        case .await(let millis):
+            let timeout = millis?.duration
             if count == 0 { return .value(.bool(true)) }
             if timeout == .zero { return .value(.bool(false)) }
             try call.admitWaiter(queued: parked.count)
@@ -69,17 +69,17 @@ package final class SharedFuture: Synchronizer {
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .set, .trySet:
-            let v = try call.value(0)
+        case .set(let v), .trySet(let v):
+            let trying = method.name == .trySet
             guard value == nil else {
-                if method == .trySet { return .value(.bool(false)) }
+                if trying { return .value(.bool(false)) }
                 throw CrucialError(.illegalState, "SharedFuture(\"\(call.ref.key)\") is already set")
             }
             value = v
             for p in parked.removeAll() { call.effects.wake(p.waiter, value: v) }
-            return method == .trySet ? .value(.bool(true)) : .void
-        case .get:
-            let timeout = try call.timeout(0)
+            return trying ? .value(.bool(true)) : .void
+        case .get(let millis):
+            let timeout = millis?.duration
             if let value { return .value(value) }
             if timeout == .zero { throw CrucialError(.timeout, "SharedFuture(\"\(call.ref.key)\") is not set") }
             try call.admitWaiter(queued: parked.count)

@@ -217,13 +217,13 @@ extension SharedObject {
     }
 }
 
-/// A built-in type: its methods, their kinds and parameters come from ``BuiltinType``'s table
-/// in CrucialCore, which the client's proxies read too. An implementation switches over
-/// `Method` in ``run(_:_:)``; the arity is checked before.
+/// A built-in type: its methods, their kinds and arguments come from its `Method` enum in
+/// CrucialCore (``BuiltinMethods``), which the client's proxies call through too. An
+/// implementation switches over the decoded call in ``run(_:_:)``.
 package protocol BuiltinObject: SharedObject {
-    associatedtype Method: BuiltinMethod
+    associatedtype Method: BuiltinMethods
     static var builtin: BuiltinType { get }
-    /// Runs one call of `method`, its arguments already counted.
+    /// Runs one call, its arguments read already.
     func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response
 }
 
@@ -232,12 +232,13 @@ extension BuiltinObject {
     package static var isSynchronizer: Bool { builtin.isSynchronizer }
 
     package func invoke(_ call: inout Call) throws(CrucialError) -> Response {
-        guard let method = Method(rawValue: call.method), let signature = Self.builtin.methods[call.method] else {
-            throw call.unknownMethod(Method.allCases.map(\.rawValue))
+        guard let name = Method.Name(rawValue: call.method) else {
+            throw call.unknownMethod(Method.Name.allCases.map(\.rawValue))
         }
-        try call.check(signature)
-        return try run(method, &call)
+        let arity = Method.arity(of: name)
+        guard arity.contains(call.args.count) else { throw call.wrongArity(arity, Method.signature(of: name)) }
+        return try run(Method(name, MethodArguments(type: call.ref.type, method: call.method, values: call.args)), &call)
     }
 
-    package func kind(of method: String) -> MethodKind { Self.builtin.methods[method]?.kind ?? .write }
+    package func kind(of method: String) -> MethodKind { Method.Name(rawValue: method).map(Method.kind(of:)) ?? .write }
 }

@@ -55,8 +55,8 @@ package final class CyclicBarrier: Synchronizer {
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .await:
-            let timeout = try call.timeout(0)
+        case .await(let millis):
+            let timeout = millis?.duration
             if parked.takeOver(call.waiter) { return call.park(timeout: timeout) }
             guard !broken else { throw CrucialError(.brokenBarrier, "CyclicBarrier is broken; call reset()") }
             if parked.count + 1 == parties {
@@ -181,12 +181,8 @@ package final class Semaphore: Synchronizer {
 
     package var holdingClients: [UInt64] { Array(holders.keys) + parked.detachedClients }
 
-    private func wanted(_ call: Call, _ i: Int) throws(CrucialError) -> Int64 {
-        guard i < call.args.count else { return 1 }
-        let n = try call.int(i)
-        guard n >= 0 else { throw .badArguments("Semaphore.\(call.method): permits must not be negative, got \(n)") }
-        return n
-    }
+    /// The permits a call asks for (absent: one).
+    private func wanted(_ permits: Count?) -> Int64 { permits.map { Int64($0.value) } ?? 1 }
 
     /// `n` permits now belong to `waiter`'s client.
     private func take(_ n: Int64, for waiter: Waiter, _ effects: inout Effects) {
@@ -228,8 +224,8 @@ package final class Semaphore: Synchronizer {
 
     package func run(_ method: Method, _ call: inout Call) throws(CrucialError) -> Response {
         switch method {
-        case .acquire:
-            let n = try wanted(call, 0)
+        case .acquire(let asked):
+            let n = wanted(asked)
             if parked.takeOver(call.waiter) { return call.park() }
             if parked.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
@@ -238,9 +234,9 @@ package final class Semaphore: Synchronizer {
             try call.admitWaiter(queued: parked.count)
             parked.append(call.waiter, (n, false))
             return call.park()
-        case .tryAcquire:
-            let n = try wanted(call, 0)
-            let timeout = try call.timeout(1)
+        case .tryAcquire(let asked, let millis):
+            let n = wanted(asked)
+            let timeout = millis?.duration
             if parked.takeOver(call.waiter) { return call.park(timeout: timeout) }
             if parked.isEmpty, n <= permits {
                 take(n, for: call.waiter, &call.effects)
@@ -250,8 +246,8 @@ package final class Semaphore: Synchronizer {
             try call.admitWaiter(queued: parked.count)
             parked.append(call.waiter, (n, true))
             return call.park(timeout: timeout)
-        case .release:
-            let n = try wanted(call, 0)
+        case .release(let asked):
+            let n = wanted(asked)
             let client = call.waiter.clientID
             if client != 0, holders[client] == nil, reclaimed.contains(client) {
                 throw CrucialError(

@@ -12,35 +12,49 @@ struct BuiltinTypeTests {
             for (name, signature) in type.methods { #expect(!signature.result.isEmpty, "\(type.typeName).\(name)") }
             #expect(!type.initialState.isEmpty, "\(type.typeName)")
         }
-        #expect(SortedMapMethod.allCases.count == Set(SortedMapMethod.allCases.map(\.rawValue)).count)
-        for m in MapMethod.allCases {
+        let sorted = SortedMapMethod.Name.allCases
+        #expect(sorted.count == Set(sorted.map(\.rawValue)).count)
+        for m in MapMethod.Name.allCases {
             #expect(BuiltinType.sharedSortedMap.methods[m.rawValue] == MapMethod.table[m.rawValue])
-            #expect(SortedMapMethod(rawValue: m.rawValue) == .map(m))
+            #expect(SortedMapMethod.Name(rawValue: m.rawValue) == .map(m))
         }
-        #expect(SortedMapMethod(rawValue: "top") == .top)
-        #expect(SortedMapMethod(rawValue: "nope") == nil)
+        #expect(SortedMapMethod.Name(rawValue: "top") == .top)
+        #expect(SortedMapMethod.Name(rawValue: "nope") == nil)
+        #expect(sorted.count == MapMethod.Name.allCases.count + 7)
     }
 
     @Test("Arity: required parameters, then optional ones marked ?")
     func arity() {
-        #expect(MethodSignature.read().arity == 0...0)
-        #expect(MapMethod.compareAndReplace.signature.arity == 3...3)
-        #expect(SemaphoreMethod.tryAcquire.signature.arity == 0...2)
-        #expect(SemaphoreMethod.tryAcquire.signature.parameter(1) == "timeoutMillis")
-        #expect(SemaphoreMethod.tryAcquire.signature.parameter(5) == "argument 6")
-        #expect(BarrierMethod.await.signature.display("await") == "await(timeoutMillis?)")
+        #expect(AtomicIntegerMethod.arity(of: .get) == 0...0)
+        #expect(MapMethod.arity(of: .compareAndReplace) == 3...3)
+        #expect(SemaphoreMethod.arity(of: .tryAcquire) == 0...2)
+        #expect(SortedMapMethod.arity(of: .map(.merge)) == 3...3)
+        let tryAcquire = SemaphoreMethod.signature(of: .tryAcquire)
+        #expect(tryAcquire.arity == 0...2)
+        #expect(tryAcquire.parameter(1) == "timeoutMillis")
+        #expect(tryAcquire.parameter(5) == "argument 6")
+        #expect(BarrierMethod.signature(of: .await).display("await") == "await(timeoutMillis?)")
+        #expect(MapMethod.signature(of: .merge).typedDisplay("merge") == #"merge(key: any value, value: any value, op: "sum"/"min"/"max"/"replace"/"append")"#)
+        // The generated arity and the signature's agree for every method.
+        for type in BuiltinType.allCases {
+            for (name, signature) in type.methods { #expect(signature.arity == type.arity(of: name), "\(type.typeName).\(name)") }
+        }
     }
 
     @Test("Kinds: reads, shrinking calls and blocking calls are what the servers and clients rely on")
     func kinds() {
         #expect(AtomicIntegerMethod.get.kind == .read)
         #expect(AtomicIntegerMethod.incrementAndGet.kind == .write)
-        #expect(ListMethod.removeAt.kind == .shrink && !ListMethod.removeAt.kind.mayGrow)
-        #expect(MapMethod.merge.kind.mayGrow)
-        #expect(BarrierMethod.await.kind == MethodKind(.write, blocks: true))
-        #expect(LatchMethod.await.kind == MethodKind(.read, blocks: true))
-        #expect(FutureMethod.get.kind.isRead && FutureMethod.get.kind.blocks)
+        #expect(ListMethod.removeAt(index: Index(0)).kind == .shrink && !ListMethod.kind(of: .removeAt).mayGrow)
+        #expect(MapMethod.kind(of: .merge).mayGrow)
+        #expect(SortedMapMethod.kind(of: .map(.clear)) == .shrink)
+        #expect(BarrierMethod.kind(of: .await) == MethodKind(.write, blocks: true))
+        #expect(LatchMethod.kind(of: .await) == MethodKind(.read, blocks: true))
+        #expect(FutureMethod.get().kind.isRead && FutureMethod.get().kind.blocks)
         #expect(BuiltinType.allCases.filter(\.isSynchronizer).map(\.typeName).sorted() == ["CountDownLatch", "CyclicBarrier", "Semaphore", "SharedFuture"])
+        // The table the clients' pipelines and admin calls read agrees with the declarations.
+        #expect(BuiltinType.atomicLong.methods["addAndGet"]?.kind == .write)
+        #expect(BuiltinType.sharedSortedMap.methods["top"]?.kind == .read)
     }
 
     @Test("docs/PROTOCOL.md lists every built-in method as the table declares it (regenerate with `crucial types --markdown`)")
