@@ -71,12 +71,3 @@ func encodeArgument<T: Encodable>(_ value: T) throws -> Value {
         throw CrucialError(.encodingFailed, "cannot encode \(T.self): \(error)")
     }
 }
-
-extension Duration {
-    /// Milliseconds, rounded up so that a short positive wait never becomes 0 ("do not wait").
-    var millisecondsArgument: Value {
-        let (s, atto) = components
-        let ms = s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
-        return .int(max(0, ms))
-    }
-}
