@@ -12,10 +12,7 @@ public struct BuiltinMethodsExpansion: MemberMacro, ExtensionMacro {
         of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
-        let family = MethodFamily(declaration) { at, message in
-            context.diagnose(Diagnostic(node: at, message: SharedDiagnostic(message: message)))
-        }
-        return family?.members() ?? []
+        MethodFamily(declaration, diagnose: context.reportError)?.members() ?? []
     }
 
     /// The conformance to `BuiltinMethods`.
@@ -24,7 +21,7 @@ public struct BuiltinMethodsExpansion: MemberMacro, ExtensionMacro {
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
     ) throws -> [ExtensionDeclSyntax] {
         guard !protocols.isEmpty, MethodFamily(declaration, diagnose: { _, _ in }) != nil else { return [] }
-        return [try ExtensionDeclSyntax("extension \(type.trimmed): \(raw: protocols.map(\.trimmedDescription).joined(separator: ", ")) {}")]
+        return try conformances(of: type, protocols)
     }
 }
 
@@ -239,7 +236,7 @@ struct MethodFamily {
         }
         return """
             /// A call of `name` as a server reads it (its arguments counted already).
-            \(raw: access)init(_ name: Name, _ arguments: MethodArguments) throws(CrucialError) {
+            \(raw: access)init(_ name: Name, _ arguments: SharedCall) throws(CrucialError) {
             \(raw: body)
             }
             """

@@ -10,10 +10,7 @@ public struct SharedExpansion: MemberMacro, ExtensionMacro {
         of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
         conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
-        let target = SharedTarget(declaration, attribute: node) { at, message in
-            context.diagnose(Diagnostic(node: at, message: SharedDiagnostic(message: message)))
-        }
-        return target?.members() ?? []
+        SharedTarget(declaration, attribute: node, diagnose: context.reportError)?.members() ?? []
     }
 
     /// Expands the attribute (see the macro's declaration in CrucialClient).
@@ -23,9 +20,21 @@ public struct SharedExpansion: MemberMacro, ExtensionMacro {
     ) throws -> [ExtensionDeclSyntax] {
         // The member expansion reports what is wrong; a type it refuses gets no conformance either.
         guard !protocols.isEmpty, SharedTarget(declaration, attribute: node, diagnose: { _, _ in }) != nil else { return [] }
-        let list = protocols.map { $0.trimmedDescription }.joined(separator: ", ")
-        return [try ExtensionDeclSyntax("extension \(type.trimmed): \(raw: list) {}")]
+        return try conformances(of: type, protocols)
     }
+}
+
+extension MacroExpansionContext {
+    /// Reports `message` at a node as an error of this package's macros.
+    func reportError(_ node: Syntax, _ message: String) {
+        diagnose(Diagnostic(node: node, message: SharedDiagnostic(message: message)))
+    }
+}
+
+/// `extension T: P, Q {}` for the conformances the compiler asks a macro for (none asked: none).
+func conformances(of type: some TypeSyntaxProtocol, _ protocols: [TypeSyntax]) throws -> [ExtensionDeclSyntax] {
+    guard !protocols.isEmpty else { return [] }
+    return [try ExtensionDeclSyntax("extension \(type.trimmed): \(raw: protocols.map(\.trimmedDescription).joined(separator: ", ")) {}")]
 }
 
 /// A diagnostic with a message a user can act on.

@@ -1,17 +1,5 @@
 @testable import CrucialMacrosImplementation
-import SwiftSyntaxMacroExpansion
-import SwiftSyntaxMacrosGenericTestSupport
 import Testing
-
-private let macros: [String: MacroSpec] = ["BuiltinMethods": MacroSpec(type: BuiltinMethodsExpansion.self, conformances: ["BuiltinMethods"])]
-
-private func expect(_ source: String, expands expanded: String, diagnostics: [(String, Int, Int)] = [], line: UInt = #line) {
-    assertMacroExpansion(
-        source, expandedSource: expanded,
-        diagnostics: diagnostics.map { DiagnosticSpec(message: $0.0, line: $0.1, column: $0.2) },
-        macroSpecs: macros, indentationWidth: .spaces(4),
-        failureHandler: { Issue.record(Comment(rawValue: $0.message)) }, line: line)
-}
 
 @Suite("@BuiltinMethods expansions")
 struct BuiltinMethodsMacroTests {
@@ -63,7 +51,7 @@ struct BuiltinMethodsMacroTests {
                     }
 
                     /// A call of `name` as a server reads it (its arguments counted already).
-                    package init(_ name: Name, _ arguments: MethodArguments) throws(CrucialError) {
+                    package init(_ name: Name, _ arguments: SharedCall) throws(CrucialError) {
                         switch name {
                         case .`get`:
                             self = .`get`

@@ -5,23 +5,6 @@ import SwiftSyntaxMacroExpansion
 import SwiftSyntaxMacrosGenericTestSupport
 import Testing
 
-private let macros: [String: MacroSpec] = [
-    "Shared": MacroSpec(type: SharedExpansion.self, conformances: ["SharedType", "Codable"]),
-    "SharedKey": MacroSpec(type: SharedKeyExpansion.self),
-    "ReadOnly": MacroSpec(type: ReadOnlyExpansion.self),
-]
-
-/// Expands `source` and checks the expansion and the diagnostics (message, line, column).
-private func expect(
-    _ source: String, expands expanded: String, diagnostics: [(String, Int, Int)] = [], line: UInt = #line
-) {
-    assertMacroExpansion(
-        source, expandedSource: expanded,
-        diagnostics: diagnostics.map { DiagnosticSpec(message: $0.0, line: $0.1, column: $0.2) },
-        macroSpecs: macros, indentationWidth: .spaces(4),
-        failureHandler: { Issue.record(Comment(rawValue: $0.message)) }, line: line)
-}
-
 @Suite("@Shared and @SharedKey expansions")
 struct SharedMacroTests {
     @Test("A struct gets a dispatch table, a proxy and its missing conformances")

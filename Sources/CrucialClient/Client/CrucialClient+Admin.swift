@@ -115,7 +115,7 @@ extension CrucialClient {
     /// semaphore's acquire, a barrier's await) keeps this client alive from then on, as the
     /// typed proxies do: what it holds or waits for is released only when the client is gone.
     public func call(_ ref: ObjectRef, _ method: String, _ args: [Value] = [], create: Value? = nil, persistent: Bool = false) async throws -> Value {
-        let kind = BuiltinType(rawValue: ref.type)?.methods[method]?.kind
+        let kind = BuiltinType(rawValue: ref.type)?.kind(of: method)
         let readOnly = kind?.isRead ?? false
         if let kind, kind.blocks, !readOnly { keepClientAlive() }
         return try await invoke(ref, method, args, create: create.map { Create(initial: $0, persistent: persistent) }, readOnly: readOnly)

@@ -32,7 +32,7 @@ extension CrucialClient {
             self.handle = handle
             self.method = method
             self.args = args
-            self.readOnly = readOnly ?? BuiltinType(rawValue: handle.ref.type)?.methods[method]?.kind.isRead ?? false
+            self.readOnly = readOnly ?? BuiltinType(rawValue: handle.ref.type)?.kind(of: method)?.isRead ?? false
         }
     }
 

@@ -47,49 +47,12 @@ package enum BuiltinType: String, CaseIterable, Sendable {
         }
     }
 
-    /// How many arguments a call of `method` must pass, and may (nil: no such method).
-    package func arity(of method: String) -> ClosedRange<Int>? { family.arity(named: method) }
+    /// The kind of `method` (nil: the type has no such method), without building a table:
+    /// clients ask for each pipelined call.
+    package func kind(of method: String) -> MethodKind? { family.kind(named: method) }
 
-    /// Every method of the type, by wire name (built once: clients look methods up here for
-    /// each pipelined call; a switch to a static table, not a dictionary keyed by the type,
-    /// which hashed on every call).
-    package var methods: [String: MethodSignature] {
-        switch self {
-        case .atomicInt, .atomicLong: Tables.atomicInteger
-        case .atomicBoolean: Tables.atomicBoolean
-        case .atomicReference: Tables.atomicReference
-        case .atomicDouble: Tables.atomicDouble
-        case .atomicByteArray: Tables.byteArray
-        case .atomicDoubleArray: Tables.doubleArray
-        case .atomicMatrix: Tables.matrix
-        case .sharedList: Tables.list
-        case .sharedSet: Tables.set
-        case .sharedMap: Tables.map
-        case .sharedSortedMap: Tables.sortedMap
-        case .cyclicBarrier: Tables.barrier
-        case .semaphore: Tables.semaphore
-        case .countDownLatch: Tables.latch
-        case .sharedFuture: Tables.future
-        }
-    }
-
-    private enum Tables {
-        static let atomicInteger = AtomicIntegerMethod.table
-        static let atomicBoolean = AtomicBooleanMethod.table
-        static let atomicReference = AtomicReferenceMethod.table
-        static let atomicDouble = AtomicDoubleMethod.table
-        static let byteArray = ByteArrayMethod.table
-        static let doubleArray = DoubleArrayMethod.table
-        static let matrix = MatrixMethod.table
-        static let list = ListMethod.table
-        static let set = SetMethod.table
-        static let map = MapMethod.table
-        static let sortedMap = SortedMapMethod.table
-        static let barrier = BarrierMethod.table
-        static let semaphore = SemaphoreMethod.table
-        static let latch = LatchMethod.table
-        static let future = FutureMethod.table
-    }
+    /// Every method of the type, by wire name (for the reference, `crucial types` and tests).
+    package var methods: [String: MethodSignature] { family.table }
 
     /// The `Create.initial` the type takes (also the form of its state in `GetObject`, with
     /// the exceptions said here), for docs/PROTOCOL.md.
@@ -180,7 +143,7 @@ package protocol BuiltinMethods: Sendable {
     /// The arguments as a client sends them (trailing absent optional ones left out).
     var arguments: [Value] { get }
     /// A call of `name` as a server reads it from its arguments (their number already checked).
-    init(_ name: Name, _ arguments: MethodArguments) throws(CrucialError)
+    init(_ name: Name, _ arguments: SharedCall) throws(CrucialError)
     /// The method's kind, parameters and answer.
     static func signature(of name: Name) -> MethodSignature
     /// The method's kind (without making the signature: servers ask on every call).
@@ -200,6 +163,9 @@ extension BuiltinMethods {
 
     /// ``arity(of:)`` by wire name (nil: no such method).
     package static func arity(named method: String) -> ClosedRange<Int>? { Name(rawValue: method).map(arity(of:)) }
+
+    /// ``kind(of:)`` by wire name (nil: no such method).
+    package static func kind(named method: String) -> MethodKind? { Name(rawValue: method).map(kind(of:)) }
 
     /// `values` without the trailing nulls after the first `required` (absent optional arguments).
     package static func trimmed(_ values: [Value], required: Int) -> [Value] {

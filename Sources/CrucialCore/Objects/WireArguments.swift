@@ -2,20 +2,10 @@
 // puts it on the wire and how a server reads it back, with the errors a client of any
 // language gets for a wrong one (docs/PROTOCOL.md, "Built-in types").
 
-/// The arguments of one call as a server reads them: typed reads that fail with
-/// BAD_ARGUMENTS naming the type, the method, the position and the parameter.
-package struct MethodArguments: Sendable {
-    /// The object's type and the method, for messages.
-    package let type: String
-    package let method: String
-    package let values: [Value]
-
-    package init(type: String, method: String, values: [Value]) {
-        self.type = type
-        self.method = method
-        self.values = values
-    }
-
+/// The arguments of one call as a server reads them: the ``SharedCall`` a user type's dispatch
+/// reads too, with typed reads that fail with BAD_ARGUMENTS naming the type, the method, the
+/// position and the parameter.
+extension SharedCall {
     /// The argument at `index`, of type `T` (the generated decoders call this).
     @inline(__always)
     package func read<T: WireArgument>(_ index: Int, _ parameter: String) throws(CrucialError) -> T {
@@ -24,14 +14,17 @@ package struct MethodArguments: Sendable {
 
     /// The argument at `index`, as it came.
     package func value(_ index: Int, _ parameter: String) throws(CrucialError) -> Value {
-        guard index < values.count else { throw .badArguments("\(type).\(method): missing argument \(index + 1) (\(parameter))") }
-        return values[index]
+        guard index < args.count else { throw .badArguments("\(typeName).\(method): missing argument \(index + 1) (\(parameter))") }
+        return args[index]
     }
 
     /// The error for an argument that is not `expected`.
     package func mismatch(_ index: Int, _ parameter: String, _ expected: String) -> CrucialError {
-        .badArguments("\(type).\(method): argument \(index + 1) (\(parameter)) must be \(expected), got \(values[index].kindName) \(values[index])")
+        .badArguments("\(typeName).\(method): argument \(index + 1) (\(parameter)) must be \(expected), got \(args[index].kindName) \(args[index])")
     }
+
+    /// `Type.method`, for messages.
+    package var name: String { "\(typeName).\(method)" }
 }
 
 /// A type a built-in method's parameter may have.
@@ -43,7 +36,7 @@ package protocol WireArgument: Sendable {
     /// The argument as a client sends it.
     var wireValue: Value { get }
     /// Reads argument `index` of a call, or fails with BAD_ARGUMENTS naming `parameter`.
-    init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError)
+    init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError)
 }
 
 extension WireArgument {
@@ -53,43 +46,63 @@ extension WireArgument {
 extension Value: WireArgument {
     package static var wireName: String { "any value" }
     package var wireValue: Value { self }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         self = try arguments.value(index, parameter)
     }
 }
 
-extension Int64: WireArgument {
-    package static var wireName: String { "int" }
-    package var wireValue: Value { .int(self) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        guard case .int(let x) = try arguments.value(index, parameter) else { throw arguments.mismatch(index, parameter, "an int") }
+/// An argument that is one kind of value (an int, a bool): read by the one shared reader.
+package protocol WireScalar: WireArgument {
+    /// What the argument must be, for messages ("an int").
+    static var expected: String { get }
+    /// The argument, if `value` is of this kind.
+    init?(wire value: Value)
+}
+
+extension WireScalar {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
+        guard let x = Self(wire: try arguments.value(index, parameter)) else { throw arguments.mismatch(index, parameter, Self.expected) }
         self = x
     }
 }
 
-extension Double: WireArgument {
+extension Int64: WireScalar {
+    package static var wireName: String { "int" }
+    package static var expected: String { "an int" }
+    package var wireValue: Value { .int(self) }
+    /// Only an `int` (not a double with an integer value).
+    package init?(wire value: Value) {
+        guard case .int(let x) = value else { return nil }
+        self = x
+    }
+}
+
+extension Double: WireScalar {
     package static var wireName: String { "number" }
+    package static var expected: String { "a number" }
     package var wireValue: Value { .double(self) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        guard let d = try arguments.value(index, parameter).doubleValue else { throw arguments.mismatch(index, parameter, "a number") }
+    package init?(wire value: Value) {
+        guard let d = value.doubleValue else { return nil }
         self = d
     }
 }
 
-extension Bool: WireArgument {
+extension Bool: WireScalar {
     package static var wireName: String { "bool" }
+    package static var expected: String { "a bool" }
     package var wireValue: Value { .bool(self) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        guard case .bool(let b) = try arguments.value(index, parameter) else { throw arguments.mismatch(index, parameter, "a bool") }
+    package init?(wire value: Value) {
+        guard let b = value.boolValue else { return nil }
         self = b
     }
 }
 
-extension String: WireArgument {
+extension String: WireScalar {
     package static var wireName: String { "string" }
+    package static var expected: String { "a string" }
     package var wireValue: Value { .string(self) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        guard case .string(let s) = try arguments.value(index, parameter) else { throw arguments.mismatch(index, parameter, "a string") }
+    package init?(wire value: Value) {
+        guard let s = value.stringValue else { return nil }
         self = s
     }
 }
@@ -127,7 +140,7 @@ extension Value: WireArrayElement {
 extension Array: WireArgument where Element: WireArrayElement {
     package static var wireName: String { Element.arrayWireName }
     package var wireValue: Value { Element.arrayValue(self) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         guard let a = Element.array(from: try arguments.value(index, parameter)) else {
             throw arguments.mismatch(index, parameter, Element.arrayExpected)
         }
@@ -140,8 +153,8 @@ extension Optional: WireArgument where Wrapped: WireArgument {
     package static var isOptional: Bool { true }
     package var wireValue: Value { self?.wireValue ?? .null }
     /// Absent or null: nil.
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        guard index < arguments.values.count, arguments.values[index] != .null else {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
+        guard index < arguments.args.count, arguments.args[index] != .null else {
             self = nil
             return
         }
@@ -155,10 +168,10 @@ package struct Count: WireArgument, Hashable {
     package init(_ value: Int) { self.value = value }
     package static var wireName: String { "int ≥ 0" }
     package var wireValue: Value { .int(Int64(value)) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         let x = try Int64(from: arguments, at: index, parameter)
         guard x >= 0, let n = Int(exactly: x) else {
-            throw .badArguments("\(arguments.type).\(arguments.method): argument \(index + 1) (\(parameter)) must not be negative, got \(x)")
+            throw .badArguments("\(arguments.name): argument \(index + 1) (\(parameter)) must not be negative, got \(x)")
         }
         value = n
     }
@@ -178,7 +191,7 @@ package struct Index: WireArgument, Hashable {
 
     package static var wireName: String { "int" }
     package var wireValue: Value { .int(value) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         value = try Int64(from: arguments, at: index, parameter)
         self.parameter = parameter
     }
@@ -206,9 +219,9 @@ package struct Millis: WireArgument, Hashable {
 
     package static var wireName: String { "int (ms) ≥ 0" }
     package var wireValue: Value { .int(milliseconds) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         let ms = try Int64(from: arguments, at: index, parameter)
-        guard ms >= 0 else { throw .badArguments("\(arguments.type).\(arguments.method): \(parameter) must not be negative, got \(ms)") }
+        guard ms >= 0 else { throw .badArguments("\(arguments.name): \(parameter) must not be negative, got \(ms)") }
         milliseconds = ms
     }
 }
@@ -220,8 +233,8 @@ extension WireOperation {
     /// The strings it may be: `"sum"/"max"` (no `|`: the reference is a Markdown table).
     package static var wireName: String { allCases.map { "\"\($0.rawValue)\"" }.joined(separator: "/") }
     package var wireValue: Value { .string(rawValue) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
-        self = try Self(named: String(from: arguments, at: index, parameter), for: "\(arguments.type).\(arguments.method)", parameter)
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
+        self = try Self(named: String(from: arguments, at: index, parameter), for: arguments.name, parameter)
     }
 
     /// The operation called `name`; BAD_ARGUMENTS naming the method (`Type.method`) and the ones there are otherwise.
@@ -261,11 +274,11 @@ package struct Entries: WireArgument {
 
     package static var wireName: String { "list of [key, value] pairs" }
     package var wireValue: Value { .list(pairs.map { .list([$0.key, $0.value]) }) }
-    package init(from arguments: MethodArguments, at index: Int, _ parameter: String) throws(CrucialError) {
+    package init(from arguments: SharedCall, at index: Int, _ parameter: String) throws(CrucialError) {
         var pairs: [(key: Value, value: Value)] = []
         for pair in try [Value](from: arguments, at: index, parameter) {
             guard case .list(let kv) = pair, kv.count == 2 else {
-                throw .badArguments("\(arguments.type).\(arguments.method): \(parameter) must be [key, value] pairs")
+                throw .badArguments("\(arguments.name): \(parameter) must be [key, value] pairs")
             }
             pairs.append((kv[0], kv[1]))
         }

@@ -89,9 +89,9 @@ public struct SharedCall: Sendable {
 
     /// Argument `i`, decoded as `T`.
     public func argument<T: Decodable>(_ i: Int, _ name: String, as type: T.Type = T.self) throws(CrucialError) -> T {
-        guard i < args.count else { throw .badArguments("\(typeName).\(method): missing argument \(i + 1) (\(name))") }
+        let arg = try value(i, name)
         do {
-            return try ValueDecoder().decode(T.self, from: args[i])
+            return try ValueDecoder().decode(T.self, from: arg)
         } catch {
             throw .badArguments(
                 "\(typeName).\(method): argument \(i + 1) (\(name)) is not a \(T.self): got \(args[i].kindName); \(error)")

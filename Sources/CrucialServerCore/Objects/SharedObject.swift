@@ -237,8 +237,8 @@ extension BuiltinObject {
         }
         let arity = Method.arity(of: name)
         guard arity.contains(call.args.count) else { throw call.wrongArity(arity, Method.signature(of: name)) }
-        return try run(Method(name, MethodArguments(type: call.ref.type, method: call.method, values: call.args)), &call)
+        return try run(Method(name, SharedCall(typeName: call.ref.type, method: call.method, args: call.args)), &call)
     }
 
-    package func kind(of method: String) -> MethodKind { Method.Name(rawValue: method).map(Method.kind(of:)) ?? .write }
+    package func kind(of method: String) -> MethodKind { Method.kind(named: method) ?? .write }
 }

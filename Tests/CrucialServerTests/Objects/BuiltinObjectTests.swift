@@ -96,7 +96,7 @@ struct BuiltinObjectTests {
             func check<M: BuiltinMethods>(_ call: M) throws {
                 let args = call.arguments
                 #expect(M.arity(of: call.name).contains(args.count), "\(call.name.rawValue) sends \(args)")
-                let decoded = try M(call.name, MethodArguments(type: "T", method: call.name.rawValue, values: args))
+                let decoded = try M(call.name, SharedCall(typeName: "T", method: call.name.rawValue, args: args))
                 #expect(decoded.arguments == args && decoded.name == call.name, "\(call.name.rawValue)")
             }
             try check(call)
